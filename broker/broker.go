@@ -1,0 +1,304 @@
+// Package broker is connbroker's domain: for a named endpoint it resolves
+// the authentication method, issues a fresh credential, renders the driver
+// hints and validates logins. It imports neither gRPC nor generated code;
+// package server adapts it to the API.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/hints"
+	"github.com/connbroker/connbroker/broker/rdshost"
+	"github.com/connbroker/connbroker/broker/validate"
+)
+
+// ErrNotFound means the endpoint is not configured. Do not retry.
+var ErrNotFound = errors.New("endpoint not found")
+
+// NotFoundError names the unknown endpoint; it matches ErrNotFound.
+type NotFoundError struct{ Endpoint string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("endpoint %q is not configured", e.Endpoint)
+}
+
+// Unwrap returns ErrNotFound.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// ErrInvalidArgument means the request is malformed. Do not retry.
+var ErrInvalidArgument = errors.New("invalid argument")
+
+// ArgError names the bad field; it matches ErrInvalidArgument.
+type ArgError struct {
+	// Field is the request field, e.g. "endpoint".
+	Field string
+	// Problem says what is wrong and how to fix it.
+	Problem string
+	// Err is an underlying cause, if any.
+	Err error
+}
+
+func (e *ArgError) Error() string { return e.Field + ": " + e.Problem }
+
+// Unwrap returns ErrInvalidArgument and the cause.
+func (e *ArgError) Unwrap() []error { return []error{ErrInvalidArgument, e.Err} }
+
+// Method is an authentication method.
+type Method = config.AuthMethod
+
+// Evidence is one fact behind a resolution.
+type Evidence struct {
+	// Source is config, hostname, greeting, aws-api or account.
+	Source string
+	// Detail is the fact in plain words.
+	Detail string
+}
+
+// Resolution is the chosen method and plugin, with evidence.
+type Resolution struct {
+	Method   Method
+	Plugin   string
+	Evidence []Evidence
+}
+
+// TLS are the TLS settings a client must apply.
+type TLS struct {
+	Mode       config.TLSMode
+	CAPEM      []byte
+	ServerName string
+}
+
+// Params is everything a client needs for one new connection.
+type Params struct {
+	Endpoint   string
+	Host       string
+	Port       int
+	User       string
+	Database   string
+	Credential credential.Credential
+	Plugin     string
+	TLS        TLS
+	// Hints is nil when no driver was asked for.
+	Hints      *hints.Hints
+	Resolution Resolution
+}
+
+// Service answers the broker's questions. It is safe for concurrent use;
+// SetConfig swaps the configuration atomically.
+type Service struct {
+	cfg       atomic.Pointer[config.Config]
+	issuer    credential.Issuer
+	validator *validate.Validator
+	log       *slog.Logger
+}
+
+// New returns a Service over cfg issuing with issuer.
+func New(cfg *config.Config, issuer credential.Issuer, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{issuer: issuer, log: log, validator: validate.New(cfg.Validation.MaxConcurrent)}
+	s.cfg.Store(cfg)
+	return s
+}
+
+// Config returns the current configuration.
+func (s *Service) Config() *config.Config { return s.cfg.Load() }
+
+// SetConfig replaces the configuration.
+func (s *Service) SetConfig(c *config.Config) { s.cfg.Store(c) }
+
+// Endpoints returns the configured endpoints sorted by name.
+func (s *Service) Endpoints() []*config.Endpoint {
+	c := s.cfg.Load()
+	out := make([]*config.Endpoint, 0, len(c.Endpoints))
+	for _, e := range c.Endpoints {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// checkName validates an endpoint name from a request.
+func checkName(field, name string) error {
+	switch {
+	case name == "":
+		return &ArgError{Field: field, Problem: "is required"}
+	case len(name) > 63 || !utf8.ValidString(name):
+		return &ArgError{Field: field, Problem: "is not a valid endpoint name (at most 63 characters)"}
+	}
+	return nil
+}
+
+func (s *Service) endpoint(field, name string) (*config.Endpoint, error) {
+	if err := checkName(field, name); err != nil {
+		return nil, err
+	}
+	ep, ok := s.cfg.Load().Endpoints[name]
+	if !ok {
+		return nil, &NotFoundError{Endpoint: name}
+	}
+	return ep, nil
+}
+
+// Resolve returns how ep authenticates, with evidence.
+func Resolve(ep *config.Endpoint) Resolution {
+	r := Resolution{Method: ep.Auth, Plugin: ep.Plugin}
+	r.Evidence = append(r.Evidence, Evidence{Source: "config", Detail: fmt.Sprintf("auth: %s", ep.Auth)})
+	if ep.Plugin != "" {
+		r.Evidence = append(r.Evidence, Evidence{Source: "config", Detail: "account plugin " + ep.Plugin})
+	}
+	if h, ok := rdshost.Parse(ep.Host); ok {
+		r.Evidence = append(r.Evidence, Evidence{Source: "hostname", Detail: fmt.Sprintf("%s %q in %s (%s)", h.Kind, h.Name, h.Region, h.Partition)})
+	}
+	return r
+}
+
+// Params returns fresh connection parameters for endpoint, with hints for
+// driver when it is not empty.
+func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params, error) {
+	ep, err := s.endpoint("endpoint", endpoint)
+	if err != nil {
+		return nil, err
+	}
+	var r hints.Renderer
+	if driver != "" {
+		if r, err = hints.For(driver); err != nil {
+			return nil, &ArgError{Field: "driver", Problem: err.Error(), Err: err}
+		}
+	}
+	cred, err := s.issuer.Issue(ctx, ep)
+	if err != nil {
+		return nil, fmt.Errorf("issue credential: %w", err)
+	}
+	p := &Params{
+		Endpoint:   ep.Name,
+		Host:       ep.Host,
+		Port:       ep.Port,
+		User:       ep.User,
+		Database:   ep.Database,
+		Credential: cred,
+		Plugin:     ep.Plugin,
+		TLS:        TLS{Mode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName},
+		Resolution: Resolve(ep),
+	}
+	if r != nil {
+		h := r.Render(hints.Input{
+			Host: ep.Host, Port: ep.Port, User: ep.User, Database: ep.Database,
+			Plugin: ep.Plugin, IAM: ep.Auth == config.AuthIAM,
+			TLSMode: ep.TLS.Mode, HasCA: len(ep.TLS.CAPEM) > 0, ServerName: ep.TLS.ServerName,
+		})
+		if cred.Stale {
+			h.Warnings = append(h.Warnings, "the credential source is failing; this cached credential is still valid until expires_at")
+		}
+		p.Hints = &h
+	}
+	return p, nil
+}
+
+// ValidateRequest selects what to validate.
+type ValidateRequest struct {
+	// Endpoints are names to validate; ignored when All.
+	Endpoints []string
+	// All validates every endpoint.
+	All bool
+	// Driver is whose params to validate; "" means go-sql-driver.
+	Driver string
+	// Timeout bounds each endpoint; 0 means the configured default.
+	Timeout time.Duration
+}
+
+// MaxValidateTimeout is the longest per-endpoint timeout a request may ask.
+const MaxValidateTimeout = time.Minute
+
+// Validate logs in to each selected endpoint, concurrently (bounded by the
+// validator's cap), and returns one result per endpoint in order.
+func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate.Result, error) {
+	cfg := s.cfg.Load()
+	names := req.Endpoints
+	switch {
+	case req.All && len(names) > 0:
+		return nil, &ArgError{Field: "endpoints", Problem: "give endpoint names or all, not both"}
+	case req.All:
+		for _, e := range s.Endpoints() {
+			names = append(names, e.Name)
+		}
+	case len(names) == 0:
+		return nil, &ArgError{Field: "endpoints", Problem: "name at least one endpoint, or set all"}
+	case len(names) > 256:
+		return nil, &ArgError{Field: "endpoints", Problem: "at most 256 endpoints per request"}
+	}
+	if req.Timeout < 0 || req.Timeout > MaxValidateTimeout {
+		return nil, &ArgError{Field: "timeout", Problem: fmt.Sprintf("must be between 0 and %s", MaxValidateTimeout)}
+	}
+	if req.Driver != "" {
+		if r, err := hints.For(req.Driver); err != nil {
+			return nil, &ArgError{Field: "driver", Problem: err.Error(), Err: err}
+		} else if r.Name() != "go-sql-driver" {
+			return nil, &ArgError{Field: "driver", Problem: fmt.Sprintf("validation logs in with go-sql-driver; %q is checked by the diagnosis (connbroker diagnose)", r.Name())}
+		}
+	}
+	eps := make([]*config.Endpoint, len(names))
+	for i, n := range names {
+		ep, err := s.endpoint(fmt.Sprintf("endpoints[%d]", i), n)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(names[:i], n) {
+			return nil, &ArgError{Field: fmt.Sprintf("endpoints[%d]", i), Problem: fmt.Sprintf("%q is listed twice", n)}
+		}
+		eps[i] = ep
+	}
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = cfg.Validation.Timeout
+	}
+	out := make([]validate.Result, len(eps))
+	var wg sync.WaitGroup
+	for i, ep := range eps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = s.validateOne(ctx, ep, timeout)
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration) validate.Result {
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cred, err := s.issuer.Issue(cctx, ep)
+	credStage := validate.Stage{Name: "credential", OK: err == nil, Duration: time.Since(start)}
+	if err != nil {
+		credStage.Error = "no credential: " + err.Error()
+		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}
+	}
+	res := s.validator.Validate(cctx, validate.Target{
+		Endpoint: ep.Name, Addr: ep.Addr(), User: ep.User, Database: ep.Database,
+		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
+		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
+		AllowCleartext: ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText,
+	})
+	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
+	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
+		if inv, ok := s.issuer.(interface{ Invalidate(*config.Endpoint) }); ok {
+			inv.Invalidate(ep)
+		}
+	}
+	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "duration", time.Since(start))
+	return res
+}

@@ -1,0 +1,138 @@
+// Package credential issues the secrets the broker hands out: RDS IAM
+// authentication tokens (signed locally, cached and refreshed ahead of
+// expiry) and passwords read from files or environment variables.
+//
+// A [Secret] never prints itself: String, GoString, Format and LogValue all
+// return a redacted form. Call [Secret.Reveal] only where the value must
+// leave the process (the gRPC response, a driver's connect call).
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/connbroker/connbroker/broker/config"
+)
+
+// Kind is the kind of secret a credential carries.
+type Kind int
+
+// Credential kinds.
+const (
+	// KindPassword is a static or rotated password.
+	KindPassword Kind = iota + 1
+	// KindIAMToken is an RDS IAM authentication token.
+	KindIAMToken
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindPassword:
+		return "password"
+	case KindIAMToken:
+		return "iam-token"
+	}
+	return "unknown"
+}
+
+// Redacted is what a Secret prints instead of itself.
+const Redacted = "[REDACTED]"
+
+// Secret is a password or token that refuses to be printed or logged.
+type Secret struct{ v string }
+
+// NewSecret wraps s.
+func NewSecret(s string) Secret { return Secret{v: s} }
+
+// Reveal returns the secret value. Use it only to hand the secret to its
+// consumer, never to log or format it.
+func (s Secret) Reveal() string { return s.v }
+
+// Empty reports whether the secret is empty.
+func (s Secret) Empty() bool { return s.v == "" }
+
+// String returns a redacted form.
+func (s Secret) String() string { return Redacted }
+
+// GoString returns a redacted form for %#v.
+func (s Secret) GoString() string { return Redacted }
+
+// Format prints a redacted form for every verb.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(Redacted)) }
+
+// LogValue returns a redacted form for log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
+
+// MarshalText returns a redacted form, so encoders never leak the secret.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
+
+// Credential is a secret with its validity.
+type Credential struct {
+	// Kind is the kind of secret.
+	Kind Kind
+	// Secret is the value.
+	Secret Secret
+	// ExpiresAt is when new logins stop accepting it; zero if unknown.
+	ExpiresAt time.Time
+	// RefreshAfter is when a caller should ask for a fresh one; zero if never.
+	RefreshAfter time.Time
+	// Source says where it came from, e.g. "iam", "file:/run/x", "env:X".
+	Source string
+	// Stale is set when a cached credential is served because its source
+	// failed; the caller should warn.
+	Stale bool
+}
+
+// Issuer produces a credential for an endpoint.
+type Issuer interface {
+	// Issue returns a credential for ep. Errors matching ErrUnavailable
+	// mean the source failed and nothing valid is cached: retry later.
+	Issue(ctx context.Context, ep *config.Endpoint) (Credential, error)
+}
+
+// ErrUnavailable means no valid credential could be had from the source.
+// The caller may retry after a backoff.
+var ErrUnavailable = errors.New("credential unavailable")
+
+// SourceError says which source failed and why; it matches ErrUnavailable.
+// Its message never contains a secret.
+type SourceError struct {
+	// Endpoint is the endpoint name.
+	Endpoint string
+	// Source describes the source, e.g. "iam" or "file:/path".
+	Source string
+	// Err is the cause.
+	Err error
+}
+
+func (e *SourceError) Error() string {
+	return fmt.Sprintf("endpoint %q: credential from %s: %v", e.Endpoint, e.Source, e.Err)
+}
+
+// Unwrap returns ErrUnavailable and the cause.
+func (e *SourceError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// Router issues through the issuer that matches each endpoint's auth method.
+type Router struct {
+	// IAM issues IAM tokens.
+	IAM Issuer
+	// Password issues passwords.
+	Password Issuer
+}
+
+// Issue dispatches on ep.Auth.
+func (r *Router) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error) {
+	switch ep.Auth {
+	case config.AuthIAM:
+		if r.IAM == nil {
+			return Credential{}, &SourceError{Endpoint: ep.Name, Source: "iam", Err: errors.New("IAM issuer not configured")}
+		}
+		return r.IAM.Issue(ctx, ep)
+	case config.AuthPassword:
+		return r.Password.Issue(ctx, ep)
+	}
+	return Credential{}, &SourceError{Endpoint: ep.Name, Source: string(ep.Auth), Err: errors.New("unknown auth method")}
+}

@@ -1,0 +1,161 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/rds/auth"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/connbroker/connbroker/broker/config"
+)
+
+// TokenLifetime is how long RDS accepts an IAM token after signing.
+const TokenLifetime = 15 * time.Minute
+
+// DefaultRefreshAfter is how long after signing a cached token is
+// replaced, leaving callers at least 5 minutes of validity.
+const DefaultRefreshAfter = 10 * time.Minute
+
+// minRemaining is the least validity a stale token must have to be served
+// when the credential source fails.
+const minRemaining = 30 * time.Second
+
+// TokenBuilder signs an IAM token; auth.BuildAuthToken in production.
+type TokenBuilder func(ctx context.Context, endpoint, region, user string, creds aws.CredentialsProvider, optFns ...func(*auth.BuildAuthTokenOptions)) (string, error)
+
+// IAM issues RDS IAM tokens, cached per (host, port, region, user) and
+// refreshed with single flight once RefreshAfter has passed. When signing
+// fails (e.g. the AWS credential source is down) a cached token that is
+// still valid is served, marked Stale.
+type IAM struct {
+	creds        aws.CredentialsProvider
+	build        TokenBuilder
+	now          func() time.Time
+	refreshAfter time.Duration
+	log          *slog.Logger
+
+	mu    sync.RWMutex
+	cache map[tokenKey]Credential
+	group singleflight.Group
+}
+
+type tokenKey struct {
+	host   string
+	port   int
+	region string
+	user   string
+}
+
+// IAMOption configures an IAM issuer.
+type IAMOption func(*IAM)
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) IAMOption { return func(i *IAM) { i.now = now } }
+
+// WithTokenBuilder replaces auth.BuildAuthToken (tests).
+func WithTokenBuilder(b TokenBuilder) IAMOption { return func(i *IAM) { i.build = b } }
+
+// WithRefreshAfter sets how long after signing a token is replaced.
+func WithRefreshAfter(d time.Duration) IAMOption { return func(i *IAM) { i.refreshAfter = d } }
+
+// WithLogger sets the logger for stale-token warnings.
+func WithLogger(l *slog.Logger) IAMOption { return func(i *IAM) { i.log = l } }
+
+// NewIAM returns an issuer signing with creds (the AWS default chain in
+// production).
+func NewIAM(creds aws.CredentialsProvider, opts ...IAMOption) *IAM {
+	i := &IAM{
+		creds:        creds,
+		build:        auth.BuildAuthToken,
+		now:          time.Now,
+		refreshAfter: DefaultRefreshAfter,
+		log:          slog.New(slog.DiscardHandler),
+		cache:        make(map[tokenKey]Credential),
+	}
+	for _, o := range opts {
+		o(i)
+	}
+	return i
+}
+
+// Issue returns a cached token while it is fresh, else signs a new one.
+func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error) {
+	k := tokenKey{host: ep.Host, port: ep.Port, region: ep.Region, user: ep.User}
+	now := i.now()
+	i.mu.RLock()
+	c, ok := i.cache[k]
+	i.mu.RUnlock()
+	if ok && now.Before(c.RefreshAfter) {
+		return c, nil
+	}
+	ch := i.group.DoChan(fmt.Sprintf("%s\x00%d\x00%s\x00%s", k.host, k.port, k.region, k.user), func() (any, error) {
+		// The refresh is shared by every waiter, so it must not die with the
+		// first caller's context.
+		return i.sign(context.WithoutCancel(ctx), k)
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return Credential{}, ctx.Err()
+	}
+	if res.Err == nil {
+		return res.Val.(Credential), nil
+	}
+	if ok && now.Add(minRemaining).Before(c.ExpiresAt) {
+		i.log.WarnContext(ctx, "serving cached IAM token: signing failed", "endpoint", ep.Name, "expires_at", c.ExpiresAt, "err", res.Err)
+		c.Stale = true
+		return c, nil
+	}
+	return Credential{}, &SourceError{Endpoint: ep.Name, Source: "iam", Err: res.Err}
+}
+
+func (i *IAM) sign(ctx context.Context, k tokenKey) (Credential, error) {
+	if i.creds == nil {
+		return Credential{}, errors.New("no AWS credentials provider")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	before := i.now()
+	tok, err := i.build(ctx, fmt.Sprintf("%s:%d", k.host, k.port), k.region, k.user, i.creds)
+	if err != nil {
+		return Credential{}, fmt.Errorf("sign IAM token: %w", err)
+	}
+	signed := signedAt(tok, before)
+	c := Credential{
+		Kind:         KindIAMToken,
+		Secret:       NewSecret(tok),
+		ExpiresAt:    signed.Add(TokenLifetime),
+		RefreshAfter: signed.Add(i.refreshAfter),
+		Source:       "iam",
+	}
+	i.mu.Lock()
+	i.cache[k] = c
+	i.mu.Unlock()
+	return c, nil
+}
+
+// signedAt reads X-Amz-Date from a token, falling back to fallback.
+func signedAt(tok string, fallback time.Time) time.Time {
+	q := tok
+	if i := strings.IndexByte(q, '?'); i >= 0 {
+		q = q[i+1:]
+	}
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		return fallback
+	}
+	t, err := time.Parse("20060102T150405Z", v.Get("X-Amz-Date"))
+	if err != nil {
+		return fallback
+	}
+	return t
+}

@@ -1,0 +1,102 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/connbroker/connbroker/broker/config"
+)
+
+// Passwords reads passwords from files or environment variables. A file is
+// re-read when its size, modification time or inode changes, so a rotated
+// secret mounted by Kubernetes or written by an agent is picked up on the
+// next request.
+type Passwords struct {
+	lookupEnv func(string) (string, bool)
+
+	mu    sync.Mutex
+	files map[string]fileEntry
+}
+
+type fileEntry struct {
+	stamp  fileStamp
+	secret Secret
+}
+
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+}
+
+// NewPasswords returns a password issuer reading env with lookupEnv
+// (os.LookupEnv when nil).
+func NewPasswords(lookupEnv func(string) (string, bool)) *Passwords {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	return &Passwords{lookupEnv: lookupEnv, files: make(map[string]fileEntry)}
+}
+
+// Issue reads the endpoint's password.
+func (p *Passwords) Issue(_ context.Context, ep *config.Endpoint) (Credential, error) {
+	src := ep.Password
+	if src == nil {
+		return Credential{}, &SourceError{Endpoint: ep.Name, Source: "password", Err: errors.New("no password source configured")}
+	}
+	if src.Env != "" {
+		v, ok := p.lookupEnv(src.Env)
+		if !ok || v == "" {
+			return Credential{}, &SourceError{Endpoint: ep.Name, Source: "env:" + src.Env, Err: errors.New("variable is unset or empty")}
+		}
+		return Credential{Kind: KindPassword, Secret: NewSecret(v), Source: "env:" + src.Env}, nil
+	}
+	s, err := p.readFile(src.File)
+	if err != nil {
+		return Credential{}, &SourceError{Endpoint: ep.Name, Source: "file:" + src.File, Err: err}
+	}
+	return Credential{Kind: KindPassword, Secret: s, Source: "file:" + src.File}, nil
+}
+
+// Invalidate forgets a cached file so the next Issue re-reads it (after a
+// login failed with 1045, in case the secret rotated).
+func (p *Passwords) Invalidate(ep *config.Endpoint) {
+	if ep.Password == nil || ep.Password.File == "" {
+		return
+	}
+	p.mu.Lock()
+	delete(p.files, ep.Password.File)
+	p.mu.Unlock()
+}
+
+func (p *Passwords) readFile(path string) (Secret, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Secret{}, fmt.Errorf("stat password file: %w", err)
+	}
+	st := stampOf(fi)
+	p.mu.Lock()
+	e, ok := p.files[path]
+	p.mu.Unlock()
+	if ok && e.stamp == st {
+		return e.secret, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Secret{}, fmt.Errorf("read password file: %w", err)
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return Secret{}, errors.New("password file is empty")
+	}
+	s := NewSecret(v)
+	p.mu.Lock()
+	p.files[path] = fileEntry{stamp: st, secret: s}
+	p.mu.Unlock()
+	return s, nil
+}

@@ -1,0 +1,275 @@
+// Package validate logs in for real with github.com/go-sql-driver/mysql,
+// using exactly the parameters the broker issues, runs one query and
+// reports each stage (dial, tls, auth, query) with its duration, the TLS
+// session and, on failure, the MySQL error and a plain-words reason.
+package validate
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/dbtls"
+)
+
+// Target is one login to attempt.
+type Target struct {
+	// Endpoint is the endpoint name (for the result).
+	Endpoint string
+	// Addr is host:port.
+	Addr string
+	// User, Database are the login user and schema.
+	User, Database string
+	// Secret is the password or token.
+	Secret credential.Secret
+	// IAM is true when Secret is an IAM token.
+	IAM bool
+	// TLSMode, CAPEM, ServerName are the endpoint's TLS settings.
+	TLSMode    config.TLSMode
+	CAPEM      []byte
+	ServerName string
+	// AllowCleartext lets the driver answer mysql_clear_password.
+	AllowCleartext bool
+	// Timeout bounds the whole attempt.
+	Timeout time.Duration
+}
+
+// Stage is one step of the attempt.
+type Stage struct {
+	// Name is dial, tls, auth or query.
+	Name string
+	// OK is true when the stage completed.
+	OK bool
+	// Duration is how long it took.
+	Duration time.Duration
+	// Error describes a failure in plain words.
+	Error string
+}
+
+// MySQLError is the server's error packet.
+type MySQLError struct {
+	Number   uint16
+	SQLState string
+	Message  string
+}
+
+// Result is the outcome of one attempt.
+type Result struct {
+	Endpoint      string
+	OK            bool
+	Stages        []Stage
+	ServerVersion string
+	CurrentUser   string
+	TLSVersion    string
+	TLSCipher     string
+	MySQLError    *MySQLError
+	// Reason explains a failure in plain words.
+	Reason string
+}
+
+// Validator runs logins with a cap on how many run at once.
+type Validator struct {
+	sem    chan struct{}
+	dialer net.Dialer
+}
+
+// New returns a Validator running at most maxConcurrent logins at once.
+func New(maxConcurrent int) *Validator {
+	if maxConcurrent < 1 {
+		maxConcurrent = 1
+	}
+	return &Validator{sem: make(chan struct{}, maxConcurrent)}
+}
+
+// GoConfig returns the go-sql-driver configuration for t: the same
+// settings the go-sql-driver hints describe, with the TLS config inline.
+func GoConfig(t Target) (*mysql.Config, error) {
+	cfg := mysql.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = t.Addr
+	cfg.User = t.User
+	cfg.Passwd = t.Secret.Reveal()
+	cfg.DBName = t.Database
+	cfg.AllowCleartextPasswords = t.AllowCleartext
+	tc, err := dbtls.Config(t.TLSMode, t.CAPEM, t.ServerName)
+	if err != nil {
+		return nil, fmt.Errorf("tls config: %w", err)
+	}
+	cfg.TLS = tc
+	cfg.AllowFallbackToPlaintext = t.TLSMode == config.TLSPreferred
+	return cfg, nil
+}
+
+// Validate performs one login and query. It never returns an error: every
+// failure is described in the Result.
+func (v *Validator) Validate(ctx context.Context, t Target) Result {
+	res := Result{Endpoint: t.Endpoint}
+	if t.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
+		defer cancel()
+	}
+	select {
+	case v.sem <- struct{}{}:
+		defer func() { <-v.sem }()
+	case <-ctx.Done():
+		res.Reason = "validation was not started: too many validations are running and the deadline passed while waiting"
+		return res
+	}
+	cfg, err := GoConfig(t)
+	if err != nil {
+		res.Reason = err.Error()
+		return res
+	}
+	var (
+		mu                          sync.Mutex
+		dialStart, dialEnd, tlsDone time.Time
+		dialErr                     error
+		tlsState                    *tls.ConnectionState
+		tlsErr                      error
+	)
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dialStart = time.Now()
+		mu.Unlock()
+		c, err := v.dialer.DialContext(ctx, network, addr)
+		mu.Lock()
+		dialEnd, dialErr = time.Now(), err
+		mu.Unlock()
+		return c, err
+	}
+	if cfg.TLS != nil {
+		prev := cfg.TLS.VerifyConnection
+		cfg.TLS.VerifyConnection = func(cs tls.ConnectionState) error {
+			var err error
+			if prev != nil {
+				err = prev(cs)
+			}
+			mu.Lock()
+			tlsDone, tlsState, tlsErr = time.Now(), &cs, err
+			mu.Unlock()
+			return err
+		}
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		res.Reason = fmt.Sprintf("driver config: %v", err)
+		return res
+	}
+	start := time.Now()
+	dc, connErr := conn.Connect(ctx)
+	connected := time.Now()
+	mu.Lock()
+	ds, de, td, dErr, ts, tErr := dialStart, dialEnd, tlsDone, dialErr, tlsState, tlsErr
+	mu.Unlock()
+	if ds.IsZero() {
+		ds, de = start, start
+	}
+	res.Stages = append(res.Stages, Stage{Name: "dial", OK: dErr == nil && !de.IsZero(), Duration: de.Sub(ds)})
+	if dErr != nil || de.IsZero() {
+		res.Stages[0].Error = dialReason(firstErr(dErr, connErr), t.Addr)
+		res.Reason = res.Stages[0].Error
+		return res
+	}
+	authStart := de
+	if cfg.TLS != nil {
+		st := Stage{Name: "tls", Duration: time.Since(de)}
+		if !td.IsZero() {
+			st.Duration = td.Sub(de)
+			authStart = td
+		}
+		switch {
+		case ts != nil && tErr == nil:
+			st.OK = true
+			res.TLSVersion = dbtls.VersionName(ts.Version)
+			res.TLSCipher = tls.CipherSuiteName(ts.CipherSuite)
+		case tErr != nil:
+			st.Error = "the server's certificate did not verify: " + tErr.Error()
+		case connErr != nil && t.TLSMode != config.TLSPreferred:
+			st.Error = tlsReason(connErr)
+		default:
+			st.OK = true // preferred mode fell back to plain text
+			st.Error = "server offered no TLS; continued without it (tls mode preferred)"
+		}
+		res.Stages = append(res.Stages, st)
+		if !st.OK {
+			res.Reason = st.Error
+			return res
+		}
+	}
+	auth := Stage{Name: "auth", OK: connErr == nil, Duration: connected.Sub(authStart)}
+	if connErr != nil {
+		auth.Error, res.MySQLError = authReason(connErr, t)
+		res.Stages = append(res.Stages, auth)
+		res.Reason = auth.Error
+		return res
+	}
+	res.Stages = append(res.Stages, auth)
+	defer dc.Close()
+	qs := time.Now()
+	q := Stage{Name: "query"}
+	err = queryInfo(ctx, dc, &res)
+	q.Duration = time.Since(qs)
+	if err != nil {
+		q.Error = "logged in, but the query failed: " + err.Error()
+		var me *mysql.MySQLError
+		if errors.As(err, &me) {
+			res.MySQLError = &MySQLError{Number: me.Number, SQLState: string(me.SQLState[:]), Message: me.Message}
+		}
+		res.Stages = append(res.Stages, q)
+		res.Reason = q.Error
+		return res
+	}
+	q.OK = true
+	res.Stages = append(res.Stages, q)
+	res.OK = true
+	return res
+}
+
+func queryInfo(ctx context.Context, dc driver.Conn, res *Result) error {
+	qc, ok := dc.(driver.QueryerContext)
+	if !ok {
+		return errors.New("driver connection cannot query")
+	}
+	rows, err := qc.QueryContext(ctx, "SELECT CURRENT_USER(), @@version", nil)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	vals := make([]driver.Value, 2)
+	if err := rows.Next(vals); err != nil {
+		return fmt.Errorf("read row: %w", err)
+	}
+	res.CurrentUser, res.ServerVersion = asString(vals[0]), asString(vals[1])
+	return nil
+}
+
+func asString(v driver.Value) string {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case string:
+		return x
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CredentialKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDENTIAL_KIND_UNSPECIFIED: _ClassVar[CredentialKind]
+    CREDENTIAL_KIND_IAM_TOKEN: _ClassVar[CredentialKind]
+    CREDENTIAL_KIND_PASSWORD: _ClassVar[CredentialKind]
+
+class TLSMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TLS_MODE_UNSPECIFIED: _ClassVar[TLSMode]
+    TLS_MODE_DISABLED: _ClassVar[TLSMode]
+    TLS_MODE_PREFERRED: _ClassVar[TLSMode]
+    TLS_MODE_REQUIRED: _ClassVar[TLSMode]
+    TLS_MODE_VERIFY_CA: _ClassVar[TLSMode]
+    TLS_MODE_VERIFY_IDENTITY: _ClassVar[TLSMode]
+
+class AuthMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUTH_METHOD_UNSPECIFIED: _ClassVar[AuthMethod]
+    AUTH_METHOD_IAM: _ClassVar[AuthMethod]
+    AUTH_METHOD_PASSWORD: _ClassVar[AuthMethod]
+CREDENTIAL_KIND_UNSPECIFIED: CredentialKind
+CREDENTIAL_KIND_IAM_TOKEN: CredentialKind
+CREDENTIAL_KIND_PASSWORD: CredentialKind
+TLS_MODE_UNSPECIFIED: TLSMode
+TLS_MODE_DISABLED: TLSMode
+TLS_MODE_PREFERRED: TLSMode
+TLS_MODE_REQUIRED: TLSMode
+TLS_MODE_VERIFY_CA: TLSMode
+TLS_MODE_VERIFY_IDENTITY: TLSMode
+AUTH_METHOD_UNSPECIFIED: AuthMethod
+AUTH_METHOD_IAM: AuthMethod
+AUTH_METHOD_PASSWORD: AuthMethod
+
+class GetConnectionParamsRequest(_message.Message):
+    __slots__ = ("endpoint", "driver")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    driver: str
+    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ...) -> None: ...
+
+class GetConnectionParamsResponse(_message.Message):
+    __slots__ = ("params",)
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    params: ConnectionParams
+    def __init__(self, params: _Optional[_Union[ConnectionParams, _Mapping]] = ...) -> None: ...
+
+class ConnectionParams(_message.Message):
+    __slots__ = ("endpoint", "host", "port", "user", "database", "credential", "auth_plugin", "tls", "hints", "resolution")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    HINTS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    host: str
+    port: int
+    user: str
+    database: str
+    credential: Credential
+    auth_plugin: str
+    tls: TLSSettings
+    hints: DriverHints
+    resolution: Resolution
+    def __init__(self, endpoint: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[_Union[TLSSettings, _Mapping]] = ..., hints: _Optional[_Union[DriverHints, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ...) -> None: ...
+
+class Credential(_message.Message):
+    __slots__ = ("kind", "secret", "expires_at", "refresh_after", "source")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_AFTER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    kind: CredentialKind
+    secret: str
+    expires_at: _timestamp_pb2.Timestamp
+    refresh_after: _timestamp_pb2.Timestamp
+    source: str
+    def __init__(self, kind: _Optional[_Union[CredentialKind, str]] = ..., secret: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
+
+class TLSSettings(_message.Message):
+    __slots__ = ("required", "mode", "ca_pem", "server_name")
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
+    required: bool
+    mode: TLSMode
+    ca_pem: str
+    server_name: str
+    def __init__(self, required: _Optional[bool] = ..., mode: _Optional[_Union[TLSMode, str]] = ..., ca_pem: _Optional[str] = ..., server_name: _Optional[str] = ...) -> None: ...
+
+class EnvVar(_message.Message):
+    __slots__ = ("name", "value", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DriverHints(_message.Message):
+    __slots__ = ("driver", "options", "secret_option", "dsn", "env", "packages", "warnings", "min_version")
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_OPTION_FIELD_NUMBER: _ClassVar[int]
+    DSN_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    PACKAGES_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    driver: str
+    options: _struct_pb2.Struct
+    secret_option: str
+    dsn: str
+    env: _containers.RepeatedCompositeFieldContainer[EnvVar]
+    packages: _containers.RepeatedScalarFieldContainer[str]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    min_version: str
+    def __init__(self, driver: _Optional[str] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., secret_option: _Optional[str] = ..., dsn: _Optional[str] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., packages: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., min_version: _Optional[str] = ...) -> None: ...
+
+class Evidence(_message.Message):
+    __slots__ = ("source", "detail")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    detail: str
+    def __init__(self, source: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class Resolution(_message.Message):
+    __slots__ = ("method", "plugin", "evidence")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    method: AuthMethod
+    plugin: str
+    evidence: _containers.RepeatedCompositeFieldContainer[Evidence]
+    def __init__(self, method: _Optional[_Union[AuthMethod, str]] = ..., plugin: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...
+
+class ValidateConnectionRequest(_message.Message):
+    __slots__ = ("endpoints", "all", "driver", "timeout")
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    endpoints: _containers.RepeatedScalarFieldContainer[str]
+    all: bool
+    driver: str
+    timeout: _duration_pb2.Duration
+    def __init__(self, endpoints: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ..., driver: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ValidateConnectionResponse(_message.Message):
+    __slots__ = ("ok", "results")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    results: _containers.RepeatedCompositeFieldContainer[EndpointValidation]
+    def __init__(self, ok: _Optional[bool] = ..., results: _Optional[_Iterable[_Union[EndpointValidation, _Mapping]]] = ...) -> None: ...
+
+class EndpointValidation(_message.Message):
+    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "auth_plugin", "credential_kind")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_USER_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_KIND_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    ok: bool
+    stages: _containers.RepeatedCompositeFieldContainer[Stage]
+    server_version: str
+    current_user: str
+    tls: TLSInfo
+    error: MySQLError
+    reason: str
+    auth_plugin: str
+    credential_kind: CredentialKind
+    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ...) -> None: ...
+
+class Stage(_message.Message):
+    __slots__ = ("name", "ok", "duration", "error")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    ok: bool
+    duration: _duration_pb2.Duration
+    error: str
+    def __init__(self, name: _Optional[str] = ..., ok: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class TLSInfo(_message.Message):
+    __slots__ = ("version", "cipher")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CIPHER_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    cipher: str
+    def __init__(self, version: _Optional[str] = ..., cipher: _Optional[str] = ...) -> None: ...
+
+class MySQLError(_message.Message):
+    __slots__ = ("number", "sql_state", "message")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SQL_STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    sql_state: str
+    message: str
+    def __init__(self, number: _Optional[int] = ..., sql_state: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ListEndpointsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListEndpointsResponse(_message.Message):
+    __slots__ = ("endpoints",)
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    endpoints: _containers.RepeatedCompositeFieldContainer[EndpointSummary]
+    def __init__(self, endpoints: _Optional[_Iterable[_Union[EndpointSummary, _Mapping]]] = ...) -> None: ...
+
+class EndpointSummary(_message.Message):
+    __slots__ = ("name", "host", "port", "user", "database", "auth_method", "tls_mode")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_METHOD_FIELD_NUMBER: _ClassVar[int]
+    TLS_MODE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    host: str
+    port: int
+    user: str
+    database: str
+    auth_method: AuthMethod
+    tls_mode: TLSMode
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., auth_method: _Optional[_Union[AuthMethod, str]] = ..., tls_mode: _Optional[_Union[TLSMode, str]] = ...) -> None: ...

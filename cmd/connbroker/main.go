@@ -1,0 +1,19 @@
+// Command connbroker is the command line for people and pipelines: fetch
+// connection params, validate endpoints with real logins, list endpoints.
+//
+// Exit codes: 0 success; 1 a validation failed; 2 bad usage; 3 the broker
+// could not be reached or refused the request.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr), os.Stderr))
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+)
+
+// Exit codes.
+const (
+	exitOK         = 0
+	exitFailed     = 1
+	exitUsage      = 2
+	exitBrokerDown = 3
+)
+
+// exitError carries an exit code; its message is printed unless empty.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func usage(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// exitCode maps run's error to the exit code, in one place.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "connbroker:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "connbroker:", err)
+	if _, ok := status.FromError(err); ok {
+		return exitBrokerDown
+	}
+	return exitUsage
+}
+
+type globals struct {
+	out     io.Writer
+	broker  string
+	output  string
+	timeout time.Duration
+}
+
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	g := &globals{out: stdout}
+	defAddr, ok := lookupEnv("CONNBROKER_ADDR")
+	if !ok || defAddr == "" {
+		defAddr = "127.0.0.1:7700"
+	}
+	root := &cobra.Command{
+		Use:   "connbroker",
+		Short: "Get, validate and explain database connection params from a connbroker daemon",
+		Long: `connbroker talks to a connbrokerd daemon.
+
+It prints the connection params an application would get for an endpoint and
+driver, and validates endpoints with real logins so a deploy pipeline can gate
+on the exit code.
+
+Exit codes: 0 success, 1 a validation failed, 2 bad usage, 3 the broker could
+not be reached or refused the request.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage("%v", err) })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.broker, "broker", defAddr, "broker address host:port (env CONNBROKER_ADDR)")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for the broker call")
+
+	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g))
+	return root.Execute()
+}
+
+func (g *globals) check() error {
+	if g.output != "table" && g.output != "json" {
+		return usage("--output %q: use table or json", g.output)
+	}
+	if g.timeout <= 0 {
+		return usage("--timeout must be positive")
+	}
+	return nil
+}
+
+// dial connects to the broker. Connection problems surface on the first call.
+func (g *globals) dial() (v1.BrokerServiceClient, func(), error) {
+	conn, err := grpc.NewClient(g.broker, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, usage("--broker %q: %v", g.broker, err)
+	}
+	return v1.NewBrokerServiceClient(conn), func() { conn.Close() }, nil
+}
+
+// rpcError turns a status error into an exitError with a plain message.
+func (g *globals) rpcError(err error) error {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.Unavailable:
+		if strings.Contains(st.Message(), "credential") {
+			return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s could not get a credential: %s", g.broker, st.Message())}
+		}
+		return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s is not reachable (is connbrokerd running? set --broker or CONNBROKER_ADDR): %s", g.broker, st.Message())}
+	case codes.DeadlineExceeded:
+		return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s did not answer within %s", g.broker, g.timeout)}
+	case codes.NotFound, codes.InvalidArgument:
+		return &exitError{code: exitUsage, err: errors.New(st.Message())}
+	}
+	return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s: %s: %s", g.broker, st.Code(), st.Message())}
+}
+
+func paramsCmd(ctx context.Context, g *globals) *cobra.Command {
+	var driver string
+	var showSecret bool
+	c := &cobra.Command{
+		Use:   "params ENDPOINT",
+		Short: "Print the connection params for an endpoint and driver",
+		Example: `  connbroker params local-native --driver pymysql
+  connbroker params orders --driver go-sql-driver -o json
+  connbroker params orders --driver pymysql --show-secret   # prints the token/password`,
+		Args: exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if err := g.check(); err != nil {
+				return err
+			}
+			cl, done, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			cctx, cancel := context.WithTimeout(ctx, g.timeout)
+			defer cancel()
+			resp, err := cl.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: args[0], Driver: driver})
+			if err != nil {
+				return g.rpcError(err)
+			}
+			return printParams(g, resp.GetParams(), showSecret)
+		},
+	}
+	c.Flags().StringVar(&driver, "driver", "", "client library to render hints for (e.g. pymysql, go-sql-driver)")
+	c.Flags().BoolVar(&showSecret, "show-secret", false, "print the secret instead of "+redacted)
+	return c
+}
+
+func validateCmd(ctx context.Context, g *globals) *cobra.Command {
+	var all bool
+	var perEndpoint time.Duration
+	c := &cobra.Command{
+		Use:   "validate [ENDPOINT...]",
+		Short: "Log in for real to endpoints; exit 0 when all work, 1 when any fails",
+		Example: `  connbroker validate --all
+  connbroker validate orders reports -o json`,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if err := g.check(); err != nil {
+				return err
+			}
+			if all == (len(args) > 0) {
+				return usage("name endpoints or pass --all (not both)")
+			}
+			cl, done, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			req := &v1.ValidateConnectionRequest{Endpoints: args, All: all}
+			deadline := g.timeout
+			if perEndpoint > 0 {
+				req.Timeout = durationpb.New(perEndpoint)
+				deadline = max(deadline, perEndpoint+5*time.Second)
+			}
+			cctx, cancel := context.WithTimeout(ctx, deadline)
+			defer cancel()
+			resp, err := cl.ValidateConnection(cctx, req)
+			if err != nil {
+				return g.rpcError(err)
+			}
+			if err := printValidation(g, resp); err != nil {
+				return err
+			}
+			if !resp.GetOk() {
+				return &exitError{code: exitFailed}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&all, "all", false, "validate every configured endpoint")
+	c.Flags().DurationVar(&perEndpoint, "endpoint-timeout", 0, "deadline per endpoint (default: the broker's, 10s)")
+	return c
+}
+
+func endpointsCmd(ctx context.Context, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "endpoints",
+		Short:   "List the endpoints the broker serves",
+		Example: `  connbroker endpoints -o json`,
+		Args:    exactArgs(0),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if err := g.check(); err != nil {
+				return err
+			}
+			cl, done, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer done()
+			cctx, cancel := context.WithTimeout(ctx, g.timeout)
+			defer cancel()
+			resp, err := cl.ListEndpoints(cctx, &v1.ListEndpointsRequest{})
+			if err != nil {
+				return g.rpcError(err)
+			}
+			return printEndpoints(g, resp)
+		},
+	}
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usage("%s takes %d argument(s), got %d; see --help", cmd.Name(), n, len(args))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,25 @@
+// Command connbrokerd is the connbroker daemon: a gRPC service that issues
+// database connection parameters (IAM tokens, passwords, driver hints) for
+// named endpoints and validates them with real logins.
+//
+// Usage:
+//
+//	connbrokerd --config /etc/connbroker/config.yaml
+//	connbrokerd --config F --check-config     # exit 0 when valid, 2 when not
+//
+// Signals: SIGHUP reloads the config (an invalid one is rejected and the
+// old one keeps serving); SIGINT/SIGTERM drain and stop.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr), os.Stderr))
+}

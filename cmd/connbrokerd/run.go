@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/connbroker/connbroker/broker"
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/server"
+)
+
+// usageError means bad flags or config: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode maps run's error to the process exit code: 0 ok, 2 usage or
+// config, 1 anything else.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "connbrokerd:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// shutdownGrace bounds draining in-flight calls at shutdown.
+const shutdownGrace = 10 * time.Second
+
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("connbrokerd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	defCfg, _ := lookupEnv("CONNBROKER_CONFIG")
+	cfgPath := fs.String("config", defCfg, "config file (env CONNBROKER_CONFIG)")
+	check := fs.Bool("check-config", false, "validate the config file and exit: 0 valid, 2 invalid")
+	listen := fs.String("listen", "", "override the config's listen address")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: connbrokerd --config FILE [--check-config] [--listen HOST:PORT]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if *cfgPath == "" {
+		return usageError{errors.New("no config file: pass --config FILE or set CONNBROKER_CONFIG")}
+	}
+	load := func() (*config.Config, error) {
+		c, err := config.Load(*cfgPath)
+		if err == nil && *listen != "" {
+			c.Listen = *listen
+			err = c.Validate()
+		}
+		return c, err
+	}
+	cfg, err := load()
+	if err != nil {
+		return usageError{err}
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: OK (%d endpoints)\n", *cfgPath, len(cfg.Endpoints))
+		return nil
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	passwords := credential.NewPasswords(lookupEnv)
+	issuer := &credential.Router{
+		IAM:      credential.NewIAM(awsCfg.Credentials, credential.WithLogger(log)),
+		Password: passwords,
+	}
+	svc := broker.New(cfg, issuer, log)
+
+	var opts []grpc.ServerOption
+	if cfg.TLS.Enabled() {
+		tc, err := serverTLS(cfg.TLS)
+		if err != nil {
+			return usageError{err}
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	} else if cfg.Insecure {
+		log.Warn("serving without TLS off loopback because insecure: true", "listen", cfg.Listen)
+	}
+	gs, hs := server.NewGRPCServer(svc, log, opts...)
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("connbrokerd serving", "addr", lis.Addr().String(), "endpoints", len(cfg.Endpoints), "tls", cfg.TLS.Enabled())
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			nc, err := load()
+			if err != nil {
+				log.Error("config reload rejected; keeping the old config", "err", err)
+				continue
+			}
+			svc.SetConfig(nc)
+			log.Info("config reloaded", "endpoints", len(nc.Endpoints))
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- gs.Serve(lis) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	done := make(chan struct{})
+	go func() { gs.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownGrace):
+		gs.Stop()
+	}
+	return nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	o := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+func serverTLS(c config.ServerTLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: load cert/key: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.client_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("tls.client_ca: no certificate in file")
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}

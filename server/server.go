@@ -1,0 +1,203 @@
+// Package server adapts the broker domain to the gRPC API: it converts
+// messages, maps errors to status codes (status.go) and wires the
+// interceptors, health and reflection services.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/connbroker/connbroker/broker"
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/validate"
+	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+)
+
+// MaxRecvMsgSize bounds request messages; requests are small.
+const MaxRecvMsgSize = 64 << 10
+
+// Server implements v1.BrokerServiceServer over a broker.Service.
+type Server struct {
+	v1.UnimplementedBrokerServiceServer
+	svc *broker.Service
+}
+
+// New returns the API adapter for svc.
+func New(svc *broker.Service) *Server { return &Server{svc: svc} }
+
+// NewGRPCServer returns a grpc.Server with the broker, health and
+// reflection services and the logging and recovery interceptors. The health
+// server is returned so the caller can flip it to NOT_SERVING on shutdown.
+func NewGRPCServer(svc *broker.Service, log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+	opts = append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log)),
+		grpc.ChainStreamInterceptor(recoverStream(log)),
+	}, opts...)
+	gs := grpc.NewServer(opts...)
+	v1.RegisterBrokerServiceServer(gs, New(svc))
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(v1.BrokerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	return gs, hs
+}
+
+// GetConnectionParams implements the RPC.
+func (s *Server) GetConnectionParams(ctx context.Context, req *v1.GetConnectionParamsRequest) (*v1.GetConnectionParamsResponse, error) {
+	p, err := s.svc.Params(ctx, req.GetEndpoint(), req.GetDriver())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	pp, err := paramsToProto(p)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &v1.GetConnectionParamsResponse{Params: pp}, nil
+}
+
+// ValidateConnection implements the RPC.
+func (s *Server) ValidateConnection(ctx context.Context, req *v1.ValidateConnectionRequest) (*v1.ValidateConnectionResponse, error) {
+	res, err := s.svc.Validate(ctx, broker.ValidateRequest{
+		Endpoints: req.GetEndpoints(),
+		All:       req.GetAll(),
+		Driver:    req.GetDriver(),
+		Timeout:   req.GetTimeout().AsDuration(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &v1.ValidateConnectionResponse{Ok: true}
+	for _, r := range res {
+		out.Ok = out.Ok && r.OK
+		out.Results = append(out.Results, resultToProto(r, s.svc.Config().Endpoints[r.Endpoint]))
+	}
+	return out, nil
+}
+
+// ListEndpoints implements the RPC.
+func (s *Server) ListEndpoints(context.Context, *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error) {
+	out := &v1.ListEndpointsResponse{}
+	for _, e := range s.svc.Endpoints() {
+		out.Endpoints = append(out.Endpoints, &v1.EndpointSummary{
+			Name: e.Name, Host: e.Host, Port: uint32(e.Port), User: e.User, Database: e.Database,
+			AuthMethod: methodToProto(e.Auth), TlsMode: tlsModeToProto(e.TLS.Mode),
+		})
+	}
+	return out, nil
+}
+
+func paramsToProto(p *broker.Params) (*v1.ConnectionParams, error) {
+	out := &v1.ConnectionParams{
+		Endpoint:   p.Endpoint,
+		Host:       p.Host,
+		Port:       uint32(p.Port),
+		User:       p.User,
+		Database:   p.Database,
+		Credential: credentialToProto(p.Credential),
+		AuthPlugin: p.Plugin,
+		Tls: &v1.TLSSettings{
+			Required:   p.TLS.Mode.Requires(),
+			Mode:       tlsModeToProto(p.TLS.Mode),
+			CaPem:      string(p.TLS.CAPEM),
+			ServerName: p.TLS.ServerName,
+		},
+		Resolution: &v1.Resolution{Method: methodToProto(p.Resolution.Method), Plugin: p.Resolution.Plugin},
+	}
+	for _, e := range p.Resolution.Evidence {
+		out.Resolution.Evidence = append(out.Resolution.Evidence, &v1.Evidence{Source: e.Source, Detail: e.Detail})
+	}
+	if h := p.Hints; h != nil {
+		opts, err := structpb.NewStruct(h.Options)
+		if err != nil {
+			return nil, err
+		}
+		dh := &v1.DriverHints{
+			Driver: h.Driver, Options: opts, SecretOption: h.SecretOption, Dsn: h.DSN,
+			Packages: h.Packages, Warnings: h.Warnings, MinVersion: h.MinVersion,
+		}
+		for _, e := range h.Env {
+			dh.Env = append(dh.Env, &v1.EnvVar{Name: e.Name, Value: e.Value, Reason: e.Reason})
+		}
+		out.Hints = dh
+	}
+	return out, nil
+}
+
+func credentialToProto(c credential.Credential) *v1.Credential {
+	out := &v1.Credential{Secret: c.Secret.Reveal(), Source: c.Source}
+	switch c.Kind {
+	case credential.KindIAMToken:
+		out.Kind = v1.CredentialKind_CREDENTIAL_KIND_IAM_TOKEN
+	case credential.KindPassword:
+		out.Kind = v1.CredentialKind_CREDENTIAL_KIND_PASSWORD
+	}
+	if !c.ExpiresAt.IsZero() {
+		out.ExpiresAt = timestamppb.New(c.ExpiresAt)
+	}
+	if !c.RefreshAfter.IsZero() {
+		out.RefreshAfter = timestamppb.New(c.RefreshAfter)
+	}
+	return out
+}
+
+func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidation {
+	out := &v1.EndpointValidation{
+		Endpoint: r.Endpoint, Ok: r.OK, ServerVersion: r.ServerVersion,
+		CurrentUser: r.CurrentUser, Reason: r.Reason,
+	}
+	if ep != nil {
+		out.AuthPlugin = ep.Plugin
+		out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_PASSWORD
+		if ep.Auth == config.AuthIAM {
+			out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_IAM_TOKEN
+		}
+	}
+	for _, s := range r.Stages {
+		out.Stages = append(out.Stages, &v1.Stage{Name: s.Name, Ok: s.OK, Duration: durationpb.New(s.Duration.Round(time.Microsecond)), Error: s.Error})
+	}
+	if r.TLSVersion != "" {
+		out.Tls = &v1.TLSInfo{Version: r.TLSVersion, Cipher: r.TLSCipher}
+	}
+	if e := r.MySQLError; e != nil {
+		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
+	}
+	return out
+}
+
+func methodToProto(m config.AuthMethod) v1.AuthMethod {
+	switch m {
+	case config.AuthIAM:
+		return v1.AuthMethod_AUTH_METHOD_IAM
+	case config.AuthPassword:
+		return v1.AuthMethod_AUTH_METHOD_PASSWORD
+	}
+	return v1.AuthMethod_AUTH_METHOD_UNSPECIFIED
+}
+
+func tlsModeToProto(m config.TLSMode) v1.TLSMode {
+	switch m {
+	case config.TLSDisabled:
+		return v1.TLSMode_TLS_MODE_DISABLED
+	case config.TLSPreferred:
+		return v1.TLSMode_TLS_MODE_PREFERRED
+	case config.TLSRequired:
+		return v1.TLSMode_TLS_MODE_REQUIRED
+	case config.TLSVerifyCA:
+		return v1.TLSMode_TLS_MODE_VERIFY_CA
+	case config.TLSVerifyIdentity:
+		return v1.TLSMode_TLS_MODE_VERIFY_IDENTITY
+	}
+	return v1.TLSMode_TLS_MODE_UNSPECIFIED
+}

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/connbroker/connbroker/broker"
+	"github.com/connbroker/connbroker/broker/credential"
+)
+
+// ErrorDomain is the errdetails.ErrorInfo domain of connbroker errors.
+const ErrorDomain = "connbroker.dev"
+
+// Stable ErrorInfo reasons.
+const (
+	ReasonEndpointNotFound      = "ENDPOINT_NOT_FOUND"
+	ReasonInvalidArgument       = "INVALID_ARGUMENT"
+	ReasonCredentialUnavailable = "CREDENTIAL_UNAVAILABLE"
+	ReasonInternal              = "INTERNAL"
+)
+
+// toStatus maps a domain error to a gRPC status error: the one place where
+// codes are chosen. Messages come from domain errors, which never carry a
+// secret.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	var (
+		code   codes.Code
+		reason string
+		msg    = err.Error()
+		meta   map[string]string
+	)
+	var nf *broker.NotFoundError
+	var arg *broker.ArgError
+	switch {
+	case errors.As(err, &nf):
+		code, reason, meta = codes.NotFound, ReasonEndpointNotFound, map[string]string{"endpoint": nf.Endpoint}
+	case errors.As(err, &arg):
+		code, reason, meta = codes.InvalidArgument, ReasonInvalidArgument, map[string]string{"field": arg.Field}
+	case errors.Is(err, credential.ErrUnavailable):
+		code, reason = codes.Unavailable, ReasonCredentialUnavailable
+	default:
+		code, reason, msg = codes.Internal, ReasonInternal, "internal error"
+	}
+	st := status.New(code, msg)
+	if d, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: meta}); derr == nil {
+		st = d
+	}
+	return st.Err()
+}
