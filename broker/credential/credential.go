@@ -136,3 +136,11 @@ func (r *Router) Issue(ctx context.Context, ep *config.Endpoint) (Credential, er
 	}
 	return Credential{}, &SourceError{Endpoint: ep.Name, Source: string(ep.Auth), Err: errors.New("unknown auth method")}
 }
+
+// Invalidate drops what the password issuer cached for ep, so the next
+// Issue re-reads its source (used after a 1045, in case of rotation).
+func (r *Router) Invalidate(ep *config.Endpoint) {
+	if p, ok := r.Password.(interface{ Invalidate(*config.Endpoint) }); ok {
+		p.Invalidate(ep)
+	}
+}

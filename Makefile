@@ -1,0 +1,97 @@
+# connbroker: `make run` starts a local broker with its own MariaDB;
+# `make test` installs what it needs and runs every Go and Python test.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+BIN      := $(CURDIR)/bin
+VENV     := $(CURDIR)/.venv
+PY       := $(VENV)/bin/python
+RUN_DIR  := $(CURDIR)/.run
+LISTEN   ?= 127.0.0.1:7700
+
+# Pinned tools.
+BUF_VERSION := v1.75.0
+BUF         := $(BIN)/buf-$(BUF_VERSION)
+GO_BINS     := connbrokerd connbroker connbroker-pam-check devstack
+
+export GOFLAGS := -buildvcs=false
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: system-deps venv ## Install everything the tests and `make run` need
+
+.PHONY: system-deps
+system-deps: ## Install MariaDB from Debian's packages if missing
+	@scripts/install-deps.sh
+
+.PHONY: venv
+venv: $(VENV)/.stamp ## Create .venv with the pinned Python packages
+
+$(VENV)/.stamp: requirements-dev.txt clients/python/pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e clients/python
+	@touch $@
+
+$(BUF):
+	@mkdir -p $(BIN)
+	@echo "installing buf $(BUF_VERSION) (first time only, ~2-3 min)"
+	@GOBIN=$(BIN)/.buf go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@mv $(BIN)/.buf/buf $@ && rmdir $(BIN)/.buf
+
+.PHONY: build
+build: ## Build the Go binaries into bin/
+	@mkdir -p $(BIN)
+	@go build -o $(BIN)/connbrokerd ./cmd/connbrokerd
+	@go build -o $(BIN)/connbroker ./cmd/connbroker
+	@go build -o $(BIN)/connbroker-pam-check ./cmd/connbroker-pam-check
+	@go build -o $(BIN)/devstack ./internal/cmd/devstack
+
+.PHONY: generate
+generate: $(BUF) venv ## Regenerate Go and Python stubs from proto/ (offline, pinned)
+	@scripts/generate.sh $(BUF) $(PY) .
+
+.PHONY: check-generated
+check-generated: $(BUF) venv ## Fail when the committed stubs differ from a fresh generation
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	scripts/generate.sh $(BUF) $(PY) $$tmp; \
+	for f in proto/connbroker/v1/broker.pb.go proto/connbroker/v1/broker_grpc.pb.go \
+	         clients/python/connbroker/v1/broker_pb2.py clients/python/connbroker/v1/broker_pb2.pyi \
+	         clients/python/connbroker/v1/broker_pb2_grpc.py; do \
+	  diff -u $$f $$tmp/$$f > /dev/null || { echo "stale generated file: $$f (run make generate)"; diff -u $$f $$tmp/$$f | head -20; exit 1; }; \
+	done; echo "generated stubs are fresh"
+
+.PHONY: lint
+lint: $(BUF) ## buf lint, gofmt, go vet
+	@$(BUF) lint
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@go vet ./...
+
+.PHONY: test
+test: deps build check-generated lint go-test py-test ## Install what is needed and run every test (CI runs this)
+
+.PHONY: go-test
+go-test: ## Go tests with the race detector (real MariaDB and MySQL-8 peers)
+	go test -race -count=1 -timeout 20m ./...
+
+.PHONY: py-test
+py-test: venv build ## Python client tests against the real broker and MariaDB
+	cd clients/python && CONNBROKER_BIN_DIR=$(BIN) $(PY) -m pytest -q
+
+.PHONY: bench
+bench: ## Benchmarks, side by side (see BENCHMARKS.md)
+	go test -run '^$$' -bench . -benchmem -count 3 ./server/ ./broker/credential/
+
+.PHONY: run
+run: deps build ## Start a local MariaDB and connbrokerd on $(LISTEN); Ctrl-C stops both
+	@mkdir -p $(RUN_DIR)
+	@$(BIN)/devstack -dir $(RUN_DIR) -broker-bin $(BIN)/connbrokerd -listen $(LISTEN) -cli-bin $(BIN)/connbroker
+
+.PHONY: clean
+clean: ## Remove build output and the local stack's data
+	rm -rf $(BIN) $(RUN_DIR)
