@@ -79,7 +79,7 @@ func TestPyMySQL(t *testing.T) {
 		{
 			name:         "caching_sha2 without tls needs cryptography",
 			in:           Input{Host: "h", Port: 3306, User: "u", Plugin: PluginCachingSHA2, TLSMode: config.TLSDisabled},
-			wantOpts:     map[string]any{"host": "h", "port": 3306, "user": "u"},
+			wantOpts:     map[string]any{"host": "h", "port": 3306, "user": "u", "ssl_disabled": true},
 			wantPackages: []string{"PyMySQL>=1.1.2", "cryptography"},
 			wantWarn:     []string{"unencrypted", "cryptography"},
 		},

@@ -47,6 +47,8 @@ func (pymysql) Render(in Input) Hints {
 	case config.TLSPreferred:
 		h.Warnings = append(h.Warnings, "no TLS option is set: PyMySQL >= 1.2 encrypts opportunistically without verification, older versions do not encrypt at all")
 	case config.TLSDisabled:
+		// PyMySQL >= 1.2 would otherwise negotiate unverified TLS on its own.
+		h.Options["ssl_disabled"] = true
 		h.Warnings = append(h.Warnings, "TLS is disabled for this endpoint: the login and the data cross the network unencrypted")
 	}
 	if in.ClearText() {

@@ -1,0 +1,255 @@
+package handshake
+
+import "slices"
+
+// RSAMode says how a driver handles the RSA step of caching_sha2_password
+// and sha256_password full authentication on a connection without TLS.
+type RSAMode int
+
+const (
+	// RSAUnavailable: the driver cannot encrypt (PyMySQL without
+	// cryptography, libmysqlclient-based drivers without a key file).
+	RSAUnavailable RSAMode = iota
+	// RSAPinnedKeyOnly: the driver encrypts only with a public key it was
+	// given; it does not ask the server (Connector/J without
+	// allowPublicKeyRetrieval, mysql CLI without --get-server-public-key).
+	// The probe has no pinned key, so it stops.
+	RSAPinnedKeyOnly
+	// RSARetrieveKey: the driver asks the server for its public key.
+	RSARetrieveKey
+)
+
+// String names the mode.
+func (m RSAMode) String() string {
+	switch m {
+	case RSAUnavailable:
+		return "unavailable"
+	case RSAPinnedKeyOnly:
+		return "pinned-key-only"
+	case RSARetrieveKey:
+		return "retrieve-key"
+	}
+	return "unknown"
+}
+
+// Profile models what one driver does in the connection phase. The values
+// come from shared/reference/DRIVERS.md; the constructors below document the
+// version each models. Callers may adjust a returned Profile.
+type Profile struct {
+	// Name identifies the driver, e.g. "go-sql-driver/mysql".
+	Name string
+	// Plugins are the client plugins the driver can run.
+	Plugins []string
+	// FirstPlugin, when set, is used in the HandshakeResponse whatever the
+	// server announces (Connector/Python auth_plugin=..., aiomysql
+	// auth_plugin=...).
+	FirstPlugin string
+	// DefaultPlugin is used in the HandshakeResponse when the announced
+	// plugin is not in Plugins; empty sends an empty response and plugin
+	// name (PyMySQL), leaving the server to AuthSwitch.
+	DefaultPlugin string
+	// ClearTextNeedsOptIn: mysql_clear_password is disabled unless opted in.
+	ClearTextNeedsOptIn bool
+	// ClearTextOptIn: the opt-in is given.
+	ClearTextOptIn bool
+	// ClearTextOptInHint says how to opt in for this driver.
+	ClearTextOptInHint string
+	// ClearTextWithoutTLS: the driver sends mysql_clear_password on a
+	// connection without TLS. When true the probe does so too (and records a
+	// warning event); when false it stops with StopClearTextWithoutTLS.
+	ClearTextWithoutTLS bool
+	// RSA is how the driver does the RSA step without TLS.
+	RSA RSAMode
+	// RSAHint says what enables the RSA step for this driver.
+	RSAHint string
+	// FullAuthClearTextWithoutTLS: on caching_sha2_password full auth
+	// without TLS the driver sends the password in clear instead of using
+	// RSA (mysql-connector-python pure 8.3). The probe never does that: it
+	// stops with StopFullAuthClearTextWithoutTLS.
+	FullAuthClearTextWithoutTLS bool
+	// InsistsOnTLS: when TLS is configured and the server does not offer
+	// it, the driver fails; false means it silently goes on in plain text.
+	InsistsOnTLS bool
+	// PluginNeeds maps a plugin the driver could run with an extra
+	// dependency to what is missing, e.g. client_ed25519 -> "pip install
+	// pynacl". Such plugins are not in Plugins.
+	PluginNeeds map[string]string
+}
+
+// Supports reports whether the driver can run plugin.
+func (p *Profile) Supports(plugin string) bool { return slices.Contains(p.Plugins, plugin) }
+
+// GoSQLDriver models github.com/go-sql-driver/mysql v1.10 with tls set to a
+// *tls.Config (tls=true or a registered name, not "preferred"). Clear text
+// needs allowCleartextPasswords=true and is sent with no TLS check; the RSA
+// key is fetched automatically.
+func GoSQLDriver(allowCleartext bool) Profile {
+	return Profile{
+		Name:                "go-sql-driver/mysql",
+		Plugins:             []string{PluginCachingSHA2, PluginNative, PluginSHA256, PluginClearPassword, PluginEd25519},
+		DefaultPlugin:       PluginNative,
+		ClearTextNeedsOptIn: true,
+		ClearTextOptIn:      allowCleartext,
+		ClearTextOptInHint:  "allowCleartextPasswords=true (Config.AllowCleartextPasswords)",
+		ClearTextWithoutTLS: true,
+		RSA:                 RSARetrieveKey,
+		InsistsOnTLS:        true,
+	}
+}
+
+// PyMySQL models PyMySQL 1.2 with an SSL option set (TLS REQUIRED). Clear
+// text needs no opt-in and has no TLS check; RSA needs the cryptography
+// package and client_ed25519 needs pynacl. PyMySQL <= 1.1 does not insist on
+// TLS: set InsistsOnTLS to false for it.
+func PyMySQL(hasCryptography, hasPyNaCl bool) Profile {
+	p := Profile{
+		Name:                "PyMySQL",
+		Plugins:             []string{PluginNative, PluginCachingSHA2, PluginSHA256, PluginClearPassword},
+		ClearTextWithoutTLS: true,
+		RSA:                 RSAUnavailable,
+		RSAHint:             "pip install cryptography",
+		InsistsOnTLS:        true,
+		PluginNeeds:         map[string]string{},
+	}
+	if hasCryptography {
+		p.RSA = RSARetrieveKey
+	}
+	if hasPyNaCl {
+		p.Plugins = append(p.Plugins, PluginEd25519)
+	} else {
+		p.PluginNeeds[PluginEd25519] = "pip install pynacl"
+	}
+	return p
+}
+
+// libmysqlclient returns the Oracle libmysqlclient 8.x behaviour shared by
+// the mysql CLI, mysqlclient and Connector/Python's C extension.
+func libmysqlclient(name string, optIn bool, hint, rsaHint string) Profile {
+	return Profile{
+		Name:                name,
+		Plugins:             []string{PluginCachingSHA2, PluginNative, PluginSHA256, PluginClearPassword},
+		DefaultPlugin:       PluginCachingSHA2,
+		ClearTextNeedsOptIn: true,
+		ClearTextOptIn:      optIn,
+		ClearTextOptInHint:  hint,
+		ClearTextWithoutTLS: true,
+		RSA:                 RSAPinnedKeyOnly,
+		RSAHint:             rsaHint,
+		InsistsOnTLS:        true,
+	}
+}
+
+// MySQLCLI models Oracle's mysql 8.x client with --ssl-mode=REQUIRED or
+// stricter. Clear text needs --enable-cleartext-plugin (error 2059 without
+// it); caching_sha2 without TLS needs --get-server-public-key (error 2061).
+func MySQLCLI(enableCleartext bool) Profile {
+	return libmysqlclient("mysql CLI (libmysqlclient)", enableCleartext,
+		"--enable-cleartext-plugin (or LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1)",
+		"--get-server-public-key or --server-public-key-path")
+}
+
+// mariadbConnC returns MariaDB Connector/C behaviour: no clear-text gate,
+// no TLS check for clear text, client_ed25519 built in.
+func mariadbConnC(name string) Profile {
+	return Profile{
+		Name:                name,
+		Plugins:             []string{PluginNative, PluginClearPassword, PluginEd25519, PluginCachingSHA2, PluginSHA256},
+		DefaultPlugin:       PluginNative,
+		ClearTextWithoutTLS: true,
+		RSA:                 RSARetrieveKey,
+		InsistsOnTLS:        false,
+	}
+}
+
+// MariaDBCLI models the mariadb 10.11 client (MariaDB Connector/C): clear
+// text needs no flag, --ssl is on by default without verification and falls
+// back to plain text.
+func MariaDBCLI() Profile { return mariadbConnC("mariadb CLI (Connector/C)") }
+
+// MysqlclientLibmysql models mysqlclient (MySQLdb) built against Oracle's
+// libmysqlclient: clear text needs LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 in
+// the environment before the first connection (auth_plugin= does not
+// enable it); caching_sha2 without TLS needs server_public_key_path
+// (mysqlclient >= 2.2.6).
+func MysqlclientLibmysql(envCleartext bool) Profile {
+	return libmysqlclient("mysqlclient (libmysqlclient)", envCleartext,
+		"LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 in the environment before the first connect",
+		"server_public_key_path= (mysqlclient >= 2.2.6)")
+}
+
+// MysqlclientMariaDBConnC models mysqlclient built against MariaDB
+// Connector/C (Debian's libmariadb-dev): clear text with no opt-in and no TLS
+// check (the mysql_clear_password.so plugin must be installed).
+func MysqlclientMariaDBConnC() Profile {
+	p := mariadbConnC("mysqlclient (MariaDB Connector/C)")
+	p.InsistsOnTLS = true // ssl_mode=REQUIRED sets MYSQL_OPT_SSL_ENFORCE
+	return p
+}
+
+// ConnectorPythonC models mysql-connector-python 8.3 with its C extension
+// (the default): libmysqlclient rules; clear text is enabled by
+// auth_plugin='mysql_clear_password' or LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1;
+// no RSA key retrieval. Set ClearTextOptIn (and FirstPlugin) when the
+// application passes auth_plugin.
+func ConnectorPythonC() Profile {
+	p := libmysqlclient("mysql-connector-python (C extension)", false,
+		"auth_plugin='mysql_clear_password' or LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1",
+		"TLS (the C extension sets no get-server-public-key flag)")
+	p.RSA = RSAUnavailable
+	p.InsistsOnTLS = false // only with ssl_verify_cert=True
+	return p
+}
+
+// ConnectorPythonPure models mysql-connector-python 8.3 with use_pure=True:
+// clear text needs no opt-in but requires TLS ("mysql_clear_password
+// requires SSL"); caching_sha2 full auth without TLS sends the password in
+// clear (no RSA), which the server rejects.
+func ConnectorPythonPure() Profile {
+	return Profile{
+		Name:                        "mysql-connector-python (pure)",
+		Plugins:                     []string{PluginNative, PluginCachingSHA2, PluginSHA256, PluginClearPassword},
+		DefaultPlugin:               PluginNative,
+		ClearTextWithoutTLS:         false,
+		RSA:                         RSAUnavailable,
+		RSAHint:                     "TLS (the pure implementation has no RSA)",
+		FullAuthClearTextWithoutTLS: true,
+		InsistsOnTLS:                false, // only with ssl_verify_cert=True
+	}
+}
+
+// MySQL2 models Node's mysql2 >= 3.22 with an ssl object: clear text needs
+// enableCleartextPlugin: true (MYSQL_CLEAR_PASSWORD_NOT_ENABLED without it)
+// and has no TLS check; the RSA key is requested from the server.
+func MySQL2(enableCleartext bool) Profile {
+	return Profile{
+		Name:                "mysql2",
+		Plugins:             []string{PluginCachingSHA2, PluginNative, PluginSHA256, PluginClearPassword},
+		DefaultPlugin:       PluginNative,
+		ClearTextNeedsOptIn: true,
+		ClearTextOptIn:      enableCleartext,
+		ClearTextOptInHint:  "enableCleartextPlugin: true (or authPlugins.mysql_clear_password)",
+		ClearTextWithoutTLS: true,
+		RSA:                 RSARetrieveKey,
+		InsistsOnTLS:        true,
+	}
+}
+
+// ConnectorJ models MySQL Connector/J 8.x/9.x with sslMode=REQUIRED or
+// stricter: clear text is always loaded but requires TLS; without TLS
+// caching_sha2 needs allowPublicKeyRetrieval=true ("Public Key Retrieval is
+// not allowed").
+func ConnectorJ(allowPublicKeyRetrieval bool) Profile {
+	p := Profile{
+		Name:                "MySQL Connector/J",
+		Plugins:             []string{PluginNative, PluginCachingSHA2, PluginSHA256, PluginClearPassword},
+		DefaultPlugin:       PluginNative,
+		ClearTextWithoutTLS: false,
+		RSA:                 RSAPinnedKeyOnly,
+		RSAHint:             "allowPublicKeyRetrieval=true (or serverRSAPublicKeyFile)",
+		InsistsOnTLS:        true,
+	}
+	if allowPublicKeyRetrieval {
+		p.RSA = RSARetrieveKey
+	}
+	return p
+}

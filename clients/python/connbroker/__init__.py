@@ -1,0 +1,100 @@
+"""Python client for connbroker: fresh database credentials and driver options.
+
+The broker (``connbrokerd``) knows, per named endpoint, how to log in: host,
+port, user, a fresh IAM token or password, TLS settings, and the exact options
+each driver needs. This package asks it over gRPC and connects for you.
+
+Quick start::
+
+    pip install 'connbroker[pymysql]'
+    export CONNBROKER_ADDR=127.0.0.1:7700      # the default
+
+    import connbroker
+
+    conn = connbroker.pymysql.connect("orders")
+    with conn.cursor() as cur:
+        cur.execute("SELECT CURRENT_USER()")
+
+    # Explicit client, other drivers, or just the parameters:
+    with connbroker.Client("broker.internal:7700", timeout=2.0,
+                           credentials=grpc.ssl_channel_credentials()) as c:
+        params = c.get_connection_params("orders", driver="pymysql")
+        kwargs = connbroker.hints.driver_kwargs(params, connect_timeout=3)
+        report = c.validate(all=True)
+
+    # SQLAlchemy: a pool that asks for a fresh token per physical connection
+    engine = sqlalchemy.create_engine(
+        "mysql+pymysql://", creator=lambda: connbroker.pymysql.connect("orders"))
+
+Errors are :class:`BrokerError` subclasses: :class:`EndpointNotFound`,
+:class:`PermissionDenied`, :class:`InvalidRequest`, :class:`BrokerUnavailable`
+(retry with backoff), :class:`HintsError` / :class:`InsecureTLSError`.
+
+``str(params)`` shows the secret (the Python protobuf runtime ignores the
+proto's ``debug_redact``): log ``connbroker.redacted(params)`` instead.
+
+Importing ``connbroker`` loads grpc and the generated stubs only; driver
+helpers (``connbroker.pymysql``) are imported on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from connbroker import hints
+from connbroker.client import DEFAULT_ADDRESS, ENV_ADDRESS, Client, default_client, set_default_client
+from connbroker.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    EndpointNotFound,
+    HintsError,
+    InsecureTLSError,
+    InvalidRequest,
+    PermissionDenied,
+)
+from connbroker.hints import driver_kwargs
+from connbroker.redact import redacted
+from connbroker.v1 import broker_pb2
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from connbroker import pymysql as pymysql
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "ENV_ADDRESS",
+    "BrokerError",
+    "BrokerUnavailable",
+    "Client",
+    "EndpointNotFound",
+    "HintsError",
+    "InsecureTLSError",
+    "InvalidRequest",
+    "PermissionDenied",
+    "broker_pb2",
+    "default_client",
+    "driver_kwargs",
+    "hints",
+    "pymysql",
+    "redacted",
+    "set_default_client",
+]
+
+# Submodules that pull in a driver; imported on first attribute access.
+_LAZY_SUBMODULES = frozenset({"pymysql"})
+
+
+def __getattr__(name: str) -> Any:
+    """Import driver helper submodules (``connbroker.pymysql``) on first use."""
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """List the public names, including the lazy submodules."""
+    return sorted(set(globals()) | _LAZY_SUBMODULES)

@@ -1,0 +1,212 @@
+"""The gRPC client of the connbroker service.
+
+:class:`Client` wraps the generated ``BrokerServiceStub``: every call has a
+deadline and every gRPC error becomes a :mod:`connbroker.errors` exception.
+:func:`default_client` returns a process-wide client created on first use
+from ``CONNBROKER_ADDR`` (default ``127.0.0.1:7700``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import TracebackType
+from typing import Any, Callable, TypeVar
+from collections.abc import Sequence
+
+import grpc
+from google.protobuf import duration_pb2
+
+from connbroker.errors import BrokerError, from_rpc_error
+from connbroker.v1 import broker_pb2, broker_pb2_grpc
+
+__all__ = ["DEFAULT_ADDRESS", "ENV_ADDRESS", "Client", "default_client", "set_default_client"]
+
+#: Environment variable read for the broker address when none is given.
+ENV_ADDRESS = "CONNBROKER_ADDR"
+#: Address used when neither an argument nor ``CONNBROKER_ADDR`` is set.
+DEFAULT_ADDRESS = "127.0.0.1:7700"
+#: Server-side default validation timeout per endpoint (see the proto).
+_SERVER_VALIDATE_TIMEOUT = 10.0
+
+_T = TypeVar("_T")
+
+
+class Client:
+    """A connection to one connbroker daemon.
+
+    Args:
+        address: ``host:port`` of the broker. Defaults to the environment
+            variable ``CONNBROKER_ADDR``, then ``127.0.0.1:7700``.
+        timeout: deadline in seconds for each call (validation adds the
+            validation time on top, see :meth:`validate`).
+        credentials: channel credentials for a TLS/mTLS broker, e.g.
+            ``grpc.ssl_channel_credentials(...)``; ``None`` means plaintext,
+            which the broker only accepts on loopback by default.
+
+    The client is thread-safe and cheap to keep for the life of the process;
+    use it as a context manager or call :meth:`close` when done.
+
+    Example::
+
+        with connbroker.Client("127.0.0.1:7700") as c:
+            params = c.get_connection_params("orders", driver="pymysql")
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        timeout: float = 5.0,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        """Open a (lazy) channel to the broker; no network traffic happens yet."""
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        self.address: str = address or os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS
+        self.timeout: float = float(timeout)
+        if credentials is not None:
+            self._channel: grpc.Channel = grpc.secure_channel(self.address, credentials)
+        else:
+            self._channel = grpc.insecure_channel(self.address)
+        # The generated stub module has no type stubs; calls are typed below.
+        self._stub: Any = broker_pb2_grpc.BrokerServiceStub(self._channel)  # type: ignore[no-untyped-call,unused-ignore]
+
+    def __repr__(self) -> str:
+        """Show the address and timeout (there is nothing secret in a client)."""
+        return f"Client(address={self.address!r}, timeout={self.timeout!r})"
+
+    def _call(self, operation: str, deadline: float, fn: Callable[[float], _T]) -> _T:
+        """Run ``fn(deadline)`` and map a gRPC error to a :class:`BrokerError`."""
+        try:
+            return fn(deadline)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, operation=operation, address=self.address, timeout=deadline) from None
+
+    def get_connection_params(self, endpoint: str, driver: str = "pymysql") -> broker_pb2.ConnectionParams:
+        """Fetch fresh parameters for one new physical connection.
+
+        Args:
+            endpoint: the configured endpoint name, e.g. ``"orders"``.
+            driver: the client library whose hints to render, e.g. ``"pymysql"``;
+                ``""`` asks for no hints.
+
+        Returns:
+            The ``ConnectionParams`` message. ``params.credential.secret`` is the
+            password or IAM token: never log it.
+
+        Raises:
+            EndpointNotFound, PermissionDenied, InvalidRequest, BrokerUnavailable,
+            BrokerError.
+        """
+        req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver)
+        op = f"GetConnectionParams(endpoint={endpoint!r}, driver={driver!r})"
+        resp: broker_pb2.GetConnectionParamsResponse = self._call(
+            op, self.timeout, lambda t: self._stub.GetConnectionParams(req, timeout=t)
+        )
+        if not resp.HasField("params"):
+            raise BrokerError(
+                f"{op} at broker {self.address}: response has no params", operation=op, address=self.address
+            )
+        return resp.params
+
+    def validate(
+        self,
+        endpoints: Sequence[str] = (),
+        *,
+        all: bool = False,  # noqa: A002 - mirrors the proto field name
+        driver: str = "",
+        timeout: float | None = None,
+    ) -> broker_pb2.ValidateConnectionResponse:
+        """Ask the broker to log in for real to endpoints and report the result.
+
+        A failed login is a normal result (``ok=False`` with a ``reason``), not
+        an exception; exceptions mean the request itself failed.
+
+        Args:
+            endpoints: endpoint names to validate.
+            all: validate every configured endpoint instead.
+            driver: whose parameters to validate; ``""`` means go-sql-driver.
+            timeout: per-endpoint validation timeout in seconds sent to the
+                broker (``None``: the broker's default, 10 s; at most 60 s).
+                The RPC deadline is the client timeout plus this timeout times
+                the number of endpoints (for ``all``, as listed by the broker).
+        """
+        if isinstance(endpoints, str):
+            raise TypeError("endpoints must be a sequence of names, not a single string")
+        req = broker_pb2.ValidateConnectionRequest(endpoints=list(endpoints), all=all, driver=driver)
+        if timeout is not None:
+            if timeout <= 0:
+                raise ValueError(f"timeout must be positive, got {timeout!r}")
+            req.timeout.CopyFrom(_duration(timeout))
+        per_endpoint = timeout if timeout is not None else _SERVER_VALIDATE_TIMEOUT
+        count = len(self.list_endpoints()) if all else len(endpoints)
+        deadline = self.timeout + per_endpoint * max(1, count)
+        op = f"ValidateConnection(endpoints={list(endpoints)!r}, all={all!r}, driver={driver!r})"
+        resp: broker_pb2.ValidateConnectionResponse = self._call(
+            op, deadline, lambda t: self._stub.ValidateConnection(req, timeout=t)
+        )
+        return resp
+
+    def list_endpoints(self) -> list[broker_pb2.EndpointSummary]:
+        """List the configured endpoints (no credentials), sorted by name."""
+        resp: broker_pb2.ListEndpointsResponse = self._call(
+            "ListEndpoints()",
+            self.timeout,
+            lambda t: self._stub.ListEndpoints(broker_pb2.ListEndpointsRequest(), timeout=t),
+        )
+        return list(resp.endpoints)
+
+    def close(self) -> None:
+        """Close the channel. Calls made afterwards fail."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        """Return the client itself."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the client."""
+        self.close()
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    """Return ``seconds`` as a protobuf Duration."""
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(round(seconds * 1e9)))
+    return d
+
+
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """Return the process-wide client, creating it on first use.
+
+    It talks to ``CONNBROKER_ADDR`` (default ``127.0.0.1:7700``) without TLS,
+    with the default timeout. Helpers such as :func:`connbroker.pymysql.connect`
+    use it when no ``client=`` is passed.
+    """
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Client()
+        return _default
+
+
+def set_default_client(client: Client | None) -> Client | None:
+    """Replace the process-wide client and return the previous one.
+
+    Pass ``None`` to forget it, so the next :func:`default_client` call builds
+    a new one from ``CONNBROKER_ADDR``. The previous client is not closed.
+    """
+    global _default
+    with _default_lock:
+        previous, _default = _default, client
+        return previous

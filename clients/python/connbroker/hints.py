@@ -1,0 +1,180 @@
+"""Turn the broker's driver hints into keyword arguments for a driver.
+
+The contract (``DriverHints`` in ``broker.proto``):
+
+* ``params.hints.options`` is a ``google.protobuf.Struct`` of the driver's
+  exact keyword arguments, without the secret.
+* ``params.credential.secret`` goes into the argument named
+  ``params.hints.secret_option``.
+* String values may contain ``{ca_file}``: the path of a file holding
+  ``params.tls.ca_pem``, or of the system CA bundle when ``ca_pem`` is empty.
+* Struct numbers are doubles on the wire; integral ones become ``int`` here
+  (a port must be ``3306``, not ``3306.0``).
+
+:func:`driver_kwargs` does all of that and is shared by every driver helper.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import ssl
+import tempfile
+import threading
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from connbroker.errors import HintsError
+from connbroker.v1 import broker_pb2
+
+__all__ = ["CA_FILE_PLACEHOLDER", "ca_file_for", "driver_kwargs", "system_ca_file"]
+
+#: Placeholder in string option values for the CA bundle path.
+CA_FILE_PLACEHOLDER = "{ca_file}"
+
+# Largest integer a double represents exactly; beyond it a float stays a float.
+_MAX_EXACT_INT = 2**53
+
+_ca_lock = threading.Lock()
+_ca_dir: str | None = None
+_ca_files: dict[str, str] = {}
+
+
+def driver_kwargs(params: broker_pb2.ConnectionParams, **overrides: Any) -> dict[str, Any]:
+    """Build the driver's keyword arguments from broker params.
+
+    Args:
+        params: the ``ConnectionParams`` returned for a driver (``hints`` set).
+        **overrides: keyword arguments that replace or add to the broker's
+            options, applied last and taken as given (no placeholder
+            substitution), e.g. ``connect_timeout=3``.
+
+    Returns:
+        A new dict: the hint options with ``{ca_file}`` replaced and integral
+        numbers as ``int``, plus the secret under ``hints.secret_option``.
+
+    Raises:
+        HintsError: the params carry no hints, no ``secret_option``, or
+            ``{ca_file}`` is used but no CA bundle can be found.
+    """
+    hints = params.hints
+    if not params.HasField("hints") or not hints.driver:
+        raise HintsError(
+            f"params for endpoint {params.endpoint!r} carry no driver hints; ask with a driver, e.g. driver='pymysql'",
+            operation="driver_kwargs",
+        )
+    if not hints.secret_option:
+        raise HintsError(
+            f"hints for endpoint {params.endpoint!r} (driver {hints.driver!r}) do not name secret_option",
+            operation="driver_kwargs",
+        )
+    ca = _LazyCAFile(params.tls.ca_pem)
+    kwargs: dict[str, Any] = {key: _convert(value, ca) for key, value in hints.options.fields.items()}
+    kwargs[hints.secret_option] = params.credential.secret
+    kwargs.update(overrides)
+    return kwargs
+
+
+class _LazyCAFile:
+    """Resolves the ``{ca_file}`` path on first use only."""
+
+    def __init__(self, ca_pem: str) -> None:
+        """Remember the PEM (possibly empty, meaning the system bundle)."""
+        self._ca_pem = ca_pem
+        self._path: str | None = None
+
+    def path(self) -> str:
+        """Return the CA file path, writing the PEM file if needed."""
+        if self._path is None:
+            self._path = ca_file_for(self._ca_pem) if self._ca_pem else system_ca_file()
+        return self._path
+
+
+def _convert(value: struct_pb2.Value, ca: _LazyCAFile) -> Any:
+    """Convert one Struct value to plain Python, substituting ``{ca_file}``."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        s = value.string_value
+        if CA_FILE_PLACEHOLDER in s:
+            s = s.replace(CA_FILE_PLACEHOLDER, ca.path())
+        return s
+    if kind == "number_value":
+        n = value.number_value
+        if n.is_integer() and abs(n) <= _MAX_EXACT_INT:
+            return int(n)
+        return n
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return {k: _convert(v, ca) for k, v in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_convert(v, ca) for v in value.list_value.values]
+    return None  # null_value or unset
+
+
+def ca_file_for(ca_pem: str) -> str:
+    """Return the path of a private file holding ``ca_pem``.
+
+    The file is written once per distinct content (keyed by SHA-256) with mode
+    0600 inside a private temporary directory (mode 0700) and reused
+    afterwards; it is rewritten if something deleted it. The directory is
+    removed when the process exits.
+    """
+    if not ca_pem:
+        raise ValueError("ca_pem is empty; use system_ca_file() for the system trust store")
+    data = ca_pem.encode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()
+    global _ca_dir
+    with _ca_lock:
+        path = _ca_files.get(digest)
+        if path is not None and os.path.exists(path):
+            return path
+        if _ca_dir is None or not os.path.isdir(_ca_dir):
+            _ca_dir = tempfile.mkdtemp(prefix="connbroker-ca-")  # mode 0700
+            atexit.register(shutil.rmtree, _ca_dir, True)
+        path = os.path.join(_ca_dir, f"{digest}.pem")
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o600)  # in case the umask was stricter or odd
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        _ca_files[digest] = path
+        return path
+
+
+def system_ca_file() -> str:
+    """Return the path of the system CA bundle.
+
+    Uses OpenSSL's default ``cafile`` when it exists, else ``certifi`` if it is
+    installed.
+
+    Raises:
+        HintsError: no bundle file can be found.
+    """
+    cafile = ssl.get_default_verify_paths().cafile
+    if cafile and os.path.isfile(cafile):
+        return cafile
+    try:
+        import certifi  # optional dependency
+    except ImportError:
+        certifi = None
+    if certifi is not None:
+        where: str = certifi.where()
+        if os.path.isfile(where):
+            return where
+    raise HintsError(
+        "the broker asked for the system CA bundle ({ca_file} with an empty tls.ca_pem), "
+        "but OpenSSL has no default CA file and certifi is not installed; "
+        "install the OS CA certificates (e.g. ca-certificates) or `pip install certifi`, "
+        "or configure the endpoint's tls.ca in the broker",
+        operation="driver_kwargs",
+    )

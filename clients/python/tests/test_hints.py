@@ -1,0 +1,214 @@
+"""Unit tests of connbroker.hints.driver_kwargs and connbroker.pymysql.check_tls."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import stat
+import sys
+from typing import Any
+
+import pytest
+
+from connbroker import hints
+from connbroker.errors import HintsError, InsecureTLSError
+from connbroker.v1 import broker_pb2
+
+SECRET = "s3cr3t-token-value"
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+
+
+def make_params(
+    options: dict[str, Any],
+    *,
+    secret_option: str = "password",
+    ca_pem: str = CA_PEM,
+    mode: int = broker_pb2.TLS_MODE_VERIFY_IDENTITY,
+    kind: int = broker_pb2.CREDENTIAL_KIND_PASSWORD,
+    auth_plugin: str = "mysql_native_password",
+    driver: str = "pymysql",
+) -> broker_pb2.ConnectionParams:
+    """Build ConnectionParams the way the broker would send them."""
+    p = broker_pb2.ConnectionParams(
+        endpoint="orders",
+        host="db.example",
+        port=3306,
+        user="app",
+        auth_plugin=auth_plugin,
+        credential=broker_pb2.Credential(kind=kind, secret=SECRET, source="test"),
+        tls=broker_pb2.TLSSettings(required=mode >= broker_pb2.TLS_MODE_REQUIRED, mode=mode, ca_pem=ca_pem),
+        hints=broker_pb2.DriverHints(driver=driver, secret_option=secret_option),
+    )
+    p.hints.options.update(options)
+    return p
+
+
+def all_values(v: Any) -> list[Any]:
+    """Flatten nested dicts/lists into their leaf values."""
+    if isinstance(v, dict):
+        return [x for item in v.values() for x in all_values(item)]
+    if isinstance(v, list):
+        return [x for item in v for x in all_values(item)]
+    return [v]
+
+
+def test_struct_numbers_become_int_when_integral() -> None:
+    params = make_params({"host": "db.example", "port": 3306, "connect_timeout": 10, "ratio": 1.5, "neg": -2})
+    kw = hints.driver_kwargs(params)
+    assert kw["port"] == 3306 and type(kw["port"]) is int
+    assert type(kw["connect_timeout"]) is int
+    assert kw["ratio"] == 1.5 and type(kw["ratio"]) is float
+    assert kw["neg"] == -2 and type(kw["neg"]) is int
+
+
+def test_bools_nulls_nested_values() -> None:
+    params = make_params(
+        {"ssl_verify_cert": True, "autocommit": False, "x": None, "nested": {"a": [1, "b", {"c": 2.0}]}}
+    )
+    kw = hints.driver_kwargs(params)
+    assert kw["ssl_verify_cert"] is True and kw["autocommit"] is False and kw["x"] is None
+    assert kw["nested"] == {"a": [1, "b", {"c": 2}]}
+    assert type(kw["nested"]["a"][2]["c"]) is int
+
+
+def test_secret_goes_only_into_secret_option() -> None:
+    params = make_params({"host": "db.example", "user": "app"}, secret_option="passwd")
+    kw = hints.driver_kwargs(params)
+    assert kw["passwd"] == SECRET
+    assert "password" not in kw
+    others = [v for k, v in kw.items() if k != "passwd"]
+    assert SECRET not in repr(others)
+
+
+def test_overrides_win_and_are_not_substituted() -> None:
+    params = make_params({"host": "db.example", "port": 3306, "ssl_ca": "{ca_file}"})
+    kw = hints.driver_kwargs(params, port=3307, database="other", init_command="{ca_file}")
+    assert kw["port"] == 3307 and kw["database"] == "other"
+    assert kw["init_command"] == "{ca_file}"
+
+
+def test_ca_file_placeholder_written_once_mode_0600() -> None:
+    params = make_params({"ssl_ca": "{ca_file}", "ssl": {"ca": "{ca_file}"}, "note": "ca at {ca_file}!"})
+    kw = hints.driver_kwargs(params)
+    path = kw["ssl_ca"]
+    assert os.path.isabs(path) and os.path.isfile(path)
+    assert kw["ssl"]["ca"] == path and kw["note"] == f"ca at {path}!"
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == CA_PEM
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    mtime = os.stat(path).st_mtime_ns
+    # Same content: same file, not rewritten.
+    again = hints.driver_kwargs(params)["ssl_ca"]
+    assert again == path and os.stat(path).st_mtime_ns == mtime
+    # Different content: a different file in the same private directory.
+    other = hints.driver_kwargs(make_params({"ssl_ca": "{ca_file}"}, ca_pem=CA_PEM + "\n"))["ssl_ca"]
+    assert other != path and os.path.dirname(other) == os.path.dirname(path)
+
+
+def test_ca_file_rewritten_when_deleted() -> None:
+    pem = CA_PEM.replace("fake", "deleted")
+    path = hints.ca_file_for(pem)
+    os.unlink(path)
+    assert hints.ca_file_for(pem) == path
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_ca_file_not_written_when_unused() -> None:
+    pem = CA_PEM.replace("fake", "unused")
+    hints.driver_kwargs(make_params({"host": "db.example"}, ca_pem=pem))
+    import hashlib
+
+    assert hashlib.sha256(pem.encode()).hexdigest() not in hints._ca_files
+
+
+def test_empty_ca_pem_means_system_bundle() -> None:
+    kw = hints.driver_kwargs(make_params({"ssl_ca": "{ca_file}"}, ca_pem=""))
+    assert kw["ssl_ca"] == hints.system_ca_file()
+    assert os.path.isfile(kw["ssl_ca"])
+
+
+def test_no_system_bundle_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = ssl.get_default_verify_paths()
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths._replace(cafile=None))
+    monkeypatch.setitem(sys.modules, "certifi", None)  # makes `import certifi` fail
+    with pytest.raises(HintsError, match="system CA bundle"):
+        hints.driver_kwargs(make_params({"ssl_ca": "{ca_file}"}, ca_pem=""))
+
+
+def test_missing_hints_or_secret_option() -> None:
+    p = make_params({})
+    p.ClearField("hints")
+    with pytest.raises(HintsError, match="no driver hints"):
+        hints.driver_kwargs(p)
+    with pytest.raises(HintsError, match="secret_option"):
+        hints.driver_kwargs(make_params({"host": "x"}, secret_option=""))
+
+
+# --- connbroker.pymysql.check_tls ------------------------------------------------
+
+import connbroker.pymysql as pymysql_helper  # noqa: E402
+
+VERIFIED = {"ssl_ca": "{ca_file}", "ssl_verify_cert": True, "ssl_verify_identity": True}
+
+
+@pytest.mark.parametrize(
+    ("mode", "options", "overrides"),
+    [
+        (broker_pb2.TLS_MODE_VERIFY_IDENTITY, VERIFIED, {}),
+        (broker_pb2.TLS_MODE_VERIFY_IDENTITY, {}, {"ssl": ssl.create_default_context()}),
+        (broker_pb2.TLS_MODE_VERIFY_CA, {"ssl_ca": "{ca_file}", "ssl_verify_cert": True}, {}),
+        (broker_pb2.TLS_MODE_REQUIRED, {"ssl_ca": "{ca_file}"}, {}),
+        (broker_pb2.TLS_MODE_DISABLED, {"ssl_disabled": True}, {}),
+        (broker_pb2.TLS_MODE_PREFERRED, {}, {}),
+    ],
+)
+def test_check_tls_accepts(mode: int, options: dict[str, Any], overrides: dict[str, Any]) -> None:
+    params = make_params(options, mode=mode)
+    pymysql_helper.check_tls(params, hints.driver_kwargs(params, **overrides))
+
+
+@pytest.mark.parametrize(
+    ("mode", "options", "overrides", "match"),
+    [
+        (broker_pb2.TLS_MODE_VERIFY_IDENTITY, VERIFIED, {"ssl_verify_identity": False}, "host name"),
+        (broker_pb2.TLS_MODE_VERIFY_IDENTITY, VERIFIED, {"ssl_ca": None}, "host name"),
+        (broker_pb2.TLS_MODE_VERIFY_IDENTITY, {"ssl_ca": "{ca_file}", "ssl_verify_identity": True}, {}, "certificate"),
+        (broker_pb2.TLS_MODE_VERIFY_IDENTITY, VERIFIED, {"ssl_disabled": True}, "TLS would not be required"),
+        (broker_pb2.TLS_MODE_VERIFY_CA, {"ssl_ca": "{ca_file}"}, {}, "certificate"),
+        (broker_pb2.TLS_MODE_REQUIRED, {}, {}, "plain text"),
+    ],
+)
+def test_check_tls_refuses(mode: int, options: dict[str, Any], overrides: dict[str, Any], match: str) -> None:
+    params = make_params(options, mode=mode)
+    with pytest.raises(InsecureTLSError, match=match) as info:
+        pymysql_helper.check_tls(params, hints.driver_kwargs(params, **overrides))
+    assert SECRET not in str(info.value)
+
+
+def test_check_tls_unverified_context_refused() -> None:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    params = make_params({}, mode=broker_pb2.TLS_MODE_VERIFY_IDENTITY)
+    with pytest.raises(InsecureTLSError, match="host name"):
+        pymysql_helper.check_tls(params, hints.driver_kwargs(params, ssl=ctx))
+
+
+def test_check_tls_clear_text_secret_needs_tls_even_if_mode_is_weak() -> None:
+    params = make_params(
+        {},
+        mode=broker_pb2.TLS_MODE_PREFERRED,
+        kind=broker_pb2.CREDENTIAL_KIND_IAM_TOKEN,
+        auth_plugin="mysql_clear_password",
+    )
+    with pytest.raises(InsecureTLSError, match="clear-text"):
+        pymysql_helper.check_tls(params, hints.driver_kwargs(params))
+
+
+def test_redacted_masks_the_secret() -> None:
+    import connbroker
+
+    params = make_params({"host": "db.example"})
+    text = connbroker.redacted(broker_pb2.GetConnectionParamsResponse(params=params))
+    assert SECRET not in text and "[REDACTED]" in text and "db.example" in text
+    assert params.credential.secret == SECRET  # the original is untouched

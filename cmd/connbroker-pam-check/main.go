@@ -1,0 +1,49 @@
+// Command connbroker-pam-check verifies an RDS IAM auth token on behalf of
+// a MariaDB server with the PAM plugin, so that a local MariaDB accepts
+// exactly the tokens RDS would accept. It is the "auth" step of a PAM
+// service:
+//
+//	auth    required pam_exec.so quiet expose_authtok /abs/connbroker-pam-check --policy /abs/policy.json
+//	account required pam_permit.so
+//
+// pam_exec writes the secret the client sent (the token) to stdin,
+// terminated by NUL, and sets PAM_USER to the database user. The policy
+// (an iamverify.PolicyFile in JSON) is read on every call, so a test can
+// change it between logins. The command exits 0 to accept, 1 to reject, 2
+// on a usage error, and appends one JSON line per attempt to the policy's
+// log_file: user, verdict, reason and a safe detail; never the token.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode maps run's error to the process exit status in one place.
+func exitCode(err error, stderr io.Writer) int {
+	var usage *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintln(stderr, "connbroker-pam-check:", err)
+		return 2
+	case errors.Is(err, errRejected):
+		return 1
+	default:
+		fmt.Fprintln(stderr, "connbroker-pam-check:", err)
+		return 1
+	}
+}

@@ -1,0 +1,141 @@
+package mysql8test
+
+import (
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+)
+
+// queryHandler answers the few statements clients send after login. One per
+// connection; conn is set once the connection phase has finished.
+type queryHandler struct {
+	s    *Server
+	conn *server.Conn
+}
+
+// normalize lowercases a statement, collapses white space and drops a
+// trailing semicolon, so "select  1;" and "SELECT 1" match.
+func normalize(q string) string {
+	q = strings.TrimSpace(q)
+	q = strings.TrimSuffix(q, ";")
+	return strings.ToLower(strings.Join(strings.Fields(q), " "))
+}
+
+// answer returns the result set for a recognised SELECT/SHOW statement.
+func (h *queryHandler) answer(q string, binary bool) (*mysql.Result, bool, error) {
+	user := ""
+	if h.conn != nil {
+		user = h.conn.GetUser()
+	}
+	var names []string
+	var row []any
+	switch normalize(q) {
+	case "select 1":
+		names, row = []string{"1"}, []any{int64(1)}
+	case "select current_user()", "select current_user":
+		names, row = []string{"CURRENT_USER()"}, []any{user + "@%"}
+	case "select @@version", "select version()":
+		names, row = []string{"@@version"}, []any{h.s.opts.Version}
+	case "select current_user(), @@version":
+		names, row = []string{"CURRENT_USER()", "@@version"}, []any{user + "@%", h.s.opts.Version}
+	case "select @@version_comment", "select @@version_comment limit 1":
+		names, row = []string{"@@version_comment"}, []any{"connbroker MySQL 8 protocol test peer"}
+	case "select @@max_allowed_packet":
+		names, row = []string{"@@max_allowed_packet"}, []any{int64(64 << 20)}
+	case "show status like 'ssl_version'", "show session status like 'ssl_version'":
+		names, row = []string{"Variable_name", "Value"}, []any{"Ssl_version", h.tlsValue(false)}
+	case "show status like 'ssl_cipher'", "show session status like 'ssl_cipher'":
+		names, row = []string{"Variable_name", "Value"}, []any{"Ssl_cipher", h.tlsValue(true)}
+	default:
+		return nil, false, nil
+	}
+	for i, v := range row {
+		if str, ok := v.(string); ok {
+			// []byte{} keeps an empty value from being sent as NULL.
+			row[i] = append([]byte{}, str...)
+		}
+	}
+	rs, err := mysql.BuildSimpleResultset(names, [][]any{row}, binary)
+	if err != nil {
+		return nil, true, err
+	}
+	return mysql.NewResult(rs), true, nil
+}
+
+// tlsValue is Ssl_version or Ssl_cipher of the live connection ("" on plain
+// TCP, as MySQL reports).
+func (h *queryHandler) tlsValue(cipher bool) string {
+	t, ok := isTLS(h.conn)
+	if !ok {
+		return ""
+	}
+	st := t.ConnectionState()
+	if cipher {
+		return tlsCipherName(st.CipherSuite)
+	}
+	return tlsVersionName(st.Version)
+}
+
+func notSupported(q string) error {
+	return mysql.NewDefaultError(mysql.ER_NOT_SUPPORTED_YET, q)
+}
+
+// UseDB accepts every database name.
+func (h *queryHandler) UseDB(string) error { return nil }
+
+// HandleQuery answers COM_QUERY.
+func (h *queryHandler) HandleQuery(q string) (*mysql.Result, error) {
+	if r, ok, err := h.answer(q, false); ok {
+		return r, err
+	}
+	n := normalize(q)
+	if strings.HasPrefix(n, "set ") || strings.HasPrefix(n, "use ") || n == "commit" || n == "rollback" || n == "begin" {
+		return nil, nil // OK packet
+	}
+	return nil, notSupported(q)
+}
+
+// HandleFieldList refuses COM_FIELD_LIST (deprecated).
+func (h *queryHandler) HandleFieldList(table, _ string) ([]*mysql.Field, error) {
+	return nil, notSupported("COM_FIELD_LIST " + table)
+}
+
+// HandleStmtPrepare prepares the recognised SELECTs without parameters.
+func (h *queryHandler) HandleStmtPrepare(q string) (int, int, any, error) {
+	if strings.Contains(q, "?") {
+		return 0, 0, nil, notSupported("prepared statements with parameters (use interpolateParams=true)")
+	}
+	r, ok, err := h.answer(q, true)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if ok {
+		return 0, len(r.Fields), q, nil
+	}
+	n := normalize(q)
+	if strings.HasPrefix(n, "set ") {
+		return 0, 0, q, nil
+	}
+	return 0, 0, nil, notSupported(q)
+}
+
+// HandleStmtExecute runs a statement prepared by HandleStmtPrepare.
+func (h *queryHandler) HandleStmtExecute(_ any, q string, _ []any) (*mysql.Result, error) {
+	r, ok, err := h.answer(q, true)
+	if ok || err != nil {
+		return r, err
+	}
+	return nil, nil
+}
+
+// HandleStmtClose has nothing to release.
+func (h *queryHandler) HandleStmtClose(any) error { return nil }
+
+// HandleOtherCommand answers COM_SET_OPTION (EOF) and refuses the rest.
+func (h *queryHandler) HandleOtherCommand(cmd byte, _ []byte) error {
+	if cmd == mysql.COM_SET_OPTION {
+		return nil
+	}
+	return mysql.NewError(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command")
+}

@@ -1,0 +1,476 @@
+package mysql8test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+)
+
+// Plugin names accepted in Account.Plugin and Options.DefaultPlugin.
+const (
+	PluginNative        = "mysql_native_password"
+	PluginCachingSHA2   = "caching_sha2_password"
+	PluginSHA256        = "sha256_password"
+	PluginClearPassword = "mysql_clear_password"
+)
+
+// DefaultVersion is the server version announced when Options.Version is empty.
+const DefaultVersion = "8.0.36-connbroker-peer"
+
+// handshakeTimeout bounds one client's connection phase so a stalled client
+// cannot hold a goroutine until Close.
+const handshakeTimeout = 10 * time.Second
+
+// Account is one user the server knows.
+type Account struct {
+	// User is the login name, matched exactly.
+	User string
+	// Password is the account's password. For mysql_clear_password accounts
+	// it is compared with the secret only when Options.ClearPasswordVerifier
+	// is nil.
+	Password string
+	// Plugin is the account's authentication plugin: mysql_native_password,
+	// caching_sha2_password, sha256_password or mysql_clear_password. Empty
+	// means Options.DefaultPlugin.
+	Plugin string
+	// RequireTLS refuses logins over plain TCP with ERR 1045, like
+	// CREATE USER ... REQUIRE SSL.
+	RequireTLS bool
+}
+
+// Options configure a Server. The zero value is a caching_sha2_password
+// server without TLS and without accounts.
+type Options struct {
+	// DefaultPlugin is the plugin announced in the greeting and used for
+	// unknown users. Default caching_sha2_password.
+	DefaultPlugin string
+	// TLS enables the CLIENT_SSL capability. Nil means no TLS at all.
+	// GenerateTLS makes one.
+	TLS *tls.Config
+	// CAPEM is the PEM of the CA that signed TLS's certificate; it is copied
+	// to Server.CAPEM for clients. GenerateTLS returns it.
+	CAPEM []byte
+	// Accounts are the users the server accepts.
+	Accounts []Account
+	// ClearPasswordVerifier checks the secret sent by a client for a
+	// mysql_clear_password account (an IAM token verifier, say). It is called
+	// only after the TLS check passed; isTLS tells whether the connection is
+	// TLS (false only with AllowClearPasswordWithoutTLS). A non-nil error
+	// refuses the login with ERR 1045. Nil compares with Account.Password.
+	ClearPasswordVerifier func(user, secret string, isTLS bool) error
+	// AllowClearPasswordWithoutTLS lets mysql_clear_password logins proceed
+	// on plain TCP (a misconfigured proxy). Default false: refused with 1045.
+	AllowClearPasswordWithoutTLS bool
+	// Version is the server version string. Default DefaultVersion.
+	Version string
+	// Addr is the loopback address to listen on. Default "127.0.0.1:0".
+	Addr string
+	// Logger receives one record per connection failure (with the reason a
+	// client does not see). Nil discards.
+	Logger *slog.Logger
+}
+
+// Server is a running MySQL-8-protocol server on a loopback port.
+type Server struct {
+	// Addr is "host:port" as listened on.
+	Addr string
+	// Host is the listening IP, e.g. "127.0.0.1".
+	Host string
+	// Port is the listening TCP port.
+	Port int
+	// CAPEM is Options.CAPEM: the CA a client must trust for TLS.
+	CAPEM []byte
+
+	opts     Options
+	accounts map[string]Account
+	srv      *server.Server
+	ln       net.Listener
+	log      *slog.Logger
+
+	mu         sync.Mutex
+	logins     []Login
+	pending    map[*server.Conn]*Login
+	conns      map[net.Conn]struct{}
+	localAddrs map[string]struct{}
+	closed     bool
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	stopCtx   func() bool
+}
+
+// Start listens on a loopback port and serves until Close or until ctx is
+// cancelled. Errors are configuration errors (unknown plugin, non-loopback
+// address) or listen errors; they are not worth retrying.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.DefaultPlugin == "" {
+		opts.DefaultPlugin = PluginCachingSHA2
+	}
+	if opts.Version == "" {
+		opts.Version = DefaultVersion
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if !validPlugin(opts.DefaultPlugin) {
+		return nil, fmt.Errorf("options.DefaultPlugin %q: want one of %s, %s, %s, %s", opts.DefaultPlugin,
+			PluginNative, PluginCachingSHA2, PluginSHA256, PluginClearPassword)
+	}
+	host, _, err := net.SplitHostPort(opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("options.Addr %q: %w", opts.Addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("options.Addr %q: only loopback addresses are allowed", opts.Addr)
+	}
+	accounts := make(map[string]Account, len(opts.Accounts))
+	for i, a := range opts.Accounts {
+		if a.Plugin == "" {
+			a.Plugin = opts.DefaultPlugin
+		}
+		if !validPlugin(a.Plugin) {
+			return nil, fmt.Errorf("options.Accounts[%d].Plugin %q: unknown plugin", i, a.Plugin)
+		}
+		if _, dup := accounts[a.User]; dup {
+			return nil, fmt.Errorf("options.Accounts[%d].User %q: duplicate user", i, a.User)
+		}
+		accounts[a.User] = a
+	}
+	key, err := rsaKey()
+	if err != nil {
+		return nil, fmt.Errorf("generate rsa key: %w", err)
+	}
+	s := &Server{
+		CAPEM:      opts.CAPEM,
+		opts:       opts,
+		accounts:   accounts,
+		conns:      make(map[net.Conn]struct{}),
+		localAddrs: make(map[string]struct{}),
+		pending:    make(map[*server.Conn]*Login),
+		log:        opts.Logger,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var tlsCfg *tls.Config
+	if opts.TLS != nil {
+		tlsCfg = opts.TLS.Clone()
+	}
+	s.srv = server.NewServerWithAuth(opts.Version, mysql.DEFAULT_COLLATION_ID, opts.DefaultPlugin, key, tlsCfg, &authProvider{s: s})
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
+	}
+	s.ln = ln
+	tcp := ln.Addr().(*net.TCPAddr)
+	s.Addr = tcp.String()
+	s.Host = tcp.IP.String()
+	s.Port = tcp.Port
+	s.stopCtx = context.AfterFunc(ctx, func() { _ = s.Close() })
+
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// StartForTest starts a server whose Close is registered with t.Cleanup. It
+// stops the test with a clear message when the server cannot start.
+func StartForTest(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("mysql8test: start MySQL 8 protocol peer: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("mysql8test: close peer %s: %v", s.Addr, err)
+		}
+	})
+	return s
+}
+
+// Close stops the listener, closes every connection and waits for all
+// goroutines. It is safe to call more than once.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.stopCtx != nil {
+			s.stopCtx()
+		}
+		s.mu.Lock()
+		s.closed = true
+		for c := range s.conns {
+			_ = c.Close()
+		}
+		s.mu.Unlock()
+		if cerr := s.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = fmt.Errorf("close listener: %w", cerr)
+		}
+		s.wg.Wait()
+	})
+	return err
+}
+
+// InvalidateCache emulates FLUSH PRIVILEGES: the next caching_sha2_password
+// login of every account takes the full-authentication path.
+func (s *Server) InvalidateCache() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for addr := range s.localAddrs {
+		for user := range s.accounts {
+			s.srv.InvalidateCache(user, addr)
+		}
+	}
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return // listener closed
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.localAddrs[c.LocalAddr().String()] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serve(c)
+	}
+}
+
+func (s *Server) serve(raw net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		_ = raw.Close()
+		s.mu.Lock()
+		delete(s.conns, raw)
+		s.mu.Unlock()
+	}()
+	h := &queryHandler{s: s}
+	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	conn, err := s.srv.NewCustomizedConn(raw, s, h)
+	if err != nil {
+		s.log.Info("mysql8test: connection phase failed", "remote", raw.RemoteAddr().String(), "err", err)
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	h.conn = conn
+	for !conn.Closed() {
+		if err := conn.HandleCommand(); err != nil {
+			return
+		}
+	}
+}
+
+func validPlugin(p string) bool {
+	switch p {
+	case PluginNative, PluginCachingSHA2, PluginSHA256, PluginClearPassword:
+		return true
+	}
+	return false
+}
+
+// isTLS reports whether the connection was upgraded to TLS.
+func isTLS(c *server.Conn) (*tls.Conn, bool) {
+	if c == nil || c.Conn == nil {
+		return nil, false
+	}
+	t, ok := c.Conn.Conn.(*tls.Conn)
+	return t, ok
+}
+
+// accessDenied is the 1045 error MySQL sends, host without the port.
+func accessDenied(c *server.Conn) *mysql.MyError {
+	host := c.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return mysql.NewDefaultError(mysql.ER_ACCESS_DENIED_ERROR, c.GetUser(), host, "YES")
+}
+
+// GetCredential implements server.AuthenticationHandler. An unknown user gets
+// a random password with the default plugin, so the exchange runs to the end
+// and fails with 1045 instead of the library's 1449.
+func (s *Server) GetCredential(user string) (server.Credential, bool, error) {
+	a, ok := s.accounts[user]
+	if !ok {
+		return server.Credential{Passwords: []string{randomSecret()}, AuthPluginName: s.opts.DefaultPlugin}, true, nil
+	}
+	pw := a.Password
+	if a.Plugin == PluginClearPassword && pw == "" {
+		pw = randomSecret() // checked by authProvider, never by the library
+	}
+	return server.Credential{Passwords: []string{pw}, AuthPluginName: a.Plugin}, true, nil
+}
+
+// OnAuthSuccess implements server.AuthenticationHandler: it enforces
+// RequireTLS after the password was checked, as MySQL does for REQUIRE SSL.
+func (s *Server) OnAuthSuccess(c *server.Conn) error {
+	a, ok := s.accounts[c.GetUser()]
+	if !ok {
+		return accessDenied(c) // unreachable: unknown users never authenticate
+	}
+	if _, tlsOK := isTLS(c); a.RequireTLS && !tlsOK {
+		s.log.Info("mysql8test: account requires TLS", "user", a.User)
+		s.finishLogin(c, false, "account requires TLS")
+		return accessDenied(c)
+	}
+	s.finishLogin(c, true, "")
+	return nil
+}
+
+// OnAuthFailure implements server.AuthenticationHandler.
+func (s *Server) OnAuthFailure(c *server.Conn, err error) {
+	s.log.Info("mysql8test: authentication failed", "user", c.GetUser(), "err", err)
+	s.finishLogin(c, false, err.Error())
+}
+
+func randomSecret() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "unknown-" + hex.EncodeToString(b)
+}
+
+// authProvider adds mysql_clear_password to the library's provider.
+type authProvider struct {
+	s   *Server
+	def server.DefaultAuthenticationProvider
+}
+
+// Validate accepts the four server-side plugins.
+func (p *authProvider) Validate(plugin string) bool { return validPlugin(plugin) }
+
+// Authenticate handles mysql_clear_password and delegates the rest.
+func (p *authProvider) Authenticate(c *server.Conn, plugin string, data []byte) error {
+	p.s.noteAuth(c, plugin, data)
+	if plugin != PluginClearPassword {
+		return p.def.Authenticate(c, plugin, data)
+	}
+	s := p.s
+	user := c.GetUser()
+	a, ok := s.accounts[user]
+	if !ok || a.Plugin != PluginClearPassword {
+		return fmt.Errorf("%w: clear password for a non-clear account", server.ErrAccessDenied)
+	}
+	_, tlsOK := isTLS(c)
+	if !tlsOK && !s.opts.AllowClearPasswordWithoutTLS {
+		return fmt.Errorf("%w: mysql_clear_password over a connection without TLS", server.ErrAccessDenied)
+	}
+	// string<EOF> or string<NUL>: drop one trailing NUL.
+	if n := len(data); n > 0 && data[n-1] == 0 {
+		data = data[:n-1]
+	}
+	secret := string(data)
+	if s.opts.ClearPasswordVerifier != nil {
+		if err := s.opts.ClearPasswordVerifier(user, secret, tlsOK); err != nil {
+			return fmt.Errorf("%w: verifier: %w", server.ErrAccessDenied, err)
+		}
+		return nil
+	}
+	if a.Password == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(a.Password)) != 1 {
+		return fmt.Errorf("%w: wrong clear password", server.ErrAccessDenied)
+	}
+	return nil
+}
+
+// String describes the server for test logs.
+func (s *Server) String() string {
+	return "mysql8test " + s.opts.Version + " at " + net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+}
+
+// Login is what the server saw of one connection phase, for tests that must
+// prove which path a real client took.
+type Login struct {
+	// User is the user name the client sent.
+	User string
+	// Plugin is the last plugin the server authenticated with.
+	Plugin string
+	// TLS is true when the connection was upgraded to TLS.
+	TLS bool
+	// FastAuth is true when caching_sha2_password succeeded from the cache.
+	FastAuth bool
+	// FullAuth is true when caching_sha2_password (or sha256_password) took
+	// the full-authentication path.
+	FullAuth bool
+	// PublicKeyRequested is true when the client asked for the server's RSA
+	// public key (0x02 for caching_sha2_password, 0x01 for sha256_password).
+	PublicKeyRequested bool
+	// OK is true when the login succeeded.
+	OK bool
+	// Reason is the server-side failure reason (never shown to the client).
+	Reason string
+	calls  int
+}
+
+// Logins returns every finished connection phase so far, oldest first.
+func (s *Server) Logins() []Login {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Login(nil), s.logins...)
+}
+
+func (s *Server) noteAuth(c *server.Conn, plugin string, data []byte) {
+	_, tlsOK := isTLS(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.pending[c]
+	if l == nil {
+		l = &Login{User: c.GetUser()}
+		s.pending[c] = l
+	}
+	if l.Plugin != plugin {
+		l.calls = 0
+	}
+	l.Plugin, l.TLS = plugin, tlsOK
+	l.calls++
+	switch plugin {
+	case PluginCachingSHA2:
+		if l.calls >= 2 {
+			l.FullAuth = true
+			if len(data) == 1 && data[0] == 0x02 {
+				l.PublicKeyRequested = true
+			}
+		}
+	case PluginSHA256:
+		if len(data) == 1 && data[0] == 0x01 {
+			l.PublicKeyRequested = true
+		}
+	}
+}
+
+func (s *Server) finishLogin(c *server.Conn, ok bool, reason string) {
+	_, tlsOK := isTLS(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.pending[c]
+	delete(s.pending, c)
+	if l == nil {
+		l = &Login{User: c.GetUser()}
+	}
+	l.TLS, l.OK, l.Reason = tlsOK, ok, reason
+	if l.Plugin == PluginCachingSHA2 && !l.FullAuth && ok {
+		l.FastAuth = true
+	}
+	s.logins = append(s.logins, *l)
+}
