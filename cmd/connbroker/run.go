@@ -113,13 +113,30 @@ func (g *globals) check() error {
 	return nil
 }
 
-// dial connects to the broker. Connection problems surface on the first call.
-func (g *globals) dial() (v1.BrokerServiceClient, func(), error) {
+// call checks the global flags, connects to the broker and runs fn with a
+// client and a context bounded by deadline (g.timeout when zero). An RPC
+// error becomes an exitError with a plain message.
+func (g *globals) call(ctx context.Context, deadline time.Duration, fn func(context.Context, v1.BrokerServiceClient) error) error {
+	if err := g.check(); err != nil {
+		return err
+	}
 	conn, err := grpc.NewClient(g.broker, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, nil, usage("--broker %q: %v", g.broker, err)
+		return usage("--broker %q: %v", g.broker, err)
 	}
-	return v1.NewBrokerServiceClient(conn), func() { conn.Close() }, nil
+	defer conn.Close()
+	if deadline == 0 {
+		deadline = g.timeout
+	}
+	cctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	if err := fn(cctx, v1.NewBrokerServiceClient(conn)); err != nil {
+		if _, ok := status.FromError(err); ok {
+			return g.rpcError(err)
+		}
+		return err
+	}
+	return nil
 }
 
 // rpcError turns a status error into an exitError with a plain message.
@@ -150,21 +167,13 @@ func paramsCmd(ctx context.Context, g *globals) *cobra.Command {
   connbroker params orders --driver pymysql --show-secret   # prints the token/password`,
 		Args: exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if err := g.check(); err != nil {
-				return err
-			}
-			cl, done, err := g.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
-			cctx, cancel := context.WithTimeout(ctx, g.timeout)
-			defer cancel()
-			resp, err := cl.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: args[0], Driver: driver})
-			if err != nil {
-				return g.rpcError(err)
-			}
-			return printParams(g, resp.GetParams(), showSecret)
+			return g.call(ctx, 0, func(ctx context.Context, cl v1.BrokerServiceClient) error {
+				resp, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: args[0], Driver: driver})
+				if err != nil {
+					return err
+				}
+				return printParams(g, resp.GetParams(), showSecret)
+			})
 		},
 	}
 	c.Flags().StringVar(&driver, "driver", "", "client library to render hints for (e.g. pymysql, go-sql-driver)")
@@ -181,36 +190,28 @@ func validateCmd(ctx context.Context, g *globals) *cobra.Command {
 		Example: `  connbroker validate --all
   connbroker validate orders reports -o json`,
 		RunE: func(_ *cobra.Command, args []string) error {
-			if err := g.check(); err != nil {
-				return err
-			}
 			if all == (len(args) > 0) {
 				return usage("name endpoints or pass --all (not both)")
 			}
-			cl, done, err := g.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
 			req := &v1.ValidateConnectionRequest{Endpoints: args, All: all}
 			deadline := g.timeout
 			if perEndpoint > 0 {
 				req.Timeout = durationpb.New(perEndpoint)
 				deadline = max(deadline, perEndpoint+5*time.Second)
 			}
-			cctx, cancel := context.WithTimeout(ctx, deadline)
-			defer cancel()
-			resp, err := cl.ValidateConnection(cctx, req)
-			if err != nil {
-				return g.rpcError(err)
-			}
-			if err := printValidation(g, resp); err != nil {
-				return err
-			}
-			if !resp.GetOk() {
-				return &exitError{code: exitFailed}
-			}
-			return nil
+			return g.call(ctx, deadline, func(ctx context.Context, cl v1.BrokerServiceClient) error {
+				resp, err := cl.ValidateConnection(ctx, req)
+				if err != nil {
+					return err
+				}
+				if err := printValidation(g, resp); err != nil {
+					return err
+				}
+				if !resp.GetOk() {
+					return &exitError{code: exitFailed}
+				}
+				return nil
+			})
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "validate every configured endpoint")
@@ -225,21 +226,13 @@ func endpointsCmd(ctx context.Context, g *globals) *cobra.Command {
 		Example: `  connbroker endpoints -o json`,
 		Args:    exactArgs(0),
 		RunE: func(_ *cobra.Command, _ []string) error {
-			if err := g.check(); err != nil {
-				return err
-			}
-			cl, done, err := g.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
-			cctx, cancel := context.WithTimeout(ctx, g.timeout)
-			defer cancel()
-			resp, err := cl.ListEndpoints(cctx, &v1.ListEndpointsRequest{})
-			if err != nil {
-				return g.rpcError(err)
-			}
-			return printEndpoints(g, resp)
+			return g.call(ctx, 0, func(ctx context.Context, cl v1.BrokerServiceClient) error {
+				resp, err := cl.ListEndpoints(ctx, &v1.ListEndpointsRequest{})
+				if err != nil {
+					return err
+				}
+				return printEndpoints(g, resp)
+			})
 		},
 	}
 }
