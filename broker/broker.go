@@ -19,6 +19,7 @@ import (
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/hints"
+	"github.com/connbroker/connbroker/broker/observe"
 	"github.com/connbroker/connbroker/broker/rdshost"
 	"github.com/connbroker/connbroker/broker/validate"
 )
@@ -101,6 +102,7 @@ type Service struct {
 	issuer    credential.Issuer
 	validator *validate.Validator
 	log       *slog.Logger
+	rec       observe.Recorder
 }
 
 // New returns a Service over cfg issuing with issuer.
@@ -108,7 +110,7 @@ func New(cfg *config.Config, issuer credential.Issuer, log *slog.Logger) *Servic
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{issuer: issuer, log: log, validator: validate.New(cfg.Validation.MaxConcurrent)}
+	s := &Service{issuer: issuer, log: log, validator: validate.New(cfg.Validation.MaxConcurrent), rec: observe.Nop{}}
 	s.cfg.Store(cfg)
 	return s
 }
@@ -182,6 +184,7 @@ func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params,
 	if err != nil {
 		return nil, fmt.Errorf("issue credential: %w", err)
 	}
+	s.rec.CredentialIssued(ep.Name, cred.Kind.String())
 	p := &Params{
 		Endpoint:   ep.Name,
 		Host:       ep.Host,
@@ -285,6 +288,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	credStage := validate.Stage{Name: "credential", OK: err == nil, Duration: time.Since(start)}
 	if err != nil {
 		credStage.Error = "no credential: " + err.Error()
+		s.rec.Validation(ep.Name, false, credStage.Name)
 		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}
 	}
 	res := s.validator.Validate(cctx, validate.Target{
@@ -299,6 +303,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 			inv.Invalidate(ep)
 		}
 	}
+	s.rec.Validation(ep.Name, res.OK, failedStage(res))
 	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "duration", time.Since(start))
 	return res
 }

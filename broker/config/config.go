@@ -41,6 +41,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Validation bounds ValidateConnection.
 	Validation Validation `yaml:"validation"`
+	// Metrics is the Prometheus /metrics listener; off when Listen is empty.
+	Metrics Metrics `yaml:"metrics"`
 	// Endpoints are the named databases, keyed by name.
 	Endpoints map[string]*Endpoint `yaml:"endpoints"`
 }
@@ -336,6 +338,7 @@ func (c *Config) Validate() error {
 	if c.Validation.MaxConcurrent < 0 || c.Validation.MaxConcurrent > 256 {
 		add("validation.max_concurrent", fmt.Sprintf("%d is out of range", c.Validation.MaxConcurrent), "use 1..256")
 	}
+	errs = append(errs, c.validateMetrics()...)
 	if len(c.Endpoints) == 0 {
 		add("endpoints", "no endpoints are configured", "add at least one endpoint under endpoints:")
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/observe"
 )
 
 // TokenLifetime is how long RDS accepts an IAM token after signing.
@@ -41,6 +42,7 @@ type IAM struct {
 	now          func() time.Time
 	refreshAfter time.Duration
 	log          *slog.Logger
+	rec          observe.Recorder
 
 	mu    sync.RWMutex
 	cache map[tokenKey]Credential
@@ -69,6 +71,10 @@ func WithRefreshAfter(d time.Duration) IAMOption { return func(i *IAM) { i.refre
 // WithLogger sets the logger for stale-token warnings.
 func WithLogger(l *slog.Logger) IAMOption { return func(i *IAM) { i.log = l } }
 
+// WithRecorder reports cache hits, misses, refresh errors and token
+// expiry to r.
+func WithRecorder(r observe.Recorder) IAMOption { return func(i *IAM) { i.rec = r } }
+
 // NewIAM returns an issuer signing with creds (the AWS default chain in
 // production).
 func NewIAM(creds aws.CredentialsProvider, opts ...IAMOption) *IAM {
@@ -78,6 +84,7 @@ func NewIAM(creds aws.CredentialsProvider, opts ...IAMOption) *IAM {
 		now:          time.Now,
 		refreshAfter: DefaultRefreshAfter,
 		log:          slog.New(slog.DiscardHandler),
+		rec:          observe.Nop{},
 		cache:        make(map[tokenKey]Credential),
 	}
 	for _, o := range opts {
@@ -94,8 +101,10 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 	c, ok := i.cache[k]
 	i.mu.RUnlock()
 	if ok && now.Before(c.RefreshAfter) {
+		i.rec.TokenCache(ep.Name, observe.CacheHit)
 		return c, nil
 	}
+	i.rec.TokenCache(ep.Name, observe.CacheMiss)
 	ch := i.group.DoChan(fmt.Sprintf("%s\x00%d\x00%s\x00%s", k.host, k.port, k.region, k.user), func() (any, error) {
 		// The refresh is shared by every waiter, so it must not die with the
 		// first caller's context.
@@ -108,11 +117,15 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 		return Credential{}, ctx.Err()
 	}
 	if res.Err == nil {
-		return res.Val.(Credential), nil
+		nc := res.Val.(Credential)
+		i.rec.TokenExpiry(ep.Name, nc.ExpiresAt)
+		return nc, nil
 	}
+	i.rec.TokenRefreshError(ep.Name)
 	if ok && now.Add(minRemaining).Before(c.ExpiresAt) {
 		i.log.WarnContext(ctx, "serving cached IAM token: signing failed", "endpoint", ep.Name, "expires_at", c.ExpiresAt, "err", res.Err)
 		c.Stale = true
+		i.rec.TokenCache(ep.Name, observe.CacheStale)
 		return c, nil
 	}
 	return Credential{}, &SourceError{Endpoint: ep.Name, Source: "iam", Err: res.Err}

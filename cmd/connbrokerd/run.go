@@ -24,6 +24,7 @@ import (
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/server"
+	"github.com/connbroker/connbroker/server/metrics"
 )
 
 // usageError means bad flags or config: exit code 2.
@@ -91,14 +92,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
+	mx := metrics.New()
 	passwords := credential.NewPasswords(lookupEnv)
 	issuer := &credential.Router{
-		IAM:      credential.NewIAM(awsCfg.Credentials, credential.WithLogger(log)),
+		IAM:      credential.NewIAM(awsCfg.Credentials, credential.WithLogger(log), credential.WithRecorder(mx)),
 		Password: passwords,
 	}
 	svc := broker.New(cfg, issuer, log)
+	svc.SetRecorder(mx)
 
-	var opts []grpc.ServerOption
+	opts := mx.ServerOptions()
 	if cfg.TLS.Enabled() {
 		tc, err := serverTLS(cfg.TLS)
 		if err != nil {
@@ -109,6 +112,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		log.Warn("serving without TLS off loopback because insecure: true", "listen", cfg.Listen)
 	}
 	gs, hs := server.NewGRPCServer(svc, log, opts...)
+	mx.GRPC.InitializeMetrics(gs)
+	stopMetrics, err := serveMetrics(cfg, mx, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -123,9 +132,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			nc, err := load()
 			if err != nil {
 				log.Error("config reload rejected; keeping the old config", "err", err)
+				mx.ConfigReload(false)
 				continue
 			}
 			svc.SetConfig(nc)
+			mx.ConfigReload(true)
 			log.Info("config reloaded", "endpoints", len(nc.Endpoints))
 		}
 	}()
