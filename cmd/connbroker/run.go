@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,6 +69,9 @@ type globals struct {
 	broker  string
 	output  string
 	timeout time.Duration
+	// extraFormats are output formats the running command accepts besides
+	// table and json (validate: junit).
+	extraFormats []string
 }
 
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
@@ -96,16 +100,19 @@ not be reached or refused the request.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage("%v", err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.broker, "broker", defAddr, "broker address host:port (env CONNBROKER_ADDR)")
-	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json (validate also: junit)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for the broker call")
 
 	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g))
 	return root.Execute()
 }
 
-func (g *globals) check() error {
-	if g.output != "table" && g.output != "json" {
-		return usage("--output %q: use table or json", g.output)
+// check validates the global flags; extra names output formats the
+// command accepts besides table and json.
+func (g *globals) check(extra ...string) error {
+	if g.output != "table" && g.output != "json" && !slices.Contains(extra, g.output) {
+		formats := append([]string{"table", "json"}, extra...)
+		return usage("--output %q: use %s or %s", g.output, strings.Join(formats[:len(formats)-1], ", "), formats[len(formats)-1])
 	}
 	if g.timeout <= 0 {
 		return usage("--timeout must be positive")
@@ -117,7 +124,7 @@ func (g *globals) check() error {
 // client and a context bounded by deadline (g.timeout when zero). An RPC
 // error becomes an exitError with a plain message.
 func (g *globals) call(ctx context.Context, deadline time.Duration, fn func(context.Context, v1.BrokerServiceClient) error) error {
-	if err := g.check(); err != nil {
+	if err := g.check(g.extraFormats...); err != nil {
 		return err
 	}
 	conn, err := grpc.NewClient(g.broker, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -187,9 +194,20 @@ func validateCmd(ctx context.Context, g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "validate [ENDPOINT...]",
 		Short: "Log in for real to endpoints; exit 0 when all work, 1 when any fails",
+		Long: `Log in for real to endpoints, through the broker, as an application would.
+
+Use it as a deploy gate: run it before a rollout and stop on a non-zero exit.
+-o junit writes a JUnit XML report (one test case per endpoint) for CI
+test-report views; -o json writes the full response.
+
+Exit codes: 0 every endpoint logged in; 1 at least one failed (the report
+says why); 2 bad usage or an unknown endpoint; 3 the broker could not be
+reached or refused the request.`,
 		Example: `  connbroker validate --all
-  connbroker validate orders reports -o json`,
+  connbroker validate orders reports -o json
+  connbroker validate --all -o junit > report.xml`,
 		RunE: func(_ *cobra.Command, args []string) error {
+			g.extraFormats = []string{"junit"}
 			if all == (len(args) > 0) {
 				return usage("name endpoints or pass --all (not both)")
 			}
@@ -199,12 +217,17 @@ func validateCmd(ctx context.Context, g *globals) *cobra.Command {
 				req.Timeout = durationpb.New(perEndpoint)
 				deadline = max(deadline, perEndpoint+5*time.Second)
 			}
+			started := time.Now()
 			return g.call(ctx, deadline, func(ctx context.Context, cl v1.BrokerServiceClient) error {
 				resp, err := cl.ValidateConnection(ctx, req)
 				if err != nil {
 					return err
 				}
-				if err := printValidation(g, resp); err != nil {
+				print := func() error { return printValidation(g, resp) }
+				if g.output == "junit" {
+					print = func() error { return printJUnit(g, resp, started) }
+				}
+				if err := print(); err != nil {
 					return err
 				}
 				if !resp.GetOk() {
