@@ -87,6 +87,10 @@ py-test: venv build ## Python client tests against the real broker and MariaDB
 bench: ## Benchmarks, side by side (see BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchmem -count 3 ./server/ ./broker/credential/
 
+.PHONY: image
+image: ## Build the container image (buildah, deploy/Dockerfile) and smoke-run it
+	@scripts/image.sh
+
 .PHONY: run
 run: deps build ## Start a local MariaDB and connbrokerd on $(LISTEN); Ctrl-C stops both
 	@mkdir -p $(RUN_DIR)

@@ -25,6 +25,8 @@ for d in /lib/x86_64-linux-gnu/security /lib/aarch64-linux-gnu/security /usr/lib
   if [[ -e "$d/pam_exec.so" ]]; then pam_exec_found=true; break; fi
 done
 $pam_exec_found || want[libpam-modules]=1
+# systemd-analyze verifies deploy/systemd/connbrokerd.service (deploy tests).
+have systemd-analyze || want[systemd]=1
 
 if [[ ${#want[@]} -eq 0 ]]; then
   exit 0
