@@ -90,7 +90,8 @@ type Params struct {
 	Credential credential.Credential
 	Plugin     string
 	TLS        TLS
-	// Hints is nil when no driver was asked for.
+	// Hints is nil when no driver was asked for. It may be shared with
+	// other Params of the same endpoint and driver: read it, never modify it.
 	Hints      *hints.Hints
 	Resolution Resolution
 }
@@ -103,6 +104,7 @@ type Service struct {
 	validator *validate.Validator
 	log       *slog.Logger
 	rec       observe.Recorder
+	views     atomic.Pointer[views]
 }
 
 // New returns a Service over cfg issuing with issuer.
@@ -185,6 +187,7 @@ func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params,
 		return nil, fmt.Errorf("issue credential: %w", err)
 	}
 	s.rec.CredentialIssued(ep.Name, cred.Kind.String())
+	v := s.view(ep, r)
 	p := &Params{
 		Endpoint:   ep.Name,
 		Host:       ep.Host,
@@ -194,17 +197,12 @@ func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params,
 		Credential: cred,
 		Plugin:     ep.Plugin,
 		TLS:        TLS{Mode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName},
-		Resolution: Resolve(ep),
+		Resolution: v.res,
+		Hints:      v.hints,
 	}
-	if r != nil {
-		h := r.Render(hints.Input{
-			Host: ep.Host, Port: ep.Port, User: ep.User, Database: ep.Database,
-			Plugin: ep.Plugin, IAM: ep.Auth == config.AuthIAM,
-			TLSMode: ep.TLS.Mode, HasCA: len(ep.TLS.CAPEM) > 0, ServerName: ep.TLS.ServerName,
-		})
-		if cred.Stale {
-			h.Warnings = append(h.Warnings, "the credential source is failing; this cached credential is still valid until expires_at")
-		}
+	if v.hints != nil && cred.Stale {
+		h := *v.hints
+		h.Warnings = append(slices.Clip(h.Warnings), "the credential source is failing; this cached credential is still valid until expires_at")
 		p.Hints = &h
 	}
 	return p, nil

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -29,7 +30,8 @@ const MaxRecvMsgSize = 64 << 10
 // Server implements v1.BrokerServiceServer over a broker.Service.
 type Server struct {
 	v1.UnimplementedBrokerServiceServer
-	svc *broker.Service
+	svc    *broker.Service
+	pcache atomic.Pointer[protoCache]
 }
 
 // New returns the API adapter for svc.
@@ -60,7 +62,7 @@ func (s *Server) GetConnectionParams(ctx context.Context, req *v1.GetConnectionP
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	pp, err := paramsToProto(p)
+	pp, err := s.cachedParamsToProto(p)
 	if err != nil {
 		return nil, toStatus(err)
 	}
