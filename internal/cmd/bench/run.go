@@ -177,11 +177,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// 3. ValidateConnection vs bare go-sql-driver.
 	log("ValidateConnection vs bare go-sql-driver connect + query (%d each)", o.validateN)
-	vr, err := validateVsBare(ctx, cl, db, o.validateN)
+	vr, err := validateVsBare(ctx, cl, db, o.validateN, d.cfgPath)
 	if err != nil {
 		return err
 	}
-	rows = append(rows, vr)
+	rows = append(rows, vr...)
 
 	// 4. Python startup.
 	log("Python fresh processes (%d each)", o.pythonN)
@@ -267,9 +267,10 @@ func rss(pid int) (int64, error) {
 }
 
 type daemon struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan error
+	cmd     *exec.Cmd
+	addr    string
+	cfgPath string
+	done    chan error
 }
 
 func freePort() (string, error) {
@@ -329,7 +330,7 @@ endpoints:
 		logf.Close()
 		return nil, fmt.Errorf("start connbrokerd: %w", err)
 	}
-	d := &daemon{cmd: cmd, addr: addr, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, addr: addr, cfgPath: cfgPath, done: make(chan error, 1)}
 	go func() { d.done <- cmd.Wait(); logf.Close() }()
 	return d, nil
 }
@@ -415,7 +416,22 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbtest.Server, n int) (row, error) {
+func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbtest.Server, n int, cfgPath string) ([]row, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	svc := broker.New(cfg, &credential.Router{Password: credential.NewPasswords(nil)}, nil)
+	inProc := func() error {
+		r, err := svc.Validate(ctx, broker.ValidateRequest{Endpoints: []string{"local"}})
+		if err != nil {
+			return err
+		}
+		if !r[0].OK {
+			return fmt.Errorf("in-process validation failed: %s", r[0].Reason)
+		}
+		return nil
+	}
 	validate := func() error {
 		r, err := cl.ValidateConnection(ctx, &v1.ValidateConnectionRequest{Endpoints: []string{"local"}})
 		if err != nil {
@@ -446,25 +462,29 @@ func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbt
 		}
 		return rows.Close()
 	}
-	var vs, bs []time.Duration
+	var vs, bs, ps []time.Duration
 	for i := range n + 3 {
 		for _, f := range []struct {
 			fn  func() error
 			out *[]time.Duration
-		}{{validate, &vs}, {bare, &bs}} {
+		}{{validate, &vs}, {bare, &bs}, {inProc, &ps}} {
 			t0 := time.Now()
 			if err := f.fn(); err != nil {
-				return row{}, err
+				return nil, err
 			}
 			if i >= 3 { // the first three warm up
 				*f.out = append(*f.out, time.Since(t0))
 			}
 		}
 	}
-	mv, mb := median(vs), median(bs)
+	mv, mb, mp := median(vs), median(bs), median(ps)
 	r := float64(mv) / float64(mb)
-	return row{what: "ValidateConnection over gRPC (TLS + auth + query), median", baseline: "bare go-sql-driver " + us(mb), measured: us(mv),
-		ratioText: fmt.Sprintf("%.2fx", r), target: "<= 1.3x", ok: check(r <= 1.3)}, nil
+	return []row{
+		{what: "ValidateConnection over gRPC (TLS + auth + query), median", baseline: "bare go-sql-driver " + us(mb), measured: us(mv),
+			ratioText: fmt.Sprintf("%.2fx", r), target: "<= 1.3x", ok: check(r <= 1.3)},
+		{what: "Service.Validate in process (no gRPC), median", baseline: "bare go-sql-driver " + us(mb), measured: us(mp),
+			ratioText: fmt.Sprintf("%.2fx", float64(mp)/float64(mb)), target: "-"},
+	}, nil
 }
 
 const pyBroker = `
