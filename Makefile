@@ -84,7 +84,11 @@ py-test: venv build ## Python client tests against the real broker and MariaDB
 	cd clients/python && CONNBROKER_BIN_DIR=$(BIN) $(PY) -m pytest -q
 
 .PHONY: bench
-bench: ## Benchmarks, side by side (see BENCHMARKS.md)
+bench: deps build ## Benchmarks against the targets, one run, printed as a table (see BENCHMARKS.md)
+	go run ./internal/cmd/bench -bin $(BIN) -python $(PY)
+
+.PHONY: bench-go
+bench-go: ## Go micro-benchmarks (gRPC health vs params, BuildAuthToken vs cache hit)
 	go test -run '^$$' -bench . -benchmem -count 3 ./server/ ./broker/credential/
 
 .PHONY: image

@@ -33,7 +33,7 @@ func BenchmarkRPC(b *testing.B) {
 			return err
 		},
 	}
-	for _, par := range []int{1, 32} {
+	for _, par := range []int{1, 32, 256} {
 		for _, name := range []string{"health", "params"} {
 			call := calls[name]
 			b.Run(fmt.Sprintf("conc=%d/%s", par, name), func(b *testing.B) {
