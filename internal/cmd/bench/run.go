@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
@@ -171,9 +172,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	// 2. In process: cache hit vs BuildAuthToken.
+	// 2. In process: cache hit vs BuildAuthToken; the response's encoding cost.
 	log("in-process cache hit vs auth.BuildAuthToken")
 	rows = append(rows, inProcess(ctx)...)
+	resp, err := cl.GetConnectionParams(ctx, paramsReq)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, codecCost(resp))
 
 	// 3. ValidateConnection vs bare go-sql-driver.
 	log("ValidateConnection vs bare go-sql-driver connect + query (%d each)", o.validateN)
@@ -245,8 +251,12 @@ func machine() string {
 		}
 		kernel = string(b)
 	}
-	return fmt.Sprintf("%d cores (%s), GOMAXPROCS %d, Linux %s, %s. Client, daemon and MariaDB share the machine (loopback).",
-		runtime.NumCPU(), model, runtime.GOMAXPROCS(0), kernel, runtime.Version())
+	load := "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return fmt.Sprintf("%d cores (%s), GOMAXPROCS %d, Linux %s, %s; load average at start %s. Client, daemon and MariaDB share the machine (loopback).",
+		runtime.NumCPU(), model, runtime.GOMAXPROCS(0), kernel, runtime.Version(), load)
 }
 
 // rss reads a process's resident set size from /proc.
@@ -408,6 +418,32 @@ func inProcess(ctx context.Context) []row {
 		{what: "Service.Params in process (cache hit + pymysql hints)", baseline: "-", measured: fmt.Sprintf("%d ns, %d allocs", params.NsPerOp(), params.AllocsPerOp()),
 			ratioText: fmt.Sprintf("%.0fx faster than signing", float64(build.NsPerOp())/float64(max(params.NsPerOp(), 1))), target: "-"},
 	}
+}
+
+// codecCost times what a params call costs beyond a health check no matter
+// how fast the broker is: marshalling the response (server) and
+// unmarshalling it (client), both on this machine's two cores.
+func codecCost(resp *v1.GetConnectionParamsResponse) row {
+	health := &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}
+	cost := func(m proto.Message, fresh func() proto.Message) testing.BenchmarkResult {
+		return testing.Benchmark(func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				buf, err := proto.Marshal(m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := proto.Unmarshal(buf, fresh()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	p := cost(resp, func() proto.Message { return new(v1.GetConnectionParamsResponse) })
+	h := cost(health, func() proto.Message { return new(healthpb.HealthCheckResponse) })
+	return row{what: fmt.Sprintf("response marshal + unmarshal (%d bytes, incl. a Struct of hints)", proto.Size(resp)),
+		baseline: fmt.Sprintf("health response %d ns, %d allocs", h.NsPerOp(), h.AllocsPerOp()),
+		measured: fmt.Sprintf("%d ns, %d allocs", p.NsPerOp(), p.AllocsPerOp()), ratioText: fmt.Sprintf("%.0fx", float64(p.NsPerOp())/float64(max(h.NsPerOp(), 1))), target: "-"}
 }
 
 func median(ds []time.Duration) time.Duration {
