@@ -125,6 +125,17 @@ func register(r Renderer, alias ...string) {
 func init() {
 	register(pymysql{}, "PyMySQL")
 	register(goSQLDriver{}, "go", "go-sql-driver/mysql", "gosqldriver")
+	register(mysqlclient{}, "MySQLdb", "mysqldb")
+	register(mysqlConnector{}, "mysql.connector", "mysql-connector", "mysql-connector-python-c")
+	register(mysqlConnector{pure: true}, "mysql-connector-pure")
+	register(aiomysql{})
+	register(sqlalchemy{dialect: "pymysql", base: pymysql{}}, "mysql+pymysql")
+	register(sqlalchemy{dialect: "mysqldb", base: mysqlclient{}}, "mysql+mysqldb", "sqlalchemy+mysqldb")
+	register(sqlalchemy{dialect: "mysqlconnector", base: mysqlConnector{}}, "mysql+mysqlconnector")
+	register(mysql2{}, "node-mysql2")
+	register(connectorJ{}, "connectorj", "mysql-connector-j", "jdbc")
+	register(cli{oracle: true}, "mysql")
+	register(cli{}, "mariadb")
 }
 
 // For returns the renderer for driver (canonical name or alias, case

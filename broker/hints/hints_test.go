@@ -22,7 +22,7 @@ func TestFor(t *testing.T) {
 	}
 	_, err := For("odbc")
 	var ud *UnknownDriverError
-	if !errors.Is(err, ErrUnknownDriver) || !errors.As(err, &ud) || !strings.Contains(err.Error(), "go-sql-driver, pymysql") {
+	if !errors.Is(err, ErrUnknownDriver) || !errors.As(err, &ud) || !strings.Contains(err.Error(), "aiomysql, connector-j, go-sql-driver, mariadb-cli, mysql-cli, mysql-connector-python, mysql-connector-python-pure, mysql2, mysqlclient, pymysql, sqlalchemy+mysqlclient, sqlalchemy+mysqlconnector, sqlalchemy+pymysql") {
 		t.Errorf("For(odbc) err = %v", err)
 	}
 }
@@ -50,11 +50,28 @@ func TestSafeWhereverSecretsTravelInClear(t *testing.T) {
 
 func verifiesIdentity(h Hints) bool {
 	o := h.Options
-	switch h.Driver {
+	sub := func(k string) map[string]any { m, _ := o[k].(map[string]any); return m }
+	switch strings.TrimPrefix(h.Driver, "sqlalchemy+") {
 	case "pymysql":
 		return o["ssl_verify_cert"] == true && o["ssl_verify_identity"] == true && o["ssl_ca"] == CAFile
 	case "go-sql-driver":
 		return (o["tls"] == "true" || o["tls"] == GoTLSConfigName) && !strings.Contains(h.DSN, "skip-verify") && !strings.Contains(h.DSN, "preferred")
+	case "mysqlclient":
+		return o["ssl_mode"] == "VERIFY_IDENTITY" && sub("ssl")["ca"] == CAFile
+	case "mysql-connector-python", "mysql-connector-python-pure", "mysqlconnector":
+		return o["ssl_verify_cert"] == true && o["ssl_verify_identity"] == true && o["ssl_ca"] == CAFile && o["ssl_disabled"] == nil
+	case "aiomysql":
+		s := sub("ssl")
+		return s["cafile"] == CAFile && s["check_hostname"] == true && s["verify_mode"] == "CERT_REQUIRED"
+	case "mysql2":
+		s := sub("ssl")
+		return s["ca"] == CAFile && s["rejectUnauthorized"] == true && s["verifyIdentity"] == true
+	case "connector-j":
+		return o["sslMode"] == "VERIFY_IDENTITY" && strings.Contains(h.DSN, "sslMode=VERIFY_IDENTITY")
+	case "mysql-cli":
+		return o["ssl-mode"] == "VERIFY_IDENTITY" && o["ssl-ca"] == CAFile
+	case "mariadb-cli":
+		return o["ssl"] == true && o["ssl-verify-server-cert"] == true && o["ssl-ca"] == CAFile && o["skip-ssl"] == nil
 	}
 	return false
 }

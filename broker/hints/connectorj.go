@@ -1,0 +1,56 @@
+package hints
+
+import (
+	"net/url"
+
+	"github.com/connbroker/connbroker/broker/config"
+)
+
+// connectorJ renders MySQL Connector/J connection properties and a JDBC URL.
+//
+// Facts (DRIVERS.md §9): sslMode VERIFY_IDENTITY verifies certificate and
+// host name against a trust store (JKS or PKCS12, so a PEM CA must be
+// imported); mysql_clear_password is always available and refused without
+// TLS; caching_sha2 without TLS needs allowPublicKeyRetrieval.
+type connectorJ struct{}
+
+func (connectorJ) Name() string { return "connector-j" }
+
+func (connectorJ) Render(in Input) Hints {
+	h := Hints{
+		Driver:       "connector-j",
+		SecretOption: "password",
+		MinVersion:   "8.0.13",
+		Packages:     []string{"com.mysql:mysql-connector-j:8.0.33"},
+		Options:      map[string]any{"user": in.User},
+	}
+	props := url.Values{}
+	mode := map[config.TLSMode]string{
+		config.TLSVerifyIdentity: "VERIFY_IDENTITY", config.TLSVerifyCA: "VERIFY_CA",
+		config.TLSRequired: "REQUIRED", config.TLSPreferred: "PREFERRED", config.TLSDisabled: "DISABLED",
+	}[in.TLSMode]
+	h.Options["sslMode"] = mode
+	props.Set("sslMode", mode)
+	switch in.TLSMode {
+	case config.TLSVerifyIdentity, config.TLSVerifyCA:
+		if in.HasCA {
+			h.Warnings = append(h.Warnings, "import the CA into a trust store and point trustCertificateKeyStoreUrl at it: keytool -importcert -noprompt -alias connbroker -file {ca_file} -keystore truststore.p12 -storetype PKCS12 -storepass <pw>")
+		}
+	case config.TLSRequired:
+		h.Warnings = append(h.Warnings, "sslMode REQUIRED encrypts but does not verify the server (tls mode required)")
+	case config.TLSPreferred:
+		h.Warnings = append(h.Warnings, warnPreferred)
+	case config.TLSDisabled:
+		h.Warnings = append(h.Warnings, warnDisabled)
+	}
+	if rsaWithoutTLS(in) {
+		h.Options["allowPublicKeyRetrieval"] = true
+		props.Set("allowPublicKeyRetrieval", "true")
+	}
+	if in.Plugin == PluginEd25519 {
+		h.Warnings = append(h.Warnings, UnsupportedPrefix+"Connector/J has no client_ed25519 plugin (MariaDB Connector/J has)")
+	}
+	u := url.URL{Scheme: "jdbc:mysql", Host: hostPort(in), Path: "/" + in.Database, RawQuery: props.Encode()}
+	h.DSN = u.String()
+	return h
+}
