@@ -42,4 +42,3 @@ func sqlalchemyURL(dialect string, in Input) string {
 	u := url.URL{Scheme: "mysql+" + dialect, User: url.User(in.User), Host: hostPort(in), Path: "/" + in.Database}
 	return u.String()
 }
-
