@@ -58,7 +58,11 @@ from connbroker.redact import redacted
 from connbroker.v1 import broker_pb2
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from connbroker import aiomysql as aiomysql
+    from connbroker import mysql_connector as mysql_connector
+    from connbroker import mysqlclient as mysqlclient
     from connbroker import pymysql as pymysql
+    from connbroker import sqlalchemy as sqlalchemy
 
 __version__ = "0.1.0"
 
@@ -73,17 +77,21 @@ __all__ = [
     "InsecureTLSError",
     "InvalidRequest",
     "PermissionDenied",
+    "aiomysql",
     "broker_pb2",
     "default_client",
     "driver_kwargs",
     "hints",
+    "mysql_connector",
+    "mysqlclient",
     "pymysql",
     "redacted",
     "set_default_client",
+    "sqlalchemy",
 ]
 
 # Submodules that pull in a driver; imported on first attribute access.
-_LAZY_SUBMODULES = frozenset({"pymysql"})
+_LAZY_SUBMODULES = frozenset({"aiomysql", "mysql_connector", "mysqlclient", "pymysql", "sqlalchemy"})
 
 
 def __getattr__(name: str) -> Any:

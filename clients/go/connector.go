@@ -1,0 +1,162 @@
+// Package connbroker is the Go client helper of connbroker: a database/sql
+// connector for github.com/go-sql-driver/mysql that asks the broker for
+// fresh connection params (host, user, IAM token or password, TLS) for every
+// new physical connection, so a pool keeps working after tokens expire and
+// after a password rotation.
+//
+//	conn, _ := grpc.NewClient("127.0.0.1:7700", grpc.WithTransportCredentials(insecure.NewCredentials()))
+//	db := sql.OpenDB(connbroker.Connector(v1.NewBrokerServiceClient(conn), "orders"))
+//	defer db.Close()
+//
+// The options come from the broker's go-sql-driver hints; the CA bundle the
+// broker sends (tls.ca_pem) becomes the connection's root pool, and the
+// endpoint's server_name the name the certificate must carry.
+package connbroker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+)
+
+// Driver is the driver name asked of the broker.
+const Driver = "go-sql-driver"
+
+// tlsCustom is the hints' tls value for a CA bundle or server name of the
+// endpoint's own (broker/hints.GoTLSConfigName).
+const tlsCustom = "connbroker"
+
+// ErrHints is returned (wrapped) when the broker's params cannot be turned
+// into a go-sql-driver configuration. Do not retry: fix the broker's
+// configuration or the driver name.
+var ErrHints = errors.New("unusable connection hints")
+
+// Option changes a connector.
+type Option func(*connector)
+
+// WithConfig lets fn adjust the go-sql-driver configuration after the
+// broker's params were applied (timeouts, collation...). It runs for every
+// new connection; it must not log cfg.Passwd.
+func WithConfig(fn func(*mysql.Config)) Option {
+	return func(c *connector) { c.adjust = append(c.adjust, fn) }
+}
+
+// WithCallTimeout bounds each GetConnectionParams call (default 5s, within
+// the connect context's own deadline).
+func WithCallTimeout(d time.Duration) Option { return func(c *connector) { c.timeout = d } }
+
+// Connector returns a driver.Connector for sql.OpenDB that fetches fresh
+// params for endpoint from client for every new connection.
+func Connector(client v1.BrokerServiceClient, endpoint string, opts ...Option) driver.Connector {
+	c := &connector{client: client, endpoint: endpoint, timeout: 5 * time.Second}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+type connector struct {
+	client   v1.BrokerServiceClient
+	endpoint string
+	timeout  time.Duration
+	adjust   []func(*mysql.Config)
+}
+
+// Connect asks the broker for params and opens one connection with them.
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	cfg, err := c.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configure go-sql-driver for endpoint %q: %w", c.endpoint, err)
+	}
+	return mc.Connect(ctx)
+}
+
+// Driver returns go-sql-driver's driver.
+func (c *connector) Driver() driver.Driver { return &mysql.MySQLDriver{} }
+
+// Config fetches params now and returns the go-sql-driver configuration,
+// with the secret in Passwd.
+func (c *connector) Config(ctx context.Context) (*mysql.Config, error) {
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.client.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: c.endpoint, Driver: Driver})
+	if err != nil {
+		return nil, fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, err)
+	}
+	cfg, err := ConfigFromParams(resp.GetParams())
+	if err != nil {
+		return nil, err
+	}
+	for _, fn := range c.adjust {
+		fn(cfg)
+	}
+	return cfg, nil
+}
+
+// ConfigFromParams turns broker params for the go-sql-driver into a
+// go-sql-driver configuration (secret in Passwd). It refuses a TLS value
+// that would not verify the server when a clear-text secret is sent.
+func ConfigFromParams(p *v1.ConnectionParams) (*mysql.Config, error) {
+	h := p.GetHints()
+	if h.GetDriver() != Driver {
+		return nil, fmt.Errorf("params for endpoint %q carry hints for driver %q, want %q: %w", p.GetEndpoint(), h.GetDriver(), Driver, ErrHints)
+	}
+	o := h.GetOptions().AsMap()
+	str := func(k string) string { s, _ := o[k].(string); return s }
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.DBName = str("net"), str("addr"), str("user"), str("dbname")
+	cfg.Passwd = p.GetCredential().GetSecret()
+	if v, ok := o["allowCleartextPasswords"].(bool); ok {
+		cfg.AllowCleartextPasswords = v
+	}
+	switch t := str("tls"); t {
+	case tlsCustom:
+		tc := &tls.Config{ServerName: p.GetTls().GetServerName(), MinVersion: tls.VersionTLS12}
+		if pem := p.GetTls().GetCaPem(); pem != "" {
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM([]byte(pem)) {
+				return nil, fmt.Errorf("endpoint %q: tls.ca_pem holds no certificate: %w", p.GetEndpoint(), ErrHints)
+			}
+		}
+		if p.GetTls().GetMode() == v1.TLSMode_TLS_MODE_VERIFY_CA {
+			// Verify the chain but not the name (go-sql-driver has no such mode).
+			tc.InsecureSkipVerify = true
+			tc.VerifyConnection = verifyChainOnly(tc.RootCAs)
+		}
+		cfg.TLS = tc
+	case "", "false":
+	default:
+		cfg.TLSConfig = t // true, skip-verify, preferred: resolved by mysql.NewConnector
+	}
+	if cfg.AllowCleartextPasswords && cfg.TLS == nil && cfg.TLSConfig != "true" {
+		return nil, fmt.Errorf("endpoint %q: refusing to send a clear-text secret with tls=%q: %w", p.GetEndpoint(), str("tls"), ErrHints)
+	}
+	return cfg, nil
+}
+
+// verifyChainOnly checks the peer chain against roots without the host name.
+func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("server sent no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		return err
+	}
+}

@@ -1,0 +1,48 @@
+"""Shared plumbing of the driver helpers: fetch params, check, apply env."""
+
+from __future__ import annotations
+
+import os
+
+from connbroker.client import Client, default_client
+from connbroker.errors import HintsError
+from connbroker.v1 import broker_pb2
+
+
+def fetch(endpoint: str, driver: str, client: Client | None) -> broker_pb2.ConnectionParams:
+    """Ask the broker for ``driver`` params and check the hints are for it.
+
+    Raises:
+        connbroker.BrokerError: from the broker call.
+        HintsError: the broker returned hints for another driver.
+    """
+    c = client if client is not None else default_client()
+    params = c.get_connection_params(endpoint, driver=driver)
+    if params.hints.driver != driver:
+        raise HintsError(
+            f"broker {c.address} returned hints for driver {params.hints.driver!r} "
+            f"for endpoint {endpoint!r}, expected {driver!r}",
+            operation=f"GetConnectionParams(endpoint={endpoint!r}, driver={driver!r})",
+            address=c.address,
+        )
+    return params
+
+
+def apply_env(params: broker_pb2.ConnectionParams) -> None:
+    """Set the environment variables the hints ask for (``hints.env``).
+
+    Some libraries read them once, at their first connection in the process
+    (``LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN`` in Oracle's libmysqlclient): call
+    the helpers before any other connection is made.
+    """
+    for var in params.hints.env:
+        os.environ[var.name] = var.value
+
+
+def tls_required(params: broker_pb2.ConnectionParams) -> bool:
+    """Whether the endpoint needs TLS: a TLS mode that requires it or a clear-text secret."""
+    return (
+        params.tls.required
+        or params.credential.kind == broker_pb2.CREDENTIAL_KIND_IAM_TOKEN
+        or params.auth_plugin == "mysql_clear_password"
+    )

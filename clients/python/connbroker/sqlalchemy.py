@@ -1,0 +1,83 @@
+"""SQLAlchemy engines whose pool fetches fresh broker params per connection.
+
+Example::
+
+    import connbroker
+
+    engine = connbroker.sqlalchemy.create_engine("orders", driver="pymysql")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT CURRENT_USER()")
+
+``driver`` is ``pymysql``, ``mysqlclient`` or ``mysqlconnector``; the broker
+is asked for ``sqlalchemy+<driver>``. The URL carries no secret: a
+``do_connect`` event asks the broker again for every new physical
+connection and replaces all connect arguments with the fresh ones, so the
+pool keeps working after IAM tokens expire and after a password rotation.
+
+Importing this module imports SQLAlchemy (``pip install 'connbroker[sqlalchemy]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as _sa
+from sqlalchemy import event
+
+from connbroker._fetch import apply_env, fetch
+from connbroker.client import Client, default_client
+from connbroker.errors import InvalidRequest
+from connbroker.hints import driver_kwargs
+
+__all__ = ["DRIVERS", "create_engine", "fresh_connect_args"]
+
+#: The DBAPI drivers this module knows, as accepted by :func:`create_engine`.
+DRIVERS = ("pymysql", "mysqlclient", "mysqlconnector")
+
+
+def create_engine(
+    endpoint: str, *, driver: str = "pymysql", client: Client | None = None, **engine_kwargs: Any
+) -> _sa.engine.Engine:
+    """Create an engine for a broker endpoint.
+
+    Args:
+        endpoint: the configured endpoint name.
+        driver: the DBAPI driver, one of :data:`DRIVERS`.
+        client: the broker client; the module default when omitted. It must
+            outlive the engine.
+        **engine_kwargs: passed to ``sqlalchemy.create_engine`` (``pool_size``,
+            ``pool_recycle``, ``echo`` ...).
+
+    Raises:
+        InvalidRequest: an unknown ``driver``.
+        connbroker.BrokerError: from the first broker call (made here to get the URL).
+    """
+    if driver not in DRIVERS:
+        raise InvalidRequest(
+            f"unknown SQLAlchemy driver {driver!r}; known: {', '.join(DRIVERS)}",
+            operation="connbroker.sqlalchemy.create_engine",
+        )
+    c = client if client is not None else default_client()
+    params = fetch(endpoint, f"sqlalchemy+{driver}", c)
+    engine = _sa.create_engine(params.hints.dsn, **engine_kwargs)
+
+    @event.listens_for(engine, "do_connect")
+    def _fresh(dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        fresh = fresh_connect_args(endpoint, driver=driver, client=c)
+        cargs.clear()
+        cparams.clear()
+        cparams.update(fresh)
+
+    return engine
+
+
+def fresh_connect_args(endpoint: str, *, driver: str = "pymysql", client: Client | None = None) -> dict[str, Any]:
+    """Fetch params now and return the DBAPI connect arguments (with the secret: never log them)."""
+    params = fetch(endpoint, f"sqlalchemy+{driver}", client)
+    apply_env(params)
+    kwargs = driver_kwargs(params)
+    if driver == "pymysql":
+        from connbroker.pymysql import check_tls
+
+        check_tls(params, kwargs)
+    return kwargs
