@@ -31,6 +31,9 @@ func (c mysqlConnector) Render(in Input) Hints {
 		Options:      baseOptions(in, "database"),
 	}
 	h.Options["use_pure"] = c.pure
+	if !c.pure {
+		h.Warnings = append(h.Warnings, "the C extension (26.x wheels) needs OpenSSL 3.2 and bundles it; on a system OpenSSL 3.0 (Debian 12) it loads only when mysql.connector/_mysql_connector is imported before anything imports ssl, else use_pure=false fails with ImportError \"C Extension not available\"")
+	}
 	mysqlConnectorOptions(c.pure, in, &h, h.Options)
 	return h
 }
@@ -63,8 +66,8 @@ func mysqlConnectorOptions(pure bool, in Input, h *Hints, o map[string]any) {
 	if rsaWithoutTLS(in) {
 		if pure {
 			h.Warnings = append(h.Warnings, UnsupportedPrefix+"the pure-Python mysql-connector-python cannot do "+in.Plugin+" full authentication without TLS (it has no RSA key exchange); use TLS")
-		} else {
-			h.Warnings = append(h.Warnings, in.Plugin+" full authentication without TLS needs the server's RSA public key (libmysqlclient error 2061 otherwise); use TLS")
+		} else if in.Plugin == PluginCachingSHA2 {
+			h.Warnings = append(h.Warnings, UnsupportedPrefix+"the mysql-connector-python C extension cannot do caching_sha2_password full authentication without TLS (error 2061 \"Authentication requires secure connection\": it has no option to fetch the server's RSA key); use TLS")
 		}
 	}
 }

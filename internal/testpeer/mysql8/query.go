@@ -12,6 +12,7 @@ import (
 type queryHandler struct {
 	s    *Server
 	conn *server.Conn
+	db   string // the default schema (handshake or COM_INIT_DB)
 }
 
 // normalize lowercases a statement, collapses white space and drops a
@@ -41,6 +42,19 @@ func (h *queryHandler) answer(q string, binary bool) (*mysql.Result, bool, error
 		names, row = []string{"CURRENT_USER()", "@@version"}, []any{user + "@%", h.s.opts.Version}
 	case "select @@version_comment", "select @@version_comment limit 1":
 		names, row = []string{"@@version_comment"}, []any{"connbroker MySQL 8 protocol test peer"}
+	// What SQLAlchemy's MySQL dialect asks when a pool opens its first connection.
+	case "select database()":
+		names, row = []string{"DATABASE()"}, []any{h.db}
+	case "select @@sql_mode", "select @@session.sql_mode":
+		names, row = []string{"@@sql_mode"}, []any{"ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION"}
+	case "show variables like 'sql_mode'":
+		names, row = []string{"Variable_name", "Value"}, []any{"sql_mode", "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION"}
+	case "select @@lower_case_table_names":
+		names, row = []string{"@@lower_case_table_names"}, []any{int64(0)}
+	case "show variables like 'lower_case_table_names'":
+		names, row = []string{"Variable_name", "Value"}, []any{"lower_case_table_names", "0"}
+	case "select @@transaction_isolation", "select @@tx_isolation":
+		names, row = []string{"@@transaction_isolation"}, []any{"REPEATABLE-READ"}
 	case "select @@max_allowed_packet":
 		names, row = []string{"@@max_allowed_packet"}, []any{int64(64 << 20)}
 	case "show status like 'ssl_version'", "show session status like 'ssl_version'":
@@ -82,7 +96,7 @@ func notSupported(q string) error {
 }
 
 // UseDB accepts every database name.
-func (h *queryHandler) UseDB(string) error { return nil }
+func (h *queryHandler) UseDB(db string) error { h.db = db; return nil }
 
 // HandleQuery answers COM_QUERY.
 func (h *queryHandler) HandleQuery(q string) (*mysql.Result, error) {
