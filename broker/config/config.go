@@ -45,7 +45,23 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Endpoints are the named databases, keyed by name.
 	Endpoints map[string]*Endpoint `yaml:"endpoints"`
+	// IAM tunes IAM token signing for every iam endpoint.
+	IAM IAMSettings `yaml:"iam"`
 }
+
+// IAMSettings tune IAM token signing.
+type IAMSettings struct {
+	// RefreshAfter is how long after signing a cached token is replaced by
+	// a fresh one (tokens are valid 15 minutes). Zero means the default,
+	// 10 minutes; allowed: 1s to 14m.
+	RefreshAfter time.Duration `yaml:"refresh_after"`
+}
+
+// Bounds of IAMSettings.RefreshAfter.
+const (
+	MinIAMRefreshAfter = time.Second
+	MaxIAMRefreshAfter = 14 * time.Minute
+)
 
 // ServerTLS is the broker's own TLS certificate and optional client CA.
 type ServerTLS struct {
@@ -318,6 +334,9 @@ func (c *Config) Validate() error {
 				add(path, fmt.Sprintf("cannot read %q: %v", f, errors.Unwrap(err)), "point it at a readable PEM file")
 			}
 		}
+	}
+	if r := c.IAM.RefreshAfter; r != 0 && (r < MinIAMRefreshAfter || r > MaxIAMRefreshAfter) {
+		add("iam.refresh_after", fmt.Sprintf("%v is out of range", r), fmt.Sprintf("use a duration from %v to %v (tokens live 15m), or leave it unset for 10m", MinIAMRefreshAfter, MaxIAMRefreshAfter))
 	}
 	if c.TLS.ClientCA != "" && !c.TLS.Enabled() {
 		add("tls.client_ca", "mTLS needs server TLS", "set tls.cert and tls.key as well")
