@@ -41,7 +41,7 @@ var update = flag.Bool("update", false, "rewrite docs/COMPATIBILITY.md from this
 // kind is one column: an account kind on a real peer.
 type kind struct {
 	key, title, endpoint string
-	connects             int  // connections per case (2: caching_sha2 full, then fast)
+	connects             int    // connections per case (2: caching_sha2 full, then fast)
 	sha2User             string // mysql8 user whose fast/full path is checked
 }
 
@@ -222,6 +222,20 @@ func (e *env) run(t *testing.T, d driverRow) (string, []result) {
 func (e *env) subprocess(t *testing.T, argv []string, in any, dir string) (string, []result) {
 	t.Helper()
 	b, _ := json.Marshal(in)
+	out := e.subprocessRaw(t, argv, b, dir)
+	var r runOut
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%s: bad output %q: %v", argv[0], out, err)
+	}
+	if len(r.Results) != len(kinds) {
+		t.Fatalf("%s: %d results for %d kinds", argv[0], len(r.Results), len(kinds))
+	}
+	return r.Version, r.Results
+}
+
+// subprocessRaw runs argv with stdin b and returns its stdout.
+func (e *env) subprocessRaw(t *testing.T, argv []string, b []byte, dir string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -233,14 +247,7 @@ func (e *env) subprocess(t *testing.T, argv []string, in any, dir string) (strin
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
 	}
-	var r runOut
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("%s: bad output %q: %v\n%s", argv[0], out, err, stderr.String())
-	}
-	if len(r.Results) != len(kinds) {
-		t.Fatalf("%s: %d results for %d kinds", argv[0], len(r.Results), len(kinds))
-	}
-	return r.Version, r.Results
+	return out
 }
 
 func goVersion(t *testing.T) string {
