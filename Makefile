@@ -23,11 +23,26 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: system-deps venv ## Install everything the tests and `make run` need
+deps: system-deps venv matrix-deps ## Install everything the tests and `make run` need
 
 .PHONY: system-deps
 system-deps: ## Install MariaDB from Debian's packages if missing
 	@scripts/install-deps.sh
+
+# Compatibility matrix drivers outside PyPI (pinned): npm mysql2 and Connector/J.
+MATRIX_NODE := internal/matrix/runners/node
+CONNECTOR_J := 26.10.0
+
+.PHONY: matrix-deps
+matrix-deps: $(MATRIX_NODE)/node_modules/.stamp $(BIN)/mysql-connector-j-$(CONNECTOR_J).jar ## Install mysql2 (npm ci) and Connector/J (Maven) for internal/matrix
+
+$(MATRIX_NODE)/node_modules/.stamp: $(MATRIX_NODE)/package-lock.json
+	@cd $(MATRIX_NODE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(BIN)/mysql-connector-j-$(CONNECTOR_J).jar:
+	@mkdir -p $(BIN)
+	@mvn -q dependency:copy -Dartifact=com.mysql:mysql-connector-j:$(CONNECTOR_J) -DoutputDirectory=$(BIN)
 
 .PHONY: venv
 venv: $(VENV)/.stamp ## Create .venv with the pinned Python packages

@@ -27,6 +27,15 @@ done
 $pam_exec_found || want[libpam-modules]=1
 # systemd-analyze verifies deploy/systemd/connbrokerd.service (deploy tests).
 have systemd-analyze || want[systemd]=1
+# The compatibility matrix (internal/matrix): mysqlclient builds against
+# MariaDB Connector/C; mysql2 runs on Node; Connector/J on a JDK via Maven.
+pkg-config --exists libmariadb 2>/dev/null || want[libmariadb-dev]=1
+have pkg-config || want[pkg-config]=1
+have gcc || want[build-essential]=1
+have node || want[nodejs]=1
+have npm || want[npm]=1
+have java || want[default-jdk-headless]=1
+have mvn || want[maven]=1
 
 if [[ ${#want[@]} -eq 0 ]]; then
   exit 0
@@ -73,7 +82,7 @@ if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}"; th
 fi
 
 missing=()
-for bin in mariadbd mariadb-install-db mariadb-admin mariadb; do
+for bin in mariadbd mariadb-install-db mariadb-admin mariadb node npm java mvn pkg-config gcc; do
   have "$bin" || missing+=("$bin")
 done
 if [[ ${#missing[@]} -ne 0 ]]; then

@@ -21,7 +21,7 @@ func (connectorJ) Render(in Input) Hints {
 		Driver:       "connector-j",
 		SecretOption: "password",
 		MinVersion:   "8.0.13",
-		Packages:     []string{"com.mysql:mysql-connector-j:8.0.33"},
+		Packages:     []string{"com.mysql:mysql-connector-j:26.10.0"},
 		Options:      map[string]any{"user": in.User},
 	}
 	props := url.Values{}

@@ -36,6 +36,10 @@ import (
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
+// connectorJVersion is the Connector/J that `make matrix-deps` puts in bin/
+// (CONNECTOR_J in the Makefile).
+const connectorJVersion = "26.10.0"
+
 var update = flag.Bool("update", false, "rewrite docs/COMPATIBILITY.md from this run")
 
 // kind is one column: an account kind on a real peer.
@@ -76,7 +80,7 @@ var rows = []driverRow{
 	{name: "mysql2", runner: "node"},
 	{name: "mariadb-cli", runner: "cli"},
 	{name: "mysql-cli", runner: "absent", note: "not run: Oracle's mysql client is not installable on Debian 12 (its `mysql` is MariaDB's client)"},
-	{name: "connector-j", runner: "absent", note: "not run yet (hints rendered and unit-tested only)"},
+	{name: "connector-j", runner: "java"},
 }
 
 // result is one cell.
@@ -212,6 +216,8 @@ func (e *env) run(t *testing.T, d driverRow) (string, []result) {
 		return e.subprocess(t, []string{"node", filepath.Join(e.root, "internal/matrix/runners/node/runner.js")}, map[string]any{"cases": cases}, "")
 	case "go":
 		return goVersion(t), e.runGo(t)
+	case "java":
+		return connectorJVersion, e.runJava(t, d.name)
 	case "cli":
 		return e.runCLI(t)
 	}
@@ -257,6 +263,65 @@ func goVersion(t *testing.T) string {
 		t.Fatalf("go list -m github.com/go-sql-driver/mysql: %v", err)
 	}
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+}
+
+// runJava runs every connection of every kind in one JVM, each with fresh
+// params passed as the hints' DSN, options and secret.
+func (e *env) runJava(t *testing.T, driver string) []result {
+	t.Helper()
+	jar := filepath.Join(e.root, "bin", "mysql-connector-j-"+connectorJVersion+".jar")
+	if _, err := os.Stat(jar); err != nil {
+		t.Fatalf("%s missing: run `make matrix-deps` (Maven fetches com.mysql:mysql-connector-j:%s)", jar, connectorJVersion)
+	}
+	var in bytes.Buffer
+	for _, k := range kinds {
+		for range k.connects {
+			p := e.params(t, k.endpoint, driver)
+			h := p.GetHints()
+			ca := ""
+			if p.GetTls().GetCaPem() != "" {
+				ca = e.caFile(t, p)
+			}
+			fields := []string{k.endpoint, h.GetDsn(), h.GetSecretOption(), p.GetCredential().GetSecret(), ca}
+			opts := h.GetOptions().AsMap()
+			keys := make([]string, 0, len(opts))
+			for key := range opts {
+				keys = append(keys, key)
+			}
+			sort.Strings(keys)
+			for _, key := range keys {
+				fields = append(fields, key+"="+fmt.Sprint(opts[key]))
+			}
+			in.WriteString(strings.Join(fields, "\t") + "\n")
+		}
+	}
+	raw := e.subprocessRaw(t, []string{"java", "-cp", jar, filepath.Join(e.root, "internal/matrix/runners/java/Runner.java")}, in.Bytes(), "")
+	byEndpoint := map[string]*result{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			t.Fatalf("Runner.java: bad line %q", line)
+		}
+		r, ok := byEndpoint[f[0]]
+		if !ok {
+			r = &result{Endpoint: f[0], OK: true}
+			byEndpoint[f[0]] = r
+		}
+		if f[1] == "ok" {
+			r.User = f[2]
+		} else if r.OK {
+			r.OK, r.Error, r.User = false, f[2], ""
+		}
+	}
+	var out []result
+	for _, k := range kinds {
+		r, ok := byEndpoint[k.endpoint]
+		if !ok {
+			t.Fatalf("Runner.java: no result for %s", k.endpoint)
+		}
+		out = append(out, *r)
+	}
+	return out
 }
 
 // runGo opens a database/sql pool on clients/go's connector per kind.

@@ -62,7 +62,10 @@ func (h *queryHandler) answer(q string, binary bool) (*mysql.Result, bool, error
 	case "show status like 'ssl_cipher'", "show session status like 'ssl_cipher'":
 		names, row = []string{"Variable_name", "Value"}, []any{"Ssl_cipher", h.tlsValue(true)}
 	default:
-		return nil, false, nil
+		names, row = sessionVariables(q)
+		if names == nil {
+			return nil, false, nil
+		}
 	}
 	for i, v := range row {
 		if str, ok := v.(string); ok {
@@ -89,6 +92,57 @@ func (h *queryHandler) tlsValue(cipher bool) string {
 		return tlsCipherName(st.CipherSuite)
 	}
 	return tlsVersionName(st.Version)
+}
+
+// variableDefaults are what the peer reports for session variables a driver
+// reads after login (Connector/J's one-row "SELECT @@a AS a, @@b AS b ..."),
+// as a stock MySQL 8 would.
+var variableDefaults = map[string]any{
+	"auto_increment_increment": int64(1), "character_set_client": "utf8mb4", "character_set_connection": "utf8mb4",
+	"character_set_results": "utf8mb4", "character_set_server": "utf8mb4", "collation_server": "utf8mb4_0900_ai_ci",
+	"collation_connection": "utf8mb4_0900_ai_ci", "init_connect": "", "interactive_timeout": int64(28800),
+	"language": "", "license": "GPL", "lower_case_table_names": int64(0), "max_allowed_packet": int64(64 << 20),
+	"net_write_timeout": int64(60), "performance_schema": int64(0), "query_cache_size": int64(0),
+	"query_cache_type": "OFF", "sql_mode": "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION",
+	"system_time_zone": "UTC", "time_zone": "SYSTEM", "transaction_isolation": "REPEATABLE-READ",
+	"tx_isolation": "REPEATABLE-READ", "wait_timeout": int64(28800), "transaction_read_only": int64(0),
+	"autocommit": int64(1),
+}
+
+// sessionVariables answers "[/* comment */] SELECT @@[session.]x [AS y], ..."
+// when every item is a known variable; nil names otherwise.
+func sessionVariables(q string) ([]string, []any) {
+	q = strings.TrimSpace(q)
+	if strings.HasPrefix(q, "/*") {
+		end := strings.Index(q, "*/")
+		if end < 0 {
+			return nil, nil
+		}
+		q = q[end+2:]
+	}
+	n := normalize(q)
+	if !strings.HasPrefix(n, "select @@") {
+		return nil, nil
+	}
+	var names []string
+	var row []any
+	for _, item := range strings.Split(strings.TrimPrefix(n, "select "), ",") {
+		f := strings.Fields(item)
+		if len(f) != 1 && (len(f) != 3 || f[1] != "as") {
+			return nil, nil
+		}
+		v := strings.TrimPrefix(strings.TrimPrefix(f[0], "@@"), "session.")
+		val, ok := variableDefaults[v]
+		if !ok {
+			return nil, nil
+		}
+		name := f[0]
+		if len(f) == 3 {
+			name = f[2]
+		}
+		names, row = append(names, name), append(row, val)
+	}
+	return names, row
 }
 
 func notSupported(q string) error {
