@@ -1,0 +1,119 @@
+package hints
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/connbroker/connbroker/broker/config"
+)
+
+// TestRenderers pins each driver's options for the account kinds the
+// compatibility matrix runs (internal/matrix proves them with the real
+// drivers; this catches an accidental change early).
+func TestRenderers(t *testing.T) {
+	iam := Input{Host: "h", Port: 3306, User: "u", Database: "d", IAM: true, Plugin: PluginClearText, TLSMode: config.TLSVerifyIdentity, HasCA: true, ServerName: "h"}
+	sha2Plain := Input{Host: "h", Port: 3306, User: "u", Plugin: PluginCachingSHA2, TLSMode: config.TLSDisabled}
+	ed := Input{Host: "h", Port: 3306, User: "u", Plugin: PluginEd25519, TLSMode: config.TLSVerifyCA, HasCA: true}
+	tests := []struct {
+		name, driver string
+		in           Input
+		wantOpts     map[string]any
+		wantDSN      string
+		wantEnv      []EnvVar
+		wantWarn     []string
+		unsupported  bool
+	}{
+		{name: "mysqlclient iam", driver: "mysqlclient", in: iam,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "database": "d", "ssl_mode": "VERIFY_IDENTITY", "ssl": map[string]any{"ca": CAFile}},
+			wantEnv:  []EnvVar{{Name: "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN", Value: "1"}}},
+		{name: "mysqlclient sha2 plain", driver: "mysqlclient", in: sha2Plain,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "ssl_mode": "DISABLED"},
+			wantWarn: []string{"unencrypted", "server_public_key_path"}},
+		{name: "connector C iam", driver: "mysql-connector-python", in: iam,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "database": "d", "use_pure": false,
+				"ssl_ca": CAFile, "ssl_verify_cert": true, "ssl_verify_identity": true, "auth_plugin": PluginClearText},
+			wantWarn: []string{"OpenSSL 3.2"}},
+		{name: "connector C sha2 plain", driver: "mysql-connector-python", in: sha2Plain,
+			wantOpts:    map[string]any{"host": "h", "port": 3306, "user": "u", "use_pure": false, "ssl_disabled": true},
+			unsupported: true},
+		{name: "connector pure ed25519", driver: "mysql-connector-python-pure", in: ed,
+			wantOpts:    map[string]any{"host": "h", "port": 3306, "user": "u", "use_pure": true, "ssl_ca": CAFile, "ssl_verify_cert": true},
+			unsupported: true},
+		{name: "aiomysql iam", driver: "aiomysql", in: iam,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "db": "d",
+				"ssl": map[string]any{"cafile": CAFile, "check_hostname": true, "verify_mode": "CERT_REQUIRED"}},
+			wantWarn: []string{"without any opt-in", "plain text when the server does not offer TLS"}},
+		{name: "aiomysql ed25519", driver: "aiomysql", in: ed, unsupported: true,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u",
+				"ssl": map[string]any{"cafile": CAFile, "check_hostname": false, "verify_mode": "CERT_REQUIRED"}}},
+		{name: "sqlalchemy+pymysql iam", driver: "sqlalchemy+pymysql", in: iam,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "database": "d", "ssl_ca": CAFile, "ssl_verify_cert": true, "ssl_verify_identity": true},
+			wantDSN:  "mysql+pymysql://u@h:3306/d", wantWarn: []string{"do_connect"}},
+		{name: "sqlalchemy+mysqlclient", driver: "sqlalchemy+mysqlclient", in: sha2Plain,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "ssl_mode": "DISABLED"},
+			wantDSN:  "mysql+mysqldb://u@h:3306/"},
+		{name: "mysql2 iam", driver: "mysql2", in: iam,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "database": "d", "enableCleartextPlugin": true,
+				"ssl": map[string]any{"ca": CAFile, "rejectUnauthorized": true, "verifyIdentity": true}},
+			wantWarn: []string{"PEM contents"}},
+		{name: "connector-j iam", driver: "connector-j", in: iam,
+			wantOpts: map[string]any{"user": "u", "sslMode": "VERIFY_IDENTITY"},
+			wantDSN:  "jdbc:mysql://h:3306/d?sslMode=VERIFY_IDENTITY", wantWarn: []string{"keytool"}},
+		{name: "connector-j sha2 plain", driver: "connector-j", in: sha2Plain,
+			wantOpts: map[string]any{"user": "u", "sslMode": "DISABLED", "allowPublicKeyRetrieval": true},
+			wantDSN:  "jdbc:mysql://h:3306/?allowPublicKeyRetrieval=true&sslMode=DISABLED"},
+		{name: "mariadb-cli iam", driver: "mariadb-cli", in: iam,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "database": "d", "ssl": true, "ssl-ca": CAFile, "ssl-verify-server-cert": true}},
+		{name: "mysql-cli iam", driver: "mysql-cli", in: iam,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "database": "d", "ssl-mode": "VERIFY_IDENTITY", "ssl-ca": CAFile, "enable-cleartext-plugin": true},
+			wantWarn: []string{"Debian 12"}},
+		{name: "mysql-cli sha2 plain", driver: "mysql-cli", in: sha2Plain,
+			wantOpts: map[string]any{"host": "h", "port": 3306, "user": "u", "ssl-mode": "DISABLED", "get-server-public-key": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := For(tt.driver)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := r.Render(tt.in)
+			if diff := cmp.Diff(tt.wantOpts, h.Options); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+			if h.DSN != tt.wantDSN {
+				t.Errorf("dsn = %q, want %q", h.DSN, tt.wantDSN)
+			}
+			var env []EnvVar
+			for _, e := range h.Env {
+				env = append(env, EnvVar{Name: e.Name, Value: e.Value})
+			}
+			if diff := cmp.Diff(tt.wantEnv, env); diff != "" {
+				t.Errorf("env (-want +got):\n%s", diff)
+			}
+			all := strings.Join(h.Warnings, "\n")
+			for _, w := range tt.wantWarn {
+				if !strings.Contains(all, w) {
+					t.Errorf("warnings lack %q:\n%s", w, all)
+				}
+			}
+			if got := strings.Contains(all, UnsupportedPrefix); got != tt.unsupported {
+				t.Errorf("unsupported warning present = %v, want %v:\n%s", got, tt.unsupported, all)
+			}
+		})
+	}
+}
+
+func TestAliases(t *testing.T) {
+	for in, want := range map[string]string{
+		"MySQLdb": "mysqlclient", "mysql.connector": "mysql-connector-python", "mysql-connector-pure": "mysql-connector-python-pure",
+		"mysql+pymysql": "sqlalchemy+pymysql", "mysql+mysqldb": "sqlalchemy+mysqlclient", "mysql+mysqlconnector": "sqlalchemy+mysqlconnector",
+		"node-mysql2": "mysql2", "jdbc": "connector-j", "mariadb": "mariadb-cli", "mysql": "mysql-cli",
+	} {
+		r, err := For(in)
+		if err != nil || r.Name() != want {
+			t.Errorf("For(%q) = %v, %v; want %s", in, r, err, want)
+		}
+	}
+}
