@@ -117,3 +117,47 @@ func TestAliases(t *testing.T) {
 		}
 	}
 }
+
+// TestClearTextVerifiesCertInVerifyCA extends the safety rule to the other
+// mode the config allows for clear text (verify-ca): every driver's options
+// must still verify the certificate, for every account kind.
+func TestClearTextVerifiesCertInVerifyCA(t *testing.T) {
+	for _, d := range Drivers() {
+		r, _ := For(d)
+		for _, plugin := range []string{"", PluginClearText, PluginNative, PluginCachingSHA2, PluginSHA256, PluginEd25519} {
+			for _, iam := range []bool{false, true} {
+				in := Input{Host: "db.example", Port: 3306, User: "u", Plugin: plugin, IAM: iam, TLSMode: config.TLSVerifyCA, HasCA: true, ServerName: "db.example"}
+				if !in.ClearText() {
+					continue
+				}
+				if h := r.Render(in); !verifiesCert(h) {
+					t.Errorf("%s plugin=%q iam=%v verify-ca: options do not verify the certificate: %v %s", d, plugin, iam, h.Options, h.DSN)
+				}
+			}
+		}
+	}
+}
+
+func verifiesCert(h Hints) bool {
+	o := h.Options
+	sub := func(k string) map[string]any { m, _ := o[k].(map[string]any); return m }
+	switch strings.TrimPrefix(h.Driver, "sqlalchemy+") {
+	case "pymysql", "mysql-connector-python", "mysql-connector-python-pure", "mysqlconnector":
+		return o["ssl_verify_cert"] == true && o["ssl_ca"] == CAFile && o["ssl_disabled"] == nil
+	case "go-sql-driver":
+		return o["tls"] == GoTLSConfigName
+	case "mysqlclient":
+		return o["ssl_mode"] == "VERIFY_CA" && sub("ssl")["ca"] == CAFile
+	case "aiomysql":
+		return sub("ssl")["cafile"] == CAFile && sub("ssl")["verify_mode"] == "CERT_REQUIRED"
+	case "mysql2":
+		return sub("ssl")["ca"] == CAFile && sub("ssl")["rejectUnauthorized"] == true
+	case "connector-j":
+		return o["sslMode"] == "VERIFY_CA" && strings.Contains(h.DSN, "sslMode=VERIFY_CA")
+	case "mysql-cli":
+		return o["ssl-mode"] == "VERIFY_CA" && o["ssl-ca"] == CAFile
+	case "mariadb-cli":
+		return o["ssl-verify-server-cert"] == true && o["ssl-ca"] == CAFile
+	}
+	return false
+}

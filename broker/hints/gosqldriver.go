@@ -74,6 +74,7 @@ func (goSQLDriver) Render(in Input) Hints {
 	if in.Plugin == PluginSHA256 && !in.TLSMode.Requires() {
 		h.Warnings = append(h.Warnings, "sha256_password without TLS needs the server's RSA public key: set serverPubKey or use TLS")
 	}
+	h.Warnings = append(h.Warnings, "in the DSN, replace {password} with the raw secret, not URL-escaped: go-sql-driver takes the password verbatim up to the last '@' (or use the options, as clients/go does)")
 	var b strings.Builder
 	b.WriteString(in.User)
 	b.WriteString(":" + Password + "@tcp(" + addr + ")/")
