@@ -209,7 +209,7 @@ func TestErrorCodes(t *testing.T) {
 		{"unknown driver", func() error {
 			_, err := f.client.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "odbc"})
 			return err
-		}, codes.InvalidArgument, ReasonInvalidArgument, "driver", "known drivers: go-sql-driver, pymysql"},
+		}, codes.InvalidArgument, ReasonInvalidArgument, "driver", "known drivers: aiomysql, connector-j, go-sql-driver, mariadb-cli"},
 		{"validate nothing", func() error {
 			_, err := f.client.ValidateConnection(ctx, &v1.ValidateConnectionRequest{})
 			return err
