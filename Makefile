@@ -30,19 +30,19 @@ system-deps: ## Install MariaDB from Debian's packages if missing
 	@scripts/install-deps.sh
 
 # Compatibility matrix drivers outside PyPI (pinned): npm mysql2 and Connector/J.
-MATRIX_NODE := internal/matrix/runners/node
+NODE_CLIENT := clients/node
 CONNECTOR_J := 26.10.0
 
 .PHONY: matrix-deps
-matrix-deps: $(MATRIX_NODE)/node_modules/.stamp $(BIN)/mysql-connector-j-$(CONNECTOR_J).jar ## Install mysql2 (npm ci) and Connector/J (Maven) for internal/matrix
+matrix-deps: $(NODE_CLIENT)/node_modules/.stamp $(BIN)/mysql-connector-j-$(CONNECTOR_J).jar ## Install clients/node's packages (npm ci: mysql2, grpc-js) and Connector/J (Maven) for internal/matrix
 
-$(MATRIX_NODE)/node_modules/.stamp: $(MATRIX_NODE)/package-lock.json
-	@cd $(MATRIX_NODE) && npm ci --no-audit --no-fund --loglevel=error
+$(NODE_CLIENT)/node_modules/.stamp: $(NODE_CLIENT)/package-lock.json
+	@cd $(NODE_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(BIN)/mysql-connector-j-$(CONNECTOR_J).jar:
 	@mkdir -p $(BIN)
-	@mvn -q dependency:copy -Dartifact=com.mysql:mysql-connector-j:$(CONNECTOR_J) -DoutputDirectory=$(BIN)
+	@mvn -B -q dependency:copy -Dartifact=com.mysql:mysql-connector-j:$(CONNECTOR_J) -DoutputDirectory=$(BIN)
 
 .PHONY: venv
 venv: $(VENV)/.stamp ## Create .venv with the pinned Python packages

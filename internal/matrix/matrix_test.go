@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/connbroker/connbroker/broker/hints"
 	cbgo "github.com/connbroker/connbroker/clients/go"
@@ -121,8 +120,8 @@ func setup(t *testing.T) *env {
 	if _, err := os.Stat(e.python); err != nil {
 		t.Fatalf("%s missing: run `make venv` (it installs the pinned drivers from requirements-dev.txt)", e.python)
 	}
-	if _, err := os.Stat(filepath.Join(e.root, "internal/matrix/runners/node/node_modules/mysql2")); err != nil {
-		t.Fatalf("mysql2 is not installed: run `make matrix-deps` (npm ci in internal/matrix/runners/node)")
+	if _, err := os.Stat(filepath.Join(e.root, "clients/node/node_modules/mysql2")); err != nil {
+		t.Fatalf("clients/node's packages (mysql2, @grpc/grpc-js) are not installed: run `make matrix-deps` (npm ci in clients/node)")
 	}
 	dir := t.TempDir()
 	e.mdb = mariadbtest.StartForTest(t, mariadbtest.Options{
@@ -203,17 +202,10 @@ func (e *env) run(t *testing.T, d driverRow) (string, []result) {
 	case "node":
 		var cases []map[string]any
 		for _, k := range kinds {
-			var ps []json.RawMessage
-			for range k.connects {
-				b, err := protojson.Marshal(e.params(t, k.endpoint, d.name))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ps = append(ps, b)
-			}
-			cases = append(cases, map[string]any{"endpoint": k.endpoint, "params": ps})
+			cases = append(cases, map[string]any{"endpoint": k.endpoint, "connects": k.connects})
 		}
-		return e.subprocess(t, []string{"node", filepath.Join(e.root, "internal/matrix/runners/node/runner.js")}, map[string]any{"cases": cases}, "")
+		return e.subprocess(t, []string{"node", filepath.Join(e.root, "internal/matrix/runners/node/runner.js")},
+			map[string]any{"broker": e.br.Addr, "cases": cases}, "")
 	case "go":
 		return goVersion(t), e.runGo(t)
 	case "java":
@@ -263,6 +255,24 @@ func goVersion(t *testing.T) string {
 		t.Fatalf("go list -m github.com/go-sql-driver/mysql: %v", err)
 	}
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+}
+
+// nodeClientTests runs clients/node's own tests (node --test) against this
+// broker and these servers.
+func (e *env) nodeClientTests(t *testing.T) {
+	logins, _ := json.Marshal([][2]string{{"mdb-native", "app_native@%"}, {"mdb-iam", "app_iam@%"}, {"m8-sha2-plain", "sha2plain@%"}, {"m8-iam", "iam@%"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--test", "test/")
+	cmd.Dir = filepath.Join(e.root, "clients/node")
+	cmd.Env = append(os.Environ(), "CONNBROKER_ADDR="+e.br.Addr, "CONNBROKER_TEST_LOGINS="+string(logins))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test in clients/node: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "# fail 0") {
+		t.Fatalf("node --test output lacks '# fail 0':\n%s", out)
+	}
 }
 
 // runJava runs every connection of every kind in one JVM, each with fresh
@@ -467,6 +477,7 @@ func TestCompatibility(t *testing.T) {
 		fmt.Fprintf(&doc, "| %s | %s | %s |\n", d.name, version, strings.Join(cells, " | "))
 	}
 	doc.WriteString(footer())
+	t.Run("node-client", func(t *testing.T) { e.nodeClientTests(t) })
 	logs := e.br.Logs.String()
 	if logs == "" {
 		t.Error("the broker logged nothing: the secret check below would prove nothing")
@@ -556,6 +567,6 @@ func header() string {
 
 func footer() string {
 	return "\nPython drivers run through the `connbroker` helpers (`clients/python`), one process per driver;\n" +
-		"go-sql-driver through `clients/go`; mysql2 gets fresh params per connection as JSON; the mariadb CLI\n" +
+		"go-sql-driver through `clients/go`; mysql2 through `clients/node`; the mariadb CLI\n" +
 		"gets the hints' options as long flags.\n"
 }

@@ -1,0 +1,64 @@
+// Tests of the Node client against a real broker and real servers. The Go
+// test internal/matrix (TestCompatibility/node-client) starts them and sets
+// CONNBROKER_ADDR and CONNBROKER_TEST_LOGINS (JSON [[endpoint, user], ...]);
+// run alone, these tests fail with that explanation.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert');
+const connbroker = require('..');
+
+function env() {
+  const logins = process.env.CONNBROKER_TEST_LOGINS;
+  if (!process.env.CONNBROKER_ADDR || !logins) {
+    assert.fail('CONNBROKER_ADDR and CONNBROKER_TEST_LOGINS are not set: run `go test ./internal/matrix -run TestCompatibility/node-client`');
+  }
+  return JSON.parse(logins);
+}
+
+test('connect with nothing but an endpoint name', async (t) => {
+  for (const [endpoint, user] of env()) {
+    await t.test(endpoint, async () => {
+      const conn = await connbroker.connect(endpoint);
+      try {
+        const [rows] = await conn.query({ sql: 'SELECT CURRENT_USER()', rowsAsArray: true });
+        assert.strictEqual(rows[0][0], user);
+      } finally {
+        await conn.end();
+      }
+    });
+  }
+});
+
+test('unknown driver is INVALID_ARGUMENT listing the known ones', async () => {
+  const [[endpoint]] = env();
+  const c = new connbroker.Client();
+  try {
+    await assert.rejects(c.getConnectionParams(endpoint, 'odbc'), (err) => {
+      assert.strictEqual(err.code, 3); // INVALID_ARGUMENT
+      assert.match(err.message, /known drivers: .*mysql2/);
+      return true;
+    });
+  } finally {
+    c.close();
+  }
+});
+
+test('mysql2Options refuses to send a token without TLS', () => {
+  const params = {
+    endpoint: 'e',
+    authPlugin: 'mysql_clear_password',
+    credential: { secret: 's3cret', kind: 'CREDENTIAL_KIND_IAM_TOKEN' },
+    tls: { caPem: '' },
+    hints: { driver: 'mysql2', secretOption: 'password', options: { fields: { host: { kind: 'stringValue', stringValue: 'h' } } } },
+  };
+  assert.throws(() => connbroker.mysql2Options(params), (err) => !err.message.includes('s3cret') && /needs TLS/.test(err.message));
+});
+
+test('structToObject', () => {
+  const s = { fields: {
+    a: { kind: 'stringValue', stringValue: 'x' }, n: { kind: 'numberValue', numberValue: 3306 },
+    b: { kind: 'boolValue', boolValue: true }, o: { kind: 'structValue', structValue: { fields: { c: { kind: 'stringValue', stringValue: '{ca_file}' } } } },
+  } };
+  assert.deepStrictEqual(connbroker.structToObject(s), { a: 'x', n: 3306, b: true, o: { c: '{ca_file}' } });
+});
