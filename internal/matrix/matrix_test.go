@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -39,6 +40,9 @@ import (
 // (CONNECTOR_J in the Makefile).
 const connectorJVersion = "26.10.0"
 
+// tlsRefusal matches how each driver reports an untrusted server certificate.
+var tlsRefusal = regexp.MustCompile(`(?i)certif|x509|pkix|issuer|ssl|tls`)
+
 var update = flag.Bool("update", false, "rewrite docs/COMPATIBILITY.md from this run")
 
 // kind is one column: an account kind on a real peer.
@@ -46,17 +50,21 @@ type kind struct {
 	key, title, endpoint string
 	connects             int    // connections per case (2: caching_sha2 full, then fast)
 	sha2User             string // mysql8 user whose fast/full path is checked
+	mustRefuse           bool   // the login must fail: the server is not trusted
 }
 
 var kinds = []kind{
-	{"native", "mysql_native_password<br>(MariaDB, TLS)", "mdb-native", 1, ""},
-	{"ed25519", "client_ed25519<br>(MariaDB, TLS)", "mdb-ed25519", 1, ""},
-	{"pam-iam", "IAM token, clear text<br>(MariaDB PAM, TLS)", "mdb-iam", 1, ""},
-	{"sha2-tls", "caching_sha2_password<br>TLS, full + fast", "m8-sha2-tls", 2, "sha2tls"},
-	{"sha2-plain", "caching_sha2_password<br>plain TCP, full (RSA) + fast", "m8-sha2-plain", 2, "sha2plain"},
-	{"sha256-tls", "sha256_password<br>TLS", "m8-sha256-tls", 1, ""},
-	{"sha256-plain", "sha256_password<br>plain TCP (RSA)", "m8-sha256-plain", 1, ""},
-	{"proxy-iam", "IAM token, clear text<br>(RDS-Proxy-like peer, TLS)", "m8-iam", 1, ""},
+	{"native", "mysql_native_password<br>(MariaDB, TLS)", "mdb-native", 1, "", false},
+	{"ed25519", "client_ed25519<br>(MariaDB, TLS)", "mdb-ed25519", 1, "", false},
+	{"pam-iam", "IAM token, clear text<br>(MariaDB PAM, TLS)", "mdb-iam", 1, "", false},
+	{"sha2-tls", "caching_sha2_password<br>TLS, full + fast", "m8-sha2-tls", 2, "sha2tls", false},
+	{"sha2-plain", "caching_sha2_password<br>plain TCP, full (RSA) + fast", "m8-sha2-plain", 2, "sha2plain", false},
+	{"sha256-tls", "sha256_password<br>TLS", "m8-sha256-tls", 1, "", false},
+	{"sha256-plain", "sha256_password<br>plain TCP (RSA)", "m8-sha256-plain", 1, "", false},
+	{"proxy-iam", "IAM token, clear text<br>(RDS-Proxy-like peer, TLS)", "m8-iam", 1, "", false},
+	// The IAM account of the MariaDB peer, but the endpoint trusts another
+	// CA: every driver must refuse the server before sending the token.
+	{"wrong-ca", "server cert from another CA<br>(IAM, must refuse)", "mdb-iam-wrong-ca", 1, "", true},
 }
 
 // driverRow is one row: a driver and how to run it.
@@ -151,6 +159,14 @@ func setup(t *testing.T) *env {
 	})
 	m8Port = e.m8.Port
 	m8CA := filepath.Join(dir, "m8-ca.pem")
+	_, otherPEM, err := mysql8test.GenerateTLS() // a CA that signed neither server
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA := filepath.Join(dir, "other-ca.pem")
+	if err := os.WriteFile(otherCA, otherPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	pw := func(name, secret string) string {
 		p := filepath.Join(dir, name+".pw")
 		if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
@@ -174,7 +190,8 @@ func setup(t *testing.T) *env {
 		ep("m8-sha2-plain", m8.Port, "sha2plain", "app", "    auth: password\n    plugin: caching_sha2_password\n    password: {file: "+pw("sha2plain", "sha2plain-pw-1")+"}\n    tls: {mode: disabled}\n") +
 		ep("m8-sha256-tls", m8.Port, "sha256", "app", "    auth: password\n    plugin: sha256_password\n    password: {file: "+pw("sha256", "sha256-pw-1")+"}\n"+verify(m8CA)) +
 		ep("m8-sha256-plain", m8.Port, "sha256", "app", "    auth: password\n    plugin: sha256_password\n    password: {file: "+pw("sha256b", "sha256-pw-1")+"}\n    tls: {mode: disabled}\n") +
-		ep("m8-iam", m8.Port, "iam", "app", "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(m8CA))
+		ep("m8-iam", m8.Port, "iam", "app", "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(m8CA)) +
+		ep("mdb-iam-wrong-ca", mdb.Port, mariadbtest.IAMUser, mariadbtest.Database, "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(otherCA))
 	e.br = testbroker.Start(t, cfg)
 	return e
 }
@@ -447,6 +464,7 @@ func TestCompatibility(t *testing.T) {
 		}
 		e.m8.InvalidateCache()
 		mark := len(e.m8.Logins())
+		pamMark := len(pamAttemptsAfter(t, e, 0))
 		start := time.Now()
 		version, res := e.run(t, d)
 		t.Logf("%s %s: %d cases in %v", d.name, version, len(res), time.Since(start).Round(time.Millisecond))
@@ -455,6 +473,26 @@ func TestCompatibility(t *testing.T) {
 		for i, k := range kinds {
 			r := res[i]
 			why := e.unsupported(t, k.endpoint, d.name)
+			if k.mustRefuse {
+				// The row's pam-iam cell makes one PAM attempt (one connect); a
+				// second one means this cell sent its token.
+				attempts := len(pamAttemptsAfter(t, e, pamMark)) > 1
+				switch {
+				case r.OK:
+					cells[i] = "**CONNECTED**"
+					t.Errorf("%s/%s: connected to a server whose certificate the endpoint's CA did not sign", d.name, k.key)
+				case attempts:
+					cells[i] = "**TOKEN SENT**"
+					t.Errorf("%s/%s: refused, but the token reached the server first", d.name, k.key)
+				case !tlsRefusal.MatchString(r.Error):
+					cells[i] = "**FAILED OTHERWISE**"
+					t.Errorf("%s/%s: failed, but not on the certificate: %s", d.name, k.key, r.Error)
+				default:
+					cells[i] = "refused"
+				}
+				t.Logf("%s/%s: %s", d.name, k.key, r.Error)
+				continue
+			}
 			switch {
 			case r.OK && why == "":
 				cells[i] = "pass" + sha2Path(k, logins)
@@ -501,6 +539,20 @@ func TestCompatibility(t *testing.T) {
 	if diff := cmp.Diff(string(committed), doc.String()); diff != "" {
 		t.Errorf("docs/COMPATIBILITY.md differs from this run (-committed +run); run go test ./internal/matrix -update:\n%s", diff)
 	}
+}
+
+// pamAttemptsAfter returns the MariaDB PAM checker's login attempts after
+// the first n: each one is a token the server received.
+func pamAttemptsAfter(t *testing.T, e *env, n int) []mariadbtest.PAMAttempt {
+	t.Helper()
+	a, err := e.mdb.PAMAttempts()
+	if err != nil {
+		t.Fatalf("read PAM attempts: %v", err)
+	}
+	if n > len(a) {
+		return nil
+	}
+	return a[n:]
 }
 
 func userOf(k kind) string {
@@ -553,6 +605,7 @@ func header() string {
 	b.WriteString("driver (`GetConnectionParams`) and ran `SELECT CURRENT_USER()`. *pass*: it worked; *no (hint warns)*:\n")
 	b.WriteString("it cannot work and the broker's hints say so in a warning starting with `unsupported:`.\n")
 	b.WriteString("caching_sha2 cells connect twice after the server's cache was flushed: full authentication, then fast.\n")
+	b.WriteString("The last column must be *refused* on the certificate (the endpoint trusts another CA) before any token reaches the server.\n")
 	b.WriteString("Peers: MariaDB 10.11 from Debian (`internal/testpeer/mariadb`, PAM account verifying real SigV4 tokens)\n")
 	b.WriteString("and the MySQL 8 protocol peer (`internal/testpeer/mysql8`, go-mysql v1.16.0, IAM verified like RDS Proxy).\n\n")
 	b.WriteString("| driver | version |")

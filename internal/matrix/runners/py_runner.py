@@ -101,6 +101,16 @@ def connector(driver: str, client: connbroker.Client) -> Callable[[str, int], st
     return repeat
 
 
+def describe(e: BaseException) -> str:
+    """The error and its causes, e.g. aiomysql's OperationalError from an SSLError."""
+    parts = []
+    seen: BaseException | None = e
+    while seen is not None and len(parts) < 4:
+        parts.append(f"{type(seen).__module__}.{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return " <- ".join(parts)
+
+
 def main() -> None:
     req = json.load(sys.stdin)
     driver = req["driver"]
@@ -114,7 +124,7 @@ def main() -> None:
                 res["ok"] = True
             except Exception as e:  # noqa: BLE001 - every failure is a result
                 res["ok"] = False
-                res["error"] = f"{type(e).__module__}.{type(e).__name__}: {e}"[:400]
+                res["error"] = describe(e)[:600]
             out["results"].append(res)
     json.dump(out, sys.stdout)
 

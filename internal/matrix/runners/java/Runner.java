@@ -54,8 +54,13 @@ public class Runner {
                 rs.next();
                 System.out.println(endpoint + "\tok\t" + rs.getString(1));
             } catch (Exception e) {
-                String msg = (e.getClass().getName() + ": " + e.getMessage()).replace('\n', ' ').replace('\t', ' ');
-                System.out.println(endpoint + "\tfail\t" + msg.substring(0, Math.min(msg.length(), 400)));
+                StringBuilder b = new StringBuilder();
+                for (Throwable c = e; c != null && b.length() < 2000; c = c.getCause()) {
+                    if (b.length() > 0) b.append(" <- ");
+                    b.append(c.getClass().getName()).append(": ").append(c.getMessage());
+                }
+                String msg = b.toString().replace('\n', ' ').replace('\t', ' ');
+                System.out.println(endpoint + "\tfail\t" + msg.substring(0, Math.min(msg.length(), 2000)));
             }
         }
         try (var files = Files.list(dir)) {
