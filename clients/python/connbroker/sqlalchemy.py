@@ -14,7 +14,12 @@ is asked for ``sqlalchemy+<driver>``. The URL carries no secret: a
 connection and replaces all connect arguments with the fresh ones, so the
 pool keeps working after IAM tokens expire and after a password rotation.
 
-Importing this module imports SQLAlchemy (``pip install 'connbroker[sqlalchemy]'``).
+For asyncio, :func:`create_async_engine` builds an ``AsyncEngine`` on aiomysql
+whose ``async_creator`` calls :func:`connbroker.aiomysql.connect` for every new
+physical connection.
+
+Importing this module imports SQLAlchemy (``pip install 'connbroker[sqlalchemy]'``;
+the async engine also needs ``aiomysql`` and ``greenlet``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from connbroker.client import Client, default_client
 from connbroker.errors import InvalidRequest
 from connbroker.hints import driver_kwargs
 
-__all__ = ["DRIVERS", "create_engine", "fresh_connect_args"]
+__all__ = ["DRIVERS", "create_async_engine", "create_engine", "fresh_connect_args"]
 
 #: The DBAPI drivers this module knows, as accepted by :func:`create_engine`.
 DRIVERS = ("pymysql", "mysqlclient", "mysqlconnector")
@@ -81,3 +86,35 @@ def fresh_connect_args(endpoint: str, *, driver: str = "pymysql", client: Client
 
         check_tls(params, kwargs)
     return kwargs
+
+
+def create_async_engine(endpoint: str, *, client: Client | None = None, **engine_kwargs: Any) -> Any:
+    """Create an ``AsyncEngine`` (aiomysql) for a broker endpoint.
+
+    Every new physical connection is opened by
+    :func:`connbroker.aiomysql.connect`, so it gets fresh params (a fresh IAM
+    token) and is refused when the endpoint needs TLS and the connection is
+    not encrypted.
+
+    Args:
+        endpoint: the configured endpoint name.
+        client: the broker client; the module default when omitted.
+        **engine_kwargs: passed to ``sqlalchemy.ext.asyncio.create_async_engine``.
+
+    Example::
+
+        engine = connbroker.sqlalchemy.create_async_engine("orders")
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT CURRENT_USER()")
+        await engine.dispose()
+    """
+    from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+    from connbroker import aiomysql as _aiomysql
+
+    c = client if client is not None else default_client()
+
+    async def creator() -> Any:
+        return await _aiomysql.connect(endpoint, client=c)
+
+    return _create_async_engine("mysql+aiomysql://", async_creator=creator, **engine_kwargs)

@@ -94,6 +94,28 @@ def test_sqlalchemy_fresh_params_per_physical_connection(devstack: Devstack, end
         assert _CountingClient.calls == 1 + 3
 
 
+@pytest.mark.parametrize(("endpoint", "user"), ENDPOINTS)
+def test_sqlalchemy_async_engine_fresh_params(devstack: Devstack, endpoint: str, user: str) -> None:
+    _require(devstack, endpoint)
+
+    async def run(client: connbroker.Client) -> list[str]:
+        engine = connbroker.sqlalchemy.create_async_engine(endpoint, client=client)
+        users = []
+        try:
+            for _ in range(2):
+                async with engine.connect() as conn:
+                    users.append(str((await conn.exec_driver_sql("SELECT CURRENT_USER()")).scalar()))
+                await engine.dispose()  # the next checkout opens a new physical connection
+        finally:
+            await engine.dispose()
+        return users
+
+    with _CountingClient(devstack.broker_addr, timeout=10) as client:
+        _CountingClient.calls = 0
+        assert asyncio.run(run(client)) == [user, user]
+        assert _CountingClient.calls == 2
+
+
 def test_sqlalchemy_unknown_driver() -> None:
     with pytest.raises(connbroker.InvalidRequest, match="known: pymysql, mysqlclient, mysqlconnector"):
         connbroker.sqlalchemy.create_engine("x", driver="psycopg")
