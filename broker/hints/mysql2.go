@@ -1,6 +1,10 @@
 package hints
 
-import "github.com/connbroker/connbroker/broker/config"
+import (
+	"net"
+
+	"github.com/connbroker/connbroker/broker/config"
+)
 
 // mysql2 renders the connection options of Node's mysql2
 // (mysql.createConnection / createPool).
@@ -26,6 +30,11 @@ func (mysql2) Render(in Input) Hints {
 	case config.TLSVerifyIdentity:
 		h.Options["ssl"] = map[string]any{"ca": CAFile, "rejectUnauthorized": true, "verifyIdentity": true}
 		h.Warnings = append(h.Warnings, caNote)
+		if net.ParseIP(in.Host) != nil {
+			// mysql2 leaves servername unset for an IP host, and Node then
+			// checks the certificate against "localhost" (seen with 3.24.5).
+			h.Warnings = append(h.Warnings, "mysql2 does not check an IP address against the certificate: for an IP host it checks the name \"localhost\"; connect by DNS name to have the host verified")
+		}
 	case config.TLSVerifyCA:
 		h.Options["ssl"] = map[string]any{"ca": CAFile, "rejectUnauthorized": true, "verifyIdentity": false}
 		h.Warnings = append(h.Warnings, caNote)

@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +66,9 @@ var kinds = []kind{
 	// The IAM account of the MariaDB peer, but the endpoint trusts another
 	// CA: every driver must refuse the server before sending the token.
 	{"wrong-ca", "server cert from another CA<br>(IAM, must refuse)", "mdb-iam-wrong-ca", 1, "", true},
+	// A peer whose certificate (from the trusted CA) names another host:
+	// every driver must refuse it on the host name.
+	{"wrong-host", "server cert for another host<br>(IAM, must refuse)", "m8-iam-wrong-host", 1, "", true},
 }
 
 // driverRow is one row: a driver and how to run it.
@@ -110,6 +114,9 @@ type env struct {
 	m8     *mysql8test.Server
 	mdb    *mariadbtest.Server
 	python string
+
+	m8WrongHost    *mysql8test.Server // certificate for db.other.example only
+	tokensReceived atomic.Int64       // tokens m8WrongHost received
 }
 
 func moduleRoot(t *testing.T) string {
@@ -158,6 +165,25 @@ func setup(t *testing.T) *env {
 		},
 	})
 	m8Port = e.m8.Port
+	otherHostTLS, otherHostCA, err := mysql8test.GenerateTLSFor([]string{"db.other.example"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrongHostPort int
+	e.m8WrongHost = mysql8test.StartForTest(t, mysql8test.Options{
+		TLS: otherHostTLS, CAPEM: otherHostCA,
+		Accounts: []mysql8test.Account{{User: "iam", Plugin: mysql8test.PluginClearPassword, RequireTLS: true}},
+		ClearPasswordVerifier: func(user, secret string, _ bool) error {
+			e.tokensReceived.Add(1) // a token reached a server whose name the client did not check
+			return iamverify.Verify(iamverify.Policy{AccessKeyID: testbroker.AccessKeyID, SecretAccessKey: testbroker.SecretAccessKey,
+				Region: testbroker.Region, Host: "127.0.0.1", Port: wrongHostPort}, user, secret)
+		},
+	})
+	wrongHostPort = e.m8WrongHost.Port
+	wrongHostCA := filepath.Join(dir, "wrong-host-ca.pem")
+	if err := os.WriteFile(wrongHostCA, otherHostCA, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	m8CA := filepath.Join(dir, "m8-ca.pem")
 	_, otherPEM, err := mysql8test.GenerateTLS() // a CA that signed neither server
 	if err != nil {
@@ -191,6 +217,7 @@ func setup(t *testing.T) *env {
 		ep("m8-sha256-tls", m8.Port, "sha256", "app", "    auth: password\n    plugin: sha256_password\n    password: {file: "+pw("sha256", "sha256-pw-1")+"}\n"+verify(m8CA)) +
 		ep("m8-sha256-plain", m8.Port, "sha256", "app", "    auth: password\n    plugin: sha256_password\n    password: {file: "+pw("sha256b", "sha256-pw-1")+"}\n    tls: {mode: disabled}\n") +
 		ep("m8-iam", m8.Port, "iam", "app", "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(m8CA)) +
+		ep("m8-iam-wrong-host", e.m8WrongHost.Port, "iam", "app", "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(wrongHostCA)) +
 		ep("mdb-iam-wrong-ca", mdb.Port, mariadbtest.IAMUser, mariadbtest.Database, "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(otherCA))
 	e.br = testbroker.Start(t, cfg)
 	return e
@@ -465,6 +492,7 @@ func TestCompatibility(t *testing.T) {
 		e.m8.InvalidateCache()
 		mark := len(e.m8.Logins())
 		pamMark := len(pamAttemptsAfter(t, e, 0))
+		tokenMark := e.tokensReceived.Load()
 		start := time.Now()
 		version, res := e.run(t, d)
 		t.Logf("%s %s: %d cases in %v", d.name, version, len(res), time.Since(start).Round(time.Millisecond))
@@ -476,7 +504,7 @@ func TestCompatibility(t *testing.T) {
 			if k.mustRefuse {
 				// The row's pam-iam cell makes one PAM attempt (one connect); a
 				// second one means this cell sent its token.
-				attempts := len(pamAttemptsAfter(t, e, pamMark)) > 1
+				attempts := len(pamAttemptsAfter(t, e, pamMark)) > 1 || e.tokensReceived.Load() > tokenMark
 				switch {
 				case r.OK:
 					cells[i] = "**CONNECTED**"
@@ -605,7 +633,8 @@ func header() string {
 	b.WriteString("driver (`GetConnectionParams`) and ran `SELECT CURRENT_USER()`. *pass*: it worked; *no (hint warns)*:\n")
 	b.WriteString("it cannot work and the broker's hints say so in a warning starting with `unsupported:`.\n")
 	b.WriteString("caching_sha2 cells connect twice after the server's cache was flushed: full authentication, then fast.\n")
-	b.WriteString("The last column must be *refused* on the certificate (the endpoint trusts another CA) before any token reaches the server.\n")
+	b.WriteString("The last two columns must be *refused* on the certificate (signed by a CA the endpoint does not trust; naming\n")
+	b.WriteString("another host) before any token reaches the server.\n")
 	b.WriteString("Peers: MariaDB 10.11 from Debian (`internal/testpeer/mariadb`, PAM account verifying real SigV4 tokens)\n")
 	b.WriteString("and the MySQL 8 protocol peer (`internal/testpeer/mysql8`, go-mysql v1.16.0, IAM verified like RDS Proxy).\n\n")
 	b.WriteString("| driver | version |")

@@ -21,6 +21,13 @@ import (
 // day, ECDSA P-256). It returns the server-side tls.Config (TLS 1.2 or later)
 // and the CA certificate in PEM, ready for Options.TLS and Options.CAPEM.
 func GenerateTLS() (*tls.Config, []byte, error) {
+	return GenerateTLSFor([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
+}
+
+// GenerateTLSFor is GenerateTLS with a server certificate for exactly these
+// names and addresses (a certificate that does not name 127.0.0.1 lets a
+// test prove that a client checks the host name).
+func GenerateTLSFor(dnsNames []string, ips []net.IP) (*tls.Config, []byte, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate ca key: %w", err)
@@ -50,8 +57,8 @@ func GenerateTLS() (*tls.Config, []byte, error) {
 	leafTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "localhost", Organization: []string{"connbroker mysql8 peer"}},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:     dnsNames,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
