@@ -319,6 +319,42 @@ func (e *env) nodeClientTests(t *testing.T) {
 	}
 }
 
+// cleartextGate proves the environment variable of the mysqlclient hints
+// with Oracle's libmysqlclient: without it the clear-text plugin is refused
+// (2059), with it the IAM login works.
+func (e *env) cleartextGate(t *testing.T) {
+	var env []string
+	for _, v := range e.params(t, "mdb-iam", "mysqlclient").GetHints().GetEnv() {
+		env = append(env, v.GetName()+"="+v.GetValue())
+	}
+	if len(env) != 1 || env[0] != "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1" {
+		t.Fatalf("mysqlclient hints env = %v", env)
+	}
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "ERR 2059 (HY000): Authentication plugin 'mysql_clear_password' cannot be loaded: plugin not enabled"},
+		{env, "OK"},
+	} {
+		cmd := exec.Command(e.python, filepath.Join(e.root, "internal/matrix/runners/gate.py"), e.br.Addr, "mdb-iam")
+		cmd.Dir = filepath.Join(e.root, "clients/python")
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, tt.env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gate.py: %v", err)
+		}
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("env %v: %q, want %q", tt.env, got, tt.want)
+		}
+	}
+}
+
 // runJava runs every connection of every kind in one JVM, each with fresh
 // params passed as the hints' DSN, options and secret.
 func (e *env) runJava(t *testing.T, driver string) []result {
@@ -544,6 +580,7 @@ func TestCompatibility(t *testing.T) {
 	}
 	doc.WriteString(footer())
 	t.Run("node-client", func(t *testing.T) { e.nodeClientTests(t) })
+	t.Run("libmysqlclient-cleartext-gate", func(t *testing.T) { e.cleartextGate(t) })
 	logs := e.br.Logs.String()
 	if logs == "" {
 		t.Error("the broker logged nothing: the secret check below would prove nothing")
