@@ -80,7 +80,9 @@ class _CountingClient(connbroker.Client):
 
 @pytest.mark.parametrize("driver", ["pymysql", "mysqlclient"])
 @pytest.mark.parametrize(("endpoint", "user"), ENDPOINTS)
-def test_sqlalchemy_fresh_params_per_physical_connection(devstack: Devstack, endpoint: str, user: str, driver: str) -> None:
+def test_sqlalchemy_fresh_params_per_physical_connection(
+    devstack: Devstack, endpoint: str, user: str, driver: str
+) -> None:
     _require(devstack, endpoint)
     with _CountingClient(devstack.broker_addr, timeout=10) as client:
         _CountingClient.calls = 0
