@@ -263,14 +263,21 @@ func (e *env) run(t *testing.T, d driverRow) (string, []result) {
 
 func (e *env) subprocess(t *testing.T, argv []string, in any, dir string) (string, []result) {
 	t.Helper()
+	v, res := e.subprocessN(t, argv, in, dir)
+	if len(res) != len(kinds) {
+		t.Fatalf("%s: %d results for %d kinds", argv[0], len(res), len(kinds))
+	}
+	return v, res
+}
+
+// subprocessN runs a runner and returns its version and results.
+func (e *env) subprocessN(t *testing.T, argv []string, in any, dir string) (string, []result) {
+	t.Helper()
 	b, _ := json.Marshal(in)
 	out := e.subprocessRaw(t, argv, b, dir)
 	var r runOut
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("%s: bad output %q: %v", argv[0], out, err)
-	}
-	if len(r.Results) != len(kinds) {
-		t.Fatalf("%s: %d results for %d kinds", argv[0], len(r.Results), len(kinds))
 	}
 	return r.Version, r.Results
 }
