@@ -65,7 +65,11 @@ func mysqlConnectorOptions(pure bool, in Input, h *Hints, o map[string]any) {
 	}
 	if rsaWithoutTLS(in) {
 		if pure {
-			h.Warnings = append(h.Warnings, UnsupportedPrefix+"the pure-Python mysql-connector-python cannot do "+in.Plugin+" full authentication without TLS: for caching_sha2_password it sends the password unencrypted (the server cannot decrypt it and refuses), for sha256_password it refuses (\"requires SSL\"); use TLS")
+			if in.Plugin == PluginCachingSHA2 {
+				h.Warnings = append(h.Warnings, UnsupportedPrefix+"the pure-Python mysql-connector-python cannot do caching_sha2_password full authentication without TLS: it sends the password unencrypted instead of RSA-encrypted, and the server refuses it; use TLS")
+			} else {
+				h.Warnings = append(h.Warnings, UnsupportedPrefix+"the pure-Python mysql-connector-python refuses sha256_password without TLS (\"sha256_password requires SSL\"); use TLS")
+			}
 		} else if in.Plugin == PluginCachingSHA2 {
 			h.Warnings = append(h.Warnings, UnsupportedPrefix+"the mysql-connector-python C extension cannot do caching_sha2_password full authentication without TLS (error 2061 \"Authentication requires secure connection\": it has no option to fetch the server's RSA key); use TLS")
 		}

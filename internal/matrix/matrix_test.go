@@ -90,7 +90,7 @@ var rows = []driverRow{
 	{name: "go-sql-driver", runner: "go"},
 	{name: "mysql2", runner: "node"},
 	{name: "mariadb-cli", runner: "cli"},
-	{name: "mysql-cli", runner: "absent", note: "not run: Oracle's mysql client is not installable on Debian 12 (its `mysql` is MariaDB's client)"},
+	{name: "mysql-cli", runner: "absent", note: "not run: Oracle's mysql client is not installable on Debian 12; its `mysql` is MariaDB's client, which rejects `--ssl-mode`"},
 	{name: "connector-j", runner: "java"},
 }
 
@@ -526,6 +526,7 @@ func (e *env) unsupported(t *testing.T, endpoint, driver string) string {
 func TestCompatibility(t *testing.T) {
 	e := setup(t)
 	var doc strings.Builder
+	var notes []string
 	doc.WriteString(header())
 	for _, d := range rows {
 		if d.runner == "absent" {
@@ -572,6 +573,7 @@ func TestCompatibility(t *testing.T) {
 				}
 			case !r.OK && why != "":
 				cells[i] = "no (hint warns)"
+				notes = append(notes, fmt.Sprintf("- %s, %s: %s", d.name, strings.ReplaceAll(k.title, "<br>", " "), strings.TrimPrefix(why, hints.UnsupportedPrefix)))
 			case r.OK:
 				cells[i] = "pass, but hint warns"
 				t.Errorf("%s/%s: worked, but the hints say %q", d.name, k.key, why)
@@ -586,6 +588,7 @@ func TestCompatibility(t *testing.T) {
 		fmt.Fprintf(&doc, "| %s | %s | %s |\n", d.name, version, strings.Join(cells, " | "))
 	}
 	doc.WriteString(footer())
+	doc.WriteString("\nWhy the *no* cells cannot work, as the broker's hints say it:\n\n" + strings.Join(notes, "\n") + "\n")
 	t.Run("node-client", func(t *testing.T) { e.nodeClientTests(t) })
 	t.Run("libmysqlclient-cleartext-gate", func(t *testing.T) { e.cleartextGate(t) })
 	logs := e.br.Logs.String()

@@ -114,7 +114,10 @@ def describe(e: BaseException) -> str:
 def main() -> None:
     req = json.load(sys.stdin)
     driver = req["driver"]
-    out: dict[str, Any] = {"version": importlib.metadata.version(PACKAGES[driver]), "results": []}
+    version = importlib.metadata.version(PACKAGES[driver])
+    if driver.startswith("sqlalchemy+"):
+        version = f"SQLAlchemy {importlib.metadata.version('SQLAlchemy')}, {PACKAGES[driver]} {version}"
+    out: dict[str, Any] = {"version": version, "results": []}
     with connbroker.Client(req["broker"], timeout=10) as client:
         run = connector(driver, client)
         for case in req["cases"]:
