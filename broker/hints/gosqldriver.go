@@ -71,6 +71,9 @@ func (goSQLDriver) Render(in Input) Hints {
 		h.Options["allowCleartextPasswords"] = true
 		params.Set("allowCleartextPasswords", "true")
 	}
+	if in.Plugin == PluginEd25519 {
+		h.Warnings = append(h.Warnings, "go-sql-driver (through 1.10.1) fails 1 client_ed25519 login in 256 with \"malformed packet\" (it strips a trailing zero byte from MariaDB's 32-byte nonce): retry once on mysql.ErrMalformPkt (clients/go does)")
+	}
 	if in.Plugin == PluginSHA256 && !in.TLSMode.Requires() {
 		h.Warnings = append(h.Warnings, "sha256_password without TLS needs the server's RSA public key: set serverPubKey or use TLS")
 	}

@@ -71,17 +71,31 @@ type connector struct {
 }
 
 // Connect asks the broker for params and opens one connection with them.
+//
+// A login that fails with mysql.ErrMalformPkt on a client_ed25519 (or
+// undeclared) account is tried once more: go-sql-driver (through 1.10.1)
+// strips a trailing zero byte from MariaDB's 32-byte ed25519 nonce, so 1
+// login in 256 fails that way; a new connection gets a new nonce.
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
-	cfg, err := c.Config(ctx)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		cfg, plugin, err := c.fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		mc, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("configure go-sql-driver for endpoint %q: %w", c.endpoint, err)
+		}
+		conn, err := mc.Connect(ctx)
+		if err != nil && attempt == 1 && errors.Is(err, mysql.ErrMalformPkt) && (plugin == "" || plugin == pluginEd25519) {
+			continue
+		}
+		return conn, err
 	}
-	mc, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("configure go-sql-driver for endpoint %q: %w", c.endpoint, err)
-	}
-	return mc.Connect(ctx)
 }
+
+// pluginEd25519 is MariaDB's ed25519 client plugin.
+const pluginEd25519 = "client_ed25519"
 
 // Driver returns go-sql-driver's driver.
 func (c *connector) Driver() driver.Driver { return &mysql.MySQLDriver{} }
@@ -89,20 +103,26 @@ func (c *connector) Driver() driver.Driver { return &mysql.MySQLDriver{} }
 // Config fetches params now and returns the go-sql-driver configuration,
 // with the secret in Passwd.
 func (c *connector) Config(ctx context.Context) (*mysql.Config, error) {
+	cfg, _, err := c.fetch(ctx)
+	return cfg, err
+}
+
+// fetch returns the configuration and the endpoint's account plugin.
+func (c *connector) fetch(ctx context.Context) (*mysql.Config, string, error) {
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.client.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: c.endpoint, Driver: Driver})
 	if err != nil {
-		return nil, fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, err)
+		return nil, "", fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, err)
 	}
 	cfg, err := ConfigFromParams(resp.GetParams())
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, fn := range c.adjust {
 		fn(cfg)
 	}
-	return cfg, nil
+	return cfg, resp.GetParams().GetAuthPlugin(), nil
 }
 
 // ConfigFromParams turns broker params for the go-sql-driver into a
