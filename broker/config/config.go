@@ -53,7 +53,8 @@ type Config struct {
 type IAMSettings struct {
 	// RefreshAfter is how long after signing a cached token is replaced by
 	// a fresh one (tokens are valid 15 minutes). Zero means the default,
-	// 10 minutes; allowed: 1s to 14m.
+	// 10 minutes; allowed: 1s to 14m. Read at start: a reload does not
+	// change it.
 	RefreshAfter time.Duration `yaml:"refresh_after"`
 }
 
