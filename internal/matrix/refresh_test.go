@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	cbgo "github.com/connbroker/connbroker/clients/go"
 	"github.com/connbroker/connbroker/internal/iamverify"
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
@@ -41,9 +42,46 @@ func tokenAge(token string, now time.Time) (time.Duration, error) {
 	return now.Sub(signed), nil
 }
 
+// goPoolAcrossWindows uses a database/sql pool on clients/go whose
+// connections live half a window, two at a time per window, and returns
+// the errors.
+func goPoolAcrossWindows(client v1.BrokerServiceClient, window time.Duration, windows int) []error {
+	db := sql.OpenDB(cbgo.Connector(client, "iam"))
+	defer db.Close()
+	db.SetConnMaxLifetime(window / 2)
+	var errs []error
+	for range windows {
+		var wg sync.WaitGroup
+		res := make(chan error, 2)
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn, err := db.Conn(context.Background())
+				if err != nil {
+					res <- err
+					return
+				}
+				defer conn.Close()
+				var u string
+				res <- conn.QueryRowContext(context.Background(), "SELECT CURRENT_USER()").Scan(&u)
+			}()
+		}
+		wg.Wait()
+		close(res)
+		for err := range res {
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		time.Sleep(window)
+	}
+	return errs
+}
+
 // TestTokenRefreshAcrossWindows proves that a SQLAlchemy pool built by
-// connbroker.sqlalchemy keeps opening connections across several token
-// windows: the peer (RDS-Proxy-like, SigV4 verified) refuses tokens older
+// connbroker.sqlalchemy, and a database/sql pool on clients/go, keep
+// opening connections across several token windows: the peer (RDS-Proxy-like, SigV4 verified) refuses tokens older
 // than window, the broker re-signs after iam.refresh_after, and the pool's
 // do_connect event fetches fresh params for every physical connection.
 func TestTokenRefreshAcrossWindows(t *testing.T) {
@@ -103,7 +141,13 @@ func TestTokenRefreshAcrossWindows(t *testing.T) {
 		OK     int      `json:"ok"`
 		Errors []string `json:"errors"`
 	}
+	// The Go pool (clients/go) runs across the same windows, meanwhile.
+	goErrs := make(chan []error, 1)
+	go func() { goErrs <- goPoolAcrossWindows(br.Client, window, windows) }()
 	raw := e.subprocessRaw(t, []string{python, filepath.Join(root, "internal/matrix/runners/refresh.py")}, in, filepath.Join(root, "clients/python"))
+	if errs := <-goErrs; len(errs) != 0 {
+		t.Errorf("database/sql pool on clients/go across %d windows of %v: %v", windows, window, errs)
+	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("refresh.py output %q: %v", raw, err)
 	}
