@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	mx := metrics.New()
 	passwords := credential.NewPasswords(lookupEnv)
 	issuer := &credential.Router{
-		IAM:      credential.NewIAM(awsCfg.Credentials, append(iamOptions(cfg, log), credential.WithRecorder(mx))...),
+		IAM:      credential.NewIAM(awsCfg.Credentials, append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log), credential.WithRecorder(mx))...),
 		Password: passwords,
 	}
 	svc := broker.New(cfg, issuer, log)

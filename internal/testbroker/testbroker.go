@@ -71,7 +71,7 @@ func New(cfgYAML string) (b *Broker, stop func(), err error) {
 	logs := &Logs{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	issuer := &credential.Router{
-		IAM:      credential.NewIAM(credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""), iamOptions(cfg, log)...),
+		IAM:      credential.NewIAM(credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""), append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log))...),
 		Password: credential.NewPasswords(nil),
 	}
 	svc := broker.New(cfg, issuer, log)
