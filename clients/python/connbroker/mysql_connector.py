@@ -21,6 +21,7 @@ import mysql.connector as _connector
 
 from connbroker._fetch import apply_env, fetch
 from connbroker.client import Client
+from connbroker.errors import HintsError
 from connbroker.hints import driver_kwargs
 
 __all__ = ["DRIVER", "DRIVER_PURE", "connect", "connect_kwargs"]
@@ -43,9 +44,23 @@ def connect(endpoint: str, *, pure: bool = False, client: Client | None = None, 
 
     Raises:
         connbroker.BrokerError: from the broker call.
+        HintsError: the C extension cannot be loaded (its 26.x wheels need
+            OpenSSL 3.2: on a system OpenSSL 3.0 it loads only if imported
+            before anything imports ``ssl``); import ``mysql.connector``
+            first or use ``pure=True``.
         mysql.connector.Error: from the connection itself.
     """
-    return _connector.connect(**connect_kwargs(endpoint, pure=pure, client=client, **overrides))
+    kwargs = connect_kwargs(endpoint, pure=pure, client=client, **overrides)
+    try:
+        return _connector.connect(**kwargs)
+    except ImportError as e:
+        if pure or "C Extension not available" not in str(e):
+            raise
+        raise HintsError(
+            f"the mysql-connector-python C extension cannot be loaded for endpoint {endpoint!r} ({e}); "
+            "import mysql.connector before anything imports ssl (grpc does), or connect with pure=True",
+            operation="mysql_connector.connect",
+        ) from e
 
 
 def connect_kwargs(

@@ -51,6 +51,17 @@ def test_mysql_connector_pure(devstack: Devstack, endpoint: str, user: str) -> N
     assert _current_user(connbroker.mysql_connector.connect(endpoint, pure=True)) == user
 
 
+def test_mysql_connector_c_extension(devstack: Devstack) -> None:
+    """Connects, or, where the C extension cannot load in this process
+    (OpenSSL 3.0 and ssl imported first, as on Debian 12), says how to fix it."""
+    try:
+        conn = connbroker.mysql_connector.connect("local-tls")
+    except connbroker.HintsError as e:
+        assert "pure=True" in str(e) and "import mysql.connector before" in str(e)
+    else:
+        assert _current_user(conn) == "app_tls@%"
+
+
 @pytest.mark.parametrize(("endpoint", "user"), ENDPOINTS)
 def test_aiomysql(devstack: Devstack, endpoint: str, user: str) -> None:
     _require(devstack, endpoint)
