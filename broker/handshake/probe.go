@@ -62,6 +62,10 @@ type Target struct {
 	TLS *tls.Config
 	// Profile is the driver to emulate.
 	Profile Profile
+	// GreetingOnly stops after the greeting (and the TLS upgrade when TLS
+	// is set) without logging in: no user or secret is needed. The outcome
+	// is ResultGreeted.
+	GreetingOnly bool
 }
 
 // String describes the target without its secret.
@@ -112,6 +116,7 @@ type session struct {
 	nonce       []byte
 	switches    int
 	awaitingKey bool
+	greeted     bool // GreetingOnly finished
 }
 
 func (s *session) timeout(st Stage) time.Duration {
@@ -179,6 +184,10 @@ func (s *session) run(ctx context.Context) error {
 	}
 	if err := s.maybeTLS(); err != nil {
 		return err
+	}
+	if s.t.GreetingOnly {
+		s.greeted = true
+		return nil
 	}
 	s.enter(StageAuth)
 	if err := s.sendHandshakeResponse(); err != nil {
@@ -662,6 +671,8 @@ func (s *session) finish(err error) {
 	var se *ServerError
 	var st *StopError
 	switch {
+	case err == nil && s.greeted:
+		o.Result = ResultGreeted
 	case err == nil:
 	case errors.As(err, &se):
 		o.Result, o.Server = ResultServerError, se

@@ -69,6 +69,7 @@ const (
 	ResultServerError Result = "server-error" // the server sent ERR
 	ResultStopped     Result = "stopped"      // the profiled driver could not go on
 	ResultFailed      Result = "failed"       // network, protocol or TLS failure
+	ResultGreeted     Result = "greeted"      // Target.GreetingOnly: greeting (and TLS) done, no login
 )
 
 // Outcome sums up a probe.
