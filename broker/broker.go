@@ -218,6 +218,8 @@ type ValidateRequest struct {
 	Driver string
 	// Timeout bounds each endpoint; 0 means the configured default.
 	Timeout time.Duration
+	// CompareDrivers also predicts each driver profile's fate.
+	CompareDrivers bool
 }
 
 // MaxValidateTimeout is the longest per-endpoint timeout a request may ask.
@@ -271,14 +273,14 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = s.validateOne(ctx, ep, timeout)
+			out[i] = s.validateOne(ctx, ep, timeout, req.CompareDrivers)
 		}()
 	}
 	wg.Wait()
 	return out, nil
 }
 
-func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration) validate.Result {
+func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool) validate.Result {
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -296,6 +298,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		AllowCleartext: ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText,
 	})
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
+	s.diagnoseLogin(cctx, ep, cred, &res, compare)
 	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
 		if inv, ok := s.issuer.(interface{ Invalidate(*config.Endpoint) }); ok {
 			inv.Invalidate(ep)

@@ -72,10 +72,11 @@ func (s *Server) GetConnectionParams(ctx context.Context, req *v1.GetConnectionP
 // ValidateConnection implements the RPC.
 func (s *Server) ValidateConnection(ctx context.Context, req *v1.ValidateConnectionRequest) (*v1.ValidateConnectionResponse, error) {
 	res, err := s.svc.Validate(ctx, broker.ValidateRequest{
-		Endpoints: req.GetEndpoints(),
-		All:       req.GetAll(),
-		Driver:    req.GetDriver(),
-		Timeout:   req.GetTimeout().AsDuration(),
+		Endpoints:      req.GetEndpoints(),
+		All:            req.GetAll(),
+		Driver:         req.GetDriver(),
+		Timeout:        req.GetTimeout().AsDuration(),
+		CompareDrivers: req.GetCompareDrivers(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -175,6 +176,7 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 	if e := r.MySQLError; e != nil {
 		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
 	}
+	out.Transcript, out.Findings, out.Drivers = TranscriptToProto(r.Transcript), FindingsToProto(r.Findings), predictionsToProto(r.Drivers)
 	return out
 }
 

@@ -9,6 +9,7 @@
 package diagnose
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -293,14 +294,18 @@ func errFinding(in Input, tr *handshake.Transcript, err error, add func(code str
 	case stage == handshake.StageDial && se.Timeout():
 		add(CodeConnectTimeout, SeverityError, "the TCP connection to "+tr.Addr+" timed out",
 			"check security groups, network ACLs and routes between this host and the endpoint")
-	case errors.As(err, &tlsErr) && tlsErr.Verify != nil:
+	case errors.As(err, &tlsErr) && (tlsErr.Verify != nil || isX509(err)):
+		verr := tlsErr.Verify
+		if verr == nil {
+			verr = tlsErr.Err
+		}
 		fix := "trust the CA that issued the server's certificate (tls.ca)"
 		if h, ok := rdshost.Parse(in.Host); ok && h.IsProxy() {
 			fix = "RDS Proxy certificates chain to the Amazon Root CAs, not to the RDS bundle: use tls.ca: system (or add Amazon Root CA 1-4)"
 		} else if in.CustomCA {
 			fix = "the configured CA file does not issue this certificate: use the right bundle (RDS: global-bundle.pem; RDS Proxy: Amazon roots / system)"
 		}
-		add(CodeCAMismatch, SeverityError, "the server's certificate did not verify: "+tlsErr.Verify.Error(), fix)
+		add(CodeCAMismatch, SeverityError, "the server's certificate did not verify: "+verr.Error(), fix)
 	case errors.As(err, &tlsErr):
 		add(CodeTLSHandshake, SeverityError, "the TLS handshake failed: "+tlsErr.Err.Error(),
 			"check that the server's TLS setup is complete and that client and server share a TLS version")
@@ -320,6 +325,14 @@ func errFinding(in Input, tr *handshake.Transcript, err error, add func(code str
 		}
 		add(CodeServerError, SeverityError, msg, "see the transcript")
 	}
+}
+
+// isX509 reports whether err is a certificate verification failure.
+func isX509(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var hn x509.HostnameError
+	return errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &hn)
 }
 
 func orDefault(s, d string) string {

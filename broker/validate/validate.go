@@ -19,6 +19,8 @@ import (
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/dbtls"
+	"github.com/connbroker/connbroker/broker/diagnose"
+	"github.com/connbroker/connbroker/broker/handshake"
 )
 
 // Target is one login to attempt.
@@ -74,6 +76,13 @@ type Result struct {
 	MySQLError    *MySQLError
 	// Reason explains a failure in plain words.
 	Reason string
+	// Transcript is the handshake prober's record of the same login (set
+	// by broker.Service, not by Validate).
+	Transcript *handshake.Transcript
+	// Findings explain the result (set by broker.Service).
+	Findings []diagnose.Finding
+	// Drivers predict each driver's fate (set by broker.Service when asked).
+	Drivers []diagnose.Prediction
 }
 
 // Validator runs logins with a cap on how many run at once.

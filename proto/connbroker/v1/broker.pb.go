@@ -200,6 +200,63 @@ func (AuthMethod) EnumDescriptor() ([]byte, []int) {
 	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{2}
 }
 
+// FindingSeverity says how bad a finding is.
+type FindingSeverity int32
+
+const (
+	// FINDING_SEVERITY_UNSPECIFIED is never sent by the broker.
+	FindingSeverity_FINDING_SEVERITY_UNSPECIFIED FindingSeverity = 0
+	// FINDING_SEVERITY_ERROR explains why a login failed or would fail.
+	FindingSeverity_FINDING_SEVERITY_ERROR FindingSeverity = 1
+	// FINDING_SEVERITY_WARNING is a risk that did not stop the login.
+	FindingSeverity_FINDING_SEVERITY_WARNING FindingSeverity = 2
+	// FINDING_SEVERITY_INFO is worth knowing, e.g. a slower auth path.
+	FindingSeverity_FINDING_SEVERITY_INFO FindingSeverity = 3
+)
+
+// Enum value maps for FindingSeverity.
+var (
+	FindingSeverity_name = map[int32]string{
+		0: "FINDING_SEVERITY_UNSPECIFIED",
+		1: "FINDING_SEVERITY_ERROR",
+		2: "FINDING_SEVERITY_WARNING",
+		3: "FINDING_SEVERITY_INFO",
+	}
+	FindingSeverity_value = map[string]int32{
+		"FINDING_SEVERITY_UNSPECIFIED": 0,
+		"FINDING_SEVERITY_ERROR":       1,
+		"FINDING_SEVERITY_WARNING":     2,
+		"FINDING_SEVERITY_INFO":        3,
+	}
+)
+
+func (x FindingSeverity) Enum() *FindingSeverity {
+	p := new(FindingSeverity)
+	*p = x
+	return p
+}
+
+func (x FindingSeverity) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FindingSeverity) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[3].Descriptor()
+}
+
+func (FindingSeverity) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[3]
+}
+
+func (x FindingSeverity) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FindingSeverity.Descriptor instead.
+func (FindingSeverity) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{3}
+}
+
 // GetConnectionParamsRequest names the endpoint and the client library.
 type GetConnectionParamsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -906,9 +963,14 @@ type ValidateConnectionRequest struct {
 	Driver string `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
 	// timeout bounds the validation of each endpoint; zero means the
 	// server default (10 s). At most 60 s.
-	Timeout       *durationpb.Duration `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Timeout *durationpb.Duration `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// compare_drivers also runs the handshake prober once per known driver
+	// profile (mysql CLI, mariadb CLI, PyMySQL, mysqlclient,
+	// mysql-connector-python, go-sql-driver, mysql2, Connector/J) with the same
+	// credential and fills EndpointValidation.drivers.
+	CompareDrivers bool `protobuf:"varint,5,opt,name=compare_drivers,json=compareDrivers,proto3" json:"compare_drivers,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ValidateConnectionRequest) Reset() {
@@ -967,6 +1029,13 @@ func (x *ValidateConnectionRequest) GetTimeout() *durationpb.Duration {
 		return x.Timeout
 	}
 	return nil
+}
+
+func (x *ValidateConnectionRequest) GetCompareDrivers() bool {
+	if x != nil {
+		return x.CompareDrivers
+	}
+	return false
 }
 
 // ValidateConnectionResponse has one result per endpoint.
@@ -1048,8 +1117,16 @@ type EndpointValidation struct {
 	AuthPlugin string `protobuf:"bytes,9,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
 	// credential_kind is the kind of credential that was used.
 	CredentialKind CredentialKind `protobuf:"varint,10,opt,name=credential_kind,json=credentialKind,proto3,enum=connbroker.v1.CredentialKind" json:"credential_kind,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// transcript is the broker's own handshake prober's record of the same
+	// login (playing go-sql-driver): every packet's meaning, never the secret.
+	Transcript *Transcript `protobuf:"bytes,11,opt,name=transcript,proto3" json:"transcript,omitempty"`
+	// findings explain the result: cause in plain words and fix, errors first.
+	Findings []*Finding `protobuf:"bytes,12,rep,name=findings,proto3" json:"findings,omitempty"`
+	// drivers predict, side by side, how each driver would fare against this
+	// endpoint with the same credential; set when compare_drivers was asked.
+	Drivers       []*DriverPrediction `protobuf:"bytes,13,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EndpointValidation) Reset() {
@@ -1152,6 +1229,620 @@ func (x *EndpointValidation) GetCredentialKind() CredentialKind {
 	return CredentialKind_CREDENTIAL_KIND_UNSPECIFIED
 }
 
+func (x *EndpointValidation) GetTranscript() *Transcript {
+	if x != nil {
+		return x.Transcript
+	}
+	return nil
+}
+
+func (x *EndpointValidation) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *EndpointValidation) GetDrivers() []*DriverPrediction {
+	if x != nil {
+		return x.Drivers
+	}
+	return nil
+}
+
+// Transcript is the record of one connection phase as the broker's
+// handshake prober saw it. It never contains the secret or anything derived
+// from it.
+type Transcript struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// addr is the host:port dialled.
+	Addr string `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	// user is the login name; empty for a probe without credentials.
+	User string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	// profile names the driver the prober played.
+	Profile string `protobuf:"bytes,3,opt,name=profile,proto3" json:"profile,omitempty"`
+	// events are the steps in order.
+	Events []*TranscriptEvent `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
+	// result is "ok", "server-error", "stopped" (the driver would stop),
+	// "failed" (network, protocol or TLS) or "greeted" (probe only).
+	Result string `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
+	// auth_plugin is the last authentication plugin in use.
+	AuthPlugin string `protobuf:"bytes,6,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
+	// tls is true when the connection was upgraded to TLS.
+	Tls           bool `protobuf:"varint,7,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transcript) Reset() {
+	*x = Transcript{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transcript) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transcript) ProtoMessage() {}
+
+func (x *Transcript) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transcript.ProtoReflect.Descriptor instead.
+func (*Transcript) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Transcript) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *Transcript) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Transcript) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *Transcript) GetEvents() []*TranscriptEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *Transcript) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *Transcript) GetAuthPlugin() string {
+	if x != nil {
+		return x.AuthPlugin
+	}
+	return ""
+}
+
+func (x *Transcript) GetTls() bool {
+	if x != nil {
+		return x.Tls
+	}
+	return false
+}
+
+// TranscriptEvent is one step of a connection phase.
+type TranscriptEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// at is the time since the probe started.
+	At *durationpb.Duration `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	// direction is "server", "client" or "local".
+	Direction string `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`
+	// kind classifies the step, e.g. "greeting", "tls",
+	// "auth-switch-request", "full-auth-required", "err", "outcome".
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// summary is one readable line.
+	Summary string `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
+	// fields are the details, e.g. plugin, code, sqlstate, TLS version,
+	// cipher, certificate subject and issuer.
+	Fields        map[string]string `protobuf:"bytes,5,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TranscriptEvent) Reset() {
+	*x = TranscriptEvent{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TranscriptEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TranscriptEvent) ProtoMessage() {}
+
+func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TranscriptEvent.ProtoReflect.Descriptor instead.
+func (*TranscriptEvent) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TranscriptEvent) GetAt() *durationpb.Duration {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *TranscriptEvent) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *TranscriptEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TranscriptEvent) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *TranscriptEvent) GetFields() map[string]string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// Finding is one diagnosed fact about a login.
+type Finding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is stable, e.g. "static-password-to-iam-account",
+	// "cleartext-optin-missing", "token-expired"; see the README catalogue.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// severity says how bad it is.
+	Severity FindingSeverity `protobuf:"varint,2,opt,name=severity,proto3,enum=connbroker.v1.FindingSeverity" json:"severity,omitempty"`
+	// cause explains the problem in plain words.
+	Cause string `protobuf:"bytes,3,opt,name=cause,proto3" json:"cause,omitempty"`
+	// fix says what to do.
+	Fix           string `protobuf:"bytes,4,opt,name=fix,proto3" json:"fix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Finding) Reset() {
+	*x = Finding{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Finding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Finding) ProtoMessage() {}
+
+func (x *Finding) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Finding.ProtoReflect.Descriptor instead.
+func (*Finding) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Finding) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Finding) GetSeverity() FindingSeverity {
+	if x != nil {
+		return x.Severity
+	}
+	return FindingSeverity_FINDING_SEVERITY_UNSPECIFIED
+}
+
+func (x *Finding) GetCause() string {
+	if x != nil {
+		return x.Cause
+	}
+	return ""
+}
+
+func (x *Finding) GetFix() string {
+	if x != nil {
+		return x.Fix
+	}
+	return ""
+}
+
+// DriverPrediction is how one driver, with given options, would fare
+// against an endpoint, as played by the handshake prober.
+type DriverPrediction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// driver names the library, e.g. "PyMySQL".
+	Driver string `protobuf:"bytes,1,opt,name=driver,proto3" json:"driver,omitempty"`
+	// options names the options that matter, e.g. "without cryptography".
+	Options string `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	// works is true when the login succeeded.
+	Works bool `protobuf:"varint,3,opt,name=works,proto3" json:"works,omitempty"`
+	// result is the prober's result ("ok", "server-error", "stopped", "failed").
+	Result string `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`
+	// auth_plugin is the last authentication plugin in use.
+	AuthPlugin string `protobuf:"bytes,5,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
+	// tls is true when the connection was upgraded to TLS.
+	Tls bool `protobuf:"varint,6,opt,name=tls,proto3" json:"tls,omitempty"`
+	// finding is why it fails; unset when it works.
+	Finding       *Finding `protobuf:"bytes,7,opt,name=finding,proto3" json:"finding,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DriverPrediction) Reset() {
+	*x = DriverPrediction{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DriverPrediction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DriverPrediction) ProtoMessage() {}
+
+func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DriverPrediction.ProtoReflect.Descriptor instead.
+func (*DriverPrediction) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DriverPrediction) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *DriverPrediction) GetOptions() string {
+	if x != nil {
+		return x.Options
+	}
+	return ""
+}
+
+func (x *DriverPrediction) GetWorks() bool {
+	if x != nil {
+		return x.Works
+	}
+	return false
+}
+
+func (x *DriverPrediction) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *DriverPrediction) GetAuthPlugin() string {
+	if x != nil {
+		return x.AuthPlugin
+	}
+	return ""
+}
+
+func (x *DriverPrediction) GetTls() bool {
+	if x != nil {
+		return x.Tls
+	}
+	return false
+}
+
+func (x *DriverPrediction) GetFinding() *Finding {
+	if x != nil {
+		return x.Finding
+	}
+	return nil
+}
+
+// ProbeEndpointRequest names the endpoint to probe.
+type ProbeEndpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint is the configured endpoint name. Required.
+	Endpoint      string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeEndpointRequest) Reset() {
+	*x = ProbeEndpointRequest{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeEndpointRequest) ProtoMessage() {}
+
+func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeEndpointRequest.ProtoReflect.Descriptor instead.
+func (*ProbeEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ProbeEndpointRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+// ProbeEndpointResponse is what the server announced, without logging in.
+type ProbeEndpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// probe is the result.
+	Probe         *ProbeResult `protobuf:"bytes,1,opt,name=probe,proto3" json:"probe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeEndpointResponse) Reset() {
+	*x = ProbeEndpointResponse{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeEndpointResponse) ProtoMessage() {}
+
+func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeEndpointResponse.ProtoReflect.Descriptor instead.
+func (*ProbeEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ProbeEndpointResponse) GetProbe() *ProbeResult {
+	if x != nil {
+		return x.Probe
+	}
+	return nil
+}
+
+// ProbeResult is what a server announces before any login, and what its
+// host name says.
+type ProbeResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// addr is the host:port probed.
+	Addr string `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	// server_version is the version in the greeting.
+	ServerVersion string `protobuf:"bytes,2,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
+	// flavor is "MySQL" or "MariaDB".
+	Flavor string `protobuf:"bytes,3,opt,name=flavor,proto3" json:"flavor,omitempty"`
+	// auth_plugin is the default authentication plugin announced.
+	AuthPlugin string `protobuf:"bytes,4,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
+	// tls_offered is true when the server announces CLIENT_SSL.
+	TlsOffered bool `protobuf:"varint,5,opt,name=tls_offered,json=tlsOffered,proto3" json:"tls_offered,omitempty"`
+	// capabilities are the capability flags announced, e.g. "PLUGIN_AUTH".
+	Capabilities []string `protobuf:"bytes,6,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// endpoint_kind is what the host name says: "rds-instance",
+	// "aurora-cluster", "aurora-cluster-reader", "aurora-cluster-custom",
+	// "rds-proxy", "rds-proxy-endpoint", or "mysql" for any other name.
+	EndpointKind string `protobuf:"bytes,7,opt,name=endpoint_kind,json=endpointKind,proto3" json:"endpoint_kind,omitempty"`
+	// region is the AWS region in the host name; empty for other names.
+	Region string `protobuf:"bytes,8,opt,name=region,proto3" json:"region,omitempty"`
+	// partition is "aws", "aws-cn" or "aws-us-gov"; empty for other names.
+	Partition string `protobuf:"bytes,9,opt,name=partition,proto3" json:"partition,omitempty"`
+	// transcript is the probe's record (greeting and TLS upgrade).
+	Transcript *Transcript `protobuf:"bytes,10,opt,name=transcript,proto3" json:"transcript,omitempty"`
+	// findings explain a failed probe.
+	Findings      []*Finding `protobuf:"bytes,11,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeResult) Reset() {
+	*x = ProbeResult{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeResult) ProtoMessage() {}
+
+func (x *ProbeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
+func (*ProbeResult) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ProbeResult) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetServerVersion() string {
+	if x != nil {
+		return x.ServerVersion
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetFlavor() string {
+	if x != nil {
+		return x.Flavor
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetAuthPlugin() string {
+	if x != nil {
+		return x.AuthPlugin
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetTlsOffered() bool {
+	if x != nil {
+		return x.TlsOffered
+	}
+	return false
+}
+
+func (x *ProbeResult) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetEndpointKind() string {
+	if x != nil {
+		return x.EndpointKind
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetPartition() string {
+	if x != nil {
+		return x.Partition
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetTranscript() *Transcript {
+	if x != nil {
+		return x.Transcript
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
 // Stage is one step of a connection attempt.
 type Stage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1169,7 +1860,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1872,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1885,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Stage) GetName() string {
@@ -1238,7 +1929,7 @@ type TLSInfo struct {
 
 func (x *TLSInfo) Reset() {
 	*x = TLSInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1941,7 @@ func (x *TLSInfo) String() string {
 func (*TLSInfo) ProtoMessage() {}
 
 func (x *TLSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1954,7 @@ func (x *TLSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSInfo.ProtoReflect.Descriptor instead.
 func (*TLSInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TLSInfo) GetVersion() string {
@@ -1295,7 +1986,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1998,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +2011,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MySQLError) GetNumber() uint32 {
@@ -1353,7 +2044,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +2056,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +2069,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 // ListEndpointsResponse lists the configured endpoints.
@@ -1392,7 +2083,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +2095,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +2108,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*EndpointSummary {
@@ -1450,7 +2141,7 @@ type EndpointSummary struct {
 
 func (x *EndpointSummary) Reset() {
 	*x = EndpointSummary{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +2153,7 @@ func (x *EndpointSummary) String() string {
 func (*EndpointSummary) ProtoMessage() {}
 
 func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +2166,7 @@ func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSummary.ProtoReflect.Descriptor instead.
 func (*EndpointSummary) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EndpointSummary) GetName() string {
@@ -1589,15 +2280,16 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"Resolution\x121\n" +
 	"\x06method\x18\x01 \x01(\x0e2\x19.connbroker.v1.AuthMethodR\x06method\x12\x16\n" +
 	"\x06plugin\x18\x02 \x01(\tR\x06plugin\x123\n" +
-	"\bevidence\x18\x03 \x03(\v2\x17.connbroker.v1.EvidenceR\bevidence\"\x98\x01\n" +
+	"\bevidence\x18\x03 \x03(\v2\x17.connbroker.v1.EvidenceR\bevidence\"\xc1\x01\n" +
 	"\x19ValidateConnectionRequest\x12\x1c\n" +
 	"\tendpoints\x18\x01 \x03(\tR\tendpoints\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12\x16\n" +
 	"\x06driver\x18\x03 \x01(\tR\x06driver\x123\n" +
-	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"i\n" +
+	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12'\n" +
+	"\x0fcompare_drivers\x18\x05 \x01(\bR\x0ecompareDrivers\"i\n" +
 	"\x1aValidateConnectionResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12;\n" +
-	"\aresults\x18\x02 \x03(\v2!.connbroker.v1.EndpointValidationR\aresults\"\x94\x03\n" +
+	"\aresults\x18\x02 \x03(\v2!.connbroker.v1.EndpointValidationR\aresults\"\xbe\x04\n" +
 	"\x12EndpointValidation\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12,\n" +
@@ -1610,7 +2302,66 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\vauth_plugin\x18\t \x01(\tR\n" +
 	"authPlugin\x12F\n" +
 	"\x0fcredential_kind\x18\n" +
-	" \x01(\x0e2\x1d.connbroker.v1.CredentialKindR\x0ecredentialKind\"x\n" +
+	" \x01(\x0e2\x1d.connbroker.v1.CredentialKindR\x0ecredentialKind\x129\n" +
+	"\n" +
+	"transcript\x18\v \x01(\v2\x19.connbroker.v1.TranscriptR\n" +
+	"transcript\x122\n" +
+	"\bfindings\x18\f \x03(\v2\x16.connbroker.v1.FindingR\bfindings\x129\n" +
+	"\adrivers\x18\r \x03(\v2\x1f.connbroker.v1.DriverPredictionR\adrivers\"\xd1\x01\n" +
+	"\n" +
+	"Transcript\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
+	"\aprofile\x18\x03 \x01(\tR\aprofile\x126\n" +
+	"\x06events\x18\x04 \x03(\v2\x1e.connbroker.v1.TranscriptEventR\x06events\x12\x16\n" +
+	"\x06result\x18\x05 \x01(\tR\x06result\x12\x1f\n" +
+	"\vauth_plugin\x18\x06 \x01(\tR\n" +
+	"authPlugin\x12\x10\n" +
+	"\x03tls\x18\a \x01(\bR\x03tls\"\x87\x02\n" +
+	"\x0fTranscriptEvent\x12)\n" +
+	"\x02at\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x02at\x12\x1c\n" +
+	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x18\n" +
+	"\asummary\x18\x04 \x01(\tR\asummary\x12B\n" +
+	"\x06fields\x18\x05 \x03(\v2*.connbroker.v1.TranscriptEvent.FieldsEntryR\x06fields\x1a9\n" +
+	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x01\n" +
+	"\aFinding\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12:\n" +
+	"\bseverity\x18\x02 \x01(\x0e2\x1e.connbroker.v1.FindingSeverityR\bseverity\x12\x14\n" +
+	"\x05cause\x18\x03 \x01(\tR\x05cause\x12\x10\n" +
+	"\x03fix\x18\x04 \x01(\tR\x03fix\"\xd7\x01\n" +
+	"\x10DriverPrediction\x12\x16\n" +
+	"\x06driver\x18\x01 \x01(\tR\x06driver\x12\x18\n" +
+	"\aoptions\x18\x02 \x01(\tR\aoptions\x12\x14\n" +
+	"\x05works\x18\x03 \x01(\bR\x05works\x12\x16\n" +
+	"\x06result\x18\x04 \x01(\tR\x06result\x12\x1f\n" +
+	"\vauth_plugin\x18\x05 \x01(\tR\n" +
+	"authPlugin\x12\x10\n" +
+	"\x03tls\x18\x06 \x01(\bR\x03tls\x120\n" +
+	"\afinding\x18\a \x01(\v2\x16.connbroker.v1.FindingR\afinding\"2\n" +
+	"\x14ProbeEndpointRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\"I\n" +
+	"\x15ProbeEndpointResponse\x120\n" +
+	"\x05probe\x18\x01 \x01(\v2\x1a.connbroker.v1.ProbeResultR\x05probe\"\x90\x03\n" +
+	"\vProbeResult\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12%\n" +
+	"\x0eserver_version\x18\x02 \x01(\tR\rserverVersion\x12\x16\n" +
+	"\x06flavor\x18\x03 \x01(\tR\x06flavor\x12\x1f\n" +
+	"\vauth_plugin\x18\x04 \x01(\tR\n" +
+	"authPlugin\x12\x1f\n" +
+	"\vtls_offered\x18\x05 \x01(\bR\n" +
+	"tlsOffered\x12\"\n" +
+	"\fcapabilities\x18\x06 \x03(\tR\fcapabilities\x12#\n" +
+	"\rendpoint_kind\x18\a \x01(\tR\fendpointKind\x12\x16\n" +
+	"\x06region\x18\b \x01(\tR\x06region\x12\x1c\n" +
+	"\tpartition\x18\t \x01(\tR\tpartition\x129\n" +
+	"\n" +
+	"transcript\x18\n" +
+	" \x01(\v2\x19.connbroker.v1.TranscriptR\n" +
+	"transcript\x122\n" +
+	"\bfindings\x18\v \x03(\v2\x16.connbroker.v1.FindingR\bfindings\"x\n" +
 	"\x05Stage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x125\n" +
@@ -1651,11 +2402,17 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"AuthMethod\x12\x1b\n" +
 	"\x17AUTH_METHOD_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUTH_METHOD_IAM\x10\x01\x12\x18\n" +
-	"\x14AUTH_METHOD_PASSWORD\x10\x022\xc4\x02\n" +
+	"\x14AUTH_METHOD_PASSWORD\x10\x02*\x88\x01\n" +
+	"\x0fFindingSeverity\x12 \n" +
+	"\x1cFINDING_SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16FINDING_SEVERITY_ERROR\x10\x01\x12\x1c\n" +
+	"\x18FINDING_SEVERITY_WARNING\x10\x02\x12\x19\n" +
+	"\x15FINDING_SEVERITY_INFO\x10\x032\xa0\x03\n" +
 	"\rBrokerService\x12l\n" +
 	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n" +
 	"\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n" +
-	"\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
+	"\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponse\x12Z\n" +
+	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
 
 var (
 	file_connbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -1669,69 +2426,91 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_connbroker_v1_broker_proto_rawDescData
 }
 
-var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(CredentialKind)(0),                 // 0: connbroker.v1.CredentialKind
 	(TLSMode)(0),                        // 1: connbroker.v1.TLSMode
 	(AuthMethod)(0),                     // 2: connbroker.v1.AuthMethod
-	(*GetConnectionParamsRequest)(nil),  // 3: connbroker.v1.GetConnectionParamsRequest
-	(*GetConnectionParamsResponse)(nil), // 4: connbroker.v1.GetConnectionParamsResponse
-	(*ConnectionParams)(nil),            // 5: connbroker.v1.ConnectionParams
-	(*Credential)(nil),                  // 6: connbroker.v1.Credential
-	(*TLSSettings)(nil),                 // 7: connbroker.v1.TLSSettings
-	(*EnvVar)(nil),                      // 8: connbroker.v1.EnvVar
-	(*DriverHints)(nil),                 // 9: connbroker.v1.DriverHints
-	(*Evidence)(nil),                    // 10: connbroker.v1.Evidence
-	(*Resolution)(nil),                  // 11: connbroker.v1.Resolution
-	(*ValidateConnectionRequest)(nil),   // 12: connbroker.v1.ValidateConnectionRequest
-	(*ValidateConnectionResponse)(nil),  // 13: connbroker.v1.ValidateConnectionResponse
-	(*EndpointValidation)(nil),          // 14: connbroker.v1.EndpointValidation
-	(*Stage)(nil),                       // 15: connbroker.v1.Stage
-	(*TLSInfo)(nil),                     // 16: connbroker.v1.TLSInfo
-	(*MySQLError)(nil),                  // 17: connbroker.v1.MySQLError
-	(*ListEndpointsRequest)(nil),        // 18: connbroker.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),       // 19: connbroker.v1.ListEndpointsResponse
-	(*EndpointSummary)(nil),             // 20: connbroker.v1.EndpointSummary
-	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),             // 22: google.protobuf.Struct
-	(*durationpb.Duration)(nil),         // 23: google.protobuf.Duration
+	(FindingSeverity)(0),                // 3: connbroker.v1.FindingSeverity
+	(*GetConnectionParamsRequest)(nil),  // 4: connbroker.v1.GetConnectionParamsRequest
+	(*GetConnectionParamsResponse)(nil), // 5: connbroker.v1.GetConnectionParamsResponse
+	(*ConnectionParams)(nil),            // 6: connbroker.v1.ConnectionParams
+	(*Credential)(nil),                  // 7: connbroker.v1.Credential
+	(*TLSSettings)(nil),                 // 8: connbroker.v1.TLSSettings
+	(*EnvVar)(nil),                      // 9: connbroker.v1.EnvVar
+	(*DriverHints)(nil),                 // 10: connbroker.v1.DriverHints
+	(*Evidence)(nil),                    // 11: connbroker.v1.Evidence
+	(*Resolution)(nil),                  // 12: connbroker.v1.Resolution
+	(*ValidateConnectionRequest)(nil),   // 13: connbroker.v1.ValidateConnectionRequest
+	(*ValidateConnectionResponse)(nil),  // 14: connbroker.v1.ValidateConnectionResponse
+	(*EndpointValidation)(nil),          // 15: connbroker.v1.EndpointValidation
+	(*Transcript)(nil),                  // 16: connbroker.v1.Transcript
+	(*TranscriptEvent)(nil),             // 17: connbroker.v1.TranscriptEvent
+	(*Finding)(nil),                     // 18: connbroker.v1.Finding
+	(*DriverPrediction)(nil),            // 19: connbroker.v1.DriverPrediction
+	(*ProbeEndpointRequest)(nil),        // 20: connbroker.v1.ProbeEndpointRequest
+	(*ProbeEndpointResponse)(nil),       // 21: connbroker.v1.ProbeEndpointResponse
+	(*ProbeResult)(nil),                 // 22: connbroker.v1.ProbeResult
+	(*Stage)(nil),                       // 23: connbroker.v1.Stage
+	(*TLSInfo)(nil),                     // 24: connbroker.v1.TLSInfo
+	(*MySQLError)(nil),                  // 25: connbroker.v1.MySQLError
+	(*ListEndpointsRequest)(nil),        // 26: connbroker.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),       // 27: connbroker.v1.ListEndpointsResponse
+	(*EndpointSummary)(nil),             // 28: connbroker.v1.EndpointSummary
+	nil,                                 // 29: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),       // 30: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),             // 31: google.protobuf.Struct
+	(*durationpb.Duration)(nil),         // 32: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
-	5,  // 0: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
-	6,  // 1: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
-	7,  // 2: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
-	9,  // 3: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
-	11, // 4: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
+	6,  // 0: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	7,  // 1: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
+	8,  // 2: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
+	10, // 3: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
+	12, // 4: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
 	0,  // 5: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	21, // 6: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 7: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	30, // 6: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 7: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
 	1,  // 8: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	22, // 9: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
-	8,  // 10: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
+	31, // 9: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
+	9,  // 10: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
 	2,  // 11: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
-	10, // 12: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	23, // 13: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
-	14, // 14: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
-	15, // 15: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
-	16, // 16: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
-	17, // 17: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
+	11, // 12: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
+	32, // 13: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	15, // 14: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
+	23, // 15: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
+	24, // 16: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
+	25, // 17: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
 	0,  // 18: connbroker.v1.EndpointValidation.credential_kind:type_name -> connbroker.v1.CredentialKind
-	23, // 19: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	20, // 20: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
-	2,  // 21: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
-	1,  // 22: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	3,  // 23: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	12, // 24: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	18, // 25: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	4,  // 26: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	13, // 27: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	19, // 28: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	26, // [26:29] is the sub-list for method output_type
-	23, // [23:26] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	16, // 19: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
+	18, // 20: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
+	19, // 21: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
+	17, // 22: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	32, // 23: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	29, // 24: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	3,  // 25: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
+	18, // 26: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	22, // 27: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	16, // 28: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	18, // 29: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	32, // 30: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	28, // 31: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	2,  // 32: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
+	1,  // 33: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
+	4,  // 34: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	13, // 35: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	26, // 36: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	20, // 37: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	5,  // 38: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	14, // 39: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	27, // 40: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	21, // 41: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	38, // [38:42] is the sub-list for method output_type
+	34, // [34:38] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -1744,8 +2523,8 @@ func file_connbroker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   18,
+			NumEnums:      4,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

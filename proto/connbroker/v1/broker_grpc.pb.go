@@ -26,6 +26,7 @@ const (
 	BrokerService_GetConnectionParams_FullMethodName = "/connbroker.v1.BrokerService/GetConnectionParams"
 	BrokerService_ValidateConnection_FullMethodName  = "/connbroker.v1.BrokerService/ValidateConnection"
 	BrokerService_ListEndpoints_FullMethodName       = "/connbroker.v1.BrokerService/ListEndpoints"
+	BrokerService_ProbeEndpoint_FullMethodName       = "/connbroker.v1.BrokerService/ProbeEndpoint"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -34,7 +35,7 @@ const (
 //
 // BrokerService hands out connection parameters for named database endpoints
 // and validates them with real logins. Later versions add
-// WatchConnectionParams (a stream of fresh params) and ProbeEndpoint.
+// WatchConnectionParams (a stream of fresh params).
 type BrokerServiceClient interface {
 	// GetConnectionParams returns everything a client needs to open one new
 	// physical connection to an endpoint with a given driver: address, user,
@@ -50,6 +51,12 @@ type BrokerServiceClient interface {
 	ValidateConnection(ctx context.Context, in *ValidateConnectionRequest, opts ...grpc.CallOption) (*ValidateConnectionResponse, error)
 	// ListEndpoints lists the configured endpoints, without credentials.
 	ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error)
+	// ProbeEndpoint connects to a configured endpoint without credentials and
+	// reports what the server announces (version, default auth plugin, TLS,
+	// capabilities) and what the host name says the endpoint is. A server
+	// that cannot be reached is a normal response with findings, not an RPC
+	// error. Errors: NOT_FOUND for an unknown endpoint.
+	ProbeEndpoint(ctx context.Context, in *ProbeEndpointRequest, opts ...grpc.CallOption) (*ProbeEndpointResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -90,13 +97,23 @@ func (c *brokerServiceClient) ListEndpoints(ctx context.Context, in *ListEndpoin
 	return out, nil
 }
 
+func (c *brokerServiceClient) ProbeEndpoint(ctx context.Context, in *ProbeEndpointRequest, opts ...grpc.CallOption) (*ProbeEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProbeEndpointResponse)
+	err := c.cc.Invoke(ctx, BrokerService_ProbeEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
 //
 // BrokerService hands out connection parameters for named database endpoints
 // and validates them with real logins. Later versions add
-// WatchConnectionParams (a stream of fresh params) and ProbeEndpoint.
+// WatchConnectionParams (a stream of fresh params).
 type BrokerServiceServer interface {
 	// GetConnectionParams returns everything a client needs to open one new
 	// physical connection to an endpoint with a given driver: address, user,
@@ -112,6 +129,12 @@ type BrokerServiceServer interface {
 	ValidateConnection(context.Context, *ValidateConnectionRequest) (*ValidateConnectionResponse, error)
 	// ListEndpoints lists the configured endpoints, without credentials.
 	ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error)
+	// ProbeEndpoint connects to a configured endpoint without credentials and
+	// reports what the server announces (version, default auth plugin, TLS,
+	// capabilities) and what the host name says the endpoint is. A server
+	// that cannot be reached is a normal response with findings, not an RPC
+	// error. Errors: NOT_FOUND for an unknown endpoint.
+	ProbeEndpoint(context.Context, *ProbeEndpointRequest) (*ProbeEndpointResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -130,6 +153,9 @@ func (UnimplementedBrokerServiceServer) ValidateConnection(context.Context, *Val
 }
 func (UnimplementedBrokerServiceServer) ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEndpoints not implemented")
+}
+func (UnimplementedBrokerServiceServer) ProbeEndpoint(context.Context, *ProbeEndpointRequest) (*ProbeEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProbeEndpoint not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -206,6 +232,24 @@ func _BrokerService_ListEndpoints_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_ProbeEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProbeEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).ProbeEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_ProbeEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).ProbeEndpoint(ctx, req.(*ProbeEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -224,6 +268,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListEndpoints",
 			Handler:    _BrokerService_ListEndpoints_Handler,
+		},
+		{
+			MethodName: "ProbeEndpoint",
+			Handler:    _BrokerService_ProbeEndpoint_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

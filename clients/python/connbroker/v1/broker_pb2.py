@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63onnbroker/v1/broker.proto\x12\rconnbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x1aGetConnectionParamsRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\"N\n\x1bGetConnectionParamsResponse\x12/\n\x06params\x18\x01 \x01(\x0b\x32\x1f.connbroker.v1.ConnectionParams\"\xa7\x02\n\x10\x43onnectionParams\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0c\n\x04user\x18\x04 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x05 \x01(\t\x12-\n\ncredential\x18\x06 \x01(\x0b\x32\x19.connbroker.v1.Credential\x12\x13\n\x0b\x61uth_plugin\x18\x07 \x01(\t\x12\'\n\x03tls\x18\x08 \x01(\x0b\x32\x1a.connbroker.v1.TLSSettings\x12)\n\x05hints\x18\t \x01(\x0b\x32\x1a.connbroker.v1.DriverHints\x12-\n\nresolution\x18\n \x01(\x0b\x32\x19.connbroker.v1.Resolution\"\xc1\x01\n\nCredential\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.connbroker.v1.CredentialKind\x12\x13\n\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rrefresh_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x05 \x01(\t\"j\n\x0bTLSSettings\x12\x10\n\x08required\x18\x01 \x01(\x08\x12$\n\x04mode\x18\x02 \x01(\x0e\x32\x16.connbroker.v1.TLSMode\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x13\n\x0bserver_name\x18\x04 \x01(\t\"5\n\x06\x45nvVar\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xc8\x01\n\x0b\x44riverHints\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rsecret_option\x18\x03 \x01(\t\x12\x0b\n\x03\x64sn\x18\x04 \x01(\t\x12\"\n\x03\x65nv\x18\x05 \x03(\x0b\x32\x15.connbroker.v1.EnvVar\x12\x10\n\x08packages\x18\x06 \x03(\t\x12\x10\n\x08warnings\x18\x07 \x03(\t\x12\x13\n\x0bmin_version\x18\x08 \x01(\t\"*\n\x08\x45vidence\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"r\n\nResolution\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.connbroker.v1.AuthMethod\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12)\n\x08\x65vidence\x18\x03 \x03(\x0b\x32\x17.connbroker.v1.Evidence\"w\n\x19ValidateConnectionRequest\x12\x11\n\tendpoints\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\x12\x0e\n\x06\x64river\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\\\n\x1aValidateConnectionResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x32\n\x07results\x18\x02 \x03(\x0b\x32!.connbroker.v1.EndpointValidation\"\xb2\x02\n\x12\x45ndpointValidation\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12$\n\x06stages\x18\x03 \x03(\x0b\x32\x14.connbroker.v1.Stage\x12\x16\n\x0eserver_version\x18\x04 \x01(\t\x12\x14\n\x0c\x63urrent_user\x18\x05 \x01(\t\x12#\n\x03tls\x18\x06 \x01(\x0b\x32\x16.connbroker.v1.TLSInfo\x12(\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x19.connbroker.v1.MySQLError\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x13\n\x0b\x61uth_plugin\x18\t \x01(\t\x12\x36\n\x0f\x63redential_kind\x18\n \x01(\x0e\x32\x1d.connbroker.v1.CredentialKind\"]\n\x05Stage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12+\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"*\n\x07TLSInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x63ipher\x18\x02 \x01(\t\"@\n\nMySQLError\x12\x0e\n\x06number\x18\x01 \x01(\r\x12\x11\n\tsql_state\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x16\n\x14ListEndpointsRequest\"J\n\x15ListEndpointsResponse\x12\x31\n\tendpoints\x18\x01 \x03(\x0b\x32\x1e.connbroker.v1.EndpointSummary\"\xb5\x01\n\x0f\x45ndpointSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0c\n\x04user\x18\x04 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x05 \x01(\t\x12.\n\x0b\x61uth_method\x18\x06 \x01(\x0e\x32\x19.connbroker.v1.AuthMethod\x12(\n\x08tls_mode\x18\x07 \x01(\x0e\x32\x16.connbroker.v1.TLSMode*n\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43REDENTIAL_KIND_IAM_TOKEN\x10\x01\x12\x1c\n\x18\x43REDENTIAL_KIND_PASSWORD\x10\x02*\x9f\x01\n\x07TLSMode\x12\x18\n\x14TLS_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11TLS_MODE_DISABLED\x10\x01\x12\x16\n\x12TLS_MODE_PREFERRED\x10\x02\x12\x15\n\x11TLS_MODE_REQUIRED\x10\x03\x12\x16\n\x12TLS_MODE_VERIFY_CA\x10\x04\x12\x1c\n\x18TLS_MODE_VERIFY_IDENTITY\x10\x05*X\n\nAuthMethod\x12\x1b\n\x17\x41UTH_METHOD_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41UTH_METHOD_IAM\x10\x01\x12\x18\n\x14\x41UTH_METHOD_PASSWORD\x10\x02\x32\xc4\x02\n\rBrokerService\x12l\n\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63onnbroker/v1/broker.proto\x12\rconnbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x1aGetConnectionParamsRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\"N\n\x1bGetConnectionParamsResponse\x12/\n\x06params\x18\x01 \x01(\x0b\x32\x1f.connbroker.v1.ConnectionParams\"\xa7\x02\n\x10\x43onnectionParams\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0c\n\x04user\x18\x04 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x05 \x01(\t\x12-\n\ncredential\x18\x06 \x01(\x0b\x32\x19.connbroker.v1.Credential\x12\x13\n\x0b\x61uth_plugin\x18\x07 \x01(\t\x12\'\n\x03tls\x18\x08 \x01(\x0b\x32\x1a.connbroker.v1.TLSSettings\x12)\n\x05hints\x18\t \x01(\x0b\x32\x1a.connbroker.v1.DriverHints\x12-\n\nresolution\x18\n \x01(\x0b\x32\x19.connbroker.v1.Resolution\"\xc1\x01\n\nCredential\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.connbroker.v1.CredentialKind\x12\x13\n\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rrefresh_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x05 \x01(\t\"j\n\x0bTLSSettings\x12\x10\n\x08required\x18\x01 \x01(\x08\x12$\n\x04mode\x18\x02 \x01(\x0e\x32\x16.connbroker.v1.TLSMode\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x13\n\x0bserver_name\x18\x04 \x01(\t\"5\n\x06\x45nvVar\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xc8\x01\n\x0b\x44riverHints\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rsecret_option\x18\x03 \x01(\t\x12\x0b\n\x03\x64sn\x18\x04 \x01(\t\x12\"\n\x03\x65nv\x18\x05 \x03(\x0b\x32\x15.connbroker.v1.EnvVar\x12\x10\n\x08packages\x18\x06 \x03(\t\x12\x10\n\x08warnings\x18\x07 \x03(\t\x12\x13\n\x0bmin_version\x18\x08 \x01(\t\"*\n\x08\x45vidence\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"r\n\nResolution\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.connbroker.v1.AuthMethod\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12)\n\x08\x65vidence\x18\x03 \x03(\x0b\x32\x17.connbroker.v1.Evidence\"\x90\x01\n\x19ValidateConnectionRequest\x12\x11\n\tendpoints\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\x12\x0e\n\x06\x64river\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0f\x63ompare_drivers\x18\x05 \x01(\x08\"\\\n\x1aValidateConnectionResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x32\n\x07results\x18\x02 \x03(\x0b\x32!.connbroker.v1.EndpointValidation\"\xbd\x03\n\x12\x45ndpointValidation\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12$\n\x06stages\x18\x03 \x03(\x0b\x32\x14.connbroker.v1.Stage\x12\x16\n\x0eserver_version\x18\x04 \x01(\t\x12\x14\n\x0c\x63urrent_user\x18\x05 \x01(\t\x12#\n\x03tls\x18\x06 \x01(\x0b\x32\x16.connbroker.v1.TLSInfo\x12(\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x19.connbroker.v1.MySQLError\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x13\n\x0b\x61uth_plugin\x18\t \x01(\t\x12\x36\n\x0f\x63redential_kind\x18\n \x01(\x0e\x32\x1d.connbroker.v1.CredentialKind\x12-\n\ntranscript\x18\x0b \x01(\x0b\x32\x19.connbroker.v1.Transcript\x12(\n\x08\x66indings\x18\x0c \x03(\x0b\x32\x16.connbroker.v1.Finding\x12\x30\n\x07\x64rivers\x18\r \x03(\x0b\x32\x1f.connbroker.v1.DriverPrediction\"\x9b\x01\n\nTranscript\x12\x0c\n\x04\x61\x64\x64r\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0f\n\x07profile\x18\x03 \x01(\t\x12.\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x1e.connbroker.v1.TranscriptEvent\x12\x0e\n\x06result\x18\x05 \x01(\t\x12\x13\n\x0b\x61uth_plugin\x18\x06 \x01(\t\x12\x0b\n\x03tls\x18\x07 \x01(\x08\"\xd5\x01\n\x0fTranscriptEvent\x12%\n\x02\x61t\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tdirection\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12:\n\x06\x66ields\x18\x05 \x03(\x0b\x32*.connbroker.v1.TranscriptEvent.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"e\n\x07\x46inding\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x30\n\x08severity\x18\x02 \x01(\x0e\x32\x1e.connbroker.v1.FindingSeverity\x12\r\n\x05\x63\x61use\x18\x03 \x01(\t\x12\x0b\n\x03\x66ix\x18\x04 \x01(\t\"\x9d\x01\n\x10\x44riverPrediction\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12\x0f\n\x07options\x18\x02 \x01(\t\x12\r\n\x05works\x18\x03 \x01(\x08\x12\x0e\n\x06result\x18\x04 \x01(\t\x12\x13\n\x0b\x61uth_plugin\x18\x05 \x01(\t\x12\x0b\n\x03tls\x18\x06 \x01(\x08\x12\'\n\x07\x66inding\x18\x07 \x01(\x0b\x32\x16.connbroker.v1.Finding\"(\n\x14ProbeEndpointRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\"B\n\x15ProbeEndpointResponse\x12)\n\x05probe\x18\x01 \x01(\x0b\x32\x1a.connbroker.v1.ProbeResult\"\x96\x02\n\x0bProbeResult\x12\x0c\n\x04\x61\x64\x64r\x18\x01 \x01(\t\x12\x16\n\x0eserver_version\x18\x02 \x01(\t\x12\x0e\n\x06\x66lavor\x18\x03 \x01(\t\x12\x13\n\x0b\x61uth_plugin\x18\x04 \x01(\t\x12\x13\n\x0btls_offered\x18\x05 \x01(\x08\x12\x14\n\x0c\x63\x61pabilities\x18\x06 \x03(\t\x12\x15\n\rendpoint_kind\x18\x07 \x01(\t\x12\x0e\n\x06region\x18\x08 \x01(\t\x12\x11\n\tpartition\x18\t \x01(\t\x12-\n\ntranscript\x18\n \x01(\x0b\x32\x19.connbroker.v1.Transcript\x12(\n\x08\x66indings\x18\x0b \x03(\x0b\x32\x16.connbroker.v1.Finding\"]\n\x05Stage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12+\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"*\n\x07TLSInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x63ipher\x18\x02 \x01(\t\"@\n\nMySQLError\x12\x0e\n\x06number\x18\x01 \x01(\r\x12\x11\n\tsql_state\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x16\n\x14ListEndpointsRequest\"J\n\x15ListEndpointsResponse\x12\x31\n\tendpoints\x18\x01 \x03(\x0b\x32\x1e.connbroker.v1.EndpointSummary\"\xb5\x01\n\x0f\x45ndpointSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0c\n\x04user\x18\x04 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x05 \x01(\t\x12.\n\x0b\x61uth_method\x18\x06 \x01(\x0e\x32\x19.connbroker.v1.AuthMethod\x12(\n\x08tls_mode\x18\x07 \x01(\x0e\x32\x16.connbroker.v1.TLSMode*n\n\x0e\x43redentialKind\x12\x1f\n\x1b\x43REDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43REDENTIAL_KIND_IAM_TOKEN\x10\x01\x12\x1c\n\x18\x43REDENTIAL_KIND_PASSWORD\x10\x02*\x9f\x01\n\x07TLSMode\x12\x18\n\x14TLS_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11TLS_MODE_DISABLED\x10\x01\x12\x16\n\x12TLS_MODE_PREFERRED\x10\x02\x12\x15\n\x11TLS_MODE_REQUIRED\x10\x03\x12\x16\n\x12TLS_MODE_VERIFY_CA\x10\x04\x12\x1c\n\x18TLS_MODE_VERIFY_IDENTITY\x10\x05*X\n\nAuthMethod\x12\x1b\n\x17\x41UTH_METHOD_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41UTH_METHOD_IAM\x10\x01\x12\x18\n\x14\x41UTH_METHOD_PASSWORD\x10\x02*\x88\x01\n\x0f\x46indingSeverity\x12 \n\x1c\x46INDING_SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46INDING_SEVERITY_ERROR\x10\x01\x12\x1c\n\x18\x46INDING_SEVERITY_WARNING\x10\x02\x12\x19\n\x15\x46INDING_SEVERITY_INFO\x10\x03\x32\xa0\x03\n\rBrokerService\x12l\n\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponse\x12Z\n\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,12 +37,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'ZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1'
   _globals['_CREDENTIAL'].fields_by_name['secret']._loaded_options = None
   _globals['_CREDENTIAL'].fields_by_name['secret']._serialized_options = b'\200\001\001'
-  _globals['_CREDENTIALKIND']._serialized_start=2317
-  _globals['_CREDENTIALKIND']._serialized_end=2427
-  _globals['_TLSMODE']._serialized_start=2430
-  _globals['_TLSMODE']._serialized_end=2589
-  _globals['_AUTHMETHOD']._serialized_start=2591
-  _globals['_AUTHMETHOD']._serialized_end=2679
+  _globals['_TRANSCRIPTEVENT_FIELDSENTRY']._loaded_options = None
+  _globals['_TRANSCRIPTEVENT_FIELDSENTRY']._serialized_options = b'8\001'
+  _globals['_CREDENTIALKIND']._serialized_start=3510
+  _globals['_CREDENTIALKIND']._serialized_end=3620
+  _globals['_TLSMODE']._serialized_start=3623
+  _globals['_TLSMODE']._serialized_end=3782
+  _globals['_AUTHMETHOD']._serialized_start=3784
+  _globals['_AUTHMETHOD']._serialized_end=3872
+  _globals['_FINDINGSEVERITY']._serialized_start=3875
+  _globals['_FINDINGSEVERITY']._serialized_end=4011
   _globals['_GETCONNECTIONPARAMSREQUEST']._serialized_start=140
   _globals['_GETCONNECTIONPARAMSREQUEST']._serialized_end=202
   _globals['_GETCONNECTIONPARAMSRESPONSE']._serialized_start=204
@@ -61,24 +65,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVIDENCE']._serialized_end=1186
   _globals['_RESOLUTION']._serialized_start=1188
   _globals['_RESOLUTION']._serialized_end=1302
-  _globals['_VALIDATECONNECTIONREQUEST']._serialized_start=1304
-  _globals['_VALIDATECONNECTIONREQUEST']._serialized_end=1423
-  _globals['_VALIDATECONNECTIONRESPONSE']._serialized_start=1425
-  _globals['_VALIDATECONNECTIONRESPONSE']._serialized_end=1517
-  _globals['_ENDPOINTVALIDATION']._serialized_start=1520
-  _globals['_ENDPOINTVALIDATION']._serialized_end=1826
-  _globals['_STAGE']._serialized_start=1828
-  _globals['_STAGE']._serialized_end=1921
-  _globals['_TLSINFO']._serialized_start=1923
-  _globals['_TLSINFO']._serialized_end=1965
-  _globals['_MYSQLERROR']._serialized_start=1967
-  _globals['_MYSQLERROR']._serialized_end=2031
-  _globals['_LISTENDPOINTSREQUEST']._serialized_start=2033
-  _globals['_LISTENDPOINTSREQUEST']._serialized_end=2055
-  _globals['_LISTENDPOINTSRESPONSE']._serialized_start=2057
-  _globals['_LISTENDPOINTSRESPONSE']._serialized_end=2131
-  _globals['_ENDPOINTSUMMARY']._serialized_start=2134
-  _globals['_ENDPOINTSUMMARY']._serialized_end=2315
-  _globals['_BROKERSERVICE']._serialized_start=2682
-  _globals['_BROKERSERVICE']._serialized_end=3006
+  _globals['_VALIDATECONNECTIONREQUEST']._serialized_start=1305
+  _globals['_VALIDATECONNECTIONREQUEST']._serialized_end=1449
+  _globals['_VALIDATECONNECTIONRESPONSE']._serialized_start=1451
+  _globals['_VALIDATECONNECTIONRESPONSE']._serialized_end=1543
+  _globals['_ENDPOINTVALIDATION']._serialized_start=1546
+  _globals['_ENDPOINTVALIDATION']._serialized_end=1991
+  _globals['_TRANSCRIPT']._serialized_start=1994
+  _globals['_TRANSCRIPT']._serialized_end=2149
+  _globals['_TRANSCRIPTEVENT']._serialized_start=2152
+  _globals['_TRANSCRIPTEVENT']._serialized_end=2365
+  _globals['_TRANSCRIPTEVENT_FIELDSENTRY']._serialized_start=2320
+  _globals['_TRANSCRIPTEVENT_FIELDSENTRY']._serialized_end=2365
+  _globals['_FINDING']._serialized_start=2367
+  _globals['_FINDING']._serialized_end=2468
+  _globals['_DRIVERPREDICTION']._serialized_start=2471
+  _globals['_DRIVERPREDICTION']._serialized_end=2628
+  _globals['_PROBEENDPOINTREQUEST']._serialized_start=2630
+  _globals['_PROBEENDPOINTREQUEST']._serialized_end=2670
+  _globals['_PROBEENDPOINTRESPONSE']._serialized_start=2672
+  _globals['_PROBEENDPOINTRESPONSE']._serialized_end=2738
+  _globals['_PROBERESULT']._serialized_start=2741
+  _globals['_PROBERESULT']._serialized_end=3019
+  _globals['_STAGE']._serialized_start=3021
+  _globals['_STAGE']._serialized_end=3114
+  _globals['_TLSINFO']._serialized_start=3116
+  _globals['_TLSINFO']._serialized_end=3158
+  _globals['_MYSQLERROR']._serialized_start=3160
+  _globals['_MYSQLERROR']._serialized_end=3224
+  _globals['_LISTENDPOINTSREQUEST']._serialized_start=3226
+  _globals['_LISTENDPOINTSREQUEST']._serialized_end=3248
+  _globals['_LISTENDPOINTSRESPONSE']._serialized_start=3250
+  _globals['_LISTENDPOINTSRESPONSE']._serialized_end=3324
+  _globals['_ENDPOINTSUMMARY']._serialized_start=3327
+  _globals['_ENDPOINTSUMMARY']._serialized_end=3508
+  _globals['_BROKERSERVICE']._serialized_start=4014
+  _globals['_BROKERSERVICE']._serialized_end=4430
 # @@protoc_insertion_point(module_scope)

@@ -32,6 +32,13 @@ class AuthMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUTH_METHOD_UNSPECIFIED: _ClassVar[AuthMethod]
     AUTH_METHOD_IAM: _ClassVar[AuthMethod]
     AUTH_METHOD_PASSWORD: _ClassVar[AuthMethod]
+
+class FindingSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FINDING_SEVERITY_UNSPECIFIED: _ClassVar[FindingSeverity]
+    FINDING_SEVERITY_ERROR: _ClassVar[FindingSeverity]
+    FINDING_SEVERITY_WARNING: _ClassVar[FindingSeverity]
+    FINDING_SEVERITY_INFO: _ClassVar[FindingSeverity]
 CREDENTIAL_KIND_UNSPECIFIED: CredentialKind
 CREDENTIAL_KIND_IAM_TOKEN: CredentialKind
 CREDENTIAL_KIND_PASSWORD: CredentialKind
@@ -44,6 +51,10 @@ TLS_MODE_VERIFY_IDENTITY: TLSMode
 AUTH_METHOD_UNSPECIFIED: AuthMethod
 AUTH_METHOD_IAM: AuthMethod
 AUTH_METHOD_PASSWORD: AuthMethod
+FINDING_SEVERITY_UNSPECIFIED: FindingSeverity
+FINDING_SEVERITY_ERROR: FindingSeverity
+FINDING_SEVERITY_WARNING: FindingSeverity
+FINDING_SEVERITY_INFO: FindingSeverity
 
 class GetConnectionParamsRequest(_message.Message):
     __slots__ = ("endpoint", "driver")
@@ -158,16 +169,18 @@ class Resolution(_message.Message):
     def __init__(self, method: _Optional[_Union[AuthMethod, str]] = ..., plugin: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...
 
 class ValidateConnectionRequest(_message.Message):
-    __slots__ = ("endpoints", "all", "driver", "timeout")
+    __slots__ = ("endpoints", "all", "driver", "timeout", "compare_drivers")
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     ALL_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_DRIVERS_FIELD_NUMBER: _ClassVar[int]
     endpoints: _containers.RepeatedScalarFieldContainer[str]
     all: bool
     driver: str
     timeout: _duration_pb2.Duration
-    def __init__(self, endpoints: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ..., driver: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    compare_drivers: bool
+    def __init__(self, endpoints: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ..., driver: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., compare_drivers: _Optional[bool] = ...) -> None: ...
 
 class ValidateConnectionResponse(_message.Message):
     __slots__ = ("ok", "results")
@@ -178,7 +191,7 @@ class ValidateConnectionResponse(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., results: _Optional[_Iterable[_Union[EndpointValidation, _Mapping]]] = ...) -> None: ...
 
 class EndpointValidation(_message.Message):
-    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "auth_plugin", "credential_kind")
+    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "auth_plugin", "credential_kind", "transcript", "findings", "drivers")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +202,9 @@ class EndpointValidation(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_KIND_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    DRIVERS_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     ok: bool
     stages: _containers.RepeatedCompositeFieldContainer[Stage]
@@ -199,7 +215,117 @@ class EndpointValidation(_message.Message):
     reason: str
     auth_plugin: str
     credential_kind: CredentialKind
-    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ...) -> None: ...
+    transcript: Transcript
+    findings: _containers.RepeatedCompositeFieldContainer[Finding]
+    drivers: _containers.RepeatedCompositeFieldContainer[DriverPrediction]
+    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., drivers: _Optional[_Iterable[_Union[DriverPrediction, _Mapping]]] = ...) -> None: ...
+
+class Transcript(_message.Message):
+    __slots__ = ("addr", "user", "profile", "events", "result", "auth_plugin", "tls")
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    addr: str
+    user: str
+    profile: str
+    events: _containers.RepeatedCompositeFieldContainer[TranscriptEvent]
+    result: str
+    auth_plugin: str
+    tls: bool
+    def __init__(self, addr: _Optional[str] = ..., user: _Optional[str] = ..., profile: _Optional[str] = ..., events: _Optional[_Iterable[_Union[TranscriptEvent, _Mapping]]] = ..., result: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[bool] = ...) -> None: ...
+
+class TranscriptEvent(_message.Message):
+    __slots__ = ("at", "direction", "kind", "summary", "fields")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    AT_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    at: _duration_pb2.Duration
+    direction: str
+    kind: str
+    summary: str
+    fields: _containers.ScalarMap[str, str]
+    def __init__(self, at: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., direction: _Optional[str] = ..., kind: _Optional[str] = ..., summary: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Finding(_message.Message):
+    __slots__ = ("code", "severity", "cause", "fix")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    FIX_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    severity: FindingSeverity
+    cause: str
+    fix: str
+    def __init__(self, code: _Optional[str] = ..., severity: _Optional[_Union[FindingSeverity, str]] = ..., cause: _Optional[str] = ..., fix: _Optional[str] = ...) -> None: ...
+
+class DriverPrediction(_message.Message):
+    __slots__ = ("driver", "options", "works", "result", "auth_plugin", "tls", "finding")
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    WORKS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    FINDING_FIELD_NUMBER: _ClassVar[int]
+    driver: str
+    options: str
+    works: bool
+    result: str
+    auth_plugin: str
+    tls: bool
+    finding: Finding
+    def __init__(self, driver: _Optional[str] = ..., options: _Optional[str] = ..., works: _Optional[bool] = ..., result: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[bool] = ..., finding: _Optional[_Union[Finding, _Mapping]] = ...) -> None: ...
+
+class ProbeEndpointRequest(_message.Message):
+    __slots__ = ("endpoint",)
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    def __init__(self, endpoint: _Optional[str] = ...) -> None: ...
+
+class ProbeEndpointResponse(_message.Message):
+    __slots__ = ("probe",)
+    PROBE_FIELD_NUMBER: _ClassVar[int]
+    probe: ProbeResult
+    def __init__(self, probe: _Optional[_Union[ProbeResult, _Mapping]] = ...) -> None: ...
+
+class ProbeResult(_message.Message):
+    __slots__ = ("addr", "server_version", "flavor", "auth_plugin", "tls_offered", "capabilities", "endpoint_kind", "region", "partition", "transcript", "findings")
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FLAVOR_FIELD_NUMBER: _ClassVar[int]
+    AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_OFFERED_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_KIND_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    addr: str
+    server_version: str
+    flavor: str
+    auth_plugin: str
+    tls_offered: bool
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    endpoint_kind: str
+    region: str
+    partition: str
+    transcript: Transcript
+    findings: _containers.RepeatedCompositeFieldContainer[Finding]
+    def __init__(self, addr: _Optional[str] = ..., server_version: _Optional[str] = ..., flavor: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., tls_offered: _Optional[bool] = ..., capabilities: _Optional[_Iterable[str]] = ..., endpoint_kind: _Optional[str] = ..., region: _Optional[str] = ..., partition: _Optional[str] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
 
 class Stage(_message.Message):
     __slots__ = ("name", "ok", "duration", "error")

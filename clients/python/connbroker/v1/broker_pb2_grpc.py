@@ -28,7 +28,7 @@ if _version_not_supported:
 class BrokerServiceStub:
     """BrokerService hands out connection parameters for named database endpoints
     and validates them with real logins. Later versions add
-    WatchConnectionParams (a stream of fresh params) and ProbeEndpoint.
+    WatchConnectionParams (a stream of fresh params).
     """
 
     def __init__(self, channel):
@@ -52,12 +52,17 @@ class BrokerServiceStub:
                 request_serializer=connbroker_dot_v1_dot_broker__pb2.ListEndpointsRequest.SerializeToString,
                 response_deserializer=connbroker_dot_v1_dot_broker__pb2.ListEndpointsResponse.FromString,
                 _registered_method=True)
+        self.ProbeEndpoint = channel.unary_unary(
+                '/connbroker.v1.BrokerService/ProbeEndpoint',
+                request_serializer=connbroker_dot_v1_dot_broker__pb2.ProbeEndpointRequest.SerializeToString,
+                response_deserializer=connbroker_dot_v1_dot_broker__pb2.ProbeEndpointResponse.FromString,
+                _registered_method=True)
 
 
 class BrokerServiceServicer:
     """BrokerService hands out connection parameters for named database endpoints
     and validates them with real logins. Later versions add
-    WatchConnectionParams (a stream of fresh params) and ProbeEndpoint.
+    WatchConnectionParams (a stream of fresh params).
     """
 
     def GetConnectionParams(self, request, context):
@@ -89,6 +94,17 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProbeEndpoint(self, request, context):
+        """ProbeEndpoint connects to a configured endpoint without credentials and
+        reports what the server announces (version, default auth plugin, TLS,
+        capabilities) and what the host name says the endpoint is. A server
+        that cannot be reached is a normal response with findings, not an RPC
+        error. Errors: NOT_FOUND for an unknown endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BrokerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +123,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     request_deserializer=connbroker_dot_v1_dot_broker__pb2.ListEndpointsRequest.FromString,
                     response_serializer=connbroker_dot_v1_dot_broker__pb2.ListEndpointsResponse.SerializeToString,
             ),
+            'ProbeEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProbeEndpoint,
+                    request_deserializer=connbroker_dot_v1_dot_broker__pb2.ProbeEndpointRequest.FromString,
+                    response_serializer=connbroker_dot_v1_dot_broker__pb2.ProbeEndpointResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'connbroker.v1.BrokerService', rpc_method_handlers)
@@ -118,7 +139,7 @@ def add_BrokerServiceServicer_to_server(servicer, server):
 class BrokerService:
     """BrokerService hands out connection parameters for named database endpoints
     and validates them with real logins. Later versions add
-    WatchConnectionParams (a stream of fresh params) and ProbeEndpoint.
+    WatchConnectionParams (a stream of fresh params).
     """
 
     @staticmethod
@@ -192,6 +213,33 @@ class BrokerService:
             '/connbroker.v1.BrokerService/ListEndpoints',
             connbroker_dot_v1_dot_broker__pb2.ListEndpointsRequest.SerializeToString,
             connbroker_dot_v1_dot_broker__pb2.ListEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProbeEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connbroker.v1.BrokerService/ProbeEndpoint',
+            connbroker_dot_v1_dot_broker__pb2.ProbeEndpointRequest.SerializeToString,
+            connbroker_dot_v1_dot_broker__pb2.ProbeEndpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

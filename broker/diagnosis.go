@@ -1,0 +1,107 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/dbtls"
+	"github.com/connbroker/connbroker/broker/diagnose"
+	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
+	"github.com/connbroker/connbroker/broker/rdshost"
+	"github.com/connbroker/connbroker/broker/validate"
+)
+
+// diagnosisInput is what diagnose needs about an endpoint, without the
+// transcript.
+func diagnosisInput(ep *config.Endpoint, cred *credential.Credential) diagnose.Input {
+	in := diagnose.Input{Host: ep.Host, Port: ep.Port, IAM: ep.Auth == config.AuthIAM, Region: ep.Region, CustomCA: len(ep.TLS.CAPEM) > 0}
+	if in.Region == "" {
+		if h, ok := rdshost.Parse(ep.Host); ok {
+			in.Region = h.Region
+		}
+	}
+	if cred != nil && cred.Kind == credential.KindIAMToken {
+		if c, err := diagnose.ParseToken(cred.Secret.Reveal()); err == nil {
+			in.Token = &c
+		}
+	}
+	return in
+}
+
+// diagnoseLogin replays the login with the handshake prober playing
+// go-sql-driver (with the options the validator used) and adds the
+// transcript and findings to res; with compare, it also plays every driver
+// profile.
+func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred credential.Credential, res *validate.Result, compare bool) {
+	tc, err := dbtls.Config(ep.TLS.Mode, ep.TLS.CAPEM, ep.TLS.ServerName)
+	if err != nil {
+		return // the validator already reported the TLS configuration problem
+	}
+	allowClear := ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText
+	target := handshake.Target{Addr: ep.Addr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
+		TLS: tc, Profile: handshake.GoSQLDriver(allowClear)}
+	if ep.TLS.Mode == config.TLSPreferred {
+		target.Profile.InsistsOnTLS = false
+	}
+	probe := &handshake.Probe{}
+	tr, perr := probe.Run(ctx, target)
+	in := diagnosisInput(ep, &cred)
+	in.Transcript, in.Err = tr, perr
+	res.Transcript = tr
+	res.Findings = diagnose.Diagnose(in)
+	if compare {
+		res.Drivers = diagnose.Compare(ctx, probe, target, in, diagnose.DriverCases())
+	}
+	s.log.InfoContext(ctx, "diagnosed endpoint", "endpoint", ep.Name, "result", tr.Outcome.Result, "findings", len(res.Findings))
+}
+
+// ProbeResult is what a server announces before login, and what its host
+// name says.
+type ProbeResult struct {
+	// Addr is host:port.
+	Addr string
+	// Host is the host name's classification; HostOK is false for a name
+	// that is not an RDS endpoint.
+	Host   rdshost.Info
+	HostOK bool
+	// Transcript is the probe's record; Transcript.Greeting is nil when no
+	// greeting arrived.
+	Transcript *handshake.Transcript
+	// Findings explain a failed probe.
+	Findings []diagnose.Finding
+}
+
+// ProbeAddr probes addr ("host:port") without credentials: the greeting,
+// and the TLS upgrade when tlsCfg is not nil. It never returns an error
+// for an unreachable or broken server: the findings say what went wrong.
+func ProbeAddr(ctx context.Context, p *handshake.Probe, addr string, tlsCfg *tls.Config) ProbeResult {
+	host, ps, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(ps)
+	tr, err := p.Run(ctx, handshake.Target{Addr: addr, TLS: tlsCfg, GreetingOnly: true, Profile: handshake.Profile{Name: "probe"}})
+	out := ProbeResult{Addr: addr, Transcript: tr}
+	out.Host, out.HostOK = rdshost.Parse(host)
+	out.Findings = diagnose.Diagnose(diagnose.Input{Transcript: tr, Err: err, Host: host, Port: port, CustomCA: tlsCfg != nil && tlsCfg.RootCAs != nil})
+	return out
+}
+
+// Probe probes a configured endpoint without credentials, upgrading to TLS
+// with the endpoint's settings unless its mode is disabled.
+func (s *Service) Probe(ctx context.Context, endpoint string) (ProbeResult, error) {
+	ep, err := s.endpoint("endpoint", endpoint)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	tc, err := dbtls.Config(ep.TLS.Mode, ep.TLS.CAPEM, ep.TLS.ServerName)
+	if err != nil {
+		return ProbeResult{}, fmt.Errorf("endpoint %s tls config: %w", ep.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Load().Validation.Timeout)
+	defer cancel()
+	return ProbeAddr(ctx, &handshake.Probe{}, ep.Addr(), tc), nil
+}
