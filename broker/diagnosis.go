@@ -78,12 +78,15 @@ type ProbeResult struct {
 }
 
 // ProbeAddr probes addr ("host:port") without credentials: the greeting,
-// and the TLS upgrade when tlsCfg is not nil. It never returns an error
-// for an unreachable or broken server: the findings say what went wrong.
-func ProbeAddr(ctx context.Context, p *handshake.Probe, addr string, tlsCfg *tls.Config) ProbeResult {
+// and the TLS upgrade when tlsCfg is not nil (requireTLS: fail when the
+// server does not offer it; otherwise go on without). It never returns an
+// error for an unreachable or broken server: the findings say what went
+// wrong.
+func ProbeAddr(ctx context.Context, p *handshake.Probe, addr string, tlsCfg *tls.Config, requireTLS bool) ProbeResult {
 	host, ps, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(ps)
-	tr, err := p.Run(ctx, handshake.Target{Addr: addr, TLS: tlsCfg, GreetingOnly: true, Profile: handshake.Profile{Name: "probe"}})
+	tr, err := p.Run(ctx, handshake.Target{Addr: addr, TLS: tlsCfg, GreetingOnly: true,
+		Profile: handshake.Profile{Name: "probe", InsistsOnTLS: requireTLS}})
 	out := ProbeResult{Addr: addr, Transcript: tr}
 	out.Host, out.HostOK = rdshost.Parse(host)
 	out.Findings = diagnose.Diagnose(diagnose.Input{Transcript: tr, Err: err, Host: host, Port: port, CustomCA: tlsCfg != nil && tlsCfg.RootCAs != nil})
@@ -103,5 +106,5 @@ func (s *Service) Probe(ctx context.Context, endpoint string) (ProbeResult, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Load().Validation.Timeout)
 	defer cancel()
-	return ProbeAddr(ctx, &handshake.Probe{}, ep.Addr(), tc), nil
+	return ProbeAddr(ctx, &handshake.Probe{}, ep.Addr(), tc, ep.TLS.Mode.Requires()), nil
 }

@@ -166,6 +166,11 @@ func Diagnose(in Input) []Finding {
 	clearAsked := switchedToClear(tr)
 	switch {
 	case o.Stop != nil:
+		if clearAsked && !in.IAM && in.Token == nil && o.Stop.Code == handshake.StopClearTextOptInMissing {
+			add(CodeStaticPasswordToIAM, SeverityError,
+				"the server switched the login to mysql_clear_password, which is how RDS/RDS Proxy IAM (AWSAuthenticationPlugin) and PAM accounts authenticate, but this endpoint is configured with a static password: the account most likely expects an IAM token (the password was not sent)",
+				"set auth: iam for this endpoint (the broker then signs a token per connection), or give the account a password plugin")
+		}
 		stopFinding(in, *o.Stop, add)
 	case o.Server != nil:
 		serverFinding(in, tr, o.Server, clearAsked, tokenBad, add)
@@ -314,7 +319,7 @@ func errFinding(in Input, tr *handshake.Transcript, err error, add func(code str
 			"check the port: it is probably another service (HTTP, a TLS-only port, SSH)")
 	case se != nil && se.Timeout() && stage == handshake.StageGreeting:
 		add(CodeGreetingTimeout, SeverityError, "connected to "+tr.Addr+" but no greeting arrived in time",
-			"the server is overloaded or not MySQL; a proxy in front may be waiting for its backend")
+			"a MySQL server speaks first: silence means the port belongs to a protocol where the client speaks first (HTTP, for one), an overloaded server, or a proxy waiting for its backend; check the port")
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
 		add(CodeClosedMidHandshake, SeverityError, fmt.Sprintf("the server closed the connection during the %s stage", orDefault(string(stage), "handshake")),
 			"look at the server's error log; common causes: max_connections, a host block (max_connect_errors), a proxy without a healthy target")

@@ -147,7 +147,10 @@ func TestFindingsAgainstRealPeers(t *testing.T) {
 		return a
 	}()
 	silent := listen(t, func(c net.Conn) { _, _ = c.Read(make([]byte, 1)) })
-	ssh := listen(t, func(c net.Conn) { _, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")); _, _ = c.Read(make([]byte, 1)) })
+	ssh := listen(t, func(c net.Conn) {
+		_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"))
+		_, _ = c.Read(make([]byte, 1))
+	})
 	halfGreeting := listen(t, func(c net.Conn) { _, _ = c.Write([]byte{0x4a, 0, 0, 0, 0x0a, '8', '.', '0'}) })
 	blocked := listen(t, func(c net.Conn) {
 		msg := "Host '127.0.0.1' is blocked because of many connection errors"

@@ -103,7 +103,7 @@ not be reached or refused the request.`,
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json (validate also: junit)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for the broker call")
 
-	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g))
+	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g))
 	return root.Execute()
 }
 

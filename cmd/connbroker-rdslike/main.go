@@ -1,0 +1,25 @@
+// Command connbroker-rdslike runs a local "RDS-like endpoint" on 127.0.0.1:
+// a MySQL 8 protocol server in RDS-Proxy mode that insists on TLS, switches
+// IAM accounts to mysql_clear_password and verifies real SigV4 RDS IAM
+// tokens signed with a given AWS key, plus password accounts
+// (caching_sha2_password). Use it to try an application's IAM path without
+// AWS: sign tokens with the same key (any SDK's generate_db_auth_token /
+// BuildAuthToken works) and trust the CA it writes.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "connbroker-rdslike:", err)
+		os.Exit(2)
+	}
+}
