@@ -169,7 +169,7 @@ func TestFindingsAgainstRealPeers(t *testing.T) {
 			want: []string{diagnose.CodeClearTextOptIn}, fixHas: "allowCleartextPasswords=true"},
 		{name: "caching_sha2 full auth over plain TCP", addr: e.Addr, user: sha2User, secret: sha2Pass, profile: gsd, before: e.InvalidateCache,
 			wantOK: true, want: []string{diagnose.CodeFastAuthCacheMiss}, document: "caching-sha2-full-auth-plain-tcp"},
-		{name: "RSA key needed: PyMySQL without cryptography", addr: e.Addr, user: sha2User, secret: sha2Pass, profile: handshake.PyMySQL(false, false), before: e.InvalidateCache,
+		{name: "RSA key needed: PyMySQL without cryptography", addr: e.Addr, user: sha2User, secret: sha2Pass, profile: sslDisabled(handshake.PyMySQL(false, false)), before: e.InvalidateCache,
 			want: []string{diagnose.CodeRSAKeyNeeded, diagnose.CodeFastAuthCacheMiss}, fixHas: "pip install cryptography"},
 		{name: "RSA key needed: Connector/J without allowPublicKeyRetrieval", addr: e.Addr, user: sha2User, secret: sha2Pass, profile: handshake.ConnectorJ(false), before: e.InvalidateCache,
 			want: []string{diagnose.CodeRSAKeyNeeded, diagnose.CodeFastAuthCacheMiss}, fixHas: "allowPublicKeyRetrieval=true"},

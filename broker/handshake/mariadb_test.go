@@ -40,8 +40,8 @@ func TestProbeMariaDB(t *testing.T) {
 		code    uint16
 	}{
 		{"ed25519 with the mariadb CLI", mariadbtest.Ed25519User, mariadbtest.Ed25519Password, false, handshake.MariaDBCLI(),
-			[]handshake.Kind{kResp, kSwitch, kAuth, kOK, kOut}, handshake.ResultOK, 0},
-		{"ed25519 with PyMySQL without pynacl", mariadbtest.Ed25519User, mariadbtest.Ed25519Password, false, handshake.PyMySQL(true, false),
+			[]handshake.Kind{handshake.KindTLSPreferred, kTLS, kResp, kSwitch, kAuth, kOK, kOut}, handshake.ResultOK, 0},
+		{"ed25519 with PyMySQL without pynacl", mariadbtest.Ed25519User, mariadbtest.Ed25519Password, false, sslDisabled(handshake.PyMySQL(true, false)),
 			[]handshake.Kind{kResp, kSwitch, kStop, kOut}, handshake.ResultStopped, 0},
 		{"native with go-sql-driver", mariadbtest.NativeUser, mariadbtest.NativePassword, false, handshake.GoSQLDriver(false),
 			[]handshake.Kind{kResp, kOK, kOut}, handshake.ResultOK, 0},

@@ -263,6 +263,10 @@ func (s *session) readGreeting() error {
 }
 
 func (s *session) maybeTLS() error {
+	if s.t.TLS == nil && s.t.Profile.PrefersTLS && s.greeting.Capabilities.Has(ClientSSL) {
+		s.tr.add(Local, KindTLSPreferred, s.t.Profile.Name+" upgrades to TLS by default when the server offers it, without verifying the certificate (PREFERRED)", map[string]string{"mode": "preferred"})
+		s.t.TLS = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // what the driver does by default
+	}
 	if s.t.TLS == nil {
 		return nil
 	}

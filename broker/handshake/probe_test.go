@@ -74,6 +74,13 @@ func run(t *testing.T, tgt handshake.Target) (*handshake.Transcript, error) {
 	return tr, err
 }
 
+// sslDisabled is p with its default TLS upgrade turned off (PyMySQL
+// ssl_disabled=True, mariadb --skip-ssl).
+func sslDisabled(p handshake.Profile) handshake.Profile {
+	p.PrefersTLS = false
+	return p
+}
+
 // authKinds keeps the kinds that describe the auth exchange.
 func authKinds(tr *handshake.Transcript) []handshake.Kind {
 	var out []handshake.Kind
@@ -249,7 +256,7 @@ func TestProbeFailures(t *testing.T) {
 			[]handshake.Kind{kResp, kSwitch, kStop, kOut}, handshake.ResultStopped, handshake.StopClearTextWithoutTLS, "enable TLS (verified) for this endpoint", nil},
 		{"go-sql-driver sends clear text without TLS; server refuses", p.sha2, "iam", iamToken, nil, handshake.GoSQLDriver(true),
 			[]handshake.Kind{kResp, kSwitch, kAuth, kWarn, kERR, kOut}, handshake.ResultServerError, "1045", "", nil},
-		{"PyMySQL without cryptography: RSA needed", p.sha2, "sha2", "sha2-secret-pw", nil, handshake.PyMySQL(false, false),
+		{"PyMySQL without cryptography: RSA needed", p.sha2, "sha2", "sha2-secret-pw", nil, sslDisabled(handshake.PyMySQL(false, false)),
 			[]handshake.Kind{kResp, kFull, kStop, kOut}, handshake.ResultStopped, handshake.StopRSAUnavailable, "enable TLS, or pip install cryptography", nil},
 		{"Connector/J without allowPublicKeyRetrieval", p.sha2, "sha2", "sha2-secret-pw", nil, handshake.ConnectorJ(false),
 			[]handshake.Kind{kResp, kFull, kStop, kOut}, handshake.ResultStopped, handshake.StopRSAKeyRetrievalDisabled, "enable TLS, or allowPublicKeyRetrieval=true (or serverRSAPublicKeyFile)", nil},

@@ -70,6 +70,9 @@ type Profile struct {
 	// InsistsOnTLS: when TLS is configured and the server does not offer
 	// it, the driver fails; false means it silently goes on in plain text.
 	InsistsOnTLS bool
+	// PrefersTLS: with no TLS configured (Target.TLS nil) the driver still
+	// upgrades, unverified, when the server offers TLS (MySQL's PREFERRED).
+	PrefersTLS bool
 	// PluginNeeds maps a plugin the driver could run with an extra
 	// dependency to what is missing, e.g. client_ed25519 -> "pip install
 	// pynacl". Such plugins are not in Plugins.
@@ -100,7 +103,9 @@ func GoSQLDriver(allowCleartext bool) Profile {
 // PyMySQL models PyMySQL 1.2 with an SSL option set (TLS REQUIRED). Clear
 // text needs no opt-in and has no TLS check; RSA needs the cryptography
 // package and client_ed25519 needs pynacl. PyMySQL <= 1.1 does not insist on
-// TLS: set InsistsOnTLS to false for it.
+// TLS: set InsistsOnTLS to false for it. Without any ssl option PyMySQL
+// 1.2.4 (seen in TestProfilesMatchRealDrivers) upgrades to TLS unverified
+// when the server offers it (PREFERRED), so PrefersTLS is set.
 func PyMySQL(hasCryptography, hasPyNaCl bool) Profile {
 	p := Profile{
 		Name:                "PyMySQL",
@@ -109,6 +114,7 @@ func PyMySQL(hasCryptography, hasPyNaCl bool) Profile {
 		RSA:                 RSAUnavailable,
 		RSAHint:             "pip install cryptography",
 		InsistsOnTLS:        true,
+		PrefersTLS:          true,
 		PluginNeeds:         map[string]string{},
 	}
 	if hasCryptography {
@@ -163,8 +169,12 @@ func mariadbConnC(name string) Profile {
 
 // MariaDBCLI models the mariadb 10.11 client (MariaDB Connector/C): clear
 // text needs no flag, --ssl is on by default without verification and falls
-// back to plain text.
-func MariaDBCLI() Profile { return mariadbConnC("mariadb CLI (Connector/C)") }
+// back to plain text (PrefersTLS).
+func MariaDBCLI() Profile {
+	p := mariadbConnC("mariadb CLI (Connector/C)")
+	p.PrefersTLS = true
+	return p
+}
 
 // MysqlclientLibmysql models mysqlclient (MySQLdb) built against Oracle's
 // libmysqlclient: clear text needs LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 in

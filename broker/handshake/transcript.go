@@ -28,6 +28,7 @@ const (
 	KindSSLRequest        Kind = "ssl-request"
 	KindTLS               Kind = "tls"
 	KindTLSFallback       Kind = "tls-fallback"
+	KindTLSPreferred      Kind = "tls-preferred"
 	KindHandshakeResponse Kind = "handshake-response"
 	KindAuthSwitchRequest Kind = "auth-switch-request"
 	KindAuthResponse      Kind = "auth-response"
