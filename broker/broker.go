@@ -20,7 +20,7 @@ import (
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/hints"
 	"github.com/connbroker/connbroker/broker/observe"
-	"github.com/connbroker/connbroker/broker/rdshost"
+	"github.com/connbroker/connbroker/broker/resolve"
 	"github.com/connbroker/connbroker/broker/validate"
 )
 
@@ -71,6 +71,8 @@ type Resolution struct {
 	Method   Method
 	Plugin   string
 	Evidence []Evidence
+	// TLSRequired says the login must use TLS.
+	TLSRequired bool
 }
 
 // TLS are the TLS settings a client must apply.
@@ -105,6 +107,7 @@ type Service struct {
 	log       *slog.Logger
 	rec       observe.Recorder
 	views     atomic.Pointer[views]
+	res       resolutions
 }
 
 // New returns a Service over cfg issuing with issuer.
@@ -156,17 +159,15 @@ func (s *Service) endpoint(field, name string) (*config.Endpoint, error) {
 	return ep, nil
 }
 
-// Resolve returns how ep authenticates, with evidence.
+// Resolve returns how ep authenticates, with the evidence its config and
+// host name give (no I/O; auth: auto endpoints are resolved by the Service
+// with the greeting and the account's plugin).
 func Resolve(ep *config.Endpoint) Resolution {
-	r := Resolution{Method: ep.Auth, Plugin: ep.Plugin}
-	r.Evidence = append(r.Evidence, Evidence{Source: "config", Detail: fmt.Sprintf("auth: %s", ep.Auth)})
-	if ep.Plugin != "" {
-		r.Evidence = append(r.Evidence, Evidence{Source: "config", Detail: "account plugin " + ep.Plugin})
+	r, err := resolve.Decide(ep, resolve.Facts{})
+	if err != nil {
+		return Resolution{Method: ep.Auth, Plugin: ep.Plugin, Evidence: []Evidence{{Source: "config", Detail: err.Error()}}}
 	}
-	if h, ok := rdshost.Parse(ep.Host); ok {
-		r.Evidence = append(r.Evidence, Evidence{Source: "hostname", Detail: fmt.Sprintf("%s %q in %s (%s)", h.Kind, h.Name, h.Region, h.Partition)})
-	}
-	return r
+	return toResolution(r)
 }
 
 // Params returns fresh connection parameters for endpoint, with hints for
@@ -181,6 +182,10 @@ func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params,
 		if r, err = hints.For(driver); err != nil {
 			return nil, &ArgError{Field: "driver", Problem: err.Error(), Err: err}
 		}
+	}
+	ep, auto, err := s.effective(ctx, ep)
+	if err != nil {
+		return nil, fmt.Errorf("resolve auth: %w", err)
 	}
 	cred, err := s.issuer.Issue(ctx, ep)
 	if err != nil {
@@ -199,6 +204,9 @@ func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params,
 		TLS:        TLS{Mode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName},
 		Resolution: v.res,
 		Hints:      v.hints,
+	}
+	if auto != nil { // auth: auto: the resolution with its gathered evidence
+		p.Resolution = *auto
 	}
 	if v.hints != nil && cred.Stale {
 		h := *v.hints
@@ -284,6 +292,12 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	eff, _, err := s.effective(cctx, ep)
+	if err != nil {
+		st := validate.Stage{Name: "resolve", Duration: time.Since(start), Error: "resolve auth: " + err.Error()}
+		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{st}, Reason: st.Error}
+	}
+	ep = eff
 	cred, err := s.issuer.Issue(cctx, ep)
 	credStage := validate.Stage{Name: "credential", OK: err == nil, Duration: time.Since(start)}
 	if err != nil {

@@ -116,7 +116,7 @@ func paramsToProto(p *broker.Params) (*v1.ConnectionParams, error) {
 			CaPem:      string(p.TLS.CAPEM),
 			ServerName: p.TLS.ServerName,
 		},
-		Resolution: &v1.Resolution{Method: methodToProto(p.Resolution.Method), Plugin: p.Resolution.Plugin},
+		Resolution: &v1.Resolution{Method: methodToProto(p.Resolution.Method), Plugin: p.Resolution.Plugin, TlsRequired: p.Resolution.TLSRequired},
 	}
 	for _, e := range p.Resolution.Evidence {
 		out.Resolution.Evidence = append(out.Resolution.Evidence, &v1.Evidence{Source: e.Source, Detail: e.Detail})
@@ -186,6 +186,8 @@ func methodToProto(m config.AuthMethod) v1.AuthMethod {
 		return v1.AuthMethod_AUTH_METHOD_IAM
 	case config.AuthPassword:
 		return v1.AuthMethod_AUTH_METHOD_PASSWORD
+	case config.AuthAuto:
+		return v1.AuthMethod_AUTH_METHOD_AUTO
 	}
 	return v1.AuthMethod_AUTH_METHOD_UNSPECIFIED
 }

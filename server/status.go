@@ -10,6 +10,7 @@ import (
 
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/resolve"
 )
 
 // ErrorDomain is the errdetails.ErrorInfo domain of connbroker errors.
@@ -21,6 +22,7 @@ const (
 	ReasonInvalidArgument       = "INVALID_ARGUMENT"
 	ReasonCredentialUnavailable = "CREDENTIAL_UNAVAILABLE"
 	ReasonInternal              = "INTERNAL"
+	ReasonAuthUndecided         = "AUTH_UNDECIDED"
 )
 
 // toStatus maps a domain error to a gRPC status error: the one place where
@@ -51,6 +53,8 @@ func toStatus(err error) error {
 		code, reason, meta = codes.InvalidArgument, ReasonInvalidArgument, map[string]string{"field": arg.Field}
 	case errors.Is(err, credential.ErrUnavailable):
 		code, reason = codes.Unavailable, ReasonCredentialUnavailable
+	case errors.Is(err, resolve.ErrUndecided):
+		code, reason = codes.FailedPrecondition, ReasonAuthUndecided
 	default:
 		code, reason, msg = codes.Internal, ReasonInternal, "internal error"
 	}

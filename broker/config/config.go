@@ -103,6 +103,10 @@ const (
 	AuthIAM AuthMethod = "iam"
 	// AuthPassword reads a password from a file or environment variable.
 	AuthPassword AuthMethod = "password"
+	// AuthAuto resolves iam or password per endpoint from evidence (the
+	// account's plugin read through Diagnostic, the host name, the
+	// greeting); see package broker/resolve.
+	AuthAuto AuthMethod = "auto"
 )
 
 // TLSMode is how strictly the database connection uses TLS.
@@ -151,6 +155,19 @@ type Endpoint struct {
 	Password *PasswordSource `yaml:"password"`
 	// TLS is how the database connection uses TLS.
 	TLS EndpointTLS `yaml:"tls"`
+	// Diagnostic is an optional account the broker uses only to read the
+	// login user's plugin (SELECT user, host, plugin FROM mysql.user) for
+	// auth: auto and diagnosis. It needs SELECT on mysql.user.
+	Diagnostic *DiagnosticAccount `yaml:"diagnostic"`
+}
+
+// DiagnosticAccount is a read-only account for resolving an endpoint's
+// auth method.
+type DiagnosticAccount struct {
+	// User is the diagnostic account's user name. Required.
+	User string `yaml:"user"`
+	// Password is where its password comes from. Required.
+	Password *PasswordSource `yaml:"password"`
 }
 
 // Addr returns host:port.
@@ -299,7 +316,7 @@ func (c *Config) applyDefaults() {
 		if e.Auth == AuthIAM && e.Plugin == "" {
 			e.Plugin = "mysql_clear_password"
 		}
-		if e.Auth == AuthIAM && e.Region == "" {
+		if (e.Auth == AuthIAM || e.Auth == AuthAuto) && e.Region == "" {
 			if h, ok := rdshost.Parse(e.Host); ok {
 				e.Region = h.Region
 			}
@@ -426,10 +443,26 @@ func (e *Endpoint) validate(p, name string) []error {
 		if e.Plugin == "mysql_clear_password" && knownMode(e.TLS.Mode) && !e.TLS.Mode.Verifies() {
 			add(".tls.mode", fmt.Sprintf("%q would send a clear-text password without verifying the server", e.TLS.Mode), "use verify-identity (or verify-ca)")
 		}
+	case AuthAuto:
+		if e.Password != nil {
+			errs = append(errs, e.Password.validate(p+".password")...)
+		}
+		if knownMode(e.TLS.Mode) && !e.TLS.Mode.Verifies() {
+			add(".tls.mode", fmt.Sprintf("%q: auth: auto may resolve to IAM, whose token must not go to an unverified server", e.TLS.Mode), "use verify-identity (or verify-ca)")
+		}
+		if e.Password == nil && e.Region == "" {
+			add(".region", fmt.Sprintf("cannot be parsed from host %q, and no password is set", e.Host), "set region (for IAM) or password (for a password account)")
+		}
 	case "":
-		add(".auth", "missing", "set auth: iam or auth: password")
+		add(".auth", "missing", "set auth: iam, password or auto")
 	default:
-		add(".auth", fmt.Sprintf("unknown method %q", e.Auth), "use iam or password")
+		add(".auth", fmt.Sprintf("unknown method %q", e.Auth), "use iam, password or auto")
+	}
+	if d := e.Diagnostic; d != nil {
+		if d.User == "" {
+			add(".diagnostic.user", "missing", "set the diagnostic account's user name, or remove diagnostic")
+		}
+		errs = append(errs, d.Password.validate(p+".diagnostic.password")...)
 	}
 	if !knownMode(e.TLS.Mode) {
 		add(".tls.mode", fmt.Sprintf("unknown mode %q", e.TLS.Mode), "use disabled, preferred, required, verify-ca or verify-identity")

@@ -157,6 +157,10 @@ const (
 	AuthMethod_AUTH_METHOD_IAM AuthMethod = 1
 	// AUTH_METHOD_PASSWORD reads a password from a file, env var or secret.
 	AuthMethod_AUTH_METHOD_PASSWORD AuthMethod = 2
+	// AUTH_METHOD_AUTO is configured "auth: auto": the broker resolves iam or
+	// password per endpoint from evidence. Only EndpointSummary carries it; a
+	// Resolution always names the resolved method.
+	AuthMethod_AUTH_METHOD_AUTO AuthMethod = 3
 )
 
 // Enum value maps for AuthMethod.
@@ -165,11 +169,13 @@ var (
 		0: "AUTH_METHOD_UNSPECIFIED",
 		1: "AUTH_METHOD_IAM",
 		2: "AUTH_METHOD_PASSWORD",
+		3: "AUTH_METHOD_AUTO",
 	}
 	AuthMethod_value = map[string]int32{
 		"AUTH_METHOD_UNSPECIFIED": 0,
 		"AUTH_METHOD_IAM":         1,
 		"AUTH_METHOD_PASSWORD":    2,
+		"AUTH_METHOD_AUTO":        3,
 	}
 )
 
@@ -894,7 +900,9 @@ type Resolution struct {
 	// client's side of the handshake.
 	Plugin string `protobuf:"bytes,2,opt,name=plugin,proto3" json:"plugin,omitempty"`
 	// evidence lists the facts behind the choice, strongest first.
-	Evidence      []*Evidence `protobuf:"bytes,3,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	Evidence []*Evidence `protobuf:"bytes,3,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	// tls_required is true when the login must use TLS (always for IAM).
+	TlsRequired   bool `protobuf:"varint,4,opt,name=tls_required,json=tlsRequired,proto3" json:"tls_required,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -948,6 +956,13 @@ func (x *Resolution) GetEvidence() []*Evidence {
 		return x.Evidence
 	}
 	return nil
+}
+
+func (x *Resolution) GetTlsRequired() bool {
+	if x != nil {
+		return x.TlsRequired
+	}
+	return false
 }
 
 // ValidateConnectionRequest names the endpoints to validate.
@@ -2275,12 +2290,13 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"minVersion\":\n" +
 	"\bEvidence\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\"\x8c\x01\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\"\xaf\x01\n" +
 	"\n" +
 	"Resolution\x121\n" +
 	"\x06method\x18\x01 \x01(\x0e2\x19.connbroker.v1.AuthMethodR\x06method\x12\x16\n" +
 	"\x06plugin\x18\x02 \x01(\tR\x06plugin\x123\n" +
-	"\bevidence\x18\x03 \x03(\v2\x17.connbroker.v1.EvidenceR\bevidence\"\xc1\x01\n" +
+	"\bevidence\x18\x03 \x03(\v2\x17.connbroker.v1.EvidenceR\bevidence\x12!\n" +
+	"\ftls_required\x18\x04 \x01(\bR\vtlsRequired\"\xc1\x01\n" +
 	"\x19ValidateConnectionRequest\x12\x1c\n" +
 	"\tendpoints\x18\x01 \x03(\tR\tendpoints\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12\x16\n" +
@@ -2397,12 +2413,13 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x12TLS_MODE_PREFERRED\x10\x02\x12\x15\n" +
 	"\x11TLS_MODE_REQUIRED\x10\x03\x12\x16\n" +
 	"\x12TLS_MODE_VERIFY_CA\x10\x04\x12\x1c\n" +
-	"\x18TLS_MODE_VERIFY_IDENTITY\x10\x05*X\n" +
+	"\x18TLS_MODE_VERIFY_IDENTITY\x10\x05*n\n" +
 	"\n" +
 	"AuthMethod\x12\x1b\n" +
 	"\x17AUTH_METHOD_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUTH_METHOD_IAM\x10\x01\x12\x18\n" +
-	"\x14AUTH_METHOD_PASSWORD\x10\x02*\x88\x01\n" +
+	"\x14AUTH_METHOD_PASSWORD\x10\x02\x12\x14\n" +
+	"\x10AUTH_METHOD_AUTO\x10\x03*\x88\x01\n" +
 	"\x0fFindingSeverity\x12 \n" +
 	"\x1cFINDING_SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FINDING_SEVERITY_ERROR\x10\x01\x12\x1c\n" +

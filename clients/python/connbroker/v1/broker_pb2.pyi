@@ -32,6 +32,7 @@ class AuthMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUTH_METHOD_UNSPECIFIED: _ClassVar[AuthMethod]
     AUTH_METHOD_IAM: _ClassVar[AuthMethod]
     AUTH_METHOD_PASSWORD: _ClassVar[AuthMethod]
+    AUTH_METHOD_AUTO: _ClassVar[AuthMethod]
 
 class FindingSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -51,6 +52,7 @@ TLS_MODE_VERIFY_IDENTITY: TLSMode
 AUTH_METHOD_UNSPECIFIED: AuthMethod
 AUTH_METHOD_IAM: AuthMethod
 AUTH_METHOD_PASSWORD: AuthMethod
+AUTH_METHOD_AUTO: AuthMethod
 FINDING_SEVERITY_UNSPECIFIED: FindingSeverity
 FINDING_SEVERITY_ERROR: FindingSeverity
 FINDING_SEVERITY_WARNING: FindingSeverity
@@ -159,14 +161,16 @@ class Evidence(_message.Message):
     def __init__(self, source: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class Resolution(_message.Message):
-    __slots__ = ("method", "plugin", "evidence")
+    __slots__ = ("method", "plugin", "evidence", "tls_required")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     PLUGIN_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    TLS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     method: AuthMethod
     plugin: str
     evidence: _containers.RepeatedCompositeFieldContainer[Evidence]
-    def __init__(self, method: _Optional[_Union[AuthMethod, str]] = ..., plugin: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...
+    tls_required: bool
+    def __init__(self, method: _Optional[_Union[AuthMethod, str]] = ..., plugin: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., tls_required: _Optional[bool] = ...) -> None: ...
 
 class ValidateConnectionRequest(_message.Message):
     __slots__ = ("endpoints", "all", "driver", "timeout", "compare_drivers")

@@ -1,0 +1,202 @@
+// Package resolve decides how an endpoint authenticates (IAM token or
+// password), which plugin the client ends up using and whether TLS is
+// required, from evidence, strongest first: explicit config, the account's
+// plugin (read through an optional diagnostic account), the host name
+// (RDS instance, Aurora cluster/reader/custom, RDS Proxy; region and
+// partition), a configured password source, and the server greeting
+// (announced plugin, TLS offered). The result lists its evidence.
+package resolve
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/dbtls"
+	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/rdshost"
+)
+
+// ErrUndecided means the evidence does not decide the method. Do not
+// retry: set auth explicitly or configure a diagnostic account.
+var ErrUndecided = errors.New("auth method cannot be resolved from the evidence")
+
+// Evidence is one fact behind a resolution.
+type Evidence struct {
+	// Source is "config", "account", "hostname", "greeting".
+	Source string
+	// Detail states the fact in plain words.
+	Detail string
+}
+
+// Result is a resolved method with its evidence.
+type Result struct {
+	// Method is iam or password (never auto).
+	Method config.AuthMethod
+	// Plugin is the plugin the client ends up using; empty if unknown.
+	Plugin string
+	// TLSRequired says the login must use TLS (IAM always does).
+	TLSRequired bool
+	// Evidence lists the facts, strongest first.
+	Evidence []Evidence
+}
+
+// Facts are the gathered inputs of a resolution. Zero values mean unknown.
+type Facts struct {
+	// AccountPlugin is mysql.user.plugin for the login user.
+	AccountPlugin string
+	// AccountErr says why the account plugin could not be read.
+	AccountErr error
+	// Greeting is the server's greeting.
+	Greeting *handshake.Greeting
+	// GreetingErr says why no greeting was read.
+	GreetingErr error
+}
+
+// clearTextPlugins are server-side plugins that take the secret in clear
+// text: RDS IAM accounts (AWSAuthenticationPlugin), PAM.
+var clearTextPlugins = map[string]bool{"AWSAuthenticationPlugin": true, "mysql_clear_password": true, "pam": true, "auth_pam": true}
+
+// clientPlugin maps a server-side plugin to the client plugin.
+func clientPlugin(server string) string {
+	switch server {
+	case "ed25519":
+		return "client_ed25519"
+	case "":
+		return ""
+	}
+	if clearTextPlugins[server] {
+		return "mysql_clear_password"
+	}
+	return server
+}
+
+// Decide resolves ep's method from facts. It never does I/O.
+func Decide(ep *config.Endpoint, f Facts) (Result, error) {
+	var r Result
+	ev := func(src, format string, a ...any) { r.Evidence = append(r.Evidence, Evidence{src, fmt.Sprintf(format, a...)}) }
+	host, isRDS := rdshost.Parse(ep.Host)
+	switch ep.Auth {
+	case config.AuthIAM, config.AuthPassword:
+		r.Method, r.Plugin = ep.Auth, ep.Plugin
+		ev("config", "auth: %s", ep.Auth)
+	case config.AuthAuto:
+		ev("config", "auth: auto")
+		switch {
+		case f.AccountPlugin != "" && clearTextPlugins[f.AccountPlugin]:
+			r.Method = config.AuthIAM
+			ev("account", "%s uses the %s plugin, which takes an IAM token in clear text", ep.User, f.AccountPlugin)
+		case f.AccountPlugin != "":
+			r.Method = config.AuthPassword
+			ev("account", "%s uses the %s plugin (a password)", ep.User, f.AccountPlugin)
+		case isRDS && ep.Password == nil:
+			r.Method = config.AuthIAM
+			ev("hostname", "an RDS endpoint and no password is configured: IAM")
+		case ep.Password != nil:
+			r.Method = config.AuthPassword
+			ev("config", "a password source is configured")
+		default:
+			return r, fmt.Errorf("endpoint %s: %w: no account plugin (configure diagnostic), not an RDS host name, no password", ep.Name, ErrUndecided)
+		}
+		if r.Method == config.AuthPassword && ep.Password == nil {
+			return r, fmt.Errorf("endpoint %s: %w: the account uses a password but none is configured (set password)", ep.Name, ErrUndecided)
+		}
+		if r.Method == config.AuthIAM && ep.Region == "" {
+			return r, fmt.Errorf("endpoint %s: %w: IAM needs a region (set region)", ep.Name, ErrUndecided)
+		}
+		r.Plugin = clientPlugin(f.AccountPlugin)
+		if r.Method == config.AuthIAM {
+			r.Plugin = "mysql_clear_password"
+		}
+		if ep.Plugin != "" && r.Method == config.AuthPassword {
+			r.Plugin = ep.Plugin
+		}
+	default:
+		return r, fmt.Errorf("endpoint %s: unknown auth %q", ep.Name, ep.Auth)
+	}
+	if ep.Auth != config.AuthAuto && f.AccountPlugin != "" {
+		ev("account", "%s uses the %s plugin", ep.User, f.AccountPlugin)
+	} else if f.AccountErr != nil {
+		ev("account", "plugin not read: %v", f.AccountErr)
+	}
+	if isRDS {
+		ev("hostname", "%s %q in %s (%s)", host.Kind, host.Name, host.Region, host.Partition)
+	}
+	if g := f.Greeting; g != nil {
+		flavor := "MySQL"
+		if g.IsMariaDB() {
+			flavor = "MariaDB"
+		}
+		ev("greeting", "%s %s announces %s, TLS %s", flavor, g.ServerVersion, orNone(g.AuthPluginName),
+			map[bool]string{true: "offered", false: "not offered"}[g.Capabilities.Has(handshake.ClientSSL)])
+		if r.Plugin == "" {
+			r.Plugin = g.AuthPluginName
+		}
+	} else if f.GreetingErr != nil {
+		ev("greeting", "not read: %v", f.GreetingErr)
+	}
+	r.TLSRequired = r.Method == config.AuthIAM || ep.TLS.Mode.Requires() || r.Plugin == "mysql_clear_password"
+	if r.Method == config.AuthIAM {
+		ev("config", "IAM tokens are only accepted over TLS")
+	}
+	return r, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// Gather reads the greeting (without credentials) and, when diagSecret is
+// not empty, the login user's plugin through ep.Diagnostic. Failures are
+// recorded in Facts, not returned.
+func Gather(ctx context.Context, ep *config.Endpoint, diagSecret string) Facts {
+	var f Facts
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	tr, err := (&handshake.Probe{}).Run(gctx, handshake.Target{Addr: ep.Addr(), GreetingOnly: true, Profile: handshake.Profile{Name: "resolve"}})
+	cancel()
+	f.Greeting, f.GreetingErr = tr.Greeting, err
+	if ep.Diagnostic != nil && diagSecret != "" {
+		f.AccountPlugin, f.AccountErr = AccountPlugin(ctx, ep, diagSecret)
+	}
+	return f
+}
+
+// AccountPlugin logs in as ep.Diagnostic (with ep's TLS settings) and
+// reads the plugin of ep.User from mysql.user. With several host entries
+// the first one wins (ORDER BY host). The error never contains the secret.
+func AccountPlugin(ctx context.Context, ep *config.Endpoint, secret string) (string, error) {
+	tc, err := dbtls.Config(ep.TLS.Mode, ep.TLS.CAPEM, ep.TLS.ServerName)
+	if err != nil {
+		return "", fmt.Errorf("tls config: %w", err)
+	}
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, cfg.TLS = "tcp", ep.Addr(), ep.Diagnostic.User, secret, tc
+	cfg.AllowFallbackToPlaintext = ep.TLS.Mode == config.TLSPreferred
+	cfg.Timeout = 5 * time.Second
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return "", fmt.Errorf("diagnostic account config: %w", err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var plugin string
+	err = db.QueryRowContext(qctx, "SELECT plugin FROM mysql.user WHERE user = ? ORDER BY host LIMIT 1", ep.User).Scan(&plugin)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", fmt.Errorf("no account %q in mysql.user", ep.User)
+	case err != nil:
+		return "", fmt.Errorf("read mysql.user as %s: %s", ep.Diagnostic.User, strings.ReplaceAll(err.Error(), secret, "[REDACTED]"))
+	}
+	return plugin, nil
+}
