@@ -80,7 +80,9 @@ func clientPlugin(server string) string {
 // Decide resolves ep's method from facts. It never does I/O.
 func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	var r Result
-	ev := func(src, format string, a ...any) { r.Evidence = append(r.Evidence, Evidence{src, fmt.Sprintf(format, a...)}) }
+	ev := func(src, format string, a ...any) {
+		r.Evidence = append(r.Evidence, Evidence{src, fmt.Sprintf(format, a...)})
+	}
 	host, isRDS := rdshost.Parse(ep.Host)
 	switch ep.Auth {
 	case config.AuthIAM, config.AuthPassword:
