@@ -176,4 +176,11 @@ func TestProfilesMatchRealDrivers(t *testing.T) {
 		}
 	}
 	t.Logf("predictions vs real drivers:\n%s", table.String())
+	if *update && !t.Failed() {
+		path := filepath.Join("..", "..", "docs", "transcripts", "profiles-vs-real-drivers.txt")
+		head := "# go test ./broker/diagnose -run TestProfilesMatchRealDrivers -update: the prober's prediction and the real driver, per account\n"
+		if err := os.WriteFile(path, []byte(head+table.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
