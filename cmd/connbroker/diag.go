@@ -74,18 +74,14 @@ usage, 3 the broker could not be reached.`,
 			}
 			var res *v1.ProbeResult
 			if viaBroker {
-				cl, done, err := g.dial()
+				err := g.call(ctx, 0, func(ctx context.Context, cl v1.BrokerServiceClient) error {
+					resp, err := cl.ProbeEndpoint(ctx, &v1.ProbeEndpointRequest{Endpoint: args[0]})
+					res = resp.GetProbe()
+					return err
+				})
 				if err != nil {
 					return err
 				}
-				defer done()
-				cctx, cancel := context.WithTimeout(ctx, g.timeout)
-				defer cancel()
-				resp, err := cl.ProbeEndpoint(cctx, &v1.ProbeEndpointRequest{Endpoint: args[0]})
-				if err != nil {
-					return g.rpcError(err)
-				}
-				res = resp.GetProbe()
 			} else {
 				addr, err := parseHostPort(args[0])
 				if err != nil {
@@ -245,22 +241,19 @@ to work with at least one of the option sets shown), 1 it does not, 2 bad usage,
 			if err != nil {
 				return usage("--driver: %v", err)
 			}
-			cl, done, err := g.dial()
-			if err != nil {
-				return err
-			}
-			defer done()
 			req := &v1.ValidateConnectionRequest{Endpoints: args, CompareDrivers: true}
 			deadline := max(g.timeout, 30*time.Second)
 			if perEndpoint > 0 {
 				req.Timeout = durationpb.New(perEndpoint)
 				deadline = max(deadline, perEndpoint+5*time.Second)
 			}
-			cctx, cancel := context.WithTimeout(ctx, deadline)
-			defer cancel()
-			resp, err := cl.ValidateConnection(cctx, req)
+			var resp *v1.ValidateConnectionResponse
+			err = g.call(ctx, deadline, func(ctx context.Context, cl v1.BrokerServiceClient) error {
+				resp, err = cl.ValidateConnection(ctx, req)
+				return err
+			})
 			if err != nil {
-				return g.rpcError(err)
+				return err
 			}
 			if len(resp.GetResults()) != 1 {
 				return errors.New("the broker returned no result")
