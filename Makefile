@@ -65,6 +65,7 @@ build: ## Build the Go binaries into bin/
 	@go build -o $(BIN)/connbrokerd ./cmd/connbrokerd
 	@go build -o $(BIN)/connbroker ./cmd/connbroker
 	@go build -o $(BIN)/connbroker-pam-check ./cmd/connbroker-pam-check
+	@go build -o $(BIN)/connbroker-rdslike ./cmd/connbroker-rdslike
 	@go build -o $(BIN)/devstack ./internal/cmd/devstack
 
 .PHONY: generate

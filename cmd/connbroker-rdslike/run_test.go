@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/connbroker/connbroker/broker/handshake"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestRun(t *testing.T) {
+	env := map[string]string{"AWS_ACCESS_KEY_ID": "AKIDRDSLIKETEST00001", "AWS_SECRET_ACCESS_KEY": "rdslike-test-secret"}
+	getenv := func(k string) string { return env[k] }
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  func(string) string
+		want string
+	}{
+		{"no AWS key", nil, func(string) string { return "" }, "AWS_ACCESS_KEY_ID"},
+		{"bad password user", []string{"--password-user", "nocolon"}, getenv, "USER:PASSWORD"},
+		{"non-loopback listen", []string{"--listen", "0.0.0.0:0"}, getenv, "loopback"},
+		{"unknown flag", []string{"--nope"}, getenv, "not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb syncBuffer
+			err := run(t.Context(), tc.args, tc.env, &out, &errb)
+			if err == nil || !strings.Contains(err.Error()+errb.String(), tc.want) {
+				t.Fatalf("run = %v (stderr %q), want an error mentioning %q", err, errb.String(), tc.want)
+			}
+		})
+	}
+
+	t.Run("serves until cancelled", func(t *testing.T) {
+		ca := filepath.Join(t.TempDir(), "ca.pem")
+		ctx, cancel := context.WithCancel(t.Context())
+		var out, errb syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--ca-out", ca, "--iam-user", "app_iam"}, getenv, &out, &errb)
+		}()
+		var addr string
+		for deadline := time.Now().Add(5 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if f := strings.Fields(out.String()); len(f) > 2 && f[0] == "listening" {
+				addr = f[2]
+			}
+		}
+		if addr == "" {
+			t.Fatalf("no listening line: %q %q", out.String(), errb.String())
+		}
+		if b, err := os.ReadFile(ca); err != nil || !bytes.Contains(b, []byte("BEGIN CERTIFICATE")) {
+			t.Fatalf("CA file: %v", err)
+		}
+		tr, err := (&handshake.Probe{}).Run(t.Context(), handshake.Target{Addr: addr, GreetingOnly: true})
+		if err != nil || tr.Greeting.AuthPluginName != "mysql_native_password" || !tr.Greeting.Capabilities.Has(handshake.ClientSSL) {
+			t.Fatalf("probe: %v\n%s", err, tr)
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("run did not return after cancel")
+		}
+	})
+}
