@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testpeer/rdslike"
 )
 
 // The local stack's AWS identity: fake static keys that only the private
@@ -39,6 +40,9 @@ const (
 	EndpointTLS     = "local-tls"     // app_tls (REQUIRE SSL), verify-identity
 	EndpointEd25519 = "local-ed25519" // app_ed25519, verify-identity
 	EndpointIAM     = "local-iam"     // app_iam via PAM, auth iam, verify-identity (root only)
+	// EndpointRDSProxy is app_iam on the RDS-like endpoint (the MySQL 8
+	// protocol peer in RDS-Proxy mode: TLS only, real SigV4 token check).
+	EndpointRDSProxy = "local-rds-proxy"
 )
 
 type usageError struct{ msg string }
@@ -114,6 +118,8 @@ type Ready struct {
 	AWSAccessKeyID     string   `json:"aws_access_key_id"`
 	AWSSecretAccessKey string   `json:"aws_secret_access_key"`
 	AWSRegion          string   `json:"aws_region"`
+	RDSProxyAddr       string   `json:"rds_proxy_addr"`
+	RDSProxyCAFile     string   `json:"rds_proxy_ca_file"`
 	PID                int      `json:"pid"`
 	BrokerPID          int      `json:"broker_pid,omitempty"`
 }
@@ -185,10 +191,15 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	if !srv.IAMEnabled {
 		fmt.Fprintf(stderr, "devstack: endpoint %s left out: %s\n", EndpointIAM, srv.IAMDisabledReason)
 	}
+	rds, rdsCA, err := startRDSLike(ctx, dir, log)
+	if err != nil {
+		return err
+	}
+	defer rds.Close()
 
 	secretsDir := filepath.Join(dir, "secrets")
 	cfgPath := filepath.Join(dir, "connbroker.yaml")
-	names, err := writeBrokerConfig(cfgPath, secretsDir, listen, srv)
+	names, err := writeBrokerConfig(cfgPath, secretsDir, listen, srv, rds.Port, rdsCA)
 	if err != nil {
 		return err
 	}
@@ -197,7 +208,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		ConfigPath: cfgPath, CAFile: srv.CAFile, Endpoints: names,
 		MariaDBAddr: srv.Addr, MariaDBVersion: srv.Version,
 		IAMEnabled: srv.IAMEnabled, IAMDisabledReason: srv.IAMDisabledReason, PAMLog: srv.PAMLog,
-		SecretsDir:     secretsDir,
+		SecretsDir:   secretsDir,
+		RDSProxyAddr: rds.Addr, RDSProxyCAFile: rdsCA,
 		AWSAccessKeyID: LocalAccessKeyID, AWSSecretAccessKey: LocalSecretAccessKey, AWSRegion: LocalRegion,
 		PID: os.Getpid(),
 	}
@@ -267,7 +279,7 @@ type yamlTLS struct {
 
 // writeBrokerConfig writes the password files and the broker config and
 // returns the endpoint names, sorted.
-func writeBrokerConfig(cfgPath, secretsDir, listen string, srv *mariadbtest.Server) ([]string, error) {
+func writeBrokerConfig(cfgPath, secretsDir, listen string, srv *mariadbtest.Server, rdsPort int, rdsCA string) ([]string, error) {
 	if err := os.MkdirAll(secretsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("make secrets directory: %w", err)
 	}
@@ -312,6 +324,8 @@ func writeBrokerConfig(cfgPath, secretsDir, listen string, srv *mariadbtest.Serv
 		iam.Region = LocalRegion
 		cfg.Endpoints[EndpointIAM] = iam
 	}
+	cfg.Endpoints[EndpointRDSProxy] = &yamlEndpoint{Host: LocalHost, Port: rdsPort, User: mariadbtest.IAMUser, Auth: "iam",
+		Region: LocalRegion, TLS: yamlTLS{Mode: "verify-identity", CA: rdsCA}}
 
 	body, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -331,6 +345,23 @@ func writeBrokerConfig(cfgPath, secretsDir, listen string, srv *mariadbtest.Serv
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// startRDSLike starts the RDS-like endpoint (internal/testpeer/rdslike)
+// trusting the local fake AWS key, and writes its CA to dir.
+func startRDSLike(ctx context.Context, dir string, log *slog.Logger) (*rdslike.Endpoint, string, error) {
+	rds, err := rdslike.Start(ctx, rdslike.Options{Region: LocalRegion, AccessKeyID: LocalAccessKeyID, SecretAccessKey: LocalSecretAccessKey,
+		IAMUsers: []string{mariadbtest.IAMUser}, Logger: log})
+	if err != nil {
+		return nil, "", fmt.Errorf("start RDS-like endpoint: %w", err)
+	}
+	ca := filepath.Join(dir, "rdslike-ca.pem")
+	if err := os.WriteFile(ca, rds.CAPEM, 0o644); err != nil {
+		rds.Close()
+		return nil, "", fmt.Errorf("write RDS-like CA: %w", err)
+	}
+	log.Info("devstack: RDS-like endpoint", "addr", rds.Addr, "endpoint", EndpointRDSProxy)
+	return rds, ca, nil
 }
 
 // child is the running broker process.

@@ -154,7 +154,7 @@ func TestDevstack(t *testing.T) {
 	if !r.IAMEnabled {
 		t.Fatalf("IAM not enabled (tests run as root): %s", r.IAMDisabledReason)
 	}
-	wantEndpoints := []string{EndpointEd25519, EndpointIAM, EndpointNative, EndpointPlain, EndpointTLS}
+	wantEndpoints := []string{EndpointEd25519, EndpointIAM, EndpointNative, EndpointPlain, EndpointRDSProxy, EndpointTLS}
 	if diff := cmp.Diff(wantEndpoints, r.Endpoints); diff != "" {
 		t.Errorf("endpoints (-want +got):\n%s", diff)
 	}
@@ -266,9 +266,13 @@ func loginAs(t *testing.T, r Ready, name string, ep *config.Endpoint) {
 		}
 		mc.Passwd = strings.TrimSpace(string(b))
 	}
+	wantCA, query := r.CAFile, "SELECT COUNT(*) FROM items"
+	if name == EndpointRDSProxy {
+		wantCA, query = r.RDSProxyCAFile, "SELECT 1" // the MySQL 8 protocol peer has no tables
+	}
 	if ep.TLS.Mode != "disabled" {
-		if ep.TLS.Mode != "verify-identity" || ep.TLS.CA != r.CAFile {
-			t.Errorf("%s tls = %+v, want verify-identity with %s", name, ep.TLS, r.CAFile)
+		if ep.TLS.Mode != "verify-identity" || ep.TLS.CA != wantCA {
+			t.Errorf("%s tls = %+v, want verify-identity with %s", name, ep.TLS, wantCA)
 		}
 		tc := (&mariadbtest.Server{Host: ep.Host, CAPEM: mustRead(t, ep.TLS.CA)}).TLSConfig()
 		mc.TLS = tc
@@ -280,7 +284,7 @@ func loginAs(t *testing.T, r Ready, name string, ep *config.Endpoint) {
 	db := sql.OpenDB(conn)
 	defer db.Close()
 	var n int
-	if err := db.QueryRow("SELECT COUNT(*) FROM items").Scan(&n); err != nil {
+	if err := db.QueryRow(query).Scan(&n); err != nil {
 		t.Fatalf("login to %s as %s: %v", name, ep.User, err)
 	}
 }
