@@ -117,6 +117,7 @@ class Client:
         all: bool = False,  # noqa: A002 - mirrors the proto field name
         driver: str = "",
         timeout: float | None = None,
+        compare_drivers: bool = False,
     ) -> broker_pb2.ValidateConnectionResponse:
         """Ask the broker to log in for real to endpoints and report the result.
 
@@ -131,10 +132,16 @@ class Client:
                 broker (``None``: the broker's default, 10 s; at most 60 s).
                 The RPC deadline is the client timeout plus this timeout times
                 the number of endpoints (for ``all``, as listed by the broker).
+            compare_drivers: also predict how each driver profile (PyMySQL with
+                and without cryptography, mysql CLI, mysql2, ...) would fare:
+                each result's ``drivers``. Every result always carries the
+                handshake ``transcript`` and the ``findings``.
         """
         if isinstance(endpoints, str):
             raise TypeError("endpoints must be a sequence of names, not a single string")
-        req = broker_pb2.ValidateConnectionRequest(endpoints=list(endpoints), all=all, driver=driver)
+        req = broker_pb2.ValidateConnectionRequest(
+            endpoints=list(endpoints), all=all, driver=driver, compare_drivers=compare_drivers
+        )
         if timeout is not None:
             if timeout <= 0:
                 raise ValueError(f"timeout must be positive, got {timeout!r}")
@@ -147,6 +154,16 @@ class Client:
             op, deadline, lambda t: self._stub.ValidateConnection(req, timeout=t)
         )
         return resp
+
+    def probe_endpoint(self, endpoint: str) -> broker_pb2.ProbeResult:
+        """Ask the broker what the endpoint's server announces before any login
+        (version, auth plugin, TLS, capabilities) and what its host name says.
+        An unreachable server is a normal result with ``findings``."""
+        req = broker_pb2.ProbeEndpointRequest(endpoint=endpoint)
+        resp: broker_pb2.ProbeEndpointResponse = self._call(
+            f"ProbeEndpoint(endpoint={endpoint!r})", self.timeout, lambda t: self._stub.ProbeEndpoint(req, timeout=t)
+        )
+        return resp.probe
 
     def list_endpoints(self) -> list[broker_pb2.EndpointSummary]:
         """List the configured endpoints (no credentials), sorted by name."""
