@@ -5,6 +5,8 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"testing"
 
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -77,4 +79,22 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// FuzzParsePublicKey: the RSA key comes from the network in AuthMoreData.
+func FuzzParsePublicKey(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "mysql8-auth-more-data-public-key.bin"))
+	if err != nil || len(b) < 2 {
+		f.Fatalf("golden public key packet: %v", err)
+	}
+	f.Add(b[1:]) // the AuthMoreData payload after its 0x01 status byte: a PEM key
+	f.Add(b)
+	f.Add([]byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"))
+	f.Add([]byte("-----BEGIN RSA PUBLIC KEY-----\n-----END RSA PUBLIC KEY-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pub, err := parsePublicKey(data)
+		if err == nil && (pub == nil || pub.N == nil) {
+			t.Fatal("nil key without an error")
+		}
+	})
 }
