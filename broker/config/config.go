@@ -142,7 +142,8 @@ type Endpoint struct {
 	User string `yaml:"user"`
 	// Database is the default schema; optional.
 	Database string `yaml:"database"`
-	// Auth is iam or password. Required.
+	// Auth is iam, password or auto (resolved per endpoint from evidence:
+	// see package broker/resolve). Required.
 	Auth AuthMethod `yaml:"auth"`
 	// Plugin is the account's authentication plugin when known, e.g.
 	// caching_sha2_password or client_ed25519. IAM implies

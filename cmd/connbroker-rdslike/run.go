@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/connbroker/connbroker/internal/testpeer/rdslike"
 )
@@ -29,6 +31,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	tokenHost := fs.String("token-host", "", "host name tokens must be signed for (default: the listening IP)")
 	caOut := fs.String("ca-out", "", "write the CA certificate (PEM) clients must trust to this file")
 	skew := fs.Duration("clock-offset", 0, "shift the verifier's clock, e.g. 20m makes fresh tokens look expired")
+	greeting := fs.String("greeting-plugin", "mysql_native_password", "plugin announced in the greeting (mysql_native_password as RDS Proxy, or caching_sha2_password as MySQL 8)")
 	var iamUsers, passwords listFlag
 	fs.Var(&iamUsers, "iam-user", "an account that logs in with an IAM token (repeatable)")
 	fs.Var(&passwords, "password-user", "USER:PASSWORD of a caching_sha2_password account (repeatable)")
@@ -52,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	e, err := rdslike.Start(ctx, rdslike.Options{Addr: *addr, Region: *region, TokenHost: *tokenHost,
-		AccessKeyID: key, SecretAccessKey: secret, IAMUsers: iamUsers, Passwords: pw, ClockOffset: *skew, Logger: log})
+		AccessKeyID: key, SecretAccessKey: secret, IAMUsers: iamUsers, Passwords: pw, ClockOffset: *skew, DefaultPlugin: *greeting, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -62,7 +65,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("write ca: %w", err)
 		}
 	}
+	// SIGHUP empties the caching_sha2_password cache (like FLUSH PRIVILEGES),
+	// forcing the next login onto the full-authentication path.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fmt.Fprintf(stdout, "listening on %s (tokens for %s, region %s; IAM users %s)\n", e.Addr, e.TokenEndpoint(), e.Region(), strings.Join(iamUsers, ","))
-	<-ctx.Done()
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			e.InvalidateCache()
+			log.Info("fast-auth cache cleared (SIGHUP)")
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +72,15 @@ func TestRun(t *testing.T) {
 		tr, err := (&handshake.Probe{}).Run(t.Context(), handshake.Target{Addr: addr, GreetingOnly: true})
 		if err != nil || tr.Greeting.AuthPluginName != "mysql_native_password" || !tr.Greeting.Capabilities.Has(handshake.ClientSSL) {
 			t.Fatalf("probe: %v\n%s", err, tr)
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(errb.String(), "fast-auth cache cleared") && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !strings.Contains(errb.String(), "fast-auth cache cleared") {
+			t.Errorf("SIGHUP did not clear the cache: %q", errb.String())
 		}
 		cancel()
 		select {
