@@ -49,13 +49,20 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 	if ep.TLS.Mode == config.TLSPreferred {
 		target.Profile.InsistsOnTLS = false
 	}
+	// The probes are logins too: they share the validator's concurrency cap.
+	release, err := s.validator.Acquire(ctx)
+	if err != nil {
+		return
+	}
+	defer release()
 	probe := &handshake.Probe{}
 	tr, perr := probe.Run(ctx, target)
 	in := diagnosisInput(ep, &cred)
 	in.Transcript, in.Err = tr, perr
 	res.Transcript = tr
 	res.Findings = diagnose.Diagnose(in)
-	if compare {
+	// Without a greeting every driver fails the same way: no table.
+	if compare && tr.Greeting != nil {
 		res.Drivers = diagnose.Compare(ctx, probe, target, in, diagnose.DriverCases())
 	}
 	s.log.InfoContext(ctx, "diagnosed endpoint", "endpoint", ep.Name, "result", tr.Outcome.Result, "findings", len(res.Findings))

@@ -99,6 +99,18 @@ func New(maxConcurrent int) *Validator {
 	return &Validator{sem: make(chan struct{}, maxConcurrent)}
 }
 
+// Acquire takes one of the validator's concurrency slots, so other logins
+// (the broker's diagnosis probes) respect the same cap. Call release when
+// done. The error is the context's when it ends while waiting.
+func (v *Validator) Acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case v.sem <- struct{}{}:
+		return func() { <-v.sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // GoConfig returns the go-sql-driver configuration for t: the same
 // settings the go-sql-driver hints describe, with the TLS config inline.
 func GoConfig(t Target) (*mysql.Config, error) {
