@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/hints"
 	"github.com/connbroker/connbroker/broker/rdshost"
+	"github.com/connbroker/connbroker/broker/resolve"
 	"github.com/connbroker/connbroker/broker/validate"
 )
 
@@ -59,6 +61,13 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 	tr, perr := probe.Run(ctx, target)
 	in := diagnosisInput(ep, &cred)
 	in.Transcript, in.Err = tr, perr
+	if ep.Diagnostic != nil && tr.Outcome.Server != nil {
+		// Evidence for the refusal: does the account exist, with which plugin?
+		if secret, err := s.diagnosticSecret(ctx, ep); err == nil {
+			plugin, aerr := resolve.AccountPlugin(ctx, ep, secret)
+			in.AccountPlugin, in.AccountMissing = plugin, errors.Is(aerr, resolve.ErrNoAccount)
+		}
+	}
 	res.Transcript = tr
 	res.Findings = diagnose.Diagnose(in)
 	// Without a greeting every driver fails the same way: no table.

@@ -44,13 +44,11 @@ func (s *Service) effective(ctx context.Context, ep *config.Endpoint) (*config.E
 		return c.ep, &c.res, nil
 	}
 	var diagSecret string
-	if d := ep.Diagnostic; d != nil {
-		cred, err := s.issuer.Issue(ctx, &config.Endpoint{Name: ep.Name + "/diagnostic", Host: ep.Host, Port: ep.Port,
-			User: d.User, Auth: config.AuthPassword, Password: d.Password})
-		if err != nil {
-			return nil, nil, fmt.Errorf("diagnostic account password: %w", err)
+	if ep.Diagnostic != nil {
+		var err error
+		if diagSecret, err = s.diagnosticSecret(ctx, ep); err != nil {
+			return nil, nil, err
 		}
-		diagSecret = cred.Secret.Reveal()
 	}
 	r, err := resolve.Decide(ep, resolve.Gather(ctx, ep, diagSecret))
 	if err != nil {
@@ -67,6 +65,17 @@ func (s *Service) effective(ctx context.Context, ep *config.Endpoint) (*config.E
 	s.res.mu.Unlock()
 	s.log.InfoContext(ctx, "resolved auth", "endpoint", ep.Name, "method", r.Method, "plugin", r.Plugin, "evidence", len(r.Evidence))
 	return &eff, &out, nil
+}
+
+// diagnosticSecret reads the password of ep's diagnostic account.
+func (s *Service) diagnosticSecret(ctx context.Context, ep *config.Endpoint) (string, error) {
+	d := ep.Diagnostic
+	cred, err := s.issuer.Issue(ctx, &config.Endpoint{Name: ep.Name + "/diagnostic", Host: ep.Host, Port: ep.Port,
+		User: d.User, Auth: config.AuthPassword, Password: d.Password})
+	if err != nil {
+		return "", fmt.Errorf("diagnostic account password: %w", err)
+	}
+	return cred.Secret.Reveal(), nil
 }
 
 func toResolution(r resolve.Result) Resolution {

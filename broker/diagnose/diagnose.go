@@ -130,6 +130,12 @@ type Input struct {
 	// CustomCA is true when the TLS CA is a file, false for the system
 	// store.
 	CustomCA bool
+	// AccountPlugin is mysql.user.plugin of the login user, read through a
+	// diagnostic account; empty when unknown.
+	AccountPlugin string
+	// AccountMissing is true when the diagnostic account found no such
+	// user in mysql.user.
+	AccountMissing bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -260,9 +266,18 @@ func serverFinding(in Input, tr *handshake.Transcript, e *handshake.ServerError,
 		return
 	}
 	denied := fmt.Sprintf("the server answered 1045 (%s) %q", e.SQLState, e.Message)
+	iamAccount := in.AccountPlugin == "AWSAuthenticationPlugin" || in.AccountPlugin == "pam" || in.AccountPlugin == "mysql_clear_password"
 	switch {
 	case tokenBad:
 		// the token findings say why
+	case in.AccountMissing:
+		add(CodeWrongUser, SeverityError,
+			fmt.Sprintf("%s: mysql.user has no account %q (read through the diagnostic account)", denied, tr.User),
+			"check the user name in the endpoint config (a typo, or the account was never created on this server)")
+	case iamAccount && !in.IAM:
+		add(CodeStaticPasswordToIAM, SeverityError,
+			fmt.Sprintf("%s: the account uses the %s plugin (read through the diagnostic account), which expects an IAM token, and a static password was sent", denied, in.AccountPlugin),
+			"set auth: iam (or auth: auto) for this endpoint")
 	case clearAsked && !in.IAM:
 		add(CodeStaticPasswordToIAM, SeverityError,
 			denied+" after switching the login to mysql_clear_password, which is how RDS/RDS Proxy (and PAM) accounts authenticate: this account expects an IAM token and a static password was sent",

@@ -23,6 +23,10 @@ import (
 	"github.com/connbroker/connbroker/broker/rdshost"
 )
 
+// ErrNoAccount means mysql.user has no row for the login user. Do not
+// retry: fix the user name or create the account.
+var ErrNoAccount = errors.New("no such account in mysql.user")
+
 // ErrUndecided means the evidence does not decide the method. Do not
 // retry: set auth explicitly or configure a diagnostic account.
 var ErrUndecided = errors.New("auth method cannot be resolved from the evidence")
@@ -196,7 +200,7 @@ func AccountPlugin(ctx context.Context, ep *config.Endpoint, secret string) (str
 	err = db.QueryRowContext(qctx, "SELECT plugin FROM mysql.user WHERE user = ? ORDER BY host LIMIT 1", ep.User).Scan(&plugin)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return "", fmt.Errorf("no account %q in mysql.user", ep.User)
+		return "", fmt.Errorf("%w: %q", ErrNoAccount, ep.User)
 	case err != nil:
 		return "", fmt.Errorf("read mysql.user as %s: %s", ep.Diagnostic.User, strings.ReplaceAll(err.Error(), secret, "[REDACTED]"))
 	}

@@ -129,6 +129,14 @@ func TestAutoAgainstMariaDB(t *testing.T) {
     password: {file: %[6]s}
     diagnostic: {user: diag, password: {file: %[3]s}}
     tls: {mode: verify-identity, ca: %[4]s}
+  ghost:
+    host: 127.0.0.1
+    port: %[1]d
+    user: app_ghost
+    auth: password
+    password: {file: %[6]s}
+    diagnostic: {user: diag, password: {file: %[3]s}}
+    tls: {mode: verify-identity, ca: %[4]s}
 `, m.Port, mariadbtest.IAMUser, diagPW, m.CAFile, mariadbtest.NativeUser, nativePW))
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -157,5 +165,15 @@ func TestAutoAgainstMariaDB(t *testing.T) {
 		if err != nil || !v.GetOk() {
 			t.Errorf("%s: validate: %v %v", tc.endpoint, err, v)
 		}
+	}
+
+	// A user that does not exist: the diagnostic account says so.
+	v, err := br.Client.ValidateConnection(ctx, &v1.ValidateConnectionRequest{Endpoints: []string{"ghost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := v.GetResults()[0]
+	if r.GetOk() || len(r.GetFindings()) == 0 || r.GetFindings()[0].GetCode() != "wrong-user" || !strings.Contains(r.GetFindings()[0].GetCause(), "app_ghost") {
+		t.Errorf("ghost: ok=%t findings %v", r.GetOk(), r.GetFindings())
 	}
 }
