@@ -312,6 +312,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		AllowCleartext: ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText,
 	})
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
+	res.Method, res.Plugin = ep.Auth, ep.Plugin
 	s.diagnoseLogin(cctx, ep, cred, &res, compare)
 	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
 		if inv, ok := s.issuer.(interface{ Invalidate(*config.Endpoint) }); ok {

@@ -176,6 +176,13 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 	if e := r.MySQLError; e != nil {
 		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
 	}
+	if r.Method != "" { // the resolved method (auth: auto)
+		out.AuthPlugin = r.Plugin
+		out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_PASSWORD
+		if r.Method == config.AuthIAM {
+			out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_IAM_TOKEN
+		}
+	}
 	out.Transcript, out.Findings, out.Drivers = TranscriptToProto(r.Transcript), FindingsToProto(r.Findings), predictionsToProto(r.Drivers)
 	return out
 }

@@ -163,7 +163,10 @@ func TestAutoAgainstMariaDB(t *testing.T) {
 		}
 		v, err := br.Client.ValidateConnection(ctx, &v1.ValidateConnectionRequest{Endpoints: []string{tc.endpoint}})
 		if err != nil || !v.GetOk() {
-			t.Errorf("%s: validate: %v %v", tc.endpoint, err, v)
+			t.Fatalf("%s: validate: %v %v", tc.endpoint, err, v)
+		}
+		if r := v.GetResults()[0]; r.GetCredentialKind() != tc.kind || r.GetAuthPlugin() != tc.plugin {
+			t.Errorf("%s: validation says %v %q, want %v %q", tc.endpoint, r.GetCredentialKind(), r.GetAuthPlugin(), tc.kind, tc.plugin)
 		}
 	}
 

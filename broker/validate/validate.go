@@ -83,6 +83,10 @@ type Result struct {
 	Findings []diagnose.Finding
 	// Drivers predict each driver's fate (set by broker.Service when asked).
 	Drivers []diagnose.Prediction
+	// Method and Plugin are the resolved auth method and plugin (set by
+	// broker.Service; they differ from the config for auth: auto).
+	Method config.AuthMethod
+	Plugin string
 }
 
 // Validator runs logins with a cap on how many run at once.
