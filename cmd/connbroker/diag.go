@@ -168,6 +168,22 @@ func printFindings(out io.Writer, fs []*v1.Finding) {
 	}
 }
 
+// printValidationFindings lists the error and warning findings of failed
+// endpoints under the validate table (connbroker diagnose shows all).
+func printValidationFindings(out io.Writer, r *v1.ValidateConnectionResponse) {
+	for _, e := range r.GetResults() {
+		if e.GetOk() {
+			continue
+		}
+		for _, f := range e.GetFindings() {
+			if f.GetSeverity() == v1.FindingSeverity_FINDING_SEVERITY_INFO {
+				continue
+			}
+			fmt.Fprintf(out, "%s: %s: %s\n  fix: %s\n", e.GetEndpoint(), f.GetCode(), f.GetCause(), f.GetFix())
+		}
+	}
+}
+
 func printTranscript(out io.Writer, t *v1.Transcript) {
 	if t == nil {
 		fmt.Fprintln(out, "  (none)")

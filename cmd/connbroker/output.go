@@ -110,7 +110,11 @@ func printValidation(g *globals, r *v1.ValidateConnectionResponse) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.GetEndpoint(), res, dash(e.GetCurrentUser()), tlsInfo, strings.Join(st, ", "), reason)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	printValidationFindings(outOf(g), r)
+	return nil
 }
 
 func printEndpoints(g *globals, r *v1.ListEndpointsResponse) error {
