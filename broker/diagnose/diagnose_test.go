@@ -41,7 +41,7 @@ const (
 
 // mintToken signs an RDS IAM token exactly as auth.BuildAuthToken does, but
 // at a chosen time (BuildAuthToken always signs "now").
-func mintToken(t *testing.T, endpoint, region, user string, at time.Time) string {
+func mintToken(t testing.TB, endpoint, region, user string, at time.Time) string {
 	t.Helper()
 	u := "https://" + endpoint + "/?Action=connect&DBUser=" + url.QueryEscape(user) + "&X-Amz-Expires=900"
 	req, err := http.NewRequest(http.MethodGet, u, nil)
@@ -286,4 +286,23 @@ func render(fs []diagnose.Finding) string {
 		fmt.Fprintf(&b, "finding %s (%s): %s\n  fix: %s\n", f.Code, f.Severity, f.Cause, f.Fix)
 	}
 	return b.String()
+}
+
+// BenchmarkCompare measures the driver table: 15 profiles against the
+// RDS-like endpoint, IAM over verified TLS (each a real TLS handshake).
+func BenchmarkCompare(b *testing.B) {
+	e, err := rdslike.Start(context.Background(), rdslike.Options{Region: region, AccessKeyID: testKeyID, SecretAccessKey: testSecret, IAMUsers: []string{iamUser}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	tok := mintToken(b, e.TokenEndpoint(), region, iamUser, time.Now().UTC())
+	base := handshake.Target{Addr: e.Addr, User: iamUser, Secret: tok, TLS: e.ClientTLS("127.0.0.1")}
+	p := &handshake.Probe{}
+	for b.Loop() {
+		ps := diagnose.Compare(context.Background(), p, base, diagnose.Input{IAM: true}, diagnose.DriverCases())
+		if len(ps) != 15 || !ps[1].Works {
+			b.Fatalf("unexpected predictions: %+v", ps[1])
+		}
+	}
 }
