@@ -57,15 +57,22 @@ func goSQLDriver(allowClear bool) realDriver {
 		}}
 }
 
-func mariadbCLI() realDriver {
-	return realDriver{"mariadb CLI", handshake.MariaDBCLI(), func(t *testing.T, l login) error {
+func mariadbCLI(skipSSL bool) realDriver {
+	name, prof := "mariadb CLI", handshake.MariaDBCLI()
+	if skipSSL {
+		name, prof = "mariadb CLI ssl_disabled", sslDisabled(prof)
+	}
+	return realDriver{name, prof, func(t *testing.T, l login) error {
 		bin, err := exec.LookPath("mariadb")
 		if err != nil {
 			t.Fatalf("the mariadb client is needed (apt-get install mariadb-client; scripts/install-deps.sh): %v", err)
 		}
 		args := []string{"--no-defaults", "--protocol=tcp", "-h", l.host, "-P", strconv.Itoa(l.port), "-u", l.user, "--connect-timeout=5", "-e", "SELECT 1"}
-		if l.caFile != "" {
+		switch {
+		case l.caFile != "":
 			args = append(args, "--ssl", "--ssl-ca="+l.caFile, "--ssl-verify-server-cert")
+		case skipSSL:
+			args = append(args, "--skip-ssl")
 		} // else the client's default: --ssl on, unverified (PREFERRED)
 		cmd := exec.CommandContext(t.Context(), bin, args...)
 		cmd.Env = append(os.Environ(), "MYSQL_PWD="+l.secret)
@@ -137,7 +144,8 @@ func TestProfilesMatchRealDrivers(t *testing.T) {
 		{name: "MariaDB REQUIRE SSL over plain TCP", host: "127.0.0.1", port: m.Port, user: mariadbtest.TLSUser, secret: mariadbtest.TLSPassword},
 		{name: "MariaDB PAM IAM over TLS", host: "127.0.0.1", port: m.Port, user: mariadbtest.IAMUser, tls: m.TLSConfig(), caFile: m.CAFile},
 	}
-	drivers := []realDriver{goSQLDriver(false), goSQLDriver(true), mariadbCLI(), pyMySQL(true, false), pyMySQL(false, false), pyMySQL(true, true), pyMySQL(false, true)}
+	drivers := []realDriver{goSQLDriver(false), goSQLDriver(true), mariadbCLI(false), mariadbCLI(true),
+		pyMySQL(true, false), pyMySQL(false, false), pyMySQL(true, true), pyMySQL(false, true)}
 	var table strings.Builder
 	for _, l := range logins {
 		for _, d := range drivers {
