@@ -292,7 +292,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	eff, _, err := s.effective(cctx, ep)
+	eff, resolution, err := s.effective(cctx, ep)
 	if err != nil {
 		st := validate.Stage{Name: "resolve", Duration: time.Since(start), Error: "resolve auth: " + err.Error()}
 		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{st}, Reason: st.Error}
@@ -313,6 +313,9 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	})
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
 	res.Method, res.Plugin = ep.Auth, ep.Plugin
+	for _, e := range resolution.Evidence {
+		res.Evidence = append(res.Evidence, validate.Evidence{Source: e.Source, Detail: e.Detail})
+	}
 	s.diagnoseLogin(cctx, ep, cred, &res, compare)
 	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
 		if inv, ok := s.issuer.(interface{ Invalidate(*config.Endpoint) }); ok {

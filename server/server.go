@@ -177,6 +177,10 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
 	}
 	if r.Method != "" { // the resolved method (auth: auto)
+		out.Resolution = &v1.Resolution{Method: methodToProto(r.Method), Plugin: r.Plugin}
+		for _, e := range r.Evidence {
+			out.Resolution.Evidence = append(out.Resolution.Evidence, &v1.Evidence{Source: e.Source, Detail: e.Detail})
+		}
 		out.AuthPlugin = r.Plugin
 		out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_PASSWORD
 		if r.Method == config.AuthIAM {

@@ -87,6 +87,16 @@ type Result struct {
 	// broker.Service; they differ from the config for auth: auto).
 	Method config.AuthMethod
 	Plugin string
+	// Evidence is the resolution's evidence (set by broker.Service).
+	Evidence []Evidence
+}
+
+// Evidence is one fact behind the auth method used.
+type Evidence struct {
+	// Source is config, account, hostname or greeting.
+	Source string
+	// Detail is the fact in plain words.
+	Detail string
 }
 
 // Validator runs logins with a cap on how many run at once.

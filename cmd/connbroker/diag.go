@@ -314,6 +314,12 @@ func printDiagnosis(g *globals, r *v1.EndpointValidation, drivers []string) erro
 	if r.GetCurrentUser() != "" {
 		fmt.Fprintf(out, "  logged in as %s on %s\n", r.GetCurrentUser(), r.GetServerVersion())
 	}
+	if res := r.GetResolution(); res != nil {
+		fmt.Fprintf(out, "  auth %s, plugin %s\n", strings.ToLower(strings.TrimPrefix(res.GetMethod().String(), "AUTH_METHOD_")), dash(res.GetPlugin()))
+		for _, e := range res.GetEvidence() {
+			fmt.Fprintf(out, "    evidence (%s): %s\n", e.GetSource(), e.GetDetail())
+		}
+	}
 	fmt.Fprintln(out, "\ntranscript (the broker's prober, playing go-sql-driver):")
 	printTranscript(out, r.GetTranscript())
 	if len(r.GetFindings()) == 0 {

@@ -66,7 +66,7 @@ func TestDiagnoseAndProbe(t *testing.T) {
 		stderr []string
 	}{
 		{"diagnose IAM via proxy works", []string{b, "diagnose", "proxy-iam"}, 0,
-			[]string{"OK: go-sql-driver logged in", "auth-switch-request", "mysql_clear_password", "DRIVER", "PyMySQL", "without cryptography",
+			[]string{"OK: go-sql-driver logged in", "auth iam, plugin mysql_clear_password", "evidence (config): auth: iam", "auth-switch-request", "mysql_clear_password", "DRIVER", "PyMySQL", "without cryptography",
 				"cleartext-optin-missing: enableCleartextPlugin: true", "Connector/J"}, nil},
 		{"diagnose --driver mysql2 (works with the opt-in)", []string{b, "diagnose", "proxy-iam", "--driver", "mysql2"}, 0,
 			[]string{"mysql2", "enableCleartextPlugin: true  "}, nil},

@@ -1139,7 +1139,10 @@ type EndpointValidation struct {
 	Findings []*Finding `protobuf:"bytes,12,rep,name=findings,proto3" json:"findings,omitempty"`
 	// drivers predict, side by side, how each driver would fare against this
 	// endpoint with the same credential; set when compare_drivers was asked.
-	Drivers       []*DriverPrediction `protobuf:"bytes,13,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	Drivers []*DriverPrediction `protobuf:"bytes,13,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	// resolution is how the authentication method was chosen, with evidence
+	// (for auth: auto, the account plugin, host name and greeting).
+	Resolution    *Resolution `protobuf:"bytes,14,opt,name=resolution,proto3" json:"resolution,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1261,6 +1264,13 @@ func (x *EndpointValidation) GetFindings() []*Finding {
 func (x *EndpointValidation) GetDrivers() []*DriverPrediction {
 	if x != nil {
 		return x.Drivers
+	}
+	return nil
+}
+
+func (x *EndpointValidation) GetResolution() *Resolution {
+	if x != nil {
+		return x.Resolution
 	}
 	return nil
 }
@@ -2305,7 +2315,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x0fcompare_drivers\x18\x05 \x01(\bR\x0ecompareDrivers\"i\n" +
 	"\x1aValidateConnectionResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12;\n" +
-	"\aresults\x18\x02 \x03(\v2!.connbroker.v1.EndpointValidationR\aresults\"\xbe\x04\n" +
+	"\aresults\x18\x02 \x03(\v2!.connbroker.v1.EndpointValidationR\aresults\"\xf9\x04\n" +
 	"\x12EndpointValidation\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12,\n" +
@@ -2323,7 +2333,10 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"transcript\x18\v \x01(\v2\x19.connbroker.v1.TranscriptR\n" +
 	"transcript\x122\n" +
 	"\bfindings\x18\f \x03(\v2\x16.connbroker.v1.FindingR\bfindings\x129\n" +
-	"\adrivers\x18\r \x03(\v2\x1f.connbroker.v1.DriverPredictionR\adrivers\"\xd1\x01\n" +
+	"\adrivers\x18\r \x03(\v2\x1f.connbroker.v1.DriverPredictionR\adrivers\x129\n" +
+	"\n" +
+	"resolution\x18\x0e \x01(\v2\x19.connbroker.v1.ResolutionR\n" +
+	"resolution\"\xd1\x01\n" +
 	"\n" +
 	"Transcript\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
@@ -2503,31 +2516,32 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	16, // 19: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
 	18, // 20: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
 	19, // 21: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
-	17, // 22: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
-	32, // 23: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
-	29, // 24: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
-	3,  // 25: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
-	18, // 26: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
-	22, // 27: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
-	16, // 28: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
-	18, // 29: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
-	32, // 30: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	28, // 31: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
-	2,  // 32: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
-	1,  // 33: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	4,  // 34: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	13, // 35: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	26, // 36: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	20, // 37: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	5,  // 38: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	14, // 39: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	27, // 40: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	21, // 41: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	38, // [38:42] is the sub-list for method output_type
-	34, // [34:38] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	12, // 22: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
+	17, // 23: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	32, // 24: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	29, // 25: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	3,  // 26: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
+	18, // 27: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	22, // 28: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	16, // 29: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	18, // 30: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	32, // 31: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	28, // 32: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	2,  // 33: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
+	1,  // 34: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
+	4,  // 35: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	13, // 36: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	26, // 37: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	20, // 38: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	5,  // 39: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	14, // 40: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	27, // 41: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	21, // 42: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	39, // [39:43] is the sub-list for method output_type
+	35, // [35:39] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }

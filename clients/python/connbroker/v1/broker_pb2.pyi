@@ -195,7 +195,7 @@ class ValidateConnectionResponse(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., results: _Optional[_Iterable[_Union[EndpointValidation, _Mapping]]] = ...) -> None: ...
 
 class EndpointValidation(_message.Message):
-    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "auth_plugin", "credential_kind", "transcript", "findings", "drivers")
+    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "auth_plugin", "credential_kind", "transcript", "findings", "drivers", "resolution")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +209,7 @@ class EndpointValidation(_message.Message):
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     DRIVERS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     ok: bool
     stages: _containers.RepeatedCompositeFieldContainer[Stage]
@@ -222,7 +223,8 @@ class EndpointValidation(_message.Message):
     transcript: Transcript
     findings: _containers.RepeatedCompositeFieldContainer[Finding]
     drivers: _containers.RepeatedCompositeFieldContainer[DriverPrediction]
-    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., drivers: _Optional[_Iterable[_Union[DriverPrediction, _Mapping]]] = ...) -> None: ...
+    resolution: Resolution
+    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., drivers: _Optional[_Iterable[_Union[DriverPrediction, _Mapping]]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ...) -> None: ...
 
 class Transcript(_message.Message):
     __slots__ = ("addr", "user", "profile", "events", "result", "auth_plugin", "tls")
