@@ -295,9 +295,13 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	eff, resolution, err := s.effective(cctx, ep)
 	if err != nil {
 		st := validate.Stage{Name: "resolve", Duration: time.Since(start), Error: "resolve auth: " + err.Error()}
+		s.rec.Validation(ep.Name, false, st.Name)
 		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{st}, Reason: st.Error}
 	}
 	ep = eff
+	if resolution == nil { // an explicit method: the cached config-only resolution
+		resolution = &s.view(ep, nil).res
+	}
 	cred, err := s.issuer.Issue(cctx, ep)
 	credStage := validate.Stage{Name: "credential", OK: err == nil, Duration: time.Since(start)}
 	if err != nil {
