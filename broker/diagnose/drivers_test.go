@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,7 +54,14 @@ func goSQLDriver(allowClear bool) realDriver {
 			defer db.Close()
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			return db.PingContext(ctx)
+			err = db.PingContext(ctx)
+			if errors.Is(err, mysql.ErrMalformPkt) {
+				// go-sql-driver mishandles 1 in 256 MariaDB ed25519 nonces (it
+				// strips a trailing zero byte; see clients/go); a new
+				// connection gets a new nonce. Not what the profile models.
+				err = db.PingContext(ctx)
+			}
+			return err
 		}}
 }
 
@@ -83,12 +91,24 @@ func mariadbCLI(skipSSL bool) realDriver {
 	}}
 }
 
-func pyMySQL(withCryptography, sslOff bool) realDriver {
-	name := "PyMySQL with cryptography"
-	if !withCryptography {
-		name = "PyMySQL without cryptography (import blocked)"
+// pyMySQL runs the real PyMySQL from .venv; the packages it lacks are
+// hidden from its imports (see testdata/pymysql_login.py).
+func pyMySQL(withCryptography, withPyNaCl, sslOff bool) realDriver {
+	name := "PyMySQL"
+	var hide []string
+	if withCryptography {
+		name += " +cryptography"
+	} else {
+		name += " -cryptography"
+		hide = append(hide, "cryptography")
 	}
-	prof := handshake.PyMySQL(withCryptography, false)
+	if withPyNaCl {
+		name += " +pynacl"
+	} else {
+		name += " -pynacl"
+		hide = append(hide, "nacl")
+	}
+	prof := handshake.PyMySQL(withCryptography, withPyNaCl)
 	if sslOff {
 		name += " ssl_disabled"
 		prof = sslDisabled(prof)
@@ -98,15 +118,11 @@ func pyMySQL(withCryptography, sslOff bool) realDriver {
 		if _, err := os.Stat(py); err != nil {
 			t.Fatalf("PyMySQL is needed in %s: run `make venv`: %v", py, err)
 		}
-		block := "0"
-		if !withCryptography {
-			block = "1"
-		}
 		ca := l.caFile
 		if sslOff {
 			ca = "-"
 		}
-		cmd := exec.CommandContext(t.Context(), py, filepath.Join("testdata", "pymysql_login.py"), l.host, strconv.Itoa(l.port), l.user, ca, block)
+		cmd := exec.CommandContext(t.Context(), py, filepath.Join("testdata", "pymysql_login.py"), l.host, strconv.Itoa(l.port), l.user, ca, strings.Join(hide, ","))
 		cmd.Env = append(os.Environ(), "CONNBROKER_TEST_SECRET="+l.secret)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -145,7 +161,8 @@ func TestProfilesMatchRealDrivers(t *testing.T) {
 		{name: "MariaDB PAM IAM over TLS", host: "127.0.0.1", port: m.Port, user: mariadbtest.IAMUser, tls: m.TLSConfig(), caFile: m.CAFile},
 	}
 	drivers := []realDriver{goSQLDriver(false), goSQLDriver(true), mariadbCLI(false), mariadbCLI(true),
-		pyMySQL(true, false), pyMySQL(false, false), pyMySQL(true, true), pyMySQL(false, true)}
+		pyMySQL(true, true, false), pyMySQL(true, false, false), pyMySQL(false, false, false),
+		pyMySQL(true, false, true), pyMySQL(false, false, true)}
 	var table strings.Builder
 	for _, l := range logins {
 		for _, d := range drivers {
@@ -174,7 +191,7 @@ func TestProfilesMatchRealDrivers(t *testing.T) {
 				if (perr == nil) != (rerr == nil) {
 					t.Errorf("prediction disagrees with the real driver:\n predicted: %v\n real:      %v\ntranscript:\n%s", perr, rerr, tr)
 				}
-				if perr != nil && d.name == "PyMySQL with cryptography" && l.user == mariadbtest.Ed25519User {
+				if perr != nil && d.name == "PyMySQL +cryptography -pynacl" && l.user == mariadbtest.Ed25519User {
 					fs := diagnose.Diagnose(diagnose.Input{Transcript: tr, Err: perr})
 					if len(fs) == 0 || fs[0].Code != diagnose.CodePluginUnsupported || !strings.Contains(fs[0].Fix, "pynacl") {
 						t.Errorf("ed25519 without pynacl: findings %+v, want %s with a pynacl fix", fs, diagnose.CodePluginUnsupported)

@@ -1,23 +1,24 @@
 """Log in with the real PyMySQL, as the driver-profile checks need.
 
-Arguments: HOST PORT USER CA BLOCK_CRYPTOGRAPHY(0|1), where CA is a CA file
-(verified TLS), "" (PyMySQL's default: TLS when offered, unverified) or "-"
-(ssl_disabled=True).
+Arguments: HOST PORT USER CA BLOCK, where CA is a CA file (verified TLS), ""
+(PyMySQL's default: TLS when offered, unverified) or "-" (ssl_disabled=True),
+and BLOCK is a comma-separated list of packages to hide ("cryptography",
+"nacl"; "" hides none).
 The secret comes from the environment (CONNBROKER_TEST_SECRET), never argv.
 Prints "ok" or the exception, exits 0 or 1.
 
-BLOCK_CRYPTOGRAPHY=1 makes `import cryptography` fail in this process, which
-is how PyMySQL behaves when the package is not installed (it imports it
-lazily, inside the RSA step).
+A hidden package makes its import fail in this process, which is how PyMySQL
+behaves when it is not installed (it imports cryptography and nacl lazily,
+inside the RSA and ed25519 steps).
 """
 import os
 import sys
 
-host, port, user, ca, block = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5] == "1"
-if block:
-    for name in [m for m in sys.modules if m == "cryptography" or m.startswith("cryptography.")]:
+host, port, user, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+for pkg in [p for p in sys.argv[5].split(",") if p]:
+    for name in [m for m in sys.modules if m == pkg or m.startswith(pkg + ".")]:
         del sys.modules[name]
-    sys.modules["cryptography"] = None  # import cryptography -> ImportError
+    sys.modules[pkg] = None  # import pkg -> ImportError
 
 import pymysql  # noqa: E402
 
