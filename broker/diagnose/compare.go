@@ -25,6 +25,7 @@ func DriverCases() []DriverCase {
 		{"mariadb CLI", "--ssl", handshake.MariaDBCLI()},
 		{"PyMySQL", "with cryptography", handshake.PyMySQL(true, false)},
 		{"PyMySQL", "without cryptography", handshake.PyMySQL(false, false)},
+		{"PyMySQL", "with cryptography and PyNaCl", handshake.PyMySQL(true, true)},
 		{"mysqlclient", "libmysqlclient", handshake.MysqlclientLibmysql(false)},
 		{"mysqlclient", "MariaDB Connector/C", handshake.MysqlclientMariaDBConnC()},
 		{"mysql-connector-python", "C extension", handshake.ConnectorPythonC()},

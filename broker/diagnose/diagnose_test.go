@@ -288,7 +288,7 @@ func render(fs []diagnose.Finding) string {
 	return b.String()
 }
 
-// BenchmarkCompare measures the driver table: 15 profiles against the
+// BenchmarkCompare measures the driver table: 16 profiles against the
 // RDS-like endpoint, IAM over verified TLS (each a real TLS handshake).
 func BenchmarkCompare(b *testing.B) {
 	e, err := rdslike.Start(context.Background(), rdslike.Options{Region: region, AccessKeyID: testKeyID, SecretAccessKey: testSecret, IAMUsers: []string{iamUser}})
@@ -301,7 +301,7 @@ func BenchmarkCompare(b *testing.B) {
 	p := &handshake.Probe{}
 	for b.Loop() {
 		ps := diagnose.Compare(context.Background(), p, base, diagnose.Input{IAM: true}, diagnose.DriverCases())
-		if len(ps) != 15 || !ps[1].Works {
+		if len(ps) != len(diagnose.DriverCases()) || !ps[1].Works {
 			b.Fatalf("unexpected predictions: %+v", ps[1])
 		}
 	}
