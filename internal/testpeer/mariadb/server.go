@@ -362,7 +362,13 @@ func (s *Server) prepareDir() error {
 
 // writeConfig writes the option file: the [client] group lets mariadb and
 // mariadb-admin reach the server as root over the socket.
+// tmpDir is the server's private temporary directory.
+func (s *Server) tmpDir() string { return filepath.Join(s.Dir, "tmp") }
+
 func (s *Server) writeConfig() error {
+	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
+		return fmt.Errorf("make tmpdir: %w", err)
+	}
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("# written by internal/testpeer/mariadb; private test server")
@@ -377,6 +383,9 @@ func (s *Server) writeConfig() error {
 	w("datadir=%s", filepath.Join(s.Dir, "data"))
 	w("socket=%s", s.Socket)
 	w("pid-file=%s", s.pidFile)
+	// A private tmpdir: servers sharing /tmp delete each other's temporary
+	// tables ("#sql-temptable-*") and crash during mariadb-install-db.
+	w("tmpdir=%s", s.tmpDir())
 	w("log-error=%s", s.ErrorLog)
 	w("port=%d", s.Port)
 	w("bind-address=127.0.0.1")
@@ -420,9 +429,25 @@ func (s *Server) installDB(ctx context.Context) error {
 	}
 	out, err := exec.CommandContext(ctx, s.installDBBin, args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("mariadb-install-db: %w\n%s", err, tail(out, 20))
+		// The generic advice mariadb-install-db prints last hides the cause:
+		// show the server's own [ERROR] lines first.
+		return fmt.Errorf("mariadb-install-db: %w\n%s\n%s\nserver log:\n%s", err, errorLines(out, 10), tail(out, 4), s.errorLogTail(15))
 	}
 	return nil
+}
+
+// errorLines returns up to n lines of out that report an error.
+func errorLines(out []byte, n int) string {
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "ERROR") || strings.Contains(l, "rror:") || strings.Contains(l, "failed") {
+			keep = append(keep, l)
+			if len(keep) == n {
+				break
+			}
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 var errAddrInUse = errors.New("address already in use")
