@@ -173,7 +173,7 @@ func Resolve(ep *config.Endpoint) Resolution {
 // Params returns fresh connection parameters for endpoint, with hints for
 // driver when it is not empty.
 func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params, error) {
-	ep, err := s.endpoint("endpoint", endpoint)
+	ep, err := s.endpointFor(ctx, "endpoint", endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 	case req.All && len(names) > 0:
 		return nil, &ArgError{Field: "endpoints", Problem: "give endpoint names or all, not both"}
 	case req.All:
-		for _, e := range s.Endpoints() {
+		for _, e := range s.VisibleEndpoints(ctx) {
 			names = append(names, e.Name)
 		}
 	case len(names) == 0:
@@ -262,7 +262,7 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 	}
 	eps := make([]*config.Endpoint, len(names))
 	for i, n := range names {
-		ep, err := s.endpoint(fmt.Sprintf("endpoints[%d]", i), n)
+		ep, err := s.endpointFor(ctx, fmt.Sprintf("endpoints[%d]", i), n)
 		if err != nil {
 			return nil, err
 		}

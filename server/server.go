@@ -41,10 +41,25 @@ func New(svc *broker.Service) *Server { return &Server{svc: svc} }
 // reflection services and the logging and recovery interceptors. The health
 // server is returned so the caller can flip it to NOT_SERVING on shutdown.
 func NewGRPCServer(svc *broker.Service, log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+	return NewGRPCServerWith(svc, log, Extras{}, opts...)
+}
+
+// Extras are the optional parts of a broker gRPC server.
+type Extras struct {
+	// Audit receives one event per credential issued, validation run and
+	// denial; nil writes none.
+	Audit *Auditor
+}
+
+// NewGRPCServerWith is NewGRPCServer with extras. Every server identifies
+// callers by their client certificate (authz.go) and rate-limits
+// credential issuance per caller (ratelimit.go).
+func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+	limits := newIssueLimiter(func() config.Limits { return svc.Config().Limits })
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log)),
-		grpc.ChainStreamInterceptor(recoverStream(log)),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
+		grpc.ChainStreamInterceptor(recoverStream(log), identifyStream()),
 	}, opts...)
 	gs := grpc.NewServer(opts...)
 	v1.RegisterBrokerServiceServer(gs, New(svc))
@@ -90,9 +105,9 @@ func (s *Server) ValidateConnection(ctx context.Context, req *v1.ValidateConnect
 }
 
 // ListEndpoints implements the RPC.
-func (s *Server) ListEndpoints(context.Context, *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error) {
+func (s *Server) ListEndpoints(ctx context.Context, _ *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error) {
 	out := &v1.ListEndpointsResponse{}
-	for _, e := range s.svc.Endpoints() {
+	for _, e := range s.svc.VisibleEndpoints(ctx) {
 		out.Endpoints = append(out.Endpoints, &v1.EndpointSummary{
 			Name: e.Name, Host: e.Host, Port: uint32(e.Port), User: e.User, Database: e.Database,
 			AuthMethod: methodToProto(e.Auth), TlsMode: tlsModeToProto(e.TLS.Mode),

@@ -59,6 +59,7 @@ func newService(tb testing.TB) (*broker.Service, *syncBuffer, string) {
 		tb.Fatal(err)
 	}
 	cfgText := fmt.Sprintf(`
+limits: {issue_rate: 1000000, issue_burst: 1000000} # the benchmark calls far faster than the default
 endpoints:
   orders:
     host: orders.proxy-abc123.us-west-2.rds.amazonaws.com

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/connbroker/connbroker/broker"
+	"github.com/connbroker/connbroker/broker/caller"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/resolve"
 )
@@ -23,6 +24,9 @@ const (
 	ReasonCredentialUnavailable = "CREDENTIAL_UNAVAILABLE"
 	ReasonInternal              = "INTERNAL"
 	ReasonAuthUndecided         = "AUTH_UNDECIDED"
+	ReasonPermissionDenied      = "PERMISSION_DENIED"
+	ReasonRateLimited           = "RATE_LIMITED"
+	ReasonUnauthenticated       = "UNAUTHENTICATED"
 )
 
 // toStatus maps a domain error to a gRPC status error: the one place where
@@ -46,7 +50,14 @@ func toStatus(err error) error {
 	)
 	var nf *broker.NotFoundError
 	var arg *broker.ArgError
+	var denied *broker.DeniedError
 	switch {
+	case errors.As(err, &denied):
+		code, reason, meta = codes.PermissionDenied, ReasonPermissionDenied, map[string]string{"endpoint": denied.Endpoint}
+	case errors.Is(err, errRateLimited):
+		code, reason = codes.ResourceExhausted, ReasonRateLimited
+	case errors.Is(err, caller.ErrNoIdentity):
+		code, reason = codes.Unauthenticated, ReasonUnauthenticated
 	case errors.As(err, &nf):
 		code, reason, meta = codes.NotFound, ReasonEndpointNotFound, map[string]string{"endpoint": nf.Endpoint}
 	case errors.As(err, &arg):

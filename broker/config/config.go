@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/connbroker/connbroker/broker/policy"
 	"github.com/connbroker/connbroker/broker/rdshost"
 )
 
@@ -47,6 +48,14 @@ type Config struct {
 	Endpoints map[string]*Endpoint `yaml:"endpoints"`
 	// IAM tunes IAM token signing for every iam endpoint.
 	IAM IAMSettings `yaml:"iam"`
+	// Policy says which caller may get which endpoint (see package
+	// policy). With tls.client_ca set, a caller no rule allows is denied.
+	Policy []policy.Rule `yaml:"policy"`
+	// Audit configures the audit trail of issued credentials, validations
+	// and denials.
+	Audit Audit `yaml:"audit"`
+	// Limits bounds how fast one caller may obtain credentials.
+	Limits Limits `yaml:"limits"`
 }
 
 // IAMSettings tune IAM token signing.
@@ -297,6 +306,7 @@ func (c *Config) applyDefaults() {
 	if c.Validation.MaxConcurrent == 0 {
 		c.Validation.MaxConcurrent = 4
 	}
+	c.applySecurityDefaults()
 	for name, e := range c.Endpoints {
 		if e == nil {
 			continue
@@ -377,6 +387,7 @@ func (c *Config) Validate() error {
 		add("validation.max_concurrent", fmt.Sprintf("%d is out of range", c.Validation.MaxConcurrent), "use 1..256")
 	}
 	errs = append(errs, c.validateMetrics()...)
+	errs = append(errs, c.validateSecurity()...)
 	if len(c.Endpoints) == 0 {
 		add("endpoints", "no endpoints are configured", "add at least one endpoint under endpoints:")
 	}

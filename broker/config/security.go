@@ -1,0 +1,95 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/connbroker/connbroker/broker/policy"
+)
+
+// AuditStdout is the Audit.Output value that writes audit events to stdout.
+const AuditStdout = "stdout"
+
+// Audit configures the audit trail: one JSON line per credential issued,
+// validation run and denial. Secrets are never written.
+type Audit struct {
+	// Output is "stdout" or an absolute file path (appended to, created
+	// with mode 0600). Empty turns the audit trail off.
+	Output string `yaml:"output"`
+}
+
+// Default issuance limits per caller.
+const (
+	DefaultIssueRate  = 50.0
+	DefaultIssueBurst = 100
+)
+
+// Limits bounds credential issuance per caller. A caller is its identity
+// (mTLS) or, without one, its peer IP address.
+type Limits struct {
+	// IssueRate is the sustained number of GetConnectionParams calls per
+	// second one caller may make. Default 50.
+	IssueRate float64 `yaml:"issue_rate"`
+	// IssueBurst is how many calls a caller may make at once above the
+	// rate. Default 100.
+	IssueBurst int `yaml:"issue_burst"`
+}
+
+// IdentitiesInUse reports whether callers are identified by client
+// certificates, in which case the policy is enforced and the default is
+// deny.
+func (c *Config) IdentitiesInUse() bool { return c.TLS.ClientCA != "" }
+
+// PolicyOf returns the configured policy.
+func (c *Config) PolicyOf() policy.Policy { return policy.Policy{Rules: c.Policy} }
+
+func (c *Config) applySecurityDefaults() {
+	if c.Limits.IssueRate == 0 {
+		c.Limits.IssueRate = DefaultIssueRate
+	}
+	if c.Limits.IssueBurst == 0 {
+		c.Limits.IssueBurst = DefaultIssueBurst
+	}
+}
+
+func (c *Config) validateSecurity() []error {
+	var errs []error
+	add := func(path, problem, fix string) {
+		errs = append(errs, &FieldError{Path: path, Problem: problem, Fix: fix})
+	}
+	if len(c.Policy) > 0 && !c.IdentitiesInUse() {
+		add("policy", "a policy needs caller identities, which come from client certificates", "set tls.client_ca (and tls.cert, tls.key), or remove policy")
+	}
+	for i, r := range c.Policy {
+		p := fmt.Sprintf("policy[%d]", i)
+		if err := policy.CheckPattern(r.Caller); err != nil {
+			add(p+".caller", err.Error(), `use an identity such as "spiffe://prod/ns/orders/sa/api" or a glob such as "spiffe://prod/ns/*/sa/api" (see the README's Security model)`)
+		}
+		if len(r.Endpoints) == 0 {
+			add(p+".endpoints", "missing", `list the endpoint names this caller may get, e.g. [orders] or ["*"]`)
+		}
+		for j, e := range r.Endpoints {
+			if err := policy.CheckPattern(e); err != nil {
+				add(fmt.Sprintf("%s.endpoints[%d]", p, j), err.Error(), "use an endpoint name or a glob such as orders-*")
+			}
+		}
+		for j, u := range r.Users {
+			if err := policy.CheckPattern(u); err != nil {
+				add(fmt.Sprintf("%s.users[%d]", p, j), err.Error(), "use a database user name or a glob such as app_*")
+			}
+		}
+	}
+	if o := c.Audit.Output; o != "" && o != AuditStdout && !filepath.IsAbs(o) {
+		add("audit.output", fmt.Sprintf("%q is neither stdout nor an absolute path", o), "use stdout or an absolute file path such as /var/log/connbroker/audit.jsonl")
+	}
+	if c.Limits.IssueRate < 0 || c.Limits.IssueRate > 1e6 {
+		add("limits.issue_rate", fmt.Sprintf("%g is out of range", c.Limits.IssueRate), "use calls per second per caller, 0.01..1000000 (default 50)")
+	}
+	if c.Limits.IssueBurst < 0 || c.Limits.IssueBurst > 1e6 {
+		add("limits.issue_burst", fmt.Sprintf("%d is out of range", c.Limits.IssueBurst), "use 1..1000000 (default 100)")
+	}
+	return errs
+}
+
+// PolicyRule is one allow rule of the policy section.
+type PolicyRule = policy.Rule

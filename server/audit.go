@@ -1,0 +1,219 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/connbroker/connbroker/broker/caller"
+	"github.com/connbroker/connbroker/broker/config"
+	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+)
+
+// Audit event names.
+const (
+	AuditCredentialIssued = "credential_issued"
+	AuditValidation       = "validation"
+	AuditDenied           = "denied"
+	AuditIssueFailed      = "issue_failed"
+)
+
+// Audit outcomes.
+const (
+	OutcomeOK          = "ok"
+	OutcomeDenied      = "denied"
+	OutcomeRateLimited = "rate_limited"
+	OutcomeFailed      = "failed"
+)
+
+// AuditEvent is one line of the audit trail. It never holds a secret.
+type AuditEvent struct {
+	// Time is when the call finished, UTC.
+	Time time.Time `json:"time"`
+	// Event is credential_issued, validation, denied or issue_failed.
+	Event string `json:"event"`
+	// Caller is the caller identity; empty when the caller has none.
+	Caller string `json:"caller"`
+	// CallerKind is uri, dns, or none.
+	CallerKind string `json:"caller_kind"`
+	// Peer is the caller's network address.
+	Peer string `json:"peer,omitempty"`
+	// Method is the full gRPC method name.
+	Method string `json:"method"`
+	// Endpoint is the endpoint name asked for.
+	Endpoint string `json:"endpoint,omitempty"`
+	// DBUser is the database user of the endpoint.
+	DBUser string `json:"db_user,omitempty"`
+	// CredentialKind is iam_token or password, for issued credentials.
+	CredentialKind string `json:"credential_kind,omitempty"`
+	// ExpiresAt is when an issued credential expires, if it does.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Outcome is ok, denied, rate_limited or failed.
+	Outcome string `json:"outcome"`
+	// Code is the gRPC status code of the call.
+	Code string `json:"code"`
+	// Reason explains a failure or denial in plain words.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Auditor writes audit events as JSON lines. It is safe for concurrent use;
+// a nil *Auditor writes nothing.
+type Auditor struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewAuditor returns an Auditor writing to w; write errors are logged to
+// log.
+func NewAuditor(w io.Writer, log *slog.Logger) *Auditor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Auditor{enc: json.NewEncoder(w), log: log, now: time.Now}
+}
+
+// OpenAudit opens the audit output of a configuration: nil for none,
+// stdout for "stdout", else the file (appended to, created 0600). Close the
+// returned closer at exit.
+func OpenAudit(c config.Audit, stdout io.Writer, log *slog.Logger) (*Auditor, io.Closer, error) {
+	switch c.Output {
+	case "":
+		return nil, io.NopCloser(nil), nil
+	case config.AuditStdout:
+		return NewAuditor(stdout, log), io.NopCloser(nil), nil
+	}
+	f, err := os.OpenFile(c.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open audit output: %w", err)
+	}
+	return NewAuditor(f, log), f, nil
+}
+
+// Write records e, filling in Time.
+func (a *Auditor) Write(e AuditEvent) {
+	if a == nil {
+		return
+	}
+	e.Time = a.now().UTC()
+	a.mu.Lock()
+	err := a.enc.Encode(e)
+	a.mu.Unlock()
+	if err != nil {
+		a.log.Error("write audit event", "err", err, "event", e.Event, "endpoint", e.Endpoint)
+	}
+}
+
+// baseEvent fills in who called, from where, and how the call ended.
+func baseEvent(ctx context.Context, method string, err error) AuditEvent {
+	e := AuditEvent{Method: method, CallerKind: "none", Outcome: OutcomeOK}
+	if id, ok := caller.FromContext(ctx); ok {
+		e.Caller, e.CallerKind = id.Name, string(id.Kind)
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		e.Peer = p.Addr.String()
+	}
+	st := status.Convert(err)
+	e.Code = st.Code().String()
+	switch st.Code() {
+	case codes.OK:
+	case codes.PermissionDenied, codes.Unauthenticated:
+		e.Event, e.Outcome, e.Reason = AuditDenied, OutcomeDenied, st.Message()
+	case codes.ResourceExhausted:
+		e.Event, e.Outcome, e.Reason = AuditDenied, OutcomeRateLimited, st.Message()
+	default:
+		e.Outcome, e.Reason = OutcomeFailed, st.Message()
+	}
+	return e
+}
+
+// auditUnary writes one event per GetConnectionParams call and one per
+// endpoint of a ValidateConnection call (or one for its refusal).
+func auditUnary(a *Auditor, cfg func() *config.Config) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if a == nil {
+			return resp, err
+		}
+		switch r := req.(type) {
+		case *v1.GetConnectionParamsRequest:
+			e := baseEvent(ctx, info.FullMethod, err)
+			e.Endpoint = r.GetEndpoint()
+			if ep := cfg().Endpoints[e.Endpoint]; ep != nil {
+				e.DBUser = ep.User
+			}
+			if err == nil {
+				p := resp.(*v1.GetConnectionParamsResponse).GetParams()
+				e.Event, e.DBUser = AuditCredentialIssued, p.GetUser()
+				fillCredential(&e, p.GetCredential())
+			} else if e.Event == "" {
+				e.Event = AuditIssueFailed
+			}
+			a.Write(e)
+		case *v1.ValidateConnectionRequest:
+			auditValidation(ctx, a, cfg(), info.FullMethod, r, resp, err)
+		}
+		return resp, err
+	}
+}
+
+func fillCredential(e *AuditEvent, c *v1.Credential) {
+	switch c.GetKind() {
+	case v1.CredentialKind_CREDENTIAL_KIND_IAM_TOKEN:
+		e.CredentialKind = "iam_token"
+	case v1.CredentialKind_CREDENTIAL_KIND_PASSWORD:
+		e.CredentialKind = "password"
+	}
+	if c.GetExpiresAt() != nil {
+		t := c.GetExpiresAt().AsTime().UTC()
+		e.ExpiresAt = &t
+	}
+}
+
+func auditValidation(ctx context.Context, a *Auditor, cfg *config.Config, method string, req *v1.ValidateConnectionRequest, resp any, err error) {
+	if err != nil {
+		e := baseEvent(ctx, method, err)
+		if e.Event == "" {
+			e.Event = AuditValidation
+		}
+		if st, ok := status.FromError(err); ok {
+			e.Endpoint = endpointOf(st)
+		}
+		a.Write(e)
+		return
+	}
+	for _, r := range resp.(*v1.ValidateConnectionResponse).GetResults() {
+		e := baseEvent(ctx, method, nil)
+		e.Event, e.Endpoint = AuditValidation, r.GetEndpoint()
+		if ep := cfg.Endpoints[e.Endpoint]; ep != nil {
+			e.DBUser = ep.User
+		}
+		if !r.GetOk() {
+			e.Outcome, e.Reason = OutcomeFailed, r.GetReason()
+		}
+		a.Write(e)
+	}
+}
+
+// endpointOf returns the endpoint named in a status's ErrorInfo.
+func endpointOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(interface{ GetMetadata() map[string]string }); ok {
+			if ep := info.GetMetadata()["endpoint"]; ep != "" {
+				return ep
+			}
+		}
+	}
+	return ""
+}
