@@ -84,7 +84,9 @@ func (ca *CA) Issue(t testing.TB, l Leaf) (certPEM, keyPEM []byte) {
 		}
 		tmpl.URIs = append(tmpl.URIs, pu)
 	}
-	der := must(t, func() ([]byte, error) { return x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key) })
+	der := must(t, func() ([]byte, error) {
+		return x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	})
 	kder := must(t, func() ([]byte, error) { return x509.MarshalECPrivateKey(key) })
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
