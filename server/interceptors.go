@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/connbroker/connbroker/broker/caller"
 )
 
 // logUnary logs one line per call: method, code, duration, peer. Requests
@@ -22,6 +24,9 @@ func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 		attrs := []any{"method", info.FullMethod, "code", st.Code().String(), "duration", time.Since(start)}
 		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 			attrs = append(attrs, "peer", p.Addr.String())
+		}
+		if id, ok := caller.FromContext(ctx); ok {
+			attrs = append(attrs, "caller", id.Name)
 		}
 		if e, ok := req.(interface{ GetEndpoint() string }); ok && e.GetEndpoint() != "" {
 			attrs = append(attrs, "endpoint", e.GetEndpoint())

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -72,6 +71,7 @@ type globals struct {
 	// extraFormats are output formats the running command accepts besides
 	// table and json (validate: junit).
 	extraFormats []string
+	tls          tlsFlags
 }
 
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
@@ -102,6 +102,7 @@ not be reached or refused the request.`,
 	pf.StringVar(&g.broker, "broker", defAddr, "broker address host:port (env CONNBROKER_ADDR)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json (validate also: junit)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for the broker call")
+	g.tls.register(pf, lookupEnv)
 
 	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g))
 	return root.Execute()
@@ -127,7 +128,11 @@ func (g *globals) call(ctx context.Context, deadline time.Duration, fn func(cont
 	if err := g.check(g.extraFormats...); err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(g.broker, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := g.tls.credentials()
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(g.broker, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return usage("--broker %q: %v", g.broker, err)
 	}
@@ -157,6 +162,8 @@ func (g *globals) rpcError(err error) error {
 		return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s is not reachable (is connbrokerd running? set --broker or CONNBROKER_ADDR): %s", g.broker, st.Message())}
 	case codes.DeadlineExceeded:
 		return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s did not answer within %s", g.broker, g.timeout)}
+	case codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted:
+		return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s refused: %s", g.broker, st.Message())}
 	case codes.NotFound, codes.InvalidArgument:
 		return &exitError{code: exitUsage, err: errors.New(st.Message())}
 	}

@@ -111,7 +111,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	} else if cfg.Insecure {
 		log.Warn("serving without TLS off loopback because insecure: true", "listen", cfg.Listen)
 	}
-	gs, hs := server.NewGRPCServer(svc, log, opts...)
+	audit, closeAudit, err := server.OpenAudit(cfg.Audit, stdout, log)
+	if err != nil {
+		return usageError{err}
+	}
+	defer closeAudit.Close()
+	gs, hs := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit}, opts...)
 	mx.GRPC.InitializeMetrics(gs)
 	stopMetrics, err := serveMetrics(cfg, mx, log)
 	if err != nil {

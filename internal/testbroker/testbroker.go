@@ -5,6 +5,8 @@ package testbroker
 
 import (
 	"bytes"
+	"crypto/tls"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"google.golang.org/grpc"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/connbroker/connbroker/broker"
@@ -64,6 +67,20 @@ func Start(t testing.TB, cfgYAML string) *Broker {
 
 // New parses cfgYAML and serves it on 127.0.0.1:0; call stop when done.
 func New(cfgYAML string) (b *Broker, stop func(), err error) {
+	return NewWith(cfgYAML, Options{})
+}
+
+// Options are optional parts of a test broker.
+type Options struct {
+	// ServerTLS serves with TLS (and mTLS when it has ClientCAs); Client
+	// then dials with ClientTLS.
+	ServerTLS, ClientTLS *tls.Config
+	// Audit receives the audit trail as JSON lines.
+	Audit io.Writer
+}
+
+// NewWith is New with options.
+func NewWith(cfgYAML string, o Options) (b *Broker, stop func(), err error) {
 	cfg, err := config.Parse("testbroker", []byte(cfgYAML))
 	if err != nil {
 		return nil, nil, err
@@ -75,13 +92,23 @@ func New(cfgYAML string) (b *Broker, stop func(), err error) {
 		Password: credential.NewPasswords(nil),
 	}
 	svc := broker.New(cfg, issuer, log)
-	gs, _ := server.NewGRPCServer(svc, log)
+	var sopts []grpc.ServerOption
+	clientCreds := insecure.NewCredentials()
+	if o.ServerTLS != nil {
+		sopts = append(sopts, grpc.Creds(grpccreds.NewTLS(o.ServerTLS)))
+		clientCreds = grpccreds.NewTLS(o.ClientTLS)
+	}
+	var audit *server.Auditor
+	if o.Audit != nil {
+		audit = server.NewAuditor(o.Audit, log)
+	}
+	gs, _ := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit}, sopts...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err
 	}
 	go gs.Serve(lis)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(clientCreds))
 	if err != nil {
 		gs.Stop()
 		return nil, nil, err
