@@ -21,8 +21,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/connbroker/connbroker/internal/testpki"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testpki"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
 )
@@ -158,7 +158,7 @@ func (d trustDaemon) conn(t *testing.T, spiffeID string) *grpc.ClientConn {
 // auditLine is the part of an audit event the test compares.
 type auditLine struct {
 	Event, Caller, Endpoint, DBUser, CredentialKind, Outcome, Code string
-	HasExpiry, HasPeer, HasTime                                     bool
+	HasExpiry, HasPeer, HasTime                                    bool
 }
 
 func readAudit(t *testing.T, path string) ([]auditLine, []byte) {
