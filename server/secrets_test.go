@@ -37,7 +37,9 @@ func TestSecretsNotInPanicsOrErrorStrings(t *testing.T) {
 	texts = append(texts, string(js), fmt.Errorf("issue for %v: %w", p, errors.New("x")).Error())
 	log.Info("params", "params", p, "cred", p.Credential, "secret", p.Credential.Secret)
 
-	handler := func(context.Context, any) (any, error) { panic(fmt.Sprintf("boom with %v and %s", p, p.Credential.Secret.Reveal())) }
+	handler := func(context.Context, any) (any, error) {
+		panic(fmt.Sprintf("boom with %v and %s", p, p.Credential.Secret.Reveal()))
+	}
 	_, perr := recoverUnary(log)(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/x/Y"}, handler)
 	if perr == nil {
 		t.Fatal("panic was not turned into an error")
