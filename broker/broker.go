@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/hints"
@@ -108,6 +110,7 @@ type Service struct {
 	rec       observe.Recorder
 	views     atomic.Pointer[views]
 	res       resolutions
+	inflight  singleflight.Group // identical validations running now (singleflight.go)
 }
 
 // New returns a Service over cfg issuing with issuer.
@@ -281,7 +284,7 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = s.validateOne(ctx, ep, timeout, req.CompareDrivers)
+			out[i] = s.validateShared(ctx, ep, timeout, req.CompareDrivers)
 		}()
 	}
 	wg.Wait()
