@@ -173,7 +173,9 @@ func TestValidateListenAndTLS(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"endpoints:\n  a:\n    host: h\n    user: u\n    auth: iam\n    region: x\n", "listen: [", "endpoints: {a: null}", ""} {
+	for _, s := range []string{"endpoints:\n  a:\n    host: h\n    user: u\n    auth: iam\n    region: x\n", "listen: [", "endpoints: {a: null}", "",
+		mtlsHead + "policy:\n  - caller: 'spiffe://prod/**'\n    endpoints: ['*']\n" + secEndpoint,
+		"audit: {output: stdout}\nlimits: {issue_rate: 1.5, issue_burst: 3}\n" + secEndpoint} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -74,10 +74,10 @@ func matchAny(patterns []string, s string) bool {
 }
 
 // Match reports whether name matches pattern (see the package doc). A
-// malformed pattern matches nothing; CheckPattern finds those.
+// pattern CheckPattern refuses matches nothing.
 func Match(pattern, name string) bool {
-	if pattern == "" || name == "" {
-		return false
+	if name == "" || CheckPattern(pattern) != nil {
+		return false // a malformed pattern never grants anything
 	}
 	if pattern != "**" && !strings.HasSuffix(pattern, "/**") {
 		ok, err := path.Match(pattern, name)

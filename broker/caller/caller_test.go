@@ -1,0 +1,98 @@
+package caller
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"math/big"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func mustURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestFromCertificate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cert    *x509.Certificate
+		want    Identity
+		wantErr bool
+	}{
+		{"spiffe uri", &x509.Certificate{URIs: []*url.URL{mustURL(t, "spiffe://prod/ns/a/sa/b")}}, Identity{Name: "spiffe://prod/ns/a/sa/b", Kind: KindURI}, false},
+		{"uri wins over dns", &x509.Certificate{URIs: []*url.URL{mustURL(t, "spiffe://x/y")}, DNSNames: []string{"a.b"}}, Identity{Name: "spiffe://x/y", Kind: KindURI}, false},
+		{"dns lower-cased", &x509.Certificate{DNSNames: []string{"API.Orders.svc"}}, Identity{Name: "api.orders.svc", Kind: KindDNS}, false},
+		{"first usable dns", &x509.Certificate{DNSNames: []string{"bad name", "ok.name"}}, Identity{Name: "ok.name", Kind: KindDNS}, false},
+		{"over-long uri skipped", &x509.Certificate{URIs: []*url.URL{mustURL(t, "spiffe://x/"+strings.Repeat("a", MaxNameLen))}, DNSNames: []string{"d"}}, Identity{Name: "d", Kind: KindDNS}, false},
+		{"common name ignored", &x509.Certificate{}, Identity{}, true},
+		{"nil", nil, Identity{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FromCertificate(tt.cert)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, ErrNoIdentity) {
+				t.Errorf("error %v does not match ErrNoIdentity", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("identity (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestContext(t *testing.T) {
+	if _, ok := FromContext(context.Background()); ok {
+		t.Error("empty context has an identity")
+	}
+	id := Identity{Name: "spiffe://a/b", Kind: KindURI}
+	got, ok := FromContext(NewContext(context.Background(), id))
+	if !ok || got != id {
+		t.Errorf("FromContext = %v, %v", got, ok)
+	}
+}
+
+// FuzzFromCertificate parses arbitrary bytes as a DER certificate and,
+// separately, as a URI and a DNS SAN: the identity parser never panics and
+// only ever returns a name that is non-empty, bounded and free of spaces
+// and control characters.
+func FuzzFromCertificate(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), URIs: []*url.URL{{Scheme: "spiffe", Host: "prod", Path: "/ns/a"}}, DNSNames: []string{"a.b"}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	f.Add(der, "spiffe://prod/ns/a/sa/b", "api.orders.svc")
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x00}, "spiffe://x y", "A B")
+	f.Add([]byte{}, "", "\x00")
+	f.Fuzz(func(t *testing.T, data []byte, uri, dns string) {
+		check := func(id Identity, err error) {
+			if err != nil {
+				return
+			}
+			if id.Name == "" || len(id.Name) > MaxNameLen || strings.ContainsAny(id.Name, " \t\r\n\x00") {
+				t.Fatalf("bad identity name %q", id.Name)
+			}
+		}
+		if c, err := x509.ParseCertificate(data); err == nil {
+			check(FromCertificate(c))
+		}
+		c := &x509.Certificate{DNSNames: []string{dns}}
+		if u, err := url.Parse(uri); err == nil {
+			c.URIs = []*url.URL{u}
+		}
+		check(FromCertificate(c))
+	})
+}
