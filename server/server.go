@@ -32,6 +32,10 @@ type Server struct {
 	v1.UnimplementedBrokerServiceServer
 	svc    *broker.Service
 	pcache atomic.Pointer[protoCache]
+	// shutdown, when closed, ends WatchConnectionParams streams (watch.go).
+	shutdown <-chan struct{}
+	// watchPoll is how often watches look for a rotated secret.
+	watchPoll time.Duration
 }
 
 // New returns the API adapter for svc.
@@ -49,6 +53,12 @@ type Extras struct {
 	// Audit receives one event per credential issued, validation run and
 	// denial; nil writes none.
 	Audit *Auditor
+	// Shutdown, when closed, ends every WatchConnectionParams stream with
+	// OK, so a graceful stop does not wait for them.
+	Shutdown <-chan struct{}
+	// WatchPoll is how often a watch re-reads the credential source to
+	// notice a rotation; 0 means broker.DefaultWatchPoll.
+	WatchPoll time.Duration
 }
 
 // NewGRPCServerWith is NewGRPCServer with extras. Every server identifies
@@ -59,10 +69,12 @@ func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
-		grpc.ChainStreamInterceptor(recoverStream(log), identifyStream()),
+		grpc.ChainStreamInterceptor(recoverStream(log), identifyStream(), auditStream(x.Audit, svc.Config)),
 	}, opts...)
 	gs := grpc.NewServer(opts...)
-	v1.RegisterBrokerServiceServer(gs, New(svc))
+	srv := New(svc)
+	srv.shutdown, srv.watchPoll = x.Shutdown, x.WatchPoll
+	v1.RegisterBrokerServiceServer(gs, srv)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(v1.BrokerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return usageError{err}
 	}
 	defer closeAudit.Close()
-	gs, hs := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit}, opts...)
+	gs, hs := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit, Shutdown: ctx.Done()}, opts...)
 	mx.GRPC.InitializeMetrics(gs)
 	stopMetrics, err := serveMetrics(cfg, mx, log)
 	if err != nil {

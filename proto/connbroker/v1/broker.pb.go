@@ -28,6 +28,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// WatchReason says why the broker sent a WatchConnectionParamsResponse.
+type WatchReason int32
+
+const (
+	// WATCH_REASON_UNSPECIFIED is never sent by the broker.
+	WatchReason_WATCH_REASON_UNSPECIFIED WatchReason = 0
+	// WATCH_REASON_INITIAL is the first message of a stream.
+	WatchReason_WATCH_REASON_INITIAL WatchReason = 1
+	// WATCH_REASON_REFRESH means the previous credential reached its
+	// refresh_after.
+	WatchReason_WATCH_REASON_REFRESH WatchReason = 2
+	// WATCH_REASON_ROTATED means the secret behind the endpoint changed
+	// (e.g. a rotated password) before the previous one was due for refresh.
+	WatchReason_WATCH_REASON_ROTATED WatchReason = 3
+)
+
+// Enum value maps for WatchReason.
+var (
+	WatchReason_name = map[int32]string{
+		0: "WATCH_REASON_UNSPECIFIED",
+		1: "WATCH_REASON_INITIAL",
+		2: "WATCH_REASON_REFRESH",
+		3: "WATCH_REASON_ROTATED",
+	}
+	WatchReason_value = map[string]int32{
+		"WATCH_REASON_UNSPECIFIED": 0,
+		"WATCH_REASON_INITIAL":     1,
+		"WATCH_REASON_REFRESH":     2,
+		"WATCH_REASON_ROTATED":     3,
+	}
+)
+
+func (x WatchReason) Enum() *WatchReason {
+	p := new(WatchReason)
+	*p = x
+	return p
+}
+
+func (x WatchReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[0].Descriptor()
+}
+
+func (WatchReason) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[0]
+}
+
+func (x WatchReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchReason.Descriptor instead.
+func (WatchReason) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{0}
+}
+
 // CredentialKind says what kind of secret a credential carries.
 type CredentialKind int32
 
@@ -66,11 +125,11 @@ func (x CredentialKind) String() string {
 }
 
 func (CredentialKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_connbroker_v1_broker_proto_enumTypes[0].Descriptor()
+	return file_connbroker_v1_broker_proto_enumTypes[1].Descriptor()
 }
 
 func (CredentialKind) Type() protoreflect.EnumType {
-	return &file_connbroker_v1_broker_proto_enumTypes[0]
+	return &file_connbroker_v1_broker_proto_enumTypes[1]
 }
 
 func (x CredentialKind) Number() protoreflect.EnumNumber {
@@ -79,7 +138,7 @@ func (x CredentialKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialKind.Descriptor instead.
 func (CredentialKind) EnumDescriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{0}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{1}
 }
 
 // TLSMode is how strictly the client must use and verify TLS.
@@ -131,11 +190,11 @@ func (x TLSMode) String() string {
 }
 
 func (TLSMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_connbroker_v1_broker_proto_enumTypes[1].Descriptor()
+	return file_connbroker_v1_broker_proto_enumTypes[2].Descriptor()
 }
 
 func (TLSMode) Type() protoreflect.EnumType {
-	return &file_connbroker_v1_broker_proto_enumTypes[1]
+	return &file_connbroker_v1_broker_proto_enumTypes[2]
 }
 
 func (x TLSMode) Number() protoreflect.EnumNumber {
@@ -144,7 +203,7 @@ func (x TLSMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TLSMode.Descriptor instead.
 func (TLSMode) EnumDescriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{1}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{2}
 }
 
 // AuthMethod is how the broker obtains the credential for an endpoint.
@@ -190,11 +249,11 @@ func (x AuthMethod) String() string {
 }
 
 func (AuthMethod) Descriptor() protoreflect.EnumDescriptor {
-	return file_connbroker_v1_broker_proto_enumTypes[2].Descriptor()
+	return file_connbroker_v1_broker_proto_enumTypes[3].Descriptor()
 }
 
 func (AuthMethod) Type() protoreflect.EnumType {
-	return &file_connbroker_v1_broker_proto_enumTypes[2]
+	return &file_connbroker_v1_broker_proto_enumTypes[3]
 }
 
 func (x AuthMethod) Number() protoreflect.EnumNumber {
@@ -203,7 +262,7 @@ func (x AuthMethod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AuthMethod.Descriptor instead.
 func (AuthMethod) EnumDescriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{2}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{3}
 }
 
 // FindingSeverity says how bad a finding is.
@@ -247,11 +306,11 @@ func (x FindingSeverity) String() string {
 }
 
 func (FindingSeverity) Descriptor() protoreflect.EnumDescriptor {
-	return file_connbroker_v1_broker_proto_enumTypes[3].Descriptor()
+	return file_connbroker_v1_broker_proto_enumTypes[4].Descriptor()
 }
 
 func (FindingSeverity) Type() protoreflect.EnumType {
-	return &file_connbroker_v1_broker_proto_enumTypes[3]
+	return &file_connbroker_v1_broker_proto_enumTypes[4]
 }
 
 func (x FindingSeverity) Number() protoreflect.EnumNumber {
@@ -260,7 +319,118 @@ func (x FindingSeverity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FindingSeverity.Descriptor instead.
 func (FindingSeverity) EnumDescriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{3}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
+}
+
+// WatchConnectionParamsRequest names the endpoint and client library to
+// watch; the fields mean what they mean in GetConnectionParamsRequest.
+type WatchConnectionParamsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint is the configured endpoint name. Required.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// driver is the client library to render hints for; empty means none.
+	Driver        string `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchConnectionParamsRequest) Reset() {
+	*x = WatchConnectionParamsRequest{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchConnectionParamsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchConnectionParamsRequest) ProtoMessage() {}
+
+func (x *WatchConnectionParamsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchConnectionParamsRequest.ProtoReflect.Descriptor instead.
+func (*WatchConnectionParamsRequest) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WatchConnectionParamsRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *WatchConnectionParamsRequest) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+// WatchConnectionParamsResponse carries one set of fresh params.
+type WatchConnectionParamsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// params are the fresh connection parameters.
+	Params *ConnectionParams `protobuf:"bytes,1,opt,name=params,proto3" json:"params,omitempty"`
+	// reason says why these params were sent.
+	Reason        WatchReason `protobuf:"varint,2,opt,name=reason,proto3,enum=connbroker.v1.WatchReason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchConnectionParamsResponse) Reset() {
+	*x = WatchConnectionParamsResponse{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchConnectionParamsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchConnectionParamsResponse) ProtoMessage() {}
+
+func (x *WatchConnectionParamsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchConnectionParamsResponse.ProtoReflect.Descriptor instead.
+func (*WatchConnectionParamsResponse) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WatchConnectionParamsResponse) GetParams() *ConnectionParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *WatchConnectionParamsResponse) GetReason() WatchReason {
+	if x != nil {
+		return x.Reason
+	}
+	return WatchReason_WATCH_REASON_UNSPECIFIED
 }
 
 // GetConnectionParamsRequest names the endpoint and the client library.
@@ -277,7 +447,7 @@ type GetConnectionParamsRequest struct {
 
 func (x *GetConnectionParamsRequest) Reset() {
 	*x = GetConnectionParamsRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[0]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +459,7 @@ func (x *GetConnectionParamsRequest) String() string {
 func (*GetConnectionParamsRequest) ProtoMessage() {}
 
 func (x *GetConnectionParamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[0]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +472,7 @@ func (x *GetConnectionParamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConnectionParamsRequest.ProtoReflect.Descriptor instead.
 func (*GetConnectionParamsRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{0}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetConnectionParamsRequest) GetEndpoint() string {
@@ -330,7 +500,7 @@ type GetConnectionParamsResponse struct {
 
 func (x *GetConnectionParamsResponse) Reset() {
 	*x = GetConnectionParamsResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[1]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +512,7 @@ func (x *GetConnectionParamsResponse) String() string {
 func (*GetConnectionParamsResponse) ProtoMessage() {}
 
 func (x *GetConnectionParamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[1]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +525,7 @@ func (x *GetConnectionParamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConnectionParamsResponse.ProtoReflect.Descriptor instead.
 func (*GetConnectionParamsResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{1}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetConnectionParamsResponse) GetParams() *ConnectionParams {
@@ -395,7 +565,7 @@ type ConnectionParams struct {
 
 func (x *ConnectionParams) Reset() {
 	*x = ConnectionParams{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[2]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +577,7 @@ func (x *ConnectionParams) String() string {
 func (*ConnectionParams) ProtoMessage() {}
 
 func (x *ConnectionParams) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[2]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +590,7 @@ func (x *ConnectionParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionParams.ProtoReflect.Descriptor instead.
 func (*ConnectionParams) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{2}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConnectionParams) GetEndpoint() string {
@@ -516,7 +686,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[3]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +698,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[3]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +711,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{3}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Credential) GetKind() CredentialKind {
@@ -597,7 +767,7 @@ type TLSSettings struct {
 
 func (x *TLSSettings) Reset() {
 	*x = TLSSettings{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +779,7 @@ func (x *TLSSettings) String() string {
 func (*TLSSettings) ProtoMessage() {}
 
 func (x *TLSSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +792,7 @@ func (x *TLSSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSSettings.ProtoReflect.Descriptor instead.
 func (*TLSSettings) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TLSSettings) GetRequired() bool {
@@ -668,7 +838,7 @@ type EnvVar struct {
 
 func (x *EnvVar) Reset() {
 	*x = EnvVar{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +850,7 @@ func (x *EnvVar) String() string {
 func (*EnvVar) ProtoMessage() {}
 
 func (x *EnvVar) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +863,7 @@ func (x *EnvVar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvVar.ProtoReflect.Descriptor instead.
 func (*EnvVar) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{5}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EnvVar) GetName() string {
@@ -751,7 +921,7 @@ type DriverHints struct {
 
 func (x *DriverHints) Reset() {
 	*x = DriverHints{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +933,7 @@ func (x *DriverHints) String() string {
 func (*DriverHints) ProtoMessage() {}
 
 func (x *DriverHints) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +946,7 @@ func (x *DriverHints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverHints.ProtoReflect.Descriptor instead.
 func (*DriverHints) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{6}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DriverHints) GetDriver() string {
@@ -849,7 +1019,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1031,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1044,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{7}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Evidence) GetSource() string {
@@ -909,7 +1079,7 @@ type Resolution struct {
 
 func (x *Resolution) Reset() {
 	*x = Resolution{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1091,7 @@ func (x *Resolution) String() string {
 func (*Resolution) ProtoMessage() {}
 
 func (x *Resolution) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1104,7 @@ func (x *Resolution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
 func (*Resolution) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{8}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Resolution) GetMethod() AuthMethod {
@@ -990,7 +1160,7 @@ type ValidateConnectionRequest struct {
 
 func (x *ValidateConnectionRequest) Reset() {
 	*x = ValidateConnectionRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1172,7 @@ func (x *ValidateConnectionRequest) String() string {
 func (*ValidateConnectionRequest) ProtoMessage() {}
 
 func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1185,7 @@ func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ValidateConnectionRequest) GetEndpoints() []string {
@@ -1067,7 +1237,7 @@ type ValidateConnectionResponse struct {
 
 func (x *ValidateConnectionResponse) Reset() {
 	*x = ValidateConnectionResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1249,7 @@ func (x *ValidateConnectionResponse) String() string {
 func (*ValidateConnectionResponse) ProtoMessage() {}
 
 func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1262,7 @@ func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ValidateConnectionResponse) GetOk() bool {
@@ -1149,7 +1319,7 @@ type EndpointValidation struct {
 
 func (x *EndpointValidation) Reset() {
 	*x = EndpointValidation{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1331,7 @@ func (x *EndpointValidation) String() string {
 func (*EndpointValidation) ProtoMessage() {}
 
 func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1344,7 @@ func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointValidation.ProtoReflect.Descriptor instead.
 func (*EndpointValidation) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EndpointValidation) GetEndpoint() string {
@@ -1301,7 +1471,7 @@ type Transcript struct {
 
 func (x *Transcript) Reset() {
 	*x = Transcript{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1483,7 @@ func (x *Transcript) String() string {
 func (*Transcript) ProtoMessage() {}
 
 func (x *Transcript) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1496,7 @@ func (x *Transcript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcript.ProtoReflect.Descriptor instead.
 func (*Transcript) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Transcript) GetAddr() string {
@@ -1399,7 +1569,7 @@ type TranscriptEvent struct {
 
 func (x *TranscriptEvent) Reset() {
 	*x = TranscriptEvent{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1581,7 @@ func (x *TranscriptEvent) String() string {
 func (*TranscriptEvent) ProtoMessage() {}
 
 func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1594,7 @@ func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptEvent.ProtoReflect.Descriptor instead.
 func (*TranscriptEvent) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TranscriptEvent) GetAt() *durationpb.Duration {
@@ -1480,7 +1650,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1662,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1675,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Finding) GetCode() string {
@@ -1560,7 +1730,7 @@ type DriverPrediction struct {
 
 func (x *DriverPrediction) Reset() {
 	*x = DriverPrediction{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1742,7 @@ func (x *DriverPrediction) String() string {
 func (*DriverPrediction) ProtoMessage() {}
 
 func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1755,7 @@ func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverPrediction.ProtoReflect.Descriptor instead.
 func (*DriverPrediction) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DriverPrediction) GetDriver() string {
@@ -1648,7 +1818,7 @@ type ProbeEndpointRequest struct {
 
 func (x *ProbeEndpointRequest) Reset() {
 	*x = ProbeEndpointRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1830,7 @@ func (x *ProbeEndpointRequest) String() string {
 func (*ProbeEndpointRequest) ProtoMessage() {}
 
 func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1843,7 @@ func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointRequest.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProbeEndpointRequest) GetEndpoint() string {
@@ -1694,7 +1864,7 @@ type ProbeEndpointResponse struct {
 
 func (x *ProbeEndpointResponse) Reset() {
 	*x = ProbeEndpointResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1876,7 @@ func (x *ProbeEndpointResponse) String() string {
 func (*ProbeEndpointResponse) ProtoMessage() {}
 
 func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1889,7 @@ func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointResponse.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ProbeEndpointResponse) GetProbe() *ProbeResult {
@@ -1763,7 +1933,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1945,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1958,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ProbeResult) GetAddr() string {
@@ -1885,7 +2055,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2067,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2080,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Stage) GetName() string {
@@ -1954,7 +2124,7 @@ type TLSInfo struct {
 
 func (x *TLSInfo) Reset() {
 	*x = TLSInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2136,7 @@ func (x *TLSInfo) String() string {
 func (*TLSInfo) ProtoMessage() {}
 
 func (x *TLSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2149,7 @@ func (x *TLSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSInfo.ProtoReflect.Descriptor instead.
 func (*TLSInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TLSInfo) GetVersion() string {
@@ -2011,7 +2181,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2193,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2206,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MySQLError) GetNumber() uint32 {
@@ -2069,7 +2239,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2251,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2264,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 // ListEndpointsResponse lists the configured endpoints.
@@ -2108,7 +2278,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2290,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2303,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*EndpointSummary {
@@ -2166,7 +2336,7 @@ type EndpointSummary struct {
 
 func (x *EndpointSummary) Reset() {
 	*x = EndpointSummary{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2348,7 @@ func (x *EndpointSummary) String() string {
 func (*EndpointSummary) ProtoMessage() {}
 
 func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2361,7 @@ func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSummary.ProtoReflect.Descriptor instead.
 func (*EndpointSummary) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EndpointSummary) GetName() string {
@@ -2247,7 +2417,13 @@ var File_connbroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
-	"\x1aconnbroker/v1/broker.proto\x12\rconnbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n" +
+	"\x1aconnbroker/v1/broker.proto\x12\rconnbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n" +
+	"\x1cWatchConnectionParamsRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06driver\x18\x02 \x01(\tR\x06driver\"\x8c\x01\n" +
+	"\x1dWatchConnectionParamsResponse\x127\n" +
+	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\x122\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"P\n" +
 	"\x1aGetConnectionParamsRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\"V\n" +
@@ -2415,7 +2591,12 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\bdatabase\x18\x05 \x01(\tR\bdatabase\x12:\n" +
 	"\vauth_method\x18\x06 \x01(\x0e2\x19.connbroker.v1.AuthMethodR\n" +
 	"authMethod\x121\n" +
-	"\btls_mode\x18\a \x01(\x0e2\x16.connbroker.v1.TLSModeR\atlsMode*n\n" +
+	"\btls_mode\x18\a \x01(\x0e2\x16.connbroker.v1.TLSModeR\atlsMode*y\n" +
+	"\vWatchReason\x12\x1c\n" +
+	"\x18WATCH_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14WATCH_REASON_INITIAL\x10\x01\x12\x18\n" +
+	"\x14WATCH_REASON_REFRESH\x10\x02\x12\x18\n" +
+	"\x14WATCH_REASON_ROTATED\x10\x03*n\n" +
 	"\x0eCredentialKind\x12\x1f\n" +
 	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CREDENTIAL_KIND_IAM_TOKEN\x10\x01\x12\x1c\n" +
@@ -2437,12 +2618,13 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x1cFINDING_SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FINDING_SEVERITY_ERROR\x10\x01\x12\x1c\n" +
 	"\x18FINDING_SEVERITY_WARNING\x10\x02\x12\x19\n" +
-	"\x15FINDING_SEVERITY_INFO\x10\x032\xa0\x03\n" +
+	"\x15FINDING_SEVERITY_INFO\x10\x032\x96\x04\n" +
 	"\rBrokerService\x12l\n" +
 	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n" +
 	"\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n" +
 	"\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponse\x12Z\n" +
-	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
+	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponse\x12t\n" +
+	"\x15WatchConnectionParams\x12+.connbroker.v1.WatchConnectionParamsRequest\x1a,.connbroker.v1.WatchConnectionParamsResponse0\x01BCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
 
 var (
 	file_connbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -2456,92 +2638,99 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_connbroker_v1_broker_proto_rawDescData
 }
 
-var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_connbroker_v1_broker_proto_goTypes = []any{
-	(CredentialKind)(0),                 // 0: connbroker.v1.CredentialKind
-	(TLSMode)(0),                        // 1: connbroker.v1.TLSMode
-	(AuthMethod)(0),                     // 2: connbroker.v1.AuthMethod
-	(FindingSeverity)(0),                // 3: connbroker.v1.FindingSeverity
-	(*GetConnectionParamsRequest)(nil),  // 4: connbroker.v1.GetConnectionParamsRequest
-	(*GetConnectionParamsResponse)(nil), // 5: connbroker.v1.GetConnectionParamsResponse
-	(*ConnectionParams)(nil),            // 6: connbroker.v1.ConnectionParams
-	(*Credential)(nil),                  // 7: connbroker.v1.Credential
-	(*TLSSettings)(nil),                 // 8: connbroker.v1.TLSSettings
-	(*EnvVar)(nil),                      // 9: connbroker.v1.EnvVar
-	(*DriverHints)(nil),                 // 10: connbroker.v1.DriverHints
-	(*Evidence)(nil),                    // 11: connbroker.v1.Evidence
-	(*Resolution)(nil),                  // 12: connbroker.v1.Resolution
-	(*ValidateConnectionRequest)(nil),   // 13: connbroker.v1.ValidateConnectionRequest
-	(*ValidateConnectionResponse)(nil),  // 14: connbroker.v1.ValidateConnectionResponse
-	(*EndpointValidation)(nil),          // 15: connbroker.v1.EndpointValidation
-	(*Transcript)(nil),                  // 16: connbroker.v1.Transcript
-	(*TranscriptEvent)(nil),             // 17: connbroker.v1.TranscriptEvent
-	(*Finding)(nil),                     // 18: connbroker.v1.Finding
-	(*DriverPrediction)(nil),            // 19: connbroker.v1.DriverPrediction
-	(*ProbeEndpointRequest)(nil),        // 20: connbroker.v1.ProbeEndpointRequest
-	(*ProbeEndpointResponse)(nil),       // 21: connbroker.v1.ProbeEndpointResponse
-	(*ProbeResult)(nil),                 // 22: connbroker.v1.ProbeResult
-	(*Stage)(nil),                       // 23: connbroker.v1.Stage
-	(*TLSInfo)(nil),                     // 24: connbroker.v1.TLSInfo
-	(*MySQLError)(nil),                  // 25: connbroker.v1.MySQLError
-	(*ListEndpointsRequest)(nil),        // 26: connbroker.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),       // 27: connbroker.v1.ListEndpointsResponse
-	(*EndpointSummary)(nil),             // 28: connbroker.v1.EndpointSummary
-	nil,                                 // 29: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),       // 30: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),             // 31: google.protobuf.Struct
-	(*durationpb.Duration)(nil),         // 32: google.protobuf.Duration
+	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
+	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
+	(TLSMode)(0),                          // 2: connbroker.v1.TLSMode
+	(AuthMethod)(0),                       // 3: connbroker.v1.AuthMethod
+	(FindingSeverity)(0),                  // 4: connbroker.v1.FindingSeverity
+	(*WatchConnectionParamsRequest)(nil),  // 5: connbroker.v1.WatchConnectionParamsRequest
+	(*WatchConnectionParamsResponse)(nil), // 6: connbroker.v1.WatchConnectionParamsResponse
+	(*GetConnectionParamsRequest)(nil),    // 7: connbroker.v1.GetConnectionParamsRequest
+	(*GetConnectionParamsResponse)(nil),   // 8: connbroker.v1.GetConnectionParamsResponse
+	(*ConnectionParams)(nil),              // 9: connbroker.v1.ConnectionParams
+	(*Credential)(nil),                    // 10: connbroker.v1.Credential
+	(*TLSSettings)(nil),                   // 11: connbroker.v1.TLSSettings
+	(*EnvVar)(nil),                        // 12: connbroker.v1.EnvVar
+	(*DriverHints)(nil),                   // 13: connbroker.v1.DriverHints
+	(*Evidence)(nil),                      // 14: connbroker.v1.Evidence
+	(*Resolution)(nil),                    // 15: connbroker.v1.Resolution
+	(*ValidateConnectionRequest)(nil),     // 16: connbroker.v1.ValidateConnectionRequest
+	(*ValidateConnectionResponse)(nil),    // 17: connbroker.v1.ValidateConnectionResponse
+	(*EndpointValidation)(nil),            // 18: connbroker.v1.EndpointValidation
+	(*Transcript)(nil),                    // 19: connbroker.v1.Transcript
+	(*TranscriptEvent)(nil),               // 20: connbroker.v1.TranscriptEvent
+	(*Finding)(nil),                       // 21: connbroker.v1.Finding
+	(*DriverPrediction)(nil),              // 22: connbroker.v1.DriverPrediction
+	(*ProbeEndpointRequest)(nil),          // 23: connbroker.v1.ProbeEndpointRequest
+	(*ProbeEndpointResponse)(nil),         // 24: connbroker.v1.ProbeEndpointResponse
+	(*ProbeResult)(nil),                   // 25: connbroker.v1.ProbeResult
+	(*Stage)(nil),                         // 26: connbroker.v1.Stage
+	(*TLSInfo)(nil),                       // 27: connbroker.v1.TLSInfo
+	(*MySQLError)(nil),                    // 28: connbroker.v1.MySQLError
+	(*ListEndpointsRequest)(nil),          // 29: connbroker.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),         // 30: connbroker.v1.ListEndpointsResponse
+	(*EndpointSummary)(nil),               // 31: connbroker.v1.EndpointSummary
+	nil,                                   // 32: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),               // 34: google.protobuf.Struct
+	(*durationpb.Duration)(nil),           // 35: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
-	6,  // 0: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
-	7,  // 1: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
-	8,  // 2: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
-	10, // 3: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
-	12, // 4: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
-	0,  // 5: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	30, // 6: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	30, // 7: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
-	1,  // 8: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	31, // 9: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
-	9,  // 10: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
-	2,  // 11: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
-	11, // 12: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	32, // 13: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
-	15, // 14: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
-	23, // 15: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
-	24, // 16: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
-	25, // 17: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
-	0,  // 18: connbroker.v1.EndpointValidation.credential_kind:type_name -> connbroker.v1.CredentialKind
-	16, // 19: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
-	18, // 20: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
-	19, // 21: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
-	12, // 22: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
-	17, // 23: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
-	32, // 24: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
-	29, // 25: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
-	3,  // 26: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
-	18, // 27: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
-	22, // 28: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
-	16, // 29: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
-	18, // 30: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
-	32, // 31: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	28, // 32: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
-	2,  // 33: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
-	1,  // 34: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	4,  // 35: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	13, // 36: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	26, // 37: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	20, // 38: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	5,  // 39: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	14, // 40: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	27, // 41: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	21, // 42: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	39, // [39:43] is the sub-list for method output_type
-	35, // [35:39] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	9,  // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	0,  // 1: connbroker.v1.WatchConnectionParamsResponse.reason:type_name -> connbroker.v1.WatchReason
+	9,  // 2: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	10, // 3: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
+	11, // 4: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
+	13, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
+	15, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
+	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
+	33, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
+	34, // 11: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
+	12, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
+	3,  // 13: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
+	14, // 14: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
+	35, // 15: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	18, // 16: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
+	26, // 17: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
+	27, // 18: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
+	28, // 19: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
+	1,  // 20: connbroker.v1.EndpointValidation.credential_kind:type_name -> connbroker.v1.CredentialKind
+	19, // 21: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
+	21, // 22: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
+	22, // 23: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
+	15, // 24: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
+	20, // 25: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	35, // 26: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	32, // 27: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	4,  // 28: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
+	21, // 29: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	25, // 30: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	19, // 31: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	21, // 32: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	35, // 33: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	31, // 34: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	3,  // 35: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
+	2,  // 36: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
+	7,  // 37: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	16, // 38: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	29, // 39: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	23, // 40: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	5,  // 41: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
+	8,  // 42: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	17, // 43: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	30, // 44: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	24, // 45: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	6,  // 46: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	42, // [42:47] is the sub-list for method output_type
+	37, // [37:42] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -2554,8 +2743,8 @@ func file_connbroker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   26,
+			NumEnums:      5,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,10 +23,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	BrokerService_GetConnectionParams_FullMethodName = "/connbroker.v1.BrokerService/GetConnectionParams"
-	BrokerService_ValidateConnection_FullMethodName  = "/connbroker.v1.BrokerService/ValidateConnection"
-	BrokerService_ListEndpoints_FullMethodName       = "/connbroker.v1.BrokerService/ListEndpoints"
-	BrokerService_ProbeEndpoint_FullMethodName       = "/connbroker.v1.BrokerService/ProbeEndpoint"
+	BrokerService_GetConnectionParams_FullMethodName   = "/connbroker.v1.BrokerService/GetConnectionParams"
+	BrokerService_ValidateConnection_FullMethodName    = "/connbroker.v1.BrokerService/ValidateConnection"
+	BrokerService_ListEndpoints_FullMethodName         = "/connbroker.v1.BrokerService/ListEndpoints"
+	BrokerService_ProbeEndpoint_FullMethodName         = "/connbroker.v1.BrokerService/ProbeEndpoint"
+	BrokerService_WatchConnectionParams_FullMethodName = "/connbroker.v1.BrokerService/WatchConnectionParams"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -34,8 +35,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // BrokerService hands out connection parameters for named database endpoints
-// and validates them with real logins. Later versions add
-// WatchConnectionParams (a stream of fresh params).
+// and validates them with real logins.
 type BrokerServiceClient interface {
 	// GetConnectionParams returns everything a client needs to open one new
 	// physical connection to an endpoint with a given driver: address, user,
@@ -57,6 +57,12 @@ type BrokerServiceClient interface {
 	// that cannot be reached is a normal response with findings, not an RPC
 	// error. Errors: NOT_FOUND for an unknown endpoint.
 	ProbeEndpoint(ctx context.Context, in *ProbeEndpointRequest, opts ...grpc.CallOption) (*ProbeEndpointResponse, error)
+	// WatchConnectionParams sends fresh connection params for an endpoint at
+	// once, again at each credential's refresh_after, and at once when the
+	// secret behind the endpoint rotates. The stream ends with OK when the
+	// broker shuts down (reconnect to another replica), and with an error
+	// code as GetConnectionParams when the params cannot be had.
+	WatchConnectionParams(ctx context.Context, in *WatchConnectionParamsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchConnectionParamsResponse], error)
 }
 
 type brokerServiceClient struct {
@@ -107,13 +113,31 @@ func (c *brokerServiceClient) ProbeEndpoint(ctx context.Context, in *ProbeEndpoi
 	return out, nil
 }
 
+func (c *brokerServiceClient) WatchConnectionParams(ctx context.Context, in *WatchConnectionParamsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchConnectionParamsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[0], BrokerService_WatchConnectionParams_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchConnectionParamsRequest, WatchConnectionParamsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_WatchConnectionParamsClient = grpc.ServerStreamingClient[WatchConnectionParamsResponse]
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
 //
 // BrokerService hands out connection parameters for named database endpoints
-// and validates them with real logins. Later versions add
-// WatchConnectionParams (a stream of fresh params).
+// and validates them with real logins.
 type BrokerServiceServer interface {
 	// GetConnectionParams returns everything a client needs to open one new
 	// physical connection to an endpoint with a given driver: address, user,
@@ -135,6 +159,12 @@ type BrokerServiceServer interface {
 	// that cannot be reached is a normal response with findings, not an RPC
 	// error. Errors: NOT_FOUND for an unknown endpoint.
 	ProbeEndpoint(context.Context, *ProbeEndpointRequest) (*ProbeEndpointResponse, error)
+	// WatchConnectionParams sends fresh connection params for an endpoint at
+	// once, again at each credential's refresh_after, and at once when the
+	// secret behind the endpoint rotates. The stream ends with OK when the
+	// broker shuts down (reconnect to another replica), and with an error
+	// code as GetConnectionParams when the params cannot be had.
+	WatchConnectionParams(*WatchConnectionParamsRequest, grpc.ServerStreamingServer[WatchConnectionParamsResponse]) error
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -156,6 +186,9 @@ func (UnimplementedBrokerServiceServer) ListEndpoints(context.Context, *ListEndp
 }
 func (UnimplementedBrokerServiceServer) ProbeEndpoint(context.Context, *ProbeEndpointRequest) (*ProbeEndpointResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ProbeEndpoint not implemented")
+}
+func (UnimplementedBrokerServiceServer) WatchConnectionParams(*WatchConnectionParamsRequest, grpc.ServerStreamingServer[WatchConnectionParamsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchConnectionParams not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -250,6 +283,17 @@ func _BrokerService_ProbeEndpoint_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_WatchConnectionParams_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchConnectionParamsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BrokerServiceServer).WatchConnectionParams(m, &grpc.GenericServerStream[WatchConnectionParamsRequest, WatchConnectionParamsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_WatchConnectionParamsServer = grpc.ServerStreamingServer[WatchConnectionParamsResponse]
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -274,6 +318,12 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _BrokerService_ProbeEndpoint_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchConnectionParams",
+			Handler:       _BrokerService_WatchConnectionParams_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "connbroker/v1/broker.proto",
 }

@@ -12,6 +12,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class WatchReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WATCH_REASON_UNSPECIFIED: _ClassVar[WatchReason]
+    WATCH_REASON_INITIAL: _ClassVar[WatchReason]
+    WATCH_REASON_REFRESH: _ClassVar[WatchReason]
+    WATCH_REASON_ROTATED: _ClassVar[WatchReason]
+
 class CredentialKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CREDENTIAL_KIND_UNSPECIFIED: _ClassVar[CredentialKind]
@@ -40,6 +47,10 @@ class FindingSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FINDING_SEVERITY_ERROR: _ClassVar[FindingSeverity]
     FINDING_SEVERITY_WARNING: _ClassVar[FindingSeverity]
     FINDING_SEVERITY_INFO: _ClassVar[FindingSeverity]
+WATCH_REASON_UNSPECIFIED: WatchReason
+WATCH_REASON_INITIAL: WatchReason
+WATCH_REASON_REFRESH: WatchReason
+WATCH_REASON_ROTATED: WatchReason
 CREDENTIAL_KIND_UNSPECIFIED: CredentialKind
 CREDENTIAL_KIND_IAM_TOKEN: CredentialKind
 CREDENTIAL_KIND_PASSWORD: CredentialKind
@@ -57,6 +68,22 @@ FINDING_SEVERITY_UNSPECIFIED: FindingSeverity
 FINDING_SEVERITY_ERROR: FindingSeverity
 FINDING_SEVERITY_WARNING: FindingSeverity
 FINDING_SEVERITY_INFO: FindingSeverity
+
+class WatchConnectionParamsRequest(_message.Message):
+    __slots__ = ("endpoint", "driver")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    driver: str
+    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ...) -> None: ...
+
+class WatchConnectionParamsResponse(_message.Message):
+    __slots__ = ("params", "reason")
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    params: ConnectionParams
+    reason: WatchReason
+    def __init__(self, params: _Optional[_Union[ConnectionParams, _Mapping]] = ..., reason: _Optional[_Union[WatchReason, str]] = ...) -> None: ...
 
 class GetConnectionParamsRequest(_message.Message):
     __slots__ = ("endpoint", "driver")

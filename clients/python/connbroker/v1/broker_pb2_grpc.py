@@ -27,8 +27,7 @@ if _version_not_supported:
 
 class BrokerServiceStub:
     """BrokerService hands out connection parameters for named database endpoints
-    and validates them with real logins. Later versions add
-    WatchConnectionParams (a stream of fresh params).
+    and validates them with real logins.
     """
 
     def __init__(self, channel):
@@ -57,12 +56,16 @@ class BrokerServiceStub:
                 request_serializer=connbroker_dot_v1_dot_broker__pb2.ProbeEndpointRequest.SerializeToString,
                 response_deserializer=connbroker_dot_v1_dot_broker__pb2.ProbeEndpointResponse.FromString,
                 _registered_method=True)
+        self.WatchConnectionParams = channel.unary_stream(
+                '/connbroker.v1.BrokerService/WatchConnectionParams',
+                request_serializer=connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsRequest.SerializeToString,
+                response_deserializer=connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsResponse.FromString,
+                _registered_method=True)
 
 
 class BrokerServiceServicer:
     """BrokerService hands out connection parameters for named database endpoints
-    and validates them with real logins. Later versions add
-    WatchConnectionParams (a stream of fresh params).
+    and validates them with real logins.
     """
 
     def GetConnectionParams(self, request, context):
@@ -105,6 +108,17 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchConnectionParams(self, request, context):
+        """WatchConnectionParams sends fresh connection params for an endpoint at
+        once, again at each credential's refresh_after, and at once when the
+        secret behind the endpoint rotates. The stream ends with OK when the
+        broker shuts down (reconnect to another replica), and with an error
+        code as GetConnectionParams when the params cannot be had.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BrokerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +142,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     request_deserializer=connbroker_dot_v1_dot_broker__pb2.ProbeEndpointRequest.FromString,
                     response_serializer=connbroker_dot_v1_dot_broker__pb2.ProbeEndpointResponse.SerializeToString,
             ),
+            'WatchConnectionParams': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchConnectionParams,
+                    request_deserializer=connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsRequest.FromString,
+                    response_serializer=connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'connbroker.v1.BrokerService', rpc_method_handlers)
@@ -138,8 +157,7 @@ def add_BrokerServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class BrokerService:
     """BrokerService hands out connection parameters for named database endpoints
-    and validates them with real logins. Later versions add
-    WatchConnectionParams (a stream of fresh params).
+    and validates them with real logins.
     """
 
     @staticmethod
@@ -240,6 +258,33 @@ class BrokerService:
             '/connbroker.v1.BrokerService/ProbeEndpoint',
             connbroker_dot_v1_dot_broker__pb2.ProbeEndpointRequest.SerializeToString,
             connbroker_dot_v1_dot_broker__pb2.ProbeEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchConnectionParams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/connbroker.v1.BrokerService/WatchConnectionParams',
+            connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsRequest.SerializeToString,
+            connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc"
+
+	"github.com/connbroker/connbroker/broker"
+	"github.com/connbroker/connbroker/broker/config"
+	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+)
+
+// WatchConnectionParams implements the RPC: it adapts broker.Service.Watch
+// to the stream and ends the stream with OK when the server shuts down.
+func (s *Server) WatchConnectionParams(req *v1.WatchConnectionParamsRequest, stream grpc.ServerStreamingServer[v1.WatchConnectionParamsResponse]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	shuttingDown := make(chan struct{})
+	if s.shutdown != nil {
+		go func() {
+			select {
+			case <-s.shutdown:
+				close(shuttingDown)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err := s.svc.Watch(ctx, req.GetEndpoint(), req.GetDriver(), s.watchPoll, func(p *broker.Params, r broker.WatchReason) error {
+		pp, err := paramsToProto(p)
+		if err != nil {
+			return err
+		}
+		return stream.Send(&v1.WatchConnectionParamsResponse{Params: pp, Reason: watchReasonToProto(r)})
+	})
+	select {
+	case <-shuttingDown:
+		return nil
+	default:
+	}
+	if errors.Is(err, context.Canceled) && stream.Context().Err() != nil {
+		return nil // the client went away
+	}
+	return toStatus(err)
+}
+
+func watchReasonToProto(r broker.WatchReason) v1.WatchReason {
+	switch r {
+	case broker.WatchInitial:
+		return v1.WatchReason_WATCH_REASON_INITIAL
+	case broker.WatchRefresh:
+		return v1.WatchReason_WATCH_REASON_REFRESH
+	case broker.WatchRotated:
+		return v1.WatchReason_WATCH_REASON_ROTATED
+	}
+	return v1.WatchReason_WATCH_REASON_UNSPECIFIED
+}
+
+// auditStream writes one credential_issued event per params sent on a
+// watch, and a denied or issue_failed event when a watch ends with an
+// error.
+func auditStream(a *Auditor, cfg func() *config.Config) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if a == nil || info.FullMethod != v1.BrokerService_WatchConnectionParams_FullMethodName {
+			return handler(srv, ss)
+		}
+		as := &auditedStream{ServerStream: ss, a: a, method: info.FullMethod}
+		err := handler(srv, as)
+		if err != nil {
+			e := baseEvent(ss.Context(), info.FullMethod, err)
+			e.Endpoint = as.endpoint
+			if ep := cfg().Endpoints[e.Endpoint]; ep != nil {
+				e.DBUser = ep.User
+			}
+			if e.Event == "" {
+				e.Event = AuditIssueFailed
+			}
+			a.Write(e)
+		}
+		return err
+	}
+}
+
+// auditedStream records the request's endpoint and audits every send.
+type auditedStream struct {
+	grpc.ServerStream
+	a        *Auditor
+	method   string
+	endpoint string
+}
+
+func (s *auditedStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if r, ok := m.(*v1.WatchConnectionParamsRequest); ok && err == nil {
+		s.endpoint = r.GetEndpoint()
+	}
+	return err
+}
+
+func (s *auditedStream) SendMsg(m any) error {
+	err := s.ServerStream.SendMsg(m)
+	if r, ok := m.(*v1.WatchConnectionParamsResponse); ok {
+		e := baseEvent(s.Context(), s.method, err)
+		p := r.GetParams()
+		e.Event, e.Endpoint, e.DBUser = AuditCredentialIssued, p.GetEndpoint(), p.GetUser()
+		if err != nil {
+			e.Outcome, e.Reason = OutcomeFailed, "send: "+err.Error()
+		}
+		fillCredential(&e, p.GetCredential())
+		s.a.Write(e)
+	}
+	return err
+}
