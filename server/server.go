@@ -57,7 +57,7 @@ type Extras struct {
 	// OK, so a graceful stop does not wait for them.
 	Shutdown <-chan struct{}
 	// WatchPoll is how often a watch re-reads the credential source to
-	// notice a rotation; 0 means broker.DefaultWatchPoll.
+	// notice a rotation; 0 means the configuration's watch.poll.
 	WatchPoll time.Duration
 }
 

@@ -27,7 +27,11 @@ func (s *Server) WatchConnectionParams(req *v1.WatchConnectionParamsRequest, str
 			}
 		}()
 	}
-	err := s.svc.Watch(ctx, req.GetEndpoint(), req.GetDriver(), s.watchPoll, func(p *broker.Params, r broker.WatchReason) error {
+	poll := s.watchPoll
+	if poll == 0 {
+		poll = s.svc.Config().Watch.Poll
+	}
+	err := s.svc.Watch(ctx, req.GetEndpoint(), req.GetDriver(), poll, func(p *broker.Params, r broker.WatchReason) error {
 		pp, err := paramsToProto(p)
 		if err != nil {
 			return err

@@ -56,6 +56,8 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Limits bounds how fast one caller may obtain credentials.
 	Limits Limits `yaml:"limits"`
+	// Watch tunes WatchConnectionParams streams.
+	Watch Watch `yaml:"watch"`
 }
 
 // IAMSettings tune IAM token signing.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/connbroker/connbroker/broker/policy"
 )
@@ -43,7 +44,20 @@ func (c *Config) IdentitiesInUse() bool { return c.TLS.ClientCA != "" }
 // PolicyOf returns the configured policy.
 func (c *Config) PolicyOf() policy.Policy { return policy.Policy{Rules: c.Policy} }
 
+// DefaultWatchPoll is the default Watch.Poll.
+const DefaultWatchPoll = 5 * time.Second
+
+// Watch tunes WatchConnectionParams streams.
+type Watch struct {
+	// Poll is how often a watch re-reads the credential source to notice a
+	// rotated secret. Default 5s; 100ms..1m.
+	Poll time.Duration `yaml:"poll"`
+}
+
 func (c *Config) applySecurityDefaults() {
+	if c.Watch.Poll == 0 {
+		c.Watch.Poll = DefaultWatchPoll
+	}
 	if c.Limits.IssueRate == 0 {
 		c.Limits.IssueRate = DefaultIssueRate
 	}
@@ -84,6 +98,9 @@ func (c *Config) validateSecurity() []error {
 	}
 	if c.Limits.IssueRate < 0 || c.Limits.IssueRate > 1e6 {
 		add("limits.issue_rate", fmt.Sprintf("%g is out of range", c.Limits.IssueRate), "use calls per second per caller, 0.01..1000000 (default 50)")
+	}
+	if c.Watch.Poll < 100*time.Millisecond || c.Watch.Poll > time.Minute {
+		add("watch.poll", fmt.Sprintf("%s is out of range", c.Watch.Poll), "use a duration between 100ms and 1m, e.g. 5s")
 	}
 	if c.Limits.IssueBurst < 0 || c.Limits.IssueBurst > 1e6 {
 		add("limits.issue_burst", fmt.Sprintf("%d is out of range", c.Limits.IssueBurst), "use 1..1000000 (default 100)")

@@ -29,6 +29,8 @@ func TestValidateSecurity(t *testing.T) {
 		{"audit absolute file", "audit: {output: /var/log/connbroker/audit.jsonl}\n", nil},
 		{"audit relative file", "audit: {output: audit.jsonl}\n", []string{"audit.output"}},
 		{"negative rate", "limits: {issue_rate: -1}\n", []string{"limits.issue_rate"}},
+		{"watch poll too short", "watch: {poll: 10ms}\n", []string{"watch.poll"}},
+		{"watch poll", "watch: {poll: 250ms}\n", nil},
 		{"negative burst", "limits: {issue_burst: -1}\n", []string{"limits.issue_burst"}},
 		{"unknown policy key", mtlsHead + "policy:\n  - caller: x\n    endpoint: [a]\n", []string{"<yaml>"}},
 	}

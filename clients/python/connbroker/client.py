@@ -12,7 +12,7 @@ import os
 import threading
 from types import TracebackType
 from typing import Any, Callable, TypeVar
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import grpc
 from google.protobuf import duration_pb2
@@ -110,6 +110,24 @@ class Client:
             )
         return resp.params
 
+    def watch_connection_params(
+        self, endpoint: str, driver: str = "pymysql"
+    ) -> Iterator[broker_pb2.WatchConnectionParamsResponse]:
+        """Stream fresh parameters: now, at each ``refresh_after``, and on rotation.
+
+        Each item has ``params`` and ``reason`` (``WATCH_REASON_INITIAL``,
+        ``..._REFRESH`` or ``..._ROTATED``). The iterator ends when the broker
+        shuts down (connect again, perhaps to another replica); errors are
+        raised as :class:`BrokerError` subclasses. The stream has no deadline:
+        close the client (or stop iterating and call ``cancel()`` on the
+        returned iterator) to end it. :class:`connbroker.watch.ParamsWatcher`
+        runs this in a background thread and reconnects.
+        """
+        req = broker_pb2.WatchConnectionParamsRequest(endpoint=endpoint, driver=driver)
+        op = f"WatchConnectionParams(endpoint={endpoint!r}, driver={driver!r})"
+        stream = self._stub.WatchConnectionParams(req)
+        return _WatchIterator(stream, op, self.address)
+
     def validate(
         self,
         endpoints: Sequence[str] = (),
@@ -190,6 +208,29 @@ class Client:
     ) -> None:
         """Close the client."""
         self.close()
+
+
+class _WatchIterator:
+    """Iterate a watch stream, mapping gRPC errors to :class:`BrokerError`."""
+
+    def __init__(self, stream: Any, op: str, address: str) -> None:
+        self._stream = stream
+        self._op = op
+        self._address = address
+
+    def __iter__(self) -> _WatchIterator:
+        return self
+
+    def __next__(self) -> broker_pb2.WatchConnectionParamsResponse:
+        try:
+            item: broker_pb2.WatchConnectionParamsResponse = next(self._stream)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, operation=self._op, address=self._address, timeout=0.0) from None
+        return item
+
+    def cancel(self) -> None:
+        """End the stream from the client side."""
+        self._stream.cancel()
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:

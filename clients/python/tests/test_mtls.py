@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -22,6 +23,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import connbroker
 from connbroker.errors import BrokerUnavailable, PermissionDenied
+from connbroker.v1 import broker_pb2
+from connbroker.watch import ParamsWatcher
 
 from .conftest import _binaries, _free_port, _stop, _tail
 
@@ -88,6 +91,7 @@ def _new_ca(name: str) -> _CA:
 class _Broker:
     addr: str
     ca: _CA
+    watch_pw: Path
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +105,13 @@ def mtls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Broker]:
     (tmp / "server-key.pem").write_bytes(srv_key)
     (tmp / "ca.pem").write_bytes(ca.pem)
     (tmp / "pw").write_text(SECRET)
+    (tmp / "watch-pw").write_text("watch-first")
     addr = f"127.0.0.1:{_free_port()}"
     cfg = tmp / "config.yaml"
     cfg.write_text(
         f"""
 listen: {addr}
+watch: {{poll: 100ms}}
 tls: {{cert: {tmp / "server.pem"}, key: {tmp / "server-key.pem"}, client_ca: {tmp / "ca.pem"}}}
 endpoints:
   app-db:
@@ -113,6 +119,12 @@ endpoints:
     user: app
     auth: password
     password: {{file: {tmp / "pw"}}}
+    tls: {{mode: disabled}}
+  watch-db:
+    host: 127.0.0.1
+    user: app
+    auth: password
+    password: {{file: {tmp / "watch-pw"}}}
     tls: {{mode: disabled}}
   admin-db:
     host: 127.0.0.1
@@ -122,7 +134,7 @@ endpoints:
     tls: {{mode: disabled}}
 policy:
   - caller: spiffe://prod/ns/app/**
-    endpoints: [app-db]
+    endpoints: [app-db, watch-db]
 """
     )
     log = tmp / "broker.log"
@@ -140,7 +152,7 @@ policy:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"connbrokerd did not start (exit {proc.poll()}):\n{_tail(log)}", pytrace=False)
             time.sleep(0.05)
-        yield _Broker(addr, ca)
+        yield _Broker(addr, ca, tmp / "watch-pw")
     finally:
         _stop(proc)
     assert SECRET not in log.read_text(errors="replace"), "the secret appears in the broker's log"
@@ -158,7 +170,7 @@ def test_allowed_caller_gets_params(mtls_broker: _Broker) -> None:
     with _client(mtls_broker, APP_ID + "-worker") as c:
         p = c.get_connection_params("app-db")
         assert p.credential.secret == SECRET
-        assert [e.name for e in c.list_endpoints()] == ["app-db"]
+        assert [e.name for e in c.list_endpoints()] == ["app-db", "watch-db"]
 
 
 def test_denied_caller_gets_permission_denied(mtls_broker: _Broker) -> None:
@@ -177,3 +189,21 @@ def test_missing_or_foreign_certificate_is_refused(mtls_broker: _Broker) -> None
         c.get_connection_params("app-db")
 
 
+
+
+def test_watcher_follows_rotation(mtls_broker: _Broker) -> None:
+    with _client(mtls_broker, APP_ID) as c, ParamsWatcher(c, "watch-db") as w:
+        assert w.params().credential.secret == "watch-first"
+        assert w.last_reason == broker_pb2.WATCH_REASON_INITIAL
+        seen = w.updates
+        mtls_broker.watch_pw.write_text("watch-rotated-secret")
+        assert w.wait_for_update(seen, timeout=5), "no update after the password file rotated"
+        assert w.params().credential.secret == "watch-rotated-secret"
+        assert w.last_reason == broker_pb2.WATCH_REASON_ROTATED
+        assert "watch-rotated-secret" not in repr(w)
+
+
+def test_watcher_stops_on_permission_denied(mtls_broker: _Broker) -> None:
+    with _client(mtls_broker, APP_ID) as c, ParamsWatcher(c, "admin-db") as w:
+        with pytest.raises(PermissionDenied):
+            w.params(timeout=5)
