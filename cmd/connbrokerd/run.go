@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
 	"github.com/connbroker/connbroker/server/metrics"
 )
@@ -49,6 +51,31 @@ func exitCode(err error, stderr io.Writer) int {
 
 // shutdownGrace bounds draining in-flight calls at shutdown.
 const shutdownGrace = 10 * time.Second
+
+// drainDelay is how long health reports NOT_SERVING before streams are
+// ended and the listener closes.
+const drainDelay = 250 * time.Millisecond
+
+// restartOnly refuses a reload that changes what only a restart can apply:
+// the listener, its TLS (and so whether callers are identified) and the
+// audit output. Applying the rest while these stay old could open access
+// the operator meant to close.
+func restartOnly(old, nc *config.Config) error {
+	var changed []string
+	if old.Listen != nc.Listen {
+		changed = append(changed, "listen")
+	}
+	if old.TLS != nc.TLS {
+		changed = append(changed, "tls")
+	}
+	if old.Audit != nc.Audit {
+		changed = append(changed, "audit")
+	}
+	if len(changed) > 0 {
+		return fmt.Errorf("reload: %s changed; these take effect only on a restart (restart connbrokerd, or revert them)", strings.Join(changed, ", "))
+	}
+	return nil
+}
 
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("connbrokerd", flag.ContinueOnError)
@@ -116,7 +143,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return usageError{err}
 	}
 	defer closeAudit.Close()
-	gs, hs := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit, Shutdown: ctx.Done()}, opts...)
+	drain := make(chan struct{}) // closed at shutdown: ends every stream
+	gs, hs := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit, Shutdown: drain}, opts...)
 	mx.GRPC.InitializeMetrics(gs)
 	stopMetrics, err := serveMetrics(cfg, mx, log)
 	if err != nil {
@@ -135,6 +163,9 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	go func() {
 		for range hup {
 			nc, err := load()
+			if err == nil {
+				err = restartOnly(svc.Config(), nc)
+			}
 			if err != nil {
 				log.Error("config reload rejected; keeping the old config", "err", err)
 				mx.ConfigReload(false)
@@ -153,8 +184,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	log.Info("shutting down", "drain_delay", drainDelay, "grace", shutdownGrace)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	hs.SetServingStatus(v1.BrokerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	time.Sleep(drainDelay) // let health watchers and load balancers see NOT_SERVING
+	close(drain)
 	done := make(chan struct{})
 	go func() { gs.GracefulStop(); close(done) }()
 	select {
