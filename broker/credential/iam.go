@@ -29,6 +29,13 @@ const DefaultRefreshAfter = 10 * time.Minute
 // when the credential source fails.
 const minRemaining = 30 * time.Second
 
+// staleWait is how long a caller waits for a refresh when a cached token
+// is still valid; past it the cached token is served, marked Stale.
+const staleWait = 2 * time.Second
+
+// signTimeout bounds one signing, including fetching AWS credentials.
+const signTimeout = 5 * time.Second
+
 // TokenBuilder signs an IAM token; auth.BuildAuthToken in production.
 type TokenBuilder func(ctx context.Context, endpoint, region, user string, creds aws.CredentialsProvider, optFns ...func(*auth.BuildAuthTokenOptions)) (string, error)
 
@@ -110,9 +117,20 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 		// first caller's context.
 		return i.sign(context.WithoutCancel(ctx), k)
 	})
+	// With a cached token still valid, a hanging credential source must not
+	// hold the caller: after staleWait the cached token is served (the
+	// refresh goes on in the background and lands in the cache).
+	var staleTimer <-chan time.Time
+	if ok && now.Add(minRemaining).Before(c.ExpiresAt) {
+		t := time.NewTimer(staleWait)
+		defer t.Stop()
+		staleTimer = t.C
+	}
 	var res singleflight.Result
 	select {
 	case res = <-ch:
+	case <-staleTimer:
+		res.Err = fmt.Errorf("sign IAM token: no answer from the AWS credential source within %s", staleWait)
 	case <-ctx.Done():
 		return Credential{}, ctx.Err()
 	}
@@ -135,7 +153,10 @@ func (i *IAM) sign(ctx context.Context, k tokenKey) (Credential, error) {
 	if i.creds == nil {
 		return Credential{}, errors.New("no AWS credentials provider")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	// Bounded so a hanging credential source delays recovery by at most
+	// this long once it answers again (callers meanwhile get the cached
+	// token after staleWait).
+	ctx, cancel := context.WithTimeout(ctx, signTimeout)
 	defer cancel()
 	before := i.now()
 	tok, err := i.build(ctx, fmt.Sprintf("%s:%d", k.host, k.port), k.region, k.user, i.creds)

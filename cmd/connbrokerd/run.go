@@ -16,7 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -51,6 +53,10 @@ func exitCode(err error, stderr io.Writer) int {
 
 // shutdownGrace bounds draining in-flight calls at shutdown.
 const shutdownGrace = 10 * time.Second
+
+// awsCredentialTimeout bounds one request to a container/pod credential
+// endpoint.
+const awsCredentialTimeout = 4 * time.Second
 
 // drainDelay is how long health reports NOT_SERVING before streams are
 // ended and the listener closes.
@@ -115,7 +121,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	log := newLogger(cfg.Log, stderr)
 
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	// A credential endpoint that hangs must not wedge the SDK's credential
+	// cache (it retrieves on a context that is never cancelled): bound each
+	// request so the source is retried, and recovery is automatic.
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithEndpointCredentialOptions(func(o *endpointcreds.Options) {
+		o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(awsCredentialTimeout)
+	}))
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
