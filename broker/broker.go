@@ -312,12 +312,13 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		s.rec.Validation(ep.Name, false, credStage.Name)
 		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}
 	}
-	res := s.validator.Validate(cctx, validate.Target{
+	target := validate.Target{
 		Endpoint: ep.Name, Addr: ep.Addr(), User: ep.User, Database: ep.Database,
 		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
 		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
 		AllowCleartext: ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText,
-	})
+	}
+	res := s.validator.Validate(cctx, target)
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
 	res.Method, res.Plugin = ep.Auth, ep.Plugin
 	for _, e := range resolution.Evidence {
@@ -325,9 +326,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	}
 	s.diagnoseLogin(cctx, ep, cred, &res, compare)
 	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
-		if inv, ok := s.issuer.(interface{ Invalidate(*config.Endpoint) }); ok {
-			inv.Invalidate(ep)
-		}
+		res = s.afterAccessDenied(cctx, ep, target, res) // rotation.go
 	}
 	s.rec.Validation(ep.Name, res.OK, failedStage(res))
 	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "duration", time.Since(start))

@@ -202,7 +202,9 @@ func TestIdenticalValidationsShareOneLogin(t *testing.T) {
 }
 
 // TestValidationConcurrencyCap: with max_concurrent 1, two endpoints of the
-// same database are never logged in to at the same time.
+// same database are never logged in to at the same time (the second waits
+// for the first, and with the same deadline it either is not started or
+// runs out of time).
 func TestValidationConcurrencyCap(t *testing.T) {
 	p := startPeer(t, blackhole)
 	svc := faultService(t, 1, map[string]string{"a": p.addr, "b": p.addr})
@@ -213,13 +215,9 @@ func TestValidationConcurrencyCap(t *testing.T) {
 	if m := p.maxOpen.Load(); m != 1 {
 		t.Errorf("%d logins ran at once, cap is 1", m)
 	}
-	var notStarted int
 	for _, r := range res {
-		if strings.Contains(r.Reason, "too many validations") {
-			notStarted++
+		if r.OK || r.Reason == "" {
+			t.Errorf("result %+v: want a failure with a reason", r)
 		}
-	}
-	if notStarted != 1 {
-		t.Errorf("results %+v: want exactly one not started because of the cap", res)
 	}
 }

@@ -191,6 +191,12 @@ type PasswordSource struct {
 	File string `yaml:"file"`
 	// Env is an environment variable holding the password.
 	Env string `yaml:"env"`
+	// SecretsManager is an AWS Secrets Manager secret ARN or name; its
+	// AWSCURRENT version is read (RDS-managed JSON with a "password" key,
+	// or the plain password).
+	SecretsManager string `yaml:"secretsmanager"`
+	// SecretTTL is how long a Secrets Manager value is cached. Default 5m.
+	SecretTTL time.Duration `yaml:"secret_ttl"`
 }
 
 // EndpointTLS configures TLS to the database.
@@ -499,11 +505,17 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (s *PasswordSource) validate(p string) []error {
 	if s == nil {
-		return []error{&FieldError{Path: p, Problem: "missing", Fix: "set password: {file: /run/secrets/NAME} or password: {env: NAME}"}}
+		return []error{&FieldError{Path: p, Problem: "missing", Fix: "set password: {file: /run/secrets/NAME}, {env: NAME} or {secretsmanager: ARN}"}}
+	}
+	if n := btoi(s.File != "") + btoi(s.Env != "") + btoi(s.SecretsManager != ""); n > 1 {
+		return []error{&FieldError{Path: p, Problem: "more than one of file, env and secretsmanager is set", Fix: "keep exactly one"}}
+	}
+	if s.SecretTTL != 0 && s.SecretsManager == "" {
+		return []error{&FieldError{Path: p + ".secret_ttl", Problem: "set without secretsmanager", Fix: "remove secret_ttl, or use secretsmanager"}}
 	}
 	switch {
-	case s.File != "" && s.Env != "":
-		return []error{&FieldError{Path: p, Problem: "both file and env are set", Fix: "keep exactly one"}}
+	case s.SecretsManager != "":
+		return validateSecretsManager(p, s)
 	case s.File != "":
 		f, err := os.Open(s.File)
 		if err != nil {

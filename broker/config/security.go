@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/connbroker/connbroker/broker/policy"
@@ -110,3 +111,26 @@ func (c *Config) validateSecurity() []error {
 
 // PolicyRule is one allow rule of the policy section.
 type PolicyRule = policy.Rule
+
+// DefaultSecretTTL is how long a Secrets Manager value is cached.
+const DefaultSecretTTL = 5 * time.Minute
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var secretID = regexp.MustCompile(`^[A-Za-z0-9/_+=.@!:-]+$`)
+
+func validateSecretsManager(p string, s *PasswordSource) []error {
+	var errs []error
+	if len(s.SecretsManager) > 2048 || !secretID.MatchString(s.SecretsManager) {
+		errs = append(errs, &FieldError{Path: p + ".secretsmanager", Problem: fmt.Sprintf("%q is not a secret ARN or name", s.SecretsManager), Fix: "use the secret's ARN, e.g. arn:aws:secretsmanager:us-west-2:123456789012:secret:rds!db-abc"})
+	}
+	if s.SecretTTL < 0 || s.SecretTTL > time.Hour {
+		errs = append(errs, &FieldError{Path: p + ".secret_ttl", Problem: fmt.Sprintf("%s is out of range", s.SecretTTL), Fix: "use 0 (default 5m) up to 1h"})
+	}
+	return errs
+}

@@ -119,8 +119,11 @@ func (e *SourceError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
 type Router struct {
 	// IAM issues IAM tokens.
 	IAM Issuer
-	// Password issues passwords.
+	// Password issues passwords from files and environment variables.
 	Password Issuer
+	// Secrets issues passwords from AWS Secrets Manager; nil refuses
+	// endpoints that use it.
+	Secrets Issuer
 }
 
 // Issue dispatches on ep.Auth.
@@ -132,6 +135,12 @@ func (r *Router) Issue(ctx context.Context, ep *config.Endpoint) (Credential, er
 		}
 		return r.IAM.Issue(ctx, ep)
 	case config.AuthPassword:
+		if ep.Password != nil && ep.Password.SecretsManager != "" {
+			if r.Secrets == nil {
+				return Credential{}, &SourceError{Endpoint: ep.Name, Source: "secretsmanager", Err: errors.New("no secrets manager issuer configured")}
+			}
+			return r.Secrets.Issue(ctx, ep)
+		}
 		return r.Password.Issue(ctx, ep)
 	}
 	return Credential{}, &SourceError{Endpoint: ep.Name, Source: string(ep.Auth), Err: errors.New("unknown auth method")}
@@ -140,7 +149,9 @@ func (r *Router) Issue(ctx context.Context, ep *config.Endpoint) (Credential, er
 // Invalidate drops what the password issuer cached for ep, so the next
 // Issue re-reads its source (used after a 1045, in case of rotation).
 func (r *Router) Invalidate(ep *config.Endpoint) {
-	if p, ok := r.Password.(interface{ Invalidate(*config.Endpoint) }); ok {
-		p.Invalidate(ep)
+	for _, iss := range []Issuer{r.Password, r.Secrets} {
+		if p, ok := iss.(interface{ Invalidate(*config.Endpoint) }); ok {
+			p.Invalidate(ep)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -135,6 +136,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	issuer := &credential.Router{
 		IAM:      credential.NewIAM(awsCfg.Credentials, append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log), credential.WithRecorder(mx))...),
 		Password: passwords,
+		Secrets:  credential.NewSecrets(secretsmanager.NewFromConfig(awsCfg)),
 	}
 	svc := broker.New(cfg, issuer, log)
 	svc.SetRecorder(mx)

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/go-sql-driver/mysql"
+	"google.golang.org/grpc"
+	grpcinsecure "google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+)
+
+// startMoto runs moto's AWS API server (Secrets Manager here) on loopback
+// and returns its URL. It fails, never skips, when moto is missing.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("CONNBROKER_MOTO_SERVER")
+	if bin == "" {
+		bin, _ = filepath.Abs("../../.venv/bin/moto_server")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("moto_server not found at %s: run `make venv` (requirements-dev.txt pins moto[server]) or set CONNBROKER_MOTO_SERVER", bin)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := lis.Addr().(*net.TCPAddr).Port
+	lis.Close()
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto_server: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitFor(t, "moto_server to answer", 30*time.Second, func() bool {
+		r, err := http.Get(url + "/moto-api/")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil
+	})
+	return url
+}
+
+// brokerConnector opens each new physical connection with params fetched
+// from the broker, as an application's pool does.
+type brokerConnector struct {
+	cl       v1.BrokerServiceClient
+	endpoint string
+}
+
+func (c brokerConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	r, err := c.cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: c.endpoint, Driver: "go-sql-driver"})
+	if err != nil {
+		return nil, err
+	}
+	p := r.GetParams()
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd = "tcp", net.JoinHostPort(p.GetHost(), fmt.Sprint(p.GetPort())), p.GetUser(), p.GetCredential().GetSecret()
+	cfg.TLSConfig = "preferred"
+	cn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return cn.Connect(ctx)
+}
+
+func (brokerConnector) Driver() driver.Driver { return mysql.MySQLDriver{} }
+
+// TestSecretsManagerRotation: the daemon reads an RDS-style secret from
+// Secrets Manager (moto), a pool connects with it, the secret rotates
+// (database first, then AWSCURRENT, as the rotation function does): the
+// pool's open connections keep working, a validation hits 1045 with the
+// cached value, re-reads at once and succeeds, and new pool connections
+// get the new password.
+func TestSecretsManagerRotation(t *testing.T) {
+	motoURL := startMoto(t)
+	db := mariadbtest.StartForTest(t, mariadbtest.Options{})
+	ctx := context.Background()
+	sm := secretsmanager.New(secretsmanager.Options{
+		Region: "us-west-2", BaseEndpoint: aws.String(motoURL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDMOTO", "moto-secret", ""),
+	})
+	const secretName = "rds!db-connbroker-test"
+	rdsJSON := func(pw string) *string {
+		return aws.String(fmt.Sprintf(`{"username":%q,"password":%q,"engine":"mariadb","host":"127.0.0.1","port":%d}`, mariadbtest.NativeUser, pw, db.Port))
+	}
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(secretName), SecretString: rdsJSON(mariadbtest.NativePassword)}); err != nil {
+		t.Fatalf("create secret in moto: %v", err)
+	}
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": motoURL, "AWS_ACCESS_KEY_ID": "AKIDMOTO", "AWS_SECRET_ACCESS_KEY": "moto-secret",
+		"AWS_REGION": "us-west-2", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
+	} {
+		t.Setenv(k, v)
+	}
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := lis.Addr().String()
+	lis.Close()
+	cfg := writeConfig(t, fmt.Sprintf(`listen: %s
+endpoints:
+  db:
+    host: 127.0.0.1
+    port: %d
+    user: %s
+    auth: password
+    password: {secretsmanager: %q, secret_ttl: 1h}
+    tls: {mode: verify-identity, ca: %s}
+`, addr, db.Port, mariadbtest.NativeUser, secretName, db.CAFile))
+	dctx, cancel := context.WithCancel(ctx)
+	done := make(chan string, 1)
+	go func() { _, _, errOut := daemon(dctx, "--config", cfg); done <- errOut }()
+	defer func() {
+		cancel()
+		logs := <-done
+		for _, s := range []string{mariadbtest.NativePassword, "rotated-pw-9a1f", "moto-secret"} {
+			if strings.Contains(logs, s) {
+				t.Errorf("a secret appears in the daemon's logs")
+			}
+		}
+	}()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpcinsecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cl := v1.NewBrokerServiceClient(conn)
+	waitFor(t, "daemon SERVING", 15*time.Second, func() bool {
+		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	})
+	p, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.GetParams().GetCredential(); c.GetSecret() != mariadbtest.NativePassword || c.GetSource() != "secretsmanager:"+secretName {
+		t.Fatalf("credential from Secrets Manager: source %q, right secret %v", c.GetSource(), c.GetSecret() == mariadbtest.NativePassword)
+	}
+
+	pool := sql.OpenDB(brokerConnector{cl: cl, endpoint: "db"})
+	defer pool.Close()
+	held := make([]*sql.Conn, 2)
+	for i := range held {
+		if held[i], err = pool.Conn(ctx); err != nil {
+			t.Fatalf("pool connection %d: %v", i, err)
+		}
+		defer held[i].Close()
+	}
+
+	// Rotate: the database first, then AWSCURRENT.
+	root, err := db.RootDB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	const rotated = "rotated-pw-9a1f"
+	if _, err := root.ExecContext(ctx, fmt.Sprintf("ALTER USER '%s'@'%%' IDENTIFIED BY '%s'", mariadbtest.NativeUser, rotated)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName), SecretString: rdsJSON(rotated)}); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range held {
+		var one int
+		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Errorf("open pool connection %d broke on rotation: %v", i, err)
+		}
+	}
+	res, err := cl.ValidateConnection(ctx, &v1.ValidateConnectionRequest{Endpoints: []string{"db"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.GetResults()[0]
+	var stages []string
+	for _, s := range r.GetStages() {
+		stages = append(stages, s.GetName()+":"+s.GetError())
+	}
+	if !r.GetOk() || !strings.Contains(strings.Join(stages, ","), "re-read after 1045") {
+		t.Fatalf("validation after rotation: ok=%v reason=%q stages=%v", r.GetOk(), r.GetReason(), stages)
+	}
+	fresh, err := pool.Conn(ctx)
+	if err != nil {
+		t.Fatalf("new pool connection after rotation: %v", err)
+	}
+	fresh.Close()
+	p, err = cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "db"})
+	if err != nil || p.GetParams().GetCredential().GetSecret() != rotated {
+		t.Fatalf("params after rotation: %v, new secret %v", err, p.GetParams().GetCredential().GetSecret() == rotated)
+	}
+}
