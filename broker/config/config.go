@@ -163,6 +163,9 @@ type Endpoint struct {
 	// Region is the AWS region for IAM tokens. Default: parsed from an
 	// RDS host name.
 	Region string `yaml:"region"`
+	// RoleARN is an AWS IAM role to assume (STS) to sign this endpoint's
+	// IAM tokens; empty uses the broker's own credentials.
+	RoleARN string `yaml:"role_arn"`
 	// Password is where a password comes from (auth: password).
 	Password *PasswordSource `yaml:"password"`
 	// TLS is how the database connection uses TLS.
@@ -452,10 +455,16 @@ func (e *Endpoint) validate(p, name string) []error {
 		if knownMode(e.TLS.Mode) && !e.TLS.Mode.Verifies() {
 			add(".tls.mode", fmt.Sprintf("%q would send an IAM token without verifying the server", e.TLS.Mode), "use verify-identity (or verify-ca)")
 		}
+		if e.RoleARN != "" && !roleARN.MatchString(e.RoleARN) {
+			add(".role_arn", fmt.Sprintf("%q is not an IAM role ARN", e.RoleARN), "use e.g. arn:aws:iam::123456789012:role/connbroker-orders")
+		}
 		if e.Plugin != "mysql_clear_password" {
 			add(".plugin", fmt.Sprintf("IAM tokens are sent with mysql_clear_password, not %q", e.Plugin), "remove plugin or set mysql_clear_password")
 		}
 	case AuthPassword:
+		if e.RoleARN != "" {
+			add(".role_arn", "set with auth: password", "remove role_arn (it signs IAM tokens), or use auth: iam")
+		}
 		if e.Region != "" {
 			add(".region", "set with auth: password", "remove region, or use auth: iam")
 		}

@@ -134,3 +134,5 @@ func validateSecretsManager(p string, s *PasswordSource) []error {
 	}
 	return errs
 }
+
+var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$`)

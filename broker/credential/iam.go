@@ -50,6 +50,7 @@ type IAM struct {
 	refreshAfter time.Duration
 	log          *slog.Logger
 	rec          observe.Recorder
+	roles        func(roleARN string) aws.CredentialsProvider
 
 	mu    sync.RWMutex
 	cache map[tokenKey]Credential
@@ -61,6 +62,7 @@ type tokenKey struct {
 	port   int
 	region string
 	user   string
+	role   string // the role assumed to sign, "" for the default credentials
 }
 
 // IAMOption configures an IAM issuer.
@@ -74,6 +76,12 @@ func WithTokenBuilder(b TokenBuilder) IAMOption { return func(i *IAM) { i.build 
 
 // WithRefreshAfter sets how long after signing a token is replaced.
 func WithRefreshAfter(d time.Duration) IAMOption { return func(i *IAM) { i.refreshAfter = d } }
+
+// WithRoles makes endpoints with role_arn sign with the credentials
+// roles(roleARN) returns (an STS assume-role provider, cached per role).
+func WithRoles(roles func(roleARN string) aws.CredentialsProvider) IAMOption {
+	return func(i *IAM) { i.roles = roles }
+}
 
 // WithLogger sets the logger for stale-token warnings.
 func WithLogger(l *slog.Logger) IAMOption { return func(i *IAM) { i.log = l } }
@@ -102,7 +110,7 @@ func NewIAM(creds aws.CredentialsProvider, opts ...IAMOption) *IAM {
 
 // Issue returns a cached token while it is fresh, else signs a new one.
 func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error) {
-	k := tokenKey{host: ep.Host, port: ep.Port, region: ep.Region, user: ep.User}
+	k := tokenKey{host: ep.Host, port: ep.Port, region: ep.Region, user: ep.User, role: ep.RoleARN}
 	now := i.now()
 	i.mu.RLock()
 	c, ok := i.cache[k]
@@ -112,7 +120,7 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 		return c, nil
 	}
 	i.rec.TokenCache(ep.Name, observe.CacheMiss)
-	ch := i.group.DoChan(fmt.Sprintf("%s\x00%d\x00%s\x00%s", k.host, k.port, k.region, k.user), func() (any, error) {
+	ch := i.group.DoChan(fmt.Sprintf("%s\x00%d\x00%s\x00%s\x00%s", k.host, k.port, k.region, k.user, k.role), func() (any, error) {
 		// The refresh is shared by every waiter, so it must not die with the
 		// first caller's context.
 		return i.sign(context.WithoutCancel(ctx), k)
@@ -150,7 +158,14 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 }
 
 func (i *IAM) sign(ctx context.Context, k tokenKey) (Credential, error) {
-	if i.creds == nil {
+	creds := i.creds
+	if k.role != "" {
+		if i.roles == nil {
+			return Credential{}, errors.New("endpoint has role_arn but no role provider is configured")
+		}
+		creds = i.roles(k.role)
+	}
+	if creds == nil {
 		return Credential{}, errors.New("no AWS credentials provider")
 	}
 	// Bounded so a hanging credential source delays recovery by at most
@@ -159,7 +174,7 @@ func (i *IAM) sign(ctx context.Context, k tokenKey) (Credential, error) {
 	ctx, cancel := context.WithTimeout(ctx, signTimeout)
 	defer cancel()
 	before := i.now()
-	tok, err := i.build(ctx, fmt.Sprintf("%s:%d", k.host, k.port), k.region, k.user, i.creds)
+	tok, err := i.build(ctx, fmt.Sprintf("%s:%d", k.host, k.port), k.region, k.user, creds)
 	if err != nil {
 		return Credential{}, fmt.Errorf("sign IAM token: %w", err)
 	}

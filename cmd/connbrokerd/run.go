@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	mx := metrics.New()
 	passwords := credential.NewPasswords(lookupEnv)
 	issuer := &credential.Router{
-		IAM:      credential.NewIAM(awsCfg.Credentials, append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log), credential.WithRecorder(mx))...),
+		IAM:      credential.NewIAM(awsCfg.Credentials, append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log), credential.WithRecorder(mx), credential.WithRoles(roleProviders(awsCfg)))...),
 		Password: passwords,
 		Secrets:  credential.NewSecrets(secretsmanager.NewFromConfig(awsCfg)),
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,7 +87,7 @@ func (c brokerConnector) Connect(ctx context.Context) (driver.Conn, error) {
 
 func (brokerConnector) Driver() driver.Driver { return mysql.MySQLDriver{} }
 
-// TestSecretsManagerRotation: the daemon reads an RDS-style secret from
+// TestSecretsManagerRotation (and STS): the daemon reads an RDS-style secret from
 // Secrets Manager (moto), a pool connects with it, the secret rotates
 // (database first, then AWSCURRENT, as the rotation function does): the
 // pool's open connections keep working, a validation hits 1045 with the
@@ -109,7 +110,7 @@ func TestSecretsManagerRotation(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": motoURL, "AWS_ACCESS_KEY_ID": "AKIDMOTO", "AWS_SECRET_ACCESS_KEY": "moto-secret",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": motoURL, "AWS_ENDPOINT_URL_STS": motoURL, "AWS_ACCESS_KEY_ID": "AKIDMOTO", "AWS_SECRET_ACCESS_KEY": "moto-secret",
 		"AWS_REGION": "us-west-2", "AWS_EC2_METADATA_DISABLED": "true",
 		"AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
 	} {
@@ -127,6 +128,11 @@ endpoints:
     auth: password
     password: {secretsmanager: %q, secret_ttl: 1h}
     tls: {mode: verify-identity, ca: %s}
+  assumed:
+    host: orders.proxy-abc123.us-west-2.rds.amazonaws.com
+    user: app_orders
+    auth: iam
+    role_arn: arn:aws:iam::123456789012:role/connbroker-orders
 `, addr, db.Port, mariadbtest.NativeUser, secretName, db.CAFile))
 	dctx, cancel := context.WithCancel(ctx)
 	done := make(chan string, 1)
@@ -207,5 +213,20 @@ endpoints:
 	p, err = cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "db"})
 	if err != nil || p.GetParams().GetCredential().GetSecret() != rotated {
 		t.Fatalf("params after rotation: %v, new secret %v", err, p.GetParams().GetCredential().GetSecret() == rotated)
+	}
+
+	// An endpoint with role_arn signs with credentials from STS AssumeRole
+	// (moto), not with the broker's own key.
+	a, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "assumed"})
+	if err != nil {
+		t.Fatalf("IAM endpoint with role_arn: %v", err)
+	}
+	tok := a.GetParams().GetCredential().GetSecret()
+	q, err := url.ParseQuery(tok[strings.IndexByte(tok, '?')+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred := q.Get("X-Amz-Credential"); strings.HasPrefix(cred, "AKIDMOTO/") || !strings.HasPrefix(cred, "ASIA") || q.Get("X-Amz-Security-Token") == "" {
+		t.Errorf("token not signed with assumed-role credentials: X-Amz-Credential=%q, session token present=%v", cred, q.Get("X-Amz-Security-Token") != "")
 	}
 }
