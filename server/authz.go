@@ -21,6 +21,9 @@ func identityFromPeer(ctx context.Context) (id caller.Identity, ok bool, err err
 	if !found {
 		return caller.Identity{}, false, nil
 	}
+	if pc, isUnix := p.AuthInfo.(PeerCredInfo); isUnix {
+		return caller.FromUID(pc.UID), true, nil
+	}
 	ti, isTLS := p.AuthInfo.(credentials.TLSInfo)
 	if !isTLS || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
 		return caller.Identity{}, false, nil

@@ -22,7 +22,12 @@ const (
 	KindURI Kind = "uri"
 	// KindDNS is a DNS SAN of a client certificate.
 	KindDNS Kind = "dns"
+	// KindUnix is the uid of a Unix socket peer, named "uid:N".
+	KindUnix Kind = "unix"
 )
+
+// FromUID returns the identity of a Unix socket peer with user id uid.
+func FromUID(uid uint32) Identity { return Identity{Name: fmt.Sprintf("uid:%d", uid), Kind: KindUnix} }
 
 // Identity is an authenticated caller.
 type Identity struct {

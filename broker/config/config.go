@@ -58,6 +58,9 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Watch tunes WatchConnectionParams streams.
 	Watch Watch `yaml:"watch"`
+	// Unix is an optional Unix socket listener whose callers are
+	// identified by their uid (SO_PEERCRED).
+	Unix UnixListener `yaml:"unix"`
 }
 
 // IAMSettings tune IAM token signing.

@@ -37,10 +37,22 @@ type Limits struct {
 	IssueBurst int `yaml:"issue_burst"`
 }
 
-// IdentitiesInUse reports whether callers are identified by client
-// certificates, in which case the policy is enforced and the default is
-// deny.
-func (c *Config) IdentitiesInUse() bool { return c.TLS.ClientCA != "" }
+// IdentitiesInUse reports whether callers are identified (by client
+// certificates, or by uid on the Unix socket), in which case the policy is
+// enforced and the default is deny, on every listener.
+func (c *Config) IdentitiesInUse() bool { return c.TLS.ClientCA != "" || c.Unix.Path != "" }
+
+// UnixListener is a Unix socket for local callers; the caller identity is
+// "uid:N", the peer's user id read with SO_PEERCRED.
+type UnixListener struct {
+	// Path is the absolute socket path; empty means no Unix listener.
+	Path string `yaml:"path"`
+	// Mode is the socket file mode, "0600" (default: the broker's user
+	// only) or "0660" (with Group).
+	Mode string `yaml:"mode"`
+	// Group is the group that owns the socket (with mode 0660).
+	Group string `yaml:"group"`
+}
 
 // PolicyOf returns the configured policy.
 func (c *Config) PolicyOf() policy.Policy { return policy.Policy{Rules: c.Policy} }
@@ -56,6 +68,9 @@ type Watch struct {
 }
 
 func (c *Config) applySecurityDefaults() {
+	if c.Unix.Path != "" && c.Unix.Mode == "" {
+		c.Unix.Mode = "0600"
+	}
 	if c.Watch.Poll == 0 {
 		c.Watch.Poll = DefaultWatchPoll
 	}
@@ -73,7 +88,22 @@ func (c *Config) validateSecurity() []error {
 		errs = append(errs, &FieldError{Path: path, Problem: problem, Fix: fix})
 	}
 	if len(c.Policy) > 0 && !c.IdentitiesInUse() {
-		add("policy", "a policy needs caller identities, which come from client certificates", "set tls.client_ca (and tls.cert, tls.key), or remove policy")
+		add("policy", "a policy needs caller identities, which come from client certificates or the Unix socket", "set tls.client_ca (and tls.cert, tls.key) or unix.path, or remove policy")
+	}
+	if u := c.Unix; u.Path != "" {
+		if !filepath.IsAbs(u.Path) || len(u.Path) > 100 {
+			add("unix.path", fmt.Sprintf("%q is not an absolute path of at most 100 bytes", u.Path), "use e.g. /run/connbroker/broker.sock")
+		}
+		switch {
+		case u.Mode != "0600" && u.Mode != "0660":
+			add("unix.mode", fmt.Sprintf("%q is not allowed", u.Mode), `use "0600" (owner only) or "0660" with unix.group`)
+		case u.Mode == "0660" && u.Group == "":
+			add("unix.group", "missing with mode 0660", "name the group whose members may connect")
+		case u.Mode == "0600" && u.Group != "":
+			add("unix.group", "set with mode 0600", `use mode "0660" to let the group connect, or remove group`)
+		}
+	} else if c.Unix.Mode != "" || c.Unix.Group != "" {
+		add("unix.path", "missing while unix.mode or unix.group is set", "set unix.path or remove the unix section")
 	}
 	for i, r := range c.Policy {
 		p := fmt.Sprintf("policy[%d]", i)

@@ -142,13 +142,20 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	svc.SetRecorder(mx)
 
 	opts := mx.ServerOptions()
+	var tcpCreds credentials.TransportCredentials
 	if cfg.TLS.Enabled() {
 		tc, err := serverTLS(cfg.TLS)
 		if err != nil {
 			return usageError{err}
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
-	} else if cfg.Insecure {
+		tcpCreds = credentials.NewTLS(tc)
+	}
+	if cfg.Unix.Path != "" {
+		opts = append(opts, grpc.Creds(server.WithPeerCred(tcpCreds)))
+	} else if tcpCreds != nil {
+		opts = append(opts, grpc.Creds(tcpCreds))
+	}
+	if !cfg.TLS.Enabled() && cfg.Insecure {
 		log.Warn("serving without TLS off loopback because insecure: true", "listen", cfg.Listen)
 	}
 	audit, closeAudit, err := server.OpenAudit(cfg.Audit, stdout, log)
@@ -190,8 +197,18 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		}
 	}()
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- gs.Serve(lis) }()
+	if cfg.Unix.Path != "" {
+		ul, err := listenUnix(cfg.Unix)
+		if err != nil {
+			gs.Stop()
+			return err
+		}
+		defer os.Remove(cfg.Unix.Path)
+		log.Info("connbrokerd serving on unix socket", "path", cfg.Unix.Path, "mode", cfg.Unix.Mode, "group", cfg.Unix.Group)
+		go func() { serveErr <- gs.Serve(ul) }()
+	}
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
