@@ -33,7 +33,9 @@ func WithPeerCred(tcp credentials.TransportCredentials) credentials.TransportCre
 	return &peerCred{tcp: tcp}
 }
 
-type peerCred struct{ tcp credentials.TransportCredentials }
+type peerCred struct {
+	tcp credentials.TransportCredentials
+}
 
 func (p *peerCred) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	uc, ok := conn.(*net.UnixConn)
