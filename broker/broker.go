@@ -145,8 +145,8 @@ func checkName(field, name string) error {
 	switch {
 	case name == "":
 		return &ArgError{Field: field, Problem: "is required"}
-	case len(name) > 63 || !utf8.ValidString(name):
-		return &ArgError{Field: field, Problem: "is not a valid endpoint name (at most 63 characters)"}
+	case len(name) > 63 || !utf8.ValidString(name) || !config.ValidEndpointName(name):
+		return &ArgError{Field: field, Problem: "is not a valid endpoint name (1-63 characters of a-z, 0-9, '.', '_', '-')"}
 	}
 	return nil
 }

@@ -166,3 +166,7 @@ func validateSecretsManager(p string, s *PasswordSource) []error {
 }
 
 var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$`)
+
+// ValidEndpointName reports whether name can be an endpoint name: 1-63
+// characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit.
+func ValidEndpointName(name string) bool { return endpointName.MatchString(name) }
