@@ -156,7 +156,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		opts = append(opts, grpc.Creds(tcpCreds))
 	}
 	if !cfg.TLS.Enabled() && cfg.Insecure {
-		log.Warn("serving without TLS off loopback because insecure: true", "listen", cfg.Listen)
+		log.Warn("insecure: true: serving without TLS; requests and the secrets in responses cross the network in clear text", "listen", cfg.Listen)
 	}
 	audit, closeAudit, err := server.OpenAudit(cfg.Audit, stdout, log)
 	if err != nil {
