@@ -69,10 +69,12 @@ type AuditEvent struct {
 // Auditor writes audit events as JSON lines. It is safe for concurrent use;
 // a nil *Auditor writes nothing.
 type Auditor struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-	log *slog.Logger
-	now func() time.Time
+	mu   sync.Mutex
+	enc  *json.Encoder
+	log  *slog.Logger
+	now  func() time.Time
+	path string   // the audit file, for Reopen; "" for a plain writer
+	file *os.File // the open audit file
 }
 
 // NewAuditor returns an Auditor writing to w; write errors are logged to
@@ -94,11 +96,48 @@ func OpenAudit(c config.Audit, stdout io.Writer, log *slog.Logger) (*Auditor, io
 	case config.AuditStdout:
 		return NewAuditor(stdout, log), io.NopCloser(nil), nil
 	}
-	f, err := os.OpenFile(c.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openAuditFile(c.Output)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open audit output: %w", err)
+		return nil, nil, err
 	}
-	return NewAuditor(f, log), f, nil
+	a := NewAuditor(f, log)
+	a.path, a.file = c.Output, f
+	return a, a, nil
+}
+
+func openAuditFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open audit output: %w", err)
+	}
+	return f, nil
+}
+
+// Reopen closes and reopens the audit file (after logrotate moved it); a
+// no-op for stdout. On error the old file stays in use.
+func (a *Auditor) Reopen() error {
+	if a == nil || a.path == "" {
+		return nil
+	}
+	f, err := openAuditFile(a.path)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	old := a.file
+	a.file, a.enc = f, json.NewEncoder(f)
+	a.mu.Unlock()
+	return old.Close()
+}
+
+// Close closes the audit file, if any.
+func (a *Auditor) Close() error {
+	if a == nil || a.file == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.file.Close()
 }
 
 // Write records e, filling in Time.

@@ -182,6 +182,9 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
+			if err := audit.Reopen(); err != nil {
+				log.Error("reopen audit file; still writing to the old one", "err", err)
+			}
 			nc, err := load()
 			if err == nil {
 				err = restartOnly(svc.Config(), nc)

@@ -109,9 +109,11 @@ func TestReloadAndGracefulShutdown(t *testing.T) {
 	lis.Close()
 	bh := blackholeDB(t)
 	cfgPath := filepath.Join(dir, "config.yaml")
+	auditOut := filepath.Join(dir, "audit.jsonl")
 	writeCfg := func(extra string) {
 		t.Helper()
 		body := fmt.Sprintf(`listen: %s
+audit: {output: `+auditOut+`}
 watch: {poll: 100ms}
 endpoints:
   db:
@@ -179,7 +181,12 @@ endpoints:
 		t.Fatalf("first watch message: %v %v", m.GetReason(), err)
 	}
 
-	// A valid reload adds an endpoint; the watch keeps running.
+	// A valid reload adds an endpoint; the watch keeps running; the audit
+	// file, moved away as logrotate does, is reopened.
+	auditPath := filepath.Join(dir, "audit.jsonl")
+	if err := os.Rename(auditPath, auditPath+".1"); err != nil {
+		t.Fatal(err)
+	}
 	writeCfg("  extra:\n    host: 127.0.0.1\n    user: x\n    auth: password\n    password: {file: " + pw + "}\n    tls: {mode: disabled}\n")
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -191,13 +198,23 @@ endpoints:
 	if m, err := watch.Recv(); err != nil || m.GetReason() != v1.WatchReason_WATCH_REASON_ROTATED || m.GetParams().GetCredential().GetSecret() != "after-rotation-longer" {
 		t.Fatalf("watch after reload and rotation: %v %v", m.GetReason(), err)
 	}
+	waitFor(t, "the rotated credential in the reopened audit file", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(auditPath)
+		return strings.Contains(string(b), `"event":"credential_issued"`)
+	})
+	if b, _ := os.ReadFile(auditPath + ".1"); !strings.Contains(string(b), `"event":"credential_issued"`) {
+		t.Errorf("the first audit file lacks the initial issue:\n%s", b)
+	}
 
 	// Invalid reloads are rejected with the reasons; the old config serves.
-	for _, tc := range []struct{ extra, reason string }{
-		{"  bad:\n    host: 127.0.0.1\n    port: 99999\n    user: x\n    auth: password\n    password: {env: X}\n", "endpoints.bad.port"},
-		{"audit: {output: stdout}\n", "take effect only on a restart"},
+	for _, tc := range []struct{ extra, audit, reason string }{
+		{"  bad:\n    host: 127.0.0.1\n    port: 99999\n    user: x\n    auth: password\n    password: {env: X}\n", auditOut, "endpoints.bad.port"},
+		{"", "stdout", "take effect only on a restart"},
 	} {
+		saved := auditOut
+		auditOut = tc.audit
 		writeCfg(tc.extra)
+		auditOut = saved
 		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
