@@ -43,7 +43,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from connbroker import hints
-from connbroker.client import DEFAULT_ADDRESS, ENV_ADDRESS, Client, default_client, set_default_client
+from connbroker.client import (
+    DEFAULT_ADDRESS,
+    ENV_ADDRESS,
+    Client,
+    credentials_from_files,
+    default_client,
+    set_default_client,
+)
 from connbroker.errors import (
     BrokerError,
     BrokerUnavailable,
@@ -79,6 +86,7 @@ __all__ = [
     "PermissionDenied",
     "aiomysql",
     "broker_pb2",
+    "credentials_from_files",
     "default_client",
     "driver_kwargs",
     "hints",

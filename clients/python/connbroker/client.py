@@ -20,12 +20,25 @@ from google.protobuf import duration_pb2
 from connbroker.errors import BrokerError, from_rpc_error
 from connbroker.v1 import broker_pb2, broker_pb2_grpc
 
-__all__ = ["DEFAULT_ADDRESS", "ENV_ADDRESS", "Client", "default_client", "set_default_client"]
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "ENV_ADDRESS",
+    "ENV_CA",
+    "ENV_CERT",
+    "ENV_KEY",
+    "Client",
+    "credentials_from_files",
+    "default_client",
+    "set_default_client",
+]
 
 #: Environment variable read for the broker address when none is given.
 ENV_ADDRESS = "CONNBROKER_ADDR"
 #: Address used when neither an argument nor ``CONNBROKER_ADDR`` is set.
 DEFAULT_ADDRESS = "127.0.0.1:7700"
+#: Environment variables naming PEM files for a TLS/mTLS broker (as the CLI's
+#: ``--ca``, ``--cert``, ``--key``); read when no ``credentials`` are given.
+ENV_CA, ENV_CERT, ENV_KEY = "CONNBROKER_CA", "CONNBROKER_CERT", "CONNBROKER_KEY"
 #: Server-side default validation timeout per endpoint (see the proto).
 _SERVER_VALIDATE_TIMEOUT = 10.0
 
@@ -41,8 +54,11 @@ class Client:
         timeout: deadline in seconds for each call (validation adds the
             validation time on top, see :meth:`validate`).
         credentials: channel credentials for a TLS/mTLS broker, e.g.
-            ``grpc.ssl_channel_credentials(...)``; ``None`` means plaintext,
-            which the broker only accepts on loopback by default.
+            ``grpc.ssl_channel_credentials(...)`` or
+            :func:`credentials_from_files`; ``None`` reads the files named by
+            ``CONNBROKER_CA`` / ``CONNBROKER_CERT`` / ``CONNBROKER_KEY`` when
+            set, else means plaintext (which the broker only accepts on
+            loopback by default).
 
     The client is thread-safe and cheap to keep for the life of the process;
     use it as a context manager or call :meth:`close` when done.
@@ -65,6 +81,8 @@ class Client:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.address: str = address or os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS
         self.timeout: float = float(timeout)
+        if credentials is None:
+            credentials = _credentials_from_env()
         if credentials is not None:
             self._channel: grpc.Channel = grpc.secure_channel(self.address, credentials)
         else:
@@ -231,6 +249,35 @@ class _WatchIterator:
     def cancel(self) -> None:
         """End the stream from the client side."""
         self._stream.cancel()
+
+
+def credentials_from_files(
+    ca: str | None = None, cert: str | None = None, key: str | None = None
+) -> grpc.ChannelCredentials:
+    """Return TLS channel credentials from PEM files.
+
+    Args:
+        ca: CA bundle to verify the broker with (``None``: the system roots).
+        cert, key: client certificate and key for mTLS; give both or neither.
+    """
+    if (cert is None) != (key is None):
+        raise ValueError("give both cert and key for mTLS, or neither")
+
+    def read(path: str | None) -> bytes | None:
+        if path is None:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    return grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key), certificate_chain=read(cert))
+
+
+def _credentials_from_env() -> grpc.ChannelCredentials | None:
+    """Return credentials from ``CONNBROKER_CA``/``_CERT``/``_KEY``, or None when none is set."""
+    ca, cert, key = (os.environ.get(n) or None for n in (ENV_CA, ENV_CERT, ENV_KEY))
+    if ca is None and cert is None and key is None:
+        return None
+    return credentials_from_files(ca, cert, key)
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:

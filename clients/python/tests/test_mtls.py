@@ -207,3 +207,17 @@ def test_watcher_stops_on_permission_denied(mtls_broker: _Broker) -> None:
     with _client(mtls_broker, APP_ID) as c, ParamsWatcher(c, "admin-db") as w:
         with pytest.raises(PermissionDenied):
             w.params(timeout=5)
+
+
+def test_client_reads_tls_files_from_env(mtls_broker: _Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain, key = mtls_broker.ca.issue([x509.UniformResourceIdentifier(APP_ID)], server=False)
+    for name, data in (("ca.pem", mtls_broker.ca.pem), ("me.pem", chain), ("me-key.pem", key)):
+        (tmp_path / name).write_bytes(data)
+    monkeypatch.setenv("CONNBROKER_CA", str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("CONNBROKER_CERT", str(tmp_path / "me.pem"))
+    monkeypatch.setenv("CONNBROKER_KEY", str(tmp_path / "me-key.pem"))
+    with connbroker.Client(mtls_broker.addr, timeout=10) as c:
+        assert c.get_connection_params("app-db").credential.secret == SECRET
+    monkeypatch.delenv("CONNBROKER_KEY")
+    with pytest.raises(ValueError, match="both cert and key"):
+        connbroker.Client(mtls_broker.addr)
