@@ -84,13 +84,24 @@ func (l *issueLimiter) allow(key string) bool {
 }
 
 // rateLimitUnary refuses GetConnectionParams with RESOURCE_EXHAUSTED when
-// the caller exceeds its issuance rate. Other RPCs are not limited here
-// (validations have their own concurrency cap).
+// the caller exceeds its issuance rate. Other unary RPCs are not limited
+// here (validations have their own concurrency cap).
 func rateLimitUnary(l *issueLimiter) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if info.FullMethod == v1.BrokerService_GetConnectionParams_FullMethodName && !l.allow(callerKey(ctx)) {
 			return nil, toStatus(errRateLimited)
 		}
 		return handler(ctx, req)
+	}
+}
+
+// rateLimitStream counts each WatchConnectionParams stream opened against
+// the caller's issuance rate, so opening streams cannot bypass the limit.
+func rateLimitStream(l *issueLimiter) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if info.FullMethod == v1.BrokerService_WatchConnectionParams_FullMethodName && !l.allow(callerKey(ss.Context())) {
+			return toStatus(errRateLimited)
+		}
+		return handler(srv, ss)
 	}
 }

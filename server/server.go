@@ -69,7 +69,7 @@ func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
-		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), identifyStream(), auditStream(x.Audit, svc.Config)),
+		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), identifyStream(), auditStream(x.Audit, svc.Config), rateLimitStream(limits)),
 	}, opts...)
 	gs := grpc.NewServer(opts...)
 	srv := New(svc)

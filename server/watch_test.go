@@ -200,3 +200,22 @@ func TestWatchDeniedOverMTLS(t *testing.T) {
 		t.Errorf("denied watch not audited: %s", f.audit.String())
 	}
 }
+
+func TestWatchOpensCountAgainstTheIssueRate(t *testing.T) {
+	f := startMTLS(t, mtlsPolicy+"limits: {issue_rate: 0.01, issue_burst: 2}\n")
+	cl := f.client(t, dnsLeaf("batch.jobs.internal"), nil)
+	var got []codes.Code
+	for range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := cl.WatchConnectionParams(ctx, &v1.WatchConnectionParamsRequest{Endpoint: "reports"})
+		if err == nil {
+			_, err = s.Recv()
+		}
+		cancel()
+		got = append(got, status.Code(err))
+	}
+	want := []codes.Code{codes.OK, codes.OK, codes.ResourceExhausted}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("codes = %v, want %v", got, want)
+	}
+}
