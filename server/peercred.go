@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
-	"syscall"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -48,30 +45,6 @@ func (p *peerCred) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInf
 		return nil, nil, err
 	}
 	return conn, info, nil
-}
-
-func peerCredOf(uc *net.UnixConn) (PeerCredInfo, error) {
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return PeerCredInfo{}, fmt.Errorf("read peer credentials: %w", err)
-	}
-	var cred *syscall.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return PeerCredInfo{}, fmt.Errorf("read peer credentials: %w", err)
-	}
-	if credErr != nil {
-		return PeerCredInfo{}, fmt.Errorf("read peer credentials: %w", credErr)
-	}
-	if cred == nil {
-		return PeerCredInfo{}, errors.New("read peer credentials: none")
-	}
-	return PeerCredInfo{
-		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
-		UID:            cred.Uid, GID: cred.Gid, PID: cred.Pid,
-	}, nil
 }
 
 func (p *peerCred) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
