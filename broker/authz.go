@@ -107,3 +107,10 @@ func (s *Service) VisibleEndpoints(ctx context.Context) []*config.Endpoint {
 	}
 	return out
 }
+
+// deniedAll is the error for "validate all" by a caller who may get no
+// endpoint at all.
+func deniedAll(ctx context.Context) error {
+	id, _ := caller.FromContext(ctx)
+	return &DeniedError{Endpoint: "*", Caller: id.Name}
+}

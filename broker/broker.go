@@ -248,6 +248,10 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 		for _, e := range s.VisibleEndpoints(ctx) {
 			names = append(names, e.Name)
 		}
+		if len(names) == 0 {
+			// A deploy gate must not pass because it may see nothing.
+			return nil, deniedAll(ctx)
+		}
 	case len(names) == 0:
 		return nil, &ArgError{Field: "endpoints", Problem: "name at least one endpoint, or set all"}
 	case len(names) > 256:

@@ -234,3 +234,13 @@ func TestDefaultDenyWithoutPolicy(t *testing.T) {
 		t.Fatalf("code = %v, want PermissionDenied: mTLS without a policy must deny", code)
 	}
 }
+
+// TestValidateAllSeesNothing: a caller the policy allows nothing cannot
+// pass a deploy gate with "validate all" by seeing no endpoint.
+func TestValidateAllSeesNothing(t *testing.T) {
+	f := startMTLS(t, mtlsPolicy)
+	_, err := f.client(t, uriLeaf("spiffe://dev/nobody"), nil).ValidateConnection(context.Background(), &v1.ValidateConnectionRequest{All: true})
+	if code, info := errInfo(t, err); code != codes.PermissionDenied || info.GetMetadata()["endpoint"] != "*" {
+		t.Fatalf("validate all with no visible endpoint: %v, want PermissionDenied for \"*\"", err)
+	}
+}
