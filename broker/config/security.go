@@ -22,18 +22,19 @@ type Audit struct {
 
 // Default issuance limits per caller.
 const (
-	DefaultIssueRate  = 50.0
-	DefaultIssueBurst = 100
+	DefaultIssueRate  = 100.0
+	DefaultIssueBurst = 500
 )
 
 // Limits bounds credential issuance per caller. A caller is its identity
 // (mTLS) or, without one, its peer IP address.
 type Limits struct {
 	// IssueRate is the sustained number of GetConnectionParams calls per
-	// second one caller may make. Default 50.
+	// second one caller may make. Default 100.
 	IssueRate float64 `yaml:"issue_rate"`
 	// IssueBurst is how many calls a caller may make at once above the
-	// rate. Default 100.
+	// rate. Default 500 (a 500-pod rollout sharing one identity gets its first
+	// credentials at once).
 	IssueBurst int `yaml:"issue_burst"`
 }
 
@@ -128,13 +129,13 @@ func (c *Config) validateSecurity() []error {
 		add("audit.output", fmt.Sprintf("%q is neither stdout nor an absolute path", o), "use stdout or an absolute file path such as /var/log/connbroker/audit.jsonl")
 	}
 	if c.Limits.IssueRate < 0 || c.Limits.IssueRate > 1e6 {
-		add("limits.issue_rate", fmt.Sprintf("%g is out of range", c.Limits.IssueRate), "use calls per second per caller, 0.01..1000000 (default 50)")
+		add("limits.issue_rate", fmt.Sprintf("%g is out of range", c.Limits.IssueRate), "use calls per second per caller, 0.01..1000000 (default 100)")
 	}
 	if c.Watch.Poll < 100*time.Millisecond || c.Watch.Poll > time.Minute {
 		add("watch.poll", fmt.Sprintf("%s is out of range", c.Watch.Poll), "use a duration between 100ms and 1m, e.g. 5s")
 	}
 	if c.Limits.IssueBurst < 0 || c.Limits.IssueBurst > 1e6 {
-		add("limits.issue_burst", fmt.Sprintf("%d is out of range", c.Limits.IssueBurst), "use 1..1000000 (default 100)")
+		add("limits.issue_burst", fmt.Sprintf("%d is out of range", c.Limits.IssueBurst), "use 1..1000000 (default 500)")
 	}
 	return errs
 }

@@ -310,6 +310,7 @@ func startDaemon(ctx context.Context, o options, dir string, db *mariadbtest.Ser
 	cfg := fmt.Sprintf(`listen: %s
 metrics: {listen: %q}
 log: {level: info, format: json}
+limits: {issue_rate: 1000000, issue_burst: 1000000} # measure the broker, not its per-caller limit
 endpoints:
   orders:
     host: %s
