@@ -32,6 +32,7 @@ type mtlsFixture struct {
 	audit  *syncBuffer
 	logs   *syncBuffer
 	secret string // the file password of endpoint "reports"
+	svc    *broker.Service
 }
 
 const mtlsPolicy = `
@@ -96,7 +97,7 @@ endpoints:
 	}
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	return mtlsFixture{addr: lis.Addr().String(), ca: ca, audit: audit, logs: logs, secret: secret}
+	return mtlsFixture{addr: lis.Addr().String(), ca: ca, audit: audit, logs: logs, secret: secret, svc: svc}
 }
 
 // client dials the fixture presenting a certificate for leaf, issued by

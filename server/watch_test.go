@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/policy"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -217,5 +219,38 @@ func TestWatchOpensCountAgainstTheIssueRate(t *testing.T) {
 	want := []codes.Code{codes.OK, codes.OK, codes.ResourceExhausted}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("codes = %v, want %v", got, want)
+	}
+}
+
+// TestReloadRevokingAccessEndsWatch: a config reload that drops the
+// caller's rule ends its running watch with PERMISSION_DENIED.
+func TestReloadRevokingAccessEndsWatch(t *testing.T) {
+	f := startMTLS(t, mtlsPolicy+"watch: {poll: 100ms}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := f.client(t, uriLeaf("spiffe://prod/ns/orders/sa/api"), nil).WatchConnectionParams(ctx, &v1.WatchConnectionParamsRequest{Endpoint: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	old := f.svc.Config()
+	nc := *old
+	nc.Policy = slices.DeleteFunc(slices.Clone(old.Policy), func(r policy.Rule) bool { return r.Caller == "spiffe://prod/ns/orders/sa/api" })
+	f.svc.SetConfig(&nc)
+	start := time.Now()
+	for {
+		_, err := s.Recv()
+		if err == nil {
+			continue
+		}
+		if status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("watch ended with %v, want PermissionDenied", err)
+		}
+		break
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("revocation took %v to end the watch", d)
 	}
 }
