@@ -112,7 +112,7 @@ func ProbeAddr(ctx context.Context, p *handshake.Probe, addr string, tlsCfg *tls
 // Probe probes a configured endpoint without credentials, upgrading to TLS
 // with the endpoint's settings unless its mode is disabled.
 func (s *Service) Probe(ctx context.Context, endpoint string) (ProbeResult, error) {
-	ep, err := s.endpoint("endpoint", endpoint)
+	ep, err := s.endpointFor(ctx, "endpoint", endpoint) // policy applies (authz.go)
 	if err != nil {
 		return ProbeResult{}, err
 	}

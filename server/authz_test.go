@@ -245,3 +245,13 @@ func TestValidateAllSeesNothing(t *testing.T) {
 		t.Fatalf("validate all with no visible endpoint: %v, want PermissionDenied for \"*\"", err)
 	}
 }
+
+// TestProbeIsAuthorised: probing an endpoint (which reveals its server and
+// host facts) needs the same permission as getting its params.
+func TestProbeIsAuthorised(t *testing.T) {
+	f := startMTLS(t, mtlsPolicy)
+	_, err := f.client(t, uriLeaf("spiffe://prod/ns/orders/sa/api"), nil).ProbeEndpoint(context.Background(), &v1.ProbeEndpointRequest{Endpoint: "reports"})
+	if code, info := errInfo(t, err); code != codes.PermissionDenied || info.GetMetadata()["endpoint"] != "reports" {
+		t.Fatalf("probe of a denied endpoint: %v, want PermissionDenied", err)
+	}
+}
