@@ -202,6 +202,14 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	}
 	start := time.Now()
 	dc, connErr := conn.Connect(ctx)
+	if errors.Is(connErr, mysql.ErrMalformPkt) && ctx.Err() == nil {
+		// go-sql-driver 1.10 misreads about 1 in 256 MariaDB client_ed25519
+		// challenges (it strips a trailing zero byte of the 32-byte nonce)
+		// and reports a malformed packet; a second login gets a new nonce.
+		// The stages below describe the retry.
+		start = time.Now()
+		dc, connErr = conn.Connect(ctx)
+	}
 	connected := time.Now()
 	mu.Lock()
 	ds, de, td, dErr, ts, tErr := dialStart, dialEnd, tlsDone, dialErr, tlsState, tlsErr
