@@ -131,6 +131,21 @@ func PyMySQL(hasCryptography, hasPyNaCl bool) Profile {
 	return p
 }
 
+// AIOMySQL models aiomysql 0.3 with an ssl.SSLContext (the connbroker
+// helper's): PyMySQL's plugins without client_ed25519 (aiomysql has its own
+// connection code and no ed25519 plugin, PyNaCl or not), clear text with no
+// opt-in and no TLS check, RSA only with the cryptography package. It goes
+// on in plain text when the server offers no TLS (no insisting) and never
+// upgrades without an SSLContext (no PREFERRED).
+func AIOMySQL(hasCryptography bool) Profile {
+	p := PyMySQL(hasCryptography, false)
+	p.Name = "aiomysql"
+	p.InsistsOnTLS = false
+	p.PrefersTLS = false
+	p.PluginNeeds = nil
+	return p
+}
+
 // libmysqlclient returns the Oracle libmysqlclient 8.x behaviour shared by
 // the mysql CLI, mysqlclient and Connector/Python's C extension.
 func libmysqlclient(name string, optIn bool, hint, rsaHint string) Profile {

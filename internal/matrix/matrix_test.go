@@ -344,6 +344,11 @@ func (e *env) cleartextGate(t *testing.T) {
 		{nil, "ERR 2059 (HY000): Authentication plugin 'mysql_clear_password' cannot be loaded: plugin not enabled"},
 		{env, "OK"},
 	} {
+		// Oracle's libmysqlclient profile, opted in by the variable or not,
+		// must predict the real outcome.
+		if ok, why := e.predictGate(t, tt.env != nil); ok != (tt.want == "OK") {
+			t.Errorf("env %v: the libmysqlclient profile predicts %s, the real login: %s", tt.env, why, tt.want)
+		}
 		cmd := exec.Command(e.python, filepath.Join(e.root, "internal/matrix/runners/gate.py"), e.br.Addr, "mdb-iam")
 		cmd.Dir = filepath.Join(e.root, "clients/python")
 		for _, kv := range os.Environ() {
@@ -527,12 +532,14 @@ func TestCompatibility(t *testing.T) {
 	e := setup(t)
 	var doc strings.Builder
 	var notes []string
+	var profileRows strings.Builder
 	doc.WriteString(header())
 	for _, d := range rows {
 		if d.runner == "absent" {
 			fmt.Fprintf(&doc, "| %s | — | %s |%s\n", d.name, d.note, strings.Repeat(" |", len(kinds)-1))
 			continue
 		}
+		pred := e.predict(t, d.name) // before the marks: the prober's logins are not the row's
 		e.m8.InvalidateCache()
 		mark := len(e.m8.Logins())
 		pamMark := len(pamAttemptsAfter(t, e, 0))
@@ -541,6 +548,7 @@ func TestCompatibility(t *testing.T) {
 		version, res := e.run(t, d)
 		t.Logf("%s %s: %d cases in %v", d.name, version, len(res), time.Since(start).Round(time.Millisecond))
 		logins := e.m8.Logins()[mark:]
+		profileRows.WriteString(checkPredictions(t, d, profileFor(d.name, e.params(t, kinds[0].endpoint, d.name)).Name, pred, res))
 		cells := make([]string, len(kinds))
 		for i, k := range kinds {
 			r := res[i]
@@ -589,6 +597,7 @@ func TestCompatibility(t *testing.T) {
 	}
 	doc.WriteString(footer())
 	doc.WriteString("\nWhy the *no* cells cannot work, as the broker's hints say it:\n\n" + strings.Join(notes, "\n") + "\n")
+	doc.WriteString(predictionsHeader() + profileRows.String() + predictionsFooter())
 	t.Run("node-client", func(t *testing.T) { e.nodeClientTests(t) })
 	t.Run("libmysqlclient-cleartext-gate", func(t *testing.T) { e.cleartextGate(t) })
 	logs := e.br.Logs.String()
