@@ -26,6 +26,7 @@ func DriverCases() []DriverCase {
 		{"PyMySQL", "with cryptography", handshake.PyMySQL(true, false)},
 		{"PyMySQL", "without cryptography", handshake.PyMySQL(false, false)},
 		{"PyMySQL", "with cryptography and PyNaCl", handshake.PyMySQL(true, true)},
+		{"aiomysql", "ssl context, cryptography", handshake.AIOMySQL(true)},
 		{"mysqlclient", "libmysqlclient", handshake.MysqlclientLibmysql(false)},
 		{"mysqlclient", "MariaDB Connector/C", handshake.MysqlclientMariaDBConnC()},
 		{"mysql-connector-python", "C extension", handshake.ConnectorPythonC()},

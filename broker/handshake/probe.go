@@ -438,6 +438,9 @@ func (s *session) respond(plugin string, nonce []byte) (authStep, *StopReason, e
 // rsaStop says why the driver cannot do the RSA step, or nil if it can.
 func (s *session) rsaStop(plugin string) *StopReason {
 	pr := &s.t.Profile
+	if plugin == PluginSHA256 && pr.SHA256RetrievesKey {
+		return nil
+	}
 	switch pr.RSA {
 	case RSARetrieveKey:
 		return nil

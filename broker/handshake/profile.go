@@ -36,8 +36,12 @@ func (m RSAMode) String() string {
 // come from shared/reference/DRIVERS.md; the constructors below document the
 // version each models. GoSQLDriver, MariaDBCLI and PyMySQL are checked
 // against the real drivers, account by account, in broker/diagnose
-// (TestProfilesMatchRealDrivers); the others are not checked here yet.
-// Callers may adjust a returned Profile.
+// (TestProfilesMatchRealDrivers); those and MysqlclientMariaDBConnC,
+// ConnectorPythonC, ConnectorPythonPure, AIOMySQL, MySQL2 and ConnectorJ,
+// set up as the broker's hints set up each driver, in internal/matrix
+// (TestCompatibility), with MysqlclientLibmysql's clear-text gate. MySQLCLI
+// is not checked (Oracle's client does not run on Debian 12). Callers may
+// adjust a returned Profile.
 type Profile struct {
 	// Name identifies the driver, e.g. "go-sql-driver/mysql".
 	Name string
@@ -65,6 +69,12 @@ type Profile struct {
 	RSA RSAMode
 	// RSAHint says what enables the RSA step for this driver.
 	RSAHint string
+	// SHA256RetrievesKey: for sha256_password without TLS the driver asks
+	// the server for its public key whatever RSA says. Oracle's
+	// libmysqlclient does (its get-server-public-key option concerns only
+	// caching_sha2_password), seen with mysql-connector-python's C
+	// extension in internal/matrix.
+	SHA256RetrievesKey bool
 	// FullAuthClearTextWithoutTLS: on caching_sha2_password full auth
 	// without TLS the driver sends the password in clear instead of using
 	// RSA (mysql-connector-python pure 8.3). The probe never does that: it
@@ -147,7 +157,9 @@ func AIOMySQL(hasCryptography bool) Profile {
 }
 
 // libmysqlclient returns the Oracle libmysqlclient 8.x behaviour shared by
-// the mysql CLI, mysqlclient and Connector/Python's C extension.
+// the mysql CLI, mysqlclient and Connector/Python's C extension. Without TLS
+// sha256_password fetches the server's key; caching_sha2_password does only
+// when told to (RSA).
 func libmysqlclient(name string, optIn bool, hint, rsaHint string) Profile {
 	return Profile{
 		Name:                name,
@@ -159,6 +171,7 @@ func libmysqlclient(name string, optIn bool, hint, rsaHint string) Profile {
 		ClearTextWithoutTLS: true,
 		RSA:                 RSAPinnedKeyOnly,
 		RSAHint:             rsaHint,
+		SHA256RetrievesKey:  true,
 		InsistsOnTLS:        true,
 	}
 }
@@ -214,10 +227,11 @@ func MysqlclientMariaDBConnC() Profile {
 	return p
 }
 
-// ConnectorPythonC models mysql-connector-python 8.3 with its C extension
-// (the default): libmysqlclient rules; clear text is enabled by
-// auth_plugin='mysql_clear_password' or LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1;
-// no RSA key retrieval. Set ClearTextOptIn (and FirstPlugin) when the
+// ConnectorPythonC models mysql-connector-python 8.3 (checked with 26.10 in
+// internal/matrix) with its C extension (the default): libmysqlclient rules;
+// clear text is enabled by auth_plugin='mysql_clear_password' or
+// LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1; no RSA key retrieval for
+// caching_sha2_password (error 2061), but sha256_password fetches the key. Set ClearTextOptIn (and FirstPlugin) when the
 // application passes auth_plugin.
 func ConnectorPythonC() Profile {
 	p := libmysqlclient("mysql-connector-python (C extension)", false,
