@@ -28,6 +28,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/hints"
 	cbgo "github.com/connbroker/connbroker/clients/go"
 	"github.com/connbroker/connbroker/internal/iamverify"
@@ -344,10 +345,14 @@ func (e *env) cleartextGate(t *testing.T) {
 		{nil, "ERR 2059 (HY000): Authentication plugin 'mysql_clear_password' cannot be loaded: plugin not enabled"},
 		{env, "OK"},
 	} {
-		// Oracle's libmysqlclient profile, opted in by the variable or not,
+		// Oracle's libmysqlclient profiles, opted in by the variable or not,
 		// must predict the real outcome.
-		if ok, why := e.predictGate(t, tt.env != nil); ok != (tt.want == "OK") {
-			t.Errorf("env %v: the libmysqlclient profile predicts %s, the real login: %s", tt.env, why, tt.want)
+		cext := handshake.ConnectorPythonC()
+		cext.ClearTextOptIn = tt.env != nil
+		for _, prof := range []handshake.Profile{handshake.MysqlclientLibmysql(tt.env != nil), cext} {
+			if ok, why := e.predictGate(t, prof); ok != (tt.want == "OK") {
+				t.Errorf("env %v: the %s profile predicts %s, the real login: %s", tt.env, prof.Name, why, tt.want)
+			}
 		}
 		cmd := exec.Command(e.python, filepath.Join(e.root, "internal/matrix/runners/gate.py"), e.br.Addr, "mdb-iam")
 		cmd.Dir = filepath.Join(e.root, "clients/python")
@@ -371,12 +376,19 @@ func (e *env) cleartextGate(t *testing.T) {
 // params passed as the hints' DSN, options and secret.
 func (e *env) runJava(t *testing.T, driver string) []result {
 	t.Helper()
+	return e.runJavaKinds(t, driver, kinds, "")
+}
+
+// runJavaKinds is runJava for ks, with the hints' option drop (when not
+// empty) removed from the DSN and the properties.
+func (e *env) runJavaKinds(t *testing.T, driver string, ks []kind, drop string) []result {
+	t.Helper()
 	jar := filepath.Join(e.root, "bin", "mysql-connector-j-"+connectorJVersion+".jar")
 	if _, err := os.Stat(jar); err != nil {
 		t.Fatalf("%s missing: run `make matrix-deps` (Maven fetches com.mysql:mysql-connector-j:%s)", jar, connectorJVersion)
 	}
 	var in bytes.Buffer
-	for _, k := range kinds {
+	for _, k := range ks {
 		for range k.connects {
 			p := e.params(t, k.endpoint, driver)
 			h := p.GetHints()
@@ -384,8 +396,13 @@ func (e *env) runJava(t *testing.T, driver string) []result {
 			if p.GetTls().GetCaPem() != "" {
 				ca = e.caFile(t, p)
 			}
-			fields := []string{k.endpoint, h.GetDsn(), h.GetSecretOption(), p.GetCredential().GetSecret(), ca}
+			dsn := h.GetDsn()
 			opts := h.GetOptions().AsMap()
+			if drop != "" {
+				dsn = withoutQueryParam(t, dsn, drop)
+				delete(opts, drop)
+			}
+			fields := []string{k.endpoint, dsn, h.GetSecretOption(), p.GetCredential().GetSecret(), ca}
 			keys := make([]string, 0, len(opts))
 			for key := range opts {
 				keys = append(keys, key)
@@ -416,7 +433,7 @@ func (e *env) runJava(t *testing.T, driver string) []result {
 		}
 	}
 	var out []result
-	for _, k := range kinds {
+	for _, k := range ks {
 		r, ok := byEndpoint[k.endpoint]
 		if !ok {
 			t.Fatalf("Runner.java: no result for %s", k.endpoint)
@@ -533,13 +550,16 @@ func TestCompatibility(t *testing.T) {
 	var doc strings.Builder
 	var notes []string
 	var profileRows strings.Builder
+	var predTime time.Duration
 	doc.WriteString(header())
 	for _, d := range rows {
 		if d.runner == "absent" {
 			fmt.Fprintf(&doc, "| %s | — | %s |%s\n", d.name, d.note, strings.Repeat(" |", len(kinds)-1))
 			continue
 		}
+		predStart := time.Now()
 		pred := e.predict(t, d.name) // before the marks: the prober's logins are not the row's
+		predTime += time.Since(predStart)
 		e.m8.InvalidateCache()
 		mark := len(e.m8.Logins())
 		pamMark := len(pamAttemptsAfter(t, e, 0))
@@ -597,7 +617,8 @@ func TestCompatibility(t *testing.T) {
 	}
 	doc.WriteString(footer())
 	doc.WriteString("\nWhy the *no* cells cannot work, as the broker's hints say it:\n\n" + strings.Join(notes, "\n") + "\n")
-	doc.WriteString(predictionsHeader() + profileRows.String() + predictionsFooter())
+	t.Logf("prober predictions for %d rows: %v", len(rows)-1, predTime.Round(time.Millisecond))
+	doc.WriteString(predictionsHeader() + profileRows.String() + e.withoutOptIns(t) + predictionsFooter())
 	t.Run("node-client", func(t *testing.T) { e.nodeClientTests(t) })
 	t.Run("libmysqlclient-cleartext-gate", func(t *testing.T) { e.cleartextGate(t) })
 	logs := e.br.Logs.String()

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/dbtls"
@@ -76,38 +80,117 @@ type prediction struct {
 	what string // "login" or why not, e.g. "stop tls-required"
 }
 
-// predict runs the prober with the row's profile against each kind, as many
-// times as the real driver connects (caching_sha2: after a cache flush, so
-// full then fast authentication), each time with fresh params.
+// predict runs the prober with the row's profile against each kind.
 func (e *env) predict(t *testing.T, driver string) []prediction {
 	t.Helper()
 	out := make([]prediction, len(kinds))
 	for i, k := range kinds {
-		if k.sha2User != "" {
-			e.m8.InvalidateCache()
-		}
-		out[i] = prediction{ok: true, what: "login"}
-		for range k.connects {
-			p := e.params(t, k.endpoint, driver)
-			tc, err := dbtls.Config(tlsModes[p.GetTls().GetMode()], []byte(p.GetTls().GetCaPem()), p.GetTls().GetServerName())
-			if err != nil {
-				t.Fatalf("%s/%s: tls config: %v", driver, k.key, err)
-			}
-			if tc != nil && tc.ServerName == "" {
-				tc.ServerName = p.GetHost()
-			}
-			target := handshake.Target{Addr: net.JoinHostPort(p.GetHost(), strconv.Itoa(int(p.GetPort()))), User: p.GetUser(),
-				Secret: p.GetCredential().GetSecret(), Database: p.GetDatabase(), TLS: tc, Profile: profileFor(driver, p)}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			tr, err := (&handshake.Probe{}).Run(ctx, target)
-			cancel()
-			if err != nil {
-				out[i] = prediction{what: describeOutcome(tr.Outcome, err)}
-				break
-			}
-		}
+		out[i] = e.predictKind(t, driver, k, "")
 	}
 	return out
+}
+
+// predictKind plays the driver's profile against k as many times as the
+// real driver connects (caching_sha2: after a cache flush, so full then fast
+// authentication), each time with fresh params; the hint option drop (when
+// not empty) is taken away first.
+func (e *env) predictKind(t *testing.T, driver string, k kind, drop string) prediction {
+	t.Helper()
+	if k.sha2User != "" {
+		e.m8.InvalidateCache()
+	}
+	for range k.connects {
+		p := e.params(t, k.endpoint, driver)
+		if drop != "" {
+			p = proto.CloneOf(p)
+			delete(p.GetHints().GetOptions().GetFields(), drop)
+		}
+		tc, err := dbtls.Config(tlsModes[p.GetTls().GetMode()], []byte(p.GetTls().GetCaPem()), p.GetTls().GetServerName())
+		if err != nil {
+			t.Fatalf("%s/%s: tls config: %v", driver, k.key, err)
+		}
+		if tc != nil && tc.ServerName == "" {
+			tc.ServerName = p.GetHost()
+		}
+		target := handshake.Target{Addr: net.JoinHostPort(p.GetHost(), strconv.Itoa(int(p.GetPort()))), User: p.GetUser(),
+			Secret: p.GetCredential().GetSecret(), Database: p.GetDatabase(), TLS: tc, Profile: profileFor(driver, p)}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		tr, err := (&handshake.Probe{}).Run(ctx, target)
+		cancel()
+		if err != nil {
+			return prediction{what: describeOutcome(tr.Outcome, err)}
+		}
+	}
+	return prediction{ok: true, what: "login"}
+}
+
+// optOut is a cell run with one of the hints' opt-ins taken away, so that
+// the profiles' opt-in logic meets the real driver too.
+type optOut struct {
+	driver, kind, drop string
+}
+
+var optOuts = []optOut{
+	{"mysql2", "proxy-iam", "enableCleartextPlugin"},
+	{"mysql2", "pam-iam", "enableCleartextPlugin"},
+	{"connector-j", "sha2-plain", "allowPublicKeyRetrieval"},
+	{"connector-j", "sha256-plain", "allowPublicKeyRetrieval"},
+}
+
+// withoutOptIns runs optOuts with the real driver and the prober and
+// returns the table for docs/COMPATIBILITY.md.
+func (e *env) withoutOptIns(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("\nThe same with one of the hints' opt-ins taken away (the profile set up without it):\n\n")
+	b.WriteString("| driver | without | account | prediction | real driver |\n|---|---|---|---|---|\n")
+	for _, c := range optOuts {
+		var k kind
+		for _, kk := range kinds {
+			if kk.key == c.kind {
+				k = kk
+			}
+		}
+		pred := e.predictKind(t, c.driver, k, c.drop)
+		var res []result
+		e.m8.InvalidateCache()
+		switch c.driver {
+		case "mysql2":
+			_, res = e.subprocessN(t, []string{"node", filepath.Join(e.root, "internal/matrix/runners/node/runner.js")},
+				map[string]any{"broker": e.br.Addr, "cases": []map[string]any{{"endpoint": k.endpoint, "connects": k.connects, "overrides": map[string]any{c.drop: false}}}}, "")
+		case "connector-j":
+			res = e.runJavaKinds(t, c.driver, []kind{k}, c.drop)
+		default:
+			t.Fatalf("no opt-out runner for %s", c.driver)
+		}
+		if len(res) != 1 {
+			t.Fatalf("%s without %s: %d results", c.driver, c.drop, len(res))
+		}
+		real := "login"
+		if !res[0].OK {
+			real = "fails"
+			t.Logf("%s without %s, %s: %s", c.driver, c.drop, c.kind, res[0].Error)
+		}
+		if pred.ok != res[0].OK {
+			real = "**MISMATCH**: " + real
+			t.Errorf("%s without %s, %s: the profile predicts %s, the real driver ok=%t (%s)", c.driver, c.drop, c.kind, pred.what, res[0].OK, res[0].Error)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.driver, c.drop, strings.ReplaceAll(k.title, "<br>", " "), pred.what, real)
+	}
+	return b.String()
+}
+
+// withoutQueryParam removes key from a URL's query, e.g. a JDBC URL.
+func withoutQueryParam(t *testing.T, raw, key string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("parse %q: %v", raw, err)
+	}
+	q := u.Query()
+	q.Del(key)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // describeOutcome says briefly why the prober did not log in.
@@ -162,17 +245,15 @@ func predictionsHeader() string {
 	return b.String()
 }
 
-// predictGate plays Oracle's libmysqlclient profile against the IAM
-// endpoint with and without the clear-text opt-in, for the gate that
-// cleartextGate runs for real.
-func (e *env) predictGate(t *testing.T, optIn bool) (bool, string) {
+// predictGate plays prof, a libmysqlclient profile, against the IAM
+// endpoint, for the gate that cleartextGate runs for real.
+func (e *env) predictGate(t *testing.T, prof handshake.Profile) (bool, string) {
 	t.Helper()
 	p := e.params(t, "mdb-iam", "mysqlclient")
 	tc, err := dbtls.Config(tlsModes[p.GetTls().GetMode()], []byte(p.GetTls().GetCaPem()), p.GetTls().GetServerName())
 	if err != nil {
 		t.Fatal(err)
 	}
-	prof := handshake.MysqlclientLibmysql(optIn)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tr, err := (&handshake.Probe{}).Run(ctx, handshake.Target{Addr: net.JoinHostPort(p.GetHost(), strconv.Itoa(int(p.GetPort()))),
@@ -187,7 +268,7 @@ func (e *env) predictGate(t *testing.T, optIn bool) (bool, string) {
 func predictionsFooter() string {
 	return "\nmysqlclient and sqlalchemy+mysqlclient are Debian's build on MariaDB Connector/C (`MysqlclientMariaDBConnC`).\n" +
 		"Oracle's mysql CLI (`MySQLCLI`) cannot run on Debian 12. Oracle's libmysqlclient clear-text gate\n" +
-		"(`MysqlclientLibmysql`, shared by `MySQLCLI`) is checked against the libmysqlclient bundled in\n" +
+		"(`MysqlclientLibmysql`, shared by `MySQLCLI`, and `ConnectorPythonC` without `auth_plugin`) is checked against the libmysqlclient bundled in\n" +
 		"mysql-connector-python's C extension (the libmysqlclient-cleartext-gate subtest): without the opt-in it predicts\n" +
 		"the refusal (2059), with it the login.\n"
 }

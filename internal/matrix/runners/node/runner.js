@@ -1,9 +1,10 @@
 // Compatibility-matrix runner for Node mysql2, through clients/node.
 //
 // Reads one JSON object on stdin: {"broker": ADDR, "cases": [{"endpoint": E,
-// "connects": N}]}. For each case it connects N times with
-// connbroker.connect(E) (fresh params from the broker each time, nothing
-// else), runs SELECT CURRENT_USER() and prints {"version": V, "results":
+// "connects": N, "overrides": {...} (optional)}]}. For each case it connects
+// N times with connbroker.connect(E) (fresh params from the broker each
+// time, nothing else but the case's overrides of the hint options, used to
+// take an opt-in away), runs SELECT CURRENT_USER() and prints {"version": V, "results":
 // [{"endpoint", "ok", "user", "error"}]}.
 'use strict';
 
@@ -22,7 +23,7 @@ async function main() {
     const res = { endpoint: c.endpoint };
     try {
       for (let i = 0; i < c.connects; i++) {
-        const conn = await connbroker.connect(c.endpoint, { client });
+        const conn = await connbroker.connect(c.endpoint, { client, overrides: c.overrides });
         try {
           const [rows] = await conn.query({ sql: 'SELECT CURRENT_USER()', rowsAsArray: true });
           res.user = String(rows[0][0]);
