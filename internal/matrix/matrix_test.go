@@ -568,7 +568,7 @@ func TestCompatibility(t *testing.T) {
 		version, res := e.run(t, d)
 		t.Logf("%s %s: %d cases in %v", d.name, version, len(res), time.Since(start).Round(time.Millisecond))
 		logins := e.m8.Logins()[mark:]
-		profileRows.WriteString(checkPredictions(t, d, profileFor(d.name, e.params(t, kinds[0].endpoint, d.name)).Name, pred, res))
+		profileRows.WriteString(checkPredictions(t, d, profileFor(t, d.name, e.params(t, kinds[0].endpoint, d.name)).Name, pred, res))
 		cells := make([]string, len(kinds))
 		for i, k := range kinds {
 			r := res[i]

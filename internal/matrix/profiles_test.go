@@ -24,7 +24,8 @@ import (
 // the way the broker's hints p set up that driver (the same opt-ins and TLS
 // options). The venv has cryptography and PyNaCl (requirements-dev.txt);
 // mysqlclient is built on Debian's MariaDB Connector/C.
-func profileFor(driver string, p *v1.ConnectionParams) handshake.Profile {
+func profileFor(t *testing.T, driver string, p *v1.ConnectionParams) handshake.Profile {
+	t.Helper()
 	o := p.GetHints().GetOptions().AsMap()
 	on := func(key string) bool { v, _ := o[key].(bool); return v }
 	var prof handshake.Profile
@@ -54,7 +55,7 @@ func profileFor(driver string, p *v1.ConnectionParams) handshake.Profile {
 	case "connector-j":
 		prof = handshake.ConnectorJ(on("allowPublicKeyRetrieval"))
 	default:
-		panic("no profile for matrix row " + driver)
+		t.Fatalf("no profile for matrix row %s", driver)
 	}
 	if p.GetTls().GetMode() == v1.TLSMode_TLS_MODE_DISABLED {
 		// Every driver's hints turn TLS off explicitly (ssl_disabled,
@@ -113,7 +114,7 @@ func (e *env) predictKind(t *testing.T, driver string, k kind, drop string) pred
 			tc.ServerName = p.GetHost()
 		}
 		target := handshake.Target{Addr: net.JoinHostPort(p.GetHost(), strconv.Itoa(int(p.GetPort()))), User: p.GetUser(),
-			Secret: p.GetCredential().GetSecret(), Database: p.GetDatabase(), TLS: tc, Profile: profileFor(driver, p)}
+			Secret: p.GetCredential().GetSecret(), Database: p.GetDatabase(), TLS: tc, Profile: profileFor(t, driver, p)}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		tr, err := (&handshake.Probe{}).Run(ctx, target)
 		cancel()
