@@ -200,7 +200,9 @@ func mariadbConnC(name string) Profile {
 
 // MariaDBCLI models the mariadb 10.11 client (MariaDB Connector/C): clear
 // text needs no flag, --ssl is on by default without verification and falls
-// back to plain text (PrefersTLS).
+// back to plain text (PrefersTLS). With --ssl-verify-server-cert it insists
+// on TLS (error 2026 "SSL is required, but the server does not support it",
+// seen in internal/matrix): set InsistsOnTLS for it.
 func MariaDBCLI() Profile {
 	p := mariadbConnC("mariadb CLI (Connector/C)")
 	p.PrefersTLS = true

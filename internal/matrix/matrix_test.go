@@ -117,6 +117,7 @@ type env struct {
 	python string
 
 	m8WrongHost    *mysql8test.Server // certificate for db.other.example only
+	m8NoTLS        *mysql8test.Server // offers no TLS at all
 	tokensReceived atomic.Int64       // tokens m8WrongHost received
 }
 
@@ -181,6 +182,9 @@ func setup(t *testing.T) *env {
 		},
 	})
 	wrongHostPort = e.m8WrongHost.Port
+	e.m8NoTLS = mysql8test.StartForTest(t, mysql8test.Options{
+		Accounts: []mysql8test.Account{{User: "notls", Password: "notls-pw-1", Plugin: mysql8test.PluginNative}},
+	})
 	wrongHostCA := filepath.Join(dir, "wrong-host-ca.pem")
 	if err := os.WriteFile(wrongHostCA, otherHostCA, 0o600); err != nil {
 		t.Fatal(err)
@@ -219,7 +223,8 @@ func setup(t *testing.T) *env {
 		ep("m8-sha256-plain", m8.Port, "sha256", "app", "    auth: password\n    plugin: sha256_password\n    password: {file: "+pw("sha256b", "sha256-pw-1")+"}\n    tls: {mode: disabled}\n") +
 		ep("m8-iam", m8.Port, "iam", "app", "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(m8CA)) +
 		ep("m8-iam-wrong-host", e.m8WrongHost.Port, "iam", "app", "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(wrongHostCA)) +
-		ep("mdb-iam-wrong-ca", mdb.Port, mariadbtest.IAMUser, mariadbtest.Database, "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(otherCA))
+		ep("mdb-iam-wrong-ca", mdb.Port, mariadbtest.IAMUser, mariadbtest.Database, "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(otherCA)) +
+		ep("m8-no-tls", e.m8NoTLS.Port, "notls", "app", "    auth: password\n    plugin: mysql_native_password\n    password: {file: "+pw("notls", "notls-pw-1")+"}\n"+verify(m8CA))
 	e.br = testbroker.Start(t, cfg)
 	return e
 }
@@ -233,42 +238,35 @@ func (e *env) params(t *testing.T, endpoint, driver string) *v1.ConnectionParams
 	return resp.GetParams()
 }
 
-// run returns the driver's version and one result per kind, in kinds order.
-func (e *env) run(t *testing.T, d driverRow) (string, []result) {
+// runKinds returns the driver's version and one result per kind of ks.
+func (e *env) runKinds(t *testing.T, d driverRow, ks []kind) (string, []result) {
 	t.Helper()
+	var cases []map[string]any
+	for _, k := range ks {
+		cases = append(cases, map[string]any{"endpoint": k.endpoint, "connects": k.connects})
+	}
+	var version string
+	var res []result
 	switch d.runner {
 	case "python":
-		var cases []map[string]any
-		for _, k := range kinds {
-			cases = append(cases, map[string]any{"endpoint": k.endpoint, "connects": k.connects})
-		}
-		return e.subprocess(t, []string{e.python, filepath.Join(e.root, "internal/matrix/runners/py_runner.py"), d.name},
+		version, res = e.subprocessN(t, []string{e.python, filepath.Join(e.root, "internal/matrix/runners/py_runner.py"), d.name},
 			map[string]any{"broker": e.br.Addr, "driver": d.name, "cases": cases}, filepath.Join(e.root, "clients/python"))
 	case "node":
-		var cases []map[string]any
-		for _, k := range kinds {
-			cases = append(cases, map[string]any{"endpoint": k.endpoint, "connects": k.connects})
-		}
-		return e.subprocess(t, []string{"node", filepath.Join(e.root, "internal/matrix/runners/node/runner.js")},
+		version, res = e.subprocessN(t, []string{"node", filepath.Join(e.root, "internal/matrix/runners/node/runner.js")},
 			map[string]any{"broker": e.br.Addr, "cases": cases}, "")
 	case "go":
-		return goVersion(t), e.runGo(t)
+		version, res = goVersion(t), e.runGo(t, ks)
 	case "java":
-		return connectorJVersion, e.runJava(t, d.name)
+		version, res = connectorJVersion, e.runJavaKinds(t, d.name, ks, "")
 	case "cli":
-		return e.runCLI(t)
+		version, res = e.runCLI(t, ks)
+	default:
+		t.Fatalf("unknown runner %q", d.runner)
 	}
-	t.Fatalf("unknown runner %q", d.runner)
-	return "", nil
-}
-
-func (e *env) subprocess(t *testing.T, argv []string, in any, dir string) (string, []result) {
-	t.Helper()
-	v, res := e.subprocessN(t, argv, in, dir)
-	if len(res) != len(kinds) {
-		t.Fatalf("%s: %d results for %d kinds", argv[0], len(res), len(kinds))
+	if len(res) != len(ks) {
+		t.Fatalf("%s: %d results for %d kinds", d.name, len(res), len(ks))
 	}
-	return v, res
+	return version, res
 }
 
 // subprocessN runs a runner and returns its version and results.
@@ -444,10 +442,10 @@ func (e *env) runJavaKinds(t *testing.T, driver string, ks []kind, drop string) 
 }
 
 // runGo opens a database/sql pool on clients/go's connector per kind.
-func (e *env) runGo(t *testing.T) []result {
+func (e *env) runGo(t *testing.T, ks []kind) []result {
 	t.Helper()
 	var out []result
-	for _, k := range kinds {
+	for _, k := range ks {
 		r := result{Endpoint: k.endpoint}
 		db := sql.OpenDB(cbgo.Connector(e.br.Client, k.endpoint))
 		db.SetMaxIdleConns(0) // every query opens a new physical connection
@@ -468,7 +466,7 @@ func (e *env) runGo(t *testing.T) []result {
 }
 
 // runCLI runs the mariadb client with the hints' options as long flags.
-func (e *env) runCLI(t *testing.T) (string, []result) {
+func (e *env) runCLI(t *testing.T, ks []kind) (string, []result) {
 	t.Helper()
 	v, err := exec.Command("mariadb", "--version").Output()
 	if err != nil {
@@ -479,7 +477,7 @@ func (e *env) runCLI(t *testing.T) (string, []result) {
 		version = strings.TrimSuffix(f[4], ",") // "mariadb  Ver 15.1 Distrib 10.11.x-MariaDB, ..."
 	}
 	var out []result
-	for _, k := range kinds {
+	for _, k := range ks {
 		r := result{Endpoint: k.endpoint}
 		for range k.connects {
 			p := e.params(t, k.endpoint, "mariadb-cli")
@@ -551,6 +549,7 @@ func TestCompatibility(t *testing.T) {
 	var notes []string
 	var profileRows strings.Builder
 	var predTime time.Duration
+	var noTLSRows strings.Builder
 	doc.WriteString(header())
 	for _, d := range rows {
 		if d.runner == "absent" {
@@ -559,13 +558,17 @@ func TestCompatibility(t *testing.T) {
 		}
 		predStart := time.Now()
 		pred := e.predict(t, d.name) // before the marks: the prober's logins are not the row's
+		predNoTLS := e.predictKind(t, d.name, noTLS, "")
 		predTime += time.Since(predStart)
 		e.m8.InvalidateCache()
 		mark := len(e.m8.Logins())
 		pamMark := len(pamAttemptsAfter(t, e, 0))
 		tokenMark := e.tokensReceived.Load()
 		start := time.Now()
-		version, res := e.run(t, d)
+		version, res := e.runKinds(t, d, append(kinds[:len(kinds):len(kinds)], noTLS))
+		resNoTLS := res[len(kinds)]
+		res = res[:len(kinds)]
+		noTLSRows.WriteString(serverWithoutTLSRow(t, d, predNoTLS, resNoTLS))
 		t.Logf("%s %s: %d cases in %v", d.name, version, len(res), time.Since(start).Round(time.Millisecond))
 		logins := e.m8.Logins()[mark:]
 		profileRows.WriteString(checkPredictions(t, d, profileFor(t, d.name, e.params(t, kinds[0].endpoint, d.name)).Name, pred, res))
@@ -618,14 +621,14 @@ func TestCompatibility(t *testing.T) {
 	doc.WriteString(footer())
 	doc.WriteString("\nWhy the *no* cells cannot work, as the broker's hints say it:\n\n" + strings.Join(notes, "\n") + "\n")
 	t.Logf("prober predictions for %d rows: %v", len(rows)-1, predTime.Round(time.Millisecond))
-	doc.WriteString(predictionsHeader() + profileRows.String() + e.withoutOptIns(t) + predictionsFooter())
+	doc.WriteString(predictionsHeader() + profileRows.String() + e.withoutOptIns(t) + serverWithoutTLSHeader() + noTLSRows.String() + predictionsFooter())
 	t.Run("node-client", func(t *testing.T) { e.nodeClientTests(t) })
 	t.Run("libmysqlclient-cleartext-gate", func(t *testing.T) { e.cleartextGate(t) })
 	logs := e.br.Logs.String()
 	if logs == "" {
 		t.Error("the broker logged nothing: the secret check below would prove nothing")
 	}
-	for _, secret := range []string{mariadbtest.NativePassword, mariadbtest.Ed25519Password, "sha2tls-pw-1", "sha2plain-pw-1", "sha256-pw-1", "X-Amz-Signature="} {
+	for _, secret := range []string{mariadbtest.NativePassword, mariadbtest.Ed25519Password, "sha2tls-pw-1", "sha2plain-pw-1", "sha256-pw-1", "notls-pw-1", "X-Amz-Signature="} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the broker's logs contain a secret (%.12s...)", secret)
 		}

@@ -52,6 +52,7 @@ func profileFor(t *testing.T, driver string, p *v1.ConnectionParams) handshake.P
 		prof = handshake.MySQL2(on("enableCleartextPlugin"))
 	case "mariadb-cli":
 		prof = handshake.MariaDBCLI()
+		prof.InsistsOnTLS = on("ssl-verify-server-cert")
 	case "connector-j":
 		prof = handshake.ConnectorJ(on("allowPublicKeyRetrieval"))
 	default:
@@ -128,57 +129,104 @@ func (e *env) predictKind(t *testing.T, driver string, k kind, drop string) pred
 // optOut is a cell run with one of the hints' opt-ins taken away, so that
 // the profiles' opt-in logic meets the real driver too.
 type optOut struct {
-	driver, kind, drop string
+	driver, drop string
+	kinds        []string // kind keys
 }
 
 var optOuts = []optOut{
-	{"mysql2", "proxy-iam", "enableCleartextPlugin"},
-	{"mysql2", "pam-iam", "enableCleartextPlugin"},
-	{"connector-j", "sha2-plain", "allowPublicKeyRetrieval"},
-	{"connector-j", "sha256-plain", "allowPublicKeyRetrieval"},
+	{"mysql2", "enableCleartextPlugin", []string{"pam-iam", "proxy-iam"}},
+	{"connector-j", "allowPublicKeyRetrieval", []string{"sha2-plain", "sha256-plain"}},
 }
 
-// withoutOptIns runs optOuts with the real driver and the prober and
-// returns the table for docs/COMPATIBILITY.md.
+// withoutOptIns runs optOuts with the real driver (one process per driver)
+// and the prober and returns the table for docs/COMPATIBILITY.md.
 func (e *env) withoutOptIns(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("\nThe same with one of the hints' opt-ins taken away (the profile set up without it):\n\n")
 	b.WriteString("| driver | without | account | prediction | real driver |\n|---|---|---|---|---|\n")
 	for _, c := range optOuts {
-		var k kind
-		for _, kk := range kinds {
-			if kk.key == c.kind {
-				k = kk
+		var ks []kind
+		var preds []prediction
+		for _, key := range c.kinds {
+			for _, k := range kinds {
+				if k.key == key {
+					ks = append(ks, k)
+					preds = append(preds, e.predictKind(t, c.driver, k, c.drop))
+				}
 			}
 		}
-		pred := e.predictKind(t, c.driver, k, c.drop)
-		var res []result
 		e.m8.InvalidateCache()
+		var res []result
 		switch c.driver {
 		case "mysql2":
+			var cases []map[string]any
+			for _, k := range ks {
+				cases = append(cases, map[string]any{"endpoint": k.endpoint, "connects": k.connects, "overrides": map[string]any{c.drop: false}})
+			}
 			_, res = e.subprocessN(t, []string{"node", filepath.Join(e.root, "internal/matrix/runners/node/runner.js")},
-				map[string]any{"broker": e.br.Addr, "cases": []map[string]any{{"endpoint": k.endpoint, "connects": k.connects, "overrides": map[string]any{c.drop: false}}}}, "")
+				map[string]any{"broker": e.br.Addr, "cases": cases}, "")
 		case "connector-j":
-			res = e.runJavaKinds(t, c.driver, []kind{k}, c.drop)
+			res = e.runJavaKinds(t, c.driver, ks, c.drop)
 		default:
 			t.Fatalf("no opt-out runner for %s", c.driver)
 		}
-		if len(res) != 1 {
-			t.Fatalf("%s without %s: %d results", c.driver, c.drop, len(res))
+		if len(res) != len(ks) {
+			t.Fatalf("%s without %s: %d results for %d kinds", c.driver, c.drop, len(res), len(ks))
 		}
-		real := "login"
-		if !res[0].OK {
-			real = "fails"
-			t.Logf("%s without %s, %s: %s", c.driver, c.drop, c.kind, res[0].Error)
+		for i, k := range ks {
+			pred, r := preds[i], res[i]
+			real := "login"
+			if !r.OK {
+				real = "fails"
+				t.Logf("%s without %s, %s: %s", c.driver, c.drop, k.key, r.Error)
+			}
+			if pred.ok != r.OK {
+				real = "**MISMATCH**: " + real
+				t.Errorf("%s without %s, %s: the profile predicts %s, the real driver ok=%t (%s)", c.driver, c.drop, k.key, pred.what, r.OK, r.Error)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.driver, c.drop, strings.ReplaceAll(k.title, "<br>", " "), pred.what, real)
 		}
-		if pred.ok != res[0].OK {
-			real = "**MISMATCH**: " + real
-			t.Errorf("%s without %s, %s: the profile predicts %s, the real driver ok=%t (%s)", c.driver, c.drop, c.kind, pred.what, res[0].OK, res[0].Error)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.driver, c.drop, strings.ReplaceAll(k.title, "<br>", " "), pred.what, real)
 	}
 	return b.String()
+}
+
+// noTLS is an account on a server that offers no TLS, behind an endpoint
+// that verifies TLS: it checks each profile's InsistsOnTLS.
+var noTLS = kind{"no-tls", "server without TLS<br>(password, endpoint verify-identity)", "m8-no-tls", 1, "", false}
+
+// helperRefusal is how the connbroker Python helpers refuse a connection the
+// driver itself made without TLS (connbroker.aiomysql checks after connect).
+const helperRefusal = "the connection is not encrypted"
+
+// serverWithoutTLSHeader starts the noTLS table of docs/COMPATIBILITY.md.
+func serverWithoutTLSHeader() string {
+	return "\nAgainst a server that offers no TLS, behind an endpoint that requires verified TLS (`InsistsOnTLS`;\n" +
+		"run in the same process as the row):\n\n| driver | prediction | real driver |\n|---|---|---|\n"
+}
+
+// serverWithoutTLSRow compares a row's driver on noTLS with its profile:
+// does it refuse, or go on in plain text? A refusal by the connbroker helper
+// after the driver connected counts as the driver going on. It returns the
+// row of the table.
+func serverWithoutTLSRow(t *testing.T, d driverRow, pred prediction, r result) string {
+	t.Helper()
+	real := "fails"
+	switch {
+	case r.OK:
+		real = "login"
+		t.Errorf("%s: logged in without TLS to an endpoint that requires it", d.name)
+	case strings.Contains(r.Error, helperRefusal):
+		real = "login (the connbroker helper then refuses it)"
+	}
+	if !r.OK {
+		t.Logf("%s/%s: %s", d.name, noTLS.key, r.Error)
+	}
+	if pred.ok != strings.HasPrefix(real, "login") {
+		real = "**MISMATCH**: " + real
+		t.Errorf("%s/%s: the profile predicts %s, the real driver: %s (%s)", d.name, noTLS.key, pred.what, real, r.Error)
+	}
+	return fmt.Sprintf("| %s | %s | %s |\n", d.name, pred.what, real)
 }
 
 // withoutQueryParam removes key from a URL's query, e.g. a JDBC URL.
