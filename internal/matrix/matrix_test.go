@@ -6,7 +6,10 @@
 // the broker's hints saying so (a warning starting with
 // hints.UnsupportedPrefix), when the hints say so but it works, or when the
 // committed table differs from the run (go test ./internal/matrix -update
-// rewrites it).
+// rewrites it). Before each row the handshake prober plays the row's
+// driver profile (broker/handshake) against the same endpoints, and the
+// test fails when its prediction differs from the real driver
+// (profiles_test.go).
 package matrix
 
 import (
