@@ -1154,8 +1154,13 @@ type ValidateConnectionRequest struct {
 	// mysql-connector-python, go-sql-driver, mysql2, Connector/J) with the same
 	// credential and fills EndpointValidation.drivers.
 	CompareDrivers bool `protobuf:"varint,5,opt,name=compare_drivers,json=compareDrivers,proto3" json:"compare_drivers,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// client_environment describes the calling application's own process
+	// (drivers and their versions, optional packages, environment variables,
+	// CA bundle, clock); when set, each result's environment predicts, for
+	// exactly that process, whether each installed driver logs in.
+	ClientEnvironment *ClientEnvironment `protobuf:"bytes,6,opt,name=client_environment,json=clientEnvironment,proto3" json:"client_environment,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ValidateConnectionRequest) Reset() {
@@ -1223,6 +1228,263 @@ func (x *ValidateConnectionRequest) GetCompareDrivers() bool {
 	return false
 }
 
+func (x *ValidateConnectionRequest) GetClientEnvironment() *ClientEnvironment {
+	if x != nil {
+		return x.ClientEnvironment
+	}
+	return nil
+}
+
+// ClientEnvironment is what matters for MySQL authentication in one
+// application process, as collected by `python -m connbroker doctor`.
+type ClientEnvironment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// driver is the driver the application uses, a canonical hints name
+	// such as "pymysql", "mysqlclient", "mysql-connector-python"; empty
+	// means the first installed one.
+	Driver string `protobuf:"bytes,1,opt,name=driver,proto3" json:"driver,omitempty"`
+	// packages are the importable packages that matter, by their
+	// distribution names ("PyMySQL", "mysqlclient", "mysql-connector-python",
+	// "aiomysql", "SQLAlchemy", "cryptography", "PyNaCl").
+	Packages []*ClientPackage `protobuf:"bytes,2,rep,name=packages,proto3" json:"packages,omitempty"`
+	// env holds the relevant environment variables that are set, e.g.
+	// LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN, SSL_CERT_FILE.
+	Env map[string]string `protobuf:"bytes,3,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// ca_bundle is the CA file the process would verify servers with by
+	// default; empty when none was found.
+	CaBundle string `protobuf:"bytes,4,opt,name=ca_bundle,json=caBundle,proto3" json:"ca_bundle,omitempty"`
+	// client_time is the process's clock when the request was sent; the
+	// broker reports the offset against its own clock.
+	ClientTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=client_time,json=clientTime,proto3" json:"client_time,omitempty"`
+	// runtime names the language runtime, e.g. "CPython 3.11.2".
+	Runtime       string `protobuf:"bytes,6,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientEnvironment) Reset() {
+	*x = ClientEnvironment{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientEnvironment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientEnvironment) ProtoMessage() {}
+
+func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientEnvironment.ProtoReflect.Descriptor instead.
+func (*ClientEnvironment) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ClientEnvironment) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *ClientEnvironment) GetPackages() []*ClientPackage {
+	if x != nil {
+		return x.Packages
+	}
+	return nil
+}
+
+func (x *ClientEnvironment) GetEnv() map[string]string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *ClientEnvironment) GetCaBundle() string {
+	if x != nil {
+		return x.CaBundle
+	}
+	return ""
+}
+
+func (x *ClientEnvironment) GetClientTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClientTime
+	}
+	return nil
+}
+
+func (x *ClientEnvironment) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+// ClientPackage is one package importable in the application's process.
+type ClientPackage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the distribution name, e.g. "PyMySQL".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// version is the installed version, e.g. "1.0.2".
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// client_library is, for a driver with a native part, the library it
+	// is linked against, e.g. "MariaDB Connector/C 3.3.14" or
+	// "libmysqlclient 8.0.40".
+	ClientLibrary string `protobuf:"bytes,3,opt,name=client_library,json=clientLibrary,proto3" json:"client_library,omitempty"`
+	// c_extension is true when the driver's C extension is importable
+	// (mysql-connector-python); false means the pure implementation.
+	CExtension    bool `protobuf:"varint,4,opt,name=c_extension,json=cExtension,proto3" json:"c_extension,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientPackage) Reset() {
+	*x = ClientPackage{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientPackage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientPackage) ProtoMessage() {}
+
+func (x *ClientPackage) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientPackage.ProtoReflect.Descriptor instead.
+func (*ClientPackage) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ClientPackage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClientPackage) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ClientPackage) GetClientLibrary() string {
+	if x != nil {
+		return x.ClientLibrary
+	}
+	return ""
+}
+
+func (x *ClientPackage) GetCExtension() bool {
+	if x != nil {
+		return x.CExtension
+	}
+	return false
+}
+
+// EnvironmentReport predicts, for the process described by a
+// ClientEnvironment, whether each installed driver logs in.
+type EnvironmentReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// drivers are the predictions, the application's driver first.
+	Drivers []*DriverPrediction `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	// driver is the application's driver the predictions start with.
+	Driver string `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
+	// clock_offset is the broker's clock minus the client's when the request
+	// arrived (network delay included).
+	ClockOffset *durationpb.Duration `protobuf:"bytes,3,opt,name=clock_offset,json=clockOffset,proto3" json:"clock_offset,omitempty"`
+	// findings are about the environment as a whole, e.g. clock skew.
+	Findings      []*Finding `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnvironmentReport) Reset() {
+	*x = EnvironmentReport{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnvironmentReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnvironmentReport) ProtoMessage() {}
+
+func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnvironmentReport.ProtoReflect.Descriptor instead.
+func (*EnvironmentReport) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *EnvironmentReport) GetDrivers() []*DriverPrediction {
+	if x != nil {
+		return x.Drivers
+	}
+	return nil
+}
+
+func (x *EnvironmentReport) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *EnvironmentReport) GetClockOffset() *durationpb.Duration {
+	if x != nil {
+		return x.ClockOffset
+	}
+	return nil
+}
+
+func (x *EnvironmentReport) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
 // ValidateConnectionResponse has one result per endpoint.
 type ValidateConnectionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1237,7 +1499,7 @@ type ValidateConnectionResponse struct {
 
 func (x *ValidateConnectionResponse) Reset() {
 	*x = ValidateConnectionResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1511,7 @@ func (x *ValidateConnectionResponse) String() string {
 func (*ValidateConnectionResponse) ProtoMessage() {}
 
 func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1524,7 @@ func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ValidateConnectionResponse) GetOk() bool {
@@ -1312,14 +1574,17 @@ type EndpointValidation struct {
 	Drivers []*DriverPrediction `protobuf:"bytes,13,rep,name=drivers,proto3" json:"drivers,omitempty"`
 	// resolution is how the authentication method was chosen, with evidence
 	// (for auth: auto, the account plugin, host name and greeting).
-	Resolution    *Resolution `protobuf:"bytes,14,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	Resolution *Resolution `protobuf:"bytes,14,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// environment predicts each installed driver of the caller's process;
+	// set when the request carried a client_environment.
+	Environment   *EnvironmentReport `protobuf:"bytes,15,opt,name=environment,proto3" json:"environment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EndpointValidation) Reset() {
 	*x = EndpointValidation{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1596,7 @@ func (x *EndpointValidation) String() string {
 func (*EndpointValidation) ProtoMessage() {}
 
 func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1609,7 @@ func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointValidation.ProtoReflect.Descriptor instead.
 func (*EndpointValidation) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EndpointValidation) GetEndpoint() string {
@@ -1445,6 +1710,13 @@ func (x *EndpointValidation) GetResolution() *Resolution {
 	return nil
 }
 
+func (x *EndpointValidation) GetEnvironment() *EnvironmentReport {
+	if x != nil {
+		return x.Environment
+	}
+	return nil
+}
+
 // Transcript is the record of one connection phase as the broker's
 // handshake prober saw it. It never contains the secret or anything derived
 // from it.
@@ -1471,7 +1743,7 @@ type Transcript struct {
 
 func (x *Transcript) Reset() {
 	*x = Transcript{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1755,7 @@ func (x *Transcript) String() string {
 func (*Transcript) ProtoMessage() {}
 
 func (x *Transcript) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1768,7 @@ func (x *Transcript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcript.ProtoReflect.Descriptor instead.
 func (*Transcript) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Transcript) GetAddr() string {
@@ -1569,7 +1841,7 @@ type TranscriptEvent struct {
 
 func (x *TranscriptEvent) Reset() {
 	*x = TranscriptEvent{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1853,7 @@ func (x *TranscriptEvent) String() string {
 func (*TranscriptEvent) ProtoMessage() {}
 
 func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1866,7 @@ func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptEvent.ProtoReflect.Descriptor instead.
 func (*TranscriptEvent) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TranscriptEvent) GetAt() *durationpb.Duration {
@@ -1650,7 +1922,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1934,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1947,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Finding) GetCode() string {
@@ -1723,14 +1995,17 @@ type DriverPrediction struct {
 	// tls is true when the connection was upgraded to TLS.
 	Tls bool `protobuf:"varint,6,opt,name=tls,proto3" json:"tls,omitempty"`
 	// finding is why it fails; unset when it works.
-	Finding       *Finding `protobuf:"bytes,7,opt,name=finding,proto3" json:"finding,omitempty"`
+	Finding *Finding `protobuf:"bytes,7,opt,name=finding,proto3" json:"finding,omitempty"`
+	// version is the installed version, for predictions of a client
+	// environment.
+	Version       string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DriverPrediction) Reset() {
 	*x = DriverPrediction{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +2017,7 @@ func (x *DriverPrediction) String() string {
 func (*DriverPrediction) ProtoMessage() {}
 
 func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +2030,7 @@ func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverPrediction.ProtoReflect.Descriptor instead.
 func (*DriverPrediction) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DriverPrediction) GetDriver() string {
@@ -1807,6 +2082,13 @@ func (x *DriverPrediction) GetFinding() *Finding {
 	return nil
 }
 
+func (x *DriverPrediction) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 // ProbeEndpointRequest names the endpoint to probe.
 type ProbeEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1818,7 +2100,7 @@ type ProbeEndpointRequest struct {
 
 func (x *ProbeEndpointRequest) Reset() {
 	*x = ProbeEndpointRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2112,7 @@ func (x *ProbeEndpointRequest) String() string {
 func (*ProbeEndpointRequest) ProtoMessage() {}
 
 func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2125,7 @@ func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointRequest.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProbeEndpointRequest) GetEndpoint() string {
@@ -1864,7 +2146,7 @@ type ProbeEndpointResponse struct {
 
 func (x *ProbeEndpointResponse) Reset() {
 	*x = ProbeEndpointResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2158,7 @@ func (x *ProbeEndpointResponse) String() string {
 func (*ProbeEndpointResponse) ProtoMessage() {}
 
 func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2171,7 @@ func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointResponse.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ProbeEndpointResponse) GetProbe() *ProbeResult {
@@ -1933,7 +2215,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2227,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2240,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ProbeResult) GetAddr() string {
@@ -2055,7 +2337,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2349,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2362,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Stage) GetName() string {
@@ -2124,7 +2406,7 @@ type TLSInfo struct {
 
 func (x *TLSInfo) Reset() {
 	*x = TLSInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2418,7 @@ func (x *TLSInfo) String() string {
 func (*TLSInfo) ProtoMessage() {}
 
 func (x *TLSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2431,7 @@ func (x *TLSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSInfo.ProtoReflect.Descriptor instead.
 func (*TLSInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TLSInfo) GetVersion() string {
@@ -2181,7 +2463,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2475,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2488,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MySQLError) GetNumber() uint32 {
@@ -2239,7 +2521,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2533,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2546,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 // ListEndpointsResponse lists the configured endpoints.
@@ -2278,7 +2560,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +2572,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +2585,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*EndpointSummary {
@@ -2336,7 +2618,7 @@ type EndpointSummary struct {
 
 func (x *EndpointSummary) Reset() {
 	*x = EndpointSummary{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2630,7 @@ func (x *EndpointSummary) String() string {
 func (*EndpointSummary) ProtoMessage() {}
 
 func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2643,7 @@ func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSummary.ProtoReflect.Descriptor instead.
 func (*EndpointSummary) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EndpointSummary) GetName() string {
@@ -2482,16 +2764,39 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x06method\x18\x01 \x01(\x0e2\x19.connbroker.v1.AuthMethodR\x06method\x12\x16\n" +
 	"\x06plugin\x18\x02 \x01(\tR\x06plugin\x123\n" +
 	"\bevidence\x18\x03 \x03(\v2\x17.connbroker.v1.EvidenceR\bevidence\x12!\n" +
-	"\ftls_required\x18\x04 \x01(\bR\vtlsRequired\"\xc1\x01\n" +
+	"\ftls_required\x18\x04 \x01(\bR\vtlsRequired\"\x92\x02\n" +
 	"\x19ValidateConnectionRequest\x12\x1c\n" +
 	"\tendpoints\x18\x01 \x03(\tR\tendpoints\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12\x16\n" +
 	"\x06driver\x18\x03 \x01(\tR\x06driver\x123\n" +
 	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12'\n" +
-	"\x0fcompare_drivers\x18\x05 \x01(\bR\x0ecompareDrivers\"i\n" +
+	"\x0fcompare_drivers\x18\x05 \x01(\bR\x0ecompareDrivers\x12O\n" +
+	"\x12client_environment\x18\x06 \x01(\v2 .connbroker.v1.ClientEnvironmentR\x11clientEnvironment\"\xce\x02\n" +
+	"\x11ClientEnvironment\x12\x16\n" +
+	"\x06driver\x18\x01 \x01(\tR\x06driver\x128\n" +
+	"\bpackages\x18\x02 \x03(\v2\x1c.connbroker.v1.ClientPackageR\bpackages\x12;\n" +
+	"\x03env\x18\x03 \x03(\v2).connbroker.v1.ClientEnvironment.EnvEntryR\x03env\x12\x1b\n" +
+	"\tca_bundle\x18\x04 \x01(\tR\bcaBundle\x12;\n" +
+	"\vclient_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"clientTime\x12\x18\n" +
+	"\aruntime\x18\x06 \x01(\tR\aruntime\x1a6\n" +
+	"\bEnvEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x01\n" +
+	"\rClientPackage\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
+	"\x0eclient_library\x18\x03 \x01(\tR\rclientLibrary\x12\x1f\n" +
+	"\vc_extension\x18\x04 \x01(\bR\n" +
+	"cExtension\"\xd8\x01\n" +
+	"\x11EnvironmentReport\x129\n" +
+	"\adrivers\x18\x01 \x03(\v2\x1f.connbroker.v1.DriverPredictionR\adrivers\x12\x16\n" +
+	"\x06driver\x18\x02 \x01(\tR\x06driver\x12<\n" +
+	"\fclock_offset\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vclockOffset\x122\n" +
+	"\bfindings\x18\x04 \x03(\v2\x16.connbroker.v1.FindingR\bfindings\"i\n" +
 	"\x1aValidateConnectionResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12;\n" +
-	"\aresults\x18\x02 \x03(\v2!.connbroker.v1.EndpointValidationR\aresults\"\xf9\x04\n" +
+	"\aresults\x18\x02 \x03(\v2!.connbroker.v1.EndpointValidationR\aresults\"\xbd\x05\n" +
 	"\x12EndpointValidation\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12,\n" +
@@ -2512,7 +2817,8 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\adrivers\x18\r \x03(\v2\x1f.connbroker.v1.DriverPredictionR\adrivers\x129\n" +
 	"\n" +
 	"resolution\x18\x0e \x01(\v2\x19.connbroker.v1.ResolutionR\n" +
-	"resolution\"\xd1\x01\n" +
+	"resolution\x12B\n" +
+	"\venvironment\x18\x0f \x01(\v2 .connbroker.v1.EnvironmentReportR\venvironment\"\xd1\x01\n" +
 	"\n" +
 	"Transcript\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
@@ -2536,7 +2842,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12:\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x1e.connbroker.v1.FindingSeverityR\bseverity\x12\x14\n" +
 	"\x05cause\x18\x03 \x01(\tR\x05cause\x12\x10\n" +
-	"\x03fix\x18\x04 \x01(\tR\x03fix\"\xd7\x01\n" +
+	"\x03fix\x18\x04 \x01(\tR\x03fix\"\xf1\x01\n" +
 	"\x10DriverPrediction\x12\x16\n" +
 	"\x06driver\x18\x01 \x01(\tR\x06driver\x12\x18\n" +
 	"\aoptions\x18\x02 \x01(\tR\aoptions\x12\x14\n" +
@@ -2545,7 +2851,8 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\vauth_plugin\x18\x05 \x01(\tR\n" +
 	"authPlugin\x12\x10\n" +
 	"\x03tls\x18\x06 \x01(\bR\x03tls\x120\n" +
-	"\afinding\x18\a \x01(\v2\x16.connbroker.v1.FindingR\afinding\"2\n" +
+	"\afinding\x18\a \x01(\v2\x16.connbroker.v1.FindingR\afinding\x12\x18\n" +
+	"\aversion\x18\b \x01(\tR\aversion\"2\n" +
 	"\x14ProbeEndpointRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\"I\n" +
 	"\x15ProbeEndpointResponse\x120\n" +
@@ -2639,7 +2946,7 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
@@ -2658,25 +2965,29 @@ var file_connbroker_v1_broker_proto_goTypes = []any{
 	(*Evidence)(nil),                      // 14: connbroker.v1.Evidence
 	(*Resolution)(nil),                    // 15: connbroker.v1.Resolution
 	(*ValidateConnectionRequest)(nil),     // 16: connbroker.v1.ValidateConnectionRequest
-	(*ValidateConnectionResponse)(nil),    // 17: connbroker.v1.ValidateConnectionResponse
-	(*EndpointValidation)(nil),            // 18: connbroker.v1.EndpointValidation
-	(*Transcript)(nil),                    // 19: connbroker.v1.Transcript
-	(*TranscriptEvent)(nil),               // 20: connbroker.v1.TranscriptEvent
-	(*Finding)(nil),                       // 21: connbroker.v1.Finding
-	(*DriverPrediction)(nil),              // 22: connbroker.v1.DriverPrediction
-	(*ProbeEndpointRequest)(nil),          // 23: connbroker.v1.ProbeEndpointRequest
-	(*ProbeEndpointResponse)(nil),         // 24: connbroker.v1.ProbeEndpointResponse
-	(*ProbeResult)(nil),                   // 25: connbroker.v1.ProbeResult
-	(*Stage)(nil),                         // 26: connbroker.v1.Stage
-	(*TLSInfo)(nil),                       // 27: connbroker.v1.TLSInfo
-	(*MySQLError)(nil),                    // 28: connbroker.v1.MySQLError
-	(*ListEndpointsRequest)(nil),          // 29: connbroker.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),         // 30: connbroker.v1.ListEndpointsResponse
-	(*EndpointSummary)(nil),               // 31: connbroker.v1.EndpointSummary
-	nil,                                   // 32: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),               // 34: google.protobuf.Struct
-	(*durationpb.Duration)(nil),           // 35: google.protobuf.Duration
+	(*ClientEnvironment)(nil),             // 17: connbroker.v1.ClientEnvironment
+	(*ClientPackage)(nil),                 // 18: connbroker.v1.ClientPackage
+	(*EnvironmentReport)(nil),             // 19: connbroker.v1.EnvironmentReport
+	(*ValidateConnectionResponse)(nil),    // 20: connbroker.v1.ValidateConnectionResponse
+	(*EndpointValidation)(nil),            // 21: connbroker.v1.EndpointValidation
+	(*Transcript)(nil),                    // 22: connbroker.v1.Transcript
+	(*TranscriptEvent)(nil),               // 23: connbroker.v1.TranscriptEvent
+	(*Finding)(nil),                       // 24: connbroker.v1.Finding
+	(*DriverPrediction)(nil),              // 25: connbroker.v1.DriverPrediction
+	(*ProbeEndpointRequest)(nil),          // 26: connbroker.v1.ProbeEndpointRequest
+	(*ProbeEndpointResponse)(nil),         // 27: connbroker.v1.ProbeEndpointResponse
+	(*ProbeResult)(nil),                   // 28: connbroker.v1.ProbeResult
+	(*Stage)(nil),                         // 29: connbroker.v1.Stage
+	(*TLSInfo)(nil),                       // 30: connbroker.v1.TLSInfo
+	(*MySQLError)(nil),                    // 31: connbroker.v1.MySQLError
+	(*ListEndpointsRequest)(nil),          // 32: connbroker.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),         // 33: connbroker.v1.ListEndpointsResponse
+	(*EndpointSummary)(nil),               // 34: connbroker.v1.EndpointSummary
+	nil,                                   // 35: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 36: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 37: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),               // 38: google.protobuf.Struct
+	(*durationpb.Duration)(nil),           // 39: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	9,  // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
@@ -2687,50 +2998,58 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	13, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
 	15, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
 	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	33, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	33, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	37, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
 	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	34, // 11: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
+	38, // 11: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
 	12, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
 	3,  // 13: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
 	14, // 14: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	35, // 15: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
-	18, // 16: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
-	26, // 17: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
-	27, // 18: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
-	28, // 19: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
-	1,  // 20: connbroker.v1.EndpointValidation.credential_kind:type_name -> connbroker.v1.CredentialKind
-	19, // 21: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
-	21, // 22: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
-	22, // 23: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
-	15, // 24: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
-	20, // 25: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
-	35, // 26: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
-	32, // 27: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
-	4,  // 28: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
-	21, // 29: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
-	25, // 30: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
-	19, // 31: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
-	21, // 32: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
-	35, // 33: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	31, // 34: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
-	3,  // 35: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
-	2,  // 36: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	7,  // 37: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	16, // 38: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	29, // 39: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	23, // 40: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	5,  // 41: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
-	8,  // 42: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	17, // 43: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	30, // 44: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	24, // 45: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	6,  // 46: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	42, // [42:47] is the sub-list for method output_type
-	37, // [37:42] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	39, // 15: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	17, // 16: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	18, // 17: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
+	35, // 18: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	37, // 19: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	25, // 20: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
+	39, // 21: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	24, // 22: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
+	21, // 23: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
+	29, // 24: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
+	30, // 25: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
+	31, // 26: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
+	1,  // 27: connbroker.v1.EndpointValidation.credential_kind:type_name -> connbroker.v1.CredentialKind
+	22, // 28: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
+	24, // 29: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
+	25, // 30: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
+	15, // 31: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
+	19, // 32: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
+	23, // 33: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	39, // 34: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	36, // 35: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	4,  // 36: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
+	24, // 37: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	28, // 38: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	22, // 39: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	24, // 40: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	39, // 41: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	34, // 42: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	3,  // 43: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
+	2,  // 44: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
+	7,  // 45: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	16, // 46: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	32, // 47: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	26, // 48: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	5,  // 49: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
+	8,  // 50: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	20, // 51: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	33, // 52: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	27, // 53: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	6,  // 54: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	50, // [50:55] is the sub-list for method output_type
+	45, // [45:50] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -2744,7 +3063,7 @@ func file_connbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   28,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -200,18 +200,67 @@ class Resolution(_message.Message):
     def __init__(self, method: _Optional[_Union[AuthMethod, str]] = ..., plugin: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., tls_required: _Optional[bool] = ...) -> None: ...
 
 class ValidateConnectionRequest(_message.Message):
-    __slots__ = ("endpoints", "all", "driver", "timeout", "compare_drivers")
+    __slots__ = ("endpoints", "all", "driver", "timeout", "compare_drivers", "client_environment")
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     ALL_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     COMPARE_DRIVERS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     endpoints: _containers.RepeatedScalarFieldContainer[str]
     all: bool
     driver: str
     timeout: _duration_pb2.Duration
     compare_drivers: bool
-    def __init__(self, endpoints: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ..., driver: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., compare_drivers: _Optional[bool] = ...) -> None: ...
+    client_environment: ClientEnvironment
+    def __init__(self, endpoints: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ..., driver: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., compare_drivers: _Optional[bool] = ..., client_environment: _Optional[_Union[ClientEnvironment, _Mapping]] = ...) -> None: ...
+
+class ClientEnvironment(_message.Message):
+    __slots__ = ("driver", "packages", "env", "ca_bundle", "client_time", "runtime")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    PACKAGES_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    CA_BUNDLE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    driver: str
+    packages: _containers.RepeatedCompositeFieldContainer[ClientPackage]
+    env: _containers.ScalarMap[str, str]
+    ca_bundle: str
+    client_time: _timestamp_pb2.Timestamp
+    runtime: str
+    def __init__(self, driver: _Optional[str] = ..., packages: _Optional[_Iterable[_Union[ClientPackage, _Mapping]]] = ..., env: _Optional[_Mapping[str, str]] = ..., ca_bundle: _Optional[str] = ..., client_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runtime: _Optional[str] = ...) -> None: ...
+
+class ClientPackage(_message.Message):
+    __slots__ = ("name", "version", "client_library", "c_extension")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_LIBRARY_FIELD_NUMBER: _ClassVar[int]
+    C_EXTENSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    client_library: str
+    c_extension: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., client_library: _Optional[str] = ..., c_extension: _Optional[bool] = ...) -> None: ...
+
+class EnvironmentReport(_message.Message):
+    __slots__ = ("drivers", "driver", "clock_offset", "findings")
+    DRIVERS_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    drivers: _containers.RepeatedCompositeFieldContainer[DriverPrediction]
+    driver: str
+    clock_offset: _duration_pb2.Duration
+    findings: _containers.RepeatedCompositeFieldContainer[Finding]
+    def __init__(self, drivers: _Optional[_Iterable[_Union[DriverPrediction, _Mapping]]] = ..., driver: _Optional[str] = ..., clock_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
 
 class ValidateConnectionResponse(_message.Message):
     __slots__ = ("ok", "results")
@@ -222,7 +271,7 @@ class ValidateConnectionResponse(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., results: _Optional[_Iterable[_Union[EndpointValidation, _Mapping]]] = ...) -> None: ...
 
 class EndpointValidation(_message.Message):
-    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "auth_plugin", "credential_kind", "transcript", "findings", "drivers", "resolution")
+    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "auth_plugin", "credential_kind", "transcript", "findings", "drivers", "resolution", "environment")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +286,7 @@ class EndpointValidation(_message.Message):
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     DRIVERS_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     ok: bool
     stages: _containers.RepeatedCompositeFieldContainer[Stage]
@@ -251,7 +301,8 @@ class EndpointValidation(_message.Message):
     findings: _containers.RepeatedCompositeFieldContainer[Finding]
     drivers: _containers.RepeatedCompositeFieldContainer[DriverPrediction]
     resolution: Resolution
-    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., drivers: _Optional[_Iterable[_Union[DriverPrediction, _Mapping]]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ...) -> None: ...
+    environment: EnvironmentReport
+    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., drivers: _Optional[_Iterable[_Union[DriverPrediction, _Mapping]]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ..., environment: _Optional[_Union[EnvironmentReport, _Mapping]] = ...) -> None: ...
 
 class Transcript(_message.Message):
     __slots__ = ("addr", "user", "profile", "events", "result", "auth_plugin", "tls")
@@ -305,7 +356,7 @@ class Finding(_message.Message):
     def __init__(self, code: _Optional[str] = ..., severity: _Optional[_Union[FindingSeverity, str]] = ..., cause: _Optional[str] = ..., fix: _Optional[str] = ...) -> None: ...
 
 class DriverPrediction(_message.Message):
-    __slots__ = ("driver", "options", "works", "result", "auth_plugin", "tls", "finding")
+    __slots__ = ("driver", "options", "works", "result", "auth_plugin", "tls", "finding", "version")
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     WORKS_FIELD_NUMBER: _ClassVar[int]
@@ -313,6 +364,7 @@ class DriverPrediction(_message.Message):
     AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
     TLS_FIELD_NUMBER: _ClassVar[int]
     FINDING_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     driver: str
     options: str
     works: bool
@@ -320,7 +372,8 @@ class DriverPrediction(_message.Message):
     auth_plugin: str
     tls: bool
     finding: Finding
-    def __init__(self, driver: _Optional[str] = ..., options: _Optional[str] = ..., works: _Optional[bool] = ..., result: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[bool] = ..., finding: _Optional[_Union[Finding, _Mapping]] = ...) -> None: ...
+    version: str
+    def __init__(self, driver: _Optional[str] = ..., options: _Optional[str] = ..., works: _Optional[bool] = ..., result: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[bool] = ..., finding: _Optional[_Union[Finding, _Mapping]] = ..., version: _Optional[str] = ...) -> None: ...
 
 class ProbeEndpointRequest(_message.Message):
     __slots__ = ("endpoint",)
