@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/hints"
 	"github.com/connbroker/connbroker/broker/observe"
@@ -231,6 +232,9 @@ type ValidateRequest struct {
 	Timeout time.Duration
 	// CompareDrivers also predicts each driver profile's fate.
 	CompareDrivers bool
+	// Environment, when set, is the caller's own process: each result's
+	// Environment predicts its installed drivers (connbroker doctor).
+	Environment *diagnose.ClientEnvironment
 }
 
 // MaxValidateTimeout is the longest per-endpoint timeout a request may ask.
@@ -239,6 +243,7 @@ const MaxValidateTimeout = time.Minute
 // Validate logs in to each selected endpoint, concurrently (bounded by the
 // validator's cap), and returns one result per endpoint in order.
 func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate.Result, error) {
+	receivedAt := time.Now()
 	cfg := s.cfg.Load()
 	names := req.Endpoints
 	switch {
@@ -288,6 +293,11 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if req.Environment != nil {
+				// One caller's own process: never shared with other requests.
+				out[i] = s.validateOne(ctx, ep, timeout, req.CompareDrivers, req.Environment, receivedAt)
+				return
+			}
 			out[i] = s.validateShared(ctx, ep, timeout, req.CompareDrivers)
 		}()
 	}
@@ -295,7 +305,7 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 	return out, nil
 }
 
-func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool) validate.Result {
+func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool, env *diagnose.ClientEnvironment, receivedAt time.Time) validate.Result {
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -329,6 +339,9 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		res.Evidence = append(res.Evidence, validate.Evidence{Source: e.Source, Detail: e.Detail})
 	}
 	s.diagnoseLogin(cctx, ep, cred, &res, compare)
+	if env != nil {
+		res.Environment = s.predictEnvironment(cctx, ep, cred, *env, receivedAt)
+	}
 	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
 		res = s.afterAccessDenied(cctx, ep, target, res) // rotation.go
 	}

@@ -22,7 +22,7 @@ func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeo
 	// made under a new one.
 	key := fmt.Sprintf("%p|%s|%s|%t", ep, ep.Name, timeout, compare)
 	ch := s.inflight.DoChan(key, func() (any, error) {
-		return s.validateOne(context.WithoutCancel(ctx), ep, timeout, compare), nil
+		return s.validateOne(context.WithoutCancel(ctx), ep, timeout, compare, nil, time.Time{}), nil
 	})
 	select {
 	case r := <-ch:

@@ -104,6 +104,7 @@ func (s *Server) ValidateConnection(ctx context.Context, req *v1.ValidateConnect
 		Driver:         req.GetDriver(),
 		Timeout:        req.GetTimeout().AsDuration(),
 		CompareDrivers: req.GetCompareDrivers(),
+		Environment:    environmentFromProto(req.GetClientEnvironment()),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -215,6 +216,7 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 		}
 	}
 	out.Transcript, out.Findings, out.Drivers = TranscriptToProto(r.Transcript), FindingsToProto(r.Findings), predictionsToProto(r.Drivers)
+	out.Environment = environmentToProto(r.Environment)
 	return out
 }
 

@@ -83,6 +83,9 @@ type Result struct {
 	Findings []diagnose.Finding
 	// Drivers predict each driver's fate (set by broker.Service when asked).
 	Drivers []diagnose.Prediction
+	// Environment predicts the caller's installed drivers (set by
+	// broker.Service when the request described the caller's process).
+	Environment *diagnose.EnvironmentReport
 	// Method and Plugin are the resolved auth method and plugin (set by
 	// broker.Service; they differ from the config for auth: auto).
 	Method config.AuthMethod

@@ -1,0 +1,363 @@
+package diagnose
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connbroker/connbroker/broker/handshake"
+)
+
+// Environment finding codes, stable: they explain why a driver fails in one
+// application's own process (its versions, packages, environment).
+const (
+	// CodeRSAPackageMissing: PyMySQL/aiomysql without cryptography cannot
+	// do the RSA step of caching_sha2/sha256 full authentication without
+	// TLS.
+	CodeRSAPackageMissing = "rsa-package-missing"
+	// CodePyMySQLAuthSwitchBug: PyMySQL < 1.1.2 keeps the NUL of the salt
+	// of an AuthSwitch to caching_sha2_password, so its fast-auth scramble
+	// is wrong once the server has the account cached.
+	CodePyMySQLAuthSwitchBug = "pymysql-authswitch-fast-auth-bug"
+	// CodeClearTextEnvMissing: mysqlclient linked against Oracle's
+	// libmysqlclient needs LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN before the
+	// process's first connection.
+	CodeClearTextEnvMissing = "cleartext-env-missing"
+	// CodeClearTextDriverNeedsTLS: the driver refuses mysql_clear_password
+	// on a connection without TLS (mysql-connector-python pure).
+	CodeClearTextDriverNeedsTLS = "cleartext-driver-requires-tls"
+	// CodeFullAuthNeedsTLS: the driver cannot do caching_sha2/sha256 full
+	// authentication without TLS at all (no RSA in it).
+	CodeFullAuthNeedsTLS = "full-auth-driver-requires-tls"
+	// CodeClockSkew: the application's clock is far from the broker's.
+	CodeClockSkew = "client-clock-skew"
+	// CodeDriverNotInstalled: the application's driver is not importable.
+	CodeDriverNotInstalled = "driver-not-installed"
+)
+
+// EnvironmentCatalogue lists the codes EnvironmentPredict emits.
+var EnvironmentCatalogue = []Entry{
+	{CodeRSAPackageMissing, SeverityError, "the driver lacks the package for the RSA step of full authentication without TLS"},
+	{CodePyMySQLAuthSwitchBug, SeverityError, "PyMySQL < 1.1.2 computes a wrong fast-auth scramble after an AuthSwitch to caching_sha2_password"},
+	{CodeClearTextEnvMissing, SeverityError, "libmysqlclient needs LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN for mysql_clear_password"},
+	{CodeClearTextDriverNeedsTLS, SeverityError, "the driver sends mysql_clear_password only over TLS"},
+	{CodeFullAuthNeedsTLS, SeverityError, "the driver cannot do full authentication without TLS"},
+	{CodeClockSkew, SeverityWarning, "the application's clock differs from the broker's"},
+	{CodeDriverNotInstalled, SeverityError, "the application's driver is not importable in its process"},
+}
+
+// MaxClientClockOffset is the clock offset above which CodeClockSkew is
+// reported: expires_at and refresh_after are the broker's times, and TLS
+// certificates are checked against the client's clock.
+const MaxClientClockOffset = time.Minute
+
+// ClientPackage is one package importable in the application's process.
+type ClientPackage struct {
+	// Name is the distribution name, e.g. "PyMySQL".
+	Name string
+	// Version is the installed version.
+	Version string
+	// ClientLibrary is the native library a driver is linked against, e.g.
+	// "MariaDB Connector/C 3.3.14".
+	ClientLibrary string
+	// CExtension is true when the driver's C extension is importable.
+	CExtension bool
+}
+
+// ClientEnvironment is what matters for MySQL authentication in one
+// application process.
+type ClientEnvironment struct {
+	// Driver is the application's driver (a hints name); empty means the
+	// first installed.
+	Driver string
+	// Packages are the importable packages that matter.
+	Packages []ClientPackage
+	// Env holds the relevant environment variables that are set.
+	Env map[string]string
+	// CABundle is the default CA file of the process.
+	CABundle string
+	// ClientTime is the client's clock when it sent the request.
+	ClientTime time.Time
+	// Runtime names the language runtime.
+	Runtime string
+}
+
+// Package returns the named package (case-insensitive).
+func (e ClientEnvironment) Package(name string) (ClientPackage, bool) {
+	for _, p := range e.Packages {
+		if strings.EqualFold(p.Name, name) {
+			return p, true
+		}
+	}
+	return ClientPackage{}, false
+}
+
+// EnvCase is one installed driver of a ClientEnvironment.
+type EnvCase struct {
+	DriverCase
+	// Key is the hints driver name, e.g. "pymysql".
+	Key string
+	// Version is the installed driver version.
+	Version string
+}
+
+// EnvPrediction is how one installed driver fares, with the findings that
+// explain it for this environment.
+type EnvPrediction struct {
+	Prediction
+	// Key is the hints driver name.
+	Key string
+	// Version is the installed driver version.
+	Version string
+}
+
+// EnvironmentReport is the prediction for one application process.
+type EnvironmentReport struct {
+	// Driver is the application's driver (a hints name).
+	Driver string
+	// Drivers are the predictions, the application's driver first.
+	Drivers []EnvPrediction
+	// ClockOffset is the broker's clock minus the client's.
+	ClockOffset time.Duration
+	// Findings are about the environment as a whole.
+	Findings []Finding
+}
+
+// envDrivers are the drivers a Python environment can have, in the order
+// an application's driver is guessed.
+var envDrivers = []struct{ key, pkg string }{
+	{"pymysql", "PyMySQL"},
+	{"mysqlclient", "mysqlclient"},
+	{"mysql-connector-python", "mysql-connector-python"},
+	{"aiomysql", "aiomysql"},
+}
+
+// canonicalEnvDriver maps the names an application may give (SQLAlchemy
+// URLs, hints names) to the driver keys of envDrivers.
+func canonicalEnvDriver(d string) string {
+	d = strings.ToLower(strings.TrimSpace(d))
+	d = strings.TrimPrefix(d, "sqlalchemy+")
+	switch d {
+	case "mysqldb", "mysqlclient":
+		return "mysqlclient"
+	case "mysqlconnector", "mysql.connector", "mysql-connector", "mysql-connector-python":
+		return "mysql-connector-python"
+	case "mysql-connector-python-pure":
+		return d
+	}
+	return d
+}
+
+// EnvironmentCases returns one case per driver installed in env, the
+// application's driver first, and the application's driver key. clearText
+// says the endpoint logs in with mysql_clear_password (IAM), for which the
+// broker's hints give mysql-connector-python's C extension its opt-in
+// (auth_plugin). An application driver that is not installed is an error
+// finding, returned as the second value's driver with no case.
+func EnvironmentCases(env ClientEnvironment, clearText bool) (cases []EnvCase, app string, missing *Finding) {
+	app = canonicalEnvDriver(env.Driver)
+	_, crypto := env.Package("cryptography")
+	_, nacl := env.Package("PyNaCl")
+	for _, d := range envDrivers {
+		p, ok := env.Package(d.pkg)
+		if !ok {
+			continue
+		}
+		c := EnvCase{Key: d.key, Version: p.Version}
+		switch d.key {
+		case "pymysql", "aiomysql":
+			c.Profile = handshake.PyMySQL(crypto, nacl && d.key == "pymysql")
+			if versionLess(p.Version, "1.2") && d.key == "pymysql" {
+				c.Profile.PrefersTLS = false // TLS only with an ssl option before 1.2.0
+				c.Profile.InsistsOnTLS = false
+			}
+			c.Driver, c.Options = p.Name, "without cryptography"
+			if crypto {
+				c.Options = "with cryptography"
+			}
+			if d.key == "aiomysql" {
+				c.Profile.Name = "aiomysql"
+				delete(c.Profile.PluginNeeds, handshake.PluginEd25519)
+			}
+		case "mysqlclient":
+			c.Driver = "mysqlclient"
+			if strings.Contains(strings.ToLower(p.ClientLibrary), "mariadb") {
+				c.Profile, c.Options = handshake.MysqlclientMariaDBConnC(), "linked against "+p.ClientLibrary
+			} else {
+				on := envTruthy(env.Env["LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN"])
+				c.Profile = handshake.MysqlclientLibmysql(on)
+				c.Options = "linked against " + orDefault(p.ClientLibrary, "libmysqlclient")
+				if on {
+					c.Options += ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN set"
+				} else {
+					c.Options += ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN not set"
+				}
+			}
+		case "mysql-connector-python":
+			c.Driver = "mysql-connector-python"
+			pure := !p.CExtension || app == "mysql-connector-python-pure"
+			if pure {
+				c.Key, c.Options, c.Profile = "mysql-connector-python-pure", "pure Python (no C extension)", handshake.ConnectorPythonPure()
+				if p.CExtension {
+					c.Options = "use_pure=True"
+				}
+			} else {
+				c.Options, c.Profile = "C extension", handshake.ConnectorPythonC()
+				if clearText || envTruthy(env.Env["LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN"]) {
+					c.Profile.ClearTextOptIn = true // the hints pass auth_plugin='mysql_clear_password'
+				}
+			}
+		}
+		cases = append(cases, c)
+	}
+	if app == "" && len(cases) > 0 {
+		app = cases[0].Key
+	}
+	i := slices.IndexFunc(cases, func(c EnvCase) bool { return c.Key == app })
+	if i < 0 {
+		installed := make([]string, len(cases))
+		for j, c := range cases {
+			installed[j] = c.Key
+		}
+		fix := "install it in the application's environment, e.g. pip install " + strconv.Quote(driverPackage(app))
+		return cases, app, &Finding{Code: CodeDriverNotInstalled, Severity: SeverityError,
+			Cause: fmt.Sprintf("the driver %q is not importable in this process (installed: %s)", app, orDefault(strings.Join(installed, ", "), "none")), Fix: fix}
+	}
+	c := cases[i]
+	cases = append(append([]EnvCase{c}, cases[:i]...), cases[i+1:]...)
+	return cases, app, nil
+}
+
+func driverPackage(key string) string {
+	for _, d := range envDrivers {
+		if d.key == key {
+			return d.pkg
+		}
+	}
+	if key == "mysql-connector-python-pure" {
+		return "mysql-connector-python"
+	}
+	return key
+}
+
+// EnvironmentPredict plays each installed driver of env against base (as
+// Compare does) and rewrites the outcome and finding where the
+// environment decides it: a missing package, an old version with a known
+// bug, a missing environment variable. receivedAt is when the broker got
+// the request (for the clock offset).
+func EnvironmentPredict(ctx context.Context, p *handshake.Probe, base handshake.Target, in Input, env ClientEnvironment, clearText bool, receivedAt time.Time) EnvironmentReport {
+	cases, app, missing := EnvironmentCases(env, clearText)
+	rep := EnvironmentReport{Driver: app}
+	if !env.ClientTime.IsZero() {
+		rep.ClockOffset = receivedAt.Sub(env.ClientTime)
+		if rep.ClockOffset > MaxClientClockOffset || rep.ClockOffset < -MaxClientClockOffset {
+			rep.Findings = append(rep.Findings, Finding{Code: CodeClockSkew, Severity: SeverityWarning,
+				Cause: fmt.Sprintf("the application's clock is %s behind the broker's: credential expiry and refresh times are the broker's, and TLS certificates are checked against the local clock", rep.ClockOffset.Round(time.Second)),
+				Fix:   "synchronise the clock (chrony/NTP, or the platform's time sync)"})
+		}
+	}
+	if missing != nil {
+		rep.Findings = append(rep.Findings, *missing)
+	}
+	dc := make([]DriverCase, len(cases))
+	for i, c := range cases {
+		dc[i] = c.DriverCase
+	}
+	for i, pr := range Compare(ctx, p, base, in, dc) {
+		ep := EnvPrediction{Prediction: pr, Key: cases[i].Key, Version: cases[i].Version}
+		if f := environmentRule(cases[i], pr, in.IAM || clearText); f != nil {
+			ep.Works, ep.Finding = false, f
+		}
+		rep.Drivers = append(rep.Drivers, ep)
+	}
+	return rep
+}
+
+// environmentRule returns the finding that decides the case in this
+// environment, nil when the played handshake stands as it is.
+func environmentRule(c EnvCase, pr Prediction, clearText bool) *Finding {
+	tr := pr.Transcript
+	sha2 := pr.Plugin == handshake.PluginCachingSHA2 || pr.Plugin == handshake.PluginSHA256
+	switch c.Key {
+	case "pymysql", "aiomysql":
+		if c.Key == "pymysql" && versionLess(c.Version, "1.1.2") && tr != nil && switchedTo(tr, handshake.PluginCachingSHA2) {
+			return &Finding{Code: CodePyMySQLAuthSwitchBug, Severity: SeverityError,
+				Cause: fmt.Sprintf("the server switched the login to caching_sha2_password (AuthSwitch) and PyMySQL %s keeps the NUL byte of the switch's salt, so its fast-auth scramble is wrong: every login after the server cached the account is refused (1045), only cache misses (full authentication) get through", c.Version),
+				Fix:   `pip install "PyMySQL>=1.1.2"`}
+		}
+		if sha2 && !pr.TLS && c.Profile.RSA == handshake.RSAUnavailable {
+			pkg := "PyMySQL[rsa]"
+			if c.Key == "aiomysql" {
+				pkg = "aiomysql[rsa]"
+			}
+			return &Finding{Code: CodeRSAPackageMissing, Severity: SeverityError,
+				Cause: fmt.Sprintf("the account uses %s on a connection without TLS, and %s %s without the cryptography package cannot RSA-encrypt the password: every full authentication (first login after a server restart, FLUSH PRIVILEGES or a password change) fails with \"'cryptography' package is required\"", pr.Plugin, c.Driver, c.Version),
+				Fix:   fmt.Sprintf("pip install %q (or use TLS for this endpoint)", pkg)}
+		}
+	case "mysqlclient":
+		if pr.Result == handshake.ResultStopped && pr.Transcript != nil && pr.Transcript.Outcome.Stop != nil &&
+			pr.Transcript.Outcome.Stop.Code == handshake.StopClearTextOptInMissing {
+			return &Finding{Code: CodeClearTextEnvMissing, Severity: SeverityError,
+				Cause: fmt.Sprintf("mysqlclient %s is linked against Oracle's libmysqlclient, which refuses mysql_clear_password (error 2059 \"plugin not enabled\") unless LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN is set when the library initialises; auth_plugin= does not enable it", c.Version),
+				Fix:   "set LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 in the process environment before its first MySQL connection (in the container/unit environment, not later in code)"}
+		}
+	case "mysql-connector-python-pure":
+		if pr.Result == handshake.ResultStopped && clearText && !pr.TLS {
+			return &Finding{Code: CodeClearTextDriverNeedsTLS, Severity: SeverityError,
+				Cause: fmt.Sprintf("the login uses mysql_clear_password on a connection without TLS, and pure-Python mysql-connector-python %s refuses it (\"mysql_clear_password requires SSL\")", c.Version),
+				Fix:   "enable TLS for this endpoint (tls.mode: verify-identity): the token must not travel in clear anyway"}
+		}
+		if sha2 && !pr.TLS && !pr.Works {
+			return &Finding{Code: CodeFullAuthNeedsTLS, Severity: SeverityError,
+				Cause: fmt.Sprintf("pure-Python mysql-connector-python %s has no RSA: %s full authentication without TLS fails", c.Version, pr.Plugin),
+				Fix:   "enable TLS for this endpoint, or install a mysql-connector-python wheel whose C extension loads"}
+		}
+	}
+	return nil
+}
+
+// switchedTo reports whether the server sent an AuthSwitch to plugin.
+func switchedTo(tr *handshake.Transcript, plugin string) bool {
+	for _, e := range tr.Events {
+		if e.Kind == handshake.KindAuthSwitchRequest && e.Fields["plugin"] == plugin {
+			return true
+		}
+	}
+	return false
+}
+
+// envTruthy is libmysqlclient's test: the first character is 1, Y or y.
+func envTruthy(v string) bool { return v != "" && strings.ContainsRune("1Yy", rune(v[0])) }
+
+// versionLess compares dotted versions numerically ("1.0.2" < "1.1.2");
+// a part that does not start with digits counts as 0. An empty version is
+// not less than anything.
+func versionLess(a, b string) bool {
+	if a == "" {
+		return false
+	}
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(pa), len(pb)); i++ {
+		x, y := leadingInt(pa, i), leadingInt(pb, i)
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+func leadingInt(parts []string, i int) int {
+	if i >= len(parts) {
+		return 0
+	}
+	s := parts[i]
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	v, _ := strconv.Atoi(s[:n])
+	return v
+}
