@@ -19,8 +19,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/connbroker/connbroker/broker/config"
-	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/hints"
 	"github.com/connbroker/connbroker/broker/observe"
 	"github.com/connbroker/connbroker/broker/resolve"
