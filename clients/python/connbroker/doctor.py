@@ -1,0 +1,428 @@
+"""``python -m connbroker doctor ENDPOINT``: diagnose this process's own environment.
+
+The broker knows each endpoint and each driver in general; an outage happens
+in one process, with one driver version, one set of optional packages, one set
+of environment variables and one TLS setup. The doctor collects those
+(:func:`collect`), sends them with a validation request so the broker predicts,
+for exactly this environment, whether each installed driver logs in and why
+not, then logs in for real once with the application's driver and the broker's
+hints (:func:`real_login`) and compares prediction and reality.
+
+Exit status: 0 when the application's driver works (predicted and proven), 1
+otherwise, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import ssl
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any, TextIO
+
+from google.protobuf import timestamp_pb2
+
+from connbroker.client import Client
+from connbroker.errors import BrokerError
+from connbroker.hints import driver_kwargs
+from connbroker.v1 import broker_pb2
+
+__all__ = ["DRIVER_PACKAGES", "ENV_VARS", "Environment", "Package", "RealLogin", "collect", "main", "real_login"]
+
+#: Distribution names the doctor reports, drivers first.
+DRIVER_PACKAGES = ("PyMySQL", "mysqlclient", "mysql-connector-python", "aiomysql", "SQLAlchemy")
+#: Optional packages that change what a driver can do.
+OPTIONAL_PACKAGES = ("cryptography", "PyNaCl", "certifi")
+#: Environment variables that matter for MySQL authentication and TLS.
+ENV_VARS = (
+    "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN",
+    "LIBMYSQL_PLUGIN_DIR",
+    "MARIADB_PLUGIN_DIR",
+    "MYSQL_SSL_CA",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+#: Driver names accepted by ``--driver`` (the broker's hints names).
+DRIVERS = ("pymysql", "mysqlclient", "mysql-connector-python", "mysql-connector-python-pure", "aiomysql")
+
+_PKG_OF = {
+    "pymysql": "PyMySQL",
+    "mysqlclient": "mysqlclient",
+    "mysql-connector-python": "mysql-connector-python",
+    "mysql-connector-python-pure": "mysql-connector-python",
+    "aiomysql": "aiomysql",
+}
+
+
+@dataclass
+class Package:
+    """One importable package of this process."""
+
+    name: str
+    version: str
+    client_library: str = ""
+    c_extension: bool = False
+
+
+@dataclass
+class Environment:
+    """What matters for MySQL authentication in this process."""
+
+    runtime: str
+    packages: list[Package] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    ca_bundle: str = ""
+
+    def package(self, name: str) -> Package | None:
+        """Return the named package (case-insensitive), or None."""
+        for p in self.packages:
+            if p.name.lower() == name.lower():
+                return p
+        return None
+
+    def to_proto(self, driver: str) -> broker_pb2.ClientEnvironment:
+        """Return the request message, stamped with the current time."""
+        ts = timestamp_pb2.Timestamp()
+        ts.GetCurrentTime()
+        return broker_pb2.ClientEnvironment(
+            driver=driver,
+            packages=[
+                broker_pb2.ClientPackage(
+                    name=p.name, version=p.version, client_library=p.client_library, c_extension=p.c_extension
+                )
+                for p in self.packages
+            ],
+            env=self.env,
+            ca_bundle=self.ca_bundle,
+            client_time=ts,
+            runtime=self.runtime,
+        )
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _mysqlclient_library() -> str:
+    """Name the client library mysqlclient's ``_mysql`` is linked against."""
+    try:
+        from MySQLdb import _mysql
+    except ImportError as e:
+        return f"unloadable: {e}"
+    info = str(_mysql.get_client_info())
+    lib = ""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                base = os.path.basename(line.split()[-1]) if line.strip() else ""
+                if base.startswith(("libmariadb", "libmysqlclient")):
+                    lib = base
+                    break
+    except OSError:
+        pass
+    if lib.startswith("libmariadb") or (not lib and info.split(".")[0].isdigit() and int(info.split(".")[0]) < 5):
+        return f"MariaDB Connector/C {info}" + (f" ({lib})" if lib else "")
+    return f"libmysqlclient {info}" + (f" ({lib})" if lib else "")
+
+
+def _connector_cext() -> bool:
+    """Whether mysql-connector-python's C extension loads in a fresh process.
+
+    A fresh interpreter, because the 26.x wheels' extension needs OpenSSL 3.2
+    and loads only when imported before ``ssl``, which this process (grpc) has
+    already imported.
+    """
+    code = "import mysql.connector, sys; sys.exit(0 if mysql.connector.HAVE_CEXT else 1)"
+    try:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _ca_bundle() -> str:
+    for var in ("SSL_CERT_FILE",):
+        v = os.environ.get(var, "")
+        if v and os.path.isfile(v):
+            return v
+    paths = ssl.get_default_verify_paths()
+    if paths.cafile and os.path.isfile(paths.cafile):
+        return paths.cafile
+    try:
+        import certifi
+    except ImportError:
+        return ""
+    where: str = certifi.where()
+    return where if os.path.isfile(where) else ""
+
+
+def collect() -> Environment:
+    """Collect this process's drivers, optional packages, environment and CA bundle."""
+    env = Environment(runtime=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})")
+    for name in DRIVER_PACKAGES + OPTIONAL_PACKAGES:
+        v = _version(name)
+        if v is None:
+            continue
+        p = Package(name=name, version=v)
+        if name == "mysqlclient":
+            p.client_library = _mysqlclient_library()
+        elif name == "mysql-connector-python":
+            p.c_extension = _connector_cext()
+        env.packages.append(p)
+    env.env = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
+    env.ca_bundle = _ca_bundle()
+    return env
+
+
+@dataclass
+class RealLogin:
+    """One real login with the application's driver and the broker's hints."""
+
+    driver: str
+    ok: bool
+    current_user: str = ""
+    error: str = ""
+    missing_env: list[str] = field(default_factory=list)
+
+
+def real_login(client: Client, endpoint: str, driver: str) -> RealLogin:
+    """Log in once with ``driver`` and the broker's hints, run ``SELECT CURRENT_USER()``.
+
+    The hints' environment variables are not set: the point is how this
+    process, as it is, fares. Those the process lacks are listed instead.
+    """
+    try:
+        params = client.get_connection_params(endpoint, driver=driver)
+    except BrokerError as e:
+        return RealLogin(driver=driver, ok=False, error=f"GetConnectionParams: {e}")
+    out = RealLogin(driver=driver, ok=False)
+    out.missing_env = [f"{v.name}={v.value}" for v in params.hints.env if os.environ.get(v.name) != v.value]
+    try:
+        kwargs = driver_kwargs(params, connect_timeout=10)
+        if driver == "pymysql":
+            import pymysql
+
+            conn: Any = pymysql.connect(**kwargs)
+        elif driver == "mysqlclient":
+            import MySQLdb
+
+            conn = MySQLdb.connect(**kwargs)
+        elif driver in ("mysql-connector-python", "mysql-connector-python-pure"):
+            import mysql.connector
+
+            kwargs.pop("connect_timeout", None)
+            kwargs["connection_timeout"] = 10
+            conn = mysql.connector.connect(**kwargs)
+        elif driver == "aiomysql":
+            out.current_user = asyncio.run(_aiomysql_login(endpoint, client))
+            out.ok = True
+            return out
+        else:
+            out.error = f"no real login for driver {driver!r}"
+            return out
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT CURRENT_USER()")
+            row = cur.fetchone()
+            out.current_user = str(row[0]) if row else ""
+            out.ok = True
+        finally:
+            conn.close()
+    except Exception as e:  # noqa: BLE001 - any driver error is the finding
+        out.error = f"{type(e).__module__}.{type(e).__name__}: {e}"
+        secret = params.credential.secret
+        if secret and secret in out.error:
+            out.error = out.error.replace(secret, "<redacted>")
+    return out
+
+
+async def _aiomysql_login(endpoint: str, client: Client) -> str:
+    from connbroker import aiomysql as helper
+
+    conn = await helper.connect(endpoint, client=client, connect_timeout=10)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT CURRENT_USER()")
+            row = await cur.fetchone()
+            return str(row[0]) if row else ""
+    finally:
+        conn.close()
+
+
+def _pick_driver(env: Environment, asked: str) -> str:
+    if asked:
+        return asked
+    for d in ("pymysql", "mysqlclient", "mysql-connector-python", "aiomysql"):
+        p = env.package(_PKG_OF[d])
+        if p is not None:
+            if d == "mysql-connector-python" and not p.c_extension:
+                return "mysql-connector-python-pure"
+            return d
+    return "pymysql"
+
+
+def _finding(f: broker_pb2.Finding) -> dict[str, str]:
+    return {"code": f.code, "severity": broker_pb2.FindingSeverity.Name(f.severity), "cause": f.cause, "fix": f.fix}
+
+
+def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[str, Any]:
+    """Run the doctor and return the report as a JSON-able dict."""
+    login = real_login(client, endpoint, driver)
+    resp = client._call(  # the request carries the environment: not in Client.validate's signature
+        f"ValidateConnection(endpoints=[{endpoint!r}], client_environment)",
+        client.timeout + 30,
+        lambda t: client._stub.ValidateConnection(
+            broker_pb2.ValidateConnectionRequest(endpoints=[endpoint], client_environment=env.to_proto(driver)),
+            timeout=t,
+        ),
+    )
+    res = resp.results[0]
+    rep = res.environment
+    drivers = []
+    for d in rep.drivers:
+        item: dict[str, Any] = {
+            "driver": d.driver,
+            "version": d.version,
+            "options": d.options,
+            "works": d.works,
+            "result": d.result,
+            "auth_plugin": d.auth_plugin,
+            "tls": d.tls,
+        }
+        if d.HasField("finding"):
+            item["finding"] = _finding(d.finding)
+        drivers.append(item)
+    app = next((d for d in drivers if d["driver"] == driver), None)
+    predicted = bool(app and app["works"])
+    agree = predicted == login.ok
+    fix = ""
+    if app and "finding" in app:
+        fix = app["finding"]["fix"]
+    else:
+        for f in rep.findings:
+            if f.severity == broker_pb2.FINDING_SEVERITY_ERROR:
+                fix = f.fix
+                break
+    works = predicted and login.ok
+    note = ""
+    if not agree:
+        note = (
+            "prediction and reality differ: please report it (the broker's profile of this driver is wrong, "
+            "or the server's state decided it, e.g. a caching_sha2 fast-auth cache hit)"
+        )
+    return {
+        "endpoint": endpoint,
+        "driver": driver,
+        "environment": asdict(env),
+        "broker_validation": {"ok": res.ok, "reason": res.reason, "auth_plugin": res.auth_plugin, "tls": res.HasField("tls")},
+        "clock_offset_seconds": rep.clock_offset.seconds + rep.clock_offset.nanos / 1e9,
+        "environment_findings": [_finding(f) for f in rep.findings],
+        "drivers": drivers,
+        "real_login": asdict(login),
+        "predicted_works": predicted,
+        "agrees": agree,
+        "note": note,
+        "works": works,
+        "fix": fix,
+    }
+
+
+def render(rep: dict[str, Any], out: TextIO) -> None:
+    """Print the report for a person."""
+    w = out.write
+    env = rep["environment"]
+    w(f"connbroker doctor: endpoint {rep['endpoint']}, driver {rep['driver']}\n\n")
+    w("This process\n")
+    w(f"  runtime        {env['runtime']}\n")
+    have = {p["name"].lower(): p for p in env["packages"]}
+    for name in DRIVER_PACKAGES + OPTIONAL_PACKAGES:
+        p = have.get(name.lower())
+        if p is None:
+            w(f"  {name:<22} not installed\n")
+            continue
+        extra = ""
+        if p["client_library"]:
+            extra = f", linked against {p['client_library']}"
+        if name == "mysql-connector-python":
+            extra = ", C extension" if p["c_extension"] else ", pure Python (no C extension)"
+        w(f"  {name:<22} {p['version']}{extra}\n")
+    for k in ENV_VARS[:1]:
+        w(f"  {k} {'=' + env['env'][k] if k in env['env'] else 'not set'}\n")
+    for k, v in sorted(env["env"].items()):
+        if k not in ENV_VARS[:1]:
+            w(f"  {k}={v}\n")
+    w(f"  CA bundle      {env['ca_bundle'] or 'none found'}\n")
+    w(f"  clock offset   {rep['clock_offset_seconds']:+.3f}s against the broker\n")
+    for f in rep["environment_findings"]:
+        w(f"  {f['severity'].removeprefix('FINDING_SEVERITY_').lower()} {f['code']}: {f['cause']}\n    fix: {f['fix']}\n")
+    bv = rep["broker_validation"]
+    w(
+        f"\nBroker's own login (go-sql-driver): {'ok' if bv['ok'] else 'FAILED: ' + bv['reason']}"
+        f" ({bv['auth_plugin'] or 'plugin unknown'}, {'TLS' if bv['tls'] else 'no TLS'})\n"
+    )
+    w("\nPredicted for this environment\n")
+    for d in rep["drivers"]:
+        mark = " (app)" if d["driver"] == rep["driver"] else ""
+        verdict = "works" if d["works"] else "FAILS"
+        w(f"  {d['driver'] + ' ' + d['version'] + mark:<40} {verdict:<6} {d['options']}\n")
+        if "finding" in d:
+            w(f"      {d['finding']['code']}: {d['finding']['cause']}\n      fix: {d['finding']['fix']}\n")
+    login = rep["real_login"]
+    w(f"\nReal login with {login['driver']} and the broker's hints: ")
+    w(f"ok as {login['current_user']}\n" if login["ok"] else f"FAILED: {login['error']}\n")
+    for e in login["missing_env"]:
+        w(f"  the hints ask for {e} in the environment; this process does not have it\n")
+    if rep["note"]:
+        w(f"  {rep['note']}\n")
+    if rep["works"]:
+        w(f"\nVerdict: {rep['driver']} logs in to {rep['endpoint']} from this environment.\n")
+    else:
+        w(f"\nVerdict: {rep['driver']} does NOT log in to {rep['endpoint']} reliably from this environment.\n")
+        if rep["fix"]:
+            w(f"Fix: {rep['fix']}\n")
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    """Run ``doctor`` with command-line arguments; return the exit status."""
+    out = out or sys.stdout
+    ap = argparse.ArgumentParser(
+        prog="python -m connbroker doctor", description="Will this process's MySQL driver log in to ENDPOINT?"
+    )
+    ap.add_argument("endpoint", help="the configured endpoint name")
+    ap.add_argument("--driver", choices=DRIVERS, default="", help="the application's driver (default: the first installed)")
+    ap.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    ap.add_argument("--broker", default=None, help="broker address (default $CONNBROKER_ADDR or 127.0.0.1:7700)")
+    ap.add_argument("--timeout", type=float, default=10.0, help="broker call timeout in seconds")
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:
+        return 2 if e.code else 0
+    env = collect()
+    driver = _pick_driver(env, args.driver)
+    if env.package(_PKG_OF[driver]) is None:
+        print(
+            f"doctor: the driver {driver!r} is not installed in this environment ({sys.executable}): "
+            f"pip install {_PKG_OF[driver]}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        with Client(args.broker, timeout=args.timeout) as client:
+            rep = run(client, args.endpoint, driver, env)
+    except BrokerError as e:
+        print(f"doctor: {e}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        json.dump(rep, out, indent=2)
+        out.write("\n")
+    else:
+        render(rep, out)
+    return 0 if rep["works"] else 1
