@@ -20,7 +20,8 @@ const (
 	CodeRSAPackageMissing = "rsa-package-missing"
 	// CodePyMySQLAuthSwitchBug: PyMySQL < 1.1.2 keeps the NUL of the salt
 	// of an AuthSwitch to caching_sha2_password, so its fast-auth scramble
-	// is wrong once the server has the account cached.
+	// never matches and the server (MySQL, go-mysql) falls back to full
+	// authentication on every login.
 	CodePyMySQLAuthSwitchBug = "pymysql-authswitch-fast-auth-bug"
 	// CodeClearTextEnvMissing: mysqlclient linked against Oracle's
 	// libmysqlclient needs LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN before the
@@ -41,7 +42,7 @@ const (
 // EnvironmentCatalogue lists the codes EnvironmentPredict emits.
 var EnvironmentCatalogue = []Entry{
 	{CodeRSAPackageMissing, SeverityError, "the driver lacks the package for the RSA step of full authentication without TLS"},
-	{CodePyMySQLAuthSwitchBug, SeverityError, "PyMySQL < 1.1.2 computes a wrong fast-auth scramble after an AuthSwitch to caching_sha2_password"},
+	{CodePyMySQLAuthSwitchBug, SeverityError, "PyMySQL < 1.1.2 computes a wrong fast-auth scramble after an AuthSwitch to caching_sha2_password, so every login takes full authentication"},
 	{CodeClearTextEnvMissing, SeverityError, "libmysqlclient needs LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN for mysql_clear_password"},
 	{CodeClearTextDriverNeedsTLS, SeverityError, "the driver sends mysql_clear_password only over TLS"},
 	{CodeFullAuthNeedsTLS, SeverityError, "the driver cannot do full authentication without TLS"},
@@ -268,6 +269,11 @@ func EnvironmentPredict(ctx context.Context, p *handshake.Probe, base handshake.
 	}
 	for i, pr := range Compare(ctx, p, base, in, dc) {
 		ep := EnvPrediction{Prediction: pr, Key: cases[i].Key, Version: cases[i].Version}
+		if c := cases[i]; c.Key == "pymysql" && versionLess(c.Version, "1.1.2") && pr.Transcript != nil && switchedTo(pr.Transcript, handshake.PluginCachingSHA2) {
+			rep.Findings = append(rep.Findings, Finding{Code: CodePyMySQLAuthSwitchBug, Severity: SeverityWarning,
+				Cause: fmt.Sprintf("PyMySQL %s never takes the caching_sha2 fast path after the server's AuthSwitch (the salt keeps its NUL byte): every login pays full authentication (RSA round trips without TLS)", c.Version),
+				Fix:   `pip install "PyMySQL>=1.1.2"`})
+		}
 		if f := environmentRule(cases[i], pr, in.IAM || clearText); f != nil {
 			ep.Works, ep.Finding = false, f
 		}
@@ -283,10 +289,11 @@ func environmentRule(c EnvCase, pr Prediction, clearText bool) *Finding {
 	sha2 := pr.Plugin == handshake.PluginCachingSHA2 || pr.Plugin == handshake.PluginSHA256
 	switch c.Key {
 	case "pymysql", "aiomysql":
-		if c.Key == "pymysql" && versionLess(c.Version, "1.1.2") && tr != nil && switchedTo(tr, handshake.PluginCachingSHA2) {
+		if c.Key == "pymysql" && versionLess(c.Version, "1.1.2") && tr != nil && switchedTo(tr, handshake.PluginCachingSHA2) &&
+			!pr.TLS && c.Profile.RSA == handshake.RSAUnavailable {
 			return &Finding{Code: CodePyMySQLAuthSwitchBug, Severity: SeverityError,
-				Cause: fmt.Sprintf("the server switched the login to caching_sha2_password (AuthSwitch) and PyMySQL %s keeps the NUL byte of the switch's salt, so its fast-auth scramble is wrong: every login after the server cached the account is refused (1045), only cache misses (full authentication) get through", c.Version),
-				Fix:   `pip install "PyMySQL>=1.1.2"`}
+				Cause: fmt.Sprintf("the server switched the login to caching_sha2_password (AuthSwitch) and PyMySQL %s keeps the NUL byte of the switch's salt, so its fast-auth scramble never matches: the server falls back to full authentication on every login, which without TLS needs the RSA step, and this environment has no cryptography package, so every login fails (not only after a server restart)", c.Version),
+				Fix:   `pip install "PyMySQL[rsa]>=1.1.2"`}
 		}
 		if sha2 && !pr.TLS && c.Profile.RSA == handshake.RSAUnavailable {
 			pkg := "PyMySQL[rsa]"
@@ -298,17 +305,16 @@ func environmentRule(c EnvCase, pr Prediction, clearText bool) *Finding {
 				Fix:   fmt.Sprintf("pip install %q (or use TLS for this endpoint)", pkg)}
 		}
 	case "mysqlclient":
-		if pr.Result == handshake.ResultStopped && pr.Transcript != nil && pr.Transcript.Outcome.Stop != nil &&
-			pr.Transcript.Outcome.Stop.Code == handshake.StopClearTextOptInMissing {
+		if stopped(pr, handshake.StopClearTextOptInMissing) {
 			return &Finding{Code: CodeClearTextEnvMissing, Severity: SeverityError,
 				Cause: fmt.Sprintf("mysqlclient %s is linked against Oracle's libmysqlclient, which refuses mysql_clear_password (error 2059 \"plugin not enabled\") unless LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN is set when the library initialises; auth_plugin= does not enable it", c.Version),
 				Fix:   "set LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 in the process environment before its first MySQL connection (in the container/unit environment, not later in code)"}
 		}
 	case "mysql-connector-python-pure":
-		if pr.Result == handshake.ResultStopped && clearText && !pr.TLS {
+		if stopped(pr, handshake.StopClearTextWithoutTLS) {
 			return &Finding{Code: CodeClearTextDriverNeedsTLS, Severity: SeverityError,
-				Cause: fmt.Sprintf("the login uses mysql_clear_password on a connection without TLS, and pure-Python mysql-connector-python %s refuses it (\"mysql_clear_password requires SSL\")", c.Version),
-				Fix:   "enable TLS for this endpoint (tls.mode: verify-identity): the token must not travel in clear anyway"}
+				Cause: fmt.Sprintf("the server asks for mysql_clear_password on a connection without TLS, and pure-Python mysql-connector-python %s refuses to send it (\"mysql_clear_password requires SSL\")", c.Version),
+				Fix:   "enable TLS on the server and for this endpoint (tls.mode: verify-identity): a clear-text password or token must not travel unencrypted anyway"}
 		}
 		if sha2 && !pr.TLS && !pr.Works {
 			return &Finding{Code: CodeFullAuthNeedsTLS, Severity: SeverityError,
@@ -317,6 +323,12 @@ func environmentRule(c EnvCase, pr Prediction, clearText bool) *Finding {
 		}
 	}
 	return nil
+}
+
+// stopped reports whether the played driver stopped for code.
+func stopped(pr Prediction, code string) bool {
+	tr := pr.Transcript
+	return pr.Result == handshake.ResultStopped && tr != nil && tr.Outcome.Stop != nil && tr.Outcome.Stop.Code == code
 }
 
 // switchedTo reports whether the server sent an AuthSwitch to plugin.
