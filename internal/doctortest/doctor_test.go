@@ -30,6 +30,7 @@ import (
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // report is the part of the doctor's JSON the test checks.
@@ -403,4 +404,59 @@ func TestDoctorEnvironments(t *testing.T) {
 			}
 		})
 	}
+	// Oracle's libmysqlclient is not installable on Debian 12, so the
+	// mysqlclient build linked against it cannot run here: the environment
+	// is sent as that build would report it, and the broker's prediction is
+	// played against the real PAM IAM account.
+	t.Run("libmysqlclient-prediction", func(t *testing.T) {
+		for _, tc := range []struct {
+			env      map[string]string
+			want     bool
+			wantCode string
+		}{
+			{env: nil, want: false, wantCode: "cleartext-env-missing"},
+			{env: map[string]string{"LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN": "1"}, want: true},
+			{env: map[string]string{"LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN": "0"}, want: false, wantCode: "cleartext-env-missing"},
+		} {
+			resp, err := w.br.Client.ValidateConnection(context.Background(), &v1.ValidateConnectionRequest{
+				Endpoints: []string{"orders-iam"},
+				ClientEnvironment: &v1.ClientEnvironment{Driver: "mysqlclient", Env: tc.env, ClientTime: timestamppb.Now(),
+					Packages: []*v1.ClientPackage{{Name: "mysqlclient", Version: "2.2.7", ClientLibrary: "libmysqlclient 8.0.40"}}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := resp.GetResults()[0].GetEnvironment().GetDrivers()
+			if len(d) != 1 {
+				t.Fatalf("env %v: %d predictions, want 1: %v", tc.env, len(d), d)
+			}
+			if d[0].GetWorks() != tc.want || d[0].GetFinding().GetCode() != tc.wantCode {
+				t.Errorf("env %v: works=%v code=%q, want works=%v code=%q (%v)", tc.env, d[0].GetWorks(), d[0].GetFinding().GetCode(), tc.want, tc.wantCode, d[0])
+			}
+		}
+	})
+	t.Run("clock-skew-and-missing-driver", func(t *testing.T) {
+		resp, err := w.br.Client.ValidateConnection(context.Background(), &v1.ValidateConnectionRequest{
+			Endpoints: []string{"orders-iam"},
+			ClientEnvironment: &v1.ClientEnvironment{Driver: "aiomysql", ClientTime: timestamppb.New(time.Now().Add(-10 * time.Minute)),
+				Packages: []*v1.ClientPackage{{Name: "PyMySQL", Version: "1.2.4"}, {Name: "cryptography", Version: "50.0.2"}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := resp.GetResults()[0].GetEnvironment()
+		var codes []string
+		for _, f := range rep.GetFindings() {
+			codes = append(codes, f.GetCode())
+		}
+		if diff := cmp.Diff([]string{"client-clock-skew", "driver-not-installed"}, codes); diff != "" {
+			t.Errorf("environment findings (-want +got):\n%s", diff)
+		}
+		if off := rep.GetClockOffset().AsDuration(); off < 9*time.Minute || off > 11*time.Minute {
+			t.Errorf("clock offset %s, want about 10m", off)
+		}
+		if len(rep.GetDrivers()) != 1 || rep.GetDrivers()[0].GetDriver() != "pymysql" || !rep.GetDrivers()[0].GetWorks() {
+			t.Errorf("drivers %v, want pymysql working (IAM over TLS)", rep.GetDrivers())
+		}
+	})
 }
