@@ -274,7 +274,7 @@ func EnvironmentPredict(ctx context.Context, p *handshake.Probe, base handshake.
 				Cause: fmt.Sprintf("PyMySQL %s never takes the caching_sha2 fast path after the server's AuthSwitch (the salt keeps its NUL byte): every login pays full authentication (RSA round trips without TLS)", c.Version),
 				Fix:   `pip install "PyMySQL>=1.1.2"`})
 		}
-		if f := environmentRule(cases[i], pr, in.IAM || clearText); f != nil {
+		if f := environmentRule(cases[i], pr); f != nil {
 			ep.Works, ep.Finding = false, f
 		}
 		rep.Drivers = append(rep.Drivers, ep)
@@ -284,7 +284,7 @@ func EnvironmentPredict(ctx context.Context, p *handshake.Probe, base handshake.
 
 // environmentRule returns the finding that decides the case in this
 // environment, nil when the played handshake stands as it is.
-func environmentRule(c EnvCase, pr Prediction, clearText bool) *Finding {
+func environmentRule(c EnvCase, pr Prediction) *Finding {
 	tr := pr.Transcript
 	sha2 := pr.Plugin == handshake.PluginCachingSHA2 || pr.Plugin == handshake.PluginSHA256
 	switch c.Key {
