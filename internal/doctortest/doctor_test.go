@@ -402,6 +402,15 @@ func TestDoctorEnvironments(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, r)
 			}
+			// The text form for people says the same (the README shows one).
+			if tc.before != nil {
+				tc.before(t)
+			}
+			tcode, text, _ := doctor(t, python, w.br.Addr, tc.endpoint, "--driver", tc.driver)
+			if tcode != code || (tc.fix != "" && !strings.Contains(string(text), "Fix: "+tc.fix)) || !strings.Contains(string(text), "Verdict: ") {
+				t.Errorf("text output (exit %d, json exit %d) lacks the verdict or \"Fix: %s\":\n%s", tcode, code, tc.fix, text)
+			}
+			t.Logf("python -m connbroker doctor %s --driver %s\n%s", tc.endpoint, tc.driver, text)
 		})
 	}
 	// Oracle's libmysqlclient is not installable on Debian 12, so the

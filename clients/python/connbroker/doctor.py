@@ -51,6 +51,10 @@ ENV_VARS = (
 #: Driver names accepted by ``--driver`` (the broker's hints names).
 DRIVERS = ("pymysql", "mysqlclient", "mysql-connector-python", "mysql-connector-python-pure", "aiomysql")
 
+#: Finding codes whose failure shows only on full authentication (a server
+#: cache miss): a real login on the fast path can still succeed.
+CACHE_DEPENDENT = frozenset({"rsa-package-missing", "rsa-public-key-needed", "full-auth-driver-requires-tls"})
+
 _PKG_OF = {
     "pymysql": "PyMySQL",
     "mysqlclient": "mysqlclient",
@@ -313,10 +317,17 @@ def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[st
                 break
     works = predicted and login.ok
     note = ""
-    if not agree:
+    code = app["finding"]["code"] if app and "finding" in app else ""
+    if not agree and login.ok and code in CACHE_DEPENDENT:
         note = (
-            "prediction and reality differ: please report it (the broker's profile of this driver is wrong, "
-            "or the server's state decided it, e.g. a caching_sha2 fast-auth cache hit)"
+            "prediction and reality differ because of the server's state: the real login took the "
+            "caching_sha2 fast path (the server had this account cached); the prediction is about full "
+            "authentication, which every login needs after a server restart, FLUSH PRIVILEGES or a password change"
+        )
+    elif not agree:
+        note = (
+            "prediction and reality differ: please report it as a bug with this output "
+            "(the broker's profile of this driver does not match the real driver)"
         )
     return {
         "endpoint": endpoint,

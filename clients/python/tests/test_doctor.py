@@ -1,0 +1,57 @@
+"""``python -m connbroker doctor`` in the test venv against the real devstack
+broker and MariaDB (the field cases run in their own virtualenvs in
+``internal/doctortest``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from connbroker import __main__ as cli
+from connbroker import doctor
+
+from .conftest import Devstack
+
+
+@pytest.mark.parametrize(
+    ("argv", "want"),
+    [
+        ([], 2),
+        (["nosuch"], 2),
+        (["doctor"], 2),
+        (["doctor", "orders", "--driver", "nosuch"], 2),
+        (["doctor", "orders", "-o", "yaml"], 2),
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], want: int) -> None:
+    assert cli.main(argv) == want
+
+
+def test_collect_reports_this_venv() -> None:
+    env = doctor.collect()
+    pymysql = env.package("pymysql")
+    assert pymysql is not None and pymysql.version == "1.2.4"
+    mc = env.package("mysqlclient")
+    assert mc is not None and mc.client_library.startswith("MariaDB Connector/C"), mc
+    assert env.package("cryptography") is not None
+
+
+def test_doctor_works_end_to_end(devstack: Devstack) -> None:
+    """A working driver: exit 0, prediction and real login agree, JSON for machines."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "connbroker", "doctor", "local-native", "--driver", "pymysql", "-o", "json",
+         "--broker", devstack.broker_addr],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["works"] and rep["agrees"] and rep["real_login"]["ok"], rep
+    assert rep["drivers"][0]["driver"] == "pymysql"
+    assert {d["driver"] for d in rep["drivers"]} >= {"pymysql", "mysqlclient", "aiomysql"}
+    out = io.StringIO()
+    doctor.render(rep, out)
+    assert "Verdict: pymysql logs in to local-native" in out.getvalue()
