@@ -134,6 +134,7 @@ var envDrivers = []struct{ key, pkg string }{
 	{"mysqlclient", "mysqlclient"},
 	{"mysql-connector-python", "mysql-connector-python"},
 	{"aiomysql", "aiomysql"},
+	{"go-sql-driver", "github.com/go-sql-driver/mysql"},
 }
 
 // canonicalEnvDriver maps the names an application may give (SQLAlchemy
@@ -142,6 +143,8 @@ func canonicalEnvDriver(d string) string {
 	d = strings.ToLower(strings.TrimSpace(d))
 	d = strings.TrimPrefix(d, "sqlalchemy+")
 	switch d {
+	case "go-sql-driver", "go-sql-driver/mysql", "github.com/go-sql-driver/mysql":
+		return "go-sql-driver"
 	case "mysqldb", "mysqlclient":
 		return "mysqlclient"
 	case "mysqlconnector", "mysql.connector", "mysql-connector", "mysql-connector-python":
@@ -197,6 +200,9 @@ func EnvironmentCases(env ClientEnvironment, clearText bool) (cases []EnvCase, a
 					c.Options += ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN not set"
 				}
 			}
+		case "go-sql-driver":
+			// The hints set allowCleartextPasswords for clear-text logins.
+			c.Driver, c.Options, c.Profile = "go-sql-driver/mysql", "the broker's hints", handshake.GoSQLDriver(clearText)
 		case "mysql-connector-python":
 			c.Driver = "mysql-connector-python"
 			pure := !p.CExtension || app == "mysql-connector-python-pure"

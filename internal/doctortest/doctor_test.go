@@ -26,6 +26,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	cbgo "github.com/connbroker/connbroker/clients/go"
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
@@ -466,6 +467,29 @@ func TestDoctorEnvironments(t *testing.T) {
 		}
 		if len(rep.GetDrivers()) != 1 || rep.GetDrivers()[0].GetDriver() != "pymysql" || !rep.GetDrivers()[0].GetWorks() {
 			t.Errorf("drivers %v, want pymysql working (IAM over TLS)", rep.GetDrivers())
+		}
+	})
+	t.Run("go-helper", func(t *testing.T) {
+		res, err := cbgo.Doctor(context.Background(), w.br.Client, "orders-iam")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := res.Validation.GetEnvironment().GetDrivers()
+		if len(d) != 1 || d[0].GetDriver() != "go-sql-driver" || !res.Works() {
+			t.Errorf("go helper: login %v, predictions %v; want go-sql-driver working", res.Login, d)
+		}
+		// A real build reports the go-sql-driver version it was built with.
+		bin := filepath.Join(t.TempDir(), "goenv")
+		run(t, w.root, "go", "build", "-o", bin, "./internal/doctortest/goenv")
+		var env struct {
+			Packages []struct{ Name, Version string } `json:"packages"`
+		}
+		if err := json.Unmarshal([]byte(run(t, "", bin)), &env); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimSpace(run(t, w.root, "go", "list", "-m", "-f", "{{.Version}}", cbgo.DriverModule))
+		if diff := cmp.Diff([]struct{ Name, Version string }{{cbgo.DriverModule, want}}, env.Packages); diff != "" {
+			t.Errorf("Environment().packages of a real build (-want +got):\n%s", diff)
 		}
 	})
 }
