@@ -154,6 +154,7 @@ class Client:
         driver: str = "",
         timeout: float | None = None,
         compare_drivers: bool = False,
+        client_environment: broker_pb2.ClientEnvironment | None = None,
     ) -> broker_pb2.ValidateConnectionResponse:
         """Ask the broker to log in for real to endpoints and report the result.
 
@@ -172,12 +173,17 @@ class Client:
                 and without cryptography, mysql CLI, mysql2, ...) would fare:
                 each result's ``drivers``. Every result always carries the
                 handshake ``transcript`` and the ``findings``.
+            client_environment: the calling process's drivers, packages and
+                environment (``connbroker.doctor.collect().to_proto(driver)``):
+                each result's ``environment`` predicts its installed drivers.
         """
         if isinstance(endpoints, str):
             raise TypeError("endpoints must be a sequence of names, not a single string")
         req = broker_pb2.ValidateConnectionRequest(
             endpoints=list(endpoints), all=all, driver=driver, compare_drivers=compare_drivers
         )
+        if client_environment is not None:
+            req.client_environment.CopyFrom(client_environment)
         if timeout is not None:
             if timeout <= 0:
                 raise ValueError(f"timeout must be positive, got {timeout!r}")

@@ -33,7 +33,7 @@ from connbroker.errors import BrokerError
 from connbroker.hints import driver_kwargs
 from connbroker.v1 import broker_pb2
 
-__all__ = ["DRIVER_PACKAGES", "ENV_VARS", "Environment", "Package", "RealLogin", "collect", "main", "real_login"]
+__all__ = ["DRIVER_PACKAGES", "ENV_VARS", "Environment", "Package", "RealLogin", "collect", "main", "real_login", "real_login_in_child"]
 
 #: Distribution names the doctor reports, drivers first.
 DRIVER_PACKAGES = ("PyMySQL", "mysqlclient", "mysql-connector-python", "aiomysql", "SQLAlchemy")
@@ -197,6 +197,57 @@ class RealLogin:
     missing_env: list[str] = field(default_factory=list)
 
 
+#: The module each driver is imported as; the login child imports it first,
+#: before grpc imports ``ssl`` (mysql-connector-python's C extension needs
+#: that order).
+_MODULE_OF = {
+    "pymysql": "pymysql",
+    "mysqlclient": "MySQLdb",
+    "mysql-connector-python": "mysql.connector",
+    "mysql-connector-python-pure": "mysql.connector",
+    "aiomysql": "aiomysql",
+}
+
+
+def real_login_in_child(address: str, timeout: float, endpoint: str, driver: str) -> RealLogin:
+    """Run :func:`real_login` in a fresh interpreter of this environment.
+
+    A fresh process, like the application's first connection: libraries that
+    read their environment once (libmysqlclient) or must be imported before
+    ``ssl`` (mysql-connector-python's C extension) behave as they do there.
+    """
+    code = (
+        f"import {_MODULE_OF[driver]}\n"
+        "import sys\n"
+        "from connbroker.doctor import _login_child\n"
+        "sys.exit(_login_child(sys.argv[1:]))\n"
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, address, str(timeout), endpoint, driver],
+            capture_output=True, text=True, timeout=timeout + 60, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return RealLogin(driver=driver, ok=False, error="the login process did not finish in time")
+    except OSError as e:
+        return RealLogin(driver=driver, ok=False, error=f"cannot start {sys.executable}: {e}")
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return RealLogin(driver=driver, ok=False, error=f"the login process failed (exit {proc.returncode}): {tail[0]}")
+    return RealLogin(**data)
+
+
+def _login_child(argv: list[str]) -> int:
+    """Entry point of the login child: print the RealLogin as JSON."""
+    address, timeout, endpoint, driver = argv[0], float(argv[1]), argv[2], argv[3]
+    with Client(address, timeout=timeout) as client:
+        res = real_login(client, endpoint, driver)
+    print(json.dumps(asdict(res)))
+    return 0
+
+
 def real_login(client: Client, endpoint: str, driver: str) -> RealLogin:
     """Log in once with ``driver`` and the broker's hints, run ``SELECT CURRENT_USER()``.
 
@@ -279,15 +330,8 @@ def _finding(f: broker_pb2.Finding) -> dict[str, str]:
 
 def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[str, Any]:
     """Run the doctor and return the report as a JSON-able dict."""
-    login = real_login(client, endpoint, driver)
-    resp = client._call(  # the request carries the environment: not in Client.validate's signature
-        f"ValidateConnection(endpoints=[{endpoint!r}], client_environment)",
-        client.timeout + 30,
-        lambda t: client._stub.ValidateConnection(
-            broker_pb2.ValidateConnectionRequest(endpoints=[endpoint], client_environment=env.to_proto(driver)),
-            timeout=t,
-        ),
-    )
+    login = real_login_in_child(client.address, client.timeout, endpoint, driver)
+    resp = client.validate([endpoint], client_environment=env.to_proto(driver))
     res = resp.results[0]
     rep = res.environment
     drivers = []
