@@ -33,7 +33,17 @@ from connbroker.errors import BrokerError
 from connbroker.hints import driver_kwargs
 from connbroker.v1 import broker_pb2
 
-__all__ = ["DRIVER_PACKAGES", "ENV_VARS", "Environment", "Package", "RealLogin", "collect", "main", "real_login", "real_login_in_child"]
+__all__ = [
+    "DRIVER_PACKAGES",
+    "ENV_VARS",
+    "Environment",
+    "Package",
+    "RealLogin",
+    "collect",
+    "main",
+    "real_login",
+    "real_login_in_child",
+]
 
 #: Distribution names the doctor reports, drivers first.
 DRIVER_PACKAGES = ("PyMySQL", "mysqlclient", "mysql-connector-python", "aiomysql", "SQLAlchemy")
@@ -147,7 +157,8 @@ def _connector_cext() -> bool:
     """
     code = "import mysql.connector, sys; sys.exit(0 if mysql.connector.HAVE_CEXT else 1)"
     try:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False).returncode == 0
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False)
+        return proc.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -377,7 +388,12 @@ def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[st
         "endpoint": endpoint,
         "driver": driver,
         "environment": asdict(env),
-        "broker_validation": {"ok": res.ok, "reason": res.reason, "auth_plugin": res.auth_plugin, "tls": res.HasField("tls")},
+        "broker_validation": {
+            "ok": res.ok,
+            "reason": res.reason,
+            "auth_plugin": res.auth_plugin,
+            "tls": res.HasField("tls"),
+        },
         "clock_offset_seconds": rep.clock_offset.seconds + rep.clock_offset.nanos / 1e9,
         "environment_findings": [_finding(f) for f in rep.findings],
         "drivers": drivers,
@@ -417,7 +433,8 @@ def render(rep: dict[str, Any], out: TextIO) -> None:
     w(f"  CA bundle      {env['ca_bundle'] or 'none found'}\n")
     w(f"  clock offset   {rep['clock_offset_seconds']:+.3f}s against the broker\n")
     for f in rep["environment_findings"]:
-        w(f"  {f['severity'].removeprefix('FINDING_SEVERITY_').lower()} {f['code']}: {f['cause']}\n    fix: {f['fix']}\n")
+        sev = f["severity"].removeprefix("FINDING_SEVERITY_").lower()
+        w(f"  {sev} {f['code']}: {f['cause']}\n    fix: {f['fix']}\n")
     bv = rep["broker_validation"]
     w(
         f"\nBroker's own login (go-sql-driver): {'ok' if bv['ok'] else 'FAILED: ' + bv['reason']}"
@@ -452,7 +469,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         prog="python -m connbroker doctor", description="Will this process's MySQL driver log in to ENDPOINT?"
     )
     ap.add_argument("endpoint", help="the configured endpoint name")
-    ap.add_argument("--driver", choices=DRIVERS, default="", help="the application's driver (default: the first installed)")
+    ap.add_argument(
+        "--driver", choices=DRIVERS, default="", help="the application's driver (default: the first installed)"
+    )
     ap.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     ap.add_argument("--broker", default=None, help="broker address (default $CONNBROKER_ADDR or 127.0.0.1:7700)")
     ap.add_argument("--timeout", type=float, default=10.0, help="broker call timeout in seconds")
