@@ -236,7 +236,10 @@ def real_login_in_child(address: str, timeout: float, endpoint: str, driver: str
     try:
         proc = subprocess.run(
             [sys.executable, "-c", code, address, str(timeout), endpoint, driver],
-            capture_output=True, text=True, timeout=timeout + 60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout + 60,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return RealLogin(driver=driver, ok=False, error="the login process did not finish in time")

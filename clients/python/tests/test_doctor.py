@@ -43,9 +43,23 @@ def test_collect_reports_this_venv() -> None:
 def test_doctor_works_end_to_end(devstack: Devstack) -> None:
     """A working driver: exit 0, prediction and real login agree, JSON for machines."""
     proc = subprocess.run(
-        [sys.executable, "-m", "connbroker", "doctor", "local-native", "--driver", "pymysql", "-o", "json",
-         "--broker", devstack.broker_addr],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "connbroker",
+            "doctor",
+            "local-native",
+            "--driver",
+            "pymysql",
+            "-o",
+            "json",
+            "--broker",
+            devstack.broker_addr,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rep = json.loads(proc.stdout)
