@@ -158,9 +158,10 @@ func canonicalEnvDriver(d string) string {
 // EnvironmentCases returns one case per driver installed in env, the
 // application's driver first, and the application's driver key. clearText
 // says the endpoint logs in with mysql_clear_password (IAM), for which the
-// broker's hints give mysql-connector-python's C extension its opt-in
-// (auth_plugin). An application driver that is not installed is an error
-// finding, returned as the second value's driver with no case.
+// broker's hints give mysql-connector-python's C extension and
+// go-sql-driver their opt-in. When the application's driver is not
+// installed, missing is a driver-not-installed finding and the cases are
+// the other installed drivers.
 func EnvironmentCases(env ClientEnvironment, clearText bool) (cases []EnvCase, app string, missing *Finding) {
 	app = canonicalEnvDriver(env.Driver)
 	_, crypto := env.Package("cryptography")

@@ -152,7 +152,8 @@ func buildVenv(t *testing.T, root string, s venvSpec) string {
 	}
 	srcSite := sitePackages(t, src)
 	dir := filepath.Join(t.TempDir(), s.name)
-	run(t, "", "python3", "-m", "venv", "--without-pip", dir)
+	// The interpreter of .venv: the linked extensions are built for it.
+	run(t, "", src, "-m", "venv", "--without-pip", dir)
 	site := sitePackages(t, filepath.Join(dir, "bin", "python"))
 	for _, d := range append(append([]string{}, connbrokerDeps...), s.link...) {
 		linkDist(t, srcSite, site, d, s.noExt)
