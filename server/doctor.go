@@ -19,7 +19,7 @@ func environmentFromProto(e *v1.ClientEnvironment) *diagnose.ClientEnvironment {
 	}
 	for _, p := range e.GetPackages() {
 		out.Packages = append(out.Packages, diagnose.ClientPackage{Name: p.GetName(), Version: p.GetVersion(),
-			ClientLibrary: p.GetClientLibrary(), CExtension: p.GetCExtension()})
+			ClientLibrary: p.GetClientLibrary(), CExtension: p.GetCExtension(), PluginDir: p.GetPluginDir(), ClientPlugins: p.GetClientPlugins()})
 	}
 	return out
 }

@@ -33,6 +33,9 @@ const (
 	// CodeFullAuthNeedsTLS: the driver cannot do caching_sha2/sha256 full
 	// authentication without TLS at all (no RSA in it).
 	CodeFullAuthNeedsTLS = "full-auth-driver-requires-tls"
+	// CodeClientPluginMissing: the client library loads the auth plugin
+	// the login needs from a file that is not in its plugin directory.
+	CodeClientPluginMissing = "client-plugin-missing"
 	// CodeClockSkew: the application's clock is far from the broker's.
 	CodeClockSkew = "client-clock-skew"
 	// CodeDriverNotInstalled: the application's driver is not importable.
@@ -46,6 +49,7 @@ var EnvironmentCatalogue = []Entry{
 	{CodeClearTextEnvMissing, SeverityError, "libmysqlclient needs LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN for mysql_clear_password"},
 	{CodeClearTextDriverNeedsTLS, SeverityError, "the driver sends mysql_clear_password only over TLS"},
 	{CodeFullAuthNeedsTLS, SeverityError, "the driver cannot do full authentication without TLS"},
+	{CodeClientPluginMissing, SeverityError, "the client library's plugin directory lacks the auth plugin the login needs"},
 	{CodeClockSkew, SeverityWarning, "the application's clock differs from the broker's"},
 	{CodeDriverNotInstalled, SeverityError, "the application's driver is not importable in its process"},
 }
@@ -66,6 +70,11 @@ type ClientPackage struct {
 	ClientLibrary string
 	// CExtension is true when the driver's C extension is importable.
 	CExtension bool
+	// PluginDir is where the client library loads dynamic auth plugins
+	// from; empty when unknown.
+	PluginDir string
+	// ClientPlugins are the plugin files found in PluginDir.
+	ClientPlugins []string
 }
 
 // ClientEnvironment is what matters for MySQL authentication in one
@@ -191,6 +200,9 @@ func EnvironmentCases(env ClientEnvironment, clearText bool) (cases []EnvCase, a
 			c.Driver = "mysqlclient"
 			if strings.Contains(strings.ToLower(p.ClientLibrary), "mariadb") {
 				c.Profile, c.Options = handshake.MysqlclientMariaDBConnC(), "linked against "+p.ClientLibrary
+				if p.PluginDir != "" {
+					connCDynamicPlugins(&c.Profile, p)
+				}
 			} else {
 				on := envTruthy(env.Env["LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN"])
 				c.Profile = handshake.MysqlclientLibmysql(on)
@@ -237,6 +249,22 @@ func EnvironmentCases(env ClientEnvironment, clearText bool) (cases []EnvCase, a
 	c := cases[i]
 	cases = append(append([]EnvCase{c}, cases[:i]...), cases[i+1:]...)
 	return cases, app, nil
+}
+
+// connCDynamicPlugins removes from a MariaDB Connector/C profile the
+// dynamic auth plugins (Debian's libmariadb3 builds these as .so files)
+// that are not in the package's plugin directory.
+func connCDynamicPlugins(pr *handshake.Profile, p ClientPackage) {
+	if pr.PluginNeeds == nil {
+		pr.PluginNeeds = map[string]string{}
+	}
+	for _, plugin := range []string{handshake.PluginClearPassword, handshake.PluginEd25519, handshake.PluginCachingSHA2, handshake.PluginSHA256} {
+		if slices.Contains(p.ClientPlugins, plugin) {
+			continue
+		}
+		pr.Plugins = slices.DeleteFunc(pr.Plugins, func(s string) bool { return s == plugin })
+		pr.PluginNeeds[plugin] = fmt.Sprintf("%s.so is not in the client plugin directory %s: install the distribution's MariaDB Connector/C plugins (Debian: libmariadb3) or point MARIADB_PLUGIN_DIR at a directory that has them", plugin, p.PluginDir)
+	}
 }
 
 func driverPackage(key string) string {
@@ -312,6 +340,12 @@ func environmentRule(c EnvCase, pr Prediction) *Finding {
 				Fix:   fmt.Sprintf("pip install %q (or use TLS for this endpoint)", pkg)}
 		}
 	case "mysqlclient":
+		if stopped(pr, handshake.StopPluginDependencyMissing) {
+			stop := tr.Outcome.Stop
+			return &Finding{Code: CodeClientPluginMissing, Severity: SeverityError,
+				Cause: fmt.Sprintf("the login needs %s, which MariaDB Connector/C loads from a plugin file, and this process's plugin directory does not have it", stop.Plugin),
+				Fix:   c.Profile.PluginNeeds[stop.Plugin]}
+		}
 		if stopped(pr, handshake.StopClearTextOptInMissing) {
 			return &Finding{Code: CodeClearTextEnvMissing, Severity: SeverityError,
 				Cause: fmt.Sprintf("mysqlclient %s is linked against Oracle's libmysqlclient, which refuses mysql_clear_password (error 2059 \"plugin not enabled\") unless LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN is set when the library initialises; auth_plugin= does not enable it", c.Version),

@@ -251,7 +251,7 @@ func run(t *testing.T, dir, name string, args ...string) string {
 }
 
 // doctor runs the doctor and returns its exit status, JSON report and text.
-func doctor(t *testing.T, python, broker string, args ...string) (int, []byte, string) {
+func doctor(t *testing.T, python, broker string, extraEnv []string, args ...string) (int, []byte, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -264,7 +264,7 @@ func doctor(t *testing.T, python, broker string, args ...string) (int, []byte, s
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = env
+	cmd.Env = append(env, extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -290,9 +290,11 @@ type verdict struct {
 
 func TestDoctorEnvironments(t *testing.T) {
 	w := setup(t)
+	emptyDir := t.TempDir()
 	cases := []struct {
 		name     string
 		venv     venvSpec
+		env      []string // extra environment of the app's process
 		endpoint string
 		driver   string
 		before   func(t *testing.T)
@@ -308,6 +310,18 @@ func TestDoctorEnvironments(t *testing.T) {
 			before: func(*testing.T) { w.m8.InvalidateCache() },
 			want:   verdict{Exit: 1, Code: "rsa-package-missing", Agrees: true},
 			fix:    `pip install "PyMySQL[rsa]"`, realErr: "'cryptography' package is required",
+		},
+		{
+			// A slim image that copied libmariadb.so.3 but not its plugin
+			// directory: Connector/C loads mysql_clear_password from a file.
+			name:     "mysqlclient on MariaDB Connector/C whose plugin directory lacks mysql_clear_password, IAM account",
+			venv:     venvSpec{name: "mysqlclient-noplugins", link: []string{"mysqlclient"}},
+			env:      []string{"MARIADB_PLUGIN_DIR=" + emptyDir},
+			endpoint: "orders-iam", driver: "mysqlclient",
+			want: verdict{Exit: 1, Code: "client-plugin-missing", Agrees: true},
+			// MariaDB Connector/C 3.3's own words (DRIVERS.md had them unconfirmed):
+			// error 1045 "Plugin mysql_clear_password could not be loaded: ...".
+			fix: "mysql_clear_password.so is not in the client plugin directory", realErr: "(1045, 'Plugin mysql_clear_password could not be loaded: ",
 		},
 		{
 			name:     "mysqlclient on MariaDB Connector/C without LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN, IAM account",
@@ -376,7 +390,7 @@ func TestDoctorEnvironments(t *testing.T) {
 				tc.before(t)
 			}
 			start := time.Now()
-			code, out, stderr := doctor(t, python, w.br.Addr, tc.endpoint, "--driver", tc.driver, "-o", "json")
+			code, out, stderr := doctor(t, python, w.br.Addr, tc.env, tc.endpoint, "--driver", tc.driver, "-o", "json")
 			t.Logf("%s: doctor took %s", tc.name, time.Since(start).Round(time.Millisecond))
 			var r report
 			if err := json.Unmarshal(out, &r); err != nil {
@@ -408,7 +422,7 @@ func TestDoctorEnvironments(t *testing.T) {
 			if tc.before != nil {
 				tc.before(t)
 			}
-			tcode, text, _ := doctor(t, python, w.br.Addr, tc.endpoint, "--driver", tc.driver)
+			tcode, text, _ := doctor(t, python, w.br.Addr, tc.env, tc.endpoint, "--driver", tc.driver)
 			if tcode != code || (tc.fix != "" && !strings.Contains(string(text), "Fix: "+tc.fix)) || !strings.Contains(string(text), "Verdict: ") {
 				t.Errorf("text output (exit %d, json exit %d) lacks the verdict or \"Fix: %s\":\n%s", tcode, code, tc.fix, text)
 			}

@@ -82,6 +82,8 @@ class Package:
     version: str
     client_library: str = ""
     c_extension: bool = False
+    plugin_dir: str = ""
+    client_plugins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,7 +110,12 @@ class Environment:
             driver=driver,
             packages=[
                 broker_pb2.ClientPackage(
-                    name=p.name, version=p.version, client_library=p.client_library, c_extension=p.c_extension
+                    name=p.name,
+                    version=p.version,
+                    client_library=p.client_library,
+                    c_extension=p.c_extension,
+                    plugin_dir=p.plugin_dir,
+                    client_plugins=p.client_plugins,
                 )
                 for p in self.packages
             ],
@@ -126,26 +133,45 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _mysqlclient_library() -> str:
-    """Name the client library mysqlclient's ``_mysql`` is linked against."""
+def _mysqlclient_library(p: Package) -> None:
+    """Fill in the client library mysqlclient's ``_mysql`` is linked against.
+
+    The library is read from the loaded objects (``/proc/self/maps``); for
+    MariaDB Connector/C also the directory it loads its dynamic auth plugins
+    from (``MARIADB_PLUGIN_DIR``, else Debian's ``<libdir>/libmariadb3/plugin``)
+    and the plugins found there.
+    """
     try:
         from MySQLdb import _mysql
     except ImportError as e:
-        return f"unloadable: {e}"
+        p.client_library = f"unloadable: {e}"
+        return
     info = str(_mysql.get_client_info())
-    lib = ""
+    path = ""
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
             for line in f:
-                base = os.path.basename(line.split()[-1]) if line.strip() else ""
-                if base.startswith(("libmariadb", "libmysqlclient")):
-                    lib = base
+                cand = line.split()[-1] if line.strip() else ""
+                if os.path.basename(cand).startswith(("libmariadb", "libmysqlclient")):
+                    path = cand
                     break
     except OSError:
         pass
-    if lib.startswith("libmariadb") or (not lib and info.split(".")[0].isdigit() and int(info.split(".")[0]) < 5):
-        return f"MariaDB Connector/C {info}" + (f" ({lib})" if lib else "")
-    return f"libmysqlclient {info}" + (f" ({lib})" if lib else "")
+    lib = os.path.basename(path)
+    major = info.split(".")[0]
+    if lib.startswith("libmariadb") or (not lib and major.isdigit() and int(major) < 5):
+        p.client_library = f"MariaDB Connector/C {info}" + (f" ({lib})" if lib else "")
+        plugin_dir = os.environ.get("MARIADB_PLUGIN_DIR", "")
+        if not plugin_dir and path:
+            plugin_dir = os.path.join(os.path.dirname(path), "libmariadb3", "plugin")
+        if plugin_dir:
+            p.plugin_dir = plugin_dir
+            try:
+                p.client_plugins = sorted(n[:-3] for n in os.listdir(plugin_dir) if n.endswith(".so"))
+            except OSError:
+                p.client_plugins = []
+        return
+    p.client_library = f"libmysqlclient {info}" + (f" ({lib})" if lib else "")
 
 
 def _connector_cext() -> bool:
@@ -188,7 +214,7 @@ def collect() -> Environment:
             continue
         p = Package(name=name, version=v)
         if name == "mysqlclient":
-            p.client_library = _mysqlclient_library()
+            _mysqlclient_library(p)
         elif name == "mysql-connector-python":
             p.c_extension = _connector_cext()
         env.packages.append(p)
@@ -425,6 +451,8 @@ def render(rep: dict[str, Any], out: TextIO) -> None:
         extra = ""
         if p["client_library"]:
             extra = f", linked against {p['client_library']}"
+        if p["plugin_dir"]:
+            extra += f"\n  {'':<22} plugins in {p['plugin_dir']}: {', '.join(p['client_plugins']) or 'none'}"
         if name == "mysql-connector-python":
             extra = ", C extension" if p["c_extension"] else ", pure Python (no C extension)"
         w(f"  {name:<22} {p['version']}{extra}\n")

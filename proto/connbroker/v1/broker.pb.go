@@ -1347,7 +1347,14 @@ type ClientPackage struct {
 	ClientLibrary string `protobuf:"bytes,3,opt,name=client_library,json=clientLibrary,proto3" json:"client_library,omitempty"`
 	// c_extension is true when the driver's C extension is importable
 	// (mysql-connector-python); false means the pure implementation.
-	CExtension    bool `protobuf:"varint,4,opt,name=c_extension,json=cExtension,proto3" json:"c_extension,omitempty"`
+	CExtension bool `protobuf:"varint,4,opt,name=c_extension,json=cExtension,proto3" json:"c_extension,omitempty"`
+	// plugin_dir is the directory the client library loads its dynamic
+	// authentication plugins from (MariaDB Connector/C: MARIADB_PLUGIN_DIR or
+	// the build's default); empty when unknown.
+	PluginDir string `protobuf:"bytes,5,opt,name=plugin_dir,json=pluginDir,proto3" json:"plugin_dir,omitempty"`
+	// client_plugins are the plugin files found in plugin_dir, without
+	// ".so", e.g. "mysql_clear_password", "client_ed25519".
+	ClientPlugins []string `protobuf:"bytes,6,rep,name=client_plugins,json=clientPlugins,proto3" json:"client_plugins,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1408,6 +1415,20 @@ func (x *ClientPackage) GetCExtension() bool {
 		return x.CExtension
 	}
 	return false
+}
+
+func (x *ClientPackage) GetPluginDir() string {
+	if x != nil {
+		return x.PluginDir
+	}
+	return ""
+}
+
+func (x *ClientPackage) GetClientPlugins() []string {
+	if x != nil {
+		return x.ClientPlugins
+	}
+	return nil
 }
 
 // EnvironmentReport predicts, for the process described by a
@@ -2782,13 +2803,16 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\aruntime\x18\x06 \x01(\tR\aruntime\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcb\x01\n" +
 	"\rClientPackage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
 	"\x0eclient_library\x18\x03 \x01(\tR\rclientLibrary\x12\x1f\n" +
 	"\vc_extension\x18\x04 \x01(\bR\n" +
-	"cExtension\"\xd8\x01\n" +
+	"cExtension\x12\x1d\n" +
+	"\n" +
+	"plugin_dir\x18\x05 \x01(\tR\tpluginDir\x12%\n" +
+	"\x0eclient_plugins\x18\x06 \x03(\tR\rclientPlugins\"\xd8\x01\n" +
 	"\x11EnvironmentReport\x129\n" +
 	"\adrivers\x18\x01 \x03(\v2\x1f.connbroker.v1.DriverPredictionR\adrivers\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12<\n" +

@@ -239,16 +239,20 @@ class ClientEnvironment(_message.Message):
     def __init__(self, driver: _Optional[str] = ..., packages: _Optional[_Iterable[_Union[ClientPackage, _Mapping]]] = ..., env: _Optional[_Mapping[str, str]] = ..., ca_bundle: _Optional[str] = ..., client_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runtime: _Optional[str] = ...) -> None: ...
 
 class ClientPackage(_message.Message):
-    __slots__ = ("name", "version", "client_library", "c_extension")
+    __slots__ = ("name", "version", "client_library", "c_extension", "plugin_dir", "client_plugins")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CLIENT_LIBRARY_FIELD_NUMBER: _ClassVar[int]
     C_EXTENSION_FIELD_NUMBER: _ClassVar[int]
+    PLUGIN_DIR_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_PLUGINS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     client_library: str
     c_extension: bool
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., client_library: _Optional[str] = ..., c_extension: _Optional[bool] = ...) -> None: ...
+    plugin_dir: str
+    client_plugins: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., client_library: _Optional[str] = ..., c_extension: _Optional[bool] = ..., plugin_dir: _Optional[str] = ..., client_plugins: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EnvironmentReport(_message.Message):
     __slots__ = ("drivers", "driver", "clock_offset", "findings")
