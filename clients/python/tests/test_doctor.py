@@ -40,7 +40,8 @@ def test_collect_reports_this_venv() -> None:
     assert env.package("cryptography") is not None
 
 
-def test_doctor_works_end_to_end(devstack: Devstack) -> None:
+@pytest.mark.parametrize("driver", ["pymysql", "mysqlclient", "aiomysql", "mysql-connector-python-pure"])
+def test_doctor_works_end_to_end(devstack: Devstack, driver: str) -> None:
     """A working driver: exit 0, prediction and real login agree, JSON for machines."""
     proc = subprocess.run(
         [
@@ -50,7 +51,7 @@ def test_doctor_works_end_to_end(devstack: Devstack) -> None:
             "doctor",
             "local-native",
             "--driver",
-            "pymysql",
+            driver,
             "-o",
             "json",
             "--broker",
@@ -64,8 +65,9 @@ def test_doctor_works_end_to_end(devstack: Devstack) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["works"] and rep["agrees"] and rep["real_login"]["ok"], rep
-    assert rep["drivers"][0]["driver"] == "pymysql"
+    assert rep["drivers"][0]["driver"] == driver
     assert {d["driver"] for d in rep["drivers"]} >= {"pymysql", "mysqlclient", "aiomysql"}
+    assert rep["real_login"]["current_user"].startswith("app_native@"), rep["real_login"]
     out = io.StringIO()
     doctor.render(rep, out)
-    assert "Verdict: pymysql logs in to local-native" in out.getvalue()
+    assert f"Verdict: {driver} logs in to local-native" in out.getvalue()
