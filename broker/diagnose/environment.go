@@ -357,9 +357,9 @@ func environmentRule(c EnvCase, pr Prediction) *Finding {
 				Cause: fmt.Sprintf("the server asks for mysql_clear_password on a connection without TLS, and pure-Python mysql-connector-python %s refuses to send it (\"mysql_clear_password requires SSL\")", c.Version),
 				Fix:   "enable TLS on the server and for this endpoint (tls.mode: verify-identity): a clear-text password or token must not travel unencrypted anyway"}
 		}
-		if sha2 && !pr.TLS && !pr.Works {
+		if sha2 && !pr.TLS {
 			return &Finding{Code: CodeFullAuthNeedsTLS, Severity: SeverityError,
-				Cause: fmt.Sprintf("pure-Python mysql-connector-python %s has no RSA: %s full authentication without TLS fails", c.Version, pr.Plugin),
+				Cause: fmt.Sprintf("pure-Python mysql-connector-python %s has no RSA: %s full authentication without TLS (every sha256_password login; a caching_sha2_password login after a server restart, FLUSH PRIVILEGES or a password change) fails", c.Version, pr.Plugin),
 				Fix:   "enable TLS for this endpoint, or install a mysql-connector-python wheel whose C extension loads"}
 		}
 	}

@@ -376,6 +376,16 @@ func TestDoctorEnvironments(t *testing.T) {
 			},
 		},
 		{
+			name:     "mysql-connector-python pure, caching_sha2 over plain TCP after a cache flush",
+			venv:     venvSpec{name: "connector-pure-sha2", link: []string{"mysql-connector-python"}, noExt: true},
+			endpoint: "orders-sha2-plain", driver: "mysql-connector-python-pure",
+			before: func(*testing.T) { w.m8.InvalidateCache() },
+			want:   verdict{Exit: 1, Code: "full-auth-driver-requires-tls", Agrees: true},
+			// The password goes out unencrypted where the server expects RSA:
+			// go-mysql answers 1105 "crypto/rsa: decryption error" (MySQL: 1045).
+			fix: "enable TLS", realErr: "crypto/rsa: decryption error",
+		},
+		{
 			name:     "mysql-connector-python pure against a clear-text account without TLS",
 			venv:     venvSpec{name: "connector-pure", link: []string{"mysql-connector-python"}, noExt: true},
 			endpoint: "orders-ldap-plain", driver: "mysql-connector-python-pure",
