@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -40,6 +41,7 @@ func Environment() *v1.ClientEnvironment {
 		}
 	}
 	env.Packages = append(env.Packages, &v1.ClientPackage{Name: DriverModule, Version: version})
+	env.CaBundle = systemCABundle()
 	for _, k := range environmentVars {
 		if v, ok := os.LookupEnv(k); ok {
 			env.Env[k] = v
@@ -84,4 +86,40 @@ func Doctor(ctx context.Context, client v1.BrokerServiceClient, endpoint string)
 	}
 	out.Validation = resp.GetResults()[0]
 	return out, nil
+}
+
+// caFiles are where crypto/x509 looks for the system bundle on Linux, in
+// its order (crypto/x509/root_linux.go).
+var caFiles = []string{
+	"/etc/ssl/certs/ca-certificates.crt",
+	"/etc/pki/tls/certs/ca-bundle.crt",
+	"/etc/ssl/ca-bundle.pem",
+	"/etc/pki/tls/cacert.pem",
+	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+	"/etc/ssl/cert.pem",
+}
+
+// systemCABundle returns the CA file crypto/x509 would load (SSL_CERT_FILE
+// first), or the first SSL_CERT_DIR / /etc/ssl/certs directory; empty when
+// none exists.
+func systemCABundle() string {
+	files := caFiles
+	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
+		files = []string{f}
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
+			return f
+		}
+	}
+	dirs := []string{"/etc/ssl/certs"}
+	if d := os.Getenv("SSL_CERT_DIR"); d != "" {
+		dirs = strings.Split(d, ":")
+	}
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+	}
+	return ""
 }

@@ -508,6 +508,7 @@ func TestDoctorEnvironments(t *testing.T) {
 		run(t, w.root, "go", "build", "-o", bin, "./internal/doctortest/goenv")
 		var env struct {
 			Packages []struct{ Name, Version string } `json:"packages"`
+			CABundle string                           `json:"caBundle"`
 		}
 		if err := json.Unmarshal([]byte(run(t, "", bin)), &env); err != nil {
 			t.Fatal(err)
@@ -515,6 +516,9 @@ func TestDoctorEnvironments(t *testing.T) {
 		want := strings.TrimSpace(run(t, w.root, "go", "list", "-m", "-f", "{{.Version}}", cbgo.DriverModule))
 		if diff := cmp.Diff([]struct{ Name, Version string }{{cbgo.DriverModule, want}}, env.Packages); diff != "" {
 			t.Errorf("Environment().packages of a real build (-want +got):\n%s", diff)
+		}
+		if env.CABundle == "" {
+			t.Errorf("Environment().ca_bundle is empty on a machine with ca-certificates")
 		}
 	})
 }

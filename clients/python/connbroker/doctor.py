@@ -190,6 +190,7 @@ def _connector_cext() -> bool:
 
 
 def _ca_bundle() -> str:
+    """Return the CA file (or, failing that, directory) this process verifies servers with by default."""
     for var in ("SSL_CERT_FILE",):
         v = os.environ.get(var, "")
         if v and os.path.isfile(v):
@@ -200,9 +201,15 @@ def _ca_bundle() -> str:
     try:
         import certifi
     except ImportError:
-        return ""
-    where: str = certifi.where()
-    return where if os.path.isfile(where) else ""
+        certifi = None
+    if certifi is not None:
+        where: str = certifi.where()
+        if os.path.isfile(where):
+            return where
+    # No bundle file: OpenSSL may still verify from a hashed directory.
+    if paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath):
+        return paths.capath
+    return ""
 
 
 def collect() -> Environment:
