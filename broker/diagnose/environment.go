@@ -36,6 +36,9 @@ const (
 	// CodeClientPluginMissing: the client library loads the auth plugin
 	// the login needs from a file that is not in its plugin directory.
 	CodeClientPluginMissing = "client-plugin-missing"
+	// CodeCExtensionUnavailable: the driver's C extension, which the
+	// application's options ask for, does not load.
+	CodeCExtensionUnavailable = "c-extension-unavailable"
 	// CodeClockSkew: the application's clock is far from the broker's.
 	CodeClockSkew = "client-clock-skew"
 	// CodeDriverNotInstalled: the application's driver is not importable.
@@ -50,6 +53,7 @@ var EnvironmentCatalogue = []Entry{
 	{CodeClearTextDriverNeedsTLS, SeverityError, "the driver sends mysql_clear_password only over TLS"},
 	{CodeFullAuthNeedsTLS, SeverityError, "the driver cannot do full authentication without TLS"},
 	{CodeClientPluginMissing, SeverityError, "the client library's plugin directory lacks the auth plugin the login needs"},
+	{CodeCExtensionUnavailable, SeverityError, "the driver's C extension does not load and the options ask for it"},
 	{CodeClockSkew, SeverityWarning, "the application's clock differs from the broker's"},
 	{CodeDriverNotInstalled, SeverityError, "the application's driver is not importable in its process"},
 }
@@ -112,6 +116,9 @@ type EnvCase struct {
 	Key string
 	// Version is the installed driver version.
 	Version string
+	// Broken, when set, is why the driver cannot even start a login in this
+	// environment; the handshake is still played for the other facts.
+	Broken *Finding
 }
 
 // EnvPrediction is how one installed driver fares, with the findings that
@@ -236,6 +243,18 @@ func EnvironmentCases(env ClientEnvironment, clearText bool) (cases []EnvCase, a
 	if app == "" && len(cases) > 0 {
 		app = cases[0].Key
 	}
+	if app == "mysql-connector-python" {
+		if p, ok := env.Package("mysql-connector-python"); ok && !p.CExtension {
+			// The app asks for the C extension (the broker's hints pass
+			// use_pure=False), which does not load in this process.
+			c := EnvCase{Key: app, Version: p.Version}
+			c.Driver, c.Options, c.Profile = "mysql-connector-python", "C extension (does not load)", handshake.ConnectorPythonC()
+			c.Broken = &Finding{Code: CodeCExtensionUnavailable, Severity: SeverityError,
+				Cause: fmt.Sprintf("mysql-connector-python %s's C extension does not load in this process, and use_pure=False (the default when it is installed, and the broker's hints for mysql-connector-python) fails with ImportError \"C Extension not available\"", p.Version),
+				Fix:   "import mysql.connector before anything imports ssl, or install a wheel whose C extension loads with the system OpenSSL; or connect with use_pure=True (driver mysql-connector-python-pure)"}
+			cases = append(cases, c)
+		}
+	}
 	i := slices.IndexFunc(cases, func(c EnvCase) bool { return c.Key == app })
 	if i < 0 {
 		installed := make([]string, len(cases))
@@ -320,6 +339,9 @@ func EnvironmentPredict(ctx context.Context, p *handshake.Probe, base handshake.
 // environmentRule returns the finding that decides the case in this
 // environment, nil when the played handshake stands as it is.
 func environmentRule(c EnvCase, pr Prediction) *Finding {
+	if c.Broken != nil {
+		return c.Broken
+	}
 	tr := pr.Transcript
 	sha2 := pr.Plugin == handshake.PluginCachingSHA2 || pr.Plugin == handshake.PluginSHA256
 	switch c.Key {

@@ -70,6 +70,15 @@ func TestEnvironmentCases(t *testing.T) {
 			want:    []row{{"mysql-connector-python-pure", "pure Python (no C extension)", handshake.RSAUnavailable, false}},
 		},
 		{
+			name:    "SQLAlchemy's mysqlconnector asks for a C extension that does not load",
+			env:     ClientEnvironment{Driver: "sqlalchemy+mysqlconnector", Packages: []ClientPackage{{Name: "mysql-connector-python", Version: "26.10.0"}}},
+			wantApp: "mysql-connector-python",
+			want: []row{
+				{"mysql-connector-python", "C extension (does not load)", handshake.RSAUnavailable, false},
+				{"mysql-connector-python-pure", "pure Python (no C extension)", handshake.RSAUnavailable, false},
+			},
+		},
+		{
 			name:    "the app's driver is not installed",
 			env:     ClientEnvironment{Driver: "aiomysql", Packages: []ClientPackage{{Name: "PyMySQL", Version: "1.2.4"}, {Name: "cryptography", Version: "50"}}},
 			wantApp: "aiomysql",

@@ -59,7 +59,16 @@ ENV_VARS = (
     "SSL_CERT_DIR",
 )
 #: Driver names accepted by ``--driver`` (the broker's hints names).
-DRIVERS = ("pymysql", "mysqlclient", "mysql-connector-python", "mysql-connector-python-pure", "aiomysql")
+DRIVERS = (
+    "pymysql",
+    "mysqlclient",
+    "mysql-connector-python",
+    "mysql-connector-python-pure",
+    "aiomysql",
+    "sqlalchemy+pymysql",
+    "sqlalchemy+mysqlclient",
+    "sqlalchemy+mysqlconnector",
+)
 
 #: Finding codes whose failure shows only on full authentication (a server
 #: cache miss): a real login on the fast path can still succeed.
@@ -71,6 +80,9 @@ _PKG_OF = {
     "mysql-connector-python": "mysql-connector-python",
     "mysql-connector-python-pure": "mysql-connector-python",
     "aiomysql": "aiomysql",
+    "sqlalchemy+pymysql": "PyMySQL",
+    "sqlalchemy+mysqlclient": "mysqlclient",
+    "sqlalchemy+mysqlconnector": "mysql-connector-python",
 }
 
 
@@ -250,6 +262,9 @@ _MODULE_OF = {
     "mysql-connector-python": "mysql.connector",
     "mysql-connector-python-pure": "mysql.connector",
     "aiomysql": "aiomysql",
+    "sqlalchemy+pymysql": "sqlalchemy",
+    "sqlalchemy+mysqlclient": "sqlalchemy",
+    "sqlalchemy+mysqlconnector": "mysql.connector, sqlalchemy",
 }
 
 
@@ -301,6 +316,8 @@ def real_login(client: Client, endpoint: str, driver: str) -> RealLogin:
     The hints' environment variables are not set: the point is how this
     process, as it is, fares. Those the process lacks are listed instead.
     """
+    if driver.startswith("sqlalchemy+"):
+        return _sqlalchemy_login(client, endpoint, driver)
     try:
         params = client.get_connection_params(endpoint, driver=driver)
     except BrokerError as e:
@@ -343,6 +360,24 @@ def real_login(client: Client, endpoint: str, driver: str) -> RealLogin:
         secret = params.credential.secret
         if secret and secret in out.error:
             out.error = out.error.replace(secret, "<redacted>")
+    return out
+
+
+def _sqlalchemy_login(client: Client, endpoint: str, driver: str) -> RealLogin:
+    """Log in through a SQLAlchemy engine from :mod:`connbroker.sqlalchemy`."""
+    out = RealLogin(driver=driver, ok=False)
+    try:
+        from connbroker import sqlalchemy as helper
+
+        engine = helper.create_engine(endpoint, driver=driver.split("+", 1)[1], client=client)
+        try:
+            with engine.connect() as conn:
+                out.current_user = str(conn.exec_driver_sql("SELECT CURRENT_USER()").scalar())
+            out.ok = True
+        finally:
+            engine.dispose()
+    except Exception as e:  # noqa: BLE001 - any driver error is the finding
+        out.error = f"{type(e).__module__}.{type(e).__name__}: {e}"
     return out
 
 
@@ -395,7 +430,7 @@ def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[st
         if d.HasField("finding"):
             item["finding"] = _finding(d.finding)
         drivers.append(item)
-    app = next((d for d in drivers if d["driver"] == driver), None)
+    app = next((d for d in drivers if d["driver"] == rep.driver), None)
     predicted = bool(app and app["works"])
     agree = predicted == login.ok
     fix = ""
@@ -423,6 +458,7 @@ def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[st
     return {
         "endpoint": endpoint,
         "driver": driver,
+        "app_driver": rep.driver,
         "environment": asdict(env),
         "broker_validation": {
             "ok": res.ok,
@@ -480,7 +516,7 @@ def render(rep: dict[str, Any], out: TextIO) -> None:
     )
     w("\nPredicted for this environment\n")
     for d in rep["drivers"]:
-        mark = " (app)" if d["driver"] == rep["driver"] else ""
+        mark = " (app)" if d["driver"] == rep["app_driver"] else ""
         verdict = "works" if d["works"] else "FAILS"
         w(f"  {d['driver'] + ' ' + d['version'] + mark:<40} {verdict:<6} {d['options']}\n")
         if "finding" in d:

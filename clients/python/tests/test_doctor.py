@@ -40,8 +40,17 @@ def test_collect_reports_this_venv() -> None:
     assert env.package("cryptography") is not None
 
 
-@pytest.mark.parametrize("driver", ["pymysql", "mysqlclient", "aiomysql", "mysql-connector-python-pure"])
-def test_doctor_works_end_to_end(devstack: Devstack, driver: str) -> None:
+@pytest.mark.parametrize(
+    ("driver", "app_driver"),
+    [
+        ("pymysql", "pymysql"),
+        ("mysqlclient", "mysqlclient"),
+        ("aiomysql", "aiomysql"),
+        ("mysql-connector-python-pure", "mysql-connector-python-pure"),
+        ("sqlalchemy+pymysql", "pymysql"),
+    ],
+)
+def test_doctor_works_end_to_end(devstack: Devstack, driver: str, app_driver: str) -> None:
     """A working driver: exit 0, prediction and real login agree, JSON for machines."""
     proc = subprocess.run(
         [
@@ -65,9 +74,41 @@ def test_doctor_works_end_to_end(devstack: Devstack, driver: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["works"] and rep["agrees"] and rep["real_login"]["ok"], rep
-    assert rep["drivers"][0]["driver"] == driver
+    assert rep["app_driver"] == app_driver
+    assert rep["drivers"][0]["driver"] == app_driver
     assert {d["driver"] for d in rep["drivers"]} >= {"pymysql", "mysqlclient", "aiomysql"}
     assert rep["real_login"]["current_user"].startswith("app_native@"), rep["real_login"]
     out = io.StringIO()
     doctor.render(rep, out)
     assert f"Verdict: {driver} logs in to local-native" in out.getvalue()
+
+
+def test_doctor_connector_c_extension_that_does_not_load(devstack: Devstack) -> None:
+    """The pinned mysql-connector-python wheel's C extension needs OpenSSL 3.2 and does not load on
+    Debian 12: the broker's hints (use_pure=False) fail for real, and the prediction says so."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connbroker",
+            "doctor",
+            "local-native",
+            "--driver",
+            "sqlalchemy+mysqlconnector",
+            "-o",
+            "json",
+            "--broker",
+            devstack.broker_addr,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["app_driver"] == "mysql-connector-python"
+    assert rep["drivers"][0]["finding"]["code"] == "c-extension-unavailable", rep["drivers"][0]
+    assert rep["agrees"] and not rep["real_login"]["ok"], rep
+    assert "C Extension not available" in rep["real_login"]["error"]
+    assert "use_pure=True" in rep["fix"]
