@@ -48,6 +48,8 @@ type BrokerServiceClient interface {
 	// the params GetConnectionParams would issue, runs one query and reports
 	// per endpoint whether it worked, with stage timings and a reason on
 	// failure. A failed login is a normal response (ok=false), not an RPC error.
+	// With client_environment (`python -m connbroker doctor`), each result also
+	// predicts whether each driver installed in the caller's process logs in.
 	ValidateConnection(ctx context.Context, in *ValidateConnectionRequest, opts ...grpc.CallOption) (*ValidateConnectionResponse, error)
 	// ListEndpoints lists the configured endpoints, without credentials.
 	ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error)
@@ -150,6 +152,8 @@ type BrokerServiceServer interface {
 	// the params GetConnectionParams would issue, runs one query and reports
 	// per endpoint whether it worked, with stage timings and a reason on
 	// failure. A failed login is a normal response (ok=false), not an RPC error.
+	// With client_environment (`python -m connbroker doctor`), each result also
+	// predicts whether each driver installed in the caller's process logs in.
 	ValidateConnection(context.Context, *ValidateConnectionRequest) (*ValidateConnectionResponse, error)
 	// ListEndpoints lists the configured endpoints, without credentials.
 	ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error)

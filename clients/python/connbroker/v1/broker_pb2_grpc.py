@@ -85,6 +85,8 @@ class BrokerServiceServicer:
         the params GetConnectionParams would issue, runs one query and reports
         per endpoint whether it worked, with stage timings and a reason on
         failure. A failed login is a normal response (ok=false), not an RPC error.
+        With client_environment (`python -m connbroker doctor`), each result also
+        predicts whether each driver installed in the caller's process logs in.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
