@@ -200,8 +200,7 @@ func EnvironmentCases(env ClientEnvironment, clearText bool) (cases []EnvCase, a
 				c.Options = "with cryptography"
 			}
 			if d.key == "aiomysql" {
-				c.Profile.Name = "aiomysql"
-				delete(c.Profile.PluginNeeds, handshake.PluginEd25519)
+				c.Profile = handshake.AIOMySQL(crypto)
 			}
 		case "mysqlclient":
 			c.Driver = "mysqlclient"
