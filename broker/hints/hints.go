@@ -23,7 +23,8 @@ const (
 	// CAFile stands for the path of a file holding the TLS CA bundle (or the
 	// system bundle when the broker sends none).
 	CAFile = "{ca_file}"
-	// Password stands for the URL-escaped secret inside a DSN.
+	// Password stands for the secret inside a DSN, escaped as that DSN
+	// format requires (URL-escaped in URLs, verbatim for go-sql-driver).
 	Password = "{password}"
 )
 

@@ -901,7 +901,9 @@ type DriverHints struct {
 	// "password" (PyMySQL) or "passwd".
 	SecretOption string `protobuf:"bytes,3,opt,name=secret_option,json=secretOption,proto3" json:"secret_option,omitempty"`
 	// dsn is the DSN or URL form, where the driver uses one, with the
-	// placeholders "{password}" (URL-escaped secret) and "{ca_file}".
+	// placeholders "{password}" and "{ca_file}". Replace "{password}" with
+	// the secret escaped as that form requires: URL-escaped in a URL,
+	// verbatim in a go-sql-driver DSN (see the hint's warnings).
 	Dsn string `protobuf:"bytes,4,opt,name=dsn,proto3" json:"dsn,omitempty"`
 	// env are the environment variables the process must set before its
 	// first connection.
