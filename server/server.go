@@ -130,40 +130,25 @@ func (s *Server) ListEndpoints(ctx context.Context, _ *v1.ListEndpointsRequest) 
 }
 
 func paramsToProto(p *broker.Params) (*v1.ConnectionParams, error) {
-	out := &v1.ConnectionParams{
-		Endpoint:   p.Endpoint,
-		Host:       p.Host,
-		Port:       uint32(p.Port),
-		User:       p.User,
-		Database:   p.Database,
-		Credential: credentialToProto(p.Credential),
-		AuthPlugin: p.Plugin,
-		Tls: &v1.TLSSettings{
-			Required:   p.TLS.Mode.Requires(),
-			Mode:       tlsModeToProto(p.TLS.Mode),
-			CaPem:      string(p.TLS.CAPEM),
-			ServerName: p.TLS.ServerName,
-		},
-		Resolution: &v1.Resolution{Method: methodToProto(p.Resolution.Method), Plugin: p.Resolution.Plugin, TlsRequired: p.Resolution.TLSRequired},
-	}
+	res := &v1.Resolution{Method: methodToProto(p.Resolution.Method), Plugin: p.Resolution.Plugin, TlsRequired: p.Resolution.TLSRequired}
 	for _, e := range p.Resolution.Evidence {
-		out.Resolution.Evidence = append(out.Resolution.Evidence, &v1.Evidence{Source: e.Source, Detail: e.Detail})
+		res.Evidence = append(res.Evidence, &v1.Evidence{Source: e.Source, Detail: e.Detail})
 	}
+	var dh *v1.DriverHints
 	if h := p.Hints; h != nil {
 		opts, err := structpb.NewStruct(h.Options)
 		if err != nil {
 			return nil, err
 		}
-		dh := &v1.DriverHints{
+		dh = &v1.DriverHints{
 			Driver: h.Driver, Options: opts, SecretOption: h.SecretOption, Dsn: h.DSN,
 			Packages: h.Packages, Warnings: h.Warnings, MinVersion: h.MinVersion,
 		}
 		for _, e := range h.Env {
 			dh.Env = append(dh.Env, &v1.EnvVar{Name: e.Name, Value: e.Value, Reason: e.Reason})
 		}
-		out.Hints = dh
 	}
-	return out, nil
+	return baseParamsToProto(p, res, dh), nil
 }
 
 func credentialToProto(c credential.Credential) *v1.Credential {
