@@ -15,8 +15,6 @@ package connbroker
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -24,6 +22,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/dbtls"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -143,17 +143,13 @@ func ConfigFromParams(p *v1.ConnectionParams) (*mysql.Config, error) {
 	}
 	switch t := str("tls"); t {
 	case tlsCustom:
-		tc := &tls.Config{ServerName: p.GetTls().GetServerName(), MinVersion: tls.VersionTLS12}
-		if pem := p.GetTls().GetCaPem(); pem != "" {
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM([]byte(pem)) {
-				return nil, fmt.Errorf("endpoint %q: tls.ca_pem holds no certificate: %w", p.GetEndpoint(), ErrHints)
-			}
-		}
+		mode := config.TLSVerifyIdentity
 		if p.GetTls().GetMode() == v1.TLSMode_TLS_MODE_VERIFY_CA {
-			// Verify the chain but not the name (go-sql-driver has no such mode).
-			tc.InsecureSkipVerify = true
-			tc.VerifyConnection = verifyChainOnly(tc.RootCAs)
+			mode = config.TLSVerifyCA // chain only: go-sql-driver has no such mode
+		}
+		tc, err := dbtls.Config(mode, []byte(p.GetTls().GetCaPem()), p.GetTls().GetServerName())
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %q: tls.ca_pem: %w: %w", p.GetEndpoint(), err, ErrHints)
 		}
 		cfg.TLS = tc
 	case "", "false":
@@ -164,19 +160,4 @@ func ConfigFromParams(p *v1.ConnectionParams) (*mysql.Config, error) {
 		return nil, fmt.Errorf("endpoint %q: refusing to send a clear-text secret with tls=%q: %w", p.GetEndpoint(), str("tls"), ErrHints)
 	}
 	return cfg, nil
-}
-
-// verifyChainOnly checks the peer chain against roots without the host name.
-func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
-	return func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("server sent no certificate")
-		}
-		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-		return err
-	}
 }
