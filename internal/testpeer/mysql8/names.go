@@ -2,21 +2,6 @@ package mysql8test
 
 import "crypto/tls"
 
-// tlsVersionName spells a TLS version the way MySQL's Ssl_version does.
-func tlsVersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	}
-	return tls.VersionName(v)
-}
-
 // tlsCipherName returns the OpenSSL name of a cipher suite where MySQL would
 // show one (MySQL reports OpenSSL names), else Go's IANA name.
 func tlsCipherName(id uint16) string {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/connbroker/connbroker/broker/dbtls"
 )
 
 // queryHandler answers the few statements clients send after login. One per
@@ -91,7 +93,7 @@ func (h *queryHandler) tlsValue(cipher bool) string {
 	if cipher {
 		return tlsCipherName(st.CipherSuite)
 	}
-	return tlsVersionName(st.Version)
+	return dbtls.VersionName(st.Version)
 }
 
 // variableDefaults are what the peer reports for session variables a driver
