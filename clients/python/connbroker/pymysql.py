@@ -22,8 +22,9 @@ from collections.abc import Mapping
 import pymysql as _pymysql
 import pymysql.connections
 
-from connbroker.client import Client, default_client
-from connbroker.errors import HintsError, InsecureTLSError
+from connbroker._fetch import fetch
+from connbroker.client import Client
+from connbroker.errors import InsecureTLSError
 from connbroker.hints import driver_kwargs
 from connbroker.v1 import broker_pb2
 
@@ -62,15 +63,7 @@ def connect_kwargs(endpoint: str, *, client: Client | None = None, **overrides: 
     This is :func:`connect` without the connecting; the result contains the
     secret, so never log it.
     """
-    c = client if client is not None else default_client()
-    params = c.get_connection_params(endpoint, driver=DRIVER)
-    if params.hints.driver != DRIVER:
-        raise HintsError(
-            f"broker {c.address} returned hints for driver {params.hints.driver!r} "
-            f"for endpoint {endpoint!r}, expected {DRIVER!r}",
-            operation=f"GetConnectionParams(endpoint={endpoint!r}, driver={DRIVER!r})",
-            address=c.address,
-        )
+    params = fetch(endpoint, DRIVER, client)
     kwargs = driver_kwargs(params, **overrides)
     check_tls(params, kwargs)
     return kwargs
