@@ -16,8 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/diagnose"
@@ -111,7 +109,8 @@ type Service struct {
 	rec       observe.Recorder
 	views     atomic.Pointer[views]
 	res       resolutions
-	inflight  singleflight.Group // identical validations running now (singleflight.go)
+	inflight  flights       // identical validations running now (singleflight.go)
+	slots     endpointSlots // logins and probes running per endpoint (singleflight.go)
 }
 
 // New returns a Service over cfg issuing with issuer.
@@ -237,6 +236,10 @@ type ValidateRequest struct {
 	Environment *diagnose.ClientEnvironment
 }
 
+// MaxValidateEndpoints is the most endpoints one validation may cover,
+// named or selected with all.
+const MaxValidateEndpoints = 256
+
 // MaxValidateTimeout is the longest per-endpoint timeout a request may ask.
 const MaxValidateTimeout = time.Minute
 
@@ -259,8 +262,9 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 		}
 	case len(names) == 0:
 		return nil, &ArgError{Field: "endpoints", Problem: "name at least one endpoint, or set all"}
-	case len(names) > 256:
-		return nil, &ArgError{Field: "endpoints", Problem: "at most 256 endpoints per request"}
+	}
+	if len(names) > MaxValidateEndpoints { // all: true obeys the same cap
+		return nil, &ArgError{Field: "endpoints", Problem: fmt.Sprintf("%d endpoints selected; at most %d per request: name them in batches", len(names), MaxValidateEndpoints)}
 	}
 	if req.Timeout < 0 || req.Timeout > MaxValidateTimeout {
 		return nil, &ArgError{Field: "timeout", Problem: fmt.Sprintf("must be between 0 and %s", MaxValidateTimeout)}
@@ -309,6 +313,12 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	release, err := s.endpointSlot(cctx, ep) // singleflight.go
+	if err != nil {
+		s.rec.Validation(ep.Name, false, "wait")
+		return validate.Result{Endpoint: ep.Name, Reason: "validation was not started: " + err.Error()}
+	}
+	defer release()
 	eff, resolution, err := s.effective(cctx, ep)
 	if err != nil {
 		st := validate.Stage{Name: "resolve", Duration: time.Since(start), Error: "resolve auth: " + err.Error()}
@@ -322,7 +332,10 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	cred, err := s.issuer.Issue(cctx, ep)
 	credStage := validate.Stage{Name: "credential", OK: err == nil, Duration: time.Since(start)}
 	if err != nil {
-		credStage.Error = "no credential: " + err.Error()
+		// The caller sees the safe message; the log has the cause (role
+		// ARN, account id, path).
+		s.log.WarnContext(ctx, "validation: no credential", "endpoint", ep.Name, "err", err)
+		credStage.Error = "no credential: " + credential.SafeMessage(err)
 		s.rec.Validation(ep.Name, false, credStage.Name)
 		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}
 	}

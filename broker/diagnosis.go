@@ -122,5 +122,17 @@ func (s *Service) Probe(ctx context.Context, endpoint string) (ProbeResult, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Load().Validation.Timeout)
 	defer cancel()
+	// A probe opens a database connection: it takes a slot of its endpoint
+	// and one of validation.max_concurrent, like a login (singleflight.go).
+	release, err := s.endpointSlot(ctx, ep)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	defer release()
+	releaseGlobal, err := s.validator.Acquire(ctx)
+	if err != nil {
+		return ProbeResult{}, fmt.Errorf("wait for a free validation slot (validation.max_concurrent): %w", err)
+	}
+	defer releaseGlobal()
 	return ProbeAddr(ctx, &handshake.Probe{}, ep.Addr(), tc, ep.TLS.Mode.Requires()), nil
 }

@@ -3,31 +3,134 @@ package broker
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/validate"
 )
 
 // validateShared runs validateOne once for identical concurrent requests
-// (same endpoint configuration, timeout and driver comparison), so a deploy of many pods that
-// all validate at start-up makes one login, not one per pod. The shared
-// login runs on a context that is not cancelled when one waiting caller
-// gives up; each caller still stops waiting at its own deadline. The cap on
-// concurrent logins (validation.max_concurrent) applies to the shared
-// logins.
+// (same endpoint configuration and driver comparison), so a deploy of many
+// pods that all validate at start-up makes one login, not one per pod.
+//
+// The key leaves out the timeout: callers asking with different timeouts
+// share the login, which runs with the timeout of the caller that started
+// it; each caller still stops waiting at its own deadline. The shared
+// login is cancelled as soon as every caller waiting for it has gone, so
+// abandoned validations do not pile up.
 func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool) validate.Result {
 	// The endpoint pointer changes on every config reload, so a login
 	// started under an old configuration is never shared with a request
 	// made under a new one.
-	key := fmt.Sprintf("%p|%s|%s|%t", ep, ep.Name, timeout, compare)
-	ch := s.inflight.DoChan(key, func() (any, error) {
-		return s.validateOne(context.WithoutCancel(ctx), ep, timeout, compare, nil, time.Time{}), nil
+	key := fmt.Sprintf("%p|%s|%t", ep, ep.Name, compare)
+	r, ok := s.inflight.do(ctx, key, func(sctx context.Context) validate.Result {
+		return s.validateOne(sctx, ep, timeout, compare, nil, time.Time{})
 	})
-	select {
-	case r := <-ch:
-		return r.Val.(validate.Result)
-	case <-ctx.Done():
+	if !ok {
 		return validate.Result{Endpoint: ep.Name, Reason: "validation was abandoned: " + ctx.Err().Error()}
 	}
+	return r
+}
+
+// flights runs one function per key at a time for every caller asking
+// with that key, and cancels it when no caller is waiting any more. The
+// zero value is ready to use.
+type flights struct {
+	mu    sync.Mutex
+	calls map[string]*flight
+}
+
+type flight struct {
+	done   chan struct{}
+	res    validate.Result
+	refs   int
+	cancel context.CancelFunc
+}
+
+// do returns fn's result for key, starting fn unless a call for key is
+// running. ok is false when ctx ended first; the call is then cancelled if
+// no other caller waits for it. fn runs on a context that keeps ctx's
+// values but not its cancellation.
+func (g *flights) do(ctx context.Context, key string, fn func(context.Context) validate.Result) (res validate.Result, ok bool) {
+	g.mu.Lock()
+	if g.calls == nil {
+		g.calls = map[string]*flight{}
+	}
+	f, running := g.calls[key]
+	if !running {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		g.calls[key] = f
+		go func() {
+			defer cancel()
+			f.res = fn(fctx)
+			g.mu.Lock()
+			if g.calls[key] == f {
+				delete(g.calls, key)
+			}
+			g.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	f.refs++
+	g.mu.Unlock()
+	select {
+	case <-f.done:
+		g.mu.Lock()
+		f.refs--
+		g.mu.Unlock()
+		return f.res, true
+	case <-ctx.Done():
+		g.mu.Lock()
+		if f.refs--; f.refs == 0 {
+			f.cancel()
+			if g.calls[key] == f { // a new caller starts afresh
+				delete(g.calls, key)
+			}
+		}
+		g.mu.Unlock()
+		return validate.Result{}, false
+	}
+}
+
+// endpointSlots caps the logins and probes running at once against one
+// endpoint (limits.endpoint_concurrent), so calls to one slow or
+// blackholed endpoint cannot hold every slot of validation.max_concurrent.
+// The zero value is ready to use.
+type endpointSlots struct {
+	mu  sync.Mutex
+	sem map[string]*semaphore.Weighted
+}
+
+// maxEndpointSlots bounds the map; past it, it starts afresh (running
+// calls keep their semaphores).
+const maxEndpointSlots = 1 << 16
+
+// acquire waits for a slot of endpoint name (n of them per endpoint) and
+// returns its release, or ctx's error.
+func (e *endpointSlots) acquire(ctx context.Context, name string, n int) (release func(), err error) {
+	n = max(n, 1)
+	key := fmt.Sprintf("%s|%d", name, n) // a reload that changes n starts new semaphores
+	e.mu.Lock()
+	if e.sem == nil || len(e.sem) >= maxEndpointSlots {
+		e.sem = map[string]*semaphore.Weighted{}
+	}
+	sem, ok := e.sem[key]
+	if !ok {
+		sem = semaphore.NewWeighted(int64(n))
+		e.sem[key] = sem
+	}
+	e.mu.Unlock()
+	if err := sem.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("wait for a free slot of endpoint %s (limits.endpoint_concurrent): %w", name, err)
+	}
+	return func() { sem.Release(1) }, nil
+}
+
+// endpointSlot takes a slot of ep from the current limits.
+func (s *Service) endpointSlot(ctx context.Context, ep *config.Endpoint) (release func(), err error) {
+	return s.slots.acquire(ctx, ep.Name, s.cfg.Load().Limits.EndpointConcurrent)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +27,7 @@ const (
 	AuditValidation       = "validation"
 	AuditDenied           = "denied"
 	AuditIssueFailed      = "issue_failed"
+	AuditProbe            = "probe"
 )
 
 // Audit outcomes.
@@ -40,7 +42,8 @@ const (
 type AuditEvent struct {
 	// Time is when the call finished, UTC.
 	Time time.Time `json:"time"`
-	// Event is credential_issued, validation, denied or issue_failed.
+	// Event is credential_issued, validation, probe, denied or
+	// issue_failed.
 	Event string `json:"event"`
 	// Caller is the caller identity; empty when the caller has none.
 	Caller string `json:"caller"`
@@ -69,12 +72,14 @@ type AuditEvent struct {
 // Auditor writes audit events as JSON lines. It is safe for concurrent use;
 // a nil *Auditor writes nothing.
 type Auditor struct {
-	mu   sync.Mutex
-	enc  *json.Encoder
-	log  *slog.Logger
-	now  func() time.Time
-	path string   // the audit file, for Reopen; "" for a plain writer
-	file *os.File // the open audit file
+	mu     sync.Mutex
+	w      io.Writer
+	log    *slog.Logger
+	now    func() time.Time
+	path   string   // the audit file, for Reopen; "" for a plain writer
+	file   *os.File // the open audit file
+	deny   bool     // audit.on_error: deny
+	errors interface{ Inc() }
 }
 
 // NewAuditor returns an Auditor writing to w; write errors are logged to
@@ -83,8 +88,30 @@ func NewAuditor(w io.Writer, log *slog.Logger) *Auditor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Auditor{enc: json.NewEncoder(w), log: log, now: time.Now}
+	return &Auditor{w: w, log: log, now: time.Now}
 }
+
+// FailClosed makes credential issuance fail (UNAVAILABLE) when its audit
+// event cannot be written (audit.on_error: deny). It returns a.
+func (a *Auditor) FailClosed(deny bool) *Auditor {
+	if a != nil {
+		a.deny = deny
+	}
+	return a
+}
+
+// CountErrors counts every failed write in c (the metric
+// connbroker_audit_write_errors_total). It returns a.
+func (a *Auditor) CountErrors(c interface{ Inc() }) *Auditor {
+	if a != nil {
+		a.errors = c
+	}
+	return a
+}
+
+// errAuditFailed means an audit event could not be written and
+// audit.on_error is deny, so the credential was not sent. Retry later.
+var errAuditFailed = errors.New("the audit trail cannot be written, so no credential is issued (audit.on_error: deny); retry later")
 
 // OpenAudit opens the audit output of a configuration: nil for none,
 // stdout for "stdout", else the file (appended to, created 0600). Close the
@@ -125,7 +152,7 @@ func (a *Auditor) Reopen() error {
 	}
 	a.mu.Lock()
 	old := a.file
-	a.file, a.enc = f, json.NewEncoder(f)
+	a.file, a.w = f, f
 	a.mu.Unlock()
 	return old.Close()
 }
@@ -140,18 +167,62 @@ func (a *Auditor) Close() error {
 	return a.file.Close()
 }
 
-// Write records e, filling in Time.
-func (a *Auditor) Write(e AuditEvent) {
+// Write records e, filling in Time. A line is written whole or not at
+// all: after a short write to the audit file (disk full) the file is cut
+// back to where the line began. A failure is logged and counted; the
+// error is returned for callers that fail closed.
+func (a *Auditor) Write(e AuditEvent) error {
 	if a == nil {
-		return
+		return nil
 	}
 	e.Time = a.now().UTC()
-	a.mu.Lock()
-	err := a.enc.Encode(e)
-	a.mu.Unlock()
-	if err != nil {
-		a.log.Error("write audit event", "err", err, "event", e.Event, "endpoint", e.Endpoint)
+	line, err := json.Marshal(e)
+	if err == nil {
+		line = append(line, '\n')
+		a.mu.Lock()
+		err = a.writeLine(line)
+		a.mu.Unlock()
 	}
+	if err != nil {
+		if a.errors != nil {
+			a.errors.Inc()
+		}
+		a.log.Error("write audit event", "err", err, "event", e.Event, "endpoint", e.Endpoint, "on_error_deny", a.deny)
+		return fmt.Errorf("write audit event: %w", err)
+	}
+	return nil
+}
+
+// writeLine writes line with one write call; on the audit file, a partial
+// write is undone. Called with a.mu held.
+func (a *Auditor) writeLine(line []byte) error {
+	if a.file == nil {
+		n, err := a.w.Write(line)
+		if err == nil && n < len(line) {
+			err = io.ErrShortWrite
+		}
+		return err
+	}
+	start, err := a.file.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	n, err := a.file.Write(line)
+	if err != nil && n > 0 {
+		if terr := a.file.Truncate(start); terr != nil {
+			return errors.Join(err, fmt.Errorf("cut the partial line: %w", terr))
+		}
+	}
+	return err
+}
+
+// issue writes the event of a credential about to be sent. It returns
+// errAuditFailed when the write fails and the auditor fails closed.
+func (a *Auditor) issue(e AuditEvent) error {
+	if err := a.Write(e); err != nil && a.deny {
+		return errAuditFailed
+	}
+	return nil
 }
 
 // baseEvent fills in who called, from where, and how the call ended.
@@ -181,6 +252,7 @@ func baseEvent(ctx context.Context, method string, err error) AuditEvent {
 // endpoint of a ValidateConnection call (or one for its refusal).
 func auditUnary(a *Auditor, cfg func() *config.Config) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		markAudited(ctx)
 		resp, err := handler(ctx, req)
 		if a == nil {
 			return resp, err
@@ -196,12 +268,24 @@ func auditUnary(a *Auditor, cfg func() *config.Config) grpc.UnaryServerIntercept
 				p := resp.(*v1.GetConnectionParamsResponse).GetParams()
 				e.Event, e.DBUser = AuditCredentialIssued, p.GetUser()
 				fillCredential(&e, p.GetCredential())
-			} else if e.Event == "" {
+				if aerr := a.issue(e); aerr != nil {
+					return nil, toStatus(aerr) // fail closed: the credential is not sent
+				}
+				return resp, nil
+			}
+			if e.Event == "" {
 				e.Event = AuditIssueFailed
 			}
 			a.Write(e)
 		case *v1.ValidateConnectionRequest:
 			auditValidation(ctx, a, cfg(), info.FullMethod, r, resp, err)
+		case *v1.ProbeEndpointRequest:
+			e := baseEvent(ctx, info.FullMethod, err)
+			if e.Event == "" {
+				e.Event = AuditProbe
+			}
+			e.Endpoint = r.GetEndpoint()
+			a.Write(e)
 		}
 		return resp, err
 	}
@@ -255,4 +339,57 @@ func endpointOf(st *status.Status) string {
 		}
 	}
 	return ""
+}
+
+// auditedKey marks a context whose call reached auditUnary or auditStream.
+type auditedKey struct{}
+
+func markAudited(ctx context.Context) {
+	if p, ok := ctx.Value(auditedKey{}).(*bool); ok {
+		*p = true
+	}
+}
+
+// auditUnauthenticatedUnary runs before the caller is identified, so a
+// call refused there (a client certificate without a usable identity:
+// UNAUTHENTICATED) is audited as denied. Calls that reach auditUnary are
+// audited there, not twice.
+func auditUnauthenticatedUnary(a *Auditor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if a == nil {
+			return handler(ctx, req)
+		}
+		audited := new(bool)
+		resp, err := handler(context.WithValue(ctx, auditedKey{}, audited), req)
+		if err != nil && !*audited {
+			e := baseEvent(ctx, info.FullMethod, err)
+			if e.Event == "" {
+				e.Event = AuditDenied
+			}
+			if r, ok := req.(interface{ GetEndpoint() string }); ok {
+				e.Endpoint = r.GetEndpoint()
+			}
+			a.Write(e)
+		}
+		return resp, err
+	}
+}
+
+// auditUnauthenticatedStream is auditUnauthenticatedUnary for streams.
+func auditUnauthenticatedStream(a *Auditor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if a == nil {
+			return handler(srv, ss)
+		}
+		audited := new(bool)
+		err := handler(srv, &ctxStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), auditedKey{}, audited)})
+		if err != nil && !*audited {
+			e := baseEvent(ss.Context(), info.FullMethod, err)
+			if e.Event == "" {
+				e.Event = AuditDenied
+			}
+			a.Write(e)
+		}
+		return err
+	}
 }

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -36,10 +38,38 @@ type Server struct {
 	shutdown <-chan struct{}
 	// watchPoll is how often watches look for a rotated secret.
 	watchPoll time.Duration
+	// log receives the full text of errors whose status carries only a
+	// safe message (credential sources, AWS).
+	log *slog.Logger
 }
 
 // New returns the API adapter for svc.
-func New(svc *broker.Service) *Server { return &Server{svc: svc} }
+func New(svc *broker.Service) *Server {
+	return &Server{svc: svc, log: slog.New(slog.DiscardHandler)}
+}
+
+// connectionOptions bound each client connection: how many calls it may
+// carry at once, and how long it lives before the client must reconnect
+// (and present its certificate again: an expired or revoked client
+// certificate stops working within max_connection_age + grace).
+func connectionOptions(l config.Limits) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(uint32(l.MaxStreamsPerConnection)),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionAge:      l.MaxConnectionAge,
+			MaxConnectionAgeGrace: l.MaxConnectionAgeGrace,
+		}),
+	}
+}
+
+// fail logs err in full and returns its status, whose message is safe for
+// the caller (credential and AWS errors are reduced to their kind there).
+func (s *Server) fail(ctx context.Context, method string, err error) error {
+	if errors.Is(err, credential.ErrUnavailable) {
+		s.log.WarnContext(ctx, "credential unavailable", "method", method, "err", err)
+	}
+	return toStatus(err)
+}
 
 // NewGRPCServer returns a grpc.Server with the broker, health and
 // reflection services and the logging and recovery interceptors. The health
@@ -65,14 +95,17 @@ type Extras struct {
 // callers by their client certificate (authz.go) and rate-limits
 // credential issuance per caller (ratelimit.go).
 func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
-	limits := newIssueLimiter(func() config.Limits { return svc.Config().Limits })
-	opts = append([]grpc.ServerOption{
+	limits := newCallerLimiter(func() config.Limits { return svc.Config().Limits })
+	// auditUnary runs before identifyUnary so callers refused as
+	// UNAUTHENTICATED are audited too.
+	opts = append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
-		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), identifyStream(), auditStream(x.Audit, svc.Config), rateLimitStream(limits)),
-	}, opts...)
+		grpc.ChainUnaryInterceptor(recoverUnary(log), auditUnauthenticatedUnary(x.Audit), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
+		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), auditUnauthenticatedStream(x.Audit), identifyStream(), auditStream(x.Audit, svc.Config), rateLimitStream(limits)),
+	}, connectionOptions(svc.Config().Limits)...), opts...)
 	gs := grpc.NewServer(opts...)
 	srv := New(svc)
+	srv.log = log
 	srv.shutdown, srv.watchPoll = x.Shutdown, x.WatchPoll
 	v1.RegisterBrokerServiceServer(gs, srv)
 	hs := health.NewServer()
@@ -87,7 +120,7 @@ func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...
 func (s *Server) GetConnectionParams(ctx context.Context, req *v1.GetConnectionParamsRequest) (*v1.GetConnectionParamsResponse, error) {
 	p, err := s.svc.Params(ctx, req.GetEndpoint(), req.GetDriver())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, s.fail(ctx, "GetConnectionParams", err)
 	}
 	pp, err := s.cachedParamsToProto(p)
 	if err != nil {
@@ -152,7 +185,9 @@ func paramsToProto(p *broker.Params) (*v1.ConnectionParams, error) {
 }
 
 func credentialToProto(c credential.Credential) *v1.Credential {
-	out := &v1.Credential{Secret: c.Secret.Reveal(), Source: c.Source}
+	// Only the source's kind (file, env, secretsmanager, iam): a path or a
+	// secret ARN is not the caller's business.
+	out := &v1.Credential{Secret: c.Secret.Reveal(), Source: c.SourceKind()}
 	switch c.Kind {
 	case credential.KindIAMToken:
 		out.Kind = v1.CredentialKind_CREDENTIAL_KIND_IAM_TOKEN

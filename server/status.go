@@ -27,6 +27,7 @@ const (
 	ReasonPermissionDenied      = "PERMISSION_DENIED"
 	ReasonRateLimited           = "RATE_LIMITED"
 	ReasonUnauthenticated       = "UNAUTHENTICATED"
+	ReasonAuditUnavailable      = "AUDIT_UNAVAILABLE"
 )
 
 // toStatus maps a domain error to a gRPC status error: the one place where
@@ -62,8 +63,13 @@ func toStatus(err error) error {
 		code, reason, meta = codes.NotFound, ReasonEndpointNotFound, map[string]string{"endpoint": nf.Endpoint}
 	case errors.As(err, &arg):
 		code, reason, meta = codes.InvalidArgument, ReasonInvalidArgument, map[string]string{"field": arg.Field}
+	case errors.Is(err, errAuditFailed):
+		code, reason = codes.Unavailable, ReasonAuditUnavailable
 	case errors.Is(err, credential.ErrUnavailable):
-		code, reason = codes.Unavailable, ReasonCredentialUnavailable
+		// Only a safe message: an AWS error names the role ARN and the
+		// account, a source names a path or a secret ARN (Server.fail logs
+		// them in full).
+		code, reason, msg = codes.Unavailable, ReasonCredentialUnavailable, credential.SafeMessage(err)
 	case errors.Is(err, resolve.ErrUndecided):
 		code, reason = codes.FailedPrecondition, ReasonAuthUndecided
 	default:

@@ -46,7 +46,7 @@ func (s *Server) WatchConnectionParams(req *v1.WatchConnectionParamsRequest, str
 	if errors.Is(err, context.Canceled) && stream.Context().Err() != nil {
 		return nil // the client went away
 	}
-	return toStatus(err)
+	return s.fail(ctx, "WatchConnectionParams", err)
 }
 
 func watchReasonToProto(r broker.WatchReason) v1.WatchReason {
@@ -69,6 +69,7 @@ func auditStream(a *Auditor, cfg func() *config.Config) grpc.StreamServerInterce
 		if a == nil || info.FullMethod != v1.BrokerService_WatchConnectionParams_FullMethodName {
 			return handler(srv, ss)
 		}
+		markAudited(ss.Context())
 		as := &auditedStream{ServerStream: ss, a: a, method: info.FullMethod}
 		err := handler(srv, as)
 		if err != nil {
@@ -102,16 +103,25 @@ func (s *auditedStream) RecvMsg(m any) error {
 	return err
 }
 
+// SendMsg audits each params message before it is sent: with
+// audit.on_error: deny, a credential whose event cannot be written is not
+// sent and the stream ends with UNAVAILABLE. A failed send is audited
+// again as issue_failed.
 func (s *auditedStream) SendMsg(m any) error {
+	r, ok := m.(*v1.WatchConnectionParamsResponse)
+	if !ok {
+		return s.ServerStream.SendMsg(m)
+	}
+	e := baseEvent(s.Context(), s.method, nil)
+	p := r.GetParams()
+	e.Event, e.Endpoint, e.DBUser = AuditCredentialIssued, p.GetEndpoint(), p.GetUser()
+	fillCredential(&e, p.GetCredential())
+	if err := s.a.issue(e); err != nil {
+		return toStatus(err)
+	}
 	err := s.ServerStream.SendMsg(m)
-	if r, ok := m.(*v1.WatchConnectionParamsResponse); ok {
-		e := baseEvent(s.Context(), s.method, err)
-		p := r.GetParams()
-		e.Event, e.Endpoint, e.DBUser = AuditCredentialIssued, p.GetEndpoint(), p.GetUser()
-		if err != nil {
-			e.Outcome, e.Reason = OutcomeFailed, "send: "+err.Error()
-		}
-		fillCredential(&e, p.GetCredential())
+	if err != nil {
+		e.Event, e.Outcome, e.Reason = AuditIssueFailed, OutcomeFailed, "send: "+err.Error()
 		s.a.Write(e)
 	}
 	return err

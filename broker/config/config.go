@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/connbroker/connbroker/broker/policy"
 	"github.com/connbroker/connbroker/broker/rdshost"
+	"github.com/connbroker/connbroker/broker/safefile"
 )
 
 // DefaultListen is the gRPC listen address used when none is configured.
@@ -262,7 +262,7 @@ func (e *Error) Unwrap() []error { return append([]error{ErrInvalid}, e.Problems
 
 // Load reads, decodes strictly, defaults and validates the file at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, _, err := safefile.Read(path, MaxConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -321,6 +321,7 @@ func (c *Config) applyDefaults() {
 		c.Validation.MaxConcurrent = 4
 	}
 	c.applySecurityDefaults()
+	c.applyLimitDefaults() // limits.go
 	for name, e := range c.Endpoints {
 		if e == nil {
 			continue
@@ -373,8 +374,8 @@ func (c *Config) Validate() error {
 	}
 	for path, f := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "tls.client_ca": c.TLS.ClientCA} {
 		if f != "" {
-			if _, err := os.Stat(f); err != nil {
-				add(path, fmt.Sprintf("cannot read %q: %v", f, errors.Unwrap(err)), "point it at a readable PEM file")
+			if _, err := safefile.Check(f, safefile.MaxCABundle); err != nil {
+				add(path, fileProblem(f, err), "point it at a readable PEM file")
 			}
 		}
 	}
@@ -402,6 +403,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateMetrics()...)
 	errs = append(errs, c.validateSecurity()...)
+	errs = append(errs, c.validateLimits()...) // limits.go
 	if len(c.Endpoints) == 0 {
 		add("endpoints", "no endpoints are configured", "add at least one endpoint under endpoints:")
 	}
@@ -500,10 +502,10 @@ func (e *Endpoint) validate(p, name string) []error {
 		add(".tls.mode", fmt.Sprintf("unknown mode %q", e.TLS.Mode), "use disabled, preferred, required, verify-ca or verify-identity")
 	}
 	if e.TLS.CA != CASystem {
-		pem, err := os.ReadFile(e.TLS.CA)
+		pem, err := readCA(e.TLS.CA) // files.go: bounded, shared
 		switch {
 		case err != nil:
-			add(".tls.ca", fmt.Sprintf("cannot read %q: %v", e.TLS.CA, errors.Unwrap(err)), `point it at a readable PEM file, or use "system"`)
+			add(".tls.ca", fileProblem(e.TLS.CA, err), `point it at a readable PEM file, or use "system"`)
 		case !bytes.Contains(pem, []byte("-----BEGIN CERTIFICATE-----")):
 			add(".tls.ca", fmt.Sprintf("%q holds no PEM certificate", e.TLS.CA), "use a PEM bundle (e.g. the RDS global-bundle.pem)")
 		default:
@@ -529,11 +531,9 @@ func (s *PasswordSource) validate(p string) []error {
 	case s.SecretsManager != "":
 		return validateSecretsManager(p, s)
 	case s.File != "":
-		f, err := os.Open(s.File)
-		if err != nil {
-			return []error{&FieldError{Path: p + ".file", Problem: fmt.Sprintf("cannot read %q: %v", s.File, errors.Unwrap(err)), Fix: "create the file or fix the path and its permissions"}}
+		if _, err := checkSecretFile(s.File); err != nil { // files.go
+			return []error{&FieldError{Path: p + ".file", Problem: fileProblem(s.File, err), Fix: "point it at a regular file holding only the password; create it or fix the path and its permissions"}}
 		}
-		f.Close()
 	case s.Env != "":
 		if !envName.MatchString(s.Env) {
 			return []error{&FieldError{Path: p + ".env", Problem: fmt.Sprintf("%q is not a variable name", s.Env), Fix: "use letters, digits and _"}}

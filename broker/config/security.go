@@ -18,6 +18,10 @@ type Audit struct {
 	// Output is "stdout" or an absolute file path (appended to, created
 	// with mode 0600). Empty turns the audit trail off.
 	Output string `yaml:"output"`
+	// OnError is what happens when an audit event cannot be written:
+	// "allow" (default) logs the failure and serves the call; "deny" fails
+	// closed (see limits.go).
+	OnError AuditOnError `yaml:"on_error"`
 }
 
 // Default issuance limits per caller.
@@ -36,6 +40,8 @@ type Limits struct {
 	// rate. Default 500 (a 500-pod rollout sharing one identity gets its first
 	// credentials at once).
 	IssueBurst int `yaml:"issue_burst"`
+	// The fields below are documented in limits.go.
+	CallLimits `yaml:",inline"`
 }
 
 // IdentitiesInUse reports whether callers are identified (by client

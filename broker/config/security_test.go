@@ -64,7 +64,7 @@ func TestSecurityDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits != (Limits{IssueRate: DefaultIssueRate, IssueBurst: DefaultIssueBurst}) || c.Audit.Output != "" || c.IdentitiesInUse() {
+	if c.Limits.IssueRate != DefaultIssueRate || c.Limits.IssueBurst != DefaultIssueBurst || c.Audit.Output != "" || c.IdentitiesInUse() {
 		t.Errorf("defaults: limits %+v audit %+v identities %v", c.Limits, c.Audit, c.IdentitiesInUse())
 	}
 	c, err = Parse("x", []byte(mtlsHead+"policy:\n  - caller: spiffe://a/b\n    endpoints: ['*']\n"+secEndpoint))

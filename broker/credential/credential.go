@@ -11,10 +11,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/safefile"
 )
 
 // Kind is the kind of secret a credential carries.
@@ -154,4 +159,58 @@ func (r *Router) Invalidate(ep *config.Endpoint) {
 			p.Invalidate(ep)
 		}
 	}
+}
+
+// SourceKind is the kind of the credential's source without its detail:
+// "file", "env", "secretsmanager" or "iam". A path or a secret ARN is for
+// the broker's log, not for callers.
+func (c Credential) SourceKind() string { return sourceKind(c.Source) }
+
+func sourceKind(src string) string {
+	k, _, _ := strings.Cut(src, ":")
+	return k
+}
+
+// SafeMessage is the error's message for a caller: the endpoint, the
+// source's kind and a coarse reason (an AWS error code, "not found",
+// "permission denied"), never a role ARN, an account id, a secret ARN or a
+// file path. Log the full error (err.Error()) beside it.
+func (e *SourceError) SafeMessage() string {
+	msg := fmt.Sprintf("endpoint %q: credential from %s is unavailable", e.Endpoint, sourceKind(e.Source))
+	if r := safeReason(e.Err); r != "" {
+		msg += " (" + r + ")"
+	}
+	return msg + "; the broker's log has the details"
+}
+
+// SafeMessage returns the caller-safe message of a credential error: the
+// SourceError's SafeMessage, or a generic one.
+func SafeMessage(err error) string {
+	var se *SourceError
+	if errors.As(err, &se) {
+		return se.SafeMessage()
+	}
+	return "credential unavailable; the broker's log has the details"
+}
+
+// safeReason names the class of a source failure without its text.
+func safeReason(err error) string {
+	var api smithy.APIError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &api):
+		return "AWS error " + api.ErrorCode()
+	case errors.Is(err, fs.ErrNotExist):
+		return "not found"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, safefile.ErrNotRegular):
+		return "not a regular file"
+	case errors.Is(err, safefile.ErrTooLarge):
+		return "file too large"
+	}
+	return ""
 }

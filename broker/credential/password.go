@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/safefile"
 )
 
 // Passwords reads passwords from files or environment variables. A file is
@@ -86,10 +87,11 @@ func (p *Passwords) readFile(path string) (Secret, error) {
 	if ok && e.stamp == st {
 		return e.secret, nil
 	}
-	b, err := os.ReadFile(path)
+	b, fi, err := safefile.Read(path, safefile.MaxSecret)
 	if err != nil {
 		return Secret{}, fmt.Errorf("read password file: %w", err)
 	}
+	st = stampOf(fi) // of the file read, in case it changed since the stat
 	v := strings.TrimRight(string(b), "\r\n")
 	if v == "" {
 		return Secret{}, errors.New("password file is empty")

@@ -28,9 +28,9 @@ func Config(mode config.TLSMode, caPEM []byte, serverName string) (*tls.Config, 
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
 	var roots *x509.CertPool
 	if len(caPEM) > 0 {
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(caPEM) {
-			return nil, ErrNoCertificates
+		var err error
+		if roots, err = rootsFor(caPEM); err != nil { // pool.go: shared
+			return nil, err
 		}
 	}
 	switch mode {

@@ -117,10 +117,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return usageError{err}
 	}
 	if *check {
+		for _, w := range cfg.FileWarnings() {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
 		fmt.Fprintf(stdout, "%s: OK (%d endpoints)\n", *cfgPath, len(cfg.Endpoints))
 		return nil
 	}
 	log := newLogger(cfg.Log, stderr)
+	for _, w := range cfg.FileWarnings() {
+		log.Warn("secret file readable by others", "problem", w)
+	}
 
 	// A credential endpoint that hangs must not wedge the SDK's credential
 	// cache (it retrieves on a context that is never cancelled): bound each
@@ -163,6 +169,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return usageError{err}
 	}
 	defer closeAudit.Close()
+	audit.FailClosed(cfg.Audit.OnError == config.AuditDeny).CountErrors(mx.AuditWriteErrors)
 	drain := make(chan struct{}) // closed at shutdown: ends every stream
 	gs, hs := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit, Shutdown: drain}, opts...)
 	mx.GRPC.InitializeMetrics(gs)

@@ -35,6 +35,9 @@ type Metrics struct {
 	// GRPC counts and times the RPCs; install its interceptors with
 	// ServerOptions and pre-create its series with GRPC.InitializeMetrics.
 	GRPC *grpcprom.ServerMetrics
+	// AuditWriteErrors counts audit events that could not be written
+	// (connbroker_audit_write_errors_total); give it to the Auditor.
+	AuditWriteErrors prometheus.Counter
 
 	credentials   *prometheus.CounterVec
 	tokenCache    *prometheus.CounterVec
@@ -68,6 +71,10 @@ func New() *Metrics {
 			Name: "connbroker_validations_total",
 			Help: "Endpoint validations (real logins) by endpoint, outcome (ok, failed) and finding (the first failed stage: credential, dial, tls, auth, query; none when ok).",
 		}, []string{"endpoint", "outcome", "finding"}),
+		AuditWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "connbroker_audit_write_errors_total",
+			Help: "Audit events that could not be written (disk full, file gone). With audit.on_error: deny, each one refused a call.",
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "connbroker_config_reloads_total",
 			Help: "Configuration reloads (SIGHUP) by result: applied, or rejected (the old config is kept).",
@@ -83,7 +90,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.GRPC, m.credentials, m.tokenCache, m.refreshErrors, m.validations, m.reloads, m.expiry,
+		m.GRPC, m.credentials, m.tokenCache, m.refreshErrors, m.validations, m.reloads, m.expiry, m.AuditWriteErrors,
 	)
 	for _, r := range []string{"applied", "rejected"} {
 		m.reloads.WithLabelValues(r)
