@@ -58,6 +58,8 @@ type Leaf struct {
 	URIs []string
 	// Server marks a server certificate (else a client certificate).
 	Server bool
+	// NotAfter is when the certificate expires; zero means in 24 hours.
+	NotAfter time.Time
 }
 
 // Issue returns a PEM certificate and PEM private key for l signed by ca.
@@ -73,6 +75,9 @@ func (ca *CA) Issue(t testing.TB, l Leaf) (certPEM, keyPEM []byte) {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		DNSNames:     l.DNS,
 		IPAddresses:  l.IPs,
+	}
+	if !l.NotAfter.IsZero() {
+		tmpl.NotAfter = l.NotAfter
 	}
 	if l.Server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
