@@ -72,7 +72,7 @@ func globalStatus(t *testing.T, db *sql.DB, name string) int {
 	t.Helper()
 	var k string
 	var v int
-	if err := db.QueryRow("SHOW GLOBAL STATUS LIKE '" + name + "'").Scan(&k, &v); err != nil {
+	if err := db.QueryRow("SHOW GLOBAL STATUS LIKE '"+name+"'").Scan(&k, &v); err != nil {
 		t.Fatal(err)
 	}
 	return v
