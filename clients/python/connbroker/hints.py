@@ -21,6 +21,7 @@ import hashlib
 import os
 import shutil
 import ssl
+import stat
 import tempfile
 import threading
 from typing import Any
@@ -40,7 +41,9 @@ _MAX_EXACT_INT = 2**53
 
 _ca_lock = threading.Lock()
 _ca_dir: str | None = None
+_ca_dir_id: tuple[int, int] | None = None  # (st_dev, st_ino) of _ca_dir as made
 _ca_files: dict[str, str] = {}
+_ca_file_ids: dict[str, tuple[int, int]] = {}  # digest -> (st_dev, st_ino) as written
 
 
 def driver_kwargs(params: broker_pb2.ConnectionParams, **overrides: Any) -> dict[str, Any]:
@@ -115,30 +118,62 @@ def _convert(value: struct_pb2.Value, ca: _LazyCAFile) -> Any:
     return None  # null_value or unset
 
 
+def _private(path: str, want: tuple[int, int] | None, is_dir: bool) -> bool:
+    """Report whether ``path`` is still the private entry this process made.
+
+    It must be the same inode (``want`` is its ``(st_dev, st_ino)``), not a
+    symlink, owned by this process's effective uid, and closed to group and
+    others. A directory that a /tmp cleaner removed and another user then
+    recreated under the same name fails every one of these checks.
+    """
+    if want is None:
+        return False
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    kind_ok = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
+    return (
+        kind_ok
+        and (st.st_dev, st.st_ino) == want
+        and st.st_uid == os.geteuid()
+        and stat.S_IMODE(st.st_mode) & 0o077 == 0
+    )
+
+
 def ca_file_for(ca_pem: str) -> str:
     """Return the path of a private file holding ``ca_pem``.
 
     The file is written once per distinct content (keyed by SHA-256) with mode
-    0600 inside a private temporary directory (mode 0700) and reused
-    afterwards; it is rewritten if something deleted it. The directory is
-    removed when the process exits.
+    0600 inside a private temporary directory (mode 0700, made with
+    ``tempfile.mkdtemp``) and reused afterwards. Before a file or the
+    directory is reused it is checked to be the very one this process made
+    (same inode, owned by us, mode 0700/0600, not a symlink): a directory
+    that already exists is never trusted. If the check fails (deleted by a
+    /tmp cleaner, or recreated by another user) a fresh directory is made and
+    the file written again. The directory is removed when the process exits.
     """
     if not ca_pem:
         raise ValueError("ca_pem is empty; use system_ca_file() for the system trust store")
     data = ca_pem.encode("utf-8")
     digest = hashlib.sha256(data).hexdigest()
-    global _ca_dir
+    global _ca_dir, _ca_dir_id
     with _ca_lock:
-        path = _ca_files.get(digest)
-        if path is not None and os.path.exists(path):
-            return path
-        if _ca_dir is None or not os.path.isdir(_ca_dir):
-            _ca_dir = tempfile.mkdtemp(prefix="connbroker-ca-")  # mode 0700
+        if _ca_dir is None or not _private(_ca_dir, _ca_dir_id, is_dir=True):
+            _ca_files.clear()
+            _ca_file_ids.clear()
+            _ca_dir = tempfile.mkdtemp(prefix="connbroker-ca-")  # new, unpredictable, mode 0700
+            st = os.lstat(_ca_dir)
+            _ca_dir_id = (st.st_dev, st.st_ino)
             atexit.register(shutil.rmtree, _ca_dir, True)
+        path = _ca_files.get(digest)
+        if path is not None and _private(path, _ca_file_ids.get(digest), is_dir=False):
+            return path
         path = os.path.join(_ca_dir, f"{digest}.pem")
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
+            st = os.fstat(fd)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.chmod(tmp, 0o600)  # in case the umask was stricter or odd
@@ -148,6 +183,7 @@ def ca_file_for(ca_pem: str) -> str:
                 os.unlink(tmp)
             raise
         _ca_files[digest] = path
+        _ca_file_ids[digest] = (st.st_dev, st.st_ino)
         return path
 
 

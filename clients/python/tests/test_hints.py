@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import ssl
 import stat
 import sys
@@ -212,3 +213,52 @@ def test_redacted_masks_the_secret() -> None:
     text = connbroker.redacted(broker_pb2.GetConnectionParamsResponse(params=params))
     assert SECRET not in text and "[REDACTED]" in text and "db.example" in text
     assert params.credential.secret == SECRET  # the original is untouched
+
+
+def _plant(dirpath: str, name: str, content: str, *, mode: int) -> None:
+    """Recreate ``dirpath`` the way another user could after a /tmp cleaner
+    removed it: owned by uid 65534 when we are root, with a planted CA."""
+    os.mkdir(dirpath, mode)
+    os.chmod(dirpath, mode)
+    planted = os.path.join(dirpath, name)
+    with open(planted, "w", encoding="utf-8") as f:
+        f.write(content)
+    os.chmod(planted, 0o644)
+    if os.geteuid() == 0:
+        os.chown(planted, 65534, 65534)
+        os.chown(dirpath, 65534, 65534)
+
+
+@pytest.mark.parametrize("mode", [0o700, 0o777])
+def test_ca_dir_recreated_by_another_user_is_not_trusted(mode: int) -> None:
+    pem = CA_PEM.replace("fake", f"planted{mode:o}")
+    path = hints.ca_file_for(pem)
+    cadir = os.path.dirname(path)
+    shutil.rmtree(cadir)  # a /tmp cleaner ran
+    evil = "-----BEGIN CERTIFICATE-----\nATTACKER\n-----END CERTIFICATE-----\n"
+    _plant(cadir, os.path.basename(path), evil, mode=mode)
+    try:
+        got = hints.ca_file_for(pem)
+        with open(got, encoding="utf-8") as f:
+            assert f.read() == pem, "the helper handed out a CA planted by another user"
+        assert os.path.dirname(got) != cadir
+        st = os.lstat(os.path.dirname(got))
+        assert st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) == 0o700
+        # Later calls keep using the fresh directory.
+        assert hints.ca_file_for(pem) == got
+    finally:
+        shutil.rmtree(cadir, ignore_errors=True)
+
+
+def test_ca_file_swapped_for_a_symlink_is_rewritten() -> None:
+    pem = CA_PEM.replace("fake", "symlinked")
+    path = hints.ca_file_for(pem)
+    elsewhere = path + ".elsewhere"
+    with open(elsewhere, "w", encoding="utf-8") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nOTHER\n-----END CERTIFICATE-----\n")
+    os.unlink(path)
+    os.symlink(elsewhere, path)
+    got = hints.ca_file_for(pem)
+    assert not os.path.islink(got)
+    with open(got, encoding="utf-8") as f:
+        assert f.read() == pem
