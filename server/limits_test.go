@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +170,31 @@ func TestExpiredClientCertStopsWorking(t *testing.T) {
 	}
 	if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
 		t.Errorf("expired certificate: %v, want UNAVAILABLE (handshake refused)", err)
+	}
+}
+
+// F6: limits.validate counts endpoints, and all: true costs every
+// configured endpoint, so it cannot bypass the rate with one token.
+func TestValidateRateCountsEndpoints(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("limits: {validate: {rate: 0.001, burst: 10}}\nendpoints:\n")
+	for i := range 8 {
+		fmt.Fprintf(&b, "  e%d:\n    host: 127.0.0.1\n    port: 1\n    user: u\n    auth: password\n    password: {env: NATIVE_PW}\n    tls: {mode: disabled}\n", i)
+	}
+	client, _, _ := boundsBroker(t, b.String(), Extras{})
+	ctx := context.Background()
+	var got []codes.Code
+	for _, req := range []*v1.ValidateConnectionRequest{
+		{All: true},                             // 8 tokens
+		{Endpoints: []string{"e0", "e1", "e2"}}, // 3 more than the 2 left
+		{Endpoints: []string{"e0", "e1"}},       // the last 2
+		{All: true},
+	} {
+		_, err := client.ValidateConnection(ctx, req)
+		got = append(got, status.Code(err))
+	}
+	want := []codes.Code{codes.OK, codes.ResourceExhausted, codes.OK, codes.ResourceExhausted}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("codes = %v, want %v", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
 
+	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/caller"
 	"github.com/connbroker/connbroker/broker/config"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
@@ -62,7 +63,10 @@ type limitKey struct {
 // for each limited kind of call. It is safe for concurrent use.
 type callerLimiter struct {
 	limits func() config.Limits
-	now    func() time.Time
+	// endpoints is how many endpoints are configured (the cost of a
+	// validation with all: true).
+	endpoints func() int
+	now       func() time.Time
 
 	mu      sync.Mutex
 	current config.Limits
@@ -76,8 +80,12 @@ type bucket struct {
 	last time.Time
 }
 
-func newCallerLimiter(limits func() config.Limits) *callerLimiter {
-	return &callerLimiter{limits: limits, now: time.Now, buckets: map[limitKey]*bucket{}, running: map[limitKey]int{}}
+func newCallerLimiter(cfg func() *config.Config) *callerLimiter {
+	return &callerLimiter{
+		limits:    func() config.Limits { return cfg().Limits },
+		endpoints: func() int { return len(cfg().Endpoints) },
+		now:       time.Now, buckets: map[limitKey]*bucket{}, running: map[limitKey]int{},
+	}
 }
 
 // callerKey is the caller identity (its String form, which carries its
@@ -177,9 +185,13 @@ func (l *callerLimiter) acquire(class limitClass, key string, n int, rateErr, co
 	}, nil
 }
 
-// validateCost is how many endpoints a validation request names (all:
-// true counts as one token here; the broker caps what all expands to).
-func validateCost(r *v1.ValidateConnectionRequest) int {
+// validateCost is how many endpoints a validation request covers: the
+// names it lists or, for all: true, every configured endpoint up to the
+// per-request cap (the caller may see fewer; the broker refuses more).
+func validateCost(r *v1.ValidateConnectionRequest, configured int) int {
+	if r.GetAll() {
+		return max(1, min(configured, broker.MaxValidateEndpoints))
+	}
 	return max(1, len(r.GetEndpoints()))
 }
 
@@ -198,7 +210,7 @@ func rateLimitUnary(l *callerLimiter) grpc.UnaryServerInterceptor {
 		case *v1.ProbeEndpointRequest:
 			release, err = l.acquire(classProbe, callerKey(ctx), 1, errProbeRate, errProbeConc)
 		case *v1.ValidateConnectionRequest:
-			release, err = l.acquire(classValidate, callerKey(ctx), validateCost(r), errValidateRate, errValidateConc)
+			release, err = l.acquire(classValidate, callerKey(ctx), validateCost(r, l.endpoints()), errValidateRate, errValidateConc)
 		default:
 			return handler(ctx, req)
 		}

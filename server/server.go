@@ -95,7 +95,7 @@ type Extras struct {
 // callers by their client certificate (authz.go) and rate-limits
 // credential issuance per caller (ratelimit.go).
 func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
-	limits := newCallerLimiter(func() config.Limits { return svc.Config().Limits })
+	limits := newCallerLimiter(svc.Config)
 	// auditUnary runs before identifyUnary so callers refused as
 	// UNAUTHENTICATED are audited too.
 	opts = append(append([]grpc.ServerOption{
