@@ -92,12 +92,15 @@ type Extras struct {
 }
 
 // NewGRPCServerWith is NewGRPCServer with extras. Every server identifies
-// callers by their client certificate (authz.go) and rate-limits
-// credential issuance per caller (ratelimit.go).
+// callers by their client certificate (authz.go), bounds credential
+// issuance, probes, validations and watch streams per caller
+// (ratelimit.go, config limits) and recycles connections after
+// limits.max_connection_age.
 func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	limits := newCallerLimiter(svc.Config)
-	// auditUnary runs before identifyUnary so callers refused as
-	// UNAUTHENTICATED are audited too.
+	// auditUnauthenticated* run before identify* so callers refused as
+	// UNAUTHENTICATED are audited too; connectionOptions bound streams per
+	// connection and connection age.
 	opts = append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), auditUnauthenticatedUnary(x.Audit), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
@@ -105,7 +108,9 @@ func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...
 	}, connectionOptions(svc.Config().Limits)...), opts...)
 	gs := grpc.NewServer(opts...)
 	srv := New(svc)
-	srv.log = log
+	if log != nil {
+		srv.log = log
+	}
 	srv.shutdown, srv.watchPoll = x.Shutdown, x.WatchPoll
 	v1.RegisterBrokerServiceServer(gs, srv)
 	hs := health.NewServer()
