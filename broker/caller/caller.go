@@ -54,6 +54,17 @@ type Identity struct {
 // String returns the name.
 func (i Identity) String() string { return i.Name }
 
+// Qualified returns the name with its kind, unique across kinds:
+// "uri:spiffe://prod/ns/a/sa/b", "dns:api.orders.svc" or "uid:1000". Use it
+// wherever identities of different kinds must not collide (rate-limit
+// buckets, caches); the policy matches kinds itself.
+func (i Identity) Qualified() string {
+	if i.Kind == KindUnix {
+		return i.Name
+	}
+	return string(i.Kind) + ":" + i.Name
+}
+
 type ctxKey struct{}
 
 // NewContext returns ctx carrying id.

@@ -71,6 +71,19 @@ func TestFromCertificate(t *testing.T) {
 	}
 }
 
+func TestQualified(t *testing.T) {
+	for id, want := range map[Identity]string{
+		{Name: "spiffe://a/b", Kind: KindURI}: "uri:spiffe://a/b",
+		{Name: "uid:0", Kind: KindURI}:        "uri:uid:0",
+		{Name: "a.b", Kind: KindDNS}:          "dns:a.b",
+		FromUID(0):                            "uid:0",
+	} {
+		if got := id.Qualified(); got != want {
+			t.Errorf("%+v.Qualified() = %q, want %q", id, got, want)
+		}
+	}
+}
+
 func TestContext(t *testing.T) {
 	if _, ok := FromContext(context.Background()); ok {
 		t.Error("empty context has an identity")

@@ -139,6 +139,11 @@ func MatchCaller(pattern string, id caller.Identity) bool {
 	if CheckCaller(pattern) != nil {
 		return false
 	}
+	switch id.Kind {
+	case caller.KindURI, caller.KindDNS, caller.KindUnix:
+	default:
+		return false // an identity of no known kind matches nothing, not even "**"
+	}
 	kind, name, _ := callerPattern(pattern)
 	if kind != "" && kind != id.Kind {
 		return false

@@ -123,7 +123,8 @@ func TestMatchCallerKinds(t *testing.T) {
 		{"*.svc", uri("api.svc"), false},
 		{"u*:7", caller.FromUID(7), false}, // the kind is never a wildcard
 		{"*:7", caller.FromUID(7), false},
-		{"urn:x", uri("urn:x"), false}, // ambiguous: refused, matches nothing
+		{"urn:x", uri("urn:x"), false},                       // ambiguous: refused, matches nothing
+		{"**", caller.Identity{Name: "spiffe://a/b"}, false}, // no kind
 	}
 	for _, tt := range tests {
 		if got := MatchCaller(tt.pattern, tt.id); got != tt.want {
