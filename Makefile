@@ -112,9 +112,9 @@ image: ## Build the container image (buildah, deploy/Dockerfile) and smoke-run i
 	@scripts/image.sh
 
 .PHONY: run
-run: deps build ## Start a local MariaDB and connbrokerd on $(LISTEN); Ctrl-C stops both
+run: deps build ## Start a local MariaDB and connbrokerd --dev (callers not identified, loopback only) on $(LISTEN); Ctrl-C stops both
 	@mkdir -p $(RUN_DIR)
-	@$(BIN)/devstack -dir $(RUN_DIR) -broker-bin $(BIN)/connbrokerd -listen $(LISTEN) -cli-bin $(BIN)/connbroker
+	@$(BIN)/devstack -dir $(RUN_DIR) -broker-bin $(BIN)/connbrokerd -dev -listen $(LISTEN) -cli-bin $(BIN)/connbroker
 
 .PHONY: clean
 clean: ## Remove build output and the local stack's data

@@ -7,7 +7,6 @@ import (
 
 	"github.com/connbroker/connbroker/broker/caller"
 	"github.com/connbroker/connbroker/broker/config"
-	"github.com/connbroker/connbroker/broker/policy"
 )
 
 // ErrPermissionDenied means the caller may not get an endpoint. Do not
@@ -34,8 +33,14 @@ func (e *DeniedError) Error() string {
 func (e *DeniedError) Unwrap() error { return ErrPermissionDenied }
 
 // allowed reports whether the caller in ctx may get ep under cfg. Without
-// caller identities in use (no tls.client_ca) everything is allowed: the
-// listener rules (loopback or TLS) are then the only gate.
+// caller identities in use (no tls.client_ca, no unix listener: connbrokerd
+// serves that only with --dev, on loopback) everything is allowed: the
+// listener is then the only gate.
+//
+// An unknown endpoint is "allowed" (so the caller hears NOT_FOUND) only
+// when the caller may know whether that name exists (policy.MayKnow);
+// every other caller gets PERMISSION_DENIED for unknown and denied names
+// alike, so names cannot be enumerated.
 func allowed(ctx context.Context, cfg *config.Config, name, user string, known bool) bool {
 	if !cfg.IdentitiesInUse() {
 		return true
@@ -45,17 +50,9 @@ func allowed(ctx context.Context, cfg *config.Config, name, user string, known b
 		return false
 	}
 	if !known {
-		// An unknown endpoint: reveal that it does not exist only to a
-		// caller some rule would allow by name.
-		for _, r := range cfg.Policy {
-			r.Users = nil
-			if (policy.Policy{Rules: []policy.Rule{r}}).Allows(id.Name, name, "") {
-				return true
-			}
-		}
-		return false
+		return cfg.PolicyOf().MayKnow(id, name)
 	}
-	return cfg.PolicyOf().Allows(id.Name, name, user)
+	return cfg.PolicyOf().Allows(id, name, user)
 }
 
 // authorize returns a *DeniedError when the caller in ctx may not get

@@ -174,8 +174,19 @@ func Resolve(ep *config.Endpoint) Resolution {
 }
 
 // Params returns fresh connection parameters for endpoint, with hints for
-// driver when it is not empty.
+// driver when it is not empty, and counts the credential as issued.
 func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params, error) {
+	p, err := s.params(ctx, endpoint, driver)
+	if err != nil {
+		return nil, err
+	}
+	s.rec.CredentialIssued(p.Endpoint, p.Credential.Kind.String())
+	return p, nil
+}
+
+// params is Params without counting the credential as issued: Watch polls
+// it and counts only what it sends.
+func (s *Service) params(ctx context.Context, endpoint, driver string) (*Params, error) {
 	ep, err := s.endpointFor(ctx, "endpoint", endpoint)
 	if err != nil {
 		return nil, err
@@ -194,7 +205,6 @@ func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params,
 	if err != nil {
 		return nil, fmt.Errorf("issue credential: %w", err)
 	}
-	s.rec.CredentialIssued(ep.Name, cred.Kind.String())
 	v := s.view(ep, r)
 	p := &Params{
 		Endpoint:   ep.Name,

@@ -26,19 +26,21 @@ const DefaultWatchPoll = 5 * time.Second
 // reaches its RefreshAfter, and at once (within poll) when the secret
 // behind the endpoint changes. Each round is authorised again, so a reload
 // that removes the endpoint or the caller's permission ends the watch with
-// that error. Watch returns ctx.Err() when ctx ends and send's error when
+// that error. Only the params sent count as issued credentials (the polls
+// in between do not). Watch returns ctx.Err() when ctx ends and send's error when
 // sending fails.
 func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.Duration, send func(*Params, WatchReason) error) error {
 	if poll <= 0 {
 		poll = DefaultWatchPoll
 	}
-	p, err := s.Params(ctx, endpoint, driver)
+	p, err := s.params(ctx, endpoint, driver)
 	if err != nil {
 		return err
 	}
 	if err := send(p, WatchInitial); err != nil {
 		return err
 	}
+	s.rec.CredentialIssued(p.Endpoint, p.Credential.Kind.String())
 	// floor keeps a credential source that keeps failing (a stale token
 	// whose RefreshAfter has passed) from being asked in a tight loop.
 	floor := min(poll, time.Second)
@@ -55,7 +57,7 @@ func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.
 			return ctx.Err()
 		case <-timer.C:
 		}
-		np, err := s.Params(ctx, endpoint, driver)
+		np, err := s.params(ctx, endpoint, driver)
 		if err != nil {
 			return err
 		}
@@ -69,6 +71,7 @@ func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.
 		if err := send(np, reason); err != nil {
 			return err
 		}
+		s.rec.CredentialIssued(np.Endpoint, np.Credential.Kind.String())
 		p = np
 	}
 }

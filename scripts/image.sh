@@ -40,7 +40,7 @@ printf 'listen: 127.0.0.1:%s\nmetrics: {listen: "127.0.0.1:%s"}\nendpoints:\n  o
 chmod 755 "$cfg"; chmod 644 "$cfg/config.yaml"
 ctr=$(buildah from "$tag")
 AWS_EC2_METADATA_DISABLED=true buildah run --isolation chroot --user 65532:65532 -v "$cfg:/etc/connbroker:ro" "$ctr" -- \
-  /usr/local/bin/connbrokerd --config /etc/connbroker/config.yaml >"$cfg/log" 2>&1 &
+  /usr/local/bin/connbrokerd --dev --config /etc/connbroker/config.yaml >"$cfg/log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do
   buildah run --isolation chroot "$ctr" -- /usr/local/bin/connbroker --broker "127.0.0.1:$gport" endpoints >"$cfg/out" 2>&1 && break

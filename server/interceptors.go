@@ -14,7 +14,10 @@ import (
 	"github.com/connbroker/connbroker/broker/caller"
 )
 
-// logUnary logs one line per call: method, code, duration, peer. Requests
+// logUnary logs one line per call: method, code, duration, peer, caller,
+// endpoint. Successful calls are logged at DEBUG (a fleet asking for
+// params at every new connection would otherwise write a line per
+// connection at INFO); failures at WARN, internal errors at ERROR. Requests
 // and responses are never logged (responses carry secrets).
 func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -33,7 +36,9 @@ func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 		}
 		switch {
 		case err == nil:
-			log.InfoContext(ctx, "rpc", attrs...)
+			if log.Enabled(ctx, slog.LevelDebug) {
+				log.DebugContext(ctx, "rpc", attrs...)
+			}
 		case st.Code() == codes.Internal:
 			log.ErrorContext(ctx, "rpc", append(attrs, "err", err)...)
 		default:

@@ -88,14 +88,14 @@ func newCallerLimiter(cfg func() *config.Config) *callerLimiter {
 	}
 }
 
-// callerKey is the caller identity (its String form, which carries its
-// kind: a certificate SAN or a Unix uid) or, for an anonymous caller, its
+// callerKey is the caller identity (its Qualified form, which carries its
+// kind: uri:, dns: or uid:, so a SAN "uid:0" never shares the Unix uid 0's bucket) or, for an anonymous caller, its
 // peer IP address. Every loopback address counts as one: binding
 // 127.0.0.2, 127.0.0.3 … gives no fresh buckets. IPv6 peers are keyed
 // by their /64.
 func callerKey(ctx context.Context) string {
 	if id, ok := caller.FromContext(ctx); ok {
-		return "id:" + id.String()
+		return "id:" + id.Qualified()
 	}
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {

@@ -1,6 +1,7 @@
 // Package server adapts the broker domain to the gRPC API: it converts
 // messages, maps errors to status codes (status.go) and wires the
-// interceptors, health and reflection services.
+// interceptors and the health service (connbrokerd adds reflection only
+// with --reflection).
 package server
 
 import (
@@ -14,7 +15,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -71,8 +71,8 @@ func (s *Server) fail(ctx context.Context, method string, err error) error {
 	return toStatus(err)
 }
 
-// NewGRPCServer returns a grpc.Server with the broker, health and
-// reflection services and the logging and recovery interceptors. The health
+// NewGRPCServer returns a grpc.Server with the broker and health services
+// (no reflection: the caller registers it when it wants it) and the logging and recovery interceptors. The health
 // server is returned so the caller can flip it to NOT_SERVING on shutdown.
 func NewGRPCServer(svc *broker.Service, log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	return NewGRPCServerWith(svc, log, Extras{}, opts...)
@@ -117,7 +117,6 @@ func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(v1.BrokerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
 	return gs, hs
 }
 

@@ -114,7 +114,7 @@ func (c *Config) validateSecurity() []error {
 	}
 	for i, r := range c.Policy {
 		p := fmt.Sprintf("policy[%d]", i)
-		if err := policy.CheckPattern(r.Caller); err != nil {
+		if err := policy.CheckCaller(r.Caller); err != nil {
 			add(p+".caller", err.Error(), `use an identity such as "spiffe://prod/ns/orders/sa/api" or a glob such as "spiffe://prod/ns/*/sa/api" (see the README's Security model)`)
 		}
 		if len(r.Endpoints) == 0 {

@@ -76,7 +76,7 @@ endpoints:
 	defer cancel()
 	dctx, stop := context.WithCancel(ctx)
 	done := make(chan string, 1)
-	go func() { _, _, errOut := daemon(dctx, "--config", cfg); done <- errOut }()
+	go func() { _, _, errOut := daemon(dctx, "--config", cfg, "--dev"); done <- errOut }()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpcinsecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -94,7 +94,7 @@ endpoints:
 `, addr))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan string, 1)
-	go func() { _, _, errOut := daemon(ctx, "--config", cfg); done <- errOut }()
+	go func() { _, _, errOut := daemon(ctx, "--dev", "--config", cfg); done <- errOut }()
 	var logs string
 	t.Cleanup(func() { cancel(); logs = <-done })
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

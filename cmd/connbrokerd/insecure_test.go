@@ -19,7 +19,7 @@ func TestInsecureWarnsAtEveryStart(t *testing.T) {
 		lis.Close()
 		cfg := writeConfig(t, "listen: "+addr+"\ninsecure: true\n"+goodConfig)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		code, _, errOut := daemon(ctx, "--config", cfg)
+		code, _, errOut := daemon(ctx, "--dev", "--config", cfg)
 		cancel()
 		if code != 0 {
 			t.Fatalf("start %d: exit %d: %s", i, code, errOut)

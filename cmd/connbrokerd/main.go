@@ -6,6 +6,12 @@
 //
 //	connbrokerd --config /etc/connbroker/config.yaml
 //	connbrokerd --config F --check-config     # exit 0 when valid, 2 when not
+//	connbrokerd --config F --dev              # development: callers not identified, loopback only
+//	connbrokerd --config F --reflection       # also serve gRPC server reflection
+//
+// Without caller identities (tls.client_ca or unix.path in the config) the
+// daemon refuses to start unless --dev is given: any process that can reach
+// the listener would otherwise get every credential.
 //
 // Signals: SIGHUP reloads the config (an invalid one is rejected and the
 // old one keeps serving); SIGINT/SIGTERM drain and stop.

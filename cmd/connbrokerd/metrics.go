@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,8 +14,11 @@ import (
 )
 
 // serveMetrics starts the /metrics listener when the config asks for one
-// (HTTPS with the server certificate when tls is configured) and returns a
-// function that shuts it down. It returns a no-op stop when metrics are off.
+// and returns a function that shuts it down (a no-op stop when metrics are
+// off). With tls configured it serves HTTPS with the server certificate;
+// with tls.client_ca (mTLS) it also requires a client certificate from that
+// CA, as the gRPC listener does: metrics name every endpoint, so a scraper
+// needs a certificate too.
 func serveMetrics(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
 	if !cfg.Metrics.Enabled() {
 		return func() {}, nil
@@ -28,14 +30,14 @@ func serveMetrics(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (sto
 	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	useTLS := cfg.TLS.Enabled()
 	if useTLS {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		tc, err := serverTLS(cfg.TLS)
 		if err != nil {
 			lis.Close()
-			return nil, fmt.Errorf("metrics: load tls cert/key: %w", err)
+			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = tc
 	}
-	log.Info("metrics serving", "addr", lis.Addr().String(), "path", "/metrics", "tls", useTLS)
+	log.Info("metrics serving", "addr", lis.Addr().String(), "path", "/metrics", "tls", useTLS, "client_cert_required", useTLS && cfg.TLS.ClientCA != "")
 	go func() {
 		var err error
 		if useTLS {

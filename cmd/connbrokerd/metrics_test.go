@@ -104,7 +104,7 @@ endpoints:
 	done := make(chan int, 1)
 	var errOut string
 	go func() {
-		code, _, e := daemon(ctx, "--config", cfg, "--listen", addr)
+		code, _, e := daemon(ctx, "--dev", "--config", cfg, "--listen", addr)
 		errOut = e
 		done <- code
 	}()

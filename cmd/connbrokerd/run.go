@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
@@ -64,9 +65,13 @@ const awsCredentialTimeout = 4 * time.Second
 const drainDelay = 250 * time.Millisecond
 
 // restartOnly refuses a reload that changes what only a restart can apply:
-// the listener, its TLS (and so whether callers are identified) and the
-// audit output. Applying the rest while these stay old could open access
-// the operator meant to close.
+// the listeners (TCP and Unix), their TLS, whether callers are identified
+// (IdentitiesInUse: tls.client_ca, unix) and the audit output. Applying
+// the rest while these stay old could open access the operator meant to
+// close: a reload that dropped unix (or the client CA) would otherwise
+// turn identity enforcement off on the running TCP listener. Policy
+// changes do reload; with identities in use, removing every rule denies
+// every caller, it never opens anything.
 func restartOnly(old, nc *config.Config) error {
 	var changed []string
 	if old.Listen != nc.Listen {
@@ -74,6 +79,12 @@ func restartOnly(old, nc *config.Config) error {
 	}
 	if old.TLS != nc.TLS {
 		changed = append(changed, "tls")
+	}
+	if old.Unix != nc.Unix {
+		changed = append(changed, "unix")
+	}
+	if old.IdentitiesInUse() != nc.IdentitiesInUse() {
+		changed = append(changed, "caller identities (tls.client_ca, unix)")
 	}
 	if old.Audit != nc.Audit {
 		changed = append(changed, "audit")
@@ -84,6 +95,31 @@ func restartOnly(old, nc *config.Config) error {
 	return nil
 }
 
+// errNoIdentities is why connbrokerd refuses to start without caller
+// identities: every process that reaches the listener would get every
+// credential.
+var errNoIdentities = errors.New("no caller identities configured (no tls.client_ca, no unix.path): every process that can reach the listener would get every credential. " +
+	"Identify callers with tls.client_ca (mTLS) or unix.path (uid:N) and a policy, or pass --dev to serve unidentified callers on loopback for development")
+
+// checkCallers decides whether cfg may serve: with caller identities in
+// use always; without them only with --dev, and only on loopback.
+func checkCallers(cfg *config.Config, dev bool) error {
+	if cfg.IdentitiesInUse() {
+		return nil
+	}
+	if !dev {
+		return errNoIdentities
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		return fmt.Errorf("--dev serves unidentified callers on a loopback listen address only, not %q: identify callers with tls.client_ca or unix.path", cfg.Listen)
+	}
+	return nil
+}
+
+// devWarning is logged at every start with --dev and no identities.
+const devWarning = "DEVELOPMENT MODE (--dev): callers are NOT identified; every local process and user that can connect to the listener gets every credential. Never run this way in production: set tls.client_ca or unix.path and a policy"
+
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("connbrokerd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -91,8 +127,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	cfgPath := fs.String("config", defCfg, "config file (env CONNBROKER_CONFIG)")
 	check := fs.Bool("check-config", false, "validate the config file and exit: 0 valid, 2 invalid")
 	listen := fs.String("listen", "", "override the config's listen address")
+	dev := fs.Bool("dev", false, "development mode: serve callers that are not identified (no tls.client_ca, no unix.path), on loopback only, with a warning at start")
+	reflect := fs.Bool("reflection", false, "serve gRPC server reflection (off by default: it lists every method to any caller)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: connbrokerd --config FILE [--check-config] [--listen HOST:PORT]")
+		fmt.Fprintln(stderr, "usage: connbrokerd --config FILE [--check-config] [--listen HOST:PORT] [--dev] [--reflection]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -116,16 +154,26 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return usageError{err}
 	}
+	callersErr := checkCallers(cfg, *dev)
 	if *check {
 		for _, w := range cfg.FileWarnings() {
 			fmt.Fprintln(stderr, "warning:", w)
 		}
+		if callersErr != nil {
+			fmt.Fprintf(stderr, "warning: connbrokerd would refuse to start with this config: %v\n", callersErr)
+		}
 		fmt.Fprintf(stdout, "%s: OK (%d endpoints)\n", *cfgPath, len(cfg.Endpoints))
 		return nil
+	}
+	if callersErr != nil {
+		return usageError{callersErr}
 	}
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range cfg.FileWarnings() {
 		log.Warn("secret file readable by others", "problem", w)
+	}
+	if !cfg.IdentitiesInUse() {
+		log.Warn(devWarning, "listen", cfg.Listen)
 	}
 
 	// A credential endpoint that hangs must not wedge the SDK's credential
@@ -172,6 +220,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	audit.FailClosed(cfg.Audit.OnError == config.AuditDeny).CountErrors(mx.AuditWriteErrors)
 	drain := make(chan struct{}) // closed at shutdown: ends every stream
 	gs, hs := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit, Shutdown: drain}, opts...)
+	if *reflect {
+		reflection.Register(gs)
+		log.Info("gRPC server reflection on (--reflection)")
+	}
 	mx.GRPC.InitializeMetrics(gs)
 	stopMetrics, err := serveMetrics(cfg, mx, log)
 	if err != nil {
@@ -182,7 +234,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	log.Info("connbrokerd serving", "addr", lis.Addr().String(), "endpoints", len(cfg.Endpoints), "tls", cfg.TLS.Enabled())
+	log.Info("connbrokerd serving", "addr", lis.Addr().String(), "endpoints", len(cfg.Endpoints), "tls", cfg.TLS.Enabled(), "mtls", cfg.TLS.ClientCA != "", "unix", cfg.Unix.Path != "", "identities", cfg.IdentitiesInUse())
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -136,7 +136,7 @@ endpoints:
 `, addr, db.Port, mariadbtest.NativeUser, secretName, db.CAFile))
 	dctx, cancel := context.WithCancel(ctx)
 	done := make(chan string, 1)
-	go func() { _, _, errOut := daemon(dctx, "--config", cfg); done <- errOut }()
+	go func() { _, _, errOut := daemon(dctx, "--dev", "--config", cfg); done <- errOut }()
 	defer func() {
 		cancel()
 		logs := <-done

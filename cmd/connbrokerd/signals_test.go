@@ -136,7 +136,7 @@ endpoints:
 	}
 	writeCfg("")
 	logs := &lockedBuffer{}
-	cmd := exec.Command(bin, "--config", cfgPath)
+	cmd := exec.Command(bin, "--dev", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED=true", "HOME=" + dir}
 	if err := cmd.Start(); err != nil {

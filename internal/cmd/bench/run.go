@@ -333,7 +333,7 @@ endpoints:
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(o.bin, "connbrokerd"), "--config", cfgPath)
+	cmd := exec.Command(filepath.Join(o.bin, "connbrokerd"), "--dev", "--config", cfgPath) // a loopback bench without caller identities
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+awsKeyID, "AWS_SECRET_ACCESS_KEY="+awsSecret, "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -57,6 +57,7 @@ type options struct {
 	readyFile      string
 	exitOnStdinEOF bool
 	noBroker       bool
+	dev            bool
 	pamCheckBin    string
 	mariadbPort    int
 }
@@ -72,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.readyFile, "ready-file", "", "write a JSON description of the stack here once it is ready")
 	fs.BoolVar(&o.exitOnStdinEOF, "exit-on-stdin-eof", false, "stop when stdin reaches EOF (for a parent process)")
 	fs.BoolVar(&o.noBroker, "no-broker", false, "start MariaDB and write the config, but no broker")
+	fs.BoolVar(&o.dev, "dev", true, "run connbrokerd with --dev: the local stack identifies no callers (no client CA, no unix socket), which connbrokerd serves only in development mode, on loopback")
 	fs.StringVar(&o.pamCheckBin, "pam-check-bin", "", "prebuilt connbroker-pam-check (default: the one next to devstack, else go build it)")
 	fs.IntVar(&o.mariadbPort, "mariadb-port", 0, "MariaDB port on 127.0.0.1 (0 picks a free port)")
 	if err := fs.Parse(args); err != nil {
@@ -216,7 +218,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 
 	var broker *child
 	if !o.noBroker {
-		broker, err = startBroker(ctx, o.brokerBin, cfgPath, listen, environ, stderr, log)
+		broker, err = startBroker(ctx, o.brokerBin, o.dev, cfgPath, listen, environ, stderr, log)
 		if err != nil {
 			return err
 		}
@@ -386,8 +388,12 @@ func brokerEnv(environ []string) []string {
 	)
 }
 
-func startBroker(ctx context.Context, bin, cfgPath, listen string, environ []string, out io.Writer, log *slog.Logger) (*child, error) {
-	cmd := exec.Command(bin, "--config", cfgPath)
+func startBroker(ctx context.Context, bin string, dev bool, cfgPath, listen string, environ []string, out io.Writer, log *slog.Logger) (*child, error) {
+	args := []string{"--config", cfgPath}
+	if dev {
+		args = append([]string{"--dev"}, args...)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = brokerEnv(environ)
 	cmd.Stdout, cmd.Stderr = out, out
 	// The broker dies with devstack if devstack is killed.

@@ -44,11 +44,11 @@ func TestMain(m *testing.M) {
 }
 
 func fakeBroker(args []string) int {
-	if len(args) != 2 || args[0] != "--config" {
-		fmt.Fprintln(os.Stderr, "fake broker: want --config FILE, got", args)
+	if len(args) != 3 || args[0] != "--dev" || args[1] != "--config" {
+		fmt.Fprintln(os.Stderr, "fake broker: want --dev --config FILE, got", args)
 		return 2
 	}
-	b, err := os.ReadFile(args[1])
+	b, err := os.ReadFile(args[2])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake broker:", err)
 		return 1
