@@ -57,7 +57,6 @@ const (
 	CodeServerHasNoRSA      = "server-has-no-rsa"
 	CodeCachingSHA2OnlyTLS  = "caching-sha2-only-over-tls"
 	CodeUnixSocketUsed      = "unix-socket-used"
-	CodeQueryFailed         = "query-failed"
 	CodeServerLacksTLS      = "server-lacks-tls"
 	CodeCAMismatch          = "ca-does-not-verify"
 	CodeTLSHandshake        = "tls-handshake-failed"
@@ -98,7 +97,6 @@ var Catalogue = []Entry{
 	{CodeServerHasNoRSA, SeverityError, "the server has no RSA key: caching_sha2_password full authentication over plain TCP is impossible"},
 	{CodeCachingSHA2OnlyTLS, SeverityError, "the server does caching_sha2_password full authentication only over TLS"},
 	{CodeUnixSocketUsed, SeverityError, "the driver used the local Unix socket instead of TCP for host localhost"},
-	{CodeQueryFailed, SeverityError, "logged in, but the first query failed"},
 	{CodeServerLacksTLS, SeverityError, "TLS is required but the server does not offer it"},
 	{CodeCAMismatch, SeverityError, "the CA does not verify the server's certificate"},
 	{CodeTLSHandshake, SeverityError, "the TLS handshake failed"},
@@ -197,7 +195,7 @@ const (
 )
 
 // cliErrorLine matches the mysql and mariadb CLIs' error line.
-var cliErrorLine = regexp.MustCompile(`(?m)^ERROR (\d{4}) \(([0-9A-Z]{5})\)(?: at line \d+)?: (.*)$`)
+var cliErrorLine = regexp.MustCompile(`\bERROR (\d{4}) \(([0-9A-Z]{5})\)(?: at line \d+)?: ([^\n]*)`)
 
 // ParseCLIError reads the first "ERROR NNNN (SQLSTATE): message" line of a
 // mysql or mariadb CLI's output (the CLIs have no other way to report it).
@@ -574,7 +572,7 @@ func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, token
 	var cve *tls.CertificateVerificationError
 	switch {
 	case l.Stage == "query":
-		add(CodeQueryFailed, SeverityError, "go-sql-driver logged in, but its first query failed: "+err.Error(),
+		add(CodeServerError, SeverityError, "go-sql-driver logged in, but its first query failed: "+err.Error(),
 			"check the account's privileges and the server's state (the login itself works)")
 	case errors.As(err, &me):
 		serverFinding(in, tr, &handshake.ServerError{Code: me.Number, SQLState: sqlState(me.SQLState), Message: me.Message}, clearAsked, tokenBad, add)
