@@ -71,7 +71,9 @@ func TestDiagnoseAndProbe(t *testing.T) {
 		{"diagnose --driver mysql2 (works with the opt-in)", []string{b, "diagnose", "proxy-iam", "--driver", "mysql2"}, 0,
 			[]string{"mysql2", "enableCleartextPlugin: true  "}, nil},
 		{"diagnose static password to IAM account", []string{b, "diagnose", "iam-static"}, 1,
-			[]string{"FAILED", "static-password-to-iam-account", "auth: iam"}, nil},
+			[]string{"endpoint iam-static: FAILED: static-password-to-iam-account: ", "auth: iam"}, nil},
+		{"validate static password to IAM account", []string{b, "validate", "iam-static"}, 1,
+			[]string{"static-password-to-iam-account: ", "fix: set auth: iam"}, nil},
 		{"diagnose unknown driver", []string{b, "diagnose", "proxy-iam", "--driver", "odbc"}, 2, nil, []string{"unknown driver", "PyMySQL"}},
 		{"diagnose unknown endpoint", []string{b, "diagnose", "nope"}, 2, nil, []string{"not configured"}},
 		{"probe the RDS-like endpoint", []string{"probe", e.Addr}, 0,
@@ -101,6 +103,14 @@ func TestDiagnoseAndProbe(t *testing.T) {
 			for _, s := range tt.stderr {
 				if !strings.Contains(errOut, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, errOut)
+				}
+			}
+			// The verdict is the primary finding: for a static password sent to
+			// an IAM account never the clear-text opt-in (the wrong secret, in clear).
+			for _, v := range strings.Split(out, "\n") {
+				verdict := strings.HasPrefix(v, "endpoint iam-static: ") || strings.HasPrefix(v, "iam-static ")
+				if verdict && strings.Contains(v, "allowCleartextPasswords") {
+					t.Errorf("verdict suggests the clear-text opt-in: %s", v)
 				}
 			}
 			if strings.Contains(out+errOut, "X-Amz-Signature") || strings.Contains(out+errOut, "a-static-password-xyz") {
