@@ -467,14 +467,13 @@ func (p *authProvider) Validate(plugin string) bool { return validPlugin(plugin)
 func (p *authProvider) Authenticate(c *server.Conn, plugin string, data []byte) error {
 	calls := p.s.noteAuth(c, plugin, data)
 	if _, tlsOK := isTLS(c); !tlsOK && (p.s.opts.NoRSAKey || p.s.opts.CachingSHA2OnlyOverTLS) {
-		switch {
-		case plugin == PluginCachingSHA2 && calls >= 2:
-			// The answer to "perform full authentication": a public-key
-			// request or an RSA-encrypted password; without keys MySQL
-			// returns CR_ERROR before looking at it.
-			return fmt.Errorf("%w: caching_sha2_password full authentication over plain TCP and the server has no RSA key", server.ErrAccessDenied)
-		case plugin == PluginSHA256:
-			return fmt.Errorf("%w: sha256_password over plain TCP and the server has no RSA key", server.ErrAccessDenied)
+		// The answer to "perform full authentication" (a public-key request
+		// or an RSA-encrypted password), or any sha256_password data: without
+		// keys MySQL returns CR_ERROR before looking at it, which the client
+		// sees as 1045 for 'user'@'host' (a *mysql.MyError is sent as is).
+		if plugin == PluginCachingSHA2 && calls >= 2 || plugin == PluginSHA256 {
+			p.s.log.Info("mysql8test: full authentication over plain TCP without an RSA key", "user", c.GetUser(), "plugin", plugin)
+			return accessDenied(c)
 		}
 	}
 	if plugin != PluginClearPassword {
