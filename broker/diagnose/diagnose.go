@@ -425,6 +425,10 @@ func serverFinding(in Input, tr *handshake.Transcript, e *handshake.ServerError,
 		add(CodeServerRequiresTLS, SeverityError,
 			denied+" to a login without TLS, while the server offers TLS: the account probably requires TLS (CREATE USER ... REQUIRE SSL), which the server reports with the same 1045 as a wrong password",
 			"connect with TLS (tls.mode: verify-identity); if it still fails with 1045, check the user name and secret")
+	case in.IAM || in.Token != nil:
+		add(CodeAccessDenied, SeverityError,
+			fmt.Sprintf("%s: the server refused the IAM token for %q, which looks right from here (fresh by this clock, signed for this host, port, region and user): the server sees it otherwise (its clock differs, so the token is expired or not yet valid there), expects another region or endpoint name, the IAM policy lacks rds-db:connect for this database user, or the account is not IAM-enabled", denied, tr.User),
+			"compare the signer's clock with the server's (NTP), check the endpoint's region (region: in the config) against the server's, the IAM policy (arn:aws:rds-db:REGION:ACCOUNT:dbuser:RESOURCE-ID/USER), and that the account is IDENTIFIED WITH AWSAuthenticationPlugin")
 	default:
 		add(CodeAccessDenied, SeverityError, denied+": the user name, the secret or the client host is not accepted",
 			"check the user exists for this client host (SELECT user, host, plugin FROM mysql.user) and that the secret is current")
