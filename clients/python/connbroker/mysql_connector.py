@@ -106,7 +106,7 @@ def _choose(endpoint: str, pure: bool | None, overrides: dict[str, Any]) -> bool
             "To use the C extension, import _mysql_connector first thing in the program, or pass pure=True "
             "to silence this warning",
             CExtensionUnavailableWarning,
-            stacklevel=3,
+            stacklevel=4,  # _choose <- _kwargs <- connect / connect_kwargs <- the caller
         )
     return True
 
@@ -131,8 +131,7 @@ def connect(endpoint: str, *, pure: bool | None = None, client: Client | None = 
             this process (no broker call is made then).
         mysql.connector.Error: from the connection itself.
     """
-    kwargs = connect_kwargs(endpoint, pure=pure, client=client, **overrides)
-    return _connector.connect(**kwargs)
+    return _connector.connect(**_kwargs(endpoint, pure, client, overrides))
 
 
 def connect_kwargs(
@@ -141,6 +140,10 @@ def connect_kwargs(
     """Return the ``mysql.connector.connect`` keyword arguments (with the
     secret: never log them) for the implementation :func:`connect` would use
     (``use_pure`` tells which)."""
+    return _kwargs(endpoint, pure, client, overrides)
+
+
+def _kwargs(endpoint: str, pure: bool | None, client: Client | None, overrides: dict[str, Any]) -> dict[str, Any]:
     use_pure = _choose(endpoint, pure, overrides)
     params = fetch(endpoint, DRIVER_PURE if use_pure else DRIVER, client)
     apply_env(params)
