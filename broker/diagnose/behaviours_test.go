@@ -129,13 +129,14 @@ func TestServerBehavioursRealDrivers(t *testing.T) {
 		numbers    map[string]int // per driver name; absent: any failure
 		want       string         // the primary finding
 		causeHas   string
+		loginAlone bool // go-sql-driver's typed error alone gives the same primary finding
 	}{
 		{name: "proxy answers 1105 without TLS", host: proxy.Host, port: proxy.Port, user: appUser, pass: appPass, tls: proxy.ClientTLS("127.0.0.1"),
 			numbers: map[string]int{"go-sql-driver tls=false": 1105, "PyMySQL ssl_disabled": 1105, "mariadb CLI --skip-ssl": 1105},
-			want:    diagnose.CodeServerRequiresTLS, causeHas: "server does not allow insecure connections"},
+			want:    diagnose.CodeServerRequiresTLS, causeHas: "server does not allow insecure connections", loginAlone: true},
 		{name: "MySQL require_secure_transport 3159", host: secure.Host, port: secure.Port, user: appUser, pass: appPass, tls: secure.ClientTLS("127.0.0.1"),
 			numbers: map[string]int{"go-sql-driver tls=false": 3159, "PyMySQL ssl_disabled": 3159, "mariadb CLI --skip-ssl": 3159},
-			want:    diagnose.CodeServerRequiresTLS, causeHas: "require_secure_transport=ON"},
+			want:    diagnose.CodeServerRequiresTLS, causeHas: "require_secure_transport=ON", loginAlone: true},
 		{name: "MariaDB REQUIRE SSL account, 1045", host: m.Host, port: m.Port, user: mariadbtest.TLSUser, pass: mariadbtest.TLSPassword, tls: m.TLSConfig(),
 			numbers: map[string]int{"go-sql-driver tls=false": 1045, "PyMySQL ssl_disabled": 1045, "mariadb CLI --skip-ssl": 1045},
 			want:    diagnose.CodeServerRequiresTLS, causeHas: "probably requires TLS"},
@@ -187,6 +188,14 @@ func TestServerBehavioursRealDrivers(t *testing.T) {
 			}
 			if v := diagnose.Verdict(fs); !strings.HasPrefix(v, tc.want+": ") || !strings.Contains(v, p.Fix) {
 				t.Errorf("verdict %q is not the primary finding %+v", v, p)
+			}
+			if tc.loginAlone {
+				// Without a transcript (no probe ran), the *mysql.MySQLError
+				// of the real driver is explained the same way.
+				fs := diagnose.Diagnose(diagnose.Input{Host: tc.host, Port: tc.port, Login: &diagnose.Login{Stage: "auth", Err: lerr}})
+				if p, ok := diagnose.Primary(fs); !ok || p.Code != tc.want {
+					t.Errorf("from go-sql-driver's error %v alone: %s, want %s", lerr, render(fs), tc.want)
+				}
 			}
 		})
 	}
