@@ -104,7 +104,10 @@ type Options struct {
 	// sql/auth/sha2_password.cc does (no keys: CR_ERROR, which the server
 	// reports as access denied). The public key is never sent. Fast auth
 	// from the cache still works over plain TCP, and everything works over
-	// TLS.
+	// TLS. (go-mysql itself, given no RSA key, panics without a TLS config
+	// and otherwise answers the key request with ERR 1105 "RSA key not
+	// configured; ...", which no MySQL server sends; so the peer keeps its
+	// key and refuses in its own auth provider, as MySQL does.)
 	NoRSAKey bool
 	// CachingSHA2OnlyOverTLS emulates a proxy that offers
 	// caching_sha2_password only over TLS: NoRSAKey, and no fast-auth cache
