@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/connbroker/connbroker/internal/testbroker"
+	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	"github.com/connbroker/connbroker/internal/testpeer/rdslike"
 )
 
@@ -133,3 +134,50 @@ Wf86aX6PepsntZv2GYlA5UpabfT2EZICICpJ5h/iI+i341gBmLiAFQOyTDT+/wQc
 6MF9+Yw1Yy0t
 -----END CERTIFICATE-----
 `
+
+// TestVerdictStaticPasswordToMariaDBIAMAccount: a static password configured
+// for the MariaDB PAM account that plays an RDS IAM account. Both validate
+// and diagnose lead with static-password-to-iam-account; neither suggests
+// the clear-text opt-in, which would only send the wrong secret in clear.
+func TestVerdictStaticPasswordToMariaDBIAMAccount(t *testing.T) {
+	db := mariadbtest.StartForTest(t, mariadbtest.Options{IAM: &mariadbtest.IAMOptions{
+		AccessKeyID: testbroker.AccessKeyID, SecretAccessKey: testbroker.SecretAccessKey, Region: testbroker.Region}})
+	if !db.IAMEnabled {
+		t.Fatalf("the MariaDB PAM IAM account is needed (run as root): %s", db.IAMDisabledReason)
+	}
+	static := filepath.Join(t.TempDir(), "static")
+	os.WriteFile(static, []byte("a-static-password-q7"), 0o600)
+	br := testbroker.Start(t, fmt.Sprintf(`endpoints:
+  pam-static:
+    host: 127.0.0.1
+    port: %d
+    user: %s
+    auth: password
+    password: {file: %s}
+    tls: {mode: verify-identity, ca: %s}
+`, db.Port, mariadbtest.IAMUser, static, db.CAFile))
+	for _, cmd := range []string{"validate", "diagnose"} {
+		code, out, errOut := cli("--broker="+br.Addr, cmd, "pam-static")
+		if code != 1 {
+			t.Fatalf("%s: exit %d, want 1\n%s%s", cmd, code, out, errOut)
+		}
+		var verdict string
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, "endpoint pam-static: FAILED: "); ok { // diagnose
+				verdict = v
+			} else if f := strings.Fields(l); len(f) > 1 && f[0] == "pam-static" && f[1] == "FAIL" { // validate's table
+				verdict = l // the REASON column is last; when it does not start as it should, all of it
+				if _, reason, ok := strings.Cut(l, "  static-password"); ok {
+					verdict = "static-password" + reason
+				}
+			}
+		}
+		if !strings.HasPrefix(verdict, "static-password-to-iam-account: ") || !strings.Contains(verdict, "fix: set auth: iam") ||
+			strings.Contains(verdict, "allowCleartextPasswords") {
+			t.Errorf("%s: verdict %q, want static-password-to-iam-account with the auth: iam fix\n%s", cmd, verdict, out)
+		}
+		if strings.Contains(out+errOut, "a-static-password-q7") {
+			t.Errorf("%s: output contains the secret", cmd)
+		}
+	}
+}
