@@ -41,6 +41,18 @@ func diagnosisInput(ep *config.Endpoint, cred *credential.Credential) diagnose.I
 // transcript and findings to res; with compare, it also plays every driver
 // profile.
 func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred credential.Credential, res *validate.Result, compare bool) {
+	var login *diagnose.Login
+	if st, failed := res.Failed(); failed {
+		login = &diagnose.Login{Stage: st.Name, Err: st.Err}
+	}
+	explain := func(in diagnose.Input) {
+		in.Login = login
+		res.Findings = diagnose.Diagnose(in)
+		if v := diagnose.Verdict(res.Findings); v != "" && !res.OK {
+			// One explanation: the verdict is the primary finding.
+			res.Reason = v
+		}
+	}
 	tc, err := dbtls.Config(ep.TLS.Mode, ep.TLS.CAPEM, ep.TLS.ServerName)
 	if err != nil {
 		return // the validator already reported the TLS configuration problem
@@ -52,8 +64,14 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 		target.Profile.InsistsOnTLS = false
 	}
 	// The probes are logins too: they share the validator's concurrency cap.
+	if ctx.Err() != nil {
+		// The login used up the deadline: a probe now would only time out.
+		explain(diagnosisInput(ep, &cred))
+		return
+	}
 	release, err := s.validator.Acquire(ctx)
 	if err != nil {
+		explain(diagnosisInput(ep, &cred)) // no probe: the login's own error
 		return
 	}
 	defer release()
@@ -69,7 +87,7 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 		}
 	}
 	res.Transcript = tr
-	res.Findings = diagnose.Diagnose(in)
+	explain(in)
 	// Without a greeting every driver fails the same way: no table.
 	if compare && tr.Greeting != nil {
 		res.Drivers = diagnose.Compare(ctx, probe, target, in, diagnose.DriverCases())

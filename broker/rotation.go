@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/validate"
 )
 
@@ -29,5 +30,14 @@ func (s *Service) afterAccessDenied(ctx context.Context, ep *config.Endpoint, t 
 	retry := s.validator.Validate(ctx, t)
 	stage := validate.Stage{Name: "credential", OK: true, Duration: time.Since(start), Error: "re-read after 1045: the secret had rotated"}
 	retry.Stages = append(append(first.Stages, stage), retry.Stages...)
+	retry.Method, retry.Plugin, retry.Evidence, retry.Environment = first.Method, first.Plugin, first.Evidence, first.Environment
+	if !retry.OK {
+		// Refused again: the first login's diagnosis still explains it, and
+		// the verdict stays its primary finding.
+		retry.Transcript, retry.Findings, retry.Drivers = first.Transcript, first.Findings, first.Drivers
+		if v := diagnose.Verdict(first.Findings); v != "" {
+			retry.Reason = v
+		}
+	}
 	return retry
 }

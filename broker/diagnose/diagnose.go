@@ -9,14 +9,20 @@
 package diagnose
 
 import (
+	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/rdshost"
@@ -47,7 +53,10 @@ const (
 	CodeTokenWrongRegion    = "token-wrong-region"
 	CodeWrongUser           = "wrong-user"
 	CodeAccessDenied        = "access-denied"
-	CodeTLSRequiredNotUsed  = "tls-required-not-used"
+	CodeServerRequiresTLS   = "server-requires-tls"
+	CodeServerHasNoRSA      = "server-has-no-rsa"
+	CodeCachingSHA2OnlyTLS  = "caching-sha2-only-over-tls"
+	CodeUnixSocketUsed      = "unix-socket-used"
 	CodeServerLacksTLS      = "server-lacks-tls"
 	CodeCAMismatch          = "ca-does-not-verify"
 	CodeTLSHandshake        = "tls-handshake-failed"
@@ -84,7 +93,10 @@ var Catalogue = []Entry{
 	{CodeTokenWrongRegion, SeverityError, "the IAM token was signed for another region"},
 	{CodeWrongUser, SeverityError, "the login names another user than the credential is for"},
 	{CodeAccessDenied, SeverityError, "the server denied access"},
-	{CodeTLSRequiredNotUsed, SeverityError, "the account probably requires TLS, and the login did not use it"},
+	{CodeServerRequiresTLS, SeverityError, "the server (or the account) requires TLS and the login did not use it"},
+	{CodeServerHasNoRSA, SeverityError, "the server has no RSA key: caching_sha2_password full authentication over plain TCP is impossible"},
+	{CodeCachingSHA2OnlyTLS, SeverityError, "the server does caching_sha2_password full authentication only over TLS"},
+	{CodeUnixSocketUsed, SeverityError, "the driver used the local Unix socket instead of TCP for host localhost"},
 	{CodeServerLacksTLS, SeverityError, "TLS is required but the server does not offer it"},
 	{CodeCAMismatch, SeverityError, "the CA does not verify the server's certificate"},
 	{CodeTLSHandshake, SeverityError, "the TLS handshake failed"},
@@ -113,7 +125,8 @@ type Finding struct {
 
 // Input is one login attempt to diagnose.
 type Input struct {
-	// Transcript is the prober's transcript (required).
+	// Transcript is the prober's transcript; nil when the prober did not
+	// run (then only Login and Client are explained).
 	Transcript *handshake.Transcript
 	// Err is the prober's error, nil on success.
 	Err error
@@ -136,8 +149,91 @@ type Input struct {
 	// AccountMissing is true when the diagnostic account found no such
 	// user in mysql.user.
 	AccountMissing bool
+	// Login is the real driver's outcome of the same login (broker/validate
+	// with go-sql-driver), nil when there was none. Its findings come after
+	// the transcript's and only add what the transcript does not explain.
+	Login *Login
+	// Client is an error a client driver reported for this endpoint (e.g.
+	// mysqlclient's 2002), nil when none.
+	Client *ClientError
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Login is what the real driver saw of a login.
+type Login struct {
+	// Stage is the stage that failed: dial, tls, auth or query; empty when
+	// the login worked.
+	Stage string
+	// Err is the driver's error with its types intact
+	// (*mysql.MySQLError, mysql.ErrCleartextPassword, mysql.ErrNoTLS, x509
+	// and tls errors, *net.OpError, ...); nil when the login worked.
+	Err error
+}
+
+// ClientError is an error number and message a MySQL client library
+// reported, e.g. mysqlclient's OperationalError(2002, "Can't connect to
+// local server through socket '/run/mysqld/mysqld.sock' (2)") or the CLI's
+// "ERROR 2002 (HY000): ...".
+type ClientError struct {
+	// Driver names the client, e.g. "mysqlclient" or "mariadb CLI".
+	Driver string
+	// Number is the client error number (2000-2999) or a server error.
+	Number int
+	// Message is the library's message.
+	Message string
+}
+
+// Client error numbers (libmysqlclient and MariaDB Connector/C, errmsg.h).
+const (
+	// CRConnectionError is CR_CONNECTION_ERROR: the connection to the local
+	// server through a Unix socket (or a named pipe) failed. A TCP failure
+	// is CR_CONN_HOST_ERROR (2003) instead.
+	CRConnectionError = 2002
+	// CRConnHostError is CR_CONN_HOST_ERROR: a TCP connection failed.
+	CRConnHostError = 2003
+)
+
+// cliErrorLine matches the mysql and mariadb CLIs' error line.
+var cliErrorLine = regexp.MustCompile(`\bERROR (\d{4}) \(([0-9A-Z]{5})\)(?: at line \d+)?: ([^\n]*)`)
+
+// ParseCLIError reads the first "ERROR NNNN (SQLSTATE): message" line of a
+// mysql or mariadb CLI's output (the CLIs have no other way to report it).
+func ParseCLIError(driver, output string) (ClientError, bool) {
+	m := cliErrorLine.FindStringSubmatch(output)
+	if m == nil {
+		return ClientError{}, false
+	}
+	n, _ := strconv.Atoi(m[1])
+	return ClientError{Driver: driver, Number: n, Message: strings.TrimSpace(m[3])}, true
+}
+
+// Primary returns the finding that explains the outcome: the first error,
+// else the first warning, else the first finding; false when fs is empty.
+func Primary(fs []Finding) (Finding, bool) {
+	for _, sev := range []Severity{SeverityError, SeverityWarning} {
+		for _, f := range fs {
+			if f.Severity == sev {
+				return f, true
+			}
+		}
+	}
+	if len(fs) > 0 {
+		return fs[0], true
+	}
+	return Finding{}, false
+}
+
+// Verdict is the one-line explanation of a failed login: the primary
+// finding's code, cause and fix ("" when there are no findings). The
+// validate and diagnose commands show it, so it never contradicts the
+// findings listed below it.
+func Verdict(fs []Finding) string {
+	f, ok := Primary(fs)
+	if !ok {
+		return ""
+	}
+	return f.Code + ": " + f.Cause + "; fix: " + f.Fix
 }
 
 // MaxSkew is the clock difference RDS tolerates before a token counts as
@@ -160,11 +256,12 @@ func Diagnose(in Input) []Finding {
 		out = append(out, Finding{Code: code, Severity: sev, Cause: cause, Fix: fix})
 	}
 	tr := in.Transcript
-	if tr == nil {
+	probed := tr != nil
+	if !probed {
 		tr = &handshake.Transcript{}
 	}
 	o := tr.Outcome
-	failed := o.Result != handshake.ResultOK && o.Result != handshake.ResultGreeted
+	failed := probed && o.Result != handshake.ResultOK && o.Result != handshake.ResultGreeted
 	tokenBad := false
 	if c := in.Token; c != nil {
 		tokenBad = tokenFindings(in, *c, now().UTC(), add)
@@ -173,15 +270,26 @@ func Diagnose(in Input) []Finding {
 	switch {
 	case o.Stop != nil:
 		if clearAsked && !in.IAM && in.Token == nil && o.Stop.Code == handshake.StopClearTextOptInMissing {
+			// The opt-in is not the fix: the static password would be sent
+			// in clear and refused all the same.
 			add(CodeStaticPasswordToIAM, SeverityError,
 				"the server switched the login to mysql_clear_password, which is how RDS/RDS Proxy IAM (AWSAuthenticationPlugin) and PAM accounts authenticate, but this endpoint is configured with a static password: the account most likely expects an IAM token (the password was not sent)",
 				"set auth: iam for this endpoint (the broker then signs a token per connection), or give the account a password plugin")
+		} else {
+			stopFinding(in, *o.Stop, add)
 		}
-		stopFinding(in, *o.Stop, add)
 	case o.Server != nil:
 		serverFinding(in, tr, o.Server, clearAsked, tokenBad, add)
 	case failed:
 		errFinding(in, tr, o.Err, add)
+	}
+	if c := in.Client; c != nil {
+		clientFinding(in, *c, add)
+	}
+	if l := in.Login; l != nil && l.Err != nil && !hasError(out) {
+		// The prober logged in (or explained nothing) where the real driver
+		// failed: the driver's own error says why.
+		loginFinding(in, tr, *l, clearAsked, tokenBad, add)
 	}
 	if _, ok := tr.Find(handshake.KindFullAuthRequired); ok {
 		add(CodeFastAuthCacheMiss, SeverityInfo,
@@ -260,9 +368,31 @@ func stopFinding(in Input, r handshake.StopReason, add func(code string, sev Sev
 }
 
 func serverFinding(in Input, tr *handshake.Transcript, e *handshake.ServerError, clearAsked, tokenBad bool, add func(code string, sev Severity, cause, fix string)) {
-	if e.Code != 1045 {
-		add(CodeServerError, SeverityError, fmt.Sprintf("the server refused with %d (%s): %s", e.Code, e.SQLState, e.Message),
-			"see the MySQL error reference for this code")
+	refused := fmt.Sprintf("the server refused with %d (%s) %q", e.Code, orDefault(e.SQLState, "no SQLSTATE"), e.Message)
+	switch {
+	case e.Code == ErSecureTransportRequired:
+		add(CodeServerRequiresTLS, SeverityError,
+			refused+": the server runs with require_secure_transport=ON and refuses every login over plain TCP (the password was accepted first)",
+			"connect with TLS: tls.mode: verify-identity (or verify-ca) with the server's CA in tls.ca; the hints then turn TLS on for every driver")
+		return
+	case e.Code == ErUnknownError && !tr.Outcome.TLS && insecureRefusal(e.Message):
+		// ER_UNKNOWN_ERROR is generic: the server's words are the only
+		// evidence, and the transcript shows a login without TLS.
+		add(CodeServerRequiresTLS, SeverityError,
+			refused+" to a login without TLS: a proxy in front of the database (RDS Proxy with Require TLS, for one) accepts only TLS connections; it refused before any authentication",
+			"connect with TLS: tls.mode: verify-identity with the proxy's CA (RDS Proxy: the Amazon roots, tls.ca: system)")
+		return
+	case e.Code != 1045:
+		fix := "see the MySQL error reference for this code"
+		switch e.Code {
+		case 1049:
+			fix = "check the database name in the endpoint config, or create the database"
+		case 1044:
+			fix = "GRANT the account access to this database, or connect to another one"
+		case 1040:
+			fix = "the server is at max_connections: close idle connections (pool sizes) or raise max_connections"
+		}
+		add(CodeServerError, SeverityError, refused, fix)
 		return
 	}
 	denied := fmt.Sprintf("the server answered 1045 (%s) %q", e.SQLState, e.Message)
@@ -286,10 +416,19 @@ func serverFinding(in Input, tr *handshake.Transcript, e *handshake.ServerError,
 		add(CodeClearTextWithoutTLS, SeverityError,
 			denied+" to a clear-text (IAM) login without TLS: RDS and RDS Proxy refuse IAM authentication without TLS",
 			"enable TLS with verification (tls.mode: verify-identity) for this endpoint")
+	case keyRefused(tr):
+		rsaFinding(tr, denied, add)
 	case !tr.Outcome.TLS && tr.Greeting != nil && tr.Greeting.Capabilities.Has(handshake.ClientSSL):
-		add(CodeTLSRequiredNotUsed, SeverityError,
-			denied+" on a connection without TLS while the server offers TLS: the account may REQUIRE SSL (or the secret is wrong)",
-			"connect with TLS (tls.mode: verify-identity); if it still fails, check the user name and secret")
+		// MariaDB and MySQL answer a REQUIRE SSL account on plain TCP with the
+		// same 1045 as a wrong password: the transcript shows only that the
+		// login went without TLS to a server that offers it.
+		add(CodeServerRequiresTLS, SeverityError,
+			denied+" to a login without TLS, while the server offers TLS: the account probably requires TLS (CREATE USER ... REQUIRE SSL), which the server reports with the same 1045 as a wrong password",
+			"connect with TLS (tls.mode: verify-identity); if it still fails with 1045, check the user name and secret")
+	case in.IAM || in.Token != nil:
+		add(CodeAccessDenied, SeverityError,
+			fmt.Sprintf("%s: the server refused the IAM token for %q, which looks right from here (fresh by this clock, signed for this host, port, region and user): the server sees it otherwise (its clock differs, so the token is expired or not yet valid there), expects another region or endpoint name, the IAM policy lacks rds-db:connect for this database user, or the account is not IAM-enabled", denied, tr.User),
+			"compare the signer's clock with the server's (NTP), check the endpoint's region (region: in the config) against the server's, the IAM policy (arn:aws:rds-db:REGION:ACCOUNT:dbuser:RESOURCE-ID/USER), and that the account is IDENTIFIED WITH AWSAuthenticationPlugin")
 	default:
 		add(CodeAccessDenied, SeverityError, denied+": the user name, the secret or the client host is not accepted",
 			"check the user exists for this client host (SELECT user, host, plugin FROM mysql.user) and that the secret is current")
@@ -360,4 +499,132 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// MySQL server error numbers the findings tell apart.
+const (
+	// ErUnknownError is ER_UNKNOWN_ERROR, which proxies use for their own
+	// refusals (RDS Proxy: "server does not allow insecure connections").
+	ErUnknownError = 1105
+	// ErSecureTransportRequired is ER_SECURE_TRANSPORT_REQUIRED
+	// (require_secure_transport=ON).
+	ErSecureTransportRequired = 3159
+)
+
+// insecureRefusal reports whether a proxy's ER_UNKNOWN_ERROR text says it
+// refused a connection for its lack of TLS. The number is generic, so its
+// text is the only evidence there is.
+func insecureRefusal(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "insecure") || strings.Contains(m, "requires tls") || strings.Contains(m, "requires ssl")
+}
+
+// keyRefused reports whether the client asked for the server's RSA public
+// key on a connection without TLS and the server answered with an error
+// instead of the key: the server has no RSA key pair (MySQL's
+// sha2_password.cc returns CR_ERROR, which the client sees as 1045).
+func keyRefused(tr *handshake.Transcript) bool {
+	if tr.Outcome.TLS || tr.Outcome.Server == nil {
+		return false
+	}
+	_, asked := tr.Find(handshake.KindRSAKeyRequest)
+	_, got := tr.Find(handshake.KindRSAKeyReceived)
+	return asked && !got
+}
+
+func rsaFinding(tr *handshake.Transcript, denied string, add func(code string, sev Severity, cause, fix string)) {
+	plugin := handshake.PluginCachingSHA2
+	if e, ok := tr.Find(handshake.KindRSAKeyRequest); ok && e.Fields["plugin"] != "" {
+		plugin = e.Fields["plugin"]
+	}
+	if tr.Greeting != nil && tr.Greeting.Capabilities.Has(handshake.ClientSSL) {
+		add(CodeCachingSHA2OnlyTLS, SeverityError,
+			fmt.Sprintf("%s: the server asked for %s full authentication, the client asked for the server's RSA public key on a connection without TLS, and the server answered with an error instead of the key; this server exchanges the password only over TLS (it has no RSA key, or is a proxy that supports %s only over TLS)", denied, plugin, plugin),
+			"connect with TLS (tls.mode: verify-identity): over TLS the password travels inside the TLS session and no RSA key is needed")
+		return
+	}
+	add(CodeServerHasNoRSA, SeverityError,
+		fmt.Sprintf("%s: the server asked for %s full authentication, the client asked for the server's RSA public key (there is no TLS), and the server answered with an error instead of the key: it has no RSA key pair, so full authentication over plain TCP is impossible for every driver (only a login already in its fast-auth cache works)", denied, plugin),
+		"enable TLS on the server (ssl-cert, ssl-key) and connect with tls.mode: verify-identity, or give the server RSA keys (caching_sha2_password_auto_generate_rsa_keys=ON, or caching_sha2_password_private_key_path / public_key_path) and restart it")
+}
+
+func clientFinding(in Input, c ClientError, add func(code string, sev Severity, cause, fix string)) {
+	if c.Number != CRConnectionError {
+		return // a server error or a TCP failure: the login's own findings say it
+	}
+	who := orDefault(c.Driver, "the driver")
+	port := ""
+	if in.Port > 0 {
+		port = fmt.Sprintf(" and ignored port %d", in.Port)
+	}
+	if strings.EqualFold(in.Host, "localhost") {
+		add(CodeUnixSocketUsed, SeverityError,
+			fmt.Sprintf("%s took host %q to mean the local Unix socket%s (error %d: %s): the database is served on TCP localhost:%d (a tunnel, port forward or sidecar proxy), not through that socket", who, in.Host, port, c.Number, c.Message, in.Port),
+			fmt.Sprintf("make the driver use TCP: host 127.0.0.1 instead of localhost, or force TCP (protocol=tcp in the driver's option file, --protocol=TCP for the CLIs); connbroker's hints for %s say how", who))
+		return
+	}
+	add(CodeUnixSocketUsed, SeverityError,
+		fmt.Sprintf("%s connected through a local Unix socket instead of TCP to %s (error %d: %s)", who, net.JoinHostPort(in.Host, strconv.Itoa(in.Port)), c.Number, c.Message),
+		"make the driver use TCP (protocol=tcp in its option file, --protocol=TCP for the CLIs), or point its socket option at the server's socket")
+}
+
+// loginFinding explains the real driver's error by its type.
+func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, tokenBad bool, add func(code string, sev Severity, cause, fix string)) {
+	err := l.Err
+	var me *mysql.MySQLError
+	var dnsErr *net.DNSError
+	var cve *tls.CertificateVerificationError
+	switch {
+	case l.Stage == "query":
+		add(CodeServerError, SeverityError, "go-sql-driver logged in, but its first query failed: "+err.Error(),
+			"check the account's privileges and the server's state (the login itself works)")
+	case errors.As(err, &me):
+		serverFinding(in, tr, &handshake.ServerError{Code: me.Number, SQLState: sqlState(me.SQLState), Message: me.Message}, clearAsked, tokenBad, add)
+	case errors.Is(err, mysql.ErrCleartextPassword) && !in.IAM && in.Token == nil:
+		add(CodeStaticPasswordToIAM, SeverityError,
+			"the server switched go-sql-driver's login to mysql_clear_password (how RDS/RDS Proxy IAM and PAM accounts authenticate), and this endpoint sends a static password: the account most likely expects an IAM token",
+			"set auth: iam for this endpoint, or give the account a password plugin")
+	case errors.Is(err, mysql.ErrCleartextPassword):
+		add(CodeClearTextOptIn, SeverityError, "the server asked go-sql-driver for mysql_clear_password and the driver was not allowed to send it",
+			"set allowCleartextPasswords=true, over verified TLS")
+	case errors.Is(err, mysql.ErrNoTLS):
+		add(CodeServerLacksTLS, SeverityError, "TLS is required for this endpoint but the server does not offer it",
+			"enable TLS on the server (ssl-cert/ssl-key), or check that you reach the right server")
+	case errors.As(err, &cve) || isX509(err):
+		add(CodeCAMismatch, SeverityError, "go-sql-driver could not verify the server's certificate: "+err.Error(),
+			"trust the CA that issued the server's certificate (tls.ca) and check tls.server_name")
+	case errors.As(err, &dnsErr):
+		add(CodeDNSFailure, SeverityError, fmt.Sprintf("the host name %q does not resolve: %s", dnsErr.Name, dnsErr.Err),
+			"check the host name (a typo, a deleted instance, or a private zone not visible from here)")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		add(CodeConnectionRefused, SeverityError, "the connection was refused: nothing listens on "+tr.Addr,
+			"check the port, and that the server or proxy is running")
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		add(CodeConnectTimeout, SeverityError, "go-sql-driver timed out during the "+orDefault(l.Stage, "login")+" stage",
+			"check security groups, network ACLs and routes, and the server's load")
+	default:
+		add(CodeServerError, SeverityError, "go-sql-driver's login failed at the "+orDefault(l.Stage, "login")+" stage: "+err.Error(),
+			"see the transcript and the server's error log")
+	}
+}
+
+func sqlState(b [5]byte) string {
+	if b == [5]byte{} {
+		return ""
+	}
+	return string(b[:])
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func hasError(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
 }

@@ -137,6 +137,16 @@ func TestFindingsAgainstRealPeers(t *testing.T) {
 	reqTLS := mysql8test.StartForTest(t, mysql8test.Options{TLS: reqTLSCfg, CAPEM: reqCA, DefaultPlugin: mysql8test.PluginNative,
 		Accounts: []mysql8test.Account{{User: "secure", Password: "secure-pw-1", Plugin: mysql8test.PluginNative, RequireTLS: true}}})
 
+	modeTLS, modeCA, err := mysql8test.GenerateTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha2Account := []mysql8test.Account{{User: sha2User, Password: sha2Pass}}
+	proxyTLS := mysql8test.StartForTest(t, mysql8test.Options{TLS: modeTLS, CAPEM: modeCA, Accounts: sha2Account, ProxyRequiresTLS: true})
+	secureTransport := mysql8test.StartForTest(t, mysql8test.Options{TLS: modeTLS, CAPEM: modeCA, Accounts: sha2Account, RequireSecureTransport: true})
+	noRSA := mysql8test.StartForTest(t, mysql8test.Options{Accounts: sha2Account, NoRSAKey: true})
+	sha2OnlyTLS := mysql8test.StartForTest(t, mysql8test.Options{TLS: modeTLS, CAPEM: modeCA, Accounts: sha2Account, CachingSHA2OnlyOverTLS: true})
+
 	refused := func() string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -188,7 +198,15 @@ func TestFindingsAgainstRealPeers(t *testing.T) {
 		{name: "wrong password", addr: e.Addr, user: sha2User, secret: "not-the-password", tls: tlsOK, profile: gsd,
 			want: []string{diagnose.CodeAccessDenied, diagnose.CodeFastAuthCacheMiss}},
 		{name: "account requires TLS, plain TCP used", addr: reqTLS.Addr, user: "secure", secret: "secure-pw-1", profile: gsd,
-			want: []string{diagnose.CodeTLSRequiredNotUsed}, fixHas: "verify-identity"},
+			want: []string{diagnose.CodeServerRequiresTLS}, fixHas: "verify-identity"},
+		{name: "server requires TLS: a proxy answers 1105", addr: proxyTLS.Addr, user: sha2User, secret: sha2Pass, profile: gsd,
+			want: []string{diagnose.CodeServerRequiresTLS}, fixHas: "verify-identity", document: "server-requires-tls-proxy"},
+		{name: "server requires TLS: require_secure_transport 3159", addr: secureTransport.Addr, user: sha2User, secret: sha2Pass, profile: gsd,
+			want: []string{diagnose.CodeServerRequiresTLS, diagnose.CodeFastAuthCacheMiss}, fixHas: "verify-identity", document: "server-requires-tls-3159"},
+		{name: "server has no RSA key", addr: noRSA.Addr, user: sha2User, secret: sha2Pass, profile: gsd, before: noRSA.InvalidateCache,
+			want: []string{diagnose.CodeServerHasNoRSA, diagnose.CodeFastAuthCacheMiss}, fixHas: "RSA keys", document: "server-has-no-rsa"},
+		{name: "caching_sha2 only over TLS", addr: sha2OnlyTLS.Addr, user: sha2User, secret: sha2Pass, profile: gsd,
+			want: []string{diagnose.CodeCachingSHA2OnlyTLS, diagnose.CodeFastAuthCacheMiss}, fixHas: "connect with TLS", document: "caching-sha2-only-over-tls"},
 		{name: "server lacks TLS", addr: plain.Addr, user: sha2User, secret: sha2Pass, tls: tlsOK, profile: gsd,
 			want: []string{diagnose.CodeServerLacksTLS}},
 		{name: "CA does not verify (RDS Proxy checked against another bundle)", addr: e.Addr, host: "orders.proxy-abc123xyz.us-east-1.rds.amazonaws.com",
@@ -249,7 +267,10 @@ func TestFindingsAgainstRealPeers(t *testing.T) {
 		})
 	}
 	for _, c := range diagnose.Catalogue {
-		if !seen[c.Code] && c.Code != diagnose.CodePluginUnsupported { // plugin-unsupported: TestMariaDB
+		// Reproduced elsewhere: plugin-unsupported in TestProfilesMatchRealDrivers,
+		// unix-socket-used in TestServerBehavioursRealDrivers.
+		elsewhere := c.Code == diagnose.CodePluginUnsupported || c.Code == diagnose.CodeUnixSocketUsed
+		if !seen[c.Code] && !elsewhere {
 			t.Errorf("catalogue code %s is not reproduced by any case", c.Code)
 		}
 	}

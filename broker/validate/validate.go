@@ -1,7 +1,13 @@
 // Package validate logs in for real with github.com/go-sql-driver/mysql,
 // using exactly the parameters the broker issues, runs one query and
-// reports each stage (dial, tls, auth, query) with its duration, the TLS
-// session and, on failure, the MySQL error and a plain-words reason.
+// reports the raw outcome: each stage (dial, tls, auth, query) with its
+// duration and, on failure, the driver's error with its types intact
+// (Stage.Err: *mysql.MySQLError, x509 and tls errors, *net.OpError, ...),
+// the server's error packet (MySQLError) and the TLS session.
+//
+// It does not explain failures: broker/diagnose turns the outcome (with
+// the handshake prober's transcript) into findings, and the verdict is the
+// primary finding (diagnose.Verdict).
 package validate
 
 import (
@@ -53,8 +59,12 @@ type Stage struct {
 	OK bool
 	// Duration is how long it took.
 	Duration time.Duration
-	// Error describes a failure in plain words.
+	// Error is Err's text (never a secret), or a note on a stage that went
+	// on despite a problem (tls preferred without TLS).
 	Error string
+	// Err is the driver's error for a failed stage, with its types intact;
+	// nil when the stage completed.
+	Err error
 }
 
 // MySQLError is the server's error packet.
@@ -74,7 +84,9 @@ type Result struct {
 	TLSVersion    string
 	TLSCipher     string
 	MySQLError    *MySQLError
-	// Reason explains a failure in plain words.
+	// Reason is the verdict on a failure: broker.Service sets it to the
+	// primary finding's cause and fix (diagnose.Verdict); Validate alone
+	// sets the failed stage and its raw error.
 	Reason string
 	// Transcript is the handshake prober's record of the same login (set
 	// by broker.Service, not by Validate).
@@ -94,6 +106,23 @@ type Result struct {
 	Evidence []Evidence
 }
 
+// Failed returns the failed stage, if any: the last stage when it did not
+// complete.
+func (r Result) Failed() (Stage, bool) {
+	if n := len(r.Stages); n > 0 && !r.Stages[n-1].OK {
+		return r.Stages[n-1], true
+	}
+	return Stage{}, false
+}
+
+// fail marks st failed with err and makes it the result's reason.
+func (r *Result) fail(st Stage, err error) Result {
+	st.OK, st.Err, st.Error = false, err, err.Error()
+	r.Stages = append(r.Stages, st)
+	r.Reason = st.Name + ": " + st.Error
+	return *r
+}
+
 // Evidence is one fact behind the auth method used.
 type Evidence struct {
 	// Source is config, account, hostname or greeting.
@@ -101,6 +130,9 @@ type Evidence struct {
 	// Detail is the fact in plain words.
 	Detail string
 }
+
+// errNoDial is reported when the driver failed before it dialled.
+var errNoDial = errors.New("the driver did not dial")
 
 // Validator runs logins with a cap on how many run at once.
 type Validator struct {
@@ -160,13 +192,11 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	case v.sem <- struct{}{}:
 		defer func() { <-v.sem }()
 	case <-ctx.Done():
-		res.Reason = "validation was not started: too many validations are running and the deadline passed while waiting"
-		return res
+		return res.fail(Stage{Name: "queue"}, fmt.Errorf("wait for a validation slot (too many validations are running): %w", ctx.Err()))
 	}
 	cfg, err := GoConfig(t)
 	if err != nil {
-		res.Reason = err.Error()
-		return res
+		return res.fail(Stage{Name: "config"}, err)
 	}
 	var (
 		mu                          sync.Mutex
@@ -200,8 +230,7 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
-		res.Reason = fmt.Sprintf("driver config: %v", err)
-		return res
+		return res.fail(Stage{Name: "config"}, fmt.Errorf("driver config: %w", err))
 	}
 	start := time.Now()
 	dc, connErr := conn.Connect(ctx)
@@ -220,12 +249,15 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	if ds.IsZero() {
 		ds, de = start, start
 	}
-	res.Stages = append(res.Stages, Stage{Name: "dial", OK: dErr == nil && !de.IsZero(), Duration: de.Sub(ds)})
+	dial := Stage{Name: "dial", OK: true, Duration: de.Sub(ds)}
 	if dErr != nil || de.IsZero() {
-		res.Stages[0].Error = dialReason(firstErr(dErr, connErr), t.Addr)
-		res.Reason = res.Stages[0].Error
-		return res
+		err := firstErr(dErr, connErr)
+		if err == nil {
+			err = fmt.Errorf("dial %s: %w", t.Addr, errNoDial)
+		}
+		return res.fail(dial, err)
 	}
+	res.Stages = append(res.Stages, dial)
 	authStart := de
 	if cfg.TLS != nil {
 		st := Stage{Name: "tls", Duration: time.Since(de)}
@@ -239,25 +271,21 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 			res.TLSVersion = dbtls.VersionName(ts.Version)
 			res.TLSCipher = tls.CipherSuiteName(ts.CipherSuite)
 		case tErr != nil:
-			st.Error = "the server's certificate did not verify: " + tErr.Error()
-		case connErr != nil && t.TLSMode != config.TLSPreferred:
-			st.Error = tlsReason(connErr)
+			return res.fail(st, fmt.Errorf("verify the server's certificate: %w", tErr))
+		case connErr != nil && (t.TLSMode != config.TLSPreferred || IsTLSFailure(connErr)):
+			// The driver stopped before the TLS session was set up.
+			res.MySQLError = mysqlError(connErr)
+			return res.fail(st, connErr)
 		default:
 			st.OK = true // preferred mode fell back to plain text
 			st.Error = "server offered no TLS; continued without it (tls mode preferred)"
 		}
 		res.Stages = append(res.Stages, st)
-		if !st.OK {
-			res.Reason = st.Error
-			return res
-		}
 	}
-	auth := Stage{Name: "auth", OK: connErr == nil, Duration: connected.Sub(authStart)}
+	auth := Stage{Name: "auth", OK: true, Duration: connected.Sub(authStart)}
 	if connErr != nil {
-		auth.Error, res.MySQLError = authReason(connErr, t)
-		res.Stages = append(res.Stages, auth)
-		res.Reason = auth.Error
-		return res
+		res.MySQLError = mysqlError(connErr)
+		return res.fail(auth, connErr)
 	}
 	res.Stages = append(res.Stages, auth)
 	defer dc.Close()
@@ -266,14 +294,8 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	err = queryInfo(ctx, dc, &res)
 	q.Duration = time.Since(qs)
 	if err != nil {
-		q.Error = "logged in, but the query failed: " + err.Error()
-		var me *mysql.MySQLError
-		if errors.As(err, &me) {
-			res.MySQLError = &MySQLError{Number: me.Number, SQLState: string(me.SQLState[:]), Message: me.Message}
-		}
-		res.Stages = append(res.Stages, q)
-		res.Reason = q.Error
-		return res
+		res.MySQLError = mysqlError(err)
+		return res.fail(q, err)
 	}
 	q.OK = true
 	res.Stages = append(res.Stages, q)

@@ -304,11 +304,29 @@ to work with at least one of the option sets shown), 1 it does not, 2 bad usage,
 	return c
 }
 
+// verdictOf is the one-line explanation of a failed login: the primary
+// finding (the first error, else the first finding) with its fix, as
+// diagnose.Verdict renders it, so that it never contradicts the findings
+// listed below; the broker's reason when there are none (a failure before
+// any login, e.g. no credential).
+func verdictOf(r *v1.EndpointValidation) string {
+	fs := r.GetFindings()
+	for _, f := range fs {
+		if f.GetSeverity() == v1.FindingSeverity_FINDING_SEVERITY_ERROR {
+			return f.GetCode() + ": " + f.GetCause() + "; fix: " + f.GetFix()
+		}
+	}
+	if len(fs) > 0 {
+		return fs[0].GetCode() + ": " + fs[0].GetCause() + "; fix: " + fs[0].GetFix()
+	}
+	return r.GetReason()
+}
+
 func printDiagnosis(g *globals, r *v1.EndpointValidation, drivers []string) error {
 	out := outOf(g)
 	verdict := "OK: go-sql-driver logged in"
 	if !r.GetOk() {
-		verdict = "FAILED: " + r.GetReason()
+		verdict = "FAILED: " + verdictOf(r)
 	}
 	fmt.Fprintf(out, "endpoint %s: %s\n", r.GetEndpoint(), verdict)
 	if r.GetCurrentUser() != "" {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/connbroker/connbroker/internal/testbroker"
+	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	"github.com/connbroker/connbroker/internal/testpeer/rdslike"
 )
 
@@ -71,7 +72,9 @@ func TestDiagnoseAndProbe(t *testing.T) {
 		{"diagnose --driver mysql2 (works with the opt-in)", []string{b, "diagnose", "proxy-iam", "--driver", "mysql2"}, 0,
 			[]string{"mysql2", "enableCleartextPlugin: true  "}, nil},
 		{"diagnose static password to IAM account", []string{b, "diagnose", "iam-static"}, 1,
-			[]string{"FAILED", "static-password-to-iam-account", "auth: iam"}, nil},
+			[]string{"endpoint iam-static: FAILED: static-password-to-iam-account: ", "auth: iam"}, nil},
+		{"validate static password to IAM account", []string{b, "validate", "iam-static"}, 1,
+			[]string{"static-password-to-iam-account: ", "fix: set auth: iam"}, nil},
 		{"diagnose unknown driver", []string{b, "diagnose", "proxy-iam", "--driver", "odbc"}, 2, nil, []string{"unknown driver", "PyMySQL"}},
 		{"diagnose unknown endpoint", []string{b, "diagnose", "nope"}, 2, nil, []string{"not configured"}},
 		{"probe the RDS-like endpoint", []string{"probe", e.Addr}, 0,
@@ -103,6 +106,14 @@ func TestDiagnoseAndProbe(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", s, errOut)
 				}
 			}
+			// The verdict is the primary finding: for a static password sent to
+			// an IAM account never the clear-text opt-in (the wrong secret, in clear).
+			for _, v := range strings.Split(out, "\n") {
+				verdict := strings.HasPrefix(v, "endpoint iam-static: ") || strings.HasPrefix(v, "iam-static ")
+				if verdict && strings.Contains(v, "allowCleartextPasswords") {
+					t.Errorf("verdict suggests the clear-text opt-in: %s", v)
+				}
+			}
 			if strings.Contains(out+errOut, "X-Amz-Signature") || strings.Contains(out+errOut, "a-static-password-xyz") {
 				t.Errorf("output contains a secret")
 			}
@@ -123,3 +134,50 @@ Wf86aX6PepsntZv2GYlA5UpabfT2EZICICpJ5h/iI+i341gBmLiAFQOyTDT+/wQc
 6MF9+Yw1Yy0t
 -----END CERTIFICATE-----
 `
+
+// TestVerdictStaticPasswordToMariaDBIAMAccount: a static password configured
+// for the MariaDB PAM account that plays an RDS IAM account. Both validate
+// and diagnose lead with static-password-to-iam-account; neither suggests
+// the clear-text opt-in, which would only send the wrong secret in clear.
+func TestVerdictStaticPasswordToMariaDBIAMAccount(t *testing.T) {
+	db := mariadbtest.StartForTest(t, mariadbtest.Options{IAM: &mariadbtest.IAMOptions{
+		AccessKeyID: testbroker.AccessKeyID, SecretAccessKey: testbroker.SecretAccessKey, Region: testbroker.Region}})
+	if !db.IAMEnabled {
+		t.Fatalf("the MariaDB PAM IAM account is needed (run as root): %s", db.IAMDisabledReason)
+	}
+	static := filepath.Join(t.TempDir(), "static")
+	os.WriteFile(static, []byte("a-static-password-q7"), 0o600)
+	br := testbroker.Start(t, fmt.Sprintf(`endpoints:
+  pam-static:
+    host: 127.0.0.1
+    port: %d
+    user: %s
+    auth: password
+    password: {file: %s}
+    tls: {mode: verify-identity, ca: %s}
+`, db.Port, mariadbtest.IAMUser, static, db.CAFile))
+	for _, cmd := range []string{"validate", "diagnose"} {
+		code, out, errOut := cli("--broker="+br.Addr, cmd, "pam-static")
+		if code != 1 {
+			t.Fatalf("%s: exit %d, want 1\n%s%s", cmd, code, out, errOut)
+		}
+		var verdict string
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, "endpoint pam-static: FAILED: "); ok { // diagnose
+				verdict = v
+			} else if f := strings.Fields(l); len(f) > 1 && f[0] == "pam-static" && f[1] == "FAIL" { // validate's table
+				verdict = l // the REASON column is last; when it does not start as it should, all of it
+				if _, reason, ok := strings.Cut(l, "  static-password"); ok {
+					verdict = "static-password" + reason
+				}
+			}
+		}
+		if !strings.HasPrefix(verdict, "static-password-to-iam-account: ") || !strings.Contains(verdict, "fix: set auth: iam") ||
+			strings.Contains(verdict, "allowCleartextPasswords") {
+			t.Errorf("%s: verdict %q, want static-password-to-iam-account with the auth: iam fix\n%s", cmd, verdict, out)
+		}
+		if strings.Contains(out+errOut, "a-static-password-q7") {
+			t.Errorf("%s: output contains the secret", cmd)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func TestCLI(t *testing.T) {
 		{"params table", []string{b, "params", "local-native", "--driver", "pymysql"}, 0, []string{"ssl_verify_identity", "[REDACTED]", "PASSWORD (file)"}, nil, []string{mariadbtest.NativePassword}},
 		{"params show secret", []string{b, "params", "local-native", "--show-secret"}, 0, []string{mariadbtest.NativePassword}, nil, nil},
 		{"validate one ok", []string{b, "validate", "local-native"}, 0, []string{"local-native", "OK", "app_native@%", "TLSv1."}, nil, nil},
-		{"validate all fails", []string{b, "validate", "--all"}, 1, []string{"broken", "FAIL", "access denied", "MySQL 1045 (28000)", "broken: access-denied:"}, nil, []string{"wrong-password-xyz"}},
+		{"validate all fails", []string{b, "validate", "--all"}, 1, []string{"broken", "FAIL", "access-denied: the server answered 1045", "MySQL 1045 (28000)", "broken: access-denied:"}, nil, []string{"wrong-password-xyz"}},
 		{"unknown endpoint", []string{b, "params", "nope"}, 2, nil, []string{`endpoint "nope" is not configured`}, nil},
 		{"unknown driver", []string{b, "params", "local-native", "--driver", "odbc"}, 2, nil, []string{"known drivers"}, nil},
 		{"validate without names", []string{b, "validate"}, 2, nil, []string{"--all"}, nil},

@@ -165,10 +165,11 @@ func TestValidateFailures(t *testing.T) {
 		stages    string
 		reason    string
 	}{
-		{"wrong-password", 1045, "credential,dial,tls,auth!", "wrong password"},
-		{"tls-account-plain", 1045, "credential,dial,auth!", "access denied"},
-		{"iam-wrong-region", 1045, "credential,dial,tls,auth!", "the token was refused"},
-		{"wrong-ca", 0, "credential,dial,tls!", "not signed by the configured CA"},
+		// The reason is the verdict: the primary finding, "code: cause; fix: ...".
+		{"wrong-password", 1045, "credential,dial,tls,auth!", "access-denied: "},
+		{"tls-account-plain", 1045, "credential,dial,auth!", "server-requires-tls: "},
+		{"iam-wrong-region", 1045, "credential,dial,tls,auth!", "access-denied: the server answered 1045 (28000) \"Access denied for user 'app_iam'@'127.0.0.1' (using password: NO)\": the server refused the IAM token"},
+		{"wrong-ca", 0, "credential,dial,tls!", "ca-does-not-verify: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.endpoint, func(t *testing.T) {
@@ -185,8 +186,8 @@ func TestValidateFailures(t *testing.T) {
 			if tt.errNumber == 1045 && r.GetError().GetSqlState() != "28000" {
 				t.Errorf("SQLSTATE = %q, want 28000", r.GetError().GetSqlState())
 			}
-			if !strings.Contains(r.GetReason(), tt.reason) {
-				t.Errorf("reason %q lacks %q", r.GetReason(), tt.reason)
+			if !strings.HasPrefix(r.GetReason(), tt.reason) {
+				t.Errorf("reason %q does not start with %q", r.GetReason(), tt.reason)
 			}
 		})
 	}

@@ -725,6 +725,25 @@ func (s *Server) RootDB(ctx context.Context) (*sql.DB, error) {
 	return db, nil
 }
 
+// DefaultClientSocket is where Debian's MariaDB clients (Connector/C,
+// libmariadb in mysqlclient, the mariadb CLI, and /etc/mysql/my.cnf) look
+// for the server when told host "localhost". A Server never listens there:
+// its Socket is private to its Dir.
+const DefaultClientSocket = "/run/mysqld/mysqld.sock"
+
+// LocalhostAddr is "localhost:PORT": this server's TCP port under the host
+// name localhost (which resolves to 127.0.0.1, where the server listens;
+// its certificate names localhost too). Clients that treat localhost as
+// "the Unix socket" (libmysqlclient, MariaDB Connector/C, the mysql and
+// mariadb CLIs, mysqlclient, mysql-connector-python's C extension) ignore
+// the port and go to their default socket (DefaultClientSocket), which is
+// never this server: they fail visibly (2002 "Can't connect to local server
+// through socket ...") instead of reaching the right server by luck.
+// Drivers that always use TCP (go-sql-driver, PyMySQL) reach this server.
+func (s *Server) LocalhostAddr() string {
+	return net.JoinHostPort("localhost", strconv.Itoa(s.Port))
+}
+
 // TLSConfig returns a client TLS config that trusts only this server's CA
 // and verifies the name 127.0.0.1 (verify-identity).
 func (s *Server) TLSConfig() *tls.Config {

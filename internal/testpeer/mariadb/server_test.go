@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -397,5 +399,57 @@ func TestStartErrors(t *testing.T) {
 				t.Errorf("error leaks the secret key")
 			}
 		})
+	}
+}
+
+// TestLocalhost reaches the server by the name localhost on its TCP port:
+// go-sql-driver (always TCP) gets in. The real mariadb CLI takes localhost
+// to mean the Unix socket when the port comes from an option file, and then
+// fails visibly, because the default socket is never this server; a -P on
+// its command line (or --protocol=TCP) makes it use TCP (MariaDB 10.11).
+func TestLocalhost(t *testing.T) {
+	s := shared
+	if s.Socket == DefaultClientSocket {
+		t.Fatalf("the server's socket is the clients' default socket %s", DefaultClientSocket)
+	}
+	cfg := s.Config(TLSUser, TLSPassword, true)
+	cfg.Addr, cfg.TLS.ServerName = s.LocalhostAddr(), "localhost"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := login(ctx, t, cfg); err != nil {
+		t.Fatalf("go-sql-driver to %s: %v", s.LocalhostAddr(), err)
+	}
+
+	bin, err := exec.LookPath("mariadb")
+	if err != nil {
+		t.Fatalf("the mariadb client is needed (apt-get install mariadb-client): %v", err)
+	}
+	optFile := filepath.Join(t.TempDir(), "client.cnf")
+	if err := os.WriteFile(optFile, []byte(fmt.Sprintf("[client]\nhost=localhost\nport=%d\n", s.Port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (string, error) {
+		args = append(args, "-u", NativeUser, "--connect-timeout=5", "-N", "-e", "SELECT CURRENT_USER()")
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = append(os.Environ(), "MYSQL_PWD="+NativePassword)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	out, err := cli("--defaults-file=" + optFile)
+	if err == nil {
+		t.Fatalf("mariadb with host=localhost port=%d in an option file reached a server through the socket: %q", s.Port, out)
+	}
+	if _, serr := os.Stat(DefaultClientSocket); errors.Is(serr, os.ErrNotExist) {
+		if !strings.Contains(out, "ERROR 2002") || !strings.Contains(out, DefaultClientSocket) {
+			t.Errorf("mariadb via localhost: %v: %q, want ERROR 2002 through socket %s", err, out, DefaultClientSocket)
+		}
+	}
+	for _, args := range [][]string{
+		{"--defaults-file=" + optFile, "--protocol=TCP"},
+		{"--no-defaults", "-h", "localhost", "-P", strconv.Itoa(s.Port)},
+	} {
+		if out, err := cli(args...); err != nil || out != NativeUser+"@%" {
+			t.Errorf("mariadb %v: %v: %q", args, err, out)
+		}
 	}
 }

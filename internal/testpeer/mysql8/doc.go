@@ -20,6 +20,13 @@
 //     login with 1045 when the connection is not TLS (unless
 //     Options.AllowClearPasswordWithoutTLS), then calls
 //     Options.ClearPasswordVerifier;
+//   - Options.RequireSecureTransport, ProxyRequiresTLS, NoRSAKey and
+//     CachingSHA2OnlyOverTLS play servers that refuse plain TCP in their
+//     own ways: MySQL's ERR 3159 after the password check, RDS Proxy's
+//     ERR 1105 "server does not allow insecure connections" before any
+//     authentication, and caching_sha2_password full authentication
+//     refused with 1045 on plain TCP when there is no RSA key (with or
+//     without a fast-auth cache);
 //   - InvalidateCache forgets every cached caching_sha2_password entry
 //     (FLUSH PRIVILEGES); the library keys that cache by
 //     user@<server local address>.

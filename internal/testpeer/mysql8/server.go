@@ -82,7 +82,53 @@ type Options struct {
 	// Logger receives one record per connection failure (with the reason a
 	// client does not see). Nil discards.
 	Logger *slog.Logger
+
+	// RequireSecureTransport emulates MySQL's require_secure_transport=ON:
+	// a login over plain TCP is refused after its password was checked
+	// (a wrong password still gets 1045) with ERR 3159 (HY000)
+	// "Connections using insecure transport are prohibited while
+	// --require_secure_transport=ON." (sql_authentication.cc checks it
+	// after the account's REQUIRE SSL check).
+	RequireSecureTransport bool
+	// ProxyRequiresTLS emulates RDS Proxy with RequireTLS: a handshake
+	// response that arrives without a TLS upgrade is refused at once, before
+	// any authentication exchange (no AuthSwitchRequest, so no secret is
+	// asked for), with ERR 1105 (HY000) "server does not allow insecure
+	// connections".
+	ProxyRequiresTLS bool
+	// NoRSAKey emulates a MySQL server without an RSA key pair
+	// (caching_sha2_password_auto_generate_rsa_keys=OFF and no key files):
+	// caching_sha2_password full authentication and sha256_password over
+	// plain TCP are refused with ERR 1045, whatever the client sends (a
+	// public-key request or an RSA-encrypted password), as
+	// sql/auth/sha2_password.cc does (no keys: CR_ERROR, which the server
+	// reports as access denied). The public key is never sent. Fast auth
+	// from the cache still works over plain TCP, and everything works over
+	// TLS. (go-mysql itself, given no RSA key, panics without a TLS config
+	// and otherwise answers the key request with ERR 1105 "RSA key not
+	// configured; ...", which no MySQL server sends; so the peer keeps its
+	// key and refuses in its own auth provider, as MySQL does.)
+	NoRSAKey bool
+	// CachingSHA2OnlyOverTLS emulates a proxy that offers
+	// caching_sha2_password only over TLS: NoRSAKey, and no fast-auth cache
+	// (every login takes full authentication), so a caching_sha2_password
+	// login over plain TCP always fails with 1045 after the server asked
+	// for full authentication, and over TLS always succeeds with the
+	// password sent in clear inside TLS.
+	CachingSHA2OnlyOverTLS bool
 }
+
+// Error numbers and messages the server modes send.
+const (
+	// ErrSecureTransportRequired is MySQL's ER_SECURE_TRANSPORT_REQUIRED.
+	ErrSecureTransportRequired = 3159
+	// MsgSecureTransportRequired is its message.
+	MsgSecureTransportRequired = "Connections using insecure transport are prohibited while --require_secure_transport=ON."
+	// ErrProxyInsecure is the error number RDS Proxy uses (ER_UNKNOWN_ERROR).
+	ErrProxyInsecure = 1105
+	// MsgProxyInsecure is RDS Proxy's message for a connection without TLS.
+	MsgProxyInsecure = "server does not allow insecure connections"
+)
 
 // Server is a running MySQL-8-protocol server on a loopback port.
 type Server struct {
@@ -269,7 +315,8 @@ func (s *Server) serve(raw net.Conn) {
 	}()
 	h := &queryHandler{s: s}
 	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
-	conn, err := s.srv.NewCustomizedConn(raw, s, h)
+	sc := &sniffConn{Conn: raw}
+	conn, err := s.srv.NewCustomizedConn(sc, &connAuth{Server: s, sniff: sc}, h)
 	if err != nil {
 		s.log.Info("mysql8test: connection phase failed", "remote", raw.RemoteAddr().String(), "err", err)
 		return
@@ -325,19 +372,76 @@ func (s *Server) GetCredential(user string) (server.Credential, bool, error) {
 }
 
 // OnAuthSuccess implements server.AuthenticationHandler: it enforces
-// RequireTLS after the password was checked, as MySQL does for REQUIRE SSL.
+// RequireTLS after the password was checked, as MySQL does for REQUIRE SSL,
+// then Options.RequireSecureTransport.
 func (s *Server) OnAuthSuccess(c *server.Conn) error {
 	a, ok := s.accounts[c.GetUser()]
 	if !ok {
 		return accessDenied(c) // unreachable: unknown users never authenticate
 	}
-	if _, tlsOK := isTLS(c); a.RequireTLS && !tlsOK {
+	_, tlsOK := isTLS(c)
+	if a.RequireTLS && !tlsOK {
 		s.log.Info("mysql8test: account requires TLS", "user", a.User)
 		s.finishLogin(c, false, "account requires TLS")
 		return accessDenied(c)
 	}
+	if s.opts.RequireSecureTransport && !tlsOK {
+		s.log.Info("mysql8test: require_secure_transport refuses plain TCP", "user", a.User)
+		s.finishLogin(c, false, "require_secure_transport")
+		return mysql.NewError(ErrSecureTransportRequired, MsgSecureTransportRequired)
+	}
 	s.finishLogin(c, true, "")
+	if s.opts.CachingSHA2OnlyOverTLS {
+		s.srv.InvalidateCache(a.User, c.LocalAddr().String()) // no fast-auth cache
+	}
 	return nil
+}
+
+// connAuth is the per-connection authentication handler: the Server's,
+// plus Options.ProxyRequiresTLS, which needs to know whether this
+// connection asked for TLS before the first credential lookup.
+type connAuth struct {
+	*Server
+	sniff *sniffConn
+}
+
+// GetCredential refuses a connection without TLS when the server plays a
+// proxy that requires TLS; go-mysql writes the *mysql.MyError as it is.
+func (a *connAuth) GetCredential(user string) (server.Credential, bool, error) {
+	if a.opts.ProxyRequiresTLS && !a.sniff.tlsRequested() {
+		a.log.Info("mysql8test: proxy requires TLS", "user", user)
+		return server.Credential{}, false, mysql.NewError(ErrProxyInsecure, MsgProxyInsecure)
+	}
+	return a.Server.GetCredential(user)
+}
+
+// sniffConn notes whether the client's first packet was an SSLRequest (a
+// 32-byte payload: capabilities, max packet, charset, 23 filler bytes)
+// rather than a HandshakeResponse41.
+type sniffConn struct {
+	net.Conn
+	mu   sync.Mutex
+	head []byte // the first 4 bytes the client sent
+}
+
+func (c *sniffConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if need := 4 - len(c.head); need > 0 {
+		c.head = append(c.head, p[:min(n, need)]...)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *sniffConn) tlsRequested() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.head) < 4 {
+		return false
+	}
+	n := int(c.head[0]) | int(c.head[1])<<8 | int(c.head[2])<<16
+	return n == 32
 }
 
 // OnAuthFailure implements server.AuthenticationHandler.
@@ -361,9 +465,20 @@ type authProvider struct {
 // Validate accepts the four server-side plugins.
 func (p *authProvider) Validate(plugin string) bool { return validPlugin(plugin) }
 
-// Authenticate handles mysql_clear_password and delegates the rest.
+// Authenticate handles mysql_clear_password and the modes without an RSA
+// key, and delegates the rest.
 func (p *authProvider) Authenticate(c *server.Conn, plugin string, data []byte) error {
-	p.s.noteAuth(c, plugin, data)
+	calls := p.s.noteAuth(c, plugin, data)
+	if _, tlsOK := isTLS(c); !tlsOK && (p.s.opts.NoRSAKey || p.s.opts.CachingSHA2OnlyOverTLS) {
+		// The answer to "perform full authentication" (a public-key request
+		// or an RSA-encrypted password), or any sha256_password data: without
+		// keys MySQL returns CR_ERROR before looking at it, which the client
+		// sees as 1045 for 'user'@'host' (a *mysql.MyError is sent as is).
+		if plugin == PluginCachingSHA2 && calls >= 2 || plugin == PluginSHA256 {
+			p.s.log.Info("mysql8test: full authentication over plain TCP without an RSA key", "user", c.GetUser(), "plugin", plugin)
+			return accessDenied(c)
+		}
+	}
 	if plugin != PluginClearPassword {
 		return p.def.Authenticate(c, plugin, data)
 	}
@@ -430,7 +545,9 @@ func (s *Server) Logins() []Login {
 	return append([]Login(nil), s.logins...)
 }
 
-func (s *Server) noteAuth(c *server.Conn, plugin string, data []byte) {
+// noteAuth records one Authenticate call and returns how many calls this
+// plugin has had on c (2 or more for caching_sha2_password is full auth).
+func (s *Server) noteAuth(c *server.Conn, plugin string, data []byte) int {
 	_, tlsOK := isTLS(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -457,6 +574,7 @@ func (s *Server) noteAuth(c *server.Conn, plugin string, data []byte) {
 			l.PublicKeyRequested = true
 		}
 	}
+	return l.calls
 }
 
 func (s *Server) finishLogin(c *server.Conn, ok bool, reason string) {

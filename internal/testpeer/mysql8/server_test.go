@@ -428,3 +428,102 @@ func ExampleStart() {
 	fmt.Println(user)
 	// Output: app@%
 }
+
+// TestServerModes drives each mode that refuses what a default server
+// accepts with the real go-sql-driver, and checks what the server saw.
+func TestServerModes(t *testing.T) {
+	cfg, caPEM, err := mysql8test.GenerateTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(mut func(*mysql8test.Options)) *mysql8test.Server {
+		o := mysql8test.Options{TLS: cfg, CAPEM: caPEM, Accounts: accounts(), ClearPasswordVerifier: func(_, secret string, _ bool) error {
+			if secret != iamToken {
+				return errors.New("bad token")
+			}
+			return nil
+		}}
+		mut(&o)
+		return mysql8test.StartForTest(t, o)
+	}
+
+	t.Run("require_secure_transport", func(t *testing.T) {
+		s := start(func(o *mysql8test.Options) { o.RequireSecureTransport = true })
+		_, err := login(t, s, "native", "native-pw", nil, false)
+		wantMySQLError(t, err, mysql8test.ErrSecureTransportRequired, "HY000")
+		if !strings.Contains(err.Error(), mysql8test.MsgSecureTransportRequired) {
+			t.Errorf("message = %v", err)
+		}
+		// A wrong password is still 1045: the transport is checked after it.
+		_, err = login(t, s, "native", "wrong", nil, false)
+		wantMySQLError(t, err, 1045, "28000")
+		if _, err := login(t, s, "sha2", "sha2-pw", s.ClientTLS("localhost"), false); err != nil {
+			t.Fatalf("over TLS: %v", err)
+		}
+	})
+
+	t.Run("proxy requires TLS", func(t *testing.T) {
+		s := start(func(o *mysql8test.Options) { o.ProxyRequiresTLS = true; o.DefaultPlugin = mysql8test.PluginNative })
+		for _, user := range []string{"native", "iam", "nobody"} {
+			_, err := login(t, s, user, iamToken, nil, true)
+			wantMySQLError(t, err, mysql8test.ErrProxyInsecure, "HY000")
+			if !strings.Contains(err.Error(), mysql8test.MsgProxyInsecure) {
+				t.Errorf("message = %v", err)
+			}
+			// Refused before any auth exchange: no plugin ran, no secret was asked for.
+			if got := lastLogin(t, s); got.OK || got.Plugin != "" {
+				t.Errorf("%s: server login record %+v, want a refusal before authentication", user, got)
+			}
+		}
+		if _, err := login(t, s, "iam", iamToken, s.ClientTLS("localhost"), true); err != nil {
+			t.Fatalf("IAM over TLS: %v", err)
+		}
+	})
+
+	t.Run("no RSA key", func(t *testing.T) {
+		s := start(func(o *mysql8test.Options) { o.NoRSAKey = true })
+		_, err := login(t, s, "sha2", "sha2-pw", nil, false)
+		if err == nil {
+			t.Fatal("caching_sha2 full auth over plain TCP worked without an RSA key")
+		}
+		got := lastLogin(t, s)
+		want := mysql8test.Login{User: "sha2", Plugin: mysql8test.PluginCachingSHA2, FullAuth: true, PublicKeyRequested: true}
+		if diff := cmp.Diff(want, got, ignoreReason, cmpopts.IgnoreUnexported(mysql8test.Login{})); diff != "" {
+			t.Errorf("login (-want +got):\n%s", diff)
+		}
+		_, err = login(t, s, "sha256", "sha256-pw", nil, false)
+		wantMySQLError(t, err, 1045, "28000")
+		// Full auth over TLS fills the cache; fast auth then works on plain TCP.
+		if _, err := login(t, s, "sha2", "sha2-pw", s.ClientTLS("localhost"), false); err != nil {
+			t.Fatalf("over TLS: %v", err)
+		}
+		if _, err := login(t, s, "sha2", "sha2-pw", nil, false); err != nil {
+			t.Fatalf("fast auth over plain TCP after a TLS login: %v", err)
+		}
+		if got := lastLogin(t, s); !got.FastAuth || got.TLS {
+			t.Errorf("want fast auth over plain TCP, got %+v", got)
+		}
+	})
+
+	t.Run("caching_sha2 only over TLS", func(t *testing.T) {
+		s := start(func(o *mysql8test.Options) { o.CachingSHA2OnlyOverTLS = true })
+		for range 2 {
+			if _, err := login(t, s, "sha2", "sha2-pw", s.ClientTLS("localhost"), false); err != nil {
+				t.Fatalf("over TLS: %v", err)
+			}
+			if got := lastLogin(t, s); !got.FullAuth || !got.OK {
+				t.Errorf("over TLS: want full auth every time, got %+v", got)
+			}
+		}
+		// Right after two good TLS logins: no cache, so plain TCP fails.
+		if _, err := login(t, s, "sha2", "sha2-pw", nil, false); err == nil {
+			t.Fatal("caching_sha2 over plain TCP worked")
+		}
+		if got := lastLogin(t, s); got.OK || !got.FullAuth || got.TLS {
+			t.Errorf("plain TCP: got %+v", got)
+		}
+		if _, err := login(t, s, "native", "native-pw", nil, false); err != nil {
+			t.Errorf("mysql_native_password over plain TCP: %v", err)
+		}
+	})
+}
