@@ -176,9 +176,6 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 		Endpoint: r.Endpoint, Ok: r.OK, ServerVersion: r.ServerVersion,
 		CurrentUser: r.CurrentUser, Reason: r.Reason,
 	}
-	if ep != nil && ep.Auth != config.AuthAuto {
-		out.Resolution = resolutionToProto(broker.Resolve(ep))
-	}
 	for _, s := range r.Stages {
 		out.Stages = append(out.Stages, &v1.Stage{Name: stageNameToProto(s.Name), Ok: s.OK, Duration: durationpb.New(s.Duration.Round(time.Microsecond)), Error: s.Error})
 	}
@@ -188,7 +185,8 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 	if e := r.MySQLError; e != nil {
 		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
 	}
-	if r.Method != "" { // the resolved method (auth: auto)
+	switch {
+	case r.Method != "": // the method the login used (resolved, for auth: auto)
 		var ev []broker.Evidence
 		for _, e := range r.Evidence {
 			ev = append(ev, broker.Evidence{Source: e.Source, Detail: e.Detail})
@@ -196,6 +194,8 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 		// As broker/resolve decides it: IAM and clear-text plugins need TLS.
 		tlsRequired := r.Method == config.AuthIAM || r.Plugin == hints.PluginClearText || (ep != nil && ep.TLS.Mode.Requires())
 		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: ev, TLSRequired: tlsRequired})
+	case ep != nil && ep.Auth != config.AuthAuto: // failed before the login: what the config says
+		out.Resolution = resolutionToProto(broker.Resolve(ep))
 	}
 	out.Transcript, out.Findings, out.Drivers = TranscriptToProto(r.Transcript), FindingsToProto(r.Findings), predictionsToProto(r.Drivers)
 	out.Environment = environmentToProto(r.Environment)

@@ -289,4 +289,10 @@ func TestValidateRefusedOverSocket(t *testing.T) {
 	if st := r.GetStages(); len(st) != 2 || st[0].GetName() != v1.StageName_STAGE_NAME_CREDENTIAL || !st[0].GetOk() || st[1].GetName() != v1.StageName_STAGE_NAME_DIAL || st[1].GetOk() {
 		t.Errorf("stages: %v", st)
 	}
+	// The method and plugin the login used are the resolution's, with its
+	// evidence; nothing repeats them.
+	if res := r.GetResolution(); res.GetMethod() != v1.AuthMethod_AUTH_METHOD_PASSWORD || len(res.GetEvidence()) == 0 ||
+		res.GetEvidence()[0].GetSource() != v1.EvidenceSource_EVIDENCE_SOURCE_CONFIG {
+		t.Errorf("resolution: %v", res)
+	}
 }
