@@ -56,16 +56,17 @@ var reasonErrors = map[v1.ErrorReason]error{
 }
 
 // codeErrors classify errors without a connbroker ErrorInfo (a broker that
-// cannot be reached, a proxy in between).
+// cannot be reached, a proxy in between). RESOURCE_EXHAUSTED is not among
+// them: without the broker's reason it is a message size limit, not a rate
+// limit.
 var codeErrors = map[codes.Code]error{
-	codes.NotFound:          ErrEndpointNotFound,
-	codes.InvalidArgument:   ErrInvalidArgument,
-	codes.PermissionDenied:  ErrPermissionDenied,
-	codes.Unauthenticated:   ErrUnauthenticated,
-	codes.ResourceExhausted: ErrRateLimited,
-	codes.Unavailable:       ErrBrokerUnavailable,
-	codes.DeadlineExceeded:  ErrBrokerUnavailable,
-	codes.Internal:          ErrBrokerInternal,
+	codes.NotFound:         ErrEndpointNotFound,
+	codes.InvalidArgument:  ErrInvalidArgument,
+	codes.PermissionDenied: ErrPermissionDenied,
+	codes.Unauthenticated:  ErrUnauthenticated,
+	codes.Unavailable:      ErrBrokerUnavailable,
+	codes.DeadlineExceeded: ErrBrokerUnavailable,
+	codes.Internal:         ErrBrokerInternal,
 }
 
 // BrokerError is a failed broker call: the broker's reason, the gRPC code

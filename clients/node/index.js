@@ -77,12 +77,13 @@ const REASON_CLASSES = {
 };
 
 // For errors without a connbroker ErrorInfo (a broker that cannot be reached).
+// RESOURCE_EXHAUSTED is not among them: without the broker's reason it is a
+// message size limit, not a rate limit.
 const CODE_CLASSES = {
   [grpc.status.NOT_FOUND]: EndpointNotFound,
   [grpc.status.PERMISSION_DENIED]: PermissionDenied,
   [grpc.status.UNAUTHENTICATED]: Unauthenticated,
   [grpc.status.INVALID_ARGUMENT]: InvalidRequest,
-  [grpc.status.RESOURCE_EXHAUSTED]: RateLimited,
   [grpc.status.UNAVAILABLE]: BrokerUnavailable,
   [grpc.status.DEADLINE_EXCEEDED]: BrokerUnavailable,
   [grpc.status.INTERNAL]: BrokerInternalError,

@@ -161,6 +161,8 @@ _REASON_TO_CLASS: dict[int, type[BrokerError]] = {
 }
 
 # For errors without a connbroker ErrorInfo (transport failures, a proxy).
+# RESOURCE_EXHAUSTED is not among them: without the broker's reason it is a
+# message size limit, not a rate limit.
 _CODE_TO_CLASS: dict[grpc.StatusCode, type[BrokerError]] = {
     grpc.StatusCode.NOT_FOUND: EndpointNotFound,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
@@ -168,7 +170,6 @@ _CODE_TO_CLASS: dict[grpc.StatusCode, type[BrokerError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest,
     grpc.StatusCode.UNAVAILABLE: BrokerUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: BrokerUnavailable,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimited,
 }
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
