@@ -33,6 +33,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from connbroker.v1 import broker_pb2
 
 __all__ = [
+    "ERROR_DOMAIN",
     "AuthUndecided",
     "BrokerError",
     "BrokerInternalError",
@@ -45,6 +46,7 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "Unauthenticated",
+    "error_info",
     "from_rpc_error",
 ]
 
