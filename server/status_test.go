@@ -1,10 +1,18 @@
 package server
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/rdshost"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -68,4 +76,117 @@ func numbers[K comparable, E interface {
 		out = append(out, e.Number())
 	}
 	return out
+}
+
+// TestEnumsKnowEveryDomainValue reads the constants of the domain types
+// that the API sends as enums (broker/handshake Result, Direction, Kind;
+// broker/rdshost Kind) from their source, and checks that each has an enum
+// value: a constant added to the domain without one would be sent as
+// UNSPECIFIED.
+func TestEnumsKnowEveryDomainValue(t *testing.T) {
+	consts := func(dir, typ string) []string {
+		t.Helper()
+		fset := token.NewFileSet()
+		var out []string
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, name := range files {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range f.Decls {
+				g, ok := d.(*ast.GenDecl)
+				if !ok || g.Tok != token.CONST {
+					continue
+				}
+				for _, s := range g.Specs {
+					vs := s.(*ast.ValueSpec)
+					if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != typ {
+						continue
+					}
+					for _, v := range vs.Values {
+						if lit, ok := v.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							s, _ := strconv.Unquote(lit.Value)
+							out = append(out, s)
+						}
+					}
+				}
+			}
+		}
+		if len(out) == 0 {
+			t.Fatalf("no %s constants found in %s", typ, dir)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		dir, typ string
+		known    func(string) bool
+	}{
+		{"../broker/handshake", "Result", func(s string) bool { _, ok := handshakeResults[handshake.Result(s)]; return ok }},
+		{"../broker/handshake", "Direction", func(s string) bool { _, ok := eventDirections[handshake.Direction(s)]; return ok }},
+		{"../broker/handshake", "Kind", func(s string) bool { _, ok := eventKinds[handshake.Kind(s)]; return ok }},
+		{"../broker/rdshost", "Kind", func(s string) bool { _, ok := endpointKinds[rdshost.Kind(s)]; return ok }},
+	} {
+		for _, c := range consts(tc.dir, tc.typ) {
+			if !tc.known(c) {
+				t.Errorf("%s %s %q has no enum value in server/enums.go (and broker.proto)", filepath.Base(tc.dir), tc.typ, c)
+			}
+		}
+	}
+}
+
+// TestStageNamesKnown finds every validate.Stage literal with a Name in the
+// broker's source and checks the name has a StageName.
+func TestStageNamesKnown(t *testing.T) {
+	fset := token.NewFileSet()
+	files, _ := filepath.Glob("../broker/*.go")
+	more, _ := filepath.Glob("../broker/validate/*.go")
+	found := 0
+	for _, name := range append(files, more...) {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			cl, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			switch typ := cl.Type.(type) {
+			case *ast.Ident:
+				if typ.Name != "Stage" {
+					return true
+				}
+			case *ast.SelectorExpr:
+				if typ.Sel.Name != "Stage" {
+					return true
+				}
+			default:
+				return true
+			}
+			for _, el := range cl.Elts {
+				kv, ok := el.(*ast.KeyValueExpr)
+				if key, isIdent := kv.Key.(*ast.Ident); !ok || !isIdent || key.Name != "Name" {
+					continue
+				}
+				if lit, isLit := kv.Value.(*ast.BasicLit); isLit && lit.Kind == token.STRING {
+					s, _ := strconv.Unquote(lit.Value)
+					found++
+					if stageNameToProto(s) == v1.StageName_STAGE_NAME_UNSPECIFIED {
+						t.Errorf("%s: stage %q has no StageName", fset.Position(lit.Pos()), s)
+					}
+				}
+			}
+			return true
+		})
+	}
+	if found < 5 {
+		t.Fatalf("found only %d stage literals: the scan is broken", found)
+	}
 }
