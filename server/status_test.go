@@ -190,3 +190,53 @@ func TestStageNamesKnown(t *testing.T) {
 		t.Fatalf("found only %d stage literals: the scan is broken", found)
 	}
 }
+
+// TestEvidenceSourcesKnown finds the evidence sources the domain cites
+// (ev("source", ...) in broker/resolve, Evidence{Source: "..."} in broker)
+// and checks each has an EvidenceSource.
+func TestEvidenceSourcesKnown(t *testing.T) {
+	fset := token.NewFileSet()
+	files, _ := filepath.Glob("../broker/*.go")
+	more, _ := filepath.Glob("../broker/resolve/*.go")
+	found := 0
+	check := func(lit ast.Expr) {
+		if bl, ok := lit.(*ast.BasicLit); ok && bl.Kind == token.STRING {
+			s, _ := strconv.Unquote(bl.Value)
+			found++
+			if _, ok := evidenceSources[s]; !ok {
+				t.Errorf("%s: evidence source %q has no EvidenceSource", fset.Position(bl.Pos()), s)
+			}
+		}
+	}
+	for _, name := range append(files, more...) {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.CallExpr:
+				if id, ok := x.Fun.(*ast.Ident); ok && id.Name == "ev" && len(x.Args) > 0 {
+					check(x.Args[0])
+				}
+			case *ast.CompositeLit:
+				if id, ok := x.Type.(*ast.Ident); ok && id.Name == "Evidence" {
+					for _, el := range x.Elts {
+						if kv, ok := el.(*ast.KeyValueExpr); ok {
+							if key, ok := kv.Key.(*ast.Ident); ok && key.Name == "Source" {
+								check(kv.Value)
+							}
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	if found < 5 {
+		t.Fatalf("found only %d evidence sources: the scan is broken", found)
+	}
+}
