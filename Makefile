@@ -82,9 +82,16 @@ check-generated: $(BUF) venv ## Fail when the committed stubs differ from a fres
 	  diff -u $$f $$tmp/$$f > /dev/null || { echo "stale generated file: $$f (run make generate)"; diff -u $$f $$tmp/$$f | head -20; exit 1; }; \
 	done; echo "generated stubs are fresh"
 
+# `buf breaking` compares proto/ with the API committed on main (read from
+# the local git repository: offline). On main itself that is the same proto;
+# on a branch it is the change under review. For a checkout without a local
+# main branch (a detached CI clone), pass e.g. BUF_AGAINST='.git#ref=origin/main'.
+BUF_AGAINST ?= .git\#branch=main
+
 .PHONY: lint
-lint: $(BUF) ## buf lint, gofmt, go vet
+lint: $(BUF) ## buf lint, buf breaking against main, gofmt, go vet
 	@$(BUF) lint
+	@$(BUF) breaking --against '$(BUF_AGAINST)'
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@go vet ./...
 

@@ -25,15 +25,15 @@ func (s *Server) ProbeEndpoint(ctx context.Context, req *v1.ProbeEndpointRequest
 // ProbeResultToProto converts a probe result; the CLI uses it for local
 // probes too.
 func ProbeResultToProto(r broker.ProbeResult) *v1.ProbeResult {
-	out := &v1.ProbeResult{Addr: r.Addr, EndpointKind: "mysql", Transcript: TranscriptToProto(r.Transcript), Findings: FindingsToProto(r.Findings)}
+	out := &v1.ProbeResult{Addr: r.Addr, EndpointKind: endpointKindToProto(r.Host.Kind, r.HostOK), Transcript: TranscriptToProto(r.Transcript), Findings: FindingsToProto(r.Findings)}
 	if r.HostOK {
-		out.EndpointKind, out.Region, out.Partition = string(r.Host.Kind), r.Host.Region, r.Host.Partition
+		out.Region, out.Partition = r.Host.Region, partitionToProto(r.Host.Partition)
 	}
 	if g := r.Transcript.Greeting; g != nil {
 		out.ServerVersion, out.AuthPlugin = g.ServerVersion, g.AuthPluginName
-		out.Flavor = "MySQL"
+		out.Flavor = v1.ServerFlavor_SERVER_FLAVOR_MYSQL
 		if g.IsMariaDB() {
-			out.Flavor = "MariaDB"
+			out.Flavor = v1.ServerFlavor_SERVER_FLAVOR_MARIADB
 		}
 		out.TlsOffered = g.Capabilities.Has(handshake.ClientSSL)
 		if cs := g.Capabilities.String(); cs != "" {
@@ -48,11 +48,11 @@ func TranscriptToProto(t *handshake.Transcript) *v1.Transcript {
 	if t == nil {
 		return nil
 	}
-	out := &v1.Transcript{Addr: t.Addr, User: t.User, Profile: t.Profile, Result: string(t.Outcome.Result),
+	out := &v1.Transcript{Addr: t.Addr, User: t.User, Profile: t.Profile, Result: handshakeResultToProto(t.Outcome.Result),
 		AuthPlugin: t.Outcome.Plugin, Tls: t.Outcome.TLS}
 	for _, e := range t.Events {
 		out.Events = append(out.Events, &v1.TranscriptEvent{At: durationpb.New(e.At.Round(time.Microsecond)),
-			Direction: string(e.Dir), Kind: string(e.Kind), Summary: e.Summary, Fields: e.Fields})
+			Direction: directionToProto(e.Dir), Kind: eventKindToProto(e.Kind), Summary: e.Summary, Fields: e.Fields})
 	}
 	return out
 }
@@ -80,7 +80,7 @@ func findingToProto(f diagnose.Finding) *v1.Finding {
 func predictionsToProto(ps []diagnose.Prediction) []*v1.DriverPrediction {
 	out := make([]*v1.DriverPrediction, 0, len(ps))
 	for _, p := range ps {
-		d := &v1.DriverPrediction{Driver: p.Case.Driver, Options: p.Case.Options, Works: p.Works, Result: string(p.Result), AuthPlugin: p.Plugin, Tls: p.TLS}
+		d := &v1.DriverPrediction{Driver: p.Case.Driver, Options: p.Case.Options, Works: p.Works, Result: handshakeResultToProto(p.Result), AuthPlugin: p.Plugin, Tls: p.TLS}
 		if p.Finding != nil {
 			d.Finding = findingToProto(*p.Finding)
 		}

@@ -32,7 +32,7 @@ func environmentToProto(r *diagnose.EnvironmentReport) *v1.EnvironmentReport {
 	out := &v1.EnvironmentReport{Driver: r.Driver, ClockOffset: durationpb.New(r.ClockOffset), Findings: FindingsToProto(r.Findings)}
 	for _, p := range r.Drivers {
 		d := &v1.DriverPrediction{Driver: p.Key, Options: p.Case.Options, Version: p.Version, Works: p.Works,
-			Result: string(p.Result), AuthPlugin: p.Plugin, Tls: p.TLS}
+			Result: handshakeResultToProto(p.Result), AuthPlugin: p.Plugin, Tls: p.TLS}
 		if p.Finding != nil {
 			d.Finding = findingToProto(*p.Finding)
 		}

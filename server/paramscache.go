@@ -11,7 +11,7 @@ import (
 // protoCache keeps the converted DriverHints and Resolution of each shared
 // domain view (keyed by the *hints.Hints the broker hands out for an
 // endpoint and driver), so a cached-token GetConnectionParams does not
-// rebuild a structpb.Struct per call. The cached messages are shared by
+// rebuild the typed hint options per call. The cached messages are shared by
 // responses and only read (concurrent Marshal of one message is safe). The
 // cache belongs to one config and is dropped when the config changes.
 type protoCache struct {
@@ -58,9 +58,7 @@ func baseParamsToProto(p *broker.Params, res *v1.Resolution, h *v1.DriverHints) 
 		User:       p.User,
 		Database:   p.Database,
 		Credential: credentialToProto(p.Credential),
-		AuthPlugin: p.Plugin,
 		Tls: &v1.TLSSettings{
-			Required:   p.TLS.Mode.Requires(),
 			Mode:       tlsModeToProto(p.TLS.Mode),
 			CaPem:      string(p.TLS.CAPEM),
 			ServerName: p.TLS.ServerName,

@@ -16,12 +16,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/validate"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
@@ -167,13 +167,10 @@ func (s *Server) ListEndpoints(ctx context.Context, _ *v1.ListEndpointsRequest) 
 }
 
 func paramsToProto(p *broker.Params) (*v1.ConnectionParams, error) {
-	res := &v1.Resolution{Method: methodToProto(p.Resolution.Method), Plugin: p.Resolution.Plugin, TlsRequired: p.Resolution.TLSRequired}
-	for _, e := range p.Resolution.Evidence {
-		res.Evidence = append(res.Evidence, &v1.Evidence{Source: e.Source, Detail: e.Detail})
-	}
+	res := resolutionToProto(p.Resolution)
 	var dh *v1.DriverHints
 	if h := p.Hints; h != nil {
-		opts, err := structpb.NewStruct(h.Options)
+		opts, err := v1.OptionsFromMap(h.Options)
 		if err != nil {
 			return nil, err
 		}
@@ -186,6 +183,12 @@ func paramsToProto(p *broker.Params) (*v1.ConnectionParams, error) {
 		}
 	}
 	return baseParamsToProto(p, res, dh), nil
+}
+
+// resolutionToProto converts a resolution; the plugin is the one the
+// client ends up using and TLSRequired whether the login must use TLS.
+func resolutionToProto(r broker.Resolution) *v1.Resolution {
+	return &v1.Resolution{Method: methodToProto(r.Method), Plugin: r.Plugin, TlsRequired: r.TLSRequired, Evidence: evidenceToProto(r.Evidence)}
 }
 
 func credentialToProto(c credential.Credential) *v1.Credential {
@@ -212,15 +215,8 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 		Endpoint: r.Endpoint, Ok: r.OK, ServerVersion: r.ServerVersion,
 		CurrentUser: r.CurrentUser, Reason: r.Reason,
 	}
-	if ep != nil {
-		out.AuthPlugin = ep.Plugin
-		out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_PASSWORD
-		if ep.Auth == config.AuthIAM {
-			out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_IAM_TOKEN
-		}
-	}
 	for _, s := range r.Stages {
-		out.Stages = append(out.Stages, &v1.Stage{Name: s.Name, Ok: s.OK, Duration: durationpb.New(s.Duration.Round(time.Microsecond)), Error: s.Error})
+		out.Stages = append(out.Stages, &v1.Stage{Name: stageNameToProto(s.Name), Ok: s.OK, Duration: durationpb.New(s.Duration.Round(time.Microsecond)), Error: s.Error})
 	}
 	if r.TLSVersion != "" {
 		out.Tls = &v1.TLSInfo{Version: r.TLSVersion, Cipher: r.TLSCipher}
@@ -228,16 +224,17 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 	if e := r.MySQLError; e != nil {
 		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
 	}
-	if r.Method != "" { // the resolved method (auth: auto)
-		out.Resolution = &v1.Resolution{Method: methodToProto(r.Method), Plugin: r.Plugin}
+	switch {
+	case r.Method != "": // the method the login used (resolved, for auth: auto)
+		var ev []broker.Evidence
 		for _, e := range r.Evidence {
-			out.Resolution.Evidence = append(out.Resolution.Evidence, &v1.Evidence{Source: e.Source, Detail: e.Detail})
+			ev = append(ev, broker.Evidence{Source: e.Source, Detail: e.Detail})
 		}
-		out.AuthPlugin = r.Plugin
-		out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_PASSWORD
-		if r.Method == config.AuthIAM {
-			out.CredentialKind = v1.CredentialKind_CREDENTIAL_KIND_IAM_TOKEN
-		}
+		// As broker/resolve decides it: IAM and clear-text plugins need TLS.
+		tlsRequired := r.Method == config.AuthIAM || r.Plugin == handshake.PluginClearPassword || (ep != nil && ep.TLS.Mode.Requires())
+		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: ev, TLSRequired: tlsRequired})
+	case ep != nil && ep.Auth != config.AuthAuto: // failed before the login: what the config says
+		out.Resolution = resolutionToProto(broker.Resolve(ep))
 	}
 	out.Transcript, out.Findings, out.Drivers = TranscriptToProto(r.Transcript), FindingsToProto(r.Findings), predictionsToProto(r.Drivers)
 	out.Environment = environmentToProto(r.Environment)

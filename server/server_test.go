@@ -153,10 +153,10 @@ func TestGetConnectionParams(t *testing.T) {
 	if d := exp.Sub(ref); d != 5*time.Minute || time.Until(exp) > 15*time.Minute || time.Until(exp) < 14*time.Minute {
 		t.Errorf("expires_at %v refresh_after %v", exp, ref)
 	}
-	if p.GetAuthPlugin() != "mysql_clear_password" || !p.GetTls().GetRequired() || p.GetTls().GetMode() != v1.TLSMode_TLS_MODE_VERIFY_IDENTITY {
-		t.Errorf("plugin/tls: %v %v", p.GetAuthPlugin(), p.GetTls())
+	if p.GetResolution().GetPlugin() != "mysql_clear_password" || !p.GetResolution().GetTlsRequired() || p.GetTls().GetMode() != v1.TLSMode_TLS_MODE_VERIFY_IDENTITY {
+		t.Errorf("plugin/tls: %v %v", p.GetResolution(), p.GetTls())
 	}
-	h := p.GetHints().GetOptions().AsMap()
+	h := v1.OptionsMap(p.GetHints().GetOptions())
 	if h["ssl_verify_identity"] != true || h["ssl_verify_cert"] != true || p.GetHints().GetSecretOption() != "password" {
 		t.Errorf("pymysql hints: %v", h)
 	}
@@ -287,7 +287,13 @@ func TestValidateRefusedOverSocket(t *testing.T) {
 	if resp.GetOk() || r.GetOk() || !strings.Contains(r.GetReason(), "refused") {
 		t.Fatalf("validation of a closed port: %v", r)
 	}
-	if st := r.GetStages(); len(st) != 2 || st[0].GetName() != "credential" || !st[0].GetOk() || st[1].GetName() != "dial" || st[1].GetOk() {
+	if st := r.GetStages(); len(st) != 2 || st[0].GetName() != v1.StageName_STAGE_NAME_CREDENTIAL || !st[0].GetOk() || st[1].GetName() != v1.StageName_STAGE_NAME_DIAL || st[1].GetOk() {
 		t.Errorf("stages: %v", st)
+	}
+	// The method and plugin the login used are the resolution's, with its
+	// evidence; nothing repeats them.
+	if res := r.GetResolution(); res.GetMethod() != v1.AuthMethod_AUTH_METHOD_PASSWORD || len(res.GetEvidence()) == 0 ||
+		res.GetEvidence()[0].GetSource() != v1.EvidenceSource_EVIDENCE_SOURCE_CONFIG {
+		t.Errorf("resolution: %v", res)
 	}
 }

@@ -17,17 +17,19 @@ import (
 // ErrorDomain is the errdetails.ErrorInfo domain of connbroker errors.
 const ErrorDomain = "connbroker.dev"
 
-// Stable ErrorInfo reasons.
+// Stable ErrorInfo reasons: the names of the v1.ErrorReason values
+// (TestReasonsAreEnumNames keeps them so), which clients map to their own
+// error classes.
 const (
-	ReasonEndpointNotFound      = "ENDPOINT_NOT_FOUND"
-	ReasonInvalidArgument       = "INVALID_ARGUMENT"
-	ReasonCredentialUnavailable = "CREDENTIAL_UNAVAILABLE"
-	ReasonInternal              = "INTERNAL"
-	ReasonAuthUndecided         = "AUTH_UNDECIDED"
-	ReasonPermissionDenied      = "PERMISSION_DENIED"
-	ReasonRateLimited           = "RATE_LIMITED"
-	ReasonUnauthenticated       = "UNAUTHENTICATED"
-	ReasonAuditUnavailable      = "AUDIT_UNAVAILABLE"
+	ReasonEndpointNotFound      = "ERROR_REASON_ENDPOINT_NOT_FOUND"
+	ReasonInvalidArgument       = "ERROR_REASON_INVALID_ARGUMENT"
+	ReasonCredentialUnavailable = "ERROR_REASON_CREDENTIAL_UNAVAILABLE"
+	ReasonInternal              = "ERROR_REASON_INTERNAL"
+	ReasonAuthUndecided         = "ERROR_REASON_AUTH_UNDECIDED"
+	ReasonPermissionDenied      = "ERROR_REASON_PERMISSION_DENIED"
+	ReasonRateLimited           = "ERROR_REASON_RATE_LIMITED"
+	ReasonUnauthenticated       = "ERROR_REASON_UNAUTHENTICATED"
+	ReasonAuditUnavailable      = "ERROR_REASON_AUDIT_UNAVAILABLE"
 )
 
 // toStatus maps a domain error to a gRPC status error: the one place where

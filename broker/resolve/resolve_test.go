@@ -155,7 +155,7 @@ func TestAutoAgainstMariaDB(t *testing.T) {
 		r := resp.GetParams().GetResolution()
 		var ev []string
 		for _, e := range r.GetEvidence() {
-			ev = append(ev, e.GetSource()+": "+e.GetDetail())
+			ev = append(ev, e.GetSource().Label()+": "+e.GetDetail())
 		}
 		t.Logf("%s resolution: %s %s tls_required=%t\n  %s", tc.endpoint, r.GetMethod(), r.GetPlugin(), r.GetTlsRequired(), strings.Join(ev, "\n  "))
 		if r.GetMethod() != tc.method || r.GetPlugin() != tc.plugin || resp.GetParams().GetCredential().GetKind() != tc.kind || !strings.Contains(strings.Join(ev, "|"), "account: ") {
@@ -165,8 +165,8 @@ func TestAutoAgainstMariaDB(t *testing.T) {
 		if err != nil || !v.GetOk() {
 			t.Fatalf("%s: validate: %v %v", tc.endpoint, err, v)
 		}
-		if r := v.GetResults()[0]; r.GetCredentialKind() != tc.kind || r.GetAuthPlugin() != tc.plugin {
-			t.Errorf("%s: validation says %v %q, want %v %q", tc.endpoint, r.GetCredentialKind(), r.GetAuthPlugin(), tc.kind, tc.plugin)
+		if r := v.GetResults()[0].GetResolution(); r.GetMethod() != tc.method || r.GetPlugin() != tc.plugin {
+			t.Errorf("%s: validation says %v %q, want %v %q", tc.endpoint, r.GetMethod(), r.GetPlugin(), tc.method, tc.plugin)
 		}
 	}
 

@@ -113,7 +113,7 @@ func (c *connector) fetch(ctx context.Context) (*mysql.Config, string, error) {
 	defer cancel()
 	resp, err := c.client.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: c.endpoint, Driver: Driver})
 	if err != nil {
-		return nil, "", fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, err)
+		return nil, "", fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, FromError(err))
 	}
 	cfg, err := ConfigFromParams(resp.GetParams())
 	if err != nil {
@@ -122,7 +122,7 @@ func (c *connector) fetch(ctx context.Context) (*mysql.Config, string, error) {
 	for _, fn := range c.adjust {
 		fn(cfg)
 	}
-	return cfg, resp.GetParams().GetAuthPlugin(), nil
+	return cfg, resp.GetParams().GetResolution().GetPlugin(), nil
 }
 
 // ConfigFromParams turns broker params for the go-sql-driver into a
@@ -133,7 +133,7 @@ func ConfigFromParams(p *v1.ConnectionParams) (*mysql.Config, error) {
 	if h.GetDriver() != Driver {
 		return nil, fmt.Errorf("params for endpoint %q carry hints for driver %q, want %q: %w", p.GetEndpoint(), h.GetDriver(), Driver, ErrHints)
 	}
-	o := h.GetOptions().AsMap()
+	o := v1.OptionsMap(h.GetOptions())
 	str := func(k string) string { s, _ := o[k].(string); return s }
 	cfg := mysql.NewConfig()
 	cfg.Net, cfg.Addr, cfg.User, cfg.DBName = str("net"), str("addr"), str("user"), str("dbname")

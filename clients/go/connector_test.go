@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/hints"
@@ -24,7 +23,7 @@ func params(t *testing.T, in hints.Input, caPEM string) *v1.ConnectionParams {
 		t.Fatal(err)
 	}
 	h := r.Render(in)
-	opts, err := structpb.NewStruct(h.Options)
+	opts, err := v1.OptionsFromMap(h.Options)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func TestEd25519TrailingZeroNonceIsRetried(t *testing.T) {
 	host, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
 	p := params(t, hints.Input{Host: host, Port: port, User: "app", Plugin: hints.PluginEd25519, TLSMode: config.TLSDisabled}, "")
-	p.AuthPlugin = hints.PluginEd25519
+	p.Resolution = &v1.Resolution{Plugin: hints.PluginEd25519}
 
 	// The driver alone fails on the first connection.
 	cfg, err := ConfigFromParams(p)

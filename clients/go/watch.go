@@ -49,7 +49,7 @@ func (w *Watcher) Params(ctx context.Context) (*v1.ConnectionParams, error) {
 		w.mu.Unlock()
 		switch {
 		case err != nil:
-			return nil, err
+			return nil, FromError(err)
 		case p != nil:
 			return p, nil
 		}

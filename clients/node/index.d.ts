@@ -6,10 +6,57 @@ export declare const DRIVER: 'mysql2';
 /** Broker address used when neither an argument nor CONNBROKER_ADDR is set. */
 export declare const DEFAULT_ADDRESS: string;
 
-/** A failed broker call; code is the gRPC status code. */
+/** The broker's ErrorReason value names (broker.proto), as ErrorInfo.reason carries them. */
+export type ErrorReason =
+  | 'ERROR_REASON_UNSPECIFIED'
+  | 'ERROR_REASON_ENDPOINT_NOT_FOUND'
+  | 'ERROR_REASON_INVALID_ARGUMENT'
+  | 'ERROR_REASON_CREDENTIAL_UNAVAILABLE'
+  | 'ERROR_REASON_INTERNAL'
+  | 'ERROR_REASON_AUTH_UNDECIDED'
+  | 'ERROR_REASON_PERMISSION_DENIED'
+  | 'ERROR_REASON_RATE_LIMITED'
+  | 'ERROR_REASON_UNAUTHENTICATED'
+  | 'ERROR_REASON_AUDIT_UNAVAILABLE';
+
+/** The ErrorInfo domain of the broker's errors. */
+export declare const ERROR_DOMAIN: 'connbroker.dev';
+
+/**
+ * A failed broker call: code is the gRPC status code, reason the broker's
+ * ErrorReason ('ERROR_REASON_UNSPECIFIED' without one), metadata the
+ * ErrorInfo metadata (e.g. endpoint, field). Calls reject with the subclass
+ * of the reason.
+ */
 export declare class BrokerError extends Error {
+  constructor(message: string, code: number, reason?: ErrorReason, metadata?: Record<string, string>);
   code: number;
+  reason: ErrorReason;
+  metadata: Record<string, string>;
 }
+/** No endpoint of that name. Do not retry. */
+export declare class EndpointNotFound extends BrokerError {}
+/** The policy refuses this caller the endpoint. Do not retry. */
+export declare class PermissionDenied extends BrokerError {}
+/** The client certificate carries no usable identity. Do not retry. */
+export declare class Unauthenticated extends PermissionDenied {}
+/** A request field is wrong; metadata.field names it. Do not retry. */
+export declare class InvalidRequest extends BrokerError {}
+/** Credentials asked for faster than the broker's limits.issue_rate. Retry after a back-off. */
+export declare class RateLimited extends BrokerError {}
+/** The broker cannot be reached or did not answer in time. Retry with backoff. */
+export declare class BrokerUnavailable extends BrokerError {}
+/** The broker's credential source failed and no valid cached credential is left. Retry with backoff. */
+export declare class CredentialUnavailable extends BrokerUnavailable {}
+/** An auth: auto endpoint could not be resolved. Fix the broker's configuration. */
+export declare class AuthUndecided extends BrokerError {}
+/** A broker bug; its log has the details. */
+export declare class BrokerInternalError extends BrokerError {}
+
+/** The connbroker ErrorInfo of a grpc-js error, or null. */
+export declare function errorInfo(err: unknown): { reason: string; metadata: Record<string, string> } | null;
+/** The BrokerError subclass for a grpc-js error, with message. */
+export declare function fromRpcError(err: { code: number; metadata?: unknown }, message: string): BrokerError;
 
 /** A client of one broker. */
 export declare class Client {
@@ -20,8 +67,17 @@ export declare class Client {
   close(): void;
 }
 
-/** Converts a decoded google.protobuf.Struct into a plain object. */
-export declare function structToObject(s: unknown): Record<string, unknown>;
+/** One decoded HintOption (proto-loader, oneofs: true): value names the set field. */
+export interface HintOption {
+  name: string;
+  value?: 'stringValue' | 'intValue' | 'boolValue' | 'optionsValue';
+  stringValue?: string;
+  intValue?: string | number;
+  boolValue?: boolean;
+  optionsValue?: { options?: HintOption[] };
+}
+/** Converts decoded hint options into a plain object (nested groups become objects). */
+export declare function optionsToObject(options: HintOption[] | undefined): Record<string, unknown>;
 /** mysql2 options from params for the mysql2 driver; holds the secret. */
 export declare function mysql2Options(params: any, overrides?: ConnectionOptions): ConnectionOptions;
 /** Opens a mysql2/promise connection with fresh params. */

@@ -30,13 +30,142 @@ function service() {
   return serviceCtor;
 }
 
-/** BrokerError is any failed broker call; code is the gRPC status code. */
+/**
+ * BrokerError is any failed broker call: code is the gRPC status code,
+ * reason the broker's ErrorReason name (e.g. 'ERROR_REASON_RATE_LIMITED';
+ * 'ERROR_REASON_UNSPECIFIED' without one) and metadata the ErrorInfo
+ * metadata (e.g. {endpoint: 'orders'}). Calls reject with the subclass of
+ * the reason, or of the code when there is none.
+ */
 class BrokerError extends Error {
-  constructor(message, code) {
+  constructor(message, code, reason = 'ERROR_REASON_UNSPECIFIED', metadata = {}) {
     super(message);
-    this.name = 'BrokerError';
+    this.name = new.target.name;
     this.code = code;
+    this.reason = reason;
+    this.metadata = metadata;
   }
+}
+/** No endpoint of that name (ERROR_REASON_ENDPOINT_NOT_FOUND). Do not retry. */
+class EndpointNotFound extends BrokerError {}
+/** The policy refuses this caller the endpoint (ERROR_REASON_PERMISSION_DENIED). Do not retry. */
+class PermissionDenied extends BrokerError {}
+/** The client certificate carries no usable identity (ERROR_REASON_UNAUTHENTICATED). Do not retry. */
+class Unauthenticated extends PermissionDenied {}
+/** A request field is wrong, e.g. an unknown driver; metadata.field names it (ERROR_REASON_INVALID_ARGUMENT). */
+class InvalidRequest extends BrokerError {}
+/** Credentials asked for faster than limits.issue_rate (ERROR_REASON_RATE_LIMITED). Retry after a back-off. */
+class RateLimited extends BrokerError {}
+/** The broker cannot be reached or did not answer in time. Retry with backoff. */
+class BrokerUnavailable extends BrokerError {}
+/** The broker's credential source failed, no valid cached credential (ERROR_REASON_CREDENTIAL_UNAVAILABLE). Retry with backoff. */
+class CredentialUnavailable extends BrokerUnavailable {}
+/** An auth: auto endpoint could not be resolved (ERROR_REASON_AUTH_UNDECIDED). Fix the broker's configuration. */
+class AuthUndecided extends BrokerError {}
+/** A broker bug (ERROR_REASON_INTERNAL); its log has the details. */
+class BrokerInternalError extends BrokerError {}
+
+const REASON_CLASSES = {
+  ERROR_REASON_ENDPOINT_NOT_FOUND: EndpointNotFound,
+  ERROR_REASON_INVALID_ARGUMENT: InvalidRequest,
+  ERROR_REASON_CREDENTIAL_UNAVAILABLE: CredentialUnavailable,
+  ERROR_REASON_INTERNAL: BrokerInternalError,
+  ERROR_REASON_AUTH_UNDECIDED: AuthUndecided,
+  ERROR_REASON_PERMISSION_DENIED: PermissionDenied,
+  ERROR_REASON_RATE_LIMITED: RateLimited,
+  ERROR_REASON_UNAUTHENTICATED: Unauthenticated,
+  ERROR_REASON_AUDIT_UNAVAILABLE: BrokerUnavailable,
+};
+
+// For errors without a connbroker ErrorInfo (a broker that cannot be reached).
+// RESOURCE_EXHAUSTED is not among them: without the broker's reason it is a
+// message size limit, not a rate limit.
+const CODE_CLASSES = {
+  [grpc.status.NOT_FOUND]: EndpointNotFound,
+  [grpc.status.PERMISSION_DENIED]: PermissionDenied,
+  [grpc.status.UNAUTHENTICATED]: Unauthenticated,
+  [grpc.status.INVALID_ARGUMENT]: InvalidRequest,
+  [grpc.status.UNAVAILABLE]: BrokerUnavailable,
+  [grpc.status.DEADLINE_EXCEEDED]: BrokerUnavailable,
+  [grpc.status.INTERNAL]: BrokerInternalError,
+};
+
+/** The ErrorInfo domain of the broker's errors. */
+const ERROR_DOMAIN = 'connbroker.dev';
+
+// protoFields splits protobuf wire bytes into [field number, value] pairs:
+// a Buffer for length-delimited fields, a number for varints; fixed-width
+// fields are skipped. google.rpc.Status and ErrorInfo are decoded with it so
+// the package needs no copy of the googleapis protos.
+function protoFields(buf) {
+  const out = [];
+  let i = 0;
+  const varint = () => {
+    let v = 0;
+    for (let shift = 0; i < buf.length; shift += 7) {
+      const b = buf[i++];
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+    }
+    throw new Error('truncated varint');
+  };
+  while (i < buf.length) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    switch (key & 7) {
+      case 0: out.push([field, varint()]); break;
+      case 1: i += 8; break;
+      case 2: { const n = varint(); if (i + n > buf.length) throw new Error('truncated field'); out.push([field, buf.subarray(i, i + n)]); i += n; break; }
+      case 5: i += 4; break;
+      default: throw new Error(`wire type ${key & 7}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * errorInfo returns {reason, metadata} from a gRPC error's
+ * grpc-status-details-bin (google.rpc.Status with a connbroker ErrorInfo),
+ * or null when there is none.
+ */
+function errorInfo(err) {
+  const details = err && err.metadata && typeof err.metadata.get === 'function' ? err.metadata.get('grpc-status-details-bin') : [];
+  for (const raw of details) {
+    try {
+      for (const [f, any] of protoFields(Buffer.from(raw))) {
+        if (f !== 3) continue; // Status.details: google.protobuf.Any
+        const a = protoFields(any);
+        const typeUrl = String(a.find(([n]) => n === 1)?.[1] ?? '');
+        const value = a.find(([n]) => n === 2)?.[1];
+        if (!typeUrl.endsWith('/google.rpc.ErrorInfo') || !value) continue;
+        let reason = '', domain = '';
+        const metadata = {};
+        for (const [n, v] of protoFields(value)) {
+          if (n === 1) reason = v.toString('utf8');
+          else if (n === 2) domain = v.toString('utf8');
+          else if (n === 3) {
+            const e = protoFields(v);
+            metadata[String(e.find(([k]) => k === 1)?.[1] ?? '')] = String(e.find(([k]) => k === 2)?.[1] ?? '');
+          }
+        }
+        if (domain === ERROR_DOMAIN) return { reason, metadata };
+      }
+    } catch (_) {
+      // a malformed detail is no reason
+    }
+  }
+  return null;
+}
+
+/**
+ * fromRpcError turns a grpc-js error into the BrokerError subclass of its
+ * ErrorReason (or, without one, of its code); message names the operation.
+ */
+function fromRpcError(err, message) {
+  const info = errorInfo(err);
+  const Cls = (info && REASON_CLASSES[info.reason]) || CODE_CLASSES[err.code] || BrokerError;
+  const reason = info && REASON_CLASSES[info.reason] ? info.reason : 'ERROR_REASON_UNSPECIFIED';
+  return new Cls(message, err.code, reason, info ? info.metadata : {});
 }
 
 /** A client of one broker. */
@@ -57,7 +186,7 @@ class Client {
     return new Promise((resolve, reject) => {
       this.stub.getConnectionParams({ endpoint, driver }, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
         if (err) {
-          reject(new BrokerError(`GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}: ${err.details || err.message}`, err.code));
+          reject(fromRpcError(err, `GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}: ${err.details || err.message}`));
           return;
         }
         resolve(resp.params);
@@ -71,22 +200,24 @@ class Client {
   }
 }
 
-/** structToObject converts a decoded google.protobuf.Struct into a plain object. */
-function structToObject(s) {
+/**
+ * optionsToObject converts decoded hint options (repeated HintOption, as
+ * @grpc/proto-loader decodes them with oneofs: true) into a plain object:
+ * strings, numbers, booleans and nested objects for option groups. An
+ * option with a value type newer than this client becomes null.
+ */
+function optionsToObject(options) {
   const out = {};
-  for (const [k, v] of Object.entries((s && s.fields) || {})) out[k] = valueToJS(v);
-  return out;
-}
-
-function valueToJS(v) {
-  switch (v.kind) {
-    case 'stringValue': return v.stringValue;
-    case 'numberValue': return v.numberValue;
-    case 'boolValue': return v.boolValue;
-    case 'structValue': return structToObject(v.structValue);
-    case 'listValue': return (v.listValue.values || []).map(valueToJS);
-    default: return null;
+  for (const o of options || []) {
+    switch (o.value) {
+      case 'stringValue': out[o.name] = o.stringValue; break;
+      case 'intValue': out[o.name] = Number(o.intValue); break; // int64 arrives as a string (longs: String)
+      case 'boolValue': out[o.name] = o.boolValue; break;
+      case 'optionsValue': out[o.name] = optionsToObject(o.optionsValue && o.optionsValue.options); break;
+      default: out[o.name] = null;
+    }
   }
+  return out;
 }
 
 /**
@@ -100,15 +231,17 @@ function mysql2Options(params, overrides = {}) {
   if (!h || h.driver !== DRIVER) {
     throw new Error(`params for endpoint ${params.endpoint} carry hints for driver ${h && h.driver}, want ${DRIVER}`);
   }
-  const opts = structToObject(h.options);
+  const opts = optionsToObject(h.options);
   if (opts.ssl && opts.ssl.ca === CA_FILE) {
     if (params.tls && params.tls.caPem) opts.ssl.ca = params.tls.caPem;
     else delete opts.ssl.ca; // Node's default CAs
   }
   opts[h.secretOption] = (params.credential && params.credential.secret) || '';
   Object.assign(opts, overrides);
-  const clear = (params.credential && params.credential.kind === 'CREDENTIAL_KIND_IAM_TOKEN') || params.authPlugin === 'mysql_clear_password';
-  if ((clear || (params.tls && params.tls.required)) && !opts.ssl) {
+  const res = params.resolution || {};
+  const clear = (params.credential && params.credential.kind === 'CREDENTIAL_KIND_IAM_TOKEN') || res.plugin === 'mysql_clear_password';
+  const modeRequires = params.tls && ['TLS_MODE_REQUIRED', 'TLS_MODE_VERIFY_CA', 'TLS_MODE_VERIFY_IDENTITY'].includes(params.tls.mode);
+  if ((clear || res.tlsRequired || modeRequires) && !opts.ssl) {
     throw new Error(`refusing to connect to endpoint ${params.endpoint}: it needs TLS but the options have no ssl`);
   }
   if (clear && opts.ssl.rejectUnauthorized === false) {
@@ -131,4 +264,8 @@ async function connect(endpoint, opts = {}) {
   return mysql.createConnection(mysql2Options(params, opts.overrides));
 }
 
-module.exports = { BrokerError, Client, DEFAULT_ADDRESS, DRIVER, connect, mysql2Options, structToObject };
+module.exports = {
+  AuthUndecided, BrokerError, BrokerInternalError, BrokerUnavailable, Client, CredentialUnavailable, DEFAULT_ADDRESS, DRIVER,
+  EndpointNotFound, ERROR_DOMAIN, InvalidRequest, PermissionDenied, RateLimited, Unauthenticated,
+  connect, errorInfo, fromRpcError, mysql2Options, optionsToObject,
+};

@@ -109,7 +109,7 @@ usage, 3 the broker could not be reached.`,
 			if err := printProbe(g, res); err != nil {
 				return err
 			}
-			if res.GetTranscript().GetResult() != "greeted" {
+			if res.GetTranscript().GetResult() != v1.HandshakeResult_HANDSHAKE_RESULT_GREETED {
 				return &exitError{code: exitFailed}
 			}
 			return nil
@@ -130,22 +130,22 @@ func printProbe(g *globals, r *v1.ProbeResult) error {
 	w := tabwriter.NewWriter(outOf(g), 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(w, "%s\t%s\n", k, v) }
 	row("address", r.GetAddr())
-	kind := r.GetEndpointKind()
+	kind := r.GetEndpointKind().Label()
 	if r.GetRegion() != "" {
-		kind += fmt.Sprintf(" (region %s, partition %s)", r.GetRegion(), r.GetPartition())
+		kind += fmt.Sprintf(" (region %s, partition %s)", r.GetRegion(), r.GetPartition().Label())
 	} else {
 		kind += " (the host name is not an RDS endpoint name)"
 	}
 	row("endpoint kind", kind)
 	if r.GetServerVersion() != "" {
-		row("server", r.GetFlavor()+" "+r.GetServerVersion())
+		row("server", r.GetFlavor().Label()+" "+r.GetServerVersion())
 		row("auth plugin", dash(r.GetAuthPlugin()))
 		tlsLine := "not offered"
 		if r.GetTlsOffered() {
 			tlsLine = "offered"
 		}
 		for _, e := range r.GetTranscript().GetEvents() {
-			if e.GetKind() == string(handshake.KindTLS) {
+			if e.GetKind() == v1.EventKind_EVENT_KIND_TLS {
 				tlsLine += "; " + strings.TrimPrefix(e.GetSummary(), "TLS ")
 			}
 		}
@@ -190,8 +190,8 @@ func printTranscript(out io.Writer, t *v1.Transcript) {
 		return
 	}
 	for _, e := range t.GetEvents() {
-		fmt.Fprintf(out, "  %+9.3fms %-6s %-20s %s", float64(e.GetAt().AsDuration().Microseconds())/1000, e.GetDirection(), e.GetKind(), e.GetSummary())
-		if fs := e.GetFields(); len(fs) > 0 && e.GetKind() != string(handshake.KindGreeting) {
+		fmt.Fprintf(out, "  %+9.3fms %-6s %-20s %s", float64(e.GetAt().AsDuration().Microseconds())/1000, e.GetDirection().Label(), e.GetKind().Label(), e.GetSummary())
+		if fs := e.GetFields(); len(fs) > 0 && e.GetKind() != v1.EventKind_EVENT_KIND_GREETING {
 			var kv []string
 			for _, k := range slices.Sorted(maps.Keys(fs)) {
 				if k == "capabilities" {
@@ -335,7 +335,7 @@ func printDiagnosis(g *globals, r *v1.EndpointValidation, drivers []string) erro
 	if res := r.GetResolution(); res != nil {
 		fmt.Fprintf(out, "  auth %s, plugin %s\n", strings.ToLower(strings.TrimPrefix(res.GetMethod().String(), "AUTH_METHOD_")), dash(res.GetPlugin()))
 		for _, e := range res.GetEvidence() {
-			fmt.Fprintf(out, "    evidence (%s): %s\n", e.GetSource(), e.GetDetail())
+			fmt.Fprintf(out, "    evidence (%s): %s\n", e.GetSource().Label(), e.GetDetail())
 		}
 	}
 	fmt.Fprintln(out, "\ntranscript (the broker's prober, playing go-sql-driver):")

@@ -62,7 +62,7 @@ func printJUnit(g *globals, r *v1.ValidateConnectionResponse, started time.Time)
 			if !s.GetOk() {
 				mark = "FAILED: " + s.GetError()
 			}
-			lines = append(lines, fmt.Sprintf("%-10s %8s  %s", s.GetName(), sd.Round(time.Microsecond), mark))
+			lines = append(lines, fmt.Sprintf("%-10s %8s  %s", s.GetName().Label(), sd.Round(time.Microsecond), mark))
 		}
 		if e.GetServerVersion() != "" {
 			lines = append(lines, "server "+e.GetServerVersion())

@@ -46,16 +46,16 @@ func printParams(g *globals, p *v1.ConnectionParams, showSecret bool) error {
 		row("expires_at", c.GetExpiresAt().AsTime().Format("2006-01-02T15:04:05Z07:00"))
 		row("refresh_after", c.GetRefreshAfter().AsTime().Format("2006-01-02T15:04:05Z07:00"))
 	}
-	row("auth_plugin", p.GetAuthPlugin())
+	row("auth_plugin", p.GetResolution().GetPlugin())
 	t := p.GetTls()
 	row("tls", fmt.Sprintf("%s (server name %q, CA: %s)", strings.TrimPrefix(t.GetMode().String(), "TLS_MODE_"), t.GetServerName(), caSummary(t.GetCaPem())))
 	for _, e := range p.GetResolution().GetEvidence() {
-		row("evidence", e.GetSource()+": "+e.GetDetail())
+		row("evidence", e.GetSource().Label()+": "+e.GetDetail())
 	}
 	if h := p.GetHints(); h != nil {
 		row("driver", h.GetDriver()+" (>= "+h.GetMinVersion()+")")
-		for k, v := range h.GetOptions().AsMap() {
-			row("  option "+k, fmt.Sprint(v))
+		for _, o := range h.GetOptions() {
+			row("  option "+o.GetName(), fmt.Sprint(o.Any()))
 		}
 		row("  secret goes in", h.GetSecretOption())
 		if h.GetDsn() != "" {
@@ -102,7 +102,7 @@ func printValidation(g *globals, r *v1.ValidateConnectionResponse) error {
 			if !s.GetOk() {
 				mark = "!"
 			}
-			st = append(st, fmt.Sprintf("%s%s %s", s.GetName(), mark, s.GetDuration().AsDuration().Round(100_000)))
+			st = append(st, fmt.Sprintf("%s%s %s", s.GetName().Label(), mark, s.GetDuration().AsDuration().Round(100_000)))
 		}
 		reason := e.GetReason()
 		if me := e.GetError(); me != nil {

@@ -117,13 +117,27 @@ func TestCLIJSON(t *testing.T) {
 			CaPem string `json:"ca_pem"`
 		} `json:"tls"`
 		Hints struct {
-			Options map[string]any `json:"options"`
+			Options []struct {
+				Name      string `json:"name"`
+				BoolValue *bool  `json:"bool_value"`
+			} `json:"options"`
 		} `json:"hints"`
 	}
 	if err := json.Unmarshal([]byte(out), &p); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if p.Host != "127.0.0.1" || p.Port != db.Port || p.Credential.Secret != "[REDACTED]" || p.Credential.Kind != "CREDENTIAL_KIND_PASSWORD" || p.TLS.CaPem != string(db.CAPEM) || p.Hints.Options["ssl_verify_cert"] != true {
+	verifyCert := func(opts []struct {
+		Name      string `json:"name"`
+		BoolValue *bool  `json:"bool_value"`
+	}) bool {
+		for _, o := range opts {
+			if o.Name == "ssl_verify_cert" {
+				return o.BoolValue != nil && *o.BoolValue
+			}
+		}
+		return false
+	}
+	if p.Host != "127.0.0.1" || p.Port != db.Port || p.Credential.Secret != "[REDACTED]" || p.Credential.Kind != "CREDENTIAL_KIND_PASSWORD" || p.TLS.CaPem != string(db.CAPEM) || !verifyCert(p.Hints.Options) {
 		t.Errorf("params JSON: %+v", p)
 	}
 	code, out, _ = cli("--broker="+br.Addr, "validate", "--all", "-o", "json")

@@ -200,7 +200,7 @@ endpoints:
 	r := res.GetResults()[0]
 	var stages []string
 	for _, s := range r.GetStages() {
-		stages = append(stages, s.GetName()+":"+s.GetError())
+		stages = append(stages, s.GetName().Label()+":"+s.GetError())
 	}
 	if !r.GetOk() || !strings.Contains(strings.Join(stages, ","), "re-read after 1045") {
 		t.Fatalf("validation after rotation: ok=%v reason=%q stages=%v", r.GetOk(), r.GetReason(), stages)

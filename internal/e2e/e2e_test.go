@@ -114,7 +114,7 @@ func validate(t *testing.T, names ...string) []*v1.EndpointValidation {
 func stageNames(r *v1.EndpointValidation) string {
 	var s []string
 	for _, st := range r.GetStages() {
-		n := st.GetName()
+		n := st.GetName().Label()
 		if !st.GetOk() {
 			n += "!"
 		}

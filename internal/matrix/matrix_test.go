@@ -398,7 +398,7 @@ func (e *env) runJavaKinds(t *testing.T, driver string, ks []kind, drop string) 
 				ca = e.caFile(t, p)
 			}
 			dsn := h.GetDsn()
-			opts := h.GetOptions().AsMap()
+			opts := v1.OptionsMap(h.GetOptions())
 			if drop != "" {
 				dsn = withoutQueryParam(t, dsn, drop)
 				delete(opts, drop)
@@ -485,7 +485,7 @@ func (e *env) runCLI(t *testing.T, ks []kind) (string, []result) {
 		for range k.connects {
 			p := e.params(t, k.endpoint, "mariadb-cli")
 			args := []string{"--no-defaults"}
-			opts := p.GetHints().GetOptions().AsMap()
+			opts := v1.OptionsMap(p.GetHints().GetOptions())
 			keys := make([]string, 0, len(opts))
 			for key := range opts {
 				keys = append(keys, key)
@@ -498,8 +498,8 @@ func (e *env) runCLI(t *testing.T, ks []kind) (string, []result) {
 					if val {
 						args = append(args, "--"+key)
 					}
-				case float64:
-					args = append(args, fmt.Sprintf("--%s=%d", key, int64(val)))
+				case int64:
+					args = append(args, fmt.Sprintf("--%s=%d", key, val))
 				default:
 					args = append(args, fmt.Sprintf("--%s=%v", key, strings.ReplaceAll(fmt.Sprint(val), hints.CAFile, ca)))
 				}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ import (
 // mysqlclient is built on Debian's MariaDB Connector/C.
 func profileFor(t *testing.T, driver string, p *v1.ConnectionParams) handshake.Profile {
 	t.Helper()
-	o := p.GetHints().GetOptions().AsMap()
+	o := v1.OptionsMap(p.GetHints().GetOptions())
 	on := func(key string) bool { v, _ := o[key].(bool); return v }
 	var prof handshake.Profile
 	switch driver {
@@ -105,7 +106,7 @@ func (e *env) predictKind(t *testing.T, driver string, k kind, drop string) pred
 		p := e.params(t, k.endpoint, driver)
 		if drop != "" {
 			p = proto.CloneOf(p)
-			delete(p.GetHints().GetOptions().GetFields(), drop)
+			p.Hints.Options = slices.DeleteFunc(p.Hints.Options, func(o *v1.HintOption) bool { return o.GetName() == drop })
 		}
 		tc, err := dbtls.Config(tlsModes[p.GetTls().GetMode()], []byte(p.GetTls().GetCaPem()), p.GetTls().GetServerName())
 		if err != nil {

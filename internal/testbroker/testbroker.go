@@ -52,6 +52,8 @@ type Broker struct {
 	Service *broker.Service
 	// Logs collects the broker's logs.
 	Logs *Logs
+	// UnixClient is a client over Options.UnixSocket; nil without one.
+	UnixClient v1.BrokerServiceClient
 }
 
 // Start parses cfgYAML, serves it on 127.0.0.1:0 and stops in t.Cleanup.
@@ -77,6 +79,11 @@ type Options struct {
 	ServerTLS, ClientTLS *tls.Config
 	// Audit receives the audit trail as JSON lines.
 	Audit io.Writer
+	// UnixSocket, when set, also serves on a Unix socket at that path,
+	// where callers are identified by their uid ("uid:N", as connbrokerd's
+	// unix listener does); UnixClient then dials it. The configuration
+	// should have a unix: path so the policy applies.
+	UnixSocket string
 }
 
 // NewWith is New with options.
@@ -94,9 +101,16 @@ func NewWith(cfgYAML string, o Options) (b *Broker, stop func(), err error) {
 	svc := broker.New(cfg, issuer, log)
 	var sopts []grpc.ServerOption
 	clientCreds := insecure.NewCredentials()
+	var serverCreds grpccreds.TransportCredentials
 	if o.ServerTLS != nil {
-		sopts = append(sopts, grpc.Creds(grpccreds.NewTLS(o.ServerTLS)))
+		serverCreds = grpccreds.NewTLS(o.ServerTLS)
 		clientCreds = grpccreds.NewTLS(o.ClientTLS)
+	}
+	if o.UnixSocket != "" {
+		serverCreds = server.WithPeerCred(serverCreds)
+	}
+	if serverCreds != nil {
+		sopts = append(sopts, grpc.Creds(serverCreds))
 	}
 	var audit *server.Auditor
 	if o.Audit != nil {
@@ -113,6 +127,30 @@ func NewWith(cfgYAML string, o Options) (b *Broker, stop func(), err error) {
 		gs.Stop()
 		return nil, nil, err
 	}
-	stop = func() { conn.Close(); gs.Stop() }
-	return &Broker{Addr: lis.Addr().String(), Client: v1.NewBrokerServiceClient(conn), Service: svc, Logs: logs}, stop, nil
+	b = &Broker{Addr: lis.Addr().String(), Client: v1.NewBrokerServiceClient(conn), Service: svc, Logs: logs}
+	closers := []func() error{conn.Close}
+	if o.UnixSocket != "" {
+		ulis, err := net.Listen("unix", o.UnixSocket)
+		if err != nil {
+			conn.Close()
+			gs.Stop()
+			return nil, nil, err
+		}
+		go gs.Serve(ulis)
+		uconn, err := grpc.NewClient("unix://"+o.UnixSocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			conn.Close()
+			gs.Stop()
+			return nil, nil, err
+		}
+		b.UnixClient = v1.NewBrokerServiceClient(uconn)
+		closers = append(closers, uconn.Close)
+	}
+	stop = func() {
+		for _, c := range closers {
+			c()
+		}
+		gs.Stop()
+	}
+	return b, stop, nil
 }

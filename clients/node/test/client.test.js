@@ -47,18 +47,20 @@ test('unknown driver is INVALID_ARGUMENT listing the known ones', async () => {
 test('mysql2Options refuses to send a token without TLS', () => {
   const params = {
     endpoint: 'e',
-    authPlugin: 'mysql_clear_password',
+    resolution: { plugin: 'mysql_clear_password', tlsRequired: true },
     credential: { secret: 's3cret', kind: 'CREDENTIAL_KIND_IAM_TOKEN' },
     tls: { caPem: '' },
-    hints: { driver: 'mysql2', secretOption: 'password', options: { fields: { host: { kind: 'stringValue', stringValue: 'h' } } } },
+    hints: { driver: 'mysql2', secretOption: 'password', options: [{ name: 'host', value: 'stringValue', stringValue: 'h' }] },
   };
   assert.throws(() => connbroker.mysql2Options(params), (err) => !err.message.includes('s3cret') && /needs TLS/.test(err.message));
 });
 
-test('structToObject', () => {
-  const s = { fields: {
-    a: { kind: 'stringValue', stringValue: 'x' }, n: { kind: 'numberValue', numberValue: 3306 },
-    b: { kind: 'boolValue', boolValue: true }, o: { kind: 'structValue', structValue: { fields: { c: { kind: 'stringValue', stringValue: '{ca_file}' } } } },
-  } };
-  assert.deepStrictEqual(connbroker.structToObject(s), { a: 'x', n: 3306, b: true, o: { c: '{ca_file}' } });
+test('optionsToObject', () => {
+  const options = [
+    { name: 'a', value: 'stringValue', stringValue: 'x' }, { name: 'n', value: 'intValue', intValue: '3306' },
+    { name: 'b', value: 'boolValue', boolValue: false },
+    { name: 'o', value: 'optionsValue', optionsValue: { options: [{ name: 'c', value: 'stringValue', stringValue: '{ca_file}' }] } },
+    { name: 'newer' },
+  ];
+  assert.deepStrictEqual(connbroker.optionsToObject(options), { a: 'x', n: 3306, b: false, o: { c: '{ca_file}' }, newer: null });
 });

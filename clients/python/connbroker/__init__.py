@@ -26,9 +26,12 @@ Quick start::
     engine = sqlalchemy.create_engine(
         "mysql+pymysql://", creator=lambda: connbroker.pymysql.connect("orders"))
 
-Errors are :class:`BrokerError` subclasses: :class:`EndpointNotFound`,
-:class:`PermissionDenied`, :class:`InvalidRequest`, :class:`BrokerUnavailable`
-(retry with backoff), :class:`HintsError` / :class:`InsecureTLSError`.
+Errors are :class:`BrokerError` subclasses, chosen by the broker's
+``ErrorReason``: :class:`EndpointNotFound`, :class:`PermissionDenied`
+(:class:`Unauthenticated`), :class:`InvalidRequest`, :class:`RateLimited`
+(retry after a back-off), :class:`BrokerUnavailable` /
+:class:`CredentialUnavailable` (retry with backoff), :class:`AuthUndecided`,
+:class:`BrokerInternalError`, :class:`HintsError` / :class:`InsecureTLSError`.
 
 ``str(params)`` shows the secret (the Python protobuf runtime ignores the
 proto's ``debug_redact``): log ``connbroker.redacted(params)`` instead.
@@ -52,13 +55,18 @@ from connbroker.client import (
     set_default_client,
 )
 from connbroker.errors import (
+    AuthUndecided,
     BrokerError,
+    BrokerInternalError,
     BrokerUnavailable,
+    CredentialUnavailable,
     EndpointNotFound,
     HintsError,
     InsecureTLSError,
     InvalidRequest,
     PermissionDenied,
+    RateLimited,
+    Unauthenticated,
 )
 from connbroker.hints import driver_kwargs
 from connbroker.redact import redacted
@@ -76,14 +84,19 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_ADDRESS",
     "ENV_ADDRESS",
+    "AuthUndecided",
     "BrokerError",
+    "BrokerInternalError",
     "BrokerUnavailable",
     "Client",
+    "CredentialUnavailable",
     "EndpointNotFound",
     "HintsError",
     "InsecureTLSError",
     "InvalidRequest",
     "PermissionDenied",
+    "RateLimited",
+    "Unauthenticated",
     "aiomysql",
     "broker_pb2",
     "credentials_from_files",

@@ -40,9 +40,15 @@ def apply_env(params: broker_pb2.ConnectionParams) -> None:
 
 
 def tls_required(params: broker_pb2.ConnectionParams) -> bool:
-    """Whether the endpoint needs TLS: a TLS mode that requires it or a clear-text secret."""
+    """Whether the endpoint needs TLS: a TLS mode that requires it or a clear-text secret.
+
+    ``resolution.tls_required`` says so; the credential kind, the plugin and
+    the mode are checked too, so a broker that left it unset cannot talk the
+    helper out of TLS.
+    """
     return (
-        params.tls.required
+        params.resolution.tls_required
+        or params.tls.mode >= broker_pb2.TLS_MODE_REQUIRED
         or params.credential.kind == broker_pb2.CREDENTIAL_KIND_IAM_TOKEN
-        or params.auth_plugin == "mysql_clear_password"
+        or params.resolution.plugin == "mysql_clear_password"
     )

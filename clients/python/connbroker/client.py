@@ -114,7 +114,7 @@ class Client:
             password or IAM token: never log it.
 
         Raises:
-            EndpointNotFound, PermissionDenied, InvalidRequest, BrokerUnavailable,
+            EndpointNotFound, PermissionDenied, InvalidRequest, RateLimited, BrokerUnavailable,
             BrokerError.
         """
         req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver)

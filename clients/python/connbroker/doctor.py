@@ -410,6 +410,12 @@ def _finding(f: broker_pb2.Finding) -> dict[str, str]:
     return {"code": f.code, "severity": broker_pb2.FindingSeverity.Name(f.severity), "cause": f.cause, "fix": f.fix}
 
 
+def _result_name(result: int) -> str:
+    """A HandshakeResult as the doctor's JSON spells it: "ok", "server-error"..."""
+    name = str(broker_pb2.HandshakeResult.Name(result))
+    return name[len("HANDSHAKE_RESULT_") :].lower().replace("_", "-")
+
+
 def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[str, Any]:
     """Run the doctor and return the report as a JSON-able dict."""
     login = real_login_in_child(client.address, client.timeout, endpoint, driver)
@@ -423,7 +429,7 @@ def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[st
             "version": d.version,
             "options": d.options,
             "works": d.works,
-            "result": d.result,
+            "result": _result_name(d.result),
             "auth_plugin": d.auth_plugin,
             "tls": d.tls,
         }
@@ -463,7 +469,7 @@ def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[st
         "broker_validation": {
             "ok": res.ok,
             "reason": res.reason,
-            "auth_plugin": res.auth_plugin,
+            "auth_plugin": res.resolution.plugin,
             "tls": res.HasField("tls"),
         },
         "clock_offset_seconds": rep.clock_offset.seconds + rep.clock_offset.nanos / 1e9,

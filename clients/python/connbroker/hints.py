@@ -2,14 +2,13 @@
 
 The contract (``DriverHints`` in ``broker.proto``):
 
-* ``params.hints.options`` is a ``google.protobuf.Struct`` of the driver's
-  exact keyword arguments, without the secret.
+* ``params.hints.options`` are ``HintOption`` messages: the driver's exact
+  keyword arguments (name and a typed string, int, bool or nested group of
+  options), without the secret.
 * ``params.credential.secret`` goes into the argument named
   ``params.hints.secret_option``.
 * String values may contain ``{ca_file}``: the path of a file holding
   ``params.tls.ca_pem``, or of the system CA bundle when ``ca_pem`` is empty.
-* Struct numbers are doubles on the wire; integral ones become ``int`` here
-  (a port must be ``3306``, not ``3306.0``).
 
 :func:`driver_kwargs` does all of that and is shared by every driver helper.
 """
@@ -24,20 +23,16 @@ import ssl
 import stat
 import tempfile
 import threading
+from collections.abc import Iterable
 from typing import Any
-
-from google.protobuf import struct_pb2
 
 from connbroker.errors import HintsError
 from connbroker.v1 import broker_pb2
 
-__all__ = ["CA_FILE_PLACEHOLDER", "ca_file_for", "driver_kwargs", "system_ca_file"]
+__all__ = ["CA_FILE_PLACEHOLDER", "ca_file_for", "driver_kwargs", "options_dict", "system_ca_file"]
 
 #: Placeholder in string option values for the CA bundle path.
 CA_FILE_PLACEHOLDER = "{ca_file}"
-
-# Largest integer a double represents exactly; beyond it a float stays a float.
-_MAX_EXACT_INT = 2**53
 
 _ca_lock = threading.Lock()
 _ca_dir: str | None = None
@@ -56,8 +51,8 @@ def driver_kwargs(params: broker_pb2.ConnectionParams, **overrides: Any) -> dict
             substitution), e.g. ``connect_timeout=3``.
 
     Returns:
-        A new dict: the hint options with ``{ca_file}`` replaced and integral
-        numbers as ``int``, plus the secret under ``hints.secret_option``.
+        A new dict: the hint options as plain Python values with ``{ca_file}``
+        replaced, plus the secret under ``hints.secret_option``.
 
     Raises:
         HintsError: the params carry no hints, no ``secret_option``, or
@@ -75,7 +70,7 @@ def driver_kwargs(params: broker_pb2.ConnectionParams, **overrides: Any) -> dict
             operation="driver_kwargs",
         )
     ca = _LazyCAFile(params.tls.ca_pem)
-    kwargs: dict[str, Any] = {key: _convert(value, ca) for key, value in hints.options.fields.items()}
+    kwargs = options_dict(hints.options, ca)
     kwargs[hints.secret_option] = params.credential.secret
     kwargs.update(overrides)
     return kwargs
@@ -96,26 +91,29 @@ class _LazyCAFile:
         return self._path
 
 
-def _convert(value: struct_pb2.Value, ca: _LazyCAFile) -> Any:
-    """Convert one Struct value to plain Python, substituting ``{ca_file}``."""
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        s = value.string_value
-        if CA_FILE_PLACEHOLDER in s:
-            s = s.replace(CA_FILE_PLACEHOLDER, ca.path())
-        return s
-    if kind == "number_value":
-        n = value.number_value
-        if n.is_integer() and abs(n) <= _MAX_EXACT_INT:
-            return int(n)
-        return n
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return {k: _convert(v, ca) for k, v in value.struct_value.fields.items()}
-    if kind == "list_value":
-        return [_convert(v, ca) for v in value.list_value.values]
-    return None  # null_value or unset
+def options_dict(options: Iterable[broker_pb2.HintOption], ca: _LazyCAFile | None = None) -> dict[str, Any]:
+    """Convert hint options to a plain dict (nested groups become dicts).
+
+    With ``ca``, ``{ca_file}`` in string values is replaced by its path;
+    without, strings are returned as sent.
+    """
+    out: dict[str, Any] = {}
+    for opt in options:
+        kind = opt.WhichOneof("value")
+        if kind == "string_value":
+            s = opt.string_value
+            if ca is not None and CA_FILE_PLACEHOLDER in s:
+                s = s.replace(CA_FILE_PLACEHOLDER, ca.path())
+            out[opt.name] = s
+        elif kind == "int_value":
+            out[opt.name] = opt.int_value
+        elif kind == "bool_value":
+            out[opt.name] = opt.bool_value
+        elif kind == "options_value":
+            out[opt.name] = options_dict(opt.options_value.options, ca)
+        else:
+            out[opt.name] = None  # a value type newer than this client
+    return out
 
 
 def _private(path: str, want: tuple[int, int] | None, is_dir: bool) -> bool:

@@ -76,7 +76,7 @@ def check_tls(params: broker_pb2.ConnectionParams, kwargs: Mapping[str, Any]) ->
     ``ssl_ca``, ``ssl_verify_cert``, ``ssl_verify_identity`` and
     ``ssl_disabled``:
 
-    * ``tls.required``, mode REQUIRED or stronger, an IAM token or the
+    * ``resolution.tls_required``, mode REQUIRED or stronger, an IAM token or the
       ``mysql_clear_password`` plugin: TLS must be required (some ssl option
       set, ``ssl_disabled`` not true), since PyMySQL otherwise falls back to
       plain text and would send a clear-text secret unencrypted.
@@ -91,9 +91,10 @@ def check_tls(params: broker_pb2.ConnectionParams, kwargs: Mapping[str, Any]) ->
     """
     mode = params.tls.mode
     clear_text = (
-        params.credential.kind == broker_pb2.CREDENTIAL_KIND_IAM_TOKEN or params.auth_plugin == _CLEAR_TEXT_PLUGIN
+        params.credential.kind == broker_pb2.CREDENTIAL_KIND_IAM_TOKEN
+        or params.resolution.plugin == _CLEAR_TEXT_PLUGIN
     )
-    need_tls = params.tls.required or mode >= broker_pb2.TLS_MODE_REQUIRED or clear_text
+    need_tls = params.resolution.tls_required or mode >= broker_pb2.TLS_MODE_REQUIRED or clear_text
     need_verify = mode >= broker_pb2.TLS_MODE_VERIFY_CA
     need_identity = mode >= broker_pb2.TLS_MODE_VERIFY_IDENTITY
     if not (need_tls or need_verify):

@@ -45,10 +45,10 @@ def test_validate_with_transcript_findings_and_drivers(devstack: Devstack, broke
     (r,) = resp.results
     assert r.ok, r.reason
     kinds = [e.kind for e in r.transcript.events]
-    assert "auth-switch-request" in kinds and kinds[-1] == "outcome"
-    switch = next(e for e in r.transcript.events if e.kind == "auth-switch-request")
+    assert broker_pb2.EVENT_KIND_AUTH_SWITCH_REQUEST in kinds and kinds[-1] == broker_pb2.EVENT_KIND_OUTCOME
+    switch = next(e for e in r.transcript.events if e.kind == broker_pb2.EVENT_KIND_AUTH_SWITCH_REQUEST)
     assert switch.fields["plugin"] == "mysql_clear_password"
-    assert r.transcript.tls and r.transcript.result == "ok"
+    assert r.transcript.tls and r.transcript.result == broker_pb2.HANDSHAKE_RESULT_OK
     assert not [f for f in r.findings if f.severity == broker_pb2.FINDING_SEVERITY_ERROR]
     secret = broker.get_connection_params(ENDPOINT).credential.secret
     assert "X-Amz-Signature" not in str(r) and secret not in str(r)
@@ -63,7 +63,7 @@ def test_probe_endpoint(devstack: Devstack, broker: connbroker.Client) -> None:
     _require(devstack)
     p = broker.probe_endpoint(ENDPOINT)
     assert p.auth_plugin == "mysql_native_password" and p.tls_offered
-    assert p.flavor == "MySQL" and p.endpoint_kind == "mysql"
-    assert p.transcript.result == "greeted"
+    assert p.flavor == broker_pb2.SERVER_FLAVOR_MYSQL and p.endpoint_kind == broker_pb2.ENDPOINT_KIND_MYSQL
+    assert p.transcript.result == broker_pb2.HANDSHAKE_RESULT_GREETED
     with pytest.raises(connbroker.EndpointNotFound):
         broker.probe_endpoint("no-such-endpoint")

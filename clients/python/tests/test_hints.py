@@ -35,13 +35,33 @@ def make_params(
         host="db.example",
         port=3306,
         user="app",
-        auth_plugin=auth_plugin,
         credential=broker_pb2.Credential(kind=kind, secret=SECRET, source="test"),
-        tls=broker_pb2.TLSSettings(required=mode >= broker_pb2.TLS_MODE_REQUIRED, mode=mode, ca_pem=ca_pem),
-        hints=broker_pb2.DriverHints(driver=driver, secret_option=secret_option),
+        tls=broker_pb2.TLSSettings(mode=mode, ca_pem=ca_pem),
+        hints=broker_pb2.DriverHints(driver=driver, secret_option=secret_option, options=hint_options(options)),
+        resolution=broker_pb2.Resolution(
+            plugin=auth_plugin,
+            tls_required=mode >= broker_pb2.TLS_MODE_REQUIRED or auth_plugin == "mysql_clear_password",
+        ),
     )
-    p.hints.options.update(options)
     return p
+
+
+def hint_options(options: dict[str, Any]) -> list[broker_pb2.HintOption]:
+    """Typed hint options from a dict, sorted by name, as the broker sends them."""
+    out = []
+    for name in sorted(options):
+        v = options[name]
+        if isinstance(v, bool):
+            out.append(broker_pb2.HintOption(name=name, bool_value=v))
+        elif isinstance(v, int):
+            out.append(broker_pb2.HintOption(name=name, int_value=v))
+        elif isinstance(v, str):
+            out.append(broker_pb2.HintOption(name=name, string_value=v))
+        elif isinstance(v, dict):
+            out.append(broker_pb2.HintOption(name=name, options_value=broker_pb2.HintOptions(options=hint_options(v))))
+        else:
+            raise TypeError(f"option {name}: {type(v).__name__} is not a hint option type")
+    return out
 
 
 def all_values(v: Any) -> list[Any]:
@@ -53,23 +73,25 @@ def all_values(v: Any) -> list[Any]:
     return [v]
 
 
-def test_struct_numbers_become_int_when_integral() -> None:
-    params = make_params({"host": "db.example", "port": 3306, "connect_timeout": 10, "ratio": 1.5, "neg": -2})
+def test_typed_options_keep_their_types() -> None:
+    params = make_params(
+        {"host": "db.example", "port": 3306, "neg": -2, "off": False, "ssl": {"ca": "{ca_file}", "check": True}}
+    )
+    params = broker_pb2.ConnectionParams.FromString(params.SerializeToString())  # through the wire
     kw = hints.driver_kwargs(params)
     assert kw["port"] == 3306 and type(kw["port"]) is int
-    assert type(kw["connect_timeout"]) is int
-    assert kw["ratio"] == 1.5 and type(kw["ratio"]) is float
+    assert kw["neg"] == -2 and kw["off"] is False
+    assert kw["ssl"]["check"] is True and kw["ssl"]["ca"].endswith(".pem")
+    assert hints.options_dict(params.hints.options)["ssl"]["ca"] == "{ca_file}"
     assert kw["neg"] == -2 and type(kw["neg"]) is int
 
 
-def test_bools_nulls_nested_values() -> None:
-    params = make_params(
-        {"ssl_verify_cert": True, "autocommit": False, "x": None, "nested": {"a": [1, "b", {"c": 2.0}]}}
-    )
+def test_bools_nested_values_and_unknown_value_types() -> None:
+    params = make_params({"ssl_verify_cert": True, "autocommit": False, "nested": {"a": {"b": 1, "c": "x"}}})
+    params.hints.options.append(broker_pb2.HintOption(name="newer"))  # a value type newer than this client
     kw = hints.driver_kwargs(params)
-    assert kw["ssl_verify_cert"] is True and kw["autocommit"] is False and kw["x"] is None
-    assert kw["nested"] == {"a": [1, "b", {"c": 2}]}
-    assert type(kw["nested"]["a"][2]["c"]) is int
+    assert kw["ssl_verify_cert"] is True and kw["autocommit"] is False and kw["newer"] is None
+    assert kw["nested"] == {"a": {"b": 1, "c": "x"}}
 
 
 def test_secret_goes_only_into_secret_option() -> None:

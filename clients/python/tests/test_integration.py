@@ -60,7 +60,7 @@ def test_pymysql_connect(devstack: Devstack, endpoint: str, user: str) -> None:
     """Connect with only the endpoint name (default client from CONNBROKER_ADDR)."""
     _require_endpoint(devstack, endpoint)
     with devstack.client() as c:
-        tls_required = c.get_connection_params(endpoint, driver="pymysql").tls.required
+        tls_required = c.get_connection_params(endpoint, driver="pymysql").resolution.tls_required
     conn = connbroker.pymysql.connect(endpoint)
     try:
         assert _query_one(conn, "SELECT CURRENT_USER()")[0] == user
@@ -81,7 +81,7 @@ def test_params_contract(devstack: Devstack, broker: connbroker.Client, endpoint
     assert params.hints.driver == "pymysql"
     assert params.hints.secret_option == "password"
     assert params.credential.secret
-    opts = dict(params.hints.options.items())
+    opts = connbroker.hints.options_dict(params.hints.options)
     assert params.credential.secret not in repr(opts), "the secret must not be in hints.options"
     assert "password" not in opts and "passwd" not in opts
     kw = connbroker.driver_kwargs(params)
@@ -93,7 +93,7 @@ def test_params_contract(devstack: Devstack, broker: connbroker.Client, endpoint
         if isinstance(value, str):
             assert "{ca_file}" not in value, key
     if params.tls.mode == broker_pb2.TLS_MODE_VERIFY_IDENTITY:
-        assert params.tls.required
+        assert params.resolution.tls_required
         assert kw.get("ssl_verify_cert") is True and kw.get("ssl_verify_identity") is True
         assert kw.get("ssl_ca") and os.path.isfile(kw["ssl_ca"])
         if params.tls.ca_pem:
@@ -103,7 +103,7 @@ def test_params_contract(devstack: Devstack, broker: connbroker.Client, endpoint
         assert params.tls.mode == broker_pb2.TLS_MODE_VERIFY_IDENTITY
     if endpoint == "local-iam":
         assert params.credential.kind == broker_pb2.CREDENTIAL_KIND_IAM_TOKEN
-        assert params.auth_plugin == "mysql_clear_password"
+        assert params.resolution.plugin == "mysql_clear_password"
         assert params.credential.HasField("expires_at")
 
 
@@ -130,7 +130,7 @@ def test_pymysql_ed25519_packages_hint(devstack: Devstack, broker: connbroker.Cl
     _require_endpoint(devstack, "local-ed25519")
     params = broker.get_connection_params("local-ed25519", driver="pymysql")
     assert any("pynacl" in p.lower() for p in params.hints.packages), list(params.hints.packages)
-    assert params.auth_plugin == "client_ed25519"
+    assert params.resolution.plugin == "client_ed25519"
 
 
 def test_pymysql_tls_disabled_endpoint_logs_in(devstack: Devstack, broker: connbroker.Client) -> None:

@@ -442,7 +442,7 @@ func codecCost(resp *v1.GetConnectionParamsResponse) row {
 	}
 	p := cost(resp, func() proto.Message { return new(v1.GetConnectionParamsResponse) })
 	h := cost(health, func() proto.Message { return new(healthpb.HealthCheckResponse) })
-	return row{what: fmt.Sprintf("response marshal + unmarshal (%d bytes, incl. a Struct of hints)", proto.Size(resp)),
+	return row{what: fmt.Sprintf("response marshal + unmarshal (%d bytes, incl. typed hint options)", proto.Size(resp)),
 		baseline: fmt.Sprintf("health response %d ns, %d allocs", h.NsPerOp(), h.AllocsPerOp()),
 		measured: fmt.Sprintf("%d ns, %d allocs", p.NsPerOp(), p.AllocsPerOp()), ratioText: fmt.Sprintf("%.0fx", float64(p.NsPerOp())/float64(max(h.NsPerOp(), 1))), target: "-"}
 }

@@ -14,7 +14,6 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
-	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -265,6 +264,332 @@ func (AuthMethod) EnumDescriptor() ([]byte, []int) {
 	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{3}
 }
 
+// EvidenceSource is where a fact behind a resolution came from.
+type EvidenceSource int32
+
+const (
+	// EVIDENCE_SOURCE_UNSPECIFIED is never sent by the broker.
+	EvidenceSource_EVIDENCE_SOURCE_UNSPECIFIED EvidenceSource = 0
+	// EVIDENCE_SOURCE_CONFIG is the endpoint's configuration.
+	EvidenceSource_EVIDENCE_SOURCE_CONFIG EvidenceSource = 1
+	// EVIDENCE_SOURCE_HOSTNAME is what the host name says (RDS, Aurora,
+	// RDS Proxy).
+	EvidenceSource_EVIDENCE_SOURCE_HOSTNAME EvidenceSource = 2
+	// EVIDENCE_SOURCE_GREETING is the server's handshake greeting.
+	EvidenceSource_EVIDENCE_SOURCE_GREETING EvidenceSource = 3
+	// EVIDENCE_SOURCE_AWS_API is an AWS API answer (Describe* calls).
+	EvidenceSource_EVIDENCE_SOURCE_AWS_API EvidenceSource = 4
+	// EVIDENCE_SOURCE_ACCOUNT is the account's plugin, read through the
+	// diagnostic account.
+	EvidenceSource_EVIDENCE_SOURCE_ACCOUNT EvidenceSource = 5
+)
+
+// Enum value maps for EvidenceSource.
+var (
+	EvidenceSource_name = map[int32]string{
+		0: "EVIDENCE_SOURCE_UNSPECIFIED",
+		1: "EVIDENCE_SOURCE_CONFIG",
+		2: "EVIDENCE_SOURCE_HOSTNAME",
+		3: "EVIDENCE_SOURCE_GREETING",
+		4: "EVIDENCE_SOURCE_AWS_API",
+		5: "EVIDENCE_SOURCE_ACCOUNT",
+	}
+	EvidenceSource_value = map[string]int32{
+		"EVIDENCE_SOURCE_UNSPECIFIED": 0,
+		"EVIDENCE_SOURCE_CONFIG":      1,
+		"EVIDENCE_SOURCE_HOSTNAME":    2,
+		"EVIDENCE_SOURCE_GREETING":    3,
+		"EVIDENCE_SOURCE_AWS_API":     4,
+		"EVIDENCE_SOURCE_ACCOUNT":     5,
+	}
+)
+
+func (x EvidenceSource) Enum() *EvidenceSource {
+	p := new(EvidenceSource)
+	*p = x
+	return p
+}
+
+func (x EvidenceSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EvidenceSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[4].Descriptor()
+}
+
+func (EvidenceSource) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[4]
+}
+
+func (x EvidenceSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EvidenceSource.Descriptor instead.
+func (EvidenceSource) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
+}
+
+// HandshakeResult is how a connection phase, played by the handshake prober,
+// ended.
+type HandshakeResult int32
+
+const (
+	// HANDSHAKE_RESULT_UNSPECIFIED is never sent by the broker.
+	HandshakeResult_HANDSHAKE_RESULT_UNSPECIFIED HandshakeResult = 0
+	// HANDSHAKE_RESULT_OK means the server sent OK: the login worked.
+	HandshakeResult_HANDSHAKE_RESULT_OK HandshakeResult = 1
+	// HANDSHAKE_RESULT_SERVER_ERROR means the server sent an ERR packet.
+	HandshakeResult_HANDSHAKE_RESULT_SERVER_ERROR HandshakeResult = 2
+	// HANDSHAKE_RESULT_STOPPED means the played driver would stop on its own
+	// (e.g. a missing opt-in or plugin).
+	HandshakeResult_HANDSHAKE_RESULT_STOPPED HandshakeResult = 3
+	// HANDSHAKE_RESULT_FAILED is a network, protocol or TLS failure.
+	HandshakeResult_HANDSHAKE_RESULT_FAILED HandshakeResult = 4
+	// HANDSHAKE_RESULT_GREETED means the greeting (and TLS) were read and no
+	// login was tried: a probe.
+	HandshakeResult_HANDSHAKE_RESULT_GREETED HandshakeResult = 5
+)
+
+// Enum value maps for HandshakeResult.
+var (
+	HandshakeResult_name = map[int32]string{
+		0: "HANDSHAKE_RESULT_UNSPECIFIED",
+		1: "HANDSHAKE_RESULT_OK",
+		2: "HANDSHAKE_RESULT_SERVER_ERROR",
+		3: "HANDSHAKE_RESULT_STOPPED",
+		4: "HANDSHAKE_RESULT_FAILED",
+		5: "HANDSHAKE_RESULT_GREETED",
+	}
+	HandshakeResult_value = map[string]int32{
+		"HANDSHAKE_RESULT_UNSPECIFIED":  0,
+		"HANDSHAKE_RESULT_OK":           1,
+		"HANDSHAKE_RESULT_SERVER_ERROR": 2,
+		"HANDSHAKE_RESULT_STOPPED":      3,
+		"HANDSHAKE_RESULT_FAILED":       4,
+		"HANDSHAKE_RESULT_GREETED":      5,
+	}
+)
+
+func (x HandshakeResult) Enum() *HandshakeResult {
+	p := new(HandshakeResult)
+	*p = x
+	return p
+}
+
+func (x HandshakeResult) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HandshakeResult) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[5].Descriptor()
+}
+
+func (HandshakeResult) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[5]
+}
+
+func (x HandshakeResult) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HandshakeResult.Descriptor instead.
+func (HandshakeResult) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{5}
+}
+
+// EventDirection says who produced a transcript event.
+type EventDirection int32
+
+const (
+	// EVENT_DIRECTION_UNSPECIFIED is never sent by the broker.
+	EventDirection_EVENT_DIRECTION_UNSPECIFIED EventDirection = 0
+	// EVENT_DIRECTION_SERVER is a packet from the server.
+	EventDirection_EVENT_DIRECTION_SERVER EventDirection = 1
+	// EVENT_DIRECTION_CLIENT is a packet the played client sent.
+	EventDirection_EVENT_DIRECTION_CLIENT EventDirection = 2
+	// EVENT_DIRECTION_LOCAL is a step on the client's side (a dial, a TLS
+	// handshake, a decision).
+	EventDirection_EVENT_DIRECTION_LOCAL EventDirection = 3
+)
+
+// Enum value maps for EventDirection.
+var (
+	EventDirection_name = map[int32]string{
+		0: "EVENT_DIRECTION_UNSPECIFIED",
+		1: "EVENT_DIRECTION_SERVER",
+		2: "EVENT_DIRECTION_CLIENT",
+		3: "EVENT_DIRECTION_LOCAL",
+	}
+	EventDirection_value = map[string]int32{
+		"EVENT_DIRECTION_UNSPECIFIED": 0,
+		"EVENT_DIRECTION_SERVER":      1,
+		"EVENT_DIRECTION_CLIENT":      2,
+		"EVENT_DIRECTION_LOCAL":       3,
+	}
+)
+
+func (x EventDirection) Enum() *EventDirection {
+	p := new(EventDirection)
+	*p = x
+	return p
+}
+
+func (x EventDirection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventDirection) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[6].Descriptor()
+}
+
+func (EventDirection) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[6]
+}
+
+func (x EventDirection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventDirection.Descriptor instead.
+func (EventDirection) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{6}
+}
+
+// EventKind classifies a transcript event.
+type EventKind int32
+
+const (
+	// EVENT_KIND_UNSPECIFIED is never sent by the broker.
+	EventKind_EVENT_KIND_UNSPECIFIED EventKind = 0
+	// EVENT_KIND_DIAL is the TCP connect.
+	EventKind_EVENT_KIND_DIAL EventKind = 1
+	// EVENT_KIND_GREETING is the server's initial handshake packet.
+	EventKind_EVENT_KIND_GREETING EventKind = 2
+	// EVENT_KIND_SSL_REQUEST is the client's SSLRequest packet.
+	EventKind_EVENT_KIND_SSL_REQUEST EventKind = 3
+	// EVENT_KIND_TLS is the TLS handshake.
+	EventKind_EVENT_KIND_TLS EventKind = 4
+	// EVENT_KIND_TLS_FALLBACK is a driver going on without TLS after the
+	// server did not offer it.
+	EventKind_EVENT_KIND_TLS_FALLBACK EventKind = 5
+	// EVENT_KIND_TLS_PREFERRED is a driver using TLS because the server
+	// offered it, without verifying it.
+	EventKind_EVENT_KIND_TLS_PREFERRED EventKind = 6
+	// EVENT_KIND_HANDSHAKE_RESPONSE is the client's HandshakeResponse.
+	EventKind_EVENT_KIND_HANDSHAKE_RESPONSE EventKind = 7
+	// EVENT_KIND_AUTH_SWITCH_REQUEST is the server asking for another plugin.
+	EventKind_EVENT_KIND_AUTH_SWITCH_REQUEST EventKind = 8
+	// EVENT_KIND_AUTH_RESPONSE is the client's answer to an auth switch.
+	EventKind_EVENT_KIND_AUTH_RESPONSE EventKind = 9
+	// EVENT_KIND_FAST_AUTH_SUCCESS is caching_sha2's fast path succeeding.
+	EventKind_EVENT_KIND_FAST_AUTH_SUCCESS EventKind = 10
+	// EVENT_KIND_FULL_AUTH_REQUIRED is caching_sha2 asking for full
+	// authentication.
+	EventKind_EVENT_KIND_FULL_AUTH_REQUIRED EventKind = 11
+	// EVENT_KIND_RSA_KEY_REQUEST is the client asking for the server's RSA
+	// public key.
+	EventKind_EVENT_KIND_RSA_KEY_REQUEST EventKind = 12
+	// EVENT_KIND_RSA_KEY_RECEIVED is the server's RSA public key.
+	EventKind_EVENT_KIND_RSA_KEY_RECEIVED EventKind = 13
+	// EVENT_KIND_AUTH_MORE_DATA is any other AuthMoreData packet.
+	EventKind_EVENT_KIND_AUTH_MORE_DATA EventKind = 14
+	// EVENT_KIND_WARNING is a caution about the step before.
+	EventKind_EVENT_KIND_WARNING EventKind = 15
+	// EVENT_KIND_OK is the server's OK packet.
+	EventKind_EVENT_KIND_OK EventKind = 16
+	// EVENT_KIND_ERR is the server's ERR packet.
+	EventKind_EVENT_KIND_ERR EventKind = 17
+	// EVENT_KIND_STOP is the played driver stopping on its own.
+	EventKind_EVENT_KIND_STOP EventKind = 18
+	// EVENT_KIND_ERROR is a network, protocol or TLS error.
+	EventKind_EVENT_KIND_ERROR EventKind = 19
+	// EVENT_KIND_QUIT is the client's COM_QUIT.
+	EventKind_EVENT_KIND_QUIT EventKind = 20
+	// EVENT_KIND_OUTCOME sums up the connection phase.
+	EventKind_EVENT_KIND_OUTCOME EventKind = 21
+)
+
+// Enum value maps for EventKind.
+var (
+	EventKind_name = map[int32]string{
+		0:  "EVENT_KIND_UNSPECIFIED",
+		1:  "EVENT_KIND_DIAL",
+		2:  "EVENT_KIND_GREETING",
+		3:  "EVENT_KIND_SSL_REQUEST",
+		4:  "EVENT_KIND_TLS",
+		5:  "EVENT_KIND_TLS_FALLBACK",
+		6:  "EVENT_KIND_TLS_PREFERRED",
+		7:  "EVENT_KIND_HANDSHAKE_RESPONSE",
+		8:  "EVENT_KIND_AUTH_SWITCH_REQUEST",
+		9:  "EVENT_KIND_AUTH_RESPONSE",
+		10: "EVENT_KIND_FAST_AUTH_SUCCESS",
+		11: "EVENT_KIND_FULL_AUTH_REQUIRED",
+		12: "EVENT_KIND_RSA_KEY_REQUEST",
+		13: "EVENT_KIND_RSA_KEY_RECEIVED",
+		14: "EVENT_KIND_AUTH_MORE_DATA",
+		15: "EVENT_KIND_WARNING",
+		16: "EVENT_KIND_OK",
+		17: "EVENT_KIND_ERR",
+		18: "EVENT_KIND_STOP",
+		19: "EVENT_KIND_ERROR",
+		20: "EVENT_KIND_QUIT",
+		21: "EVENT_KIND_OUTCOME",
+	}
+	EventKind_value = map[string]int32{
+		"EVENT_KIND_UNSPECIFIED":         0,
+		"EVENT_KIND_DIAL":                1,
+		"EVENT_KIND_GREETING":            2,
+		"EVENT_KIND_SSL_REQUEST":         3,
+		"EVENT_KIND_TLS":                 4,
+		"EVENT_KIND_TLS_FALLBACK":        5,
+		"EVENT_KIND_TLS_PREFERRED":       6,
+		"EVENT_KIND_HANDSHAKE_RESPONSE":  7,
+		"EVENT_KIND_AUTH_SWITCH_REQUEST": 8,
+		"EVENT_KIND_AUTH_RESPONSE":       9,
+		"EVENT_KIND_FAST_AUTH_SUCCESS":   10,
+		"EVENT_KIND_FULL_AUTH_REQUIRED":  11,
+		"EVENT_KIND_RSA_KEY_REQUEST":     12,
+		"EVENT_KIND_RSA_KEY_RECEIVED":    13,
+		"EVENT_KIND_AUTH_MORE_DATA":      14,
+		"EVENT_KIND_WARNING":             15,
+		"EVENT_KIND_OK":                  16,
+		"EVENT_KIND_ERR":                 17,
+		"EVENT_KIND_STOP":                18,
+		"EVENT_KIND_ERROR":               19,
+		"EVENT_KIND_QUIT":                20,
+		"EVENT_KIND_OUTCOME":             21,
+	}
+)
+
+func (x EventKind) Enum() *EventKind {
+	p := new(EventKind)
+	*p = x
+	return p
+}
+
+func (x EventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[7].Descriptor()
+}
+
+func (EventKind) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[7]
+}
+
+func (x EventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventKind.Descriptor instead.
+func (EventKind) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{7}
+}
+
 // FindingSeverity says how bad a finding is.
 type FindingSeverity int32
 
@@ -306,11 +631,11 @@ func (x FindingSeverity) String() string {
 }
 
 func (FindingSeverity) Descriptor() protoreflect.EnumDescriptor {
-	return file_connbroker_v1_broker_proto_enumTypes[4].Descriptor()
+	return file_connbroker_v1_broker_proto_enumTypes[8].Descriptor()
 }
 
 func (FindingSeverity) Type() protoreflect.EnumType {
-	return &file_connbroker_v1_broker_proto_enumTypes[4]
+	return &file_connbroker_v1_broker_proto_enumTypes[8]
 }
 
 func (x FindingSeverity) Number() protoreflect.EnumNumber {
@@ -319,7 +644,360 @@ func (x FindingSeverity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FindingSeverity.Descriptor instead.
 func (FindingSeverity) EnumDescriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{8}
+}
+
+// ServerFlavor is the server family a greeting announces.
+type ServerFlavor int32
+
+const (
+	// SERVER_FLAVOR_UNSPECIFIED means no greeting was read.
+	ServerFlavor_SERVER_FLAVOR_UNSPECIFIED ServerFlavor = 0
+	// SERVER_FLAVOR_MYSQL is MySQL or any MySQL-protocol server that is not
+	// MariaDB (Aurora MySQL, RDS Proxy, ProxySQL...).
+	ServerFlavor_SERVER_FLAVOR_MYSQL ServerFlavor = 1
+	// SERVER_FLAVOR_MARIADB is MariaDB.
+	ServerFlavor_SERVER_FLAVOR_MARIADB ServerFlavor = 2
+)
+
+// Enum value maps for ServerFlavor.
+var (
+	ServerFlavor_name = map[int32]string{
+		0: "SERVER_FLAVOR_UNSPECIFIED",
+		1: "SERVER_FLAVOR_MYSQL",
+		2: "SERVER_FLAVOR_MARIADB",
+	}
+	ServerFlavor_value = map[string]int32{
+		"SERVER_FLAVOR_UNSPECIFIED": 0,
+		"SERVER_FLAVOR_MYSQL":       1,
+		"SERVER_FLAVOR_MARIADB":     2,
+	}
+)
+
+func (x ServerFlavor) Enum() *ServerFlavor {
+	p := new(ServerFlavor)
+	*p = x
+	return p
+}
+
+func (x ServerFlavor) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ServerFlavor) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[9].Descriptor()
+}
+
+func (ServerFlavor) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[9]
+}
+
+func (x ServerFlavor) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ServerFlavor.Descriptor instead.
+func (ServerFlavor) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
+}
+
+// EndpointKind is what an endpoint's host name says it is.
+type EndpointKind int32
+
+const (
+	// ENDPOINT_KIND_UNSPECIFIED is never sent by the broker.
+	EndpointKind_ENDPOINT_KIND_UNSPECIFIED EndpointKind = 0
+	// ENDPOINT_KIND_MYSQL is any host name that is not an RDS one.
+	EndpointKind_ENDPOINT_KIND_MYSQL EndpointKind = 1
+	// ENDPOINT_KIND_RDS_INSTANCE is an RDS DB instance.
+	EndpointKind_ENDPOINT_KIND_RDS_INSTANCE EndpointKind = 2
+	// ENDPOINT_KIND_AURORA_CLUSTER is an Aurora cluster (writer) endpoint.
+	EndpointKind_ENDPOINT_KIND_AURORA_CLUSTER EndpointKind = 3
+	// ENDPOINT_KIND_AURORA_CLUSTER_READER is an Aurora reader endpoint.
+	EndpointKind_ENDPOINT_KIND_AURORA_CLUSTER_READER EndpointKind = 4
+	// ENDPOINT_KIND_AURORA_CLUSTER_CUSTOM is an Aurora custom endpoint.
+	EndpointKind_ENDPOINT_KIND_AURORA_CLUSTER_CUSTOM EndpointKind = 5
+	// ENDPOINT_KIND_RDS_PROXY is an RDS Proxy's default endpoint.
+	EndpointKind_ENDPOINT_KIND_RDS_PROXY EndpointKind = 6
+	// ENDPOINT_KIND_RDS_PROXY_ENDPOINT is an RDS Proxy's additional endpoint.
+	EndpointKind_ENDPOINT_KIND_RDS_PROXY_ENDPOINT EndpointKind = 7
+)
+
+// Enum value maps for EndpointKind.
+var (
+	EndpointKind_name = map[int32]string{
+		0: "ENDPOINT_KIND_UNSPECIFIED",
+		1: "ENDPOINT_KIND_MYSQL",
+		2: "ENDPOINT_KIND_RDS_INSTANCE",
+		3: "ENDPOINT_KIND_AURORA_CLUSTER",
+		4: "ENDPOINT_KIND_AURORA_CLUSTER_READER",
+		5: "ENDPOINT_KIND_AURORA_CLUSTER_CUSTOM",
+		6: "ENDPOINT_KIND_RDS_PROXY",
+		7: "ENDPOINT_KIND_RDS_PROXY_ENDPOINT",
+	}
+	EndpointKind_value = map[string]int32{
+		"ENDPOINT_KIND_UNSPECIFIED":           0,
+		"ENDPOINT_KIND_MYSQL":                 1,
+		"ENDPOINT_KIND_RDS_INSTANCE":          2,
+		"ENDPOINT_KIND_AURORA_CLUSTER":        3,
+		"ENDPOINT_KIND_AURORA_CLUSTER_READER": 4,
+		"ENDPOINT_KIND_AURORA_CLUSTER_CUSTOM": 5,
+		"ENDPOINT_KIND_RDS_PROXY":             6,
+		"ENDPOINT_KIND_RDS_PROXY_ENDPOINT":    7,
+	}
+)
+
+func (x EndpointKind) Enum() *EndpointKind {
+	p := new(EndpointKind)
+	*p = x
+	return p
+}
+
+func (x EndpointKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EndpointKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[10].Descriptor()
+}
+
+func (EndpointKind) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[10]
+}
+
+func (x EndpointKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EndpointKind.Descriptor instead.
+func (EndpointKind) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
+}
+
+// AWSPartition is the AWS partition an RDS host name belongs to.
+type AWSPartition int32
+
+const (
+	// AWS_PARTITION_UNSPECIFIED is for host names that are not RDS ones.
+	AWSPartition_AWS_PARTITION_UNSPECIFIED AWSPartition = 0
+	// AWS_PARTITION_AWS is the commercial partition ("aws").
+	AWSPartition_AWS_PARTITION_AWS AWSPartition = 1
+	// AWS_PARTITION_AWS_CN is the China partition ("aws-cn").
+	AWSPartition_AWS_PARTITION_AWS_CN AWSPartition = 2
+	// AWS_PARTITION_AWS_US_GOV is GovCloud ("aws-us-gov").
+	AWSPartition_AWS_PARTITION_AWS_US_GOV AWSPartition = 3
+)
+
+// Enum value maps for AWSPartition.
+var (
+	AWSPartition_name = map[int32]string{
+		0: "AWS_PARTITION_UNSPECIFIED",
+		1: "AWS_PARTITION_AWS",
+		2: "AWS_PARTITION_AWS_CN",
+		3: "AWS_PARTITION_AWS_US_GOV",
+	}
+	AWSPartition_value = map[string]int32{
+		"AWS_PARTITION_UNSPECIFIED": 0,
+		"AWS_PARTITION_AWS":         1,
+		"AWS_PARTITION_AWS_CN":      2,
+		"AWS_PARTITION_AWS_US_GOV":  3,
+	}
+)
+
+func (x AWSPartition) Enum() *AWSPartition {
+	p := new(AWSPartition)
+	*p = x
+	return p
+}
+
+func (x AWSPartition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AWSPartition) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[11].Descriptor()
+}
+
+func (AWSPartition) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[11]
+}
+
+func (x AWSPartition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AWSPartition.Descriptor instead.
+func (AWSPartition) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
+}
+
+// StageName names one step of a connection attempt.
+type StageName int32
+
+const (
+	// STAGE_NAME_UNSPECIFIED is never sent by the broker.
+	StageName_STAGE_NAME_UNSPECIFIED StageName = 0
+	// STAGE_NAME_RESOLVE resolves the authentication method (auth: auto).
+	StageName_STAGE_NAME_RESOLVE StageName = 1
+	// STAGE_NAME_CREDENTIAL obtains the credential.
+	StageName_STAGE_NAME_CREDENTIAL StageName = 2
+	// STAGE_NAME_DIAL opens the TCP connection.
+	StageName_STAGE_NAME_DIAL StageName = 3
+	// STAGE_NAME_TLS upgrades the connection to TLS.
+	StageName_STAGE_NAME_TLS StageName = 4
+	// STAGE_NAME_AUTH logs in.
+	StageName_STAGE_NAME_AUTH StageName = 5
+	// STAGE_NAME_QUERY runs the validation query.
+	StageName_STAGE_NAME_QUERY StageName = 6
+)
+
+// Enum value maps for StageName.
+var (
+	StageName_name = map[int32]string{
+		0: "STAGE_NAME_UNSPECIFIED",
+		1: "STAGE_NAME_RESOLVE",
+		2: "STAGE_NAME_CREDENTIAL",
+		3: "STAGE_NAME_DIAL",
+		4: "STAGE_NAME_TLS",
+		5: "STAGE_NAME_AUTH",
+		6: "STAGE_NAME_QUERY",
+	}
+	StageName_value = map[string]int32{
+		"STAGE_NAME_UNSPECIFIED": 0,
+		"STAGE_NAME_RESOLVE":     1,
+		"STAGE_NAME_CREDENTIAL":  2,
+		"STAGE_NAME_DIAL":        3,
+		"STAGE_NAME_TLS":         4,
+		"STAGE_NAME_AUTH":        5,
+		"STAGE_NAME_QUERY":       6,
+	}
+)
+
+func (x StageName) Enum() *StageName {
+	p := new(StageName)
+	*p = x
+	return p
+}
+
+func (x StageName) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StageName) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[12].Descriptor()
+}
+
+func (StageName) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[12]
+}
+
+func (x StageName) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StageName.Descriptor instead.
+func (StageName) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+}
+
+// ErrorReason is the stable reason of every error the broker returns: the
+// google.rpc.ErrorInfo detail (domain "connbroker.dev") carries the value's
+// name, e.g. "ERROR_REASON_RATE_LIMITED", in its reason. Clients map it to
+// their own error classes; the gRPC code alone is coarser.
+type ErrorReason int32
+
+const (
+	// ERROR_REASON_UNSPECIFIED is never sent by the broker; clients use it
+	// for errors without a connbroker ErrorInfo (e.g. a broker unreachable).
+	ErrorReason_ERROR_REASON_UNSPECIFIED ErrorReason = 0
+	// ERROR_REASON_ENDPOINT_NOT_FOUND (NOT_FOUND): no endpoint of that name
+	// is configured; metadata "endpoint" names it. Do not retry.
+	ErrorReason_ERROR_REASON_ENDPOINT_NOT_FOUND ErrorReason = 1
+	// ERROR_REASON_INVALID_ARGUMENT (INVALID_ARGUMENT): a request field is
+	// wrong, e.g. an unknown driver; metadata "field" names it. Do not retry.
+	ErrorReason_ERROR_REASON_INVALID_ARGUMENT ErrorReason = 2
+	// ERROR_REASON_CREDENTIAL_UNAVAILABLE (UNAVAILABLE): the credential
+	// source failed and no valid cached credential is left. Retry with
+	// backoff.
+	ErrorReason_ERROR_REASON_CREDENTIAL_UNAVAILABLE ErrorReason = 3
+	// ERROR_REASON_INTERNAL (INTERNAL): a broker bug; the message is
+	// generic, the broker's log has the details.
+	ErrorReason_ERROR_REASON_INTERNAL ErrorReason = 4
+	// ERROR_REASON_AUTH_UNDECIDED (FAILED_PRECONDITION): "auth: auto" could
+	// not decide between IAM and a password from the evidence. Fix the
+	// endpoint's configuration.
+	ErrorReason_ERROR_REASON_AUTH_UNDECIDED ErrorReason = 5
+	// ERROR_REASON_PERMISSION_DENIED (PERMISSION_DENIED): the policy does not
+	// let this caller get the endpoint; metadata "endpoint" names it. Do not
+	// retry.
+	ErrorReason_ERROR_REASON_PERMISSION_DENIED ErrorReason = 6
+	// ERROR_REASON_RATE_LIMITED (RESOURCE_EXHAUSTED): the caller asked for
+	// credentials faster than limits.issue_rate allows. Retry after a short
+	// back-off.
+	ErrorReason_ERROR_REASON_RATE_LIMITED ErrorReason = 7
+	// ERROR_REASON_UNAUTHENTICATED (UNAUTHENTICATED): the caller's client
+	// certificate carries no usable identity. Do not retry.
+	ErrorReason_ERROR_REASON_UNAUTHENTICATED ErrorReason = 8
+	// ERROR_REASON_AUDIT_UNAVAILABLE (UNAVAILABLE): audit.on_error is deny and
+	// the audit event for this credential could not be written, so the
+	// credential was not sent. Retry with backoff; the broker's operators must
+	// fix the audit output.
+	ErrorReason_ERROR_REASON_AUDIT_UNAVAILABLE ErrorReason = 9
+)
+
+// Enum value maps for ErrorReason.
+var (
+	ErrorReason_name = map[int32]string{
+		0: "ERROR_REASON_UNSPECIFIED",
+		1: "ERROR_REASON_ENDPOINT_NOT_FOUND",
+		2: "ERROR_REASON_INVALID_ARGUMENT",
+		3: "ERROR_REASON_CREDENTIAL_UNAVAILABLE",
+		4: "ERROR_REASON_INTERNAL",
+		5: "ERROR_REASON_AUTH_UNDECIDED",
+		6: "ERROR_REASON_PERMISSION_DENIED",
+		7: "ERROR_REASON_RATE_LIMITED",
+		8: "ERROR_REASON_UNAUTHENTICATED",
+		9: "ERROR_REASON_AUDIT_UNAVAILABLE",
+	}
+	ErrorReason_value = map[string]int32{
+		"ERROR_REASON_UNSPECIFIED":            0,
+		"ERROR_REASON_ENDPOINT_NOT_FOUND":     1,
+		"ERROR_REASON_INVALID_ARGUMENT":       2,
+		"ERROR_REASON_CREDENTIAL_UNAVAILABLE": 3,
+		"ERROR_REASON_INTERNAL":               4,
+		"ERROR_REASON_AUTH_UNDECIDED":         5,
+		"ERROR_REASON_PERMISSION_DENIED":      6,
+		"ERROR_REASON_RATE_LIMITED":           7,
+		"ERROR_REASON_UNAUTHENTICATED":        8,
+		"ERROR_REASON_AUDIT_UNAVAILABLE":      9,
+	}
+)
+
+func (x ErrorReason) Enum() *ErrorReason {
+	p := new(ErrorReason)
+	*p = x
+	return p
+}
+
+func (x ErrorReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrorReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[13].Descriptor()
+}
+
+func (ErrorReason) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[13]
+}
+
+func (x ErrorReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrorReason.Descriptor instead.
+func (ErrorReason) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
 }
 
 // WatchConnectionParamsRequest names the endpoint and client library to
@@ -550,14 +1228,13 @@ type ConnectionParams struct {
 	Database string `protobuf:"bytes,5,opt,name=database,proto3" json:"database,omitempty"`
 	// credential is the fresh secret to log in with.
 	Credential *Credential `protobuf:"bytes,6,opt,name=credential,proto3" json:"credential,omitempty"`
-	// auth_plugin is the authentication plugin the client will end up using,
-	// e.g. "mysql_clear_password" for IAM tokens, "mysql_native_password".
-	AuthPlugin string `protobuf:"bytes,7,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
 	// tls are the TLS settings the client must apply.
 	Tls *TLSSettings `protobuf:"bytes,8,opt,name=tls,proto3" json:"tls,omitempty"`
 	// hints are the driver-specific options, present when a driver was asked for.
 	Hints *DriverHints `protobuf:"bytes,9,opt,name=hints,proto3" json:"hints,omitempty"`
-	// resolution explains how the authentication method was chosen.
+	// resolution is the authentication method and plugin the client will end
+	// up using (e.g. "mysql_clear_password" for IAM tokens), whether the login
+	// must use TLS, and why.
 	Resolution    *Resolution `protobuf:"bytes,10,opt,name=resolution,proto3" json:"resolution,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -633,13 +1310,6 @@ func (x *ConnectionParams) GetCredential() *Credential {
 		return x.Credential
 	}
 	return nil
-}
-
-func (x *ConnectionParams) GetAuthPlugin() string {
-	if x != nil {
-		return x.AuthPlugin
-	}
-	return ""
 }
 
 func (x *ConnectionParams) GetTls() *TLSSettings {
@@ -752,9 +1422,8 @@ func (x *Credential) GetSource() string {
 // TLSSettings are the TLS settings a client must apply.
 type TLSSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// required is true when the connection must not proceed without TLS.
-	Required bool `protobuf:"varint,1,opt,name=required,proto3" json:"required,omitempty"`
-	// mode is how strictly TLS is used and verified.
+	// mode is how strictly TLS is used and verified. Whether the login must
+	// not proceed without TLS is resolution.tls_required.
 	Mode TLSMode `protobuf:"varint,2,opt,name=mode,proto3,enum=connbroker.v1.TLSMode" json:"mode,omitempty"`
 	// ca_pem is the PEM bundle of CA certificates to verify the server with;
 	// empty means the system trust store.
@@ -793,13 +1462,6 @@ func (x *TLSSettings) ProtoReflect() protoreflect.Message {
 // Deprecated: Use TLSSettings.ProtoReflect.Descriptor instead.
 func (*TLSSettings) Descriptor() ([]byte, []int) {
 	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *TLSSettings) GetRequired() bool {
-	if x != nil {
-		return x.Required
-	}
-	return false
 }
 
 func (x *TLSSettings) GetMode() TLSMode {
@@ -892,11 +1554,11 @@ type DriverHints struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// driver is the canonical driver name these hints are for.
 	Driver string `protobuf:"bytes,1,opt,name=driver,proto3" json:"driver,omitempty"`
-	// options are the driver's connect options with their exact names. String
-	// values may contain the placeholder "{ca_file}", to be replaced by the
-	// path of a file holding tls.ca_pem. The secret is never included: put
-	// credential.secret into the option named by secret_option.
-	Options *structpb.Struct `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	// options are the driver's connect options with their exact names, sorted
+	// by name. String values may contain the placeholder "{ca_file}", to be
+	// replaced by the path of a file holding tls.ca_pem. The secret is never
+	// included: put credential.secret into the option named by secret_option.
+	Options []*HintOption `protobuf:"bytes,2,rep,name=options,proto3" json:"options,omitempty"`
 	// secret_option names the option that takes credential.secret, e.g.
 	// "password" (PyMySQL) or "passwd".
 	SecretOption string `protobuf:"bytes,3,opt,name=secret_option,json=secretOption,proto3" json:"secret_option,omitempty"`
@@ -958,7 +1620,7 @@ func (x *DriverHints) GetDriver() string {
 	return ""
 }
 
-func (x *DriverHints) GetOptions() *structpb.Struct {
+func (x *DriverHints) GetOptions() []*HintOption {
 	if x != nil {
 		return x.Options
 	}
@@ -1007,12 +1669,192 @@ func (x *DriverHints) GetMinVersion() string {
 	return ""
 }
 
+// HintOption is one driver connect option: its exact name and a typed
+// value. A repeated message with a oneof is smaller on the wire and cheaper
+// to marshal than a google.protobuf.Struct or a map, and keeps integers
+// integers.
+type HintOption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the option's exact name in the driver, e.g. "ssl_ca".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// value is the option's value; exactly one is set.
+	//
+	// Types that are valid to be assigned to Value:
+	//
+	//	*HintOption_StringValue
+	//	*HintOption_IntValue
+	//	*HintOption_BoolValue
+	//	*HintOption_OptionsValue
+	Value         isHintOption_Value `protobuf_oneof:"value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HintOption) Reset() {
+	*x = HintOption{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HintOption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HintOption) ProtoMessage() {}
+
+func (x *HintOption) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HintOption.ProtoReflect.Descriptor instead.
+func (*HintOption) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HintOption) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HintOption) GetValue() isHintOption_Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *HintOption) GetStringValue() string {
+	if x != nil {
+		if x, ok := x.Value.(*HintOption_StringValue); ok {
+			return x.StringValue
+		}
+	}
+	return ""
+}
+
+func (x *HintOption) GetIntValue() int64 {
+	if x != nil {
+		if x, ok := x.Value.(*HintOption_IntValue); ok {
+			return x.IntValue
+		}
+	}
+	return 0
+}
+
+func (x *HintOption) GetBoolValue() bool {
+	if x != nil {
+		if x, ok := x.Value.(*HintOption_BoolValue); ok {
+			return x.BoolValue
+		}
+	}
+	return false
+}
+
+func (x *HintOption) GetOptionsValue() *HintOptions {
+	if x != nil {
+		if x, ok := x.Value.(*HintOption_OptionsValue); ok {
+			return x.OptionsValue
+		}
+	}
+	return nil
+}
+
+type isHintOption_Value interface {
+	isHintOption_Value()
+}
+
+type HintOption_StringValue struct {
+	// string_value is a string, possibly holding "{ca_file}".
+	StringValue string `protobuf:"bytes,2,opt,name=string_value,json=stringValue,proto3,oneof"`
+}
+
+type HintOption_IntValue struct {
+	// int_value is an integer, e.g. a port.
+	IntValue int64 `protobuf:"varint,3,opt,name=int_value,json=intValue,proto3,oneof"`
+}
+
+type HintOption_BoolValue struct {
+	// bool_value is a boolean, e.g. ssl_verify_cert.
+	BoolValue bool `protobuf:"varint,4,opt,name=bool_value,json=boolValue,proto3,oneof"`
+}
+
+type HintOption_OptionsValue struct {
+	// options_value is a nested group of options, e.g. mysql2's ssl
+	// object.
+	OptionsValue *HintOptions `protobuf:"bytes,5,opt,name=options_value,json=optionsValue,proto3,oneof"`
+}
+
+func (*HintOption_StringValue) isHintOption_Value() {}
+
+func (*HintOption_IntValue) isHintOption_Value() {}
+
+func (*HintOption_BoolValue) isHintOption_Value() {}
+
+func (*HintOption_OptionsValue) isHintOption_Value() {}
+
+// HintOptions is a nested group of driver options, e.g. mysql2's or
+// aiomysql's "ssl".
+type HintOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// options are the group's options, sorted by name.
+	Options       []*HintOption `protobuf:"bytes,1,rep,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HintOptions) Reset() {
+	*x = HintOptions{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HintOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HintOptions) ProtoMessage() {}
+
+func (x *HintOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HintOptions.ProtoReflect.Descriptor instead.
+func (*HintOptions) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HintOptions) GetOptions() []*HintOption {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
 // Evidence is one fact the broker used to choose the authentication method.
 type Evidence struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// source is where the fact came from: "config", "hostname", "greeting",
-	// "aws-api" or "account".
-	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// source is where the fact came from.
+	Source EvidenceSource `protobuf:"varint,1,opt,name=source,proto3,enum=connbroker.v1.EvidenceSource" json:"source,omitempty"`
 	// detail states the fact in plain words.
 	Detail        string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1021,7 +1863,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1875,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,14 +1888,14 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
 }
 
-func (x *Evidence) GetSource() string {
+func (x *Evidence) GetSource() EvidenceSource {
 	if x != nil {
 		return x.Source
 	}
-	return ""
+	return EvidenceSource_EVIDENCE_SOURCE_UNSPECIFIED
 }
 
 func (x *Evidence) GetDetail() string {
@@ -1081,7 +1923,7 @@ type Resolution struct {
 
 func (x *Resolution) Reset() {
 	*x = Resolution{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1935,7 @@ func (x *Resolution) String() string {
 func (*Resolution) ProtoMessage() {}
 
 func (x *Resolution) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1948,7 @@ func (x *Resolution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
 func (*Resolution) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Resolution) GetMethod() AuthMethod {
@@ -1167,7 +2009,7 @@ type ValidateConnectionRequest struct {
 
 func (x *ValidateConnectionRequest) Reset() {
 	*x = ValidateConnectionRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1179,7 +2021,7 @@ func (x *ValidateConnectionRequest) String() string {
 func (*ValidateConnectionRequest) ProtoMessage() {}
 
 func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1192,7 +2034,7 @@ func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ValidateConnectionRequest) GetEndpoints() []string {
@@ -1266,7 +2108,7 @@ type ClientEnvironment struct {
 
 func (x *ClientEnvironment) Reset() {
 	*x = ClientEnvironment{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +2120,7 @@ func (x *ClientEnvironment) String() string {
 func (*ClientEnvironment) ProtoMessage() {}
 
 func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +2133,7 @@ func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientEnvironment.ProtoReflect.Descriptor instead.
 func (*ClientEnvironment) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ClientEnvironment) GetDriver() string {
@@ -1363,7 +2205,7 @@ type ClientPackage struct {
 
 func (x *ClientPackage) Reset() {
 	*x = ClientPackage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +2217,7 @@ func (x *ClientPackage) String() string {
 func (*ClientPackage) ProtoMessage() {}
 
 func (x *ClientPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +2230,7 @@ func (x *ClientPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientPackage.ProtoReflect.Descriptor instead.
 func (*ClientPackage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClientPackage) GetName() string {
@@ -1452,7 +2294,7 @@ type EnvironmentReport struct {
 
 func (x *EnvironmentReport) Reset() {
 	*x = EnvironmentReport{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +2306,7 @@ func (x *EnvironmentReport) String() string {
 func (*EnvironmentReport) ProtoMessage() {}
 
 func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +2319,7 @@ func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvironmentReport.ProtoReflect.Descriptor instead.
 func (*EnvironmentReport) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EnvironmentReport) GetDrivers() []*DriverPrediction {
@@ -1522,7 +2364,7 @@ type ValidateConnectionResponse struct {
 
 func (x *ValidateConnectionResponse) Reset() {
 	*x = ValidateConnectionResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +2376,7 @@ func (x *ValidateConnectionResponse) String() string {
 func (*ValidateConnectionResponse) ProtoMessage() {}
 
 func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +2389,7 @@ func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ValidateConnectionResponse) GetOk() bool {
@@ -1583,10 +2425,6 @@ type EndpointValidation struct {
 	Error *MySQLError `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
 	// reason explains a failure in plain words; empty on success.
 	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
-	// auth_plugin is the plugin the login was expected to use.
-	AuthPlugin string `protobuf:"bytes,9,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
-	// credential_kind is the kind of credential that was used.
-	CredentialKind CredentialKind `protobuf:"varint,10,opt,name=credential_kind,json=credentialKind,proto3,enum=connbroker.v1.CredentialKind" json:"credential_kind,omitempty"`
 	// transcript is the broker's own handshake prober's record of the same
 	// login (playing go-sql-driver): every packet's meaning, never the secret.
 	Transcript *Transcript `protobuf:"bytes,11,opt,name=transcript,proto3" json:"transcript,omitempty"`
@@ -1595,8 +2433,10 @@ type EndpointValidation struct {
 	// drivers predict, side by side, how each driver would fare against this
 	// endpoint with the same credential; set when compare_drivers was asked.
 	Drivers []*DriverPrediction `protobuf:"bytes,13,rep,name=drivers,proto3" json:"drivers,omitempty"`
-	// resolution is how the authentication method was chosen, with evidence
-	// (for auth: auto, the account plugin, host name and greeting).
+	// resolution is the authentication method (and so the credential kind)
+	// and the plugin the login was expected to use, with evidence (for auth:
+	// auto, the account plugin, host name and greeting); set whenever the
+	// endpoint is configured.
 	Resolution *Resolution `protobuf:"bytes,14,opt,name=resolution,proto3" json:"resolution,omitempty"`
 	// environment predicts each installed driver of the caller's process;
 	// set when the request carried a client_environment.
@@ -1607,7 +2447,7 @@ type EndpointValidation struct {
 
 func (x *EndpointValidation) Reset() {
 	*x = EndpointValidation{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +2459,7 @@ func (x *EndpointValidation) String() string {
 func (*EndpointValidation) ProtoMessage() {}
 
 func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +2472,7 @@ func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointValidation.ProtoReflect.Descriptor instead.
 func (*EndpointValidation) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndpointValidation) GetEndpoint() string {
@@ -1691,20 +2531,6 @@ func (x *EndpointValidation) GetReason() string {
 	return ""
 }
 
-func (x *EndpointValidation) GetAuthPlugin() string {
-	if x != nil {
-		return x.AuthPlugin
-	}
-	return ""
-}
-
-func (x *EndpointValidation) GetCredentialKind() CredentialKind {
-	if x != nil {
-		return x.CredentialKind
-	}
-	return CredentialKind_CREDENTIAL_KIND_UNSPECIFIED
-}
-
 func (x *EndpointValidation) GetTranscript() *Transcript {
 	if x != nil {
 		return x.Transcript
@@ -1753,9 +2579,8 @@ type Transcript struct {
 	Profile string `protobuf:"bytes,3,opt,name=profile,proto3" json:"profile,omitempty"`
 	// events are the steps in order.
 	Events []*TranscriptEvent `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
-	// result is "ok", "server-error", "stopped" (the driver would stop),
-	// "failed" (network, protocol or TLS) or "greeted" (probe only).
-	Result string `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
+	// result is how the connection phase ended.
+	Result HandshakeResult `protobuf:"varint,5,opt,name=result,proto3,enum=connbroker.v1.HandshakeResult" json:"result,omitempty"`
 	// auth_plugin is the last authentication plugin in use.
 	AuthPlugin string `protobuf:"bytes,6,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
 	// tls is true when the connection was upgraded to TLS.
@@ -1766,7 +2591,7 @@ type Transcript struct {
 
 func (x *Transcript) Reset() {
 	*x = Transcript{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +2603,7 @@ func (x *Transcript) String() string {
 func (*Transcript) ProtoMessage() {}
 
 func (x *Transcript) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +2616,7 @@ func (x *Transcript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcript.ProtoReflect.Descriptor instead.
 func (*Transcript) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Transcript) GetAddr() string {
@@ -1822,11 +2647,11 @@ func (x *Transcript) GetEvents() []*TranscriptEvent {
 	return nil
 }
 
-func (x *Transcript) GetResult() string {
+func (x *Transcript) GetResult() HandshakeResult {
 	if x != nil {
 		return x.Result
 	}
-	return ""
+	return HandshakeResult_HANDSHAKE_RESULT_UNSPECIFIED
 }
 
 func (x *Transcript) GetAuthPlugin() string {
@@ -1848,11 +2673,10 @@ type TranscriptEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// at is the time since the probe started.
 	At *durationpb.Duration `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
-	// direction is "server", "client" or "local".
-	Direction string `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`
-	// kind classifies the step, e.g. "greeting", "tls",
-	// "auth-switch-request", "full-auth-required", "err", "outcome".
-	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// direction says who produced the step.
+	Direction EventDirection `protobuf:"varint,2,opt,name=direction,proto3,enum=connbroker.v1.EventDirection" json:"direction,omitempty"`
+	// kind classifies the step.
+	Kind EventKind `protobuf:"varint,3,opt,name=kind,proto3,enum=connbroker.v1.EventKind" json:"kind,omitempty"`
 	// summary is one readable line.
 	Summary string `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
 	// fields are the details, e.g. plugin, code, sqlstate, TLS version,
@@ -1864,7 +2688,7 @@ type TranscriptEvent struct {
 
 func (x *TranscriptEvent) Reset() {
 	*x = TranscriptEvent{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2700,7 @@ func (x *TranscriptEvent) String() string {
 func (*TranscriptEvent) ProtoMessage() {}
 
 func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2713,7 @@ func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptEvent.ProtoReflect.Descriptor instead.
 func (*TranscriptEvent) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TranscriptEvent) GetAt() *durationpb.Duration {
@@ -1899,18 +2723,18 @@ func (x *TranscriptEvent) GetAt() *durationpb.Duration {
 	return nil
 }
 
-func (x *TranscriptEvent) GetDirection() string {
+func (x *TranscriptEvent) GetDirection() EventDirection {
 	if x != nil {
 		return x.Direction
 	}
-	return ""
+	return EventDirection_EVENT_DIRECTION_UNSPECIFIED
 }
 
-func (x *TranscriptEvent) GetKind() string {
+func (x *TranscriptEvent) GetKind() EventKind {
 	if x != nil {
 		return x.Kind
 	}
-	return ""
+	return EventKind_EVENT_KIND_UNSPECIFIED
 }
 
 func (x *TranscriptEvent) GetSummary() string {
@@ -1945,7 +2769,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2781,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2794,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Finding) GetCode() string {
@@ -2011,8 +2835,8 @@ type DriverPrediction struct {
 	Options string `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
 	// works is true when the login succeeded.
 	Works bool `protobuf:"varint,3,opt,name=works,proto3" json:"works,omitempty"`
-	// result is the prober's result ("ok", "server-error", "stopped", "failed").
-	Result string `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`
+	// result is how the prober's login, playing this driver, ended.
+	Result HandshakeResult `protobuf:"varint,4,opt,name=result,proto3,enum=connbroker.v1.HandshakeResult" json:"result,omitempty"`
 	// auth_plugin is the last authentication plugin in use.
 	AuthPlugin string `protobuf:"bytes,5,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
 	// tls is true when the connection was upgraded to TLS.
@@ -2028,7 +2852,7 @@ type DriverPrediction struct {
 
 func (x *DriverPrediction) Reset() {
 	*x = DriverPrediction{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2864,7 @@ func (x *DriverPrediction) String() string {
 func (*DriverPrediction) ProtoMessage() {}
 
 func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2877,7 @@ func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverPrediction.ProtoReflect.Descriptor instead.
 func (*DriverPrediction) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DriverPrediction) GetDriver() string {
@@ -2077,11 +2901,11 @@ func (x *DriverPrediction) GetWorks() bool {
 	return false
 }
 
-func (x *DriverPrediction) GetResult() string {
+func (x *DriverPrediction) GetResult() HandshakeResult {
 	if x != nil {
 		return x.Result
 	}
-	return ""
+	return HandshakeResult_HANDSHAKE_RESULT_UNSPECIFIED
 }
 
 func (x *DriverPrediction) GetAuthPlugin() string {
@@ -2123,7 +2947,7 @@ type ProbeEndpointRequest struct {
 
 func (x *ProbeEndpointRequest) Reset() {
 	*x = ProbeEndpointRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2959,7 @@ func (x *ProbeEndpointRequest) String() string {
 func (*ProbeEndpointRequest) ProtoMessage() {}
 
 func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2972,7 @@ func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointRequest.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ProbeEndpointRequest) GetEndpoint() string {
@@ -2169,7 +2993,7 @@ type ProbeEndpointResponse struct {
 
 func (x *ProbeEndpointResponse) Reset() {
 	*x = ProbeEndpointResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +3005,7 @@ func (x *ProbeEndpointResponse) String() string {
 func (*ProbeEndpointResponse) ProtoMessage() {}
 
 func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +3018,7 @@ func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointResponse.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProbeEndpointResponse) GetProbe() *ProbeResult {
@@ -2212,22 +3036,21 @@ type ProbeResult struct {
 	Addr string `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
 	// server_version is the version in the greeting.
 	ServerVersion string `protobuf:"bytes,2,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
-	// flavor is "MySQL" or "MariaDB".
-	Flavor string `protobuf:"bytes,3,opt,name=flavor,proto3" json:"flavor,omitempty"`
+	// flavor is the server family; unspecified when no greeting was read.
+	Flavor ServerFlavor `protobuf:"varint,3,opt,name=flavor,proto3,enum=connbroker.v1.ServerFlavor" json:"flavor,omitempty"`
 	// auth_plugin is the default authentication plugin announced.
 	AuthPlugin string `protobuf:"bytes,4,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
 	// tls_offered is true when the server announces CLIENT_SSL.
 	TlsOffered bool `protobuf:"varint,5,opt,name=tls_offered,json=tlsOffered,proto3" json:"tls_offered,omitempty"`
 	// capabilities are the capability flags announced, e.g. "PLUGIN_AUTH".
 	Capabilities []string `protobuf:"bytes,6,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
-	// endpoint_kind is what the host name says: "rds-instance",
-	// "aurora-cluster", "aurora-cluster-reader", "aurora-cluster-custom",
-	// "rds-proxy", "rds-proxy-endpoint", or "mysql" for any other name.
-	EndpointKind string `protobuf:"bytes,7,opt,name=endpoint_kind,json=endpointKind,proto3" json:"endpoint_kind,omitempty"`
+	// endpoint_kind is what the host name says.
+	EndpointKind EndpointKind `protobuf:"varint,7,opt,name=endpoint_kind,json=endpointKind,proto3,enum=connbroker.v1.EndpointKind" json:"endpoint_kind,omitempty"`
 	// region is the AWS region in the host name; empty for other names.
 	Region string `protobuf:"bytes,8,opt,name=region,proto3" json:"region,omitempty"`
-	// partition is "aws", "aws-cn" or "aws-us-gov"; empty for other names.
-	Partition string `protobuf:"bytes,9,opt,name=partition,proto3" json:"partition,omitempty"`
+	// partition is the AWS partition in the host name; unspecified for other
+	// names.
+	Partition AWSPartition `protobuf:"varint,9,opt,name=partition,proto3,enum=connbroker.v1.AWSPartition" json:"partition,omitempty"`
 	// transcript is the probe's record (greeting and TLS upgrade).
 	Transcript *Transcript `protobuf:"bytes,10,opt,name=transcript,proto3" json:"transcript,omitempty"`
 	// findings explain a failed probe.
@@ -2238,7 +3061,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +3073,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +3086,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProbeResult) GetAddr() string {
@@ -2280,11 +3103,11 @@ func (x *ProbeResult) GetServerVersion() string {
 	return ""
 }
 
-func (x *ProbeResult) GetFlavor() string {
+func (x *ProbeResult) GetFlavor() ServerFlavor {
 	if x != nil {
 		return x.Flavor
 	}
-	return ""
+	return ServerFlavor_SERVER_FLAVOR_UNSPECIFIED
 }
 
 func (x *ProbeResult) GetAuthPlugin() string {
@@ -2308,11 +3131,11 @@ func (x *ProbeResult) GetCapabilities() []string {
 	return nil
 }
 
-func (x *ProbeResult) GetEndpointKind() string {
+func (x *ProbeResult) GetEndpointKind() EndpointKind {
 	if x != nil {
 		return x.EndpointKind
 	}
-	return ""
+	return EndpointKind_ENDPOINT_KIND_UNSPECIFIED
 }
 
 func (x *ProbeResult) GetRegion() string {
@@ -2322,11 +3145,11 @@ func (x *ProbeResult) GetRegion() string {
 	return ""
 }
 
-func (x *ProbeResult) GetPartition() string {
+func (x *ProbeResult) GetPartition() AWSPartition {
 	if x != nil {
 		return x.Partition
 	}
-	return ""
+	return AWSPartition_AWS_PARTITION_UNSPECIFIED
 }
 
 func (x *ProbeResult) GetTranscript() *Transcript {
@@ -2346,8 +3169,8 @@ func (x *ProbeResult) GetFindings() []*Finding {
 // Stage is one step of a connection attempt.
 type Stage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// name is "credential", "dial", "tls", "auth" or "query".
-	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// name is the step.
+	Name StageName `protobuf:"varint,1,opt,name=name,proto3,enum=connbroker.v1.StageName" json:"name,omitempty"`
 	// ok is true when the stage completed.
 	Ok bool `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
 	// duration is how long the stage took.
@@ -2360,7 +3183,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +3195,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,14 +3208,14 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
-func (x *Stage) GetName() string {
+func (x *Stage) GetName() StageName {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return StageName_STAGE_NAME_UNSPECIFIED
 }
 
 func (x *Stage) GetOk() bool {
@@ -2429,7 +3252,7 @@ type TLSInfo struct {
 
 func (x *TLSInfo) Reset() {
 	*x = TLSInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +3264,7 @@ func (x *TLSInfo) String() string {
 func (*TLSInfo) ProtoMessage() {}
 
 func (x *TLSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +3277,7 @@ func (x *TLSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSInfo.ProtoReflect.Descriptor instead.
 func (*TLSInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TLSInfo) GetVersion() string {
@@ -2486,7 +3309,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +3321,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +3334,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MySQLError) GetNumber() uint32 {
@@ -2544,7 +3367,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +3379,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +3392,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 // ListEndpointsResponse lists the configured endpoints.
@@ -2583,7 +3406,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2595,7 +3418,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2608,7 +3431,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*EndpointSummary {
@@ -2641,7 +3464,7 @@ type EndpointSummary struct {
 
 func (x *EndpointSummary) Reset() {
 	*x = EndpointSummary{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +3476,7 @@ func (x *EndpointSummary) String() string {
 func (*EndpointSummary) ProtoMessage() {}
 
 func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +3489,7 @@ func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSummary.ProtoReflect.Descriptor instead.
 func (*EndpointSummary) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *EndpointSummary) GetName() string {
@@ -2722,7 +3545,7 @@ var File_connbroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
-	"\x1aconnbroker/v1/broker.proto\x12\rconnbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n" +
+	"\x1aconnbroker/v1/broker.proto\x12\rconnbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n" +
 	"\x1cWatchConnectionParamsRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\"\x8c\x01\n" +
@@ -2733,7 +3556,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\"V\n" +
 	"\x1bGetConnectionParamsResponse\x127\n" +
-	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\"\xfd\x02\n" +
+	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\"\xef\x02\n" +
 	"\x10ConnectionParams\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +
@@ -2742,15 +3565,13 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\bdatabase\x18\x05 \x01(\tR\bdatabase\x129\n" +
 	"\n" +
 	"credential\x18\x06 \x01(\v2\x19.connbroker.v1.CredentialR\n" +
-	"credential\x12\x1f\n" +
-	"\vauth_plugin\x18\a \x01(\tR\n" +
-	"authPlugin\x12,\n" +
+	"credential\x12,\n" +
 	"\x03tls\x18\b \x01(\v2\x1a.connbroker.v1.TLSSettingsR\x03tls\x120\n" +
 	"\x05hints\x18\t \x01(\v2\x1a.connbroker.v1.DriverHintsR\x05hints\x129\n" +
 	"\n" +
 	"resolution\x18\n" +
 	" \x01(\v2\x19.connbroker.v1.ResolutionR\n" +
-	"resolution\"\xf0\x01\n" +
+	"resolutionJ\x04\b\a\x10\bR\vauth_plugin\"\xf0\x01\n" +
 	"\n" +
 	"Credential\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.connbroker.v1.CredentialKindR\x04kind\x12\x1b\n" +
@@ -2758,29 +3579,39 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12?\n" +
 	"\rrefresh_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\frefreshAfter\x12\x16\n" +
-	"\x06source\x18\x05 \x01(\tR\x06source\"\x8d\x01\n" +
-	"\vTLSSettings\x12\x1a\n" +
-	"\brequired\x18\x01 \x01(\bR\brequired\x12*\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\"\x81\x01\n" +
+	"\vTLSSettings\x12*\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x16.connbroker.v1.TLSModeR\x04mode\x12\x15\n" +
 	"\x06ca_pem\x18\x03 \x01(\tR\x05caPem\x12\x1f\n" +
 	"\vserver_name\x18\x04 \x01(\tR\n" +
-	"serverName\"J\n" +
+	"serverNameJ\x04\b\x01\x10\x02R\brequired\"J\n" +
 	"\x06EnvVar\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x91\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x93\x02\n" +
 	"\vDriverHints\x12\x16\n" +
-	"\x06driver\x18\x01 \x01(\tR\x06driver\x121\n" +
-	"\aoptions\x18\x02 \x01(\v2\x17.google.protobuf.StructR\aoptions\x12#\n" +
+	"\x06driver\x18\x01 \x01(\tR\x06driver\x123\n" +
+	"\aoptions\x18\x02 \x03(\v2\x19.connbroker.v1.HintOptionR\aoptions\x12#\n" +
 	"\rsecret_option\x18\x03 \x01(\tR\fsecretOption\x12\x10\n" +
 	"\x03dsn\x18\x04 \x01(\tR\x03dsn\x12'\n" +
 	"\x03env\x18\x05 \x03(\v2\x15.connbroker.v1.EnvVarR\x03env\x12\x1a\n" +
 	"\bpackages\x18\x06 \x03(\tR\bpackages\x12\x1a\n" +
 	"\bwarnings\x18\a \x03(\tR\bwarnings\x12\x1f\n" +
 	"\vmin_version\x18\b \x01(\tR\n" +
-	"minVersion\":\n" +
-	"\bEvidence\x12\x16\n" +
-	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
+	"minVersion\"\xd1\x01\n" +
+	"\n" +
+	"HintOption\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\fstring_value\x18\x02 \x01(\tH\x00R\vstringValue\x12\x1d\n" +
+	"\tint_value\x18\x03 \x01(\x03H\x00R\bintValue\x12\x1f\n" +
+	"\n" +
+	"bool_value\x18\x04 \x01(\bH\x00R\tboolValue\x12A\n" +
+	"\roptions_value\x18\x05 \x01(\v2\x1a.connbroker.v1.HintOptionsH\x00R\foptionsValueB\a\n" +
+	"\x05value\"B\n" +
+	"\vHintOptions\x123\n" +
+	"\aoptions\x18\x01 \x03(\v2\x19.connbroker.v1.HintOptionR\aoptions\"Y\n" +
+	"\bEvidence\x125\n" +
+	"\x06source\x18\x01 \x01(\x0e2\x1d.connbroker.v1.EvidenceSourceR\x06source\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\"\xaf\x01\n" +
 	"\n" +
 	"Resolution\x121\n" +
@@ -2822,7 +3653,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\bfindings\x18\x04 \x03(\v2\x16.connbroker.v1.FindingR\bfindings\"i\n" +
 	"\x1aValidateConnectionResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12;\n" +
-	"\aresults\x18\x02 \x03(\v2!.connbroker.v1.EndpointValidationR\aresults\"\xbd\x05\n" +
+	"\aresults\x18\x02 \x03(\v2!.connbroker.v1.EndpointValidationR\aresults\"\xfe\x04\n" +
 	"\x12EndpointValidation\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12,\n" +
@@ -2831,11 +3662,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\fcurrent_user\x18\x05 \x01(\tR\vcurrentUser\x12(\n" +
 	"\x03tls\x18\x06 \x01(\v2\x16.connbroker.v1.TLSInfoR\x03tls\x12/\n" +
 	"\x05error\x18\a \x01(\v2\x19.connbroker.v1.MySQLErrorR\x05error\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\x12\x1f\n" +
-	"\vauth_plugin\x18\t \x01(\tR\n" +
-	"authPlugin\x12F\n" +
-	"\x0fcredential_kind\x18\n" +
-	" \x01(\x0e2\x1d.connbroker.v1.CredentialKindR\x0ecredentialKind\x129\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x129\n" +
 	"\n" +
 	"transcript\x18\v \x01(\v2\x19.connbroker.v1.TranscriptR\n" +
 	"transcript\x122\n" +
@@ -2844,21 +3671,23 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
 	"resolution\x18\x0e \x01(\v2\x19.connbroker.v1.ResolutionR\n" +
 	"resolution\x12B\n" +
-	"\venvironment\x18\x0f \x01(\v2 .connbroker.v1.EnvironmentReportR\venvironment\"\xd1\x01\n" +
+	"\venvironment\x18\x0f \x01(\v2 .connbroker.v1.EnvironmentReportR\venvironmentJ\x04\b\t\x10\n" +
+	"J\x04\b\n" +
+	"\x10\vR\vauth_pluginR\x0fcredential_kind\"\xf1\x01\n" +
 	"\n" +
 	"Transcript\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
 	"\aprofile\x18\x03 \x01(\tR\aprofile\x126\n" +
-	"\x06events\x18\x04 \x03(\v2\x1e.connbroker.v1.TranscriptEventR\x06events\x12\x16\n" +
-	"\x06result\x18\x05 \x01(\tR\x06result\x12\x1f\n" +
+	"\x06events\x18\x04 \x03(\v2\x1e.connbroker.v1.TranscriptEventR\x06events\x126\n" +
+	"\x06result\x18\x05 \x01(\x0e2\x1e.connbroker.v1.HandshakeResultR\x06result\x12\x1f\n" +
 	"\vauth_plugin\x18\x06 \x01(\tR\n" +
 	"authPlugin\x12\x10\n" +
-	"\x03tls\x18\a \x01(\bR\x03tls\"\x87\x02\n" +
+	"\x03tls\x18\a \x01(\bR\x03tls\"\xc0\x02\n" +
 	"\x0fTranscriptEvent\x12)\n" +
-	"\x02at\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x02at\x12\x1c\n" +
-	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x12\n" +
-	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x18\n" +
+	"\x02at\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x02at\x12;\n" +
+	"\tdirection\x18\x02 \x01(\x0e2\x1d.connbroker.v1.EventDirectionR\tdirection\x12,\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.connbroker.v1.EventKindR\x04kind\x12\x18\n" +
 	"\asummary\x18\x04 \x01(\tR\asummary\x12B\n" +
 	"\x06fields\x18\x05 \x03(\v2*.connbroker.v1.TranscriptEvent.FieldsEntryR\x06fields\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
@@ -2868,12 +3697,12 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12:\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x1e.connbroker.v1.FindingSeverityR\bseverity\x12\x14\n" +
 	"\x05cause\x18\x03 \x01(\tR\x05cause\x12\x10\n" +
-	"\x03fix\x18\x04 \x01(\tR\x03fix\"\xf1\x01\n" +
+	"\x03fix\x18\x04 \x01(\tR\x03fix\"\x91\x02\n" +
 	"\x10DriverPrediction\x12\x16\n" +
 	"\x06driver\x18\x01 \x01(\tR\x06driver\x12\x18\n" +
 	"\aoptions\x18\x02 \x01(\tR\aoptions\x12\x14\n" +
-	"\x05works\x18\x03 \x01(\bR\x05works\x12\x16\n" +
-	"\x06result\x18\x04 \x01(\tR\x06result\x12\x1f\n" +
+	"\x05works\x18\x03 \x01(\bR\x05works\x126\n" +
+	"\x06result\x18\x04 \x01(\x0e2\x1e.connbroker.v1.HandshakeResultR\x06result\x12\x1f\n" +
 	"\vauth_plugin\x18\x05 \x01(\tR\n" +
 	"authPlugin\x12\x10\n" +
 	"\x03tls\x18\x06 \x01(\bR\x03tls\x120\n" +
@@ -2882,26 +3711,26 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x14ProbeEndpointRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\"I\n" +
 	"\x15ProbeEndpointResponse\x120\n" +
-	"\x05probe\x18\x01 \x01(\v2\x1a.connbroker.v1.ProbeResultR\x05probe\"\x90\x03\n" +
+	"\x05probe\x18\x01 \x01(\v2\x1a.connbroker.v1.ProbeResultR\x05probe\"\xe7\x03\n" +
 	"\vProbeResult\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12%\n" +
-	"\x0eserver_version\x18\x02 \x01(\tR\rserverVersion\x12\x16\n" +
-	"\x06flavor\x18\x03 \x01(\tR\x06flavor\x12\x1f\n" +
+	"\x0eserver_version\x18\x02 \x01(\tR\rserverVersion\x123\n" +
+	"\x06flavor\x18\x03 \x01(\x0e2\x1b.connbroker.v1.ServerFlavorR\x06flavor\x12\x1f\n" +
 	"\vauth_plugin\x18\x04 \x01(\tR\n" +
 	"authPlugin\x12\x1f\n" +
 	"\vtls_offered\x18\x05 \x01(\bR\n" +
 	"tlsOffered\x12\"\n" +
-	"\fcapabilities\x18\x06 \x03(\tR\fcapabilities\x12#\n" +
-	"\rendpoint_kind\x18\a \x01(\tR\fendpointKind\x12\x16\n" +
-	"\x06region\x18\b \x01(\tR\x06region\x12\x1c\n" +
-	"\tpartition\x18\t \x01(\tR\tpartition\x129\n" +
+	"\fcapabilities\x18\x06 \x03(\tR\fcapabilities\x12@\n" +
+	"\rendpoint_kind\x18\a \x01(\x0e2\x1b.connbroker.v1.EndpointKindR\fendpointKind\x12\x16\n" +
+	"\x06region\x18\b \x01(\tR\x06region\x129\n" +
+	"\tpartition\x18\t \x01(\x0e2\x1b.connbroker.v1.AWSPartitionR\tpartition\x129\n" +
 	"\n" +
 	"transcript\x18\n" +
 	" \x01(\v2\x19.connbroker.v1.TranscriptR\n" +
 	"transcript\x122\n" +
-	"\bfindings\x18\v \x03(\v2\x16.connbroker.v1.FindingR\bfindings\"x\n" +
-	"\x05Stage\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\bfindings\x18\v \x03(\v2\x16.connbroker.v1.FindingR\bfindings\"\x92\x01\n" +
+	"\x05Stage\x12,\n" +
+	"\x04name\x18\x01 \x01(\x0e2\x18.connbroker.v1.StageNameR\x04name\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x125\n" +
 	"\bduration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\";\n" +
@@ -2946,12 +3775,92 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x17AUTH_METHOD_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUTH_METHOD_IAM\x10\x01\x12\x18\n" +
 	"\x14AUTH_METHOD_PASSWORD\x10\x02\x12\x14\n" +
-	"\x10AUTH_METHOD_AUTO\x10\x03*\x88\x01\n" +
+	"\x10AUTH_METHOD_AUTO\x10\x03*\xc3\x01\n" +
+	"\x0eEvidenceSource\x12\x1f\n" +
+	"\x1bEVIDENCE_SOURCE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16EVIDENCE_SOURCE_CONFIG\x10\x01\x12\x1c\n" +
+	"\x18EVIDENCE_SOURCE_HOSTNAME\x10\x02\x12\x1c\n" +
+	"\x18EVIDENCE_SOURCE_GREETING\x10\x03\x12\x1b\n" +
+	"\x17EVIDENCE_SOURCE_AWS_API\x10\x04\x12\x1b\n" +
+	"\x17EVIDENCE_SOURCE_ACCOUNT\x10\x05*\xc8\x01\n" +
+	"\x0fHandshakeResult\x12 \n" +
+	"\x1cHANDSHAKE_RESULT_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13HANDSHAKE_RESULT_OK\x10\x01\x12!\n" +
+	"\x1dHANDSHAKE_RESULT_SERVER_ERROR\x10\x02\x12\x1c\n" +
+	"\x18HANDSHAKE_RESULT_STOPPED\x10\x03\x12\x1b\n" +
+	"\x17HANDSHAKE_RESULT_FAILED\x10\x04\x12\x1c\n" +
+	"\x18HANDSHAKE_RESULT_GREETED\x10\x05*\x84\x01\n" +
+	"\x0eEventDirection\x12\x1f\n" +
+	"\x1bEVENT_DIRECTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16EVENT_DIRECTION_SERVER\x10\x01\x12\x1a\n" +
+	"\x16EVENT_DIRECTION_CLIENT\x10\x02\x12\x19\n" +
+	"\x15EVENT_DIRECTION_LOCAL\x10\x03*\xe1\x04\n" +
+	"\tEventKind\x12\x1a\n" +
+	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fEVENT_KIND_DIAL\x10\x01\x12\x17\n" +
+	"\x13EVENT_KIND_GREETING\x10\x02\x12\x1a\n" +
+	"\x16EVENT_KIND_SSL_REQUEST\x10\x03\x12\x12\n" +
+	"\x0eEVENT_KIND_TLS\x10\x04\x12\x1b\n" +
+	"\x17EVENT_KIND_TLS_FALLBACK\x10\x05\x12\x1c\n" +
+	"\x18EVENT_KIND_TLS_PREFERRED\x10\x06\x12!\n" +
+	"\x1dEVENT_KIND_HANDSHAKE_RESPONSE\x10\a\x12\"\n" +
+	"\x1eEVENT_KIND_AUTH_SWITCH_REQUEST\x10\b\x12\x1c\n" +
+	"\x18EVENT_KIND_AUTH_RESPONSE\x10\t\x12 \n" +
+	"\x1cEVENT_KIND_FAST_AUTH_SUCCESS\x10\n" +
+	"\x12!\n" +
+	"\x1dEVENT_KIND_FULL_AUTH_REQUIRED\x10\v\x12\x1e\n" +
+	"\x1aEVENT_KIND_RSA_KEY_REQUEST\x10\f\x12\x1f\n" +
+	"\x1bEVENT_KIND_RSA_KEY_RECEIVED\x10\r\x12\x1d\n" +
+	"\x19EVENT_KIND_AUTH_MORE_DATA\x10\x0e\x12\x16\n" +
+	"\x12EVENT_KIND_WARNING\x10\x0f\x12\x11\n" +
+	"\rEVENT_KIND_OK\x10\x10\x12\x12\n" +
+	"\x0eEVENT_KIND_ERR\x10\x11\x12\x13\n" +
+	"\x0fEVENT_KIND_STOP\x10\x12\x12\x14\n" +
+	"\x10EVENT_KIND_ERROR\x10\x13\x12\x13\n" +
+	"\x0fEVENT_KIND_QUIT\x10\x14\x12\x16\n" +
+	"\x12EVENT_KIND_OUTCOME\x10\x15*\x88\x01\n" +
 	"\x0fFindingSeverity\x12 \n" +
 	"\x1cFINDING_SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FINDING_SEVERITY_ERROR\x10\x01\x12\x1c\n" +
 	"\x18FINDING_SEVERITY_WARNING\x10\x02\x12\x19\n" +
-	"\x15FINDING_SEVERITY_INFO\x10\x032\x96\x04\n" +
+	"\x15FINDING_SEVERITY_INFO\x10\x03*a\n" +
+	"\fServerFlavor\x12\x1d\n" +
+	"\x19SERVER_FLAVOR_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13SERVER_FLAVOR_MYSQL\x10\x01\x12\x19\n" +
+	"\x15SERVER_FLAVOR_MARIADB\x10\x02*\x9d\x02\n" +
+	"\fEndpointKind\x12\x1d\n" +
+	"\x19ENDPOINT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13ENDPOINT_KIND_MYSQL\x10\x01\x12\x1e\n" +
+	"\x1aENDPOINT_KIND_RDS_INSTANCE\x10\x02\x12 \n" +
+	"\x1cENDPOINT_KIND_AURORA_CLUSTER\x10\x03\x12'\n" +
+	"#ENDPOINT_KIND_AURORA_CLUSTER_READER\x10\x04\x12'\n" +
+	"#ENDPOINT_KIND_AURORA_CLUSTER_CUSTOM\x10\x05\x12\x1b\n" +
+	"\x17ENDPOINT_KIND_RDS_PROXY\x10\x06\x12$\n" +
+	" ENDPOINT_KIND_RDS_PROXY_ENDPOINT\x10\a*|\n" +
+	"\fAWSPartition\x12\x1d\n" +
+	"\x19AWS_PARTITION_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11AWS_PARTITION_AWS\x10\x01\x12\x18\n" +
+	"\x14AWS_PARTITION_AWS_CN\x10\x02\x12\x1c\n" +
+	"\x18AWS_PARTITION_AWS_US_GOV\x10\x03*\xae\x01\n" +
+	"\tStageName\x12\x1a\n" +
+	"\x16STAGE_NAME_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12STAGE_NAME_RESOLVE\x10\x01\x12\x19\n" +
+	"\x15STAGE_NAME_CREDENTIAL\x10\x02\x12\x13\n" +
+	"\x0fSTAGE_NAME_DIAL\x10\x03\x12\x12\n" +
+	"\x0eSTAGE_NAME_TLS\x10\x04\x12\x13\n" +
+	"\x0fSTAGE_NAME_AUTH\x10\x05\x12\x14\n" +
+	"\x10STAGE_NAME_QUERY\x10\x06*\xe1\x02\n" +
+	"\vErrorReason\x12\x1c\n" +
+	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fERROR_REASON_ENDPOINT_NOT_FOUND\x10\x01\x12!\n" +
+	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x02\x12'\n" +
+	"#ERROR_REASON_CREDENTIAL_UNAVAILABLE\x10\x03\x12\x19\n" +
+	"\x15ERROR_REASON_INTERNAL\x10\x04\x12\x1f\n" +
+	"\x1bERROR_REASON_AUTH_UNDECIDED\x10\x05\x12\"\n" +
+	"\x1eERROR_REASON_PERMISSION_DENIED\x10\x06\x12\x1d\n" +
+	"\x19ERROR_REASON_RATE_LIMITED\x10\a\x12 \n" +
+	"\x1cERROR_REASON_UNAUTHENTICATED\x10\b\x12\"\n" +
+	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t2\x96\x04\n" +
 	"\rBrokerService\x12l\n" +
 	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n" +
 	"\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n" +
@@ -2971,111 +3880,131 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_connbroker_v1_broker_proto_rawDescData
 }
 
-var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
 	(TLSMode)(0),                          // 2: connbroker.v1.TLSMode
 	(AuthMethod)(0),                       // 3: connbroker.v1.AuthMethod
-	(FindingSeverity)(0),                  // 4: connbroker.v1.FindingSeverity
-	(*WatchConnectionParamsRequest)(nil),  // 5: connbroker.v1.WatchConnectionParamsRequest
-	(*WatchConnectionParamsResponse)(nil), // 6: connbroker.v1.WatchConnectionParamsResponse
-	(*GetConnectionParamsRequest)(nil),    // 7: connbroker.v1.GetConnectionParamsRequest
-	(*GetConnectionParamsResponse)(nil),   // 8: connbroker.v1.GetConnectionParamsResponse
-	(*ConnectionParams)(nil),              // 9: connbroker.v1.ConnectionParams
-	(*Credential)(nil),                    // 10: connbroker.v1.Credential
-	(*TLSSettings)(nil),                   // 11: connbroker.v1.TLSSettings
-	(*EnvVar)(nil),                        // 12: connbroker.v1.EnvVar
-	(*DriverHints)(nil),                   // 13: connbroker.v1.DriverHints
-	(*Evidence)(nil),                      // 14: connbroker.v1.Evidence
-	(*Resolution)(nil),                    // 15: connbroker.v1.Resolution
-	(*ValidateConnectionRequest)(nil),     // 16: connbroker.v1.ValidateConnectionRequest
-	(*ClientEnvironment)(nil),             // 17: connbroker.v1.ClientEnvironment
-	(*ClientPackage)(nil),                 // 18: connbroker.v1.ClientPackage
-	(*EnvironmentReport)(nil),             // 19: connbroker.v1.EnvironmentReport
-	(*ValidateConnectionResponse)(nil),    // 20: connbroker.v1.ValidateConnectionResponse
-	(*EndpointValidation)(nil),            // 21: connbroker.v1.EndpointValidation
-	(*Transcript)(nil),                    // 22: connbroker.v1.Transcript
-	(*TranscriptEvent)(nil),               // 23: connbroker.v1.TranscriptEvent
-	(*Finding)(nil),                       // 24: connbroker.v1.Finding
-	(*DriverPrediction)(nil),              // 25: connbroker.v1.DriverPrediction
-	(*ProbeEndpointRequest)(nil),          // 26: connbroker.v1.ProbeEndpointRequest
-	(*ProbeEndpointResponse)(nil),         // 27: connbroker.v1.ProbeEndpointResponse
-	(*ProbeResult)(nil),                   // 28: connbroker.v1.ProbeResult
-	(*Stage)(nil),                         // 29: connbroker.v1.Stage
-	(*TLSInfo)(nil),                       // 30: connbroker.v1.TLSInfo
-	(*MySQLError)(nil),                    // 31: connbroker.v1.MySQLError
-	(*ListEndpointsRequest)(nil),          // 32: connbroker.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),         // 33: connbroker.v1.ListEndpointsResponse
-	(*EndpointSummary)(nil),               // 34: connbroker.v1.EndpointSummary
-	nil,                                   // 35: connbroker.v1.ClientEnvironment.EnvEntry
-	nil,                                   // 36: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 37: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),               // 38: google.protobuf.Struct
-	(*durationpb.Duration)(nil),           // 39: google.protobuf.Duration
+	(EvidenceSource)(0),                   // 4: connbroker.v1.EvidenceSource
+	(HandshakeResult)(0),                  // 5: connbroker.v1.HandshakeResult
+	(EventDirection)(0),                   // 6: connbroker.v1.EventDirection
+	(EventKind)(0),                        // 7: connbroker.v1.EventKind
+	(FindingSeverity)(0),                  // 8: connbroker.v1.FindingSeverity
+	(ServerFlavor)(0),                     // 9: connbroker.v1.ServerFlavor
+	(EndpointKind)(0),                     // 10: connbroker.v1.EndpointKind
+	(AWSPartition)(0),                     // 11: connbroker.v1.AWSPartition
+	(StageName)(0),                        // 12: connbroker.v1.StageName
+	(ErrorReason)(0),                      // 13: connbroker.v1.ErrorReason
+	(*WatchConnectionParamsRequest)(nil),  // 14: connbroker.v1.WatchConnectionParamsRequest
+	(*WatchConnectionParamsResponse)(nil), // 15: connbroker.v1.WatchConnectionParamsResponse
+	(*GetConnectionParamsRequest)(nil),    // 16: connbroker.v1.GetConnectionParamsRequest
+	(*GetConnectionParamsResponse)(nil),   // 17: connbroker.v1.GetConnectionParamsResponse
+	(*ConnectionParams)(nil),              // 18: connbroker.v1.ConnectionParams
+	(*Credential)(nil),                    // 19: connbroker.v1.Credential
+	(*TLSSettings)(nil),                   // 20: connbroker.v1.TLSSettings
+	(*EnvVar)(nil),                        // 21: connbroker.v1.EnvVar
+	(*DriverHints)(nil),                   // 22: connbroker.v1.DriverHints
+	(*HintOption)(nil),                    // 23: connbroker.v1.HintOption
+	(*HintOptions)(nil),                   // 24: connbroker.v1.HintOptions
+	(*Evidence)(nil),                      // 25: connbroker.v1.Evidence
+	(*Resolution)(nil),                    // 26: connbroker.v1.Resolution
+	(*ValidateConnectionRequest)(nil),     // 27: connbroker.v1.ValidateConnectionRequest
+	(*ClientEnvironment)(nil),             // 28: connbroker.v1.ClientEnvironment
+	(*ClientPackage)(nil),                 // 29: connbroker.v1.ClientPackage
+	(*EnvironmentReport)(nil),             // 30: connbroker.v1.EnvironmentReport
+	(*ValidateConnectionResponse)(nil),    // 31: connbroker.v1.ValidateConnectionResponse
+	(*EndpointValidation)(nil),            // 32: connbroker.v1.EndpointValidation
+	(*Transcript)(nil),                    // 33: connbroker.v1.Transcript
+	(*TranscriptEvent)(nil),               // 34: connbroker.v1.TranscriptEvent
+	(*Finding)(nil),                       // 35: connbroker.v1.Finding
+	(*DriverPrediction)(nil),              // 36: connbroker.v1.DriverPrediction
+	(*ProbeEndpointRequest)(nil),          // 37: connbroker.v1.ProbeEndpointRequest
+	(*ProbeEndpointResponse)(nil),         // 38: connbroker.v1.ProbeEndpointResponse
+	(*ProbeResult)(nil),                   // 39: connbroker.v1.ProbeResult
+	(*Stage)(nil),                         // 40: connbroker.v1.Stage
+	(*TLSInfo)(nil),                       // 41: connbroker.v1.TLSInfo
+	(*MySQLError)(nil),                    // 42: connbroker.v1.MySQLError
+	(*ListEndpointsRequest)(nil),          // 43: connbroker.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),         // 44: connbroker.v1.ListEndpointsResponse
+	(*EndpointSummary)(nil),               // 45: connbroker.v1.EndpointSummary
+	nil,                                   // 46: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 47: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 49: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
-	9,  // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	18, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
 	0,  // 1: connbroker.v1.WatchConnectionParamsResponse.reason:type_name -> connbroker.v1.WatchReason
-	9,  // 2: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
-	10, // 3: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
-	11, // 4: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
-	13, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
-	15, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
+	18, // 2: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	19, // 3: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
+	20, // 4: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
+	22, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
+	26, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
 	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	37, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	37, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	48, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	48, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
 	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	38, // 11: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
-	12, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
-	3,  // 13: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
-	14, // 14: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	39, // 15: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
-	17, // 16: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
-	18, // 17: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
-	35, // 18: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
-	37, // 19: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
-	25, // 20: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
-	39, // 21: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
-	24, // 22: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
-	21, // 23: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
-	29, // 24: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
-	30, // 25: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
-	31, // 26: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
-	1,  // 27: connbroker.v1.EndpointValidation.credential_kind:type_name -> connbroker.v1.CredentialKind
-	22, // 28: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
-	24, // 29: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
-	25, // 30: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
-	15, // 31: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
-	19, // 32: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
-	23, // 33: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
-	39, // 34: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
-	36, // 35: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
-	4,  // 36: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
-	24, // 37: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
-	28, // 38: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
-	22, // 39: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
-	24, // 40: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
-	39, // 41: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	34, // 42: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
-	3,  // 43: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
-	2,  // 44: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	7,  // 45: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	16, // 46: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	32, // 47: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	26, // 48: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	5,  // 49: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
-	8,  // 50: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	20, // 51: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	33, // 52: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	27, // 53: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	6,  // 54: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	50, // [50:55] is the sub-list for method output_type
-	45, // [45:50] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	23, // 11: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
+	21, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
+	24, // 13: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
+	23, // 14: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
+	4,  // 15: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
+	3,  // 16: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
+	25, // 17: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
+	49, // 18: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	28, // 19: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	29, // 20: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
+	46, // 21: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	48, // 22: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	36, // 23: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
+	49, // 24: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	35, // 25: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
+	32, // 26: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
+	40, // 27: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
+	41, // 28: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
+	42, // 29: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
+	33, // 30: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
+	35, // 31: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
+	36, // 32: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
+	26, // 33: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
+	30, // 34: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
+	34, // 35: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	5,  // 36: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
+	49, // 37: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	6,  // 38: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
+	7,  // 39: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
+	47, // 40: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	8,  // 41: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
+	5,  // 42: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
+	35, // 43: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	39, // 44: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	9,  // 45: connbroker.v1.ProbeResult.flavor:type_name -> connbroker.v1.ServerFlavor
+	10, // 46: connbroker.v1.ProbeResult.endpoint_kind:type_name -> connbroker.v1.EndpointKind
+	11, // 47: connbroker.v1.ProbeResult.partition:type_name -> connbroker.v1.AWSPartition
+	33, // 48: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	35, // 49: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	12, // 50: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
+	49, // 51: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	45, // 52: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	3,  // 53: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
+	2,  // 54: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
+	16, // 55: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	27, // 56: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	43, // 57: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	37, // 58: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	14, // 59: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
+	17, // 60: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	31, // 61: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	44, // 62: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	38, // 63: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	15, // 64: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	60, // [60:65] is the sub-list for method output_type
+	55, // [55:60] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -3083,13 +4012,19 @@ func file_connbroker_v1_broker_proto_init() {
 	if File_connbroker_v1_broker_proto != nil {
 		return
 	}
+	file_connbroker_v1_broker_proto_msgTypes[9].OneofWrappers = []any{
+		(*HintOption_StringValue)(nil),
+		(*HintOption_IntValue)(nil),
+		(*HintOption_BoolValue)(nil),
+		(*HintOption_OptionsValue)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   32,
+			NumEnums:      14,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

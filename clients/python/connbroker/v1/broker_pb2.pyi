@@ -1,7 +1,6 @@
 import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -41,12 +40,109 @@ class AuthMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUTH_METHOD_PASSWORD: _ClassVar[AuthMethod]
     AUTH_METHOD_AUTO: _ClassVar[AuthMethod]
 
+class EvidenceSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVIDENCE_SOURCE_UNSPECIFIED: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_CONFIG: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_HOSTNAME: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_GREETING: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_AWS_API: _ClassVar[EvidenceSource]
+    EVIDENCE_SOURCE_ACCOUNT: _ClassVar[EvidenceSource]
+
+class HandshakeResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HANDSHAKE_RESULT_UNSPECIFIED: _ClassVar[HandshakeResult]
+    HANDSHAKE_RESULT_OK: _ClassVar[HandshakeResult]
+    HANDSHAKE_RESULT_SERVER_ERROR: _ClassVar[HandshakeResult]
+    HANDSHAKE_RESULT_STOPPED: _ClassVar[HandshakeResult]
+    HANDSHAKE_RESULT_FAILED: _ClassVar[HandshakeResult]
+    HANDSHAKE_RESULT_GREETED: _ClassVar[HandshakeResult]
+
+class EventDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_DIRECTION_UNSPECIFIED: _ClassVar[EventDirection]
+    EVENT_DIRECTION_SERVER: _ClassVar[EventDirection]
+    EVENT_DIRECTION_CLIENT: _ClassVar[EventDirection]
+    EVENT_DIRECTION_LOCAL: _ClassVar[EventDirection]
+
+class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_KIND_UNSPECIFIED: _ClassVar[EventKind]
+    EVENT_KIND_DIAL: _ClassVar[EventKind]
+    EVENT_KIND_GREETING: _ClassVar[EventKind]
+    EVENT_KIND_SSL_REQUEST: _ClassVar[EventKind]
+    EVENT_KIND_TLS: _ClassVar[EventKind]
+    EVENT_KIND_TLS_FALLBACK: _ClassVar[EventKind]
+    EVENT_KIND_TLS_PREFERRED: _ClassVar[EventKind]
+    EVENT_KIND_HANDSHAKE_RESPONSE: _ClassVar[EventKind]
+    EVENT_KIND_AUTH_SWITCH_REQUEST: _ClassVar[EventKind]
+    EVENT_KIND_AUTH_RESPONSE: _ClassVar[EventKind]
+    EVENT_KIND_FAST_AUTH_SUCCESS: _ClassVar[EventKind]
+    EVENT_KIND_FULL_AUTH_REQUIRED: _ClassVar[EventKind]
+    EVENT_KIND_RSA_KEY_REQUEST: _ClassVar[EventKind]
+    EVENT_KIND_RSA_KEY_RECEIVED: _ClassVar[EventKind]
+    EVENT_KIND_AUTH_MORE_DATA: _ClassVar[EventKind]
+    EVENT_KIND_WARNING: _ClassVar[EventKind]
+    EVENT_KIND_OK: _ClassVar[EventKind]
+    EVENT_KIND_ERR: _ClassVar[EventKind]
+    EVENT_KIND_STOP: _ClassVar[EventKind]
+    EVENT_KIND_ERROR: _ClassVar[EventKind]
+    EVENT_KIND_QUIT: _ClassVar[EventKind]
+    EVENT_KIND_OUTCOME: _ClassVar[EventKind]
+
 class FindingSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     FINDING_SEVERITY_UNSPECIFIED: _ClassVar[FindingSeverity]
     FINDING_SEVERITY_ERROR: _ClassVar[FindingSeverity]
     FINDING_SEVERITY_WARNING: _ClassVar[FindingSeverity]
     FINDING_SEVERITY_INFO: _ClassVar[FindingSeverity]
+
+class ServerFlavor(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SERVER_FLAVOR_UNSPECIFIED: _ClassVar[ServerFlavor]
+    SERVER_FLAVOR_MYSQL: _ClassVar[ServerFlavor]
+    SERVER_FLAVOR_MARIADB: _ClassVar[ServerFlavor]
+
+class EndpointKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENDPOINT_KIND_UNSPECIFIED: _ClassVar[EndpointKind]
+    ENDPOINT_KIND_MYSQL: _ClassVar[EndpointKind]
+    ENDPOINT_KIND_RDS_INSTANCE: _ClassVar[EndpointKind]
+    ENDPOINT_KIND_AURORA_CLUSTER: _ClassVar[EndpointKind]
+    ENDPOINT_KIND_AURORA_CLUSTER_READER: _ClassVar[EndpointKind]
+    ENDPOINT_KIND_AURORA_CLUSTER_CUSTOM: _ClassVar[EndpointKind]
+    ENDPOINT_KIND_RDS_PROXY: _ClassVar[EndpointKind]
+    ENDPOINT_KIND_RDS_PROXY_ENDPOINT: _ClassVar[EndpointKind]
+
+class AWSPartition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AWS_PARTITION_UNSPECIFIED: _ClassVar[AWSPartition]
+    AWS_PARTITION_AWS: _ClassVar[AWSPartition]
+    AWS_PARTITION_AWS_CN: _ClassVar[AWSPartition]
+    AWS_PARTITION_AWS_US_GOV: _ClassVar[AWSPartition]
+
+class StageName(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STAGE_NAME_UNSPECIFIED: _ClassVar[StageName]
+    STAGE_NAME_RESOLVE: _ClassVar[StageName]
+    STAGE_NAME_CREDENTIAL: _ClassVar[StageName]
+    STAGE_NAME_DIAL: _ClassVar[StageName]
+    STAGE_NAME_TLS: _ClassVar[StageName]
+    STAGE_NAME_AUTH: _ClassVar[StageName]
+    STAGE_NAME_QUERY: _ClassVar[StageName]
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_ENDPOINT_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_ARGUMENT: _ClassVar[ErrorReason]
+    ERROR_REASON_CREDENTIAL_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+    ERROR_REASON_AUTH_UNDECIDED: _ClassVar[ErrorReason]
+    ERROR_REASON_PERMISSION_DENIED: _ClassVar[ErrorReason]
+    ERROR_REASON_RATE_LIMITED: _ClassVar[ErrorReason]
+    ERROR_REASON_UNAUTHENTICATED: _ClassVar[ErrorReason]
+    ERROR_REASON_AUDIT_UNAVAILABLE: _ClassVar[ErrorReason]
 WATCH_REASON_UNSPECIFIED: WatchReason
 WATCH_REASON_INITIAL: WatchReason
 WATCH_REASON_REFRESH: WatchReason
@@ -64,10 +160,80 @@ AUTH_METHOD_UNSPECIFIED: AuthMethod
 AUTH_METHOD_IAM: AuthMethod
 AUTH_METHOD_PASSWORD: AuthMethod
 AUTH_METHOD_AUTO: AuthMethod
+EVIDENCE_SOURCE_UNSPECIFIED: EvidenceSource
+EVIDENCE_SOURCE_CONFIG: EvidenceSource
+EVIDENCE_SOURCE_HOSTNAME: EvidenceSource
+EVIDENCE_SOURCE_GREETING: EvidenceSource
+EVIDENCE_SOURCE_AWS_API: EvidenceSource
+EVIDENCE_SOURCE_ACCOUNT: EvidenceSource
+HANDSHAKE_RESULT_UNSPECIFIED: HandshakeResult
+HANDSHAKE_RESULT_OK: HandshakeResult
+HANDSHAKE_RESULT_SERVER_ERROR: HandshakeResult
+HANDSHAKE_RESULT_STOPPED: HandshakeResult
+HANDSHAKE_RESULT_FAILED: HandshakeResult
+HANDSHAKE_RESULT_GREETED: HandshakeResult
+EVENT_DIRECTION_UNSPECIFIED: EventDirection
+EVENT_DIRECTION_SERVER: EventDirection
+EVENT_DIRECTION_CLIENT: EventDirection
+EVENT_DIRECTION_LOCAL: EventDirection
+EVENT_KIND_UNSPECIFIED: EventKind
+EVENT_KIND_DIAL: EventKind
+EVENT_KIND_GREETING: EventKind
+EVENT_KIND_SSL_REQUEST: EventKind
+EVENT_KIND_TLS: EventKind
+EVENT_KIND_TLS_FALLBACK: EventKind
+EVENT_KIND_TLS_PREFERRED: EventKind
+EVENT_KIND_HANDSHAKE_RESPONSE: EventKind
+EVENT_KIND_AUTH_SWITCH_REQUEST: EventKind
+EVENT_KIND_AUTH_RESPONSE: EventKind
+EVENT_KIND_FAST_AUTH_SUCCESS: EventKind
+EVENT_KIND_FULL_AUTH_REQUIRED: EventKind
+EVENT_KIND_RSA_KEY_REQUEST: EventKind
+EVENT_KIND_RSA_KEY_RECEIVED: EventKind
+EVENT_KIND_AUTH_MORE_DATA: EventKind
+EVENT_KIND_WARNING: EventKind
+EVENT_KIND_OK: EventKind
+EVENT_KIND_ERR: EventKind
+EVENT_KIND_STOP: EventKind
+EVENT_KIND_ERROR: EventKind
+EVENT_KIND_QUIT: EventKind
+EVENT_KIND_OUTCOME: EventKind
 FINDING_SEVERITY_UNSPECIFIED: FindingSeverity
 FINDING_SEVERITY_ERROR: FindingSeverity
 FINDING_SEVERITY_WARNING: FindingSeverity
 FINDING_SEVERITY_INFO: FindingSeverity
+SERVER_FLAVOR_UNSPECIFIED: ServerFlavor
+SERVER_FLAVOR_MYSQL: ServerFlavor
+SERVER_FLAVOR_MARIADB: ServerFlavor
+ENDPOINT_KIND_UNSPECIFIED: EndpointKind
+ENDPOINT_KIND_MYSQL: EndpointKind
+ENDPOINT_KIND_RDS_INSTANCE: EndpointKind
+ENDPOINT_KIND_AURORA_CLUSTER: EndpointKind
+ENDPOINT_KIND_AURORA_CLUSTER_READER: EndpointKind
+ENDPOINT_KIND_AURORA_CLUSTER_CUSTOM: EndpointKind
+ENDPOINT_KIND_RDS_PROXY: EndpointKind
+ENDPOINT_KIND_RDS_PROXY_ENDPOINT: EndpointKind
+AWS_PARTITION_UNSPECIFIED: AWSPartition
+AWS_PARTITION_AWS: AWSPartition
+AWS_PARTITION_AWS_CN: AWSPartition
+AWS_PARTITION_AWS_US_GOV: AWSPartition
+STAGE_NAME_UNSPECIFIED: StageName
+STAGE_NAME_RESOLVE: StageName
+STAGE_NAME_CREDENTIAL: StageName
+STAGE_NAME_DIAL: StageName
+STAGE_NAME_TLS: StageName
+STAGE_NAME_AUTH: StageName
+STAGE_NAME_QUERY: StageName
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_ENDPOINT_NOT_FOUND: ErrorReason
+ERROR_REASON_INVALID_ARGUMENT: ErrorReason
+ERROR_REASON_CREDENTIAL_UNAVAILABLE: ErrorReason
+ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_AUTH_UNDECIDED: ErrorReason
+ERROR_REASON_PERMISSION_DENIED: ErrorReason
+ERROR_REASON_RATE_LIMITED: ErrorReason
+ERROR_REASON_UNAUTHENTICATED: ErrorReason
+ERROR_REASON_AUDIT_UNAVAILABLE: ErrorReason
 
 class WatchConnectionParamsRequest(_message.Message):
     __slots__ = ("endpoint", "driver")
@@ -100,14 +266,13 @@ class GetConnectionParamsResponse(_message.Message):
     def __init__(self, params: _Optional[_Union[ConnectionParams, _Mapping]] = ...) -> None: ...
 
 class ConnectionParams(_message.Message):
-    __slots__ = ("endpoint", "host", "port", "user", "database", "credential", "auth_plugin", "tls", "hints", "resolution")
+    __slots__ = ("endpoint", "host", "port", "user", "database", "credential", "tls", "hints", "resolution")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
-    AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
     TLS_FIELD_NUMBER: _ClassVar[int]
     HINTS_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
@@ -117,11 +282,10 @@ class ConnectionParams(_message.Message):
     user: str
     database: str
     credential: Credential
-    auth_plugin: str
     tls: TLSSettings
     hints: DriverHints
     resolution: Resolution
-    def __init__(self, endpoint: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[_Union[TLSSettings, _Mapping]] = ..., hints: _Optional[_Union[DriverHints, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ...) -> None: ...
+    def __init__(self, endpoint: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ..., tls: _Optional[_Union[TLSSettings, _Mapping]] = ..., hints: _Optional[_Union[DriverHints, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ...) -> None: ...
 
 class Credential(_message.Message):
     __slots__ = ("kind", "secret", "expires_at", "refresh_after", "source")
@@ -138,16 +302,14 @@ class Credential(_message.Message):
     def __init__(self, kind: _Optional[_Union[CredentialKind, str]] = ..., secret: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class TLSSettings(_message.Message):
-    __slots__ = ("required", "mode", "ca_pem", "server_name")
-    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("mode", "ca_pem", "server_name")
     MODE_FIELD_NUMBER: _ClassVar[int]
     CA_PEM_FIELD_NUMBER: _ClassVar[int]
     SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
-    required: bool
     mode: TLSMode
     ca_pem: str
     server_name: str
-    def __init__(self, required: _Optional[bool] = ..., mode: _Optional[_Union[TLSMode, str]] = ..., ca_pem: _Optional[str] = ..., server_name: _Optional[str] = ...) -> None: ...
+    def __init__(self, mode: _Optional[_Union[TLSMode, str]] = ..., ca_pem: _Optional[str] = ..., server_name: _Optional[str] = ...) -> None: ...
 
 class EnvVar(_message.Message):
     __slots__ = ("name", "value", "reason")
@@ -170,22 +332,42 @@ class DriverHints(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
     driver: str
-    options: _struct_pb2.Struct
+    options: _containers.RepeatedCompositeFieldContainer[HintOption]
     secret_option: str
     dsn: str
     env: _containers.RepeatedCompositeFieldContainer[EnvVar]
     packages: _containers.RepeatedScalarFieldContainer[str]
     warnings: _containers.RepeatedScalarFieldContainer[str]
     min_version: str
-    def __init__(self, driver: _Optional[str] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., secret_option: _Optional[str] = ..., dsn: _Optional[str] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., packages: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., min_version: _Optional[str] = ...) -> None: ...
+    def __init__(self, driver: _Optional[str] = ..., options: _Optional[_Iterable[_Union[HintOption, _Mapping]]] = ..., secret_option: _Optional[str] = ..., dsn: _Optional[str] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., packages: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., min_version: _Optional[str] = ...) -> None: ...
+
+class HintOption(_message.Message):
+    __slots__ = ("name", "string_value", "int_value", "bool_value", "options_value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    string_value: str
+    int_value: int
+    bool_value: bool
+    options_value: HintOptions
+    def __init__(self, name: _Optional[str] = ..., string_value: _Optional[str] = ..., int_value: _Optional[int] = ..., bool_value: _Optional[bool] = ..., options_value: _Optional[_Union[HintOptions, _Mapping]] = ...) -> None: ...
+
+class HintOptions(_message.Message):
+    __slots__ = ("options",)
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    options: _containers.RepeatedCompositeFieldContainer[HintOption]
+    def __init__(self, options: _Optional[_Iterable[_Union[HintOption, _Mapping]]] = ...) -> None: ...
 
 class Evidence(_message.Message):
     __slots__ = ("source", "detail")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
-    source: str
+    source: EvidenceSource
     detail: str
-    def __init__(self, source: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    def __init__(self, source: _Optional[_Union[EvidenceSource, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class Resolution(_message.Message):
     __slots__ = ("method", "plugin", "evidence", "tls_required")
@@ -275,7 +457,7 @@ class ValidateConnectionResponse(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., results: _Optional[_Iterable[_Union[EndpointValidation, _Mapping]]] = ...) -> None: ...
 
 class EndpointValidation(_message.Message):
-    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "auth_plugin", "credential_kind", "transcript", "findings", "drivers", "resolution", "environment")
+    __slots__ = ("endpoint", "ok", "stages", "server_version", "current_user", "tls", "error", "reason", "transcript", "findings", "drivers", "resolution", "environment")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
@@ -284,8 +466,6 @@ class EndpointValidation(_message.Message):
     TLS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
-    AUTH_PLUGIN_FIELD_NUMBER: _ClassVar[int]
-    CREDENTIAL_KIND_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     DRIVERS_FIELD_NUMBER: _ClassVar[int]
@@ -299,14 +479,12 @@ class EndpointValidation(_message.Message):
     tls: TLSInfo
     error: MySQLError
     reason: str
-    auth_plugin: str
-    credential_kind: CredentialKind
     transcript: Transcript
     findings: _containers.RepeatedCompositeFieldContainer[Finding]
     drivers: _containers.RepeatedCompositeFieldContainer[DriverPrediction]
     resolution: Resolution
     environment: EnvironmentReport
-    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., drivers: _Optional[_Iterable[_Union[DriverPrediction, _Mapping]]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ..., environment: _Optional[_Union[EnvironmentReport, _Mapping]] = ...) -> None: ...
+    def __init__(self, endpoint: _Optional[str] = ..., ok: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., server_version: _Optional[str] = ..., current_user: _Optional[str] = ..., tls: _Optional[_Union[TLSInfo, _Mapping]] = ..., error: _Optional[_Union[MySQLError, _Mapping]] = ..., reason: _Optional[str] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., drivers: _Optional[_Iterable[_Union[DriverPrediction, _Mapping]]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ..., environment: _Optional[_Union[EnvironmentReport, _Mapping]] = ...) -> None: ...
 
 class Transcript(_message.Message):
     __slots__ = ("addr", "user", "profile", "events", "result", "auth_plugin", "tls")
@@ -321,10 +499,10 @@ class Transcript(_message.Message):
     user: str
     profile: str
     events: _containers.RepeatedCompositeFieldContainer[TranscriptEvent]
-    result: str
+    result: HandshakeResult
     auth_plugin: str
     tls: bool
-    def __init__(self, addr: _Optional[str] = ..., user: _Optional[str] = ..., profile: _Optional[str] = ..., events: _Optional[_Iterable[_Union[TranscriptEvent, _Mapping]]] = ..., result: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[bool] = ...) -> None: ...
+    def __init__(self, addr: _Optional[str] = ..., user: _Optional[str] = ..., profile: _Optional[str] = ..., events: _Optional[_Iterable[_Union[TranscriptEvent, _Mapping]]] = ..., result: _Optional[_Union[HandshakeResult, str]] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[bool] = ...) -> None: ...
 
 class TranscriptEvent(_message.Message):
     __slots__ = ("at", "direction", "kind", "summary", "fields")
@@ -341,11 +519,11 @@ class TranscriptEvent(_message.Message):
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     at: _duration_pb2.Duration
-    direction: str
-    kind: str
+    direction: EventDirection
+    kind: EventKind
     summary: str
     fields: _containers.ScalarMap[str, str]
-    def __init__(self, at: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., direction: _Optional[str] = ..., kind: _Optional[str] = ..., summary: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, at: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., direction: _Optional[_Union[EventDirection, str]] = ..., kind: _Optional[_Union[EventKind, str]] = ..., summary: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Finding(_message.Message):
     __slots__ = ("code", "severity", "cause", "fix")
@@ -372,12 +550,12 @@ class DriverPrediction(_message.Message):
     driver: str
     options: str
     works: bool
-    result: str
+    result: HandshakeResult
     auth_plugin: str
     tls: bool
     finding: Finding
     version: str
-    def __init__(self, driver: _Optional[str] = ..., options: _Optional[str] = ..., works: _Optional[bool] = ..., result: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[bool] = ..., finding: _Optional[_Union[Finding, _Mapping]] = ..., version: _Optional[str] = ...) -> None: ...
+    def __init__(self, driver: _Optional[str] = ..., options: _Optional[str] = ..., works: _Optional[bool] = ..., result: _Optional[_Union[HandshakeResult, str]] = ..., auth_plugin: _Optional[str] = ..., tls: _Optional[bool] = ..., finding: _Optional[_Union[Finding, _Mapping]] = ..., version: _Optional[str] = ...) -> None: ...
 
 class ProbeEndpointRequest(_message.Message):
     __slots__ = ("endpoint",)
@@ -406,16 +584,16 @@ class ProbeResult(_message.Message):
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     addr: str
     server_version: str
-    flavor: str
+    flavor: ServerFlavor
     auth_plugin: str
     tls_offered: bool
     capabilities: _containers.RepeatedScalarFieldContainer[str]
-    endpoint_kind: str
+    endpoint_kind: EndpointKind
     region: str
-    partition: str
+    partition: AWSPartition
     transcript: Transcript
     findings: _containers.RepeatedCompositeFieldContainer[Finding]
-    def __init__(self, addr: _Optional[str] = ..., server_version: _Optional[str] = ..., flavor: _Optional[str] = ..., auth_plugin: _Optional[str] = ..., tls_offered: _Optional[bool] = ..., capabilities: _Optional[_Iterable[str]] = ..., endpoint_kind: _Optional[str] = ..., region: _Optional[str] = ..., partition: _Optional[str] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
+    def __init__(self, addr: _Optional[str] = ..., server_version: _Optional[str] = ..., flavor: _Optional[_Union[ServerFlavor, str]] = ..., auth_plugin: _Optional[str] = ..., tls_offered: _Optional[bool] = ..., capabilities: _Optional[_Iterable[str]] = ..., endpoint_kind: _Optional[_Union[EndpointKind, str]] = ..., region: _Optional[str] = ..., partition: _Optional[_Union[AWSPartition, str]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
 
 class Stage(_message.Message):
     __slots__ = ("name", "ok", "duration", "error")
@@ -423,11 +601,11 @@ class Stage(_message.Message):
     OK_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
-    name: str
+    name: StageName
     ok: bool
     duration: _duration_pb2.Duration
     error: str
-    def __init__(self, name: _Optional[str] = ..., ok: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[_Union[StageName, str]] = ..., ok: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class TLSInfo(_message.Message):
     __slots__ = ("version", "cipher")
