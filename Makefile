@@ -85,13 +85,17 @@ check-generated: $(BUF) venv ## Fail when the committed stubs differ from a fres
 # `buf breaking` compares proto/ with the API committed on main (read from
 # the local git repository: offline). On main itself that is the same proto;
 # on a branch it is the change under review. For a checkout without a local
-# main branch (a detached CI clone), pass e.g. BUF_AGAINST='.git#ref=origin/main'.
-BUF_AGAINST ?= .git\#branch=main
+# main branch (a detached CI clone) it falls back to origin/main, then to
+# HEAD (said on stderr); BUF_AGAINST overrides it.
+HASH := \#
+BUF_AGAINST ?= $(shell if git rev-parse -q --verify refs/heads/main >/dev/null; then echo '.git$(HASH)branch=main'; \
+  elif git rev-parse -q --verify refs/remotes/origin/main >/dev/null; then echo '.git$(HASH)ref=origin/main'; \
+  else echo '.git$(HASH)ref=HEAD'; fi)
 
 .PHONY: lint
 lint: $(BUF) ## buf lint, buf breaking against main, gofmt, go vet
 	@$(BUF) lint
-	@$(BUF) breaking --against '$(BUF_AGAINST)'
+	@echo "buf breaking against $(BUF_AGAINST)"; $(BUF) breaking --against '$(BUF_AGAINST)'
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@go vet ./...
 
