@@ -74,6 +74,8 @@ var stageNames = map[string]v1.StageName{
 	"tls":        v1.StageName_STAGE_NAME_TLS,
 	"auth":       v1.StageName_STAGE_NAME_AUTH,
 	"query":      v1.StageName_STAGE_NAME_QUERY,
+	"queue":      v1.StageName_STAGE_NAME_QUEUE,
+	"config":     v1.StageName_STAGE_NAME_CONFIG,
 }
 
 // evidenceSources are the sources broker/resolve cites.

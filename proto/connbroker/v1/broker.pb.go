@@ -849,6 +849,11 @@ const (
 	StageName_STAGE_NAME_AUTH StageName = 5
 	// STAGE_NAME_QUERY runs the validation query.
 	StageName_STAGE_NAME_QUERY StageName = 6
+	// STAGE_NAME_QUEUE waits for a free validation slot
+	// (validation.max_concurrent, limits.endpoint_concurrent).
+	StageName_STAGE_NAME_QUEUE StageName = 7
+	// STAGE_NAME_CONFIG builds the login configuration from the endpoint.
+	StageName_STAGE_NAME_CONFIG StageName = 8
 )
 
 // Enum value maps for StageName.
@@ -861,6 +866,8 @@ var (
 		4: "STAGE_NAME_TLS",
 		5: "STAGE_NAME_AUTH",
 		6: "STAGE_NAME_QUERY",
+		7: "STAGE_NAME_QUEUE",
+		8: "STAGE_NAME_CONFIG",
 	}
 	StageName_value = map[string]int32{
 		"STAGE_NAME_UNSPECIFIED": 0,
@@ -870,6 +877,8 @@ var (
 		"STAGE_NAME_TLS":         4,
 		"STAGE_NAME_AUTH":        5,
 		"STAGE_NAME_QUERY":       6,
+		"STAGE_NAME_QUEUE":       7,
+		"STAGE_NAME_CONFIG":      8,
 	}
 )
 
@@ -3841,7 +3850,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x19AWS_PARTITION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11AWS_PARTITION_AWS\x10\x01\x12\x18\n" +
 	"\x14AWS_PARTITION_AWS_CN\x10\x02\x12\x1c\n" +
-	"\x18AWS_PARTITION_AWS_US_GOV\x10\x03*\xae\x01\n" +
+	"\x18AWS_PARTITION_AWS_US_GOV\x10\x03*\xdb\x01\n" +
 	"\tStageName\x12\x1a\n" +
 	"\x16STAGE_NAME_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12STAGE_NAME_RESOLVE\x10\x01\x12\x19\n" +
@@ -3849,7 +3858,9 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x0fSTAGE_NAME_DIAL\x10\x03\x12\x12\n" +
 	"\x0eSTAGE_NAME_TLS\x10\x04\x12\x13\n" +
 	"\x0fSTAGE_NAME_AUTH\x10\x05\x12\x14\n" +
-	"\x10STAGE_NAME_QUERY\x10\x06*\xe1\x02\n" +
+	"\x10STAGE_NAME_QUERY\x10\x06\x12\x14\n" +
+	"\x10STAGE_NAME_QUEUE\x10\a\x12\x15\n" +
+	"\x11STAGE_NAME_CONFIG\x10\b*\xe1\x02\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fERROR_REASON_ENDPOINT_NOT_FOUND\x10\x01\x12!\n" +

@@ -130,6 +130,8 @@ class StageName(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STAGE_NAME_TLS: _ClassVar[StageName]
     STAGE_NAME_AUTH: _ClassVar[StageName]
     STAGE_NAME_QUERY: _ClassVar[StageName]
+    STAGE_NAME_QUEUE: _ClassVar[StageName]
+    STAGE_NAME_CONFIG: _ClassVar[StageName]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -224,6 +226,8 @@ STAGE_NAME_DIAL: StageName
 STAGE_NAME_TLS: StageName
 STAGE_NAME_AUTH: StageName
 STAGE_NAME_QUERY: StageName
+STAGE_NAME_QUEUE: StageName
+STAGE_NAME_CONFIG: StageName
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_ENDPOINT_NOT_FOUND: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
