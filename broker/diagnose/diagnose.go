@@ -60,6 +60,10 @@ const (
 	CodeClosedMidHandshake  = "closed-mid-handshake"
 	CodeNotMySQL            = "not-mysql"
 	CodeServerError         = "server-error"
+	// CodeSecretWithoutVerifiedTLS: the replayed driver would send the
+	// secret (in clear, or RSA-encrypted to a key the server handed out)
+	// without verified TLS; the prober stopped there and did not send it.
+	CodeSecretWithoutVerifiedTLS = "secret-without-verified-tls"
 )
 
 // Entry documents one finding code.
@@ -97,6 +101,7 @@ var Catalogue = []Entry{
 	{CodeClosedMidHandshake, SeverityError, "the server closed the connection during the handshake"},
 	{CodeNotMySQL, SeverityError, "the peer does not speak the MySQL protocol"},
 	{CodeServerError, SeverityError, "the server refused the login"},
+	{CodeSecretWithoutVerifiedTLS, SeverityError, "the driver would send the secret without verified TLS (the replay withheld it)"},
 }
 
 // Finding is one diagnosed fact.
@@ -252,6 +257,8 @@ func stopFinding(in Input, r handshake.StopReason, add func(code string, sev Sev
 		add(CodeRSAKeyNeeded, SeverityError, r.Detail, orDefault(fix, "use TLS, or give the driver the server's RSA public key"))
 	case handshake.StopUnsupportedPlugin, handshake.StopPluginDependencyMissing:
 		add(CodePluginUnsupported, SeverityError, r.Detail, orDefault(fix, "use a driver that supports "+r.Plugin+", or change the account's plugin"))
+	case handshake.StopSecretWithoutVerifiedTLS:
+		add(CodeSecretWithoutVerifiedTLS, SeverityError, r.Detail, orDefault(fix, "use tls.mode verify-identity so the server's certificate is checked before any secret is sent"))
 	case handshake.StopServerLacksTLS:
 		add(CodeServerLacksTLS, SeverityError, r.Detail, "enable TLS on the server (ssl-cert/ssl-key), or check that you reach the right server")
 	default:
