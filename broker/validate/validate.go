@@ -41,6 +41,13 @@ type Target struct {
 	ServerName string
 	// AllowCleartext lets the driver answer mysql_clear_password.
 	AllowCleartext bool
+	// Plugin is the endpoint's configured plugin. When the TLS mode does
+	// not verify the server, a password endpoint allows the server to
+	// switch only to this plugin or to a scramble plugin (native,
+	// caching_sha2_password's fast path, client_ed25519), and only this
+	// plugin's secret-revealing steps (clear text, RSA to the server's key,
+	// caching_sha2 full authentication) are taken; see WithheldError.
+	Plugin string
 	// Timeout bounds the whole attempt.
 	Timeout time.Duration
 }
@@ -175,6 +182,16 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 		tlsState                    *tls.ConnectionState
 		tlsErr                      error
 	)
+	// Without verified TLS the driver talks through a guard that withholds
+	// the secret (guard.go); the guard reports the server's TLS session.
+	g := newGuard(t, cfg.TLS, func(cs tls.ConnectionState) {
+		mu.Lock()
+		tlsDone, tlsState = time.Now(), &cs
+		mu.Unlock()
+	})
+	if g != nil && cfg.TLS != nil {
+		cfg.TLS = localClientTLS()
+	}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		mu.Lock()
 		dialStart = time.Now()
@@ -183,9 +200,12 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 		mu.Lock()
 		dialEnd, dialErr = time.Now(), err
 		mu.Unlock()
+		if err == nil && g != nil {
+			c = g.wrap(ctx, c)
+		}
 		return c, err
 	}
-	if cfg.TLS != nil {
+	if cfg.TLS != nil && g == nil {
 		prev := cfg.TLS.VerifyConnection
 		cfg.TLS.VerifyConnection = func(cs tls.ConnectionState) error {
 			var err error
@@ -217,6 +237,10 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	mu.Lock()
 	ds, de, td, dErr, ts, tErr := dialStart, dialEnd, tlsDone, dialErr, tlsState, tlsErr
 	mu.Unlock()
+	var withheld, upTLSErr error
+	if g != nil {
+		withheld, upTLSErr = g.failures()
+	}
 	if ds.IsZero() {
 		ds, de = start, start
 	}
@@ -240,6 +264,8 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 			res.TLSCipher = tls.CipherSuiteName(ts.CipherSuite)
 		case tErr != nil:
 			st.Error = "the server's certificate did not verify: " + tErr.Error()
+		case upTLSErr != nil:
+			st.Error = tlsReason(upTLSErr)
 		case connErr != nil && t.TLSMode != config.TLSPreferred:
 			st.Error = tlsReason(connErr)
 		default:
@@ -253,6 +279,15 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 		}
 	}
 	auth := Stage{Name: "auth", OK: connErr == nil, Duration: connected.Sub(authStart)}
+	if withheld != nil {
+		if dc != nil {
+			_ = dc.Close()
+		}
+		auth.OK, auth.Error = false, withheld.Error()+withheldFix(t)
+		res.Stages = append(res.Stages, auth)
+		res.Reason = auth.Error
+		return res
+	}
 	if connErr != nil {
 		auth.Error, res.MySQLError = authReason(connErr, t)
 		res.Stages = append(res.Stages, auth)
