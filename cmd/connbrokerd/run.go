@@ -118,9 +118,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	if *check {
 		fmt.Fprintf(stdout, "%s: OK (%d endpoints)\n", *cfgPath, len(cfg.Endpoints))
+		printSecurityWarnings(stdout, cfg)
 		return nil
 	}
 	log := newLogger(cfg.Log, stderr)
+	logSecurityWarnings(log, cfg)
 
 	// A credential endpoint that hangs must not wedge the SDK's credential
 	// cache (it retrieves on a context that is never cancelled): bound each
