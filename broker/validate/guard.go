@@ -134,9 +134,17 @@ func (g *guard) withhold(plugin, step string) error {
 }
 
 func (g *guard) serve(ctx context.Context, up, down net.Conn) {
-	closeAll := func() { _ = up.Close(); _ = down.Close() }
+	// When the context ends, the driver's own cancellation reports it (a
+	// timeout, not a closed connection): leave its side to it.
+	closeAll := func() {
+		_ = up.Close()
+		if ctx.Err() == nil {
+			_ = down.Close()
+		}
+	}
 	defer func() { closeAll() }()
-	stop := context.AfterFunc(ctx, closeAll)
+	raw := up
+	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
 	defer stop()
 
 	seq, greeting, err := handshake.ReadPacket(up)
@@ -182,7 +190,6 @@ func (g *guard) serve(ctx context.Context, up, down net.Conn) {
 			return
 		}
 		up, down = tc, ts
-		defer func() { _ = tc.Close(); _ = ts.Close() }()
 		if seq, first, err = handshake.ReadPacket(down); err != nil {
 			return
 		}
