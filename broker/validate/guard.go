@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/handshake"
 )
@@ -109,6 +111,42 @@ func newGuard(t Target, upstream *tls.Config, onTLS func(tls.ConnectionState)) *
 		}
 	}
 	return g
+}
+
+// GuardConfig makes every connection of cfg, a go-sql-driver login with
+// secret to a server whose TLS mode does not verify it, go through the same
+// guard as Validate: the server may switch only to a scramble plugin or to
+// allowedPlugin (empty: none), and no packet that would reveal secret (clear
+// text, RSA to a key the server handed out, caching_sha2 full
+// authentication) leaves. It replaces cfg.DialFunc and, when cfg.TLS is set,
+// cfg.TLS (the guard makes cfg's TLS connection upstream itself). It returns
+// nil when mode verifies the server (cfg is left alone). After a login,
+// failures reports the *WithheldError (matching ErrSecretWithheld) and the
+// upstream TLS failure, if any. Use it for every broker login that is not
+// Validate's (the diagnostic account of broker/resolve). Guarded
+// connections (and their upstream TLS handshake) end when ctx ends, so ctx
+// must outlive every use of cfg's connections: go-sql-driver cancels the
+// context it dials with as soon as the dial returns.
+func GuardConfig(ctx context.Context, cfg *mysql.Config, mode config.TLSMode, secret, allowedPlugin string) (failures func() (withheld, tlsErr error)) {
+	if mode.Verifies() {
+		return nil
+	}
+	g := &guard{secret: []byte(secret), allowed: allowedPlugin, upstream: cfg.TLS}
+	if cfg.TLS != nil {
+		cfg.TLS = localClientTLS()
+	}
+	var d net.Dialer
+	if cfg.Timeout > 0 {
+		d.Timeout = cfg.Timeout
+	}
+	cfg.DialFunc = func(dctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return g.wrap(ctx, c), nil
+	}
+	return g.failures
 }
 
 func (g *guard) failures() (withheld, tlsErr error) {
