@@ -28,11 +28,13 @@ connection that carries the secret, in one of two ways:
   (``connect(sock=...)``), aiomysql a Unix socket in a private directory (its
   TLS still checks ``host``). A plain-text login packet is never forwarded.
   On an endpoint whose TLS does not verify the server (disabled, preferred,
-  required) the relay lets the server switch only to a scramble plugin
-  (mysql_native_password, caching_sha2_password's fast path, client_ed25519)
-  or to the endpoint's configured plugin, and forwards no packet that would
-  reveal the secret (clear text, RSA to a key the server handed out,
-  caching_sha2 full authentication). When the driver asks for TLS there, the
+  required) the relay forwards the driver's answers only for a scramble
+  plugin (mysql_native_password, caching_sha2_password's fast path,
+  client_ed25519) or the endpoint's configured plugin, and no packet that
+  would reveal the secret (clear text, RSA to a key the server handed out,
+  caching_sha2 full authentication). The server's AuthSwitchRequest itself
+  reaches the driver, so a driver that refuses a plugin by itself still says
+  so, as it would in the application. When the driver asks for TLS there, the
   relay terminates it locally (a throwaway certificate; the driver does not
   verify in these modes) and makes the endpoint's own unverified TLS
   connection upstream, so it can still read the auth exchange.
@@ -433,9 +435,10 @@ class Guard:
                 kind = p[0]
                 if kind == 0xFE:  # AuthSwitchRequest
                     plugin = p[1:].split(b"\0", 1)[0].decode("ascii", "replace")
+                    # The switch itself carries no secret: the driver sees it
+                    # and reacts as in the application (some refuse by
+                    # themselves); _check withholds its answer.
                     self._plugin, self._full_auth, self._key_given = plugin, False, False
-                    if plugin not in _SCRAMBLE and plugin != self._allowed:
-                        self._withhold(plugin, "a switch to a plugin this endpoint does not allow without verified TLS")
                 elif kind == 0x01:  # AuthMoreData
                     data = p[1:]
                     if self._plugin == _CACHING_SHA2 and data == b"\x04":
@@ -465,7 +468,7 @@ class Guard:
         elif plugin == _CACHING_SHA2 and self._full_auth and resp != b"\x02":
             step = "full authentication: the password in clear text"
         elif plugin not in _SCRAMBLE:
-            step = "an answer of a plugin that may carry the secret"
+            step = "an answer of a plugin this endpoint does not allow without verified TLS"
         elif len(self._secret) >= 8 and self._secret in resp:
             step = "the secret in clear text"
         if step:

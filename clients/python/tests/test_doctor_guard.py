@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+import connbroker
+
 from .conftest import Devstack, _binaries, _free_port, _stop, _tail
 
 PASSWORD = "doctor-attack-pw-4f2a9c81d7"
@@ -254,8 +256,57 @@ def test_doctor_never_sends_the_secret_unverified(world: _World, endpoint: str, 
     assert PASSWORD.encode() not in got, f"the fake server received the password ({login})"
     assert TOKEN_MARK not in got, f"the fake server received an IAM token ({login})"
     if login["guard"] == "relay" and endpoint.startswith("pw-") and not endpoint.endswith("verify"):
-        # the relay itself refused the switch to mysql_clear_password
-        assert "mysql_clear_password" in login["withheld"], login
+        # the relay withheld the answer to the switch to mysql_clear_password,
+        # unless the driver refused the switch by itself (it saw the switch)
+        refused = "mysql_clear_password requires SSL" in login["error"]
+        assert refused or "mysql_clear_password" in login["withheld"], login
+
+
+def test_dummy_secret_when_neither_driver_nor_relay_can_protect_it(
+    world: _World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mysqlclient on a verify-identity endpoint, had it not insisted on verified TLS itself: a dummy secret."""
+    from connbroker import _guard, doctor
+
+    monkeypatch.setattr(_guard, "driver_insists", lambda *a: False)
+    seen: list[str] = []
+    real_dummy = _guard.dummy_secret
+
+    def dummy() -> str:
+        seen.append(real_dummy())
+        return seen[-1]
+
+    monkeypatch.setattr(_guard, "dummy_secret", dummy)
+    n = world.plain.connections
+    with connbroker.Client(world.broker_addr, timeout=10) as c:
+        login = doctor.real_login(c, "iam-verify", "mysqlclient")
+    assert login.guard == "dummy" and not login.ok and seen, login
+    time.sleep(0.2)
+    assert world.plain.connections > n
+    assert TOKEN_MARK not in world.plain.received
+
+
+@pytest.mark.parametrize(
+    ("driver", "kwargs", "mode", "want"),
+    [
+        ("mysqlclient", {"ssl_mode": "VERIFY_IDENTITY"}, "VERIFY_IDENTITY", True),
+        ("mysqlclient", {"ssl_mode": "VERIFY_CA"}, "VERIFY_IDENTITY", False),
+        ("mysqlclient", {"ssl_mode": "VERIFY_CA"}, "VERIFY_CA", True),
+        ("mysqlclient", {"ssl_mode": "REQUIRED"}, "REQUIRED", False),
+        ("sqlalchemy+mysqlclient", {"ssl_mode": "VERIFY_IDENTITY"}, "VERIFY_IDENTITY", True),
+        ("mysql-connector-python", {"ssl_verify_cert": True, "ssl_verify_identity": True}, "VERIFY_IDENTITY", True),
+        ("mysql-connector-python", {"ssl_verify_cert": True}, "VERIFY_IDENTITY", False),
+        ("mysql-connector-python", {"ssl_verify_cert": True, "ssl_disabled": True}, "VERIFY_CA", False),
+        ("pymysql", {"ssl_verify_cert": True, "ssl_verify_identity": True}, "VERIFY_IDENTITY", False),
+        ("aiomysql", {"ssl": {}}, "VERIFY_IDENTITY", False),
+    ],
+)
+def test_driver_insists(driver: str, kwargs: dict, mode: str, want: bool) -> None:
+    from connbroker import _guard
+    from connbroker.v1 import broker_pb2
+
+    params = broker_pb2.ConnectionParams(tls=broker_pb2.TLSSettings(mode=broker_pb2.TLSMode.Value("TLS_MODE_" + mode)))
+    assert _guard.driver_insists(driver, kwargs, params) is want
 
 
 @pytest.mark.parametrize("driver", ["pymysql", "aiomysql", "sqlalchemy+pymysql", "mysqlclient"])
