@@ -15,6 +15,7 @@ import (
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/internal/testpeer/evil"
+	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
 	"github.com/connbroker/connbroker/internal/testpki"
 )
@@ -150,4 +151,68 @@ func TestSecretNeverLeavesUnverified(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIAMTokenNeverLeavesThroughTLSStrippingMITMToMariaDB puts a man in the
+// middle that strips TLS from the greeting of the real MariaDB peer, whose
+// PAM IAM account (IDENTIFIED VIA pam, REQUIRE SSL) asks for the token in
+// clear text (dialog) before it checks the account's SSL requirement. A
+// valid token for that account must not reach the man in the middle through
+// ValidateConnection with compare_drivers (the validator, the go-sql-driver
+// replay and every driver profile).
+func TestIAMTokenNeverLeavesThroughTLSStrippingMITMToMariaDB(t *testing.T) {
+	// The key the PAM service checks tokens against (internal/testbroker's
+	// values; that package imports this one).
+	const keyID, secretKey, region = "AKIDCONNBROKERTEST01", "connbroker-test-secret-access-key", "us-east-1"
+	iam := &mariadbtest.IAMOptions{AccessKeyID: keyID, SecretAccessKey: secretKey, Region: region}
+	m := mariadbtest.StartForTest(t, mariadbtest.Options{IAM: iam})
+	if !m.IAMEnabled {
+		t.Fatalf("the PAM IAM account is needed (run as root): %s", m.IAMDisabledReason)
+	}
+	mitm := evil.Start(t, evil.Options{Upstream: fmt.Sprintf("127.0.0.1:%d", m.Port)})
+	// A token the real server accepts: signed for the server's own address.
+	token, err := auth.BuildAuthToken(t.Context(), fmt.Sprintf("127.0.0.1:%d", m.Port), region, mariadbtest.IAMUser,
+		credentials.NewStaticCredentialsProvider(keyID, secretKey, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(mitm.Addr, ":")
+	cfg, err := config.Parse("attack", []byte(fmt.Sprintf(`endpoints:
+  db:
+    host: 127.0.0.1
+    port: %s
+    user: %s
+    auth: iam
+    region: %s
+    tls: {mode: verify-identity, ca: %s}
+`, port, mariadbtest.IAMUser, region, m.CAFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(cfg, fixedIssuer{token: token}, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	res, err := svc.Validate(ctx, ValidateRequest{Endpoints: []string{"db"}, CompareDrivers: true, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mitm.Connections() == 0 {
+		t.Fatal("the man in the middle saw no connection: the attack was not exercised")
+	}
+	if bytes.Contains(mitm.Received(), []byte(token)) {
+		t.Errorf("the man in the middle received the IAM token (%d connections)", mitm.Connections())
+	}
+	if len(res) != 1 || res[0].OK {
+		t.Fatalf("validation should fail: %+v", res)
+	}
+	stopped := 0
+	for _, d := range res[0].Drivers {
+		if d.Finding != nil && d.Finding.Code == "secret-without-verified-tls" {
+			stopped++
+		}
+	}
+	if stopped == 0 {
+		t.Errorf("no driver replay reports secret-without-verified-tls: %+v", res[0].Drivers)
+	}
+	t.Logf("reason: %s; %d of %d driver replays stopped before the token", res[0].Reason, stopped, len(res[0].Drivers))
 }
