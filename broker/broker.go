@@ -354,6 +354,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
 		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
 		AllowCleartext: ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText,
+		Plugin:         ep.Plugin,
 	}
 	res := s.validator.Validate(cctx, target)
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)

@@ -59,7 +59,7 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 	}
 	allowClear := ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText
 	target := handshake.Target{Addr: ep.Addr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
-		TLS: tc, Profile: handshake.GoSQLDriver(allowClear)}
+		TLS: tc, Profile: handshake.GoSQLDriver(allowClear), RevealWithoutVerifiedTLS: validate.RevealPlugins(ep.Auth, ep.Plugin)}
 	if ep.TLS.Mode == config.TLSPreferred {
 		target.Profile.InsistsOnTLS = false
 	}

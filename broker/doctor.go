@@ -10,6 +10,7 @@ import (
 	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/hints"
+	"github.com/connbroker/connbroker/broker/validate"
 )
 
 // predictEnvironment plays each driver installed in the caller's process
@@ -20,7 +21,8 @@ import (
 // the predictions then carry the failure.
 func (s *Service) predictEnvironment(ctx context.Context, ep *config.Endpoint, cred credential.Credential, env diagnose.ClientEnvironment, receivedAt time.Time) *diagnose.EnvironmentReport {
 	clearText := ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText
-	base := handshake.Target{Addr: ep.Addr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database}
+	base := handshake.Target{Addr: ep.Addr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
+		RevealWithoutVerifiedTLS: validate.RevealPlugins(ep.Auth, ep.Plugin)} // never further than the validator
 	if tc, err := dbtls.Config(ep.TLS.Mode, ep.TLS.CAPEM, ep.TLS.ServerName); err == nil {
 		base.TLS = tc
 	}

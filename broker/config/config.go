@@ -501,6 +501,7 @@ func (e *Endpoint) validate(p, name string) []error {
 	if !knownMode(e.TLS.Mode) {
 		add(".tls.mode", fmt.Sprintf("unknown mode %q", e.TLS.Mode), "use disabled, preferred, required, verify-ca or verify-identity")
 	}
+	errs = append(errs, e.validateVerifyCA(p)...)
 	if e.TLS.CA != CASystem {
 		pem, err := readCA(e.TLS.CA) // files.go: bounded, shared
 		switch {

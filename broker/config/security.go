@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/connbroker/connbroker/broker/policy"
@@ -177,3 +178,63 @@ var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,
 // ValidEndpointName reports whether name can be an endpoint name: 1-63
 // characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit.
 func ValidEndpointName(name string) bool { return endpointName.MatchString(name) }
+
+// validateVerifyCA rejects verify-ca with the system trust store: verify-ca
+// never checks the host name, so any publicly trusted certificate (anyone
+// can get one for their own domain) would receive the secret.
+func (e *Endpoint) validateVerifyCA(p string) []error {
+	if e.TLS.Mode != TLSVerifyCA || e.TLS.CA != CASystem {
+		return nil
+	}
+	return []error{&FieldError{Path: p + ".tls.ca",
+		Problem: `"system" with tls.mode verify-ca: verify-ca does not check the host name, so any publicly trusted certificate would be accepted`,
+		Fix:     "use tls.mode verify-identity, or set tls.ca to the private CA bundle that signs only your database servers"}}
+}
+
+// SecurityWarning is a configuration that is valid but lets a secret leave
+// for a server whose identity is not verified.
+type SecurityWarning struct {
+	// Path is the field path, e.g. "endpoints.orders.tls.mode".
+	Path string
+	// Reason says how the secret could leave, in plain words.
+	Reason string
+}
+
+// String renders the warning as "path: reason".
+func (w SecurityWarning) String() string { return w.Path + ": " + w.Reason }
+
+// SecurityWarnings lists, in endpoint order, every endpoint where a secret
+// could leave without a verified server: a TLS mode that does not verify
+// (applications following the broker's hints send the password to whoever
+// answers when the server asks for clear text, sha256_password or
+// caching_sha2_password full authentication; the broker's own validator
+// withholds it unless plugin allows it), and a configured plugin whose
+// every full login reveals the password without verified TLS.
+func (c *Config) SecurityWarnings() []SecurityWarning {
+	names := make([]string, 0, len(c.Endpoints))
+	for n := range c.Endpoints {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var out []SecurityWarning
+	for _, n := range names {
+		e := c.Endpoints[n]
+		if e == nil || e.TLS.Mode.Verifies() {
+			continue
+		}
+		p := "endpoints." + n
+		switch e.TLS.Mode {
+		case TLSDisabled:
+			out = append(out, SecurityWarning{p + ".tls.mode", "disabled: the password can be read by anyone on the path when the server (or an impostor) asks for mysql_clear_password, sha256_password or caching_sha2_password full authentication (RSA to a key the server hands out); the broker's validator refuses those steps (use verify-identity)"})
+		case TLSPreferred:
+			out = append(out, SecurityWarning{p + ".tls.mode", "preferred: a man in the middle can strip TLS, then ask for the password in clear or RSA-encrypted to its own key; the broker's validator refuses those steps (use verify-identity)"})
+		case TLSRequired:
+			out = append(out, SecurityWarning{p + ".tls.mode", "required does not verify the certificate: an impostor with any certificate receives the password on caching_sha2_password full authentication, sha256_password or mysql_clear_password; the broker's validator refuses those steps (use verify-identity)"})
+		}
+		switch e.Plugin {
+		case "sha256_password", "caching_sha2_password", "mysql_clear_password":
+			out = append(out, SecurityWarning{p + ".plugin", e.Plugin + " without verified TLS: every full login sends the password in a form the server (whoever answers) can read, and the broker's validator does too because the plugin is configured (use tls.mode verify-identity)"})
+		}
+	}
+	return out
+}

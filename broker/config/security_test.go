@@ -2,6 +2,7 @@ package config
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -74,5 +75,62 @@ func TestSecurityDefaults(t *testing.T) {
 	want := policy.Policy{Rules: []policy.Rule{{Caller: "spiffe://a/b", Endpoints: []string{"*"}}}}
 	if diff := cmp.Diff(want, c.PolicyOf()); diff != "" || !c.IdentitiesInUse() {
 		t.Errorf("policy (-want +got):\n%s", diff)
+	}
+}
+
+func TestVerifyCARejectsSystemCA(t *testing.T) {
+	for _, auth := range []string{"iam", "password"} {
+		t.Run(auth, func(t *testing.T) {
+			y := "endpoints:\n  orders:\n    host: orders.cluster-abc.us-east-1.rds.amazonaws.com\n    user: app\n    auth: " + auth + "\n    tls: {mode: verify-ca}\n"
+			if auth == "password" {
+				y += "    password: {env: PW}\n"
+			}
+			_, err := Parse("t", []byte(y))
+			if err == nil || !strings.Contains(err.Error(), "endpoints.orders.tls.ca") || !strings.Contains(err.Error(), "verify-identity") {
+				t.Fatalf("err = %v, want endpoints.orders.tls.ca rejected with a fix", err)
+			}
+			if _, err := Parse("t", []byte(strings.Replace(y, "{mode: verify-ca}", "{mode: verify-ca, ca: testdata/ca.pem}", 1))); err != nil {
+				t.Fatalf("verify-ca with a private CA: %v", err)
+			}
+		})
+	}
+}
+
+func TestSecurityWarnings(t *testing.T) {
+	y := `endpoints:
+  a:
+    host: h
+    user: u
+    auth: password
+    password: {env: PW}
+    tls: {mode: required}
+  b:
+    host: h
+    user: u
+    auth: password
+    password: {env: PW}
+    plugin: caching_sha2_password
+    tls: {mode: disabled}
+  c:
+    host: h
+    user: u
+    auth: password
+    password: {env: PW}
+    tls: {mode: verify-identity}
+`
+	c, err := Parse("t", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range c.SecurityWarnings() {
+		got = append(got, w.Path)
+		if w.Reason == "" {
+			t.Errorf("%s: no reason", w.Path)
+		}
+	}
+	want := []string{"endpoints.a.tls.mode", "endpoints.b.tls.mode", "endpoints.b.plugin"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("warnings = %v, want %v", got, want)
 	}
 }

@@ -69,6 +69,10 @@ const (
 	CodeClosedMidHandshake  = "closed-mid-handshake"
 	CodeNotMySQL            = "not-mysql"
 	CodeServerError         = "server-error"
+	// CodeSecretWithoutVerifiedTLS: the replayed driver would send the
+	// secret (in clear, or RSA-encrypted to a key the server handed out)
+	// without verified TLS; the prober stopped there and did not send it.
+	CodeSecretWithoutVerifiedTLS = "secret-without-verified-tls"
 )
 
 // Entry documents one finding code.
@@ -109,6 +113,7 @@ var Catalogue = []Entry{
 	{CodeClosedMidHandshake, SeverityError, "the server closed the connection during the handshake"},
 	{CodeNotMySQL, SeverityError, "the peer does not speak the MySQL protocol"},
 	{CodeServerError, SeverityError, "the server refused the login"},
+	{CodeSecretWithoutVerifiedTLS, SeverityError, "the driver would send the secret without verified TLS (the replay withheld it)"},
 }
 
 // Finding is one diagnosed fact.
@@ -360,6 +365,8 @@ func stopFinding(in Input, r handshake.StopReason, add func(code string, sev Sev
 		add(CodeRSAKeyNeeded, SeverityError, r.Detail, orDefault(fix, "use TLS, or give the driver the server's RSA public key"))
 	case handshake.StopUnsupportedPlugin, handshake.StopPluginDependencyMissing:
 		add(CodePluginUnsupported, SeverityError, r.Detail, orDefault(fix, "use a driver that supports "+r.Plugin+", or change the account's plugin"))
+	case handshake.StopSecretWithoutVerifiedTLS:
+		add(CodeSecretWithoutVerifiedTLS, SeverityError, r.Detail, orDefault(fix, "use tls.mode verify-identity so the server's certificate is checked before any secret is sent"))
 	case handshake.StopServerLacksTLS:
 		add(CodeServerLacksTLS, SeverityError, r.Detail, "enable TLS on the server (ssl-cert/ssl-key), or check that you reach the right server")
 	default:
@@ -574,7 +581,11 @@ func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, token
 	var me *mysql.MySQLError
 	var dnsErr *net.DNSError
 	var cve *tls.CertificateVerificationError
+	var withheld interface{ SecretWithheld() bool }
 	switch {
+	case errors.As(err, &withheld) && withheld.SecretWithheld():
+		add(CodeSecretWithoutVerifiedTLS, SeverityError, err.Error(),
+			"use tls.mode verify-identity with the server's CA so the certificate is checked before any secret is sent, or set plugin: to the account's plugin if you accept the risk")
 	case l.Stage == "query":
 		add(CodeServerError, SeverityError, "go-sql-driver logged in, but its first query failed: "+err.Error(),
 			"check the account's privileges and the server's state (the login itself works)")

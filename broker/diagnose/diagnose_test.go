@@ -112,6 +112,7 @@ type tcase struct {
 	wantOK   bool
 	fixHas   string // a substring of the first finding's fix
 	document string // docs/transcripts/<document>.txt
+	reveal   bool   // let the probe reveal the test secret without verified TLS (own peer)
 }
 
 func TestFindingsAgainstRealPeers(t *testing.T) {
@@ -173,11 +174,13 @@ func TestFindingsAgainstRealPeers(t *testing.T) {
 		{name: "IAM via proxy OK", addr: e.Addr, user: iamUser, secret: fresh, tls: tlsOK, profile: gsd, iam: true, wantOK: true, document: "iam-via-proxy-ok"},
 		{name: "static password to IAM account", addr: e.Addr, user: iamUser, secret: "a-static-password", tls: tlsOK, profile: gsd,
 			want: []string{diagnose.CodeStaticPasswordToIAM}, fixHas: "auth: iam", document: "static-password-to-iam-account"},
-		{name: "clear text without TLS", addr: e.Addr, user: iamUser, secret: fresh, profile: gsd, iam: true,
+		{name: "clear text without TLS", addr: e.Addr, user: iamUser, secret: fresh, profile: gsd, iam: true, reveal: true,
 			want: []string{diagnose.CodeClearTextWithoutTLS}, fixHas: "TLS", document: "cleartext-without-tls"},
+		{name: "secret withheld without verified TLS", addr: e.Addr, user: iamUser, secret: fresh, profile: gsd, iam: true,
+			want: []string{diagnose.CodeSecretWithoutVerifiedTLS}, fixHas: "verify-identity"},
 		{name: "clear-text opt-in missing", addr: e.Addr, user: iamUser, secret: fresh, tls: tlsOK, profile: handshake.GoSQLDriver(false), iam: true,
 			want: []string{diagnose.CodeClearTextOptIn}, fixHas: "allowCleartextPasswords=true"},
-		{name: "caching_sha2 full auth over plain TCP", addr: e.Addr, user: sha2User, secret: sha2Pass, profile: gsd, before: e.InvalidateCache,
+		{name: "caching_sha2 full auth over plain TCP", addr: e.Addr, user: sha2User, secret: sha2Pass, profile: gsd, before: e.InvalidateCache, reveal: true,
 			wantOK: true, want: []string{diagnose.CodeFastAuthCacheMiss}, document: "caching-sha2-full-auth-plain-tcp"},
 		{name: "RSA key needed: PyMySQL without cryptography", addr: e.Addr, user: sha2User, secret: sha2Pass, profile: sslDisabled(handshake.PyMySQL(false, false)), before: e.InvalidateCache,
 			want: []string{diagnose.CodeRSAKeyNeeded, diagnose.CodeFastAuthCacheMiss}, fixHas: "pip install cryptography"},
@@ -201,7 +204,7 @@ func TestFindingsAgainstRealPeers(t *testing.T) {
 			want: []string{diagnose.CodeServerRequiresTLS}, fixHas: "verify-identity"},
 		{name: "server requires TLS: a proxy answers 1105", addr: proxyTLS.Addr, user: sha2User, secret: sha2Pass, profile: gsd,
 			want: []string{diagnose.CodeServerRequiresTLS}, fixHas: "verify-identity", document: "server-requires-tls-proxy"},
-		{name: "server requires TLS: require_secure_transport 3159", addr: secureTransport.Addr, user: sha2User, secret: sha2Pass, profile: gsd,
+		{name: "server requires TLS: require_secure_transport 3159", addr: secureTransport.Addr, user: sha2User, secret: sha2Pass, profile: gsd, reveal: true,
 			want: []string{diagnose.CodeServerRequiresTLS, diagnose.CodeFastAuthCacheMiss}, fixHas: "verify-identity", document: "server-requires-tls-3159"},
 		{name: "server has no RSA key", addr: noRSA.Addr, user: sha2User, secret: sha2Pass, profile: gsd, before: noRSA.InvalidateCache,
 			want: []string{diagnose.CodeServerHasNoRSA, diagnose.CodeFastAuthCacheMiss}, fixHas: "RSA keys", document: "server-has-no-rsa"},
@@ -281,7 +284,11 @@ func probe(t *testing.T, tc tcase) (diagnose.Input, *handshake.Transcript, error
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	p := &handshake.Probe{Dialer: tc.dialer, Timeouts: handshake.Timeouts{Dial: time.Second, Greeting: 500 * time.Millisecond}}
-	tr, err := p.Run(ctx, handshake.Target{Addr: tc.addr, User: tc.user, Secret: tc.secret, TLS: tc.tls, Profile: tc.profile})
+	tgt := handshake.Target{Addr: tc.addr, User: tc.user, Secret: tc.secret, TLS: tc.tls, Profile: tc.profile}
+	if tc.reveal {
+		tgt.RevealWithoutVerifiedTLS = []string{handshake.AnyPlugin}
+	}
+	tr, err := p.Run(ctx, tgt)
 	h, ps, _ := net.SplitHostPort(tc.addr)
 	port, _ := strconv.Atoi(ps)
 	if tc.host != "" {

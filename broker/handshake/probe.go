@@ -66,7 +66,29 @@ type Target struct {
 	// is set) without logging in: no user or secret is needed. The outcome
 	// is ResultGreeted.
 	GreetingOnly bool
+	// RevealWithoutVerifiedTLS lists the plugins whose secret-revealing
+	// steps the probe may take on a connection whose TLS is not verified
+	// (no TLS, or TLS without certificate verification): the clear text of
+	// mysql_clear_password, sha256_password and caching_sha2_password full
+	// authentication in clear or RSA-encrypted to a key the server handed
+	// out. AnyPlugin allows every plugin. Set it to what the endpoint's own
+	// validator allows (its configured plugin on a password endpoint), so a
+	// replay never sends the secret where the validator would not. Empty,
+	// the default, never reveals the secret without verified TLS: the probe
+	// stops with StopSecretWithoutVerifiedTLS at the step where the driver
+	// would send it.
+	RevealWithoutVerifiedTLS []string
 }
+
+// AnyPlugin in Target.RevealWithoutVerifiedTLS allows every plugin.
+const AnyPlugin = "*"
+
+// StopSecretWithoutVerifiedTLS is the stop reason code of a replay that
+// reached a step where the driver would send the secret (in clear, or
+// RSA-encrypted to a key the server handed out unverified) without
+// verified TLS, and the target did not allow it: the driver WOULD leak the
+// secret to whoever answers; the probe did not send it.
+const StopSecretWithoutVerifiedTLS = "secret-without-verified-tls"
 
 // String describes the target without its secret.
 func (t Target) String() string {
@@ -112,6 +134,7 @@ type session struct {
 	greeting    *Greeting
 	caps        Capability // the client's capabilities, as sent
 	tls         bool
+	verified    bool // TLS with the certificate checked (by the probe or the caller's hooks)
 	plugin      string
 	nonce       []byte
 	switches    int
@@ -292,6 +315,7 @@ func (s *session) maybeTLS() error {
 		}
 	}
 	verification := "skipped (InsecureSkipVerify)"
+	verifies := !cfg.InsecureSkipVerify || cfg.VerifyConnection != nil || cfg.VerifyPeerCertificate != nil
 	var verifyErr error
 	var peer []*x509.Certificate
 	own := !cfg.InsecureSkipVerify && cfg.VerifyConnection == nil && cfg.VerifyPeerCertificate == nil
@@ -316,7 +340,7 @@ func (s *session) maybeTLS() error {
 			_, verifyErr = peer[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: name, Intermediates: inter, CurrentTime: clock()})
 			return verifyErr
 		}
-	} else if !cfg.InsecureSkipVerify {
+	} else if verifies {
 		verification = "by the caller's verification hooks"
 	}
 	tc := tls.Client(s.conn, cfg)
@@ -358,7 +382,7 @@ func (s *session) maybeTLS() error {
 		s.tr.add(Local, KindTLS, "TLS handshake failed: "+herr.Error(), fields)
 		return s.fail(&TLSError{Verify: verifyErr, Err: herr})
 	}
-	s.conn, s.tls = tc, true
+	s.conn, s.tls, s.verified = tc, true, verifies
 	s.tr.add(Local, KindTLS, fmt.Sprintf("TLS %s %s, certificate %q issued by %q, verification %s",
 		fields["version"], fields["cipher"], fields["subject"], fields["issuer"], verification), fields)
 	return nil
@@ -395,6 +419,9 @@ func (s *session) respond(plugin string, nonce []byte) (authStep, *StopReason, e
 		case pw == "":
 			return authStep{resp: []byte{0}, mode: "empty password"}, nil, nil
 		case s.tls:
+			if stop := s.revealStop(plugin, "sha256_password sends the password in clear text"); stop != nil {
+				return authStep{}, stop, nil
+			}
 			return authStep{resp: append([]byte(pw), 0), mode: "cleartext-over-tls"}, nil, nil
 		}
 		if stop := s.rsaStop(plugin); stop != nil {
@@ -412,6 +439,9 @@ func (s *session) respond(plugin string, nonce []byte) (authStep, *StopReason, e
 			return authStep{}, &StopReason{Code: StopClearTextWithoutTLS, Plugin: plugin,
 				Detail: fmt.Sprintf("the server asks for mysql_clear_password on a connection without TLS and %s refuses to send it", pr.Name),
 				Fix:    "enable TLS (verified) for this endpoint"}, nil
+		}
+		if stop := s.revealStop(plugin, "mysql_clear_password sends the secret in clear text"); stop != nil {
+			return authStep{}, stop, nil
 		}
 		mode := "cleartext-over-tls"
 		if !s.tls {
@@ -433,6 +463,31 @@ func (s *session) respond(plugin string, nonce []byte) (authStep, *StopReason, e
 	}
 	return authStep{}, &StopReason{Code: StopUnsupportedPlugin, Plugin: plugin,
 		Detail: "the probe cannot run the " + plugin + " plugin"}, nil
+}
+
+// revealStop says why the probe does not send the secret with plugin's
+// step what (which reveals it: clear text, or RSA to a key the server
+// handed out) on this connection, or nil when it may: the TLS is verified,
+// or the target allows plugin (Target.RevealWithoutVerifiedTLS). The driver
+// would send it, so the stop is the prediction: the secret would leave
+// unverified.
+func (s *session) revealStop(plugin, what string) *StopReason {
+	if s.verified || s.t.Secret == "" {
+		return nil
+	}
+	for _, p := range s.t.RevealWithoutVerifiedTLS {
+		if p == plugin || p == AnyPlugin {
+			return nil
+		}
+	}
+	conn := "a connection without TLS"
+	if s.tls {
+		conn = "TLS whose certificate is not verified"
+	}
+	return &StopReason{Code: StopSecretWithoutVerifiedTLS, Plugin: plugin,
+		Detail: fmt.Sprintf("%s would send the secret without verified TLS: %s on %s, which anyone on the path (or a server impersonating this one) can read; the probe did not send it",
+			s.t.Profile.Name, what, conn),
+		Fix: "use tls.mode verify-identity (with tls.ca for a private CA) so the server's certificate is checked before any secret is sent"}
 }
 
 // rsaStop says why the driver cannot do the RSA step, or nil if it can.
@@ -475,7 +530,7 @@ func (s *session) sendHandshakeResponse() error {
 	if err != nil {
 		return err
 	}
-	if stop != nil && pr.FirstPlugin == "" && plugin != pr.DefaultPlugin {
+	if stop != nil && stop.Code != StopSecretWithoutVerifiedTLS && pr.FirstPlugin == "" && plugin != pr.DefaultPlugin {
 		// Like go-sql-driver: fall back to the default plugin and let the
 		// server AuthSwitch if the account really needs the other one.
 		s.tr.add(Local, KindWarning, fmt.Sprintf("cannot answer the announced %s in the first packet (%s); using %s", plugin, stop.Code, orNone(pr.DefaultPlugin)),
@@ -594,6 +649,9 @@ func (s *session) moreData(payload []byte) error {
 		sum := sha256.Sum256(x509.MarshalPKCS1PublicKey(pub))
 		s.tr.add(FromServer, KindRSAKeyReceived, fmt.Sprintf("RSA public key, %d bits", pub.N.BitLen()),
 			map[string]string{"bits": strconv.Itoa(pub.N.BitLen()), "sha256": hex.EncodeToString(sum[:])})
+		if stop := s.revealStop(s.plugin, s.plugin+" sends the password RSA-encrypted to the public key the server just handed out, unverified (whoever answers holds the private key)"); stop != nil {
+			return s.stop(*stop)
+		}
 		enc, err := encryptPassword(s.t.Secret, scramble20(s.nonce), pub)
 		if err != nil {
 			return s.fail(err)
@@ -622,6 +680,9 @@ func (s *session) moreData(payload []byte) error {
 	var step authStep
 	switch {
 	case s.tls:
+		if stop := s.revealStop(PluginCachingSHA2, "caching_sha2_password full authentication sends the password in clear text"); stop != nil {
+			return s.stop(*stop)
+		}
 		step = authStep{resp: append([]byte(s.t.Secret), 0), mode: "cleartext-over-tls"}
 	case pr.FullAuthClearTextWithoutTLS:
 		return s.stop(StopReason{Code: StopFullAuthClearTextWithoutTLS, Plugin: PluginCachingSHA2,

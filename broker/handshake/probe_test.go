@@ -74,6 +74,11 @@ func run(t *testing.T, tgt handshake.Target) (*handshake.Transcript, error) {
 	return tr, err
 }
 
+// ownPeer lets the probe reveal test secrets to the peer the test started,
+// so the driver emulation can be checked to the end; the default (nil) is
+// checked in TestProbeWithholdsSecretWithoutVerifiedTLS.
+var ownPeer = []string{handshake.AnyPlugin}
+
 // sslDisabled is p with its default TLS upgrade turned off (PyMySQL
 // ssl_disabled=True, mariadb --skip-ssl).
 func sslDisabled(p handshake.Profile) handshake.Profile {
@@ -137,7 +142,7 @@ func TestProbeCachingSHA2(t *testing.T) {
 				s.InvalidateCache()
 			}
 			tr, err := run(t, handshake.Target{Addr: s.Addr, User: "sha2", Secret: "sha2-secret-pw", Database: "app",
-				TLS: st.tls, Profile: handshake.GoSQLDriver(false)})
+				TLS: st.tls, Profile: handshake.GoSQLDriver(false), RevealWithoutVerifiedTLS: ownPeer})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -211,7 +216,7 @@ func TestProbePlugins(t *testing.T) {
 					cfg = tlsFor(p.sha2)
 				}
 			}
-			tr, err := run(t, handshake.Target{Addr: tc.srv.Addr, User: tc.user, Secret: tc.secret, TLS: cfg, Profile: tc.profile})
+			tr, err := run(t, handshake.Target{Addr: tc.srv.Addr, User: tc.user, Secret: tc.secret, TLS: cfg, Profile: tc.profile, RevealWithoutVerifiedTLS: ownPeer})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -276,7 +281,7 @@ func TestProbeFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr, err := run(t, handshake.Target{Addr: tc.srv.Addr, User: tc.user, Secret: tc.secret, TLS: tc.tls, Profile: tc.profile})
+			tr, err := run(t, handshake.Target{Addr: tc.srv.Addr, User: tc.user, Secret: tc.secret, TLS: tc.tls, Profile: tc.profile, RevealWithoutVerifiedTLS: ownPeer})
 			if err == nil {
 				t.Fatal("Run succeeded")
 			}
@@ -361,4 +366,74 @@ func ExampleProbe_Run() {
 	// server ok
 	// client quit
 	// local outcome
+}
+
+// TestProbeWithholdsSecretWithoutVerifiedTLS: by default the probe never
+// sends a secret in a recoverable form (clear text, or RSA-encrypted to a
+// key the server handed out) unless the TLS is verified; it stops where the
+// driver would send it, which is itself the prediction.
+func TestProbeWithholdsSecretWithoutVerifiedTLS(t *testing.T) {
+	p := startPeers(t)
+	unverified := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // the case under test
+	tests := []struct {
+		name    string
+		srv     *mysql8test.Server
+		user    string
+		secret  string
+		tls     *tls.Config
+		profile handshake.Profile
+		allow   []string
+		want    []handshake.Kind
+		plugin  string // the plugin of the stop; empty: the login succeeds
+	}{
+		{"caching_sha2 full auth, plain TCP: stop after the server's key", p.sha2, "sha2", "sha2-secret-pw", nil, handshake.GoSQLDriver(false), nil,
+			[]handshake.Kind{kResp, kFull, kKeyReq, kKeyRecv, kStop, kOut}, handshake.PluginCachingSHA2},
+		{"caching_sha2 full auth, unverified TLS: stop before the clear text", p.sha2, "sha2", "sha2-secret-pw", unverified, handshake.GoSQLDriver(false), nil,
+			[]handshake.Kind{kTLS, kResp, kFull, kStop, kOut}, handshake.PluginCachingSHA2},
+		{"sha256, plain TCP: stop after the server's key", p.sha2, "sha256", "sha256-secret-pw", nil, handshake.GoSQLDriver(false), nil,
+			[]handshake.Kind{kResp, kSwitch, kAuth, kKeyReq, kKeyRecv, kStop, kOut}, handshake.PluginSHA256},
+		{"sha256, unverified TLS: stop at the switch", p.sha2, "sha256", "sha256-secret-pw", unverified, handshake.GoSQLDriver(false), nil,
+			[]handshake.Kind{kTLS, kResp, kSwitch, kStop, kOut}, handshake.PluginSHA256},
+		{"clear text, plain TCP (aiomysql goes on without TLS)", p.plain, "iam", iamToken, p.sha2.ClientTLS(""), handshake.AIOMySQL(true), nil,
+			[]handshake.Kind{handshake.KindTLSFallback, kResp, kSwitch, kStop, kOut}, handshake.PluginClearPassword},
+		{"clear text, TLS upgraded unverified by PREFERRED (mariadb CLI)", p.native, "iam", iamToken, nil, handshake.MariaDBCLI(), nil,
+			[]handshake.Kind{handshake.KindTLSPreferred, kTLS, kResp, kSwitch, kStop, kOut}, handshake.PluginClearPassword},
+		{"clear text announced in the greeting is not answered with a fallback", p.sha2, "iam", iamToken, unverified, handshake.GoSQLDriver(true), nil,
+			[]handshake.Kind{kTLS, kResp, kSwitch, kStop, kOut}, handshake.PluginClearPassword},
+		{"the endpoint's plugin is allowed, another is not", p.sha2, "sha256", "sha256-secret-pw", nil, handshake.GoSQLDriver(false), []string{handshake.PluginCachingSHA2},
+			[]handshake.Kind{kResp, kSwitch, kAuth, kKeyReq, kKeyRecv, kStop, kOut}, handshake.PluginSHA256},
+		{"the endpoint's plugin is allowed: full auth with RSA", p.sha2, "sha2", "sha2-secret-pw", nil, handshake.GoSQLDriver(false), []string{handshake.PluginCachingSHA2},
+			nil, ""},
+		{"verified TLS: clear text is sent", p.sha2, "iam", iamToken, p.sha2.ClientTLS(""), handshake.GoSQLDriver(true), nil,
+			[]handshake.Kind{kTLS, kResp, kSwitch, kAuth, kOK, kOut}, ""},
+		{"scramble plugins need no TLS", p.native, "native", "native-secret-pw", nil, handshake.GoSQLDriver(false), nil,
+			[]handshake.Kind{kResp, kOK, kOut}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p.sha2.InvalidateCache()
+			tr, err := run(t, handshake.Target{Addr: tc.srv.Addr, User: tc.user, Secret: tc.secret, TLS: tc.tls, Profile: tc.profile, RevealWithoutVerifiedTLS: tc.allow})
+			if tc.want != nil {
+				if diff := cmp.Diff(tc.want, authKinds(tr)); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+			}
+			if tc.plugin == "" {
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				return
+			}
+			var stop *handshake.StopError
+			if !errors.As(err, &stop) || stop.Reason.Code != handshake.StopSecretWithoutVerifiedTLS || stop.Reason.Plugin != tc.plugin {
+				t.Fatalf("err = %v, want stop %s for %s", err, handshake.StopSecretWithoutVerifiedTLS, tc.plugin)
+			}
+			if !strings.Contains(stop.Reason.Detail, "would send the secret without verified TLS") || !strings.Contains(stop.Reason.Fix, "verify-identity") {
+				t.Errorf("stop = %+v", stop.Reason)
+			}
+			if tr.Outcome.Result != handshake.ResultStopped {
+				t.Errorf("result = %s", tr.Outcome.Result)
+			}
+		})
+	}
 }

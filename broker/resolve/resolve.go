@@ -21,6 +21,7 @@ import (
 	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/rdshost"
+	"github.com/connbroker/connbroker/broker/validate"
 )
 
 // ErrNoAccount means mysql.user has no row for the login user. Do not
@@ -188,16 +189,31 @@ func AccountPlugin(ctx context.Context, ep *config.Endpoint, secret string) (str
 	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, cfg.TLS = "tcp", ep.Addr(), ep.Diagnostic.User, secret, tc
 	cfg.AllowFallbackToPlaintext = ep.TLS.Mode == config.TLSPreferred
 	cfg.Timeout = 5 * time.Second
+	// The same rule as the validator's own login: without verified TLS the
+	// diagnostic account's password goes through validate's guard, which
+	// lets the server switch only to a scramble plugin (no plugin is
+	// configured for this account) and never sends the password in clear
+	// or RSA-encrypted to a key the server handed out.
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	failures := validate.GuardConfig(qctx, cfg, ep.TLS.Mode, secret, "")
 	c, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return "", fmt.Errorf("diagnostic account config: %w", err)
 	}
 	db := sql.OpenDB(c)
 	defer db.Close()
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	var plugin string
 	err = db.QueryRowContext(qctx, "SELECT plugin FROM mysql.user WHERE user = ? ORDER BY host LIMIT 1", ep.User).Scan(&plugin)
+	if failures != nil && err != nil {
+		withheld, tlsErr := failures()
+		switch {
+		case withheld != nil:
+			return "", fmt.Errorf("log in as %s: %w", ep.Diagnostic.User, withheld)
+		case tlsErr != nil:
+			return "", fmt.Errorf("log in as %s: tls: %w", ep.Diagnostic.User, tlsErr)
+		}
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", fmt.Errorf("%w: %q", ErrNoAccount, ep.User)

@@ -1,11 +1,15 @@
 package resolve_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,8 +18,12 @@ import (
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/resolve"
+	"github.com/connbroker/connbroker/broker/validate"
 	"github.com/connbroker/connbroker/internal/testbroker"
+	"github.com/connbroker/connbroker/internal/testpeer/evil"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
+	"github.com/connbroker/connbroker/internal/testpki"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -111,6 +119,15 @@ func TestAutoAgainstMariaDB(t *testing.T) {
 			t.Errorf("AccountPlugin(%s) = %q, %v; want %q", tc.user, got, err, tc.plugin)
 		}
 	}
+	// Without verified TLS the login goes through the validator's guard,
+	// which keeps an honest scramble login (and the server's own TLS).
+	for _, mode := range []config.TLSMode{config.TLSDisabled, config.TLSRequired} {
+		ep := &config.Endpoint{Name: "x", Host: "127.0.0.1", Port: m.Port, User: mariadbtest.Ed25519User, Diagnostic: &config.DiagnosticAccount{User: "diag"},
+			TLS: config.EndpointTLS{Mode: mode}}
+		if got, err := resolve.AccountPlugin(context.Background(), ep, "diag-pw-5e1"); got != "ed25519" || err != nil {
+			t.Errorf("tls %s: AccountPlugin = %q, %v; want ed25519", mode, got, err)
+		}
+	}
 
 	br := testbroker.Start(t, fmt.Sprintf(`endpoints:
   auto-iam:
@@ -178,5 +195,54 @@ func TestAutoAgainstMariaDB(t *testing.T) {
 	r := v.GetResults()[0]
 	if r.GetOk() || len(r.GetFindings()) == 0 || r.GetFindings()[0].GetCode() != "wrong-user" || !strings.Contains(r.GetFindings()[0].GetCause(), "app_ghost") {
 		t.Errorf("ghost: ok=%t findings %v", r.GetOk(), r.GetFindings())
+	}
+}
+
+// TestAccountPluginWithholdsThePassword logs in as the diagnostic account
+// to servers that try to get its password without verified TLS and looks
+// for the password byte for byte in everything they received.
+func TestAccountPluginWithholdsThePassword(t *testing.T) {
+	const diagPW = "diag-attack-pw-3c9a71e5"
+	attacker := testpki.NewCA(t, "attacker")
+	attackerTLS := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{attacker.TLSCert(t, testpki.LoopbackServer())}}
+	ca := testpki.NewCA(t, "resolve-attack-ca")
+	peerTLS := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{ca.TLSCert(t, testpki.LoopbackServer())}}
+	real := mysql8test.StartForTest(t, mysql8test.Options{TLS: peerTLS, CAPEM: ca.PEM, DefaultPlugin: mysql8test.PluginCachingSHA2,
+		Accounts: []mysql8test.Account{{User: "diag", Plugin: mysql8test.PluginSHA256}}})
+	for _, tc := range []struct {
+		name string
+		opts evil.Options
+		mode config.TLSMode
+	}{
+		{"tls disabled, sha256_password with the attacker's RSA key", evil.Options{Mode: evil.SwitchSHA256}, config.TLSDisabled},
+		{"tls disabled, caching_sha2 full auth with the attacker's RSA key", evil.Options{Mode: evil.CachingSHA2FullAuth}, config.TLSDisabled},
+		{"tls preferred, no TLS, caching_sha2 full auth", evil.Options{Mode: evil.CachingSHA2FullAuth}, config.TLSPreferred},
+		{"tls required (unverified), caching_sha2 full auth in clear", evil.Options{Mode: evil.CachingSHA2FullAuth, TLS: attackerTLS}, config.TLSRequired},
+		{"tls required (unverified), sha256_password in clear", evil.Options{Mode: evil.SwitchSHA256, TLS: attackerTLS}, config.TLSRequired},
+		{"tls preferred, TLS stripped in front of a real server", evil.Options{Upstream: real.Addr}, config.TLSPreferred},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := evil.Start(t, tc.opts)
+			_, port, _ := net.SplitHostPort(srv.Addr)
+			p, _ := strconv.Atoi(port)
+			ep := &config.Endpoint{Name: "x", Host: "127.0.0.1", Port: p, User: "app", Diagnostic: &config.DiagnosticAccount{User: "diag"},
+				TLS: config.EndpointTLS{Mode: tc.mode}}
+			got, err := resolve.AccountPlugin(t.Context(), ep, diagPW)
+			if srv.Connections() == 0 {
+				t.Fatal("the fake server saw no connection: the attack was not exercised")
+			}
+			if bytes.Contains(srv.Received(), []byte(diagPW)) {
+				t.Errorf("the fake server received the diagnostic account's password")
+			}
+			if err == nil {
+				t.Fatalf("AccountPlugin = %q, want an error", got)
+			}
+			if strings.Contains(err.Error(), diagPW) {
+				t.Errorf("the error contains the password: %v", err)
+			}
+			if !errors.Is(err, validate.ErrSecretWithheld) {
+				t.Errorf("error %v does not match ErrSecretWithheld", err)
+			}
+		})
 	}
 }

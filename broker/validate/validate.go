@@ -47,6 +47,13 @@ type Target struct {
 	ServerName string
 	// AllowCleartext lets the driver answer mysql_clear_password.
 	AllowCleartext bool
+	// Plugin is the endpoint's configured plugin. When the TLS mode does
+	// not verify the server, a password endpoint allows the server to
+	// switch only to this plugin or to a scramble plugin (native,
+	// caching_sha2_password's fast path, client_ed25519), and only this
+	// plugin's secret-revealing steps (clear text, RSA to the server's key,
+	// caching_sha2 full authentication) are taken; see WithheldError.
+	Plugin string
 	// Timeout bounds the whole attempt.
 	Timeout time.Duration
 }
@@ -205,6 +212,16 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 		tlsState                    *tls.ConnectionState
 		tlsErr                      error
 	)
+	// Without verified TLS the driver talks through a guard that withholds
+	// the secret (guard.go); the guard reports the server's TLS session.
+	g := newGuard(t, cfg.TLS, func(cs tls.ConnectionState) {
+		mu.Lock()
+		tlsDone, tlsState = time.Now(), &cs
+		mu.Unlock()
+	})
+	if g != nil && cfg.TLS != nil {
+		cfg.TLS = localClientTLS()
+	}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		mu.Lock()
 		dialStart = time.Now()
@@ -213,9 +230,12 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 		mu.Lock()
 		dialEnd, dialErr = time.Now(), err
 		mu.Unlock()
+		if err == nil && g != nil {
+			c = g.wrap(ctx, c)
+		}
 		return c, err
 	}
-	if cfg.TLS != nil {
+	if cfg.TLS != nil && g == nil {
 		prev := cfg.TLS.VerifyConnection
 		cfg.TLS.VerifyConnection = func(cs tls.ConnectionState) error {
 			var err error
@@ -246,6 +266,10 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	mu.Lock()
 	ds, de, td, dErr, ts, tErr := dialStart, dialEnd, tlsDone, dialErr, tlsState, tlsErr
 	mu.Unlock()
+	var withheld, upTLSErr error
+	if g != nil {
+		withheld, upTLSErr = g.failures()
+	}
 	if ds.IsZero() {
 		ds, de = start, start
 	}
@@ -272,6 +296,9 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 			res.TLSCipher = tls.CipherSuiteName(ts.CipherSuite)
 		case tErr != nil:
 			return res.fail(st, fmt.Errorf("verify the server's certificate: %w", tErr))
+		case upTLSErr != nil:
+			// The guard's own TLS connection to the server failed.
+			return res.fail(st, upTLSErr)
 		case connErr != nil && (t.TLSMode != config.TLSPreferred || IsTLSFailure(connErr)):
 			// The driver stopped before the TLS session was set up.
 			res.MySQLError = mysqlError(connErr)
@@ -283,6 +310,12 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 		res.Stages = append(res.Stages, st)
 	}
 	auth := Stage{Name: "auth", OK: true, Duration: connected.Sub(authStart)}
+	if withheld != nil {
+		if dc != nil {
+			_ = dc.Close()
+		}
+		return res.fail(auth, fmt.Errorf("%w%s", withheld, withheldFix(t)))
+	}
 	if connErr != nil {
 		res.MySQLError = mysqlError(connErr)
 		return res.fail(auth, connErr)

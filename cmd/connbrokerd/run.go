@@ -163,6 +163,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			fmt.Fprintf(stderr, "warning: connbrokerd would refuse to start with this config: %v\n", callersErr)
 		}
 		fmt.Fprintf(stdout, "%s: OK (%d endpoints)\n", *cfgPath, len(cfg.Endpoints))
+		printSecurityWarnings(stdout, cfg)
 		return nil
 	}
 	if callersErr != nil {
@@ -175,6 +176,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if !cfg.IdentitiesInUse() {
 		log.Warn(devWarning, "listen", cfg.Listen)
 	}
+	logSecurityWarnings(log, cfg)
 
 	// A credential endpoint that hangs must not wedge the SDK's credential
 	// cache (it retrieves on a context that is never cancelled): bound each

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from google.protobuf import timestamp_pb2
 
+from connbroker import _guard
 from connbroker.client import Client
 from connbroker.errors import BrokerError
 from connbroker.hints import driver_kwargs
@@ -251,6 +252,12 @@ class RealLogin:
     current_user: str = ""
     error: str = ""
     missing_env: list[str] = field(default_factory=list)
+    #: How the real secret was protected: "driver" (the driver itself insists
+    #: on verified TLS), "relay" (the doctor's guard, see connbroker._guard)
+    #: or "dummy" (the login ran with a dummy secret).
+    guard: str = ""
+    #: Why the guard stopped the login before the secret left, or "".
+    withheld: str = ""
 
 
 #: The module each driver is imported as; the login child imports it first,
@@ -324,12 +331,32 @@ def real_login(client: Client, endpoint: str, driver: str) -> RealLogin:
         return RealLogin(driver=driver, ok=False, error=f"GetConnectionParams: {e}")
     out = RealLogin(driver=driver, ok=False)
     out.missing_env = [f"{v.name}={v.value}" for v in params.hints.env if os.environ.get(v.name) != v.value]
+    guard: _guard.Guard | None = None
     try:
+        if driver == "aiomysql":
+            asyncio.run(_aiomysql_login(endpoint, client, out))
+            return out
         kwargs = driver_kwargs(params, connect_timeout=10)
+        # The real secret never goes where the broker's validator would not
+        # send it (connbroker._guard explains the three ways).
+        if _guard.driver_insists(driver, kwargs, params):
+            out.guard = "driver"
+        elif driver == "pymysql" or params.tls.mode != broker_pb2.TLS_MODE_VERIFY_IDENTITY:
+            out.guard = "relay"
+            guard = _guard.Guard(params)
+            if driver != "pymysql":  # no certificate check depends on the host here
+                kwargs["host"], kwargs["port"] = guard.listen_tcp()
+        else:
+            out.guard = "dummy"
+            kwargs[params.hints.secret_option] = _guard.dummy_secret()
         if driver == "pymysql":
             import pymysql
 
-            conn: Any = pymysql.connect(**kwargs)
+            if guard is not None:
+                conn: Any = pymysql.connect(**kwargs, defer_connect=True)
+                conn.connect(sock=guard.socketpair())
+            else:
+                conn = pymysql.connect(**kwargs)
         elif driver == "mysqlclient":
             import MySQLdb
 
@@ -340,10 +367,6 @@ def real_login(client: Client, endpoint: str, driver: str) -> RealLogin:
             kwargs.pop("connect_timeout", None)
             kwargs["connection_timeout"] = 10
             conn = mysql.connector.connect(**kwargs)
-        elif driver == "aiomysql":
-            out.current_user = asyncio.run(_aiomysql_login(endpoint, client))
-            out.ok = True
-            return out
         else:
             out.error = f"no real login for driver {driver!r}"
             return out
@@ -360,16 +383,50 @@ def real_login(client: Client, endpoint: str, driver: str) -> RealLogin:
         secret = params.credential.secret
         if secret and secret in out.error:
             out.error = out.error.replace(secret, "<redacted>")
+    finally:
+        if guard is not None:
+            guard.close()
+            out.withheld = guard.withheld
     return out
 
 
 def _sqlalchemy_login(client: Client, endpoint: str, driver: str) -> RealLogin:
     """Log in through a SQLAlchemy engine from :mod:`connbroker.sqlalchemy`."""
     out = RealLogin(driver=driver, ok=False)
+    guards: list[_guard.Guard] = []
     try:
+        from sqlalchemy import event
+
         from connbroker import sqlalchemy as helper
 
-        engine = helper.create_engine(endpoint, driver=driver.split("+", 1)[1], client=client)
+        base = driver.split("+", 1)[1]
+        params = client.get_connection_params(endpoint, driver=driver)
+        engine = helper.create_engine(endpoint, driver=base, client=client)
+
+        # Runs after the helper's listener, on its fresh arguments: the same
+        # three ways as real_login (connbroker._guard).
+        @event.listens_for(engine, "do_connect")
+        def _guarded(dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+            secret = str(cparams.get(params.hints.secret_option, ""))
+            if _guard.driver_insists(driver, cparams, params):
+                out.guard = "driver"
+                return None
+            if base == "pymysql" or params.tls.mode != broker_pb2.TLS_MODE_VERIFY_IDENTITY:
+                out.guard = "relay"
+                g = _guard.Guard(params, secret=secret)
+                guards.append(g)
+                if base == "pymysql":
+                    import pymysql
+
+                    conn = pymysql.connect(**cparams, defer_connect=True)
+                    conn.connect(sock=g.socketpair())
+                    return conn
+                cparams["host"], cparams["port"] = g.listen_tcp()
+                return None
+            out.guard = "dummy"
+            cparams[params.hints.secret_option] = _guard.dummy_secret()
+            return None
+
         try:
             with engine.connect() as conn:
                 out.current_user = str(conn.exec_driver_sql("SELECT CURRENT_USER()").scalar())
@@ -378,20 +435,47 @@ def _sqlalchemy_login(client: Client, endpoint: str, driver: str) -> RealLogin:
             engine.dispose()
     except Exception as e:  # noqa: BLE001 - any driver error is the finding
         out.error = f"{type(e).__module__}.{type(e).__name__}: {e}"
+    finally:
+        for g in guards:
+            g.close()
+            out.withheld = out.withheld or g.withheld
     return out
 
 
-async def _aiomysql_login(endpoint: str, client: Client) -> str:
+async def _aiomysql_login(endpoint: str, client: Client, out: RealLogin) -> None:
+    """Log in with aiomysql through the guard; fill ``out``."""
+    import aiomysql
+
     from connbroker import aiomysql as helper
 
-    conn = await helper.connect(endpoint, client=client, connect_timeout=10)
+    params, kwargs = await asyncio.to_thread(helper._params_and_kwargs, endpoint, client, {"connect_timeout": 10})
+    # aiomysql carries on in plain text when the server offers no TLS: it
+    # always goes through the guard (connbroker._guard). On a verifying
+    # endpoint a Unix socket keeps kwargs["host"], which its TLS checks.
+    out.guard = "relay"
+    guard = _guard.Guard(params)
     try:
-        async with conn.cursor() as cur:
-            await cur.execute("SELECT CURRENT_USER()")
-            row = await cur.fetchone()
-            return str(row[0]) if row else ""
+        if _guard.verifies(params):
+            kwargs["unix_socket"] = guard.listen_unix()
+        else:
+            kwargs["host"], kwargs["port"] = guard.listen_tcp()
+        conn = await aiomysql.connect(**kwargs)
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT CURRENT_USER()")
+                row = await cur.fetchone()
+                out.current_user = str(row[0]) if row else ""
+                out.ok = True
+        finally:
+            conn.close()
+    except Exception as e:  # noqa: BLE001 - any driver error is the finding
+        out.error = f"{type(e).__module__}.{type(e).__name__}: {e}"
+        secret = params.credential.secret
+        if secret and secret in out.error:
+            out.error = out.error.replace(secret, "<redacted>")
     finally:
-        conn.close()
+        await asyncio.to_thread(guard.close)
+        out.withheld = guard.withheld
 
 
 def _pick_driver(env: Environment, asked: str) -> str:
@@ -461,6 +545,18 @@ def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[st
             "prediction and reality differ: please report it as a bug with this output "
             "(the broker's profile of this driver does not match the real driver)"
         )
+    if login.guard == "dummy":
+        # The real secret was not sent (connbroker._guard): a login that
+        # reaches the server's password check is as far as it can prove.
+        reached = "1045" in login.error or "Access denied" in login.error
+        agree, works = predicted == reached, predicted and reached
+        note = (
+            "the real login used a dummy secret: this driver, as the hints configure it, does not itself "
+            "refuse a server without verified TLS, and the doctor cannot check its TLS here; it "
+            + ("reached the server's password check" if reached else "did not reach the server's password check")
+        )
+    elif login.withheld:
+        note = f"the doctor stopped its real login: {login.withheld}"
     return {
         "endpoint": endpoint,
         "driver": driver,
@@ -530,6 +626,8 @@ def render(rep: dict[str, Any], out: TextIO) -> None:
     login = rep["real_login"]
     w(f"\nReal login with {login['driver']} and the broker's hints: ")
     w(f"ok as {login['current_user']}\n" if login["ok"] else f"FAILED: {login['error']}\n")
+    if login.get("withheld"):
+        w(f"  withheld: {login['withheld']}\n")
     for e in login["missing_env"]:
         w(f"  the hints ask for {e} in the environment; this process does not have it\n")
     if rep["note"]:
