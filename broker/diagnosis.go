@@ -46,7 +46,7 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 		return // the validator already reported the TLS configuration problem
 	}
 	allowClear := ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText
-	target := handshake.Target{Addr: ep.Addr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
+	target := handshake.Target{Addr: ep.DialAddr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
 		TLS: tc, Profile: handshake.GoSQLDriver(allowClear)}
 	if ep.TLS.Mode == config.TLSPreferred {
 		target.Profile.InsistsOnTLS = false
@@ -72,7 +72,7 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 	res.Findings = diagnose.Diagnose(in)
 	// Without a greeting every driver fails the same way: no table.
 	if compare && tr.Greeting != nil {
-		res.Drivers = diagnose.Compare(ctx, probe, target, in, diagnose.DriverCases())
+		res.Drivers = diagnose.Compare(ctx, probe, target, in, diagnose.DriverCases(hintsInput(ep)))
 	}
 	s.log.InfoContext(ctx, "diagnosed endpoint", "endpoint", ep.Name, "result", tr.Outcome.Result, "findings", len(res.Findings))
 }
@@ -122,5 +122,5 @@ func (s *Service) Probe(ctx context.Context, endpoint string) (ProbeResult, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Load().Validation.Timeout)
 	defer cancel()
-	return ProbeAddr(ctx, &handshake.Probe{}, ep.Addr(), tc, ep.TLS.Mode.Requires()), nil
+	return ProbeAddr(ctx, &handshake.Probe{}, ep.DialAddr(), tc, ep.TLS.Mode.Requires()), nil
 }

@@ -5,7 +5,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
 )
 
 func TestVersionLess(t *testing.T) {
@@ -87,7 +89,8 @@ func TestEnvironmentCases(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cases, app, missing := EnvironmentCases(tc.env, tc.clearText)
+			in := hints.Input{Host: "db.example", Port: 3306, User: "u", TLSMode: config.TLSVerifyIdentity, ServerName: "db.example", IAM: tc.clearText}
+			cases, app, missing := EnvironmentCases(tc.env, in)
 			var got []row
 			for _, c := range cases {
 				got = append(got, row{c.Key, c.Options, c.Profile.RSA, c.Profile.ClearTextOptIn})

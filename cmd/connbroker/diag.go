@@ -20,7 +20,7 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/dbtls"
-	"github.com/connbroker/connbroker/broker/diagnose"
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/handshake"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
@@ -207,13 +207,14 @@ func printTranscript(out io.Writer, t *v1.Transcript) {
 	}
 }
 
-// knownDrivers are the names --driver accepts (matched against
-// DriverCases, case-insensitively, as a prefix).
+// matchDriver returns the display names (the prediction table's Driver
+// column) that --driver selects: a prefix of a display name, or any name or
+// alias broker/driver knows (case-insensitive); "" selects all.
 func matchDriver(name string) ([]string, error) {
 	var all []string
-	for _, c := range diagnose.DriverCases() {
-		if !slices.Contains(all, c.Driver) {
-			all = append(all, c.Driver)
+	for _, d := range driver.All() {
+		if d.Wraps == "" && !slices.Contains(all, d.DisplayName) {
+			all = append(all, d.DisplayName)
 		}
 	}
 	if name == "" {
@@ -225,10 +226,14 @@ func matchDriver(name string) ([]string, error) {
 			out = append(out, d)
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("unknown driver %q; known: %s", name, strings.Join(all, ", "))
+	if len(out) > 0 {
+		return out, nil
 	}
-	return out, nil
+	d, err := driver.For(name)
+	if err != nil {
+		return nil, err
+	}
+	return []string{d.Base().DisplayName}, nil
 }
 
 func diagnoseCmd(ctx context.Context, g *globals) *cobra.Command {
