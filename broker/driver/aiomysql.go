@@ -87,5 +87,6 @@ func profileAIOMySQL(h hints.Hints, f Facts) handshake.Profile {
 		p.TLS = handshake.TLSUnverified
 	}
 	p.PrefersTLS, p.InsistsOnTLS = false, false
+	p.CertNameFromAddr = true
 	return p
 }

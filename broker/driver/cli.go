@@ -117,6 +117,7 @@ func profileMySQLCLI(h hints.Hints, f Facts) handshake.Profile {
 	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.InsistsOnTLS = p.TLS >= handshake.TLSUnverified
 	p.UnixSocketForLocalhost = optStr(o, "protocol") != "TCP"
+	p.CertNameFromAddr = true
 	return p
 }
 
@@ -137,5 +138,6 @@ func profileMariaDBCLI(h hints.Hints, _ Facts) handshake.Profile {
 	// With --ssl-verify-server-cert it insists (error 2026); --ssl alone
 	// falls back to plain text.
 	p.InsistsOnTLS = p.TLS == handshake.TLSVerifyIdentity
+	p.CertNameFromAddr = true
 	return p
 }

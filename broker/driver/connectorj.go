@@ -72,5 +72,6 @@ func profileConnectorJ(h hints.Hints, _ Facts) handshake.Profile {
 	p.TLS, _ = sslMode(optStr(h.Options, "sslMode"))
 	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.InsistsOnTLS = p.TLS >= handshake.TLSUnverified
+	p.CertNameFromAddr = true
 	return p
 }

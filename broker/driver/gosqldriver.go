@@ -121,5 +121,8 @@ func profileGoSQLDriver(h hints.Hints, _ Facts) handshake.Profile {
 	}
 	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.InsistsOnTLS = p.TLS >= handshake.TLSUnverified
+	// tls=true takes the name from addr; a registered config carries
+	// its own ServerName.
+	p.CertNameFromAddr = optStr(h.Options, "tls") == "true"
 	return p
 }

@@ -81,5 +81,6 @@ func profileMySQL2(h hints.Hints, _ Facts) handshake.Profile {
 	}
 	p.PrefersTLS = false
 	p.InsistsOnTLS = s != nil
+	p.CertNameFromAddr = true
 	return p
 }

@@ -125,5 +125,6 @@ func profileMysqlclient(h hints.Hints, f Facts) handshake.Profile {
 	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.InsistsOnTLS = p.TLS >= handshake.TLSUnverified
 	p.UnixSocketForLocalhost = !has(h.Options, "read_default_file")
+	p.CertNameFromAddr = true
 	return p
 }

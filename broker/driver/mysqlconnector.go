@@ -131,5 +131,6 @@ func profileConnector(pure bool, h hints.Hints, f Facts) handshake.Profile {
 	}
 	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.InsistsOnTLS = optBool(o, "ssl_verify_cert")
+	p.CertNameFromAddr = true
 	return p
 }

@@ -101,6 +101,7 @@ func pymysqlTLS(o map[string]any) handshake.TLSUse {
 func profilePyMySQL(h hints.Hints, f Facts) handshake.Profile {
 	p := handshake.PyMySQL(f.Cryptography, f.PyNaCl)
 	p.TLS = pymysqlTLS(h.Options)
+	p.CertNameFromAddr = true
 	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.InsistsOnTLS = p.TLS >= handshake.TLSUnverified
 	if f.Version != "" && versionLess(f.Version, "1.2") {

@@ -105,6 +105,11 @@ type Profile struct {
 	// MariaDB Connector/C without protocol=TCP). The probe then stops with
 	// StopUnixSocket: it cannot reach the socket the driver would use.
 	UnixSocketForLocalhost bool
+	// CertNameFromAddr: the driver checks the certificate against the host
+	// it connects to (Target.Addr), whatever the endpoint's server name;
+	// false means it checks the configured server name (go-sql-driver with
+	// a registered tls.Config). Only TargetTLS reads it.
+	CertNameFromAddr bool
 }
 
 // StopUnixSocket: the driver would connect to the Unix socket instead of
@@ -179,6 +184,9 @@ func (p *Profile) TargetTLS(ep *tls.Config) (*tls.Config, error) {
 	c := ep.Clone()
 	if p.TLS == TLSVerifyIdentity {
 		c.InsecureSkipVerify, c.VerifyConnection = false, nil
+		if p.CertNameFromAddr {
+			c.ServerName = "" // the probe then takes it from Target.Addr
+		}
 		return c, nil
 	}
 	roots := ep.RootCAs

@@ -8,6 +8,10 @@ The contract (``DriverHints`` in ``broker.proto``):
   ``params.hints.secret_option``.
 * String values may contain ``{ca_file}``: the path of a file holding
   ``params.tls.ca_pem``, or of the system CA bundle when ``ca_pem`` is empty.
+* String values may contain ``{tcp_option_file}``: the path of a MySQL
+  option file whose ``[client]`` group forces TCP (mysqlclient's
+  ``read_default_file`` for the host ``localhost``, which libmysqlclient and
+  MariaDB Connector/C otherwise take to mean the Unix socket).
 * Struct numbers are doubles on the wire; integral ones become ``int`` here
   (a port must be ``3306``, not ``3306.0``).
 
@@ -30,10 +34,13 @@ from google.protobuf import struct_pb2
 from connbroker.errors import HintsError
 from connbroker.v1 import broker_pb2
 
-__all__ = ["CA_FILE_PLACEHOLDER", "ca_file_for", "driver_kwargs", "system_ca_file"]
+__all__ = ["CA_FILE_PLACEHOLDER", "TCP_OPTION_FILE_PLACEHOLDER", "ca_file_for", "driver_kwargs", "system_ca_file", "tcp_option_file"]
 
 #: Placeholder in string option values for the CA bundle path.
 CA_FILE_PLACEHOLDER = "{ca_file}"
+
+#: Placeholder in string option values for an option file that forces TCP.
+TCP_OPTION_FILE_PLACEHOLDER = "{tcp_option_file}"
 
 # Largest integer a double represents exactly; beyond it a float stays a float.
 _MAX_EXACT_INT = 2**53
@@ -100,6 +107,8 @@ def _convert(value: struct_pb2.Value, ca: _LazyCAFile) -> Any:
         s = value.string_value
         if CA_FILE_PLACEHOLDER in s:
             s = s.replace(CA_FILE_PLACEHOLDER, ca.path())
+        if TCP_OPTION_FILE_PLACEHOLDER in s:
+            s = s.replace(TCP_OPTION_FILE_PLACEHOLDER, tcp_option_file())
         return s
     if kind == "number_value":
         n = value.number_value
@@ -149,6 +158,25 @@ def ca_file_for(ca_pem: str) -> str:
             raise
         _ca_files[digest] = path
         return path
+
+
+def tcp_option_file() -> str:
+    """Return the path of a private MySQL option file that forces TCP.
+
+    Its ``[client]`` group sets ``protocol``: ``1`` when mysqlclient is linked
+    against MariaDB Connector/C (3.x reads the value as a number and ignores
+    ``TCP``), else ``TCP`` (Oracle's libmysqlclient takes the name).
+    """
+    value = "TCP"
+    try:
+        from MySQLdb import _mysql  # optional: only mysqlclient reads the file
+
+        if int(_mysql.get_client_info().split(".")[0]) < 5:
+            value = "1"  # MariaDB Connector/C 3.x
+    except (ImportError, ValueError):
+        pass
+    # The same private, once-per-content file as a CA bundle.
+    return ca_file_for(f"[client]\nprotocol={value}\n")
 
 
 def system_ca_file() -> str:
