@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/hints"
 )
@@ -217,4 +218,10 @@ func (d *Descriptor) Base() *Descriptor {
 		panic("driver: " + d.Name + " wraps unknown " + d.Wraps)
 	}
 	return b
+}
+
+// MinVersion is the lowest driver version the hints are known to work
+// with (the same for every endpoint).
+func (d *Descriptor) MinVersion() string {
+	return d.Render(hints.Input{Host: "h", Port: 3306, User: "u", TLSMode: config.TLSVerifyIdentity}).MinVersion
 }
