@@ -10,7 +10,18 @@
 //
 // Adding a driver is one file that calls register in its init, plus its
 // test. Every caller resolves names through For, so an alias is accepted
-// everywhere or nowhere.
+// everywhere or nowhere: GetConnectionParams, the diagnosis table
+// (broker/diagnose.DriverCases plays every descriptor in each of its
+// Variants), the doctor's environment cases (EnvRules.GuessOrder), the
+// ListDrivers RPC and `connbroker drivers`, and the Python doctor and
+// matrix runner (which read ListDrivers). Outside this package a new driver
+// needs only what running it for real needs: a row (and, for a new
+// runtime, a runner) in internal/matrix, and a connect helper in a client
+// library if it should have one.
+//
+// package hints keeps the data shapes (Input, Hints, placeholders) apart
+// from the registry, so that the server's proto conversion and the
+// clients' tests depend on the shape only.
 //
 // The facts behind each renderer and profile are cited in the descriptor
 // and checked by tests in which the real driver connects with only the
@@ -184,10 +195,10 @@ func (e *UnknownDriverError) Error() string {
 	for i, d := range registry {
 		known[i] = d.Name
 		if len(d.Aliases) > 0 {
-			known[i] += " (" + strings.Join(d.Aliases, ", ") + ")"
+			known[i] += " (aliases " + strings.Join(d.Aliases, ", ") + ")"
 		}
 	}
-	return fmt.Sprintf("unknown driver %q; known drivers (aliases): %s", e.Driver, strings.Join(known, ", "))
+	return fmt.Sprintf("unknown driver %q; known drivers: %s", e.Driver, strings.Join(known, ", "))
 }
 
 // Unwrap returns ErrUnknownDriver.

@@ -30,7 +30,7 @@ func TestFor(t *testing.T) {
 	for _, d := range All() {
 		want := d.Name
 		if len(d.Aliases) > 0 {
-			want += " (" + strings.Join(d.Aliases, ", ") + ")"
+			want += " (aliases " + strings.Join(d.Aliases, ", ") + ")"
 		}
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("For(odbc) err = %v; lacks %q", err, want)

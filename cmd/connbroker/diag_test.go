@@ -76,7 +76,7 @@ func TestDiagnoseAndProbe(t *testing.T) {
 			[]string{"mysql2 (Node.js)", "works"}, nil},
 		{"diagnose static password to IAM account", []string{b, "diagnose", "iam-static"}, 1,
 			[]string{"FAILED", "static-password-to-iam-account", "auth: iam"}, nil},
-		{"diagnose unknown driver", []string{b, "diagnose", "proxy-iam", "--driver", "odbc"}, 2, nil, []string{"unknown driver", "pymysql (PyMySQL)", "go-sql-driver (go, "}},
+		{"diagnose unknown driver", []string{b, "diagnose", "proxy-iam", "--driver", "odbc"}, 2, nil, []string{"unknown driver", "pymysql (aliases PyMySQL)", "go-sql-driver (aliases go, "}},
 		{"diagnose unknown endpoint", []string{b, "diagnose", "nope"}, 2, nil, []string{"not configured"}},
 		{"probe the RDS-like endpoint", []string{"probe", e.Addr}, 0,
 			[]string{"MySQL 8.0.36-rdslike", "mysql_native_password", "offered; TLS 1.3", "PLUGIN_AUTH"}, nil},

@@ -86,7 +86,7 @@ class Registry:
 
     def known(self) -> str:
         """The names and aliases, for an error message."""
-        return ", ".join(f"{d.name} ({', '.join(d.aliases)})" if d.aliases else d.name for d in self.drivers.values())
+        return ", ".join(f"{d.name} (aliases {', '.join(d.aliases)})" if d.aliases else d.name for d in self.drivers.values())
 
     def base(self, name: str) -> broker_pb2.DriverInfo:
         """The driver whose connection ``name`` makes (a SQLAlchemy dialect's DBAPI driver)."""
@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             driver = _pick_driver(collect(registry), registry) if not args.driver else registry.resolve(args.driver)
             if not driver:
                 print(
-                    f"doctor: unknown driver {args.driver!r}; known drivers (aliases): {registry.known()}",
+                    f"doctor: unknown driver {args.driver!r}; known drivers: {registry.known()}",
                     file=sys.stderr,
                 )
                 return 2

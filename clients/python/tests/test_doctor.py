@@ -34,7 +34,7 @@ def test_unknown_driver_lists_the_brokers_drivers(devstack: Devstack, capsys: py
     """The driver names come from the broker (ListDrivers): an unknown one exits 2 with every name and alias."""
     assert cli.main(["doctor", "orders", "--driver", "nosuch", "--broker", devstack.broker_addr]) == 2
     err = capsys.readouterr().err
-    assert "unknown driver 'nosuch'" in err and "pymysql (PyMySQL)" in err and "mysqlclient (MySQLdb, mysqldb)" in err, err
+    assert "unknown driver 'nosuch'" in err and "pymysql (aliases PyMySQL)" in err and "mysqlclient (aliases MySQLdb, mysqldb)" in err, err
 
 
 def test_registry_resolves_every_alias(devstack: Devstack) -> None:
