@@ -189,10 +189,17 @@ func EnvironmentCases(env ClientEnvironment, in hints.Input) (cases []EnvCase, a
 	if vars == nil {
 		vars = map[string]string{}
 	}
-	play := func(d *driver.Descriptor, p ClientPackage) handshake.Profile {
-		f := driver.Facts{Version: p.Version, Cryptography: crypto, PyNaCl: nacl, Vars: vars,
-			MariaDBConnC: strings.Contains(strings.ToLower(p.ClientLibrary), "mariadb")}
-		return d.Profile(d.Render(in), f)
+	facts := func(p ClientPackage) driver.Facts {
+		return driver.Facts{Version: p.Version, Cryptography: crypto, PyNaCl: nacl, Vars: vars,
+			MariaDBConnC: strings.Contains(strings.ToLower(p.ClientLibrary), "mariadb"), ClientLibrary: p.ClientLibrary, CExtension: p.CExtension}
+	}
+	play := func(d *driver.Descriptor, p ClientPackage) EnvCase {
+		f := facts(p)
+		c := EnvCase{Key: d.Name, Version: p.Version, DriverCase: DriverCase{Key: d.Name, Driver: d.DisplayName, Options: d.EnvLabel(f), Profile: d.Profile(d.Render(in), f)}}
+		if f.MariaDBConnC && p.PluginDir != "" {
+			connCDynamicPlugins(&c.Profile, p)
+		}
+		return c
 	}
 	pure, _ := driver.For("mysql-connector-python-pure")
 	for _, d := range envDrivers() {
@@ -200,44 +207,13 @@ func EnvironmentCases(env ClientEnvironment, in hints.Input) (cases []EnvCase, a
 		if !ok {
 			continue
 		}
-		c := EnvCase{Key: d.Name, Version: p.Version}
-		c.Driver = p.Name
-		switch d.Name {
-		case "pymysql", "aiomysql":
-			c.Profile, c.Options = play(d, p), "without cryptography"
-			if crypto {
-				c.Options = "with cryptography"
-			}
-		case "mysqlclient":
-			c.Profile = play(d, p)
-			if strings.Contains(strings.ToLower(p.ClientLibrary), "mariadb") {
-				c.Options = "linked against " + p.ClientLibrary
-				if p.PluginDir != "" {
-					connCDynamicPlugins(&c.Profile, p)
-				}
-			} else {
-				c.Options = "linked against " + orDefault(p.ClientLibrary, "libmysqlclient")
-				if envTruthy(env.Env["LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN"]) {
-					c.Options += ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN set"
-				} else {
-					c.Options += ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN not set"
-				}
-			}
-		case "go-sql-driver":
-			c.Driver, c.Options, c.Profile = d.DisplayName, "the broker's hints", play(d, p)
-		case "mysql-connector-python":
-			if !p.CExtension || app == pure.Name {
-				c.Key, c.Options, c.Profile = pure.Name, "pure Python (no C extension)", play(pure, p)
-				if p.CExtension {
-					c.Options = "use_pure=True"
-				}
-			} else {
-				c.Options, c.Profile = "C extension", play(d, p)
-			}
-		default:
-			c.Options, c.Profile = d.DisplayName, play(d, p)
+		// mysql-connector-python's one package is two drivers: without a C
+		// extension that loads (or when the application asks for it), the
+		// pure one.
+		if d.Env.Package == pure.Env.Package && (!p.CExtension || app == pure.Name) {
+			d = pure
 		}
-		cases = append(cases, c)
+		cases = append(cases, play(d, p))
 	}
 	if app == "" && len(cases) > 0 {
 		app = cases[0].Key
@@ -246,8 +222,7 @@ func EnvironmentCases(env ClientEnvironment, in hints.Input) (cases []EnvCase, a
 		if p, ok := env.Package(cext.Env.Package); ok && !p.CExtension {
 			// The app asks for the C extension (the broker's hints pass
 			// use_pure=False), which does not load in this process.
-			c := EnvCase{Key: app, Version: p.Version}
-			c.Driver, c.Options, c.Profile = p.Name, "C extension (does not load)", play(cext, p)
+			c := play(cext, p)
 			c.Broken = &Finding{Code: CodeCExtensionUnavailable, Severity: SeverityError,
 				Cause: fmt.Sprintf("mysql-connector-python %s's C extension does not load in this process, and use_pure=False (the default when it is installed, and the broker's hints for mysql-connector-python) fails with ImportError \"C Extension not available\"", p.Version),
 				Fix:   "import mysql.connector before anything imports ssl, or install a wheel whose C extension loads with the system OpenSSL; or connect with use_pure=True (driver mysql-connector-python-pure)"}

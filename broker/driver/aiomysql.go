@@ -20,8 +20,14 @@ import (
 func init() {
 	register(&Descriptor{
 		Name: "aiomysql", DisplayName: "aiomysql", Runtime: RuntimePython,
-		Env:     EnvRules{Package: "aiomysql", Module: "aiomysql", Optional: []string{"cryptography"}, GuessOrder: 4},
-		render:  renderAIOMySQL,
+		Env:    EnvRules{Package: "aiomysql", Module: "aiomysql", Optional: []string{"cryptography"}, GuessOrder: 4},
+		render: renderAIOMySQL,
+		envLabel: func(f Facts) string {
+			if f.Cryptography {
+				return "with cryptography"
+			}
+			return "without cryptography"
+		},
 		profile: profileAIOMySQL,
 		variants: []Variant{
 			{Label: "ssl context, cryptography", Facts: Facts{Cryptography: true}},

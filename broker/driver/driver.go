@@ -69,6 +69,9 @@ type Descriptor struct {
 	render   func(in hints.Input) hints.Hints
 	profile  func(h hints.Hints, f Facts) handshake.Profile
 	variants []Variant
+	// envLabel names the driver's setting in an application's process,
+	// e.g. "without cryptography"; nil uses DisplayName.
+	envLabel func(f Facts) string
 }
 
 // EnvRules are what an application's process must have for the driver.
@@ -122,6 +125,11 @@ type Facts struct {
 	// Vars, when not nil, are the process's environment variables; nil
 	// means the hints' Env was applied.
 	Vars map[string]string
+	// ClientLibrary is the native library the driver is linked against,
+	// e.g. "MariaDB Connector/C 3.3.14"; empty when unknown or none.
+	ClientLibrary string
+	// CExtension: the driver's C extension is importable.
+	CExtension bool
 }
 
 // Render returns the hints for in.
@@ -135,6 +143,15 @@ func (d *Descriptor) Profile(h hints.Hints, f Facts) handshake.Profile {
 		p.Name = d.DisplayName
 	}
 	return p
+}
+
+// EnvLabel names how the driver is set up in a process with f, for the
+// doctor's table, e.g. "without cryptography".
+func (d *Descriptor) EnvLabel(f Facts) string {
+	if d.envLabel == nil {
+		return d.DisplayName
+	}
+	return d.envLabel(f)
 }
 
 // Variants are the settings the comparison table shows; at least one.

@@ -30,9 +30,10 @@ func init() {
 	register(&Descriptor{
 		Name: "go-sql-driver", Aliases: []string{"go", "go-sql-driver/mysql", "gosqldriver", "github.com/go-sql-driver/mysql"},
 		DisplayName: "go-sql-driver/mysql", Runtime: RuntimeGo,
-		Env:     EnvRules{Package: "github.com/go-sql-driver/mysql", Module: "github.com/go-sql-driver/mysql", GuessOrder: 5},
-		render:  renderGoSQLDriver,
-		profile: profileGoSQLDriver,
+		Env:      EnvRules{Package: "github.com/go-sql-driver/mysql", Module: "github.com/go-sql-driver/mysql", GuessOrder: 5},
+		render:   renderGoSQLDriver,
+		envLabel: func(Facts) string { return "the broker's hints" },
+		profile:  profileGoSQLDriver,
 	})
 }
 

@@ -31,7 +31,20 @@ func init() {
 		Name: "mysqlclient", Aliases: []string{"MySQLdb", "mysqldb"}, DisplayName: "mysqlclient", Runtime: RuntimePython,
 		Env: EnvRules{Package: "mysqlclient", Module: "MySQLdb", EnvVars: []string{"LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN", "MARIADB_PLUGIN_DIR"}, GuessOrder: 2,
 			Versions: []VersionRule{{Below: "2.2.4", Problem: "no ssl_mode=PREFERRED default and no ssl=True alias"}}},
-		render:  renderMysqlclient,
+		render: renderMysqlclient,
+		envLabel: func(f Facts) string {
+			if f.MariaDBConnC {
+				return "linked against " + f.ClientLibrary
+			}
+			lib := f.ClientLibrary
+			if lib == "" {
+				lib = "libmysqlclient"
+			}
+			if envSet(hints.Hints{}, f, "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN") {
+				return "linked against " + lib + ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN set"
+			}
+			return "linked against " + lib + ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN not set"
+		},
 		profile: profileMysqlclient,
 		variants: []Variant{
 			{Label: "libmysqlclient", Facts: Facts{}},

@@ -31,6 +31,12 @@ func init() {
 		render:   func(in hints.Input) hints.Hints { return renderConnector(false, in) },
 		profile:  func(h hints.Hints, f Facts) handshake.Profile { return profileConnector(false, h, f) },
 		variants: []Variant{{Label: "C extension", Facts: Facts{}}},
+		envLabel: func(f Facts) string {
+			if !f.CExtension {
+				return "C extension (does not load)"
+			}
+			return "C extension"
+		},
 	})
 	register(&Descriptor{
 		Name: "mysql-connector-python-pure", Aliases: []string{"mysql-connector-pure"},
@@ -39,6 +45,12 @@ func init() {
 		render:   func(in hints.Input) hints.Hints { return renderConnector(true, in) },
 		profile:  func(h hints.Hints, f Facts) handshake.Profile { return profileConnector(true, h, f) },
 		variants: []Variant{{Label: "use_pure=True", Facts: Facts{}}},
+		envLabel: func(f Facts) string {
+			if f.CExtension {
+				return "use_pure=True"
+			}
+			return "pure Python (no C extension)"
+		},
 	})
 }
 

@@ -30,7 +30,13 @@ func init() {
 				{Below: "1.1.2", Problem: "the caching_sha2 fast-auth scramble after an AuthSwitch is wrong (the salt keeps its NUL): every login takes full authentication"},
 				{Below: "1.2", Problem: "TLS only with an ssl option, and no error when the server does not offer TLS"},
 			}},
-		render:  renderPyMySQL,
+		render: renderPyMySQL,
+		envLabel: func(f Facts) string {
+			if f.Cryptography {
+				return "with cryptography"
+			}
+			return "without cryptography"
+		},
 		profile: profilePyMySQL,
 		variants: []Variant{
 			{Label: "with cryptography and PyNaCl", Facts: Facts{Cryptography: true, PyNaCl: true}},
