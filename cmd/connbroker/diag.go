@@ -208,8 +208,8 @@ func printTranscript(out io.Writer, t *v1.Transcript) {
 }
 
 // matchDriver returns the display names (the prediction table's Driver
-// column) that --driver selects: a prefix of a display name, or any name or
-// alias broker/driver knows (case-insensitive); "" selects all.
+// column) that --driver selects: any name or alias broker/driver knows, else
+// a prefix of a display name (case-insensitive); "" selects all.
 func matchDriver(name string) ([]string, error) {
 	var all []string
 	for _, d := range driver.All() {
@@ -220,20 +220,20 @@ func matchDriver(name string) ([]string, error) {
 	if name == "" {
 		return all, nil
 	}
+	if d, err := driver.For(name); err == nil {
+		return []string{d.Base().DisplayName}, nil
+	}
 	var out []string
 	for _, d := range all {
 		if strings.HasPrefix(strings.ToLower(d), strings.ToLower(name)) {
 			out = append(out, d)
 		}
 	}
-	if len(out) > 0 {
-		return out, nil
-	}
-	d, err := driver.For(name)
-	if err != nil {
+	if len(out) == 0 {
+		_, err := driver.For(name)
 		return nil, err
 	}
-	return []string{d.Base().DisplayName}, nil
+	return out, nil
 }
 
 func diagnoseCmd(ctx context.Context, g *globals) *cobra.Command {

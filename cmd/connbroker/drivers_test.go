@@ -51,3 +51,23 @@ func TestDriversCommand(t *testing.T) {
 		t.Errorf("pymysql entry: %v", pm)
 	}
 }
+
+// TestMatchDriverAcceptsEveryAlias: `diagnose --driver` takes every name
+// and alias of the registry and selects that driver's rows.
+func TestMatchDriverAcceptsEveryAlias(t *testing.T) {
+	for _, d := range driver.All() {
+		for _, n := range d.Names() {
+			got, err := matchDriver(n)
+			if err != nil || len(got) == 0 {
+				t.Errorf("matchDriver(%q) = %v, %v", n, got, err)
+				continue
+			}
+			if !slices.Equal(got, []string{d.Base().DisplayName}) {
+				t.Errorf("matchDriver(%q) = %v, want %s's rows", n, got, d.Base().DisplayName)
+			}
+		}
+	}
+	if _, err := matchDriver("odbc"); err == nil || !strings.Contains(err.Error(), "pymysql (aliases PyMySQL)") {
+		t.Errorf("matchDriver(odbc) err = %v", err)
+	}
+}
