@@ -19,6 +19,7 @@ import (
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/diagnose"
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/hints"
 	"github.com/connbroker/connbroker/broker/observe"
 	"github.com/connbroker/connbroker/broker/resolve"
@@ -174,9 +175,9 @@ func Resolve(ep *config.Endpoint) Resolution {
 }
 
 // Params returns fresh connection parameters for endpoint, with hints for
-// driver when it is not empty, and counts the credential as issued.
-func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params, error) {
-	p, err := s.params(ctx, endpoint, driver)
+// driverName when it is not empty, and counts the credential as issued.
+func (s *Service) Params(ctx context.Context, endpoint, driverName string) (*Params, error) {
+	p, err := s.params(ctx, endpoint, driverName)
 	if err != nil {
 		return nil, err
 	}
@@ -186,14 +187,14 @@ func (s *Service) Params(ctx context.Context, endpoint, driver string) (*Params,
 
 // params is Params without counting the credential as issued: Watch polls
 // it and counts only what it sends.
-func (s *Service) params(ctx context.Context, endpoint, driver string) (*Params, error) {
+func (s *Service) params(ctx context.Context, endpoint, driverName string) (*Params, error) {
 	ep, err := s.endpointFor(ctx, "endpoint", endpoint)
 	if err != nil {
 		return nil, err
 	}
-	var r hints.Renderer
-	if driver != "" {
-		if r, err = hints.For(driver); err != nil {
+	var r *driver.Descriptor
+	if driverName != "" {
+		if r, err = driver.For(driverName); err != nil {
 			return nil, &ArgError{Field: "driver", Problem: err.Error(), Err: err}
 		}
 	}
@@ -280,10 +281,10 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 		return nil, &ArgError{Field: "timeout", Problem: fmt.Sprintf("must be between 0 and %s", MaxValidateTimeout)}
 	}
 	if req.Driver != "" {
-		if r, err := hints.For(req.Driver); err != nil {
+		if r, err := driver.For(req.Driver); err != nil {
 			return nil, &ArgError{Field: "driver", Problem: err.Error(), Err: err}
-		} else if r.Name() != "go-sql-driver" {
-			return nil, &ArgError{Field: "driver", Problem: fmt.Sprintf("validation logs in with go-sql-driver; %q is checked by the diagnosis (connbroker diagnose)", r.Name())}
+		} else if r.Name != "go-sql-driver" {
+			return nil, &ArgError{Field: "driver", Problem: fmt.Sprintf("validation logs in with go-sql-driver; %q is checked by the diagnosis (connbroker diagnose)", r.Name)}
 		}
 	}
 	eps := make([]*config.Endpoint, len(names))
@@ -350,7 +351,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}
 	}
 	target := validate.Target{
-		Endpoint: ep.Name, Addr: ep.Addr(), User: ep.User, Database: ep.Database,
+		Endpoint: ep.Name, Addr: ep.DialAddr(), User: ep.User, Database: ep.Database,
 		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
 		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
 		AllowCleartext: ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText,

@@ -58,7 +58,7 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 		return // the validator already reported the TLS configuration problem
 	}
 	allowClear := ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText
-	target := handshake.Target{Addr: ep.Addr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
+	target := handshake.Target{Addr: ep.DialAddr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
 		TLS: tc, Profile: handshake.GoSQLDriver(allowClear), RevealWithoutVerifiedTLS: validate.RevealPlugins(ep.Auth, ep.Plugin)}
 	if ep.TLS.Mode == config.TLSPreferred {
 		target.Profile.InsistsOnTLS = false
@@ -90,7 +90,7 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 	explain(in)
 	// Without a greeting every driver fails the same way: no table.
 	if compare && tr.Greeting != nil {
-		res.Drivers = diagnose.Compare(ctx, probe, target, in, diagnose.DriverCases())
+		res.Drivers = diagnose.Compare(ctx, probe, target, in, diagnose.DriverCases(hintsInput(ep)))
 	}
 	s.log.InfoContext(ctx, "diagnosed endpoint", "endpoint", ep.Name, "result", tr.Outcome.Result, "findings", len(res.Findings))
 }
@@ -152,5 +152,5 @@ func (s *Service) Probe(ctx context.Context, endpoint string) (ProbeResult, erro
 		return ProbeResult{}, fmt.Errorf("wait for a free validation slot (validation.max_concurrent): %w", err)
 	}
 	defer releaseGlobal()
-	return ProbeAddr(ctx, &handshake.Probe{}, ep.Addr(), tc, ep.TLS.Mode.Requires()), nil
+	return ProbeAddr(ctx, &handshake.Probe{}, ep.DialAddr(), tc, ep.TLS.Mode.Requires()), nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/handshake"
-	"github.com/connbroker/connbroker/broker/hints"
 	"github.com/connbroker/connbroker/broker/validate"
 )
 
@@ -20,8 +19,7 @@ import (
 // variables). It returns a report even when the server cannot be reached:
 // the predictions then carry the failure.
 func (s *Service) predictEnvironment(ctx context.Context, ep *config.Endpoint, cred credential.Credential, env diagnose.ClientEnvironment, receivedAt time.Time) *diagnose.EnvironmentReport {
-	clearText := ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText
-	base := handshake.Target{Addr: ep.Addr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
+	base := handshake.Target{Addr: ep.DialAddr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
 		RevealWithoutVerifiedTLS: validate.RevealPlugins(ep.Auth, ep.Plugin)} // never further than the validator
 	if tc, err := dbtls.Config(ep.TLS.Mode, ep.TLS.CAPEM, ep.TLS.ServerName); err == nil {
 		base.TLS = tc
@@ -33,7 +31,7 @@ func (s *Service) predictEnvironment(ctx context.Context, ep *config.Endpoint, c
 	}
 	defer release()
 	in := diagnosisInput(ep, &cred)
-	rep := diagnose.EnvironmentPredict(ctx, &handshake.Probe{}, base, in, env, clearText, receivedAt)
+	rep := diagnose.EnvironmentPredict(ctx, &handshake.Probe{}, base, in, env, hintsInput(ep), receivedAt)
 	works := len(rep.Drivers) > 0 && rep.Drivers[0].Works
 	s.log.InfoContext(ctx, "predicted client environment", "endpoint", ep.Name, "driver", rep.Driver, "drivers", len(rep.Drivers), "works", works)
 	return &rep

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/hints"
 )
 
@@ -28,8 +29,17 @@ type views struct {
 	m   sync.Map // viewKey -> *view
 }
 
-// view returns the cached view of ep for renderer r (nil: no hints).
-func (s *Service) view(ep *config.Endpoint, r hints.Renderer) *view {
+// hintsInput is what the driver renderers need to know about ep.
+func hintsInput(ep *config.Endpoint) hints.Input {
+	return hints.Input{
+		Host: ep.Host, Port: ep.Port, Dial: ep.Dial, User: ep.User, Database: ep.Database,
+		Plugin: ep.Plugin, IAM: ep.Auth == config.AuthIAM,
+		TLSMode: ep.TLS.Mode, HasCA: len(ep.TLS.CAPEM) > 0, ServerName: ep.TLS.ServerName,
+	}
+}
+
+// view returns the cached view of ep for driver r (nil: no hints).
+func (s *Service) view(ep *config.Endpoint, r *driver.Descriptor) *view {
 	vs := s.views.Load()
 	if vs == nil || vs.cfg != s.cfg.Load() {
 		vs = &views{cfg: s.cfg.Load()}
@@ -37,18 +47,14 @@ func (s *Service) view(ep *config.Endpoint, r hints.Renderer) *view {
 	}
 	k := viewKey{ep: ep}
 	if r != nil {
-		k.driver = r.Name()
+		k.driver = r.Name
 	}
 	if v, ok := vs.m.Load(k); ok {
 		return v.(*view)
 	}
 	v := &view{res: Resolve(ep)}
 	if r != nil {
-		h := r.Render(hints.Input{
-			Host: ep.Host, Port: ep.Port, User: ep.User, Database: ep.Database,
-			Plugin: ep.Plugin, IAM: ep.Auth == config.AuthIAM,
-			TLSMode: ep.TLS.Mode, HasCA: len(ep.TLS.CAPEM) > 0, ServerName: ep.TLS.ServerName,
-		})
+		h := r.Render(hintsInput(ep))
 		v.hints = &h
 	}
 	got, _ := vs.m.LoadOrStore(k, v)

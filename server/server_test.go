@@ -210,7 +210,7 @@ func TestErrorCodes(t *testing.T) {
 		{"unknown driver", func() error {
 			_, err := f.client.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "odbc"})
 			return err
-		}, codes.InvalidArgument, ReasonInvalidArgument, "driver", "known drivers: aiomysql, connector-j, go-sql-driver, mariadb-cli"},
+		}, codes.InvalidArgument, ReasonInvalidArgument, "driver", "known drivers: aiomysql, connector-j (aliases connectorj, mysql-connector-j, jdbc), go-sql-driver (aliases go, "},
 		{"validate nothing", func() error {
 			_, err := f.client.ValidateConnection(ctx, &v1.ValidateConnectionRequest{})
 			return err

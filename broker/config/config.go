@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,6 +153,11 @@ type Endpoint struct {
 	Host string `yaml:"host"`
 	// Port is the server port. Default 3306.
 	Port int `yaml:"port"`
+	// Dial, when set, is the HOST:PORT drivers, the validator and the
+	// prober connect to instead of host:port: a tunnel, an SSM/SSH port
+	// forward or a local proxy. The IAM token is still signed for
+	// host:port and TLS still verifies host (or tls.server_name).
+	Dial string `yaml:"dial"`
 	// User is the database user. Required.
 	User string `yaml:"user"`
 	// Database is the default schema; optional.
@@ -188,8 +194,17 @@ type DiagnosticAccount struct {
 	Password *PasswordSource `yaml:"password"`
 }
 
-// Addr returns host:port.
+// Addr returns host:port: the database's own address (what IAM tokens
+// are signed for).
 func (e *Endpoint) Addr() string { return net.JoinHostPort(e.Host, fmt.Sprint(e.Port)) }
+
+// DialAddr returns where to connect: Dial when set, else Addr.
+func (e *Endpoint) DialAddr() string {
+	if e.Dial != "" {
+		return e.Dial
+	}
+	return e.Addr()
+}
 
 // PasswordSource names exactly one place to read a password from.
 type PasswordSource struct {
@@ -441,6 +456,11 @@ func (e *Endpoint) validate(p, name string) []error {
 	if e.Port < 1 || e.Port > 65535 {
 		add(".port", fmt.Sprintf("%d is out of range", e.Port), "use 1..65535 (MySQL's default is 3306)")
 	}
+	if e.Dial != "" {
+		if problem := dialProblem(e.Dial); problem != "" {
+			add(".dial", problem, "give HOST:PORT where the tunnel or proxy listens, e.g. 127.0.0.1:13306 or [::1]:13306 (IPv6 in brackets)")
+		}
+	}
 	if e.User == "" {
 		add(".user", "missing", "set the database user name")
 	} else if len(e.User) > 80 {
@@ -559,4 +579,23 @@ func knownMode(m TLSMode) bool {
 		return true
 	}
 	return false
+}
+
+// dialProblem says what is wrong with a dial address, "" when nothing.
+func dialProblem(dial string) string {
+	h, ps, err := net.SplitHostPort(dial)
+	if err != nil {
+		return fmt.Sprintf("%q is not HOST:PORT: %v", dial, err)
+	}
+	if h == "" {
+		return fmt.Sprintf("%q has no host", dial)
+	}
+	if strings.ContainsAny(h, " /:@?") && net.ParseIP(h) == nil {
+		return fmt.Sprintf("%q: %q is not a host name", dial, h)
+	}
+	p, err := strconv.Atoi(ps)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Sprintf("%q: port %q is not 1..65535", dial, ps)
+	}
+	return ""
 }

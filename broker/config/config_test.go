@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -184,4 +185,23 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("valid config without endpoints")
 		}
 	})
+}
+
+// TestDial: a valid dial is kept and becomes DialAddr; an unparsable one
+// names the field endpoints.NAME.dial and the fix.
+func TestDial(t *testing.T) {
+	ep := "endpoints:\n  orders:\n    host: db.example\n    user: u\n    auth: password\n    password: {env: P}\n    dial: %s\n"
+	c, err := Parse("x", []byte(fmt.Sprintf(ep, `"127.0.0.1:13306"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := c.Endpoints["orders"]; e.DialAddr() != "127.0.0.1:13306" || e.Addr() != "db.example:3306" {
+		t.Errorf("DialAddr %q Addr %q", e.DialAddr(), e.Addr())
+	}
+	for _, bad := range []string{`"127.0.0.1"`, `"localhost:0"`, `":3306"`, `"::1:3306"`, `"h:port"`, `"a b:1"`} {
+		_, err := Parse("x", []byte(fmt.Sprintf(ep, bad)))
+		if err == nil || !strings.Contains(err.Error(), "endpoints.orders.dial") || !strings.Contains(err.Error(), "HOST:PORT") {
+			t.Errorf("dial %s: err = %v", bad, err)
+		}
+	}
 }

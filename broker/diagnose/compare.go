@@ -3,41 +3,41 @@ package diagnose
 import (
 	"context"
 
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
 )
 
-// DriverCase is one driver with the options it is run with.
+// DriverCase is one driver, set up as the broker's hints set it up, with
+// the options it is run with.
 type DriverCase struct {
-	// Driver names the library, e.g. "PyMySQL".
+	// Key is the canonical driver name (broker/driver), e.g. "pymysql".
+	Key string
+	// Driver names the library for people, e.g. "PyMySQL".
 	Driver string
-	// Options names the options that matter, e.g. "without cryptography".
+	// Options names the variant that matters, e.g. "without cryptography".
 	Options string
-	// Profile is what the prober plays.
+	// Profile is what the prober plays: derived from the rendered hints.
 	Profile handshake.Profile
 }
 
-// DriverCases are the drivers Compare runs, each with its usual options and,
-// where an opt-in decides the outcome, with that opt-in too.
-func DriverCases() []DriverCase {
-	return []DriverCase{
-		{"mysql CLI (Oracle 8.x)", "--ssl-mode=REQUIRED", handshake.MySQLCLI(false)},
-		{"mysql CLI (Oracle 8.x)", "--enable-cleartext-plugin", handshake.MySQLCLI(true)},
-		{"mariadb CLI", "--ssl", handshake.MariaDBCLI()},
-		{"PyMySQL", "with cryptography", handshake.PyMySQL(true, false)},
-		{"PyMySQL", "without cryptography", handshake.PyMySQL(false, false)},
-		{"PyMySQL", "with cryptography and PyNaCl", handshake.PyMySQL(true, true)},
-		{"aiomysql", "ssl context, cryptography", handshake.AIOMySQL(true)},
-		{"mysqlclient", "libmysqlclient", handshake.MysqlclientLibmysql(false)},
-		{"mysqlclient", "MariaDB Connector/C", handshake.MysqlclientMariaDBConnC()},
-		{"mysql-connector-python", "C extension", handshake.ConnectorPythonC()},
-		{"mysql-connector-python", "use_pure=True", handshake.ConnectorPythonPure()},
-		{"go-sql-driver/mysql", "defaults", handshake.GoSQLDriver(false)},
-		{"go-sql-driver/mysql", "allowCleartextPasswords=true", handshake.GoSQLDriver(true)},
-		{"mysql2", "defaults", handshake.MySQL2(false)},
-		{"mysql2", "enableCleartextPlugin: true", handshake.MySQL2(true)},
-		{"Connector/J", "sslMode=REQUIRED", handshake.ConnectorJ(false)},
-		{"Connector/J", "allowPublicKeyRetrieval=true", handshake.ConnectorJ(true)},
+// DriverCases are the drivers Compare runs: every descriptor of
+// broker/driver (the SQLAlchemy dialects excepted: they play their DBAPI
+// driver) in each of its variants, with the handshake profile derived from
+// the hints rendered for in, the endpoint's real host, port, dial address
+// and TLS.
+func DriverCases(in hints.Input) []DriverCase {
+	var out []DriverCase
+	for _, d := range driver.All() {
+		if d.Wraps != "" {
+			continue
+		}
+		h := d.Render(in)
+		for _, v := range d.Variants() {
+			out = append(out, DriverCase{Key: d.Name, Driver: d.DisplayName, Options: v.Label, Profile: d.Profile(h, v.Facts)})
+		}
 	}
+	return out
 }
 
 // Prediction is how one driver fares against an endpoint.
@@ -58,7 +58,10 @@ type Prediction struct {
 	Transcript *handshake.Transcript
 }
 
-// Compare runs base once per case (base.Profile is replaced) and diagnoses
+// Compare runs base once per case (base.Profile is replaced, and base.TLS,
+// the endpoint's own TLS configuration, becomes the case's: see
+// handshake.Profile.TargetTLS; base.Addr is where drivers connect, the
+// endpoint's dial address when it has one) and diagnoses
 // each run with in (its Transcript and Err are replaced). Runs are
 // sequential so a server's fast-auth cache and connection limits see what
 // one client would do.
@@ -68,6 +71,11 @@ func Compare(ctx context.Context, p *handshake.Probe, base handshake.Target, in 
 		t := base
 		t.Profile = c.Profile
 		t.GreetingOnly = false
+		// The driver's own TLS, as its options set it up, built on the
+		// endpoint's roots and server name.
+		if tc, err := c.Profile.TargetTLS(base.TLS); err == nil {
+			t.TLS = tc
+		}
 		tr, err := p.Run(ctx, t)
 		d := in
 		d.Transcript, d.Err = tr, err

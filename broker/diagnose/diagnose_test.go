@@ -21,8 +21,10 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
 	"github.com/connbroker/connbroker/internal/testpeer/rdslike"
 )
@@ -327,9 +329,10 @@ func BenchmarkCompare(b *testing.B) {
 	tok := mintToken(b, e.TokenEndpoint(), region, iamUser, time.Now().UTC())
 	base := handshake.Target{Addr: e.Addr, User: iamUser, Secret: tok, TLS: e.ClientTLS("127.0.0.1")}
 	p := &handshake.Probe{}
+	cases := diagnose.DriverCases(hints.Input{Host: "127.0.0.1", Port: 3306, User: iamUser, IAM: true, Plugin: hints.PluginClearText, TLSMode: config.TLSVerifyIdentity, ServerName: "127.0.0.1"})
 	for b.Loop() {
-		ps := diagnose.Compare(context.Background(), p, base, diagnose.Input{IAM: true}, diagnose.DriverCases())
-		if len(ps) != len(diagnose.DriverCases()) || !ps[1].Works {
+		ps := diagnose.Compare(context.Background(), p, base, diagnose.Input{IAM: true}, cases)
+		if len(ps) != len(cases) || !ps[1].Works {
 			b.Fatalf("unexpected predictions: %+v", ps[1])
 		}
 	}

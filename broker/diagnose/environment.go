@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
 )
 
 // Environment finding codes, stable: they explain why a driver fails in one
@@ -143,111 +145,84 @@ type EnvironmentReport struct {
 	Findings []Finding
 }
 
-// envDrivers are the drivers a Python environment can have, in the order
-// an application's driver is guessed.
-var envDrivers = []struct{ key, pkg string }{
-	{"pymysql", "PyMySQL"},
-	{"mysqlclient", "mysqlclient"},
-	{"mysql-connector-python", "mysql-connector-python"},
-	{"aiomysql", "aiomysql"},
-	{"go-sql-driver", "github.com/go-sql-driver/mysql"},
+// envDrivers are the descriptors the doctor looks for in an application's
+// process, in the order an application's driver is guessed
+// (driver.EnvRules.GuessOrder).
+func envDrivers() []*driver.Descriptor {
+	var out []*driver.Descriptor
+	for _, d := range driver.All() {
+		if d.Env.GuessOrder > 0 && d.Env.Package != "" {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b *driver.Descriptor) int { return a.Env.GuessOrder - b.Env.GuessOrder })
+	return out
 }
 
-// canonicalEnvDriver maps the names an application may give (SQLAlchemy
-// URLs, hints names) to the driver keys of envDrivers.
-func canonicalEnvDriver(d string) string {
-	d = strings.ToLower(strings.TrimSpace(d))
-	d = strings.TrimPrefix(d, "sqlalchemy+")
-	switch d {
-	case "go-sql-driver", "go-sql-driver/mysql", "github.com/go-sql-driver/mysql":
-		return "go-sql-driver"
-	case "mysqldb", "mysqlclient":
-		return "mysqlclient"
-	case "mysqlconnector", "mysql.connector", "mysql-connector", "mysql-connector-python":
-		return "mysql-connector-python"
-	case "mysql-connector-python-pure":
-		return d
+// canonicalEnvDriver maps the names an application may give (any name or
+// alias broker/driver knows, SQLAlchemy dialects included) to the
+// canonical name of the driver whose handshake it plays; an unknown name
+// is returned trimmed and lowercased (reported as not installed).
+func canonicalEnvDriver(name string) string {
+	if strings.TrimSpace(name) == "" {
+		return ""
 	}
-	return d
+	d, err := driver.For(name)
+	if err != nil {
+		return strings.ToLower(strings.TrimSpace(name))
+	}
+	return d.Base().Name
 }
 
 // EnvironmentCases returns one case per driver installed in env, the
-// application's driver first, and the application's driver key. clearText
-// says the endpoint logs in with mysql_clear_password (IAM), for which the
-// broker's hints give mysql-connector-python's C extension and
-// go-sql-driver their opt-in. When the application's driver is not
-// installed, missing is a driver-not-installed finding and the cases are
-// the other installed drivers.
-func EnvironmentCases(env ClientEnvironment, clearText bool) (cases []EnvCase, app string, missing *Finding) {
+// application's driver first, and the application's driver key. Each case
+// plays the driver as the broker's hints for in set it up (in is the
+// endpoint's hints input), in this environment (its packages, versions,
+// client library and environment variables). When the application's driver
+// is not installed, missing is a driver-not-installed finding and the cases
+// are the other installed drivers.
+func EnvironmentCases(env ClientEnvironment, in hints.Input) (cases []EnvCase, app string, missing *Finding) {
 	app = canonicalEnvDriver(env.Driver)
 	_, crypto := env.Package("cryptography")
 	_, nacl := env.Package("PyNaCl")
-	for _, d := range envDrivers {
-		p, ok := env.Package(d.pkg)
+	vars := env.Env
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	facts := func(p ClientPackage) driver.Facts {
+		return driver.Facts{Version: p.Version, Cryptography: crypto, PyNaCl: nacl, Vars: vars,
+			MariaDBConnC: strings.Contains(strings.ToLower(p.ClientLibrary), "mariadb"), ClientLibrary: p.ClientLibrary, CExtension: p.CExtension}
+	}
+	play := func(d *driver.Descriptor, p ClientPackage) EnvCase {
+		f := facts(p)
+		c := EnvCase{Key: d.Name, Version: p.Version, DriverCase: DriverCase{Key: d.Name, Driver: d.DisplayName, Options: d.EnvLabel(f), Profile: d.Profile(d.Render(in), f)}}
+		if f.MariaDBConnC && p.PluginDir != "" {
+			connCDynamicPlugins(&c.Profile, p)
+		}
+		return c
+	}
+	pure, _ := driver.For("mysql-connector-python-pure")
+	for _, d := range envDrivers() {
+		p, ok := env.Package(d.Env.Package)
 		if !ok {
 			continue
 		}
-		c := EnvCase{Key: d.key, Version: p.Version}
-		switch d.key {
-		case "pymysql", "aiomysql":
-			c.Profile = handshake.PyMySQL(crypto, nacl && d.key == "pymysql")
-			if versionLess(p.Version, "1.2") && d.key == "pymysql" {
-				c.Profile.PrefersTLS = false // TLS only with an ssl option before 1.2.0
-				c.Profile.InsistsOnTLS = false
-			}
-			c.Driver, c.Options = p.Name, "without cryptography"
-			if crypto {
-				c.Options = "with cryptography"
-			}
-			if d.key == "aiomysql" {
-				c.Profile = handshake.AIOMySQL(crypto)
-			}
-		case "mysqlclient":
-			c.Driver = "mysqlclient"
-			if strings.Contains(strings.ToLower(p.ClientLibrary), "mariadb") {
-				c.Profile, c.Options = handshake.MysqlclientMariaDBConnC(), "linked against "+p.ClientLibrary
-				if p.PluginDir != "" {
-					connCDynamicPlugins(&c.Profile, p)
-				}
-			} else {
-				on := envTruthy(env.Env["LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN"])
-				c.Profile = handshake.MysqlclientLibmysql(on)
-				c.Options = "linked against " + orDefault(p.ClientLibrary, "libmysqlclient")
-				if on {
-					c.Options += ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN set"
-				} else {
-					c.Options += ", LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN not set"
-				}
-			}
-		case "go-sql-driver":
-			// The hints set allowCleartextPasswords for clear-text logins.
-			c.Driver, c.Options, c.Profile = "go-sql-driver/mysql", "the broker's hints", handshake.GoSQLDriver(clearText)
-		case "mysql-connector-python":
-			c.Driver = "mysql-connector-python"
-			pure := !p.CExtension || app == "mysql-connector-python-pure"
-			if pure {
-				c.Key, c.Options, c.Profile = "mysql-connector-python-pure", "pure Python (no C extension)", handshake.ConnectorPythonPure()
-				if p.CExtension {
-					c.Options = "use_pure=True"
-				}
-			} else {
-				c.Options, c.Profile = "C extension", handshake.ConnectorPythonC()
-				if clearText || envTruthy(env.Env["LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN"]) {
-					c.Profile.ClearTextOptIn = true // the hints pass auth_plugin='mysql_clear_password'
-				}
-			}
+		// mysql-connector-python's one package is two drivers: without a C
+		// extension that loads (or when the application asks for it), the
+		// pure one.
+		if d.Env.Package == pure.Env.Package && (!p.CExtension || app == pure.Name) {
+			d = pure
 		}
-		cases = append(cases, c)
+		cases = append(cases, play(d, p))
 	}
 	if app == "" && len(cases) > 0 {
 		app = cases[0].Key
 	}
-	if app == "mysql-connector-python" {
-		if p, ok := env.Package("mysql-connector-python"); ok && !p.CExtension {
+	if cext, _ := driver.For("mysql-connector-python"); app == cext.Name {
+		if p, ok := env.Package(cext.Env.Package); ok && !p.CExtension {
 			// The app asks for the C extension (the broker's hints pass
 			// use_pure=False), which does not load in this process.
-			c := EnvCase{Key: app, Version: p.Version}
-			c.Driver, c.Options, c.Profile = "mysql-connector-python", "C extension (does not load)", handshake.ConnectorPythonC()
+			c := play(cext, p)
 			c.Broken = &Finding{Code: CodeCExtensionUnavailable, Severity: SeverityError,
 				Cause: fmt.Sprintf("mysql-connector-python %s's C extension does not load in this process, and use_pure=False (the default when it is installed, and the broker's hints for mysql-connector-python) fails with ImportError \"C Extension not available\"", p.Version),
 				Fix:   "import mysql.connector before anything imports ssl, or install a wheel whose C extension loads with the system OpenSSL; or connect with use_pure=True (driver mysql-connector-python-pure)"}
@@ -285,14 +260,10 @@ func connCDynamicPlugins(pr *handshake.Profile, p ClientPackage) {
 	}
 }
 
+// driverPackage is the package that provides the driver named key.
 func driverPackage(key string) string {
-	for _, d := range envDrivers {
-		if d.key == key {
-			return d.pkg
-		}
-	}
-	if key == "mysql-connector-python-pure" {
-		return "mysql-connector-python"
+	if d, err := driver.For(key); err == nil && d.Base().Env.Package != "" {
+		return d.Base().Env.Package
 	}
 	return key
 }
@@ -301,9 +272,9 @@ func driverPackage(key string) string {
 // Compare does) and rewrites the outcome and finding where the
 // environment decides it: a missing package, an old version with a known
 // bug, a missing environment variable. receivedAt is when the broker got
-// the request (for the clock offset).
-func EnvironmentPredict(ctx context.Context, p *handshake.Probe, base handshake.Target, in Input, env ClientEnvironment, clearText bool, receivedAt time.Time) EnvironmentReport {
-	cases, app, missing := EnvironmentCases(env, clearText)
+// the request (for the clock offset); hin is the endpoint's hints input.
+func EnvironmentPredict(ctx context.Context, p *handshake.Probe, base handshake.Target, in Input, env ClientEnvironment, hin hints.Input, receivedAt time.Time) EnvironmentReport {
+	cases, app, missing := EnvironmentCases(env, hin)
 	rep := EnvironmentReport{Driver: app}
 	if !env.ClientTime.IsZero() {
 		rep.ClockOffset = receivedAt.Sub(env.ClientTime)
@@ -406,32 +377,5 @@ func switchedTo(tr *handshake.Transcript, plugin string) bool {
 // envTruthy is libmysqlclient's test: the first character is 1, Y or y.
 func envTruthy(v string) bool { return v != "" && strings.ContainsRune("1Yy", rune(v[0])) }
 
-// versionLess compares dotted versions numerically ("1.0.2" < "1.1.2");
-// a part that does not start with digits counts as 0. An empty version is
-// not less than anything.
-func versionLess(a, b string) bool {
-	if a == "" {
-		return false
-	}
-	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(pa), len(pb)); i++ {
-		x, y := leadingInt(pa, i), leadingInt(pb, i)
-		if x != y {
-			return x < y
-		}
-	}
-	return false
-}
-
-func leadingInt(parts []string, i int) int {
-	if i >= len(parts) {
-		return 0
-	}
-	s := parts[i]
-	n := 0
-	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
-		n++
-	}
-	v, _ := strconv.Atoi(s[:n])
-	return v
-}
+// versionLess compares dotted versions numerically (driver.VersionLess).
+func versionLess(a, b string) bool { return driver.VersionLess(a, b) }

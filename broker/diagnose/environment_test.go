@@ -5,7 +5,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
 )
 
 func TestVersionLess(t *testing.T) {
@@ -87,7 +90,8 @@ func TestEnvironmentCases(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cases, app, missing := EnvironmentCases(tc.env, tc.clearText)
+			in := hints.Input{Host: "db.example", Port: 3306, User: "u", TLSMode: config.TLSVerifyIdentity, ServerName: "db.example", IAM: tc.clearText}
+			cases, app, missing := EnvironmentCases(tc.env, in)
 			var got []row
 			for _, c := range cases {
 				got = append(got, row{c.Key, c.Options, c.Profile.RSA, c.Profile.ClearTextOptIn})
@@ -99,5 +103,34 @@ func TestEnvironmentCases(t *testing.T) {
 				t.Errorf("app %q missing %v, want %q missing %v", app, missing, tc.wantApp, tc.missing)
 			}
 		})
+	}
+}
+
+// TestEveryAliasResolvesEverywhere: every name and alias of broker/driver
+// is the same driver for the hints (driver.For), the environment rules and
+// the package a missing driver is installed from.
+func TestEveryAliasResolvesEverywhere(t *testing.T) {
+	for _, d := range driver.All() {
+		for _, n := range d.Names() {
+			got, err := driver.For(n)
+			if err != nil || got != d {
+				t.Errorf("driver.For(%q) = %v, %v; want %s", n, got, err, d.Name)
+				continue
+			}
+			if c := canonicalEnvDriver(n); c != d.Base().Name {
+				t.Errorf("environment: %q is %q, want %q", n, c, d.Base().Name)
+			}
+			if d.Runtime == driver.RuntimePython {
+				if pkg := driverPackage(n); pkg != d.Base().Env.Package || pkg == "" {
+					t.Errorf("environment: package of %q is %q, want %q", n, pkg, d.Base().Env.Package)
+				}
+			}
+		}
+	}
+	// The aliases environment.go used not to know.
+	for _, n := range []string{"go", "gosqldriver", "mysql-connector-python-c"} {
+		if canonicalEnvDriver(n) == n {
+			t.Errorf("environment does not know %q", n)
+		}
 	}
 }

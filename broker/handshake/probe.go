@@ -185,6 +185,11 @@ func (s *session) fail(err error) error {
 func (s *session) run(ctx context.Context) error {
 	s.ctx = ctx
 	s.stage = StageDial
+	if host, _, _ := net.SplitHostPort(s.t.Addr); host == "localhost" && s.t.Profile.UnixSocketForLocalhost {
+		return s.stop(StopReason{Code: StopUnixSocket,
+			Detail: s.t.Profile.Name + " takes the host \"localhost\" to mean the Unix socket and ignores the port: it would not reach " + s.t.Addr + " over TCP",
+			Fix:    "force TCP (the broker's hints do: an option file with protocol=TCP, --protocol=TCP) or connect to 127.0.0.1"})
+	}
 	dctx, cancel := context.WithTimeout(ctx, s.timeout(StageDial))
 	defer cancel()
 	d := s.p.Dialer

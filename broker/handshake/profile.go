@@ -1,6 +1,12 @@
 package handshake
 
-import "slices"
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+)
 
 // RSAMode says how a driver handles the RSA step of caching_sha2_password
 // and sha256_password full authentication on a connection without TLS.
@@ -90,6 +96,113 @@ type Profile struct {
 	// dependency to what is missing, e.g. client_ed25519 -> "pip install
 	// pynacl". Such plugins are not in Plugins.
 	PluginNeeds map[string]string
+	// TLS is how the driver, as configured, uses TLS; TLSAsTarget (the
+	// zero value) leaves it to Target.TLS and PrefersTLS. Profiles derived
+	// from rendered hints (broker/driver) always set it: see TargetTLS.
+	TLS TLSUse
+	// UnixSocketForLocalhost: given the host "localhost" the driver
+	// connects to the Unix socket, ignoring the port (libmysqlclient and
+	// MariaDB Connector/C without protocol=TCP). The probe then stops with
+	// StopUnixSocket: it cannot reach the socket the driver would use.
+	UnixSocketForLocalhost bool
+	// CertNameFromAddr: the driver checks the certificate against the host
+	// it connects to (Target.Addr), whatever the endpoint's server name;
+	// false means it checks the configured server name (go-sql-driver with
+	// a registered tls.Config). Only TargetTLS reads it.
+	CertNameFromAddr bool
+}
+
+// StopUnixSocket: the driver would connect to the Unix socket instead of
+// host and port (Profile.UnixSocketForLocalhost and the host "localhost").
+const StopUnixSocket = "unix-socket-instead-of-tcp"
+
+// TLSUse is how a driver, set up by its options, uses TLS.
+type TLSUse int
+
+const (
+	// TLSAsTarget: Target.TLS and PrefersTLS decide (profiles built by the
+	// constructors below).
+	TLSAsTarget TLSUse = iota
+	// TLSOff: the driver never upgrades, even when the server offers TLS
+	// (PyMySQL ssl_disabled, mariadb --skip-ssl, tls=false).
+	TLSOff
+	// TLSOpportunistic: the driver upgrades, unverified, when the server
+	// offers TLS, else goes on in plain text (MySQL's PREFERRED).
+	TLSOpportunistic
+	// TLSUnverified: the driver upgrades without verifying the certificate
+	// (ssl_mode REQUIRED, ssl_ca alone in PyMySQL).
+	TLSUnverified
+	// TLSVerifyCA: the driver verifies the chain, not the host name.
+	TLSVerifyCA
+	// TLSVerifyIdentity: the driver verifies chain and host name.
+	TLSVerifyIdentity
+)
+
+// String names the use.
+func (u TLSUse) String() string {
+	switch u {
+	case TLSAsTarget:
+		return "as-target"
+	case TLSOff:
+		return "off"
+	case TLSOpportunistic:
+		return "opportunistic"
+	case TLSUnverified:
+		return "unverified"
+	case TLSVerifyCA:
+		return "verify-ca"
+	case TLSVerifyIdentity:
+		return "verify-identity"
+	}
+	return "unknown"
+}
+
+// ErrNoVerifiedTLS is returned by TargetTLS when the driver verifies the
+// server but no verifying endpoint configuration was given.
+var ErrNoVerifiedTLS = errors.New("the driver verifies the server but the endpoint has no verifying tls configuration")
+
+// TargetTLS is the Target.TLS that plays this profile's TLS use, built from
+// the endpoint's own configuration ep (its roots and server name; nil when
+// the endpoint uses no TLS). It returns ep unchanged for TLSAsTarget and nil
+// for TLSOff and TLSOpportunistic (PrefersTLS then decides).
+func (p *Profile) TargetTLS(ep *tls.Config) (*tls.Config, error) {
+	switch p.TLS {
+	case TLSAsTarget:
+		return ep, nil
+	case TLSOff, TLSOpportunistic:
+		return nil, nil
+	case TLSUnverified:
+		c := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // what the driver does
+		if ep != nil {
+			c.ServerName = ep.ServerName
+		}
+		return c, nil
+	}
+	if ep == nil || (ep.InsecureSkipVerify && ep.VerifyConnection == nil) {
+		return nil, fmt.Errorf("%s: %w", p.TLS, ErrNoVerifiedTLS)
+	}
+	c := ep.Clone()
+	if p.TLS == TLSVerifyIdentity {
+		c.InsecureSkipVerify, c.VerifyConnection = false, nil
+		if p.CertNameFromAddr {
+			c.ServerName = "" // the probe then takes it from Target.Addr
+		}
+		return c, nil
+	}
+	roots := ep.RootCAs
+	c.InsecureSkipVerify = true //nolint:gosec // the chain is verified below, the name is not (verify-ca)
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("verify-ca: the server sent no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, ic := range cs.PeerCertificates[1:] {
+			inter.AddCert(ic)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		return err
+	}
+	return c, nil
 }
 
 // Supports reports whether the driver can run plugin.

@@ -1,19 +1,18 @@
-// Package hints renders, per client library, the exact connect options an
-// application needs to take the right authentication path to an endpoint:
-// option names as the driver spells them, a DSN where the driver uses one,
-// environment variables, packages, minimum versions and warnings.
+// Package hints holds the shapes shared by every driver's hints: what a
+// renderer needs to know about an endpoint (Input), what it returns (Hints),
+// and the placeholders clients substitute. The renderers themselves, with
+// everything else the product knows about each driver, are the descriptors
+// of package broker/driver (one file per driver); this package stays apart
+// so that the server's proto conversion and the clients' tests depend on the
+// data shape only, not on the registry.
 //
 // Hints are safe by construction: wherever a token or a clear-text password
-// is sent, the options verify the server's certificate and host name. The
-// facts behind each renderer are in shared/reference/DRIVERS.md and are
-// checked by tests in which the real driver connects with only these hints.
+// is sent, the options verify the server's certificate and host name.
 package hints
 
 import (
-	"errors"
-	"fmt"
-	"sort"
-	"strings"
+	"net"
+	"strconv"
 
 	"github.com/connbroker/connbroker/broker/config"
 )
@@ -26,7 +25,20 @@ const (
 	// Password stands for the secret inside a DSN, escaped as that DSN
 	// format requires (URL-escaped in URLs, verbatim for go-sql-driver).
 	Password = "{password}"
+	// TCPOptionFile stands for the path of a MySQL option file whose
+	// [client] group forces TCP: "protocol=TCP" for Oracle's
+	// libmysqlclient, "protocol=1" for MariaDB Connector/C (which reads the
+	// value as a number and ignores "TCP"). Drivers on these libraries take
+	// the host "localhost" to mean the Unix socket; the file makes them use
+	// host and port (mysqlclient's read_default_file).
+	TCPOptionFile = "{tcp_option_file}"
 )
+
+// UnsupportedPrefix starts every warning that says a driver cannot log in to
+// the endpoint as configured at all (a missing plugin, a TLS server name it
+// cannot check). The compatibility matrix asserts that every combination
+// that fails carries such a warning, and that none that works does.
+const UnsupportedPrefix = "unsupported: "
 
 // Plugins the hints know about.
 const (
@@ -39,9 +51,15 @@ const (
 
 // Input is what a renderer needs to know about an endpoint.
 type Input struct {
-	// Host and Port are the server address.
+	// Host and Port are the database's address: the name the IAM token is
+	// signed for and, unless ServerName says otherwise, the name its
+	// certificate must carry.
 	Host string
 	Port int
+	// Dial, when set, is the "host:port" drivers connect to instead (a
+	// tunnel or local proxy, endpoint key dial); TLS still verifies
+	// ServerName.
+	Dial string
 	// User and Database are the login user and default schema.
 	User     string
 	Database string
@@ -60,6 +78,58 @@ type Input struct {
 // ClearText reports whether the secret travels in clear text inside TLS.
 func (in Input) ClearText() bool { return in.IAM || in.Plugin == PluginClearText }
 
+// ConnectHost is the host drivers connect to: Dial's host when set, else
+// Host.
+func (in Input) ConnectHost() string {
+	if h, _, ok := in.dial(); ok {
+		return h
+	}
+	return in.Host
+}
+
+// ConnectPort is the port drivers connect to: Dial's port when set, else
+// Port.
+func (in Input) ConnectPort() int {
+	if _, p, ok := in.dial(); ok {
+		return p
+	}
+	return in.Port
+}
+
+// ConnectAddr is ConnectHost:ConnectPort (IPv6 in brackets).
+func (in Input) ConnectAddr() string {
+	return net.JoinHostPort(in.ConnectHost(), strconv.Itoa(in.ConnectPort()))
+}
+
+// VerifyName is the name a verifying driver must check the certificate
+// against: ServerName, else Host.
+func (in Input) VerifyName() string {
+	if in.ServerName != "" {
+		return in.ServerName
+	}
+	return in.Host
+}
+
+// NameDiffers reports whether the certificate's name differs from the host
+// drivers connect to, so that a driver which checks the name against its
+// connect host (most do) would refuse the server.
+func (in Input) NameDiffers() bool { return in.VerifyName() != in.ConnectHost() }
+
+func (in Input) dial() (string, int, bool) {
+	if in.Dial == "" {
+		return "", 0, false
+	}
+	h, ps, err := net.SplitHostPort(in.Dial)
+	if err != nil {
+		return "", 0, false
+	}
+	p, err := strconv.Atoi(ps)
+	if err != nil {
+		return "", 0, false
+	}
+	return h, p, true
+}
+
 // EnvVar is an environment variable the client process must set.
 type EnvVar struct {
 	Name, Value, Reason string
@@ -70,7 +140,8 @@ type Hints struct {
 	// Driver is the canonical driver name.
 	Driver string
 	// Options are keyword options with the driver's exact names; values are
-	// string, int, bool. The secret is never among them.
+	// string, int, bool or a nested map of those. The secret is never among
+	// them.
 	Options map[string]any
 	// SecretOption names the option that takes the secret.
 	SecretOption string
@@ -84,82 +155,4 @@ type Hints struct {
 	Warnings []string
 	// MinVersion is the lowest driver version known to work.
 	MinVersion string
-}
-
-// Renderer renders hints for one driver.
-type Renderer interface {
-	// Name is the canonical driver name.
-	Name() string
-	// Render returns the hints for in.
-	Render(in Input) Hints
-}
-
-// ErrUnknownDriver is returned by For for a driver it does not know. Do
-// not retry: pick one of Drivers().
-var ErrUnknownDriver = errors.New("unknown driver")
-
-// UnknownDriverError names the driver asked for and the known ones.
-type UnknownDriverError struct {
-	// Driver is the name asked for.
-	Driver string
-}
-
-func (e *UnknownDriverError) Error() string {
-	return fmt.Sprintf("unknown driver %q; known drivers: %s", e.Driver, strings.Join(Drivers(), ", "))
-}
-
-// Unwrap returns ErrUnknownDriver.
-func (e *UnknownDriverError) Unwrap() error { return ErrUnknownDriver }
-
-var (
-	renderers = map[string]Renderer{}
-	aliases   = map[string]string{}
-)
-
-func register(r Renderer, alias ...string) {
-	renderers[r.Name()] = r
-	for _, a := range alias {
-		aliases[a] = r.Name()
-	}
-}
-
-func init() {
-	register(pymysql{}, "PyMySQL")
-	register(goSQLDriver{}, "go", "go-sql-driver/mysql", "gosqldriver")
-	register(mysqlclient{}, "MySQLdb", "mysqldb")
-	register(mysqlConnector{}, "mysql.connector", "mysql-connector", "mysql-connector-python-c")
-	register(mysqlConnector{pure: true}, "mysql-connector-pure")
-	register(aiomysql{})
-	register(sqlalchemy{dialect: "pymysql", base: pymysql{}}, "mysql+pymysql")
-	register(sqlalchemy{dialect: "mysqldb", base: mysqlclient{}}, "mysql+mysqldb", "sqlalchemy+mysqldb")
-	register(sqlalchemy{dialect: "mysqlconnector", base: mysqlConnector{}}, "mysql+mysqlconnector")
-	register(mysql2{}, "node-mysql2")
-	register(connectorJ{}, "connectorj", "mysql-connector-j", "jdbc")
-	register(cli{oracle: true}, "mysql")
-	register(cli{}, "mariadb")
-}
-
-// For returns the renderer for driver (canonical name or alias, case
-// insensitive).
-func For(driver string) (Renderer, error) {
-	d := strings.ToLower(strings.TrimSpace(driver))
-	if r, ok := renderers[d]; ok {
-		return r, nil
-	}
-	for a, n := range aliases {
-		if strings.ToLower(a) == d {
-			return renderers[n], nil
-		}
-	}
-	return nil, &UnknownDriverError{Driver: driver}
-}
-
-// Drivers lists the canonical driver names, sorted.
-func Drivers() []string {
-	out := make([]string, 0, len(renderers))
-	for n := range renderers {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -168,7 +168,7 @@ func orNone(s string) string {
 func Gather(ctx context.Context, ep *config.Endpoint, diagSecret string) Facts {
 	var f Facts
 	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	tr, err := (&handshake.Probe{}).Run(gctx, handshake.Target{Addr: ep.Addr(), GreetingOnly: true, Profile: handshake.Profile{Name: "resolve"}})
+	tr, err := (&handshake.Probe{}).Run(gctx, handshake.Target{Addr: ep.DialAddr(), GreetingOnly: true, Profile: handshake.Profile{Name: "resolve"}})
 	cancel()
 	f.Greeting, f.GreetingErr = tr.Greeting, err
 	if ep.Diagnostic != nil && diagSecret != "" {
@@ -186,7 +186,7 @@ func AccountPlugin(ctx context.Context, ep *config.Endpoint, secret string) (str
 		return "", fmt.Errorf("tls config: %w", err)
 	}
 	cfg := mysql.NewConfig()
-	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, cfg.TLS = "tcp", ep.Addr(), ep.Diagnostic.User, secret, tc
+	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, cfg.TLS = "tcp", ep.DialAddr(), ep.Diagnostic.User, secret, tc
 	cfg.AllowFallbackToPlaintext = ep.TLS.Mode == config.TLSPreferred
 	cfg.Timeout = 5 * time.Second
 	// The same rule as the validator's own login: without verified TLS the

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/hints"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
@@ -18,7 +19,7 @@ const token = "127.0.0.1:3306/?Action=connect&DBUser=app&X-Amz-Algorithm=AWS4-HM
 
 func params(t *testing.T, in hints.Input, caPEM string) *v1.ConnectionParams {
 	t.Helper()
-	r, err := hints.For(Driver)
+	r, err := driver.For(Driver)
 	if err != nil {
 		t.Fatal(err)
 	}

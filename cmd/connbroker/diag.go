@@ -20,7 +20,7 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/dbtls"
-	"github.com/connbroker/connbroker/broker/diagnose"
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/handshake"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
@@ -207,17 +207,21 @@ func printTranscript(out io.Writer, t *v1.Transcript) {
 	}
 }
 
-// knownDrivers are the names --driver accepts (matched against
-// DriverCases, case-insensitively, as a prefix).
+// matchDriver returns the display names (the prediction table's Driver
+// column) that --driver selects: any name or alias broker/driver knows, else
+// a prefix of a display name (case-insensitive); "" selects all.
 func matchDriver(name string) ([]string, error) {
 	var all []string
-	for _, c := range diagnose.DriverCases() {
-		if !slices.Contains(all, c.Driver) {
-			all = append(all, c.Driver)
+	for _, d := range driver.All() {
+		if d.Wraps == "" && !slices.Contains(all, d.DisplayName) {
+			all = append(all, d.DisplayName)
 		}
 	}
 	if name == "" {
 		return all, nil
+	}
+	if d, err := driver.For(name); err == nil {
+		return []string{d.Base().DisplayName}, nil
 	}
 	var out []string
 	for _, d := range all {
@@ -226,7 +230,8 @@ func matchDriver(name string) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("unknown driver %q; known: %s", name, strings.Join(all, ", "))
+		_, err := driver.For(name)
+		return nil, err
 	}
 	return out, nil
 }

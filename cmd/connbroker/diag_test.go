@@ -68,14 +68,18 @@ func TestDiagnoseAndProbe(t *testing.T) {
 	}{
 		{"diagnose IAM via proxy works", []string{b, "diagnose", "proxy-iam"}, 0,
 			[]string{"OK: go-sql-driver logged in", "auth iam, plugin mysql_clear_password", "evidence (config): auth: iam", "auth-switch-request", "mysql_clear_password", "DRIVER", "PyMySQL", "without cryptography",
-				"cleartext-optin-missing: enableCleartextPlugin: true", "Connector/J"}, nil},
-		{"diagnose --driver mysql2 (works with the opt-in)", []string{b, "diagnose", "proxy-iam", "--driver", "mysql2"}, 0,
-			[]string{"mysql2", "enableCleartextPlugin: true  "}, nil},
+				"MySQL Connector/J", "mysqlclient", "MariaDB Connector/C"}, nil},
+		// The table plays each driver as the hints set it up: mysql2 gets
+		// enableCleartextPlugin, so it works.
+		{"diagnose --driver mysql2 (works: the hints give the opt-in)", []string{b, "diagnose", "proxy-iam", "--driver", "mysql2"}, 0,
+			[]string{"mysql2 (Node.js)", "as the hints set it up  works"}, nil},
+		{"diagnose --driver by alias", []string{b, "diagnose", "proxy-iam", "--driver", "node-mysql2"}, 0,
+			[]string{"mysql2 (Node.js)", "works"}, nil},
 		{"diagnose static password to IAM account", []string{b, "diagnose", "iam-static"}, 1,
 			[]string{"endpoint iam-static: FAILED: static-password-to-iam-account: ", "auth: iam"}, nil},
 		{"validate static password to IAM account", []string{b, "validate", "iam-static"}, 1,
 			[]string{"static-password-to-iam-account: ", "fix: set auth: iam"}, nil},
-		{"diagnose unknown driver", []string{b, "diagnose", "proxy-iam", "--driver", "odbc"}, 2, nil, []string{"unknown driver", "PyMySQL"}},
+		{"diagnose unknown driver", []string{b, "diagnose", "proxy-iam", "--driver", "odbc"}, 2, nil, []string{"unknown driver", "pymysql (aliases PyMySQL)", "go-sql-driver (aliases go, "}},
 		{"diagnose unknown endpoint", []string{b, "diagnose", "nope"}, 2, nil, []string{"not configured"}},
 		{"probe the RDS-like endpoint", []string{"probe", e.Addr}, 0,
 			[]string{"MySQL 8.0.36-rdslike", "mysql_native_password", "offered; TLS 1.3", "PLUGIN_AUTH"}, nil},

@@ -104,7 +104,7 @@ not be reached or refused the request.`,
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for the broker call")
 	g.tls.register(pf, lookupEnv)
 
-	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g))
+	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g))
 	return root.Execute()
 }
 

@@ -291,6 +291,8 @@ func (e *env) subprocessRaw(t *testing.T, argv []string, b []byte, dir string) [
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
+	// This checkout's Python client, not whatever the venv has installed.
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(e.root, "clients/python"))
 	cmd.Stdin = bytes.NewReader(b)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -363,6 +365,7 @@ func (e *env) cleartextGate(t *testing.T) {
 			}
 		}
 		cmd.Env = append(cmd.Env, tt.env...)
+		cmd.Env = append(cmd.Env, "PYTHONPATH="+filepath.Join(e.root, "clients/python"))
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("gate.py: %v", err)

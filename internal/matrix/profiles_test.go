@@ -17,54 +17,28 @@ import (
 
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/dbtls"
+	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
-// profileFor returns the broker/handshake profile of a matrix row, set up
-// the way the broker's hints p set up that driver (the same opt-ins and TLS
-// options). The venv has cryptography and PyNaCl (requirements-dev.txt);
-// mysqlclient is built on Debian's MariaDB Connector/C.
-func profileFor(t *testing.T, driver string, p *v1.ConnectionParams) handshake.Profile {
+// profileFor returns the handshake profile of a matrix row: the
+// registry's descriptor (broker/driver) derives it from the hints p the
+// broker returned, as a prediction does. The venv has cryptography and
+// PyNaCl (requirements-dev.txt); mysqlclient is built on Debian's MariaDB
+// Connector/C.
+func profileFor(t *testing.T, name string, p *v1.ConnectionParams) handshake.Profile {
 	t.Helper()
-	o := v1.OptionsMap(p.GetHints().GetOptions())
-	on := func(key string) bool { v, _ := o[key].(bool); return v }
-	var prof handshake.Profile
-	switch driver {
-	case "pymysql", "sqlalchemy+pymysql":
-		prof = handshake.PyMySQL(true, true)
-	case "aiomysql":
-		prof = handshake.AIOMySQL(true)
-	case "mysqlclient", "sqlalchemy+mysqlclient":
-		prof = handshake.MysqlclientMariaDBConnC()
-	case "mysql-connector-python", "sqlalchemy+mysqlconnector", "mysql-connector-python-pure":
-		if driver == "mysql-connector-python-pure" {
-			prof = handshake.ConnectorPythonPure()
-		} else {
-			prof = handshake.ConnectorPythonC()
-		}
-		if o["auth_plugin"] == handshake.PluginClearPassword {
-			prof.FirstPlugin, prof.ClearTextOptIn = handshake.PluginClearPassword, true
-		}
-		prof.InsistsOnTLS = on("ssl_verify_cert")
-	case "go-sql-driver":
-		prof = handshake.GoSQLDriver(on("allowCleartextPasswords"))
-	case "mysql2":
-		prof = handshake.MySQL2(on("enableCleartextPlugin"))
-	case "mariadb-cli":
-		prof = handshake.MariaDBCLI()
-		prof.InsistsOnTLS = on("ssl-verify-server-cert")
-	case "connector-j":
-		prof = handshake.ConnectorJ(on("allowPublicKeyRetrieval"))
-	default:
-		t.Fatalf("no profile for matrix row %s", driver)
+	d, err := driver.For(name)
+	if err != nil {
+		t.Fatalf("matrix row %s: %v", name, err)
 	}
-	if p.GetTls().GetMode() == v1.TLSMode_TLS_MODE_DISABLED {
-		// Every driver's hints turn TLS off explicitly (ssl_disabled,
-		// ssl_mode DISABLED, --skip-ssl, sslMode=DISABLED, no ssl option).
-		prof.PrefersTLS = false
+	h := hints.Hints{Driver: p.GetHints().GetDriver(), Options: v1.OptionsMap(p.GetHints().GetOptions()), Warnings: p.GetHints().GetWarnings()}
+	for _, e := range p.GetHints().GetEnv() {
+		h.Env = append(h.Env, hints.EnvVar{Name: e.GetName(), Value: e.GetValue()})
 	}
-	return prof
+	return d.Profile(h, driver.Facts{Cryptography: true, PyNaCl: true, MariaDBConnC: true})
 }
 
 // tlsModes maps the API's TLS modes to the configuration's.
@@ -115,8 +89,12 @@ func (e *env) predictKind(t *testing.T, driver string, k kind, drop string) pred
 		if tc != nil && tc.ServerName == "" {
 			tc.ServerName = p.GetHost()
 		}
+		prof := profileFor(t, driver, p)
+		if tc, err = prof.TargetTLS(tc); err != nil {
+			t.Fatalf("%s/%s: %v", driver, k.key, err)
+		}
 		target := handshake.Target{Addr: net.JoinHostPort(p.GetHost(), strconv.Itoa(int(p.GetPort()))), User: p.GetUser(),
-			Secret: p.GetCredential().GetSecret(), Database: p.GetDatabase(), TLS: tc, Profile: profileFor(t, driver, p),
+			Secret: p.GetCredential().GetSecret(), Database: p.GetDatabase(), TLS: tc, Profile: prof,
 			RevealWithoutVerifiedTLS: []string{handshake.AnyPlugin}} // the matrix's own peers: play each driver to the end
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		tr, err := (&handshake.Probe{}).Run(ctx, target)

@@ -53,6 +53,7 @@ func TestPasswordRotation(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, python, filepath.Join(root, "internal/matrix/runners/rotation.py"), br.Addr, "rot", driver)
 			cmd.Dir = filepath.Join(root, "clients/python")
+			cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "clients/python")) // this checkout's client
 			stdin, _ := cmd.StdinPipe()
 			stdout, _ := cmd.StdoutPipe()
 			var stderr strings.Builder

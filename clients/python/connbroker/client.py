@@ -216,6 +216,20 @@ class Client:
         )
         return list(resp.endpoints)
 
+    def list_drivers(self) -> list[broker_pb2.DriverInfo]:
+        """List the drivers the broker renders hints for, sorted by name.
+
+        Each has its canonical name, aliases, display name and environment
+        rules (package, import module, minimum version, optional packages,
+        environment variables): the one list every client reads.
+        """
+        resp: broker_pb2.ListDriversResponse = self._call(
+            "ListDrivers()",
+            self.timeout,
+            lambda t: self._stub.ListDrivers(broker_pb2.ListDriversRequest(), timeout=t),
+        )
+        return list(resp.drivers)
+
     def close(self) -> None:
         """Close the channel. Calls made afterwards fail."""
         self._channel.close()

@@ -35,56 +35,102 @@ from connbroker.hints import driver_kwargs
 from connbroker.v1 import broker_pb2
 
 __all__ = [
-    "DRIVER_PACKAGES",
     "ENV_VARS",
     "Environment",
     "Package",
     "RealLogin",
+    "Registry",
     "collect",
     "main",
     "real_login",
     "real_login_in_child",
 ]
 
-#: Distribution names the doctor reports, drivers first.
-DRIVER_PACKAGES = ("PyMySQL", "mysqlclient", "mysql-connector-python", "aiomysql", "SQLAlchemy")
-#: Optional packages that change what a driver can do.
-OPTIONAL_PACKAGES = ("cryptography", "PyNaCl", "certifi")
-#: Environment variables that matter for MySQL authentication and TLS.
+#: Packages the doctor always reports besides the drivers' own (the drivers,
+#: their optional packages and environment variables come from the broker's
+#: ListDrivers: see :class:`Registry`).
+OPTIONAL_PACKAGES = ("certifi",)
+#: Environment variables about TLS that matter whatever the driver.
 ENV_VARS = (
-    "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN",
     "LIBMYSQL_PLUGIN_DIR",
-    "MARIADB_PLUGIN_DIR",
     "MYSQL_SSL_CA",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
-)
-#: Driver names accepted by ``--driver`` (the broker's hints names).
-DRIVERS = (
-    "pymysql",
-    "mysqlclient",
-    "mysql-connector-python",
-    "mysql-connector-python-pure",
-    "aiomysql",
-    "sqlalchemy+pymysql",
-    "sqlalchemy+mysqlclient",
-    "sqlalchemy+mysqlconnector",
 )
 
 #: Finding codes whose failure shows only on full authentication (a server
 #: cache miss): a real login on the fast path can still succeed.
 CACHE_DEPENDENT = frozenset({"rsa-package-missing", "rsa-public-key-needed", "full-auth-driver-requires-tls"})
 
-_PKG_OF = {
-    "pymysql": "PyMySQL",
-    "mysqlclient": "mysqlclient",
-    "mysql-connector-python": "mysql-connector-python",
-    "mysql-connector-python-pure": "mysql-connector-python",
-    "aiomysql": "aiomysql",
-    "sqlalchemy+pymysql": "PyMySQL",
-    "sqlalchemy+mysqlclient": "mysqlclient",
-    "sqlalchemy+mysqlconnector": "mysql-connector-python",
-}
+
+class Registry:
+    """The broker's drivers (ListDrivers) that run in Python: names, aliases,
+    packages, import modules and environment rules. The doctor keeps no
+    driver table of its own."""
+
+    def __init__(self, drivers: list[broker_pb2.DriverInfo]) -> None:
+        """Keep the Python drivers of a ListDrivers answer."""
+        self.drivers = {d.name: d for d in drivers if d.runtime == "python"}
+
+    @classmethod
+    def from_broker(cls, client: Client) -> Registry:
+        """Ask the broker (ListDrivers)."""
+        return cls(client.list_drivers())
+
+    def resolve(self, name: str) -> str | None:
+        """Return the canonical name for a name or alias (case-insensitive), or None."""
+        n = name.strip().lower()
+        for d in self.drivers.values():
+            if n == d.name.lower() or n in (a.lower() for a in d.aliases):
+                return d.name
+        return None
+
+    def known(self) -> str:
+        """The names and aliases, for an error message."""
+        return ", ".join(f"{d.name} (aliases {', '.join(d.aliases)})" if d.aliases else d.name for d in self.drivers.values())
+
+    def base(self, name: str) -> broker_pb2.DriverInfo:
+        """The driver whose connection ``name`` makes (a SQLAlchemy dialect's DBAPI driver)."""
+        d = self.drivers[name]
+        return self.drivers.get(d.wraps, d) if d.wraps else d
+
+    def package(self, name: str) -> str:
+        """The distribution that provides the driver ``name`` (its DBAPI driver's for SQLAlchemy)."""
+        return self.base(name).environment.package
+
+    def modules(self, name: str) -> list[str]:
+        """What the driver imports, its DBAPI driver's module first (before ``ssl`` is imported)."""
+        d = self.drivers[name]
+        mods = [self.base(name).environment.module]
+        if d.environment.module and d.environment.module not in mods:
+            mods.append(d.environment.module)
+        return mods
+
+    def packages(self) -> list[str]:
+        """Every distribution and optional package the drivers name, drivers first."""
+        out: list[str] = []
+        for d in self.drivers.values():
+            if d.environment.package and d.environment.package not in out:
+                out.append(d.environment.package)
+        for d in self.drivers.values():
+            for p in d.environment.optional_packages:
+                if p not in out:
+                    out.append(p)
+        return out
+
+    def env_vars(self) -> list[str]:
+        """Every environment variable the drivers read, then the TLS ones."""
+        out: list[str] = []
+        for d in self.drivers.values():
+            for v in d.environment.env_vars:
+                if v not in out:
+                    out.append(v)
+        return out + [v for v in ENV_VARS if v not in out]
+
+    def guess_order(self) -> list[str]:
+        """The drivers to try, in order, when the application names none."""
+        ds = [d for d in self.drivers.values() if d.environment.guess_order > 0]
+        return [d.name for d in sorted(ds, key=lambda d: d.environment.guess_order)]
 
 
 @dataclass
@@ -225,10 +271,14 @@ def _ca_bundle() -> str:
     return ""
 
 
-def collect() -> Environment:
-    """Collect this process's drivers, optional packages, environment and CA bundle."""
+def collect(registry: Registry) -> Environment:
+    """Collect this process's drivers, optional packages, environment and CA bundle.
+
+    What to look for (packages, environment variables) is the broker's
+    driver list, ``registry``.
+    """
     env = Environment(runtime=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})")
-    for name in DRIVER_PACKAGES + OPTIONAL_PACKAGES:
+    for name in registry.packages() + [p for p in OPTIONAL_PACKAGES if p not in registry.packages()]:
         v = _version(name)
         if v is None:
             continue
@@ -238,7 +288,7 @@ def collect() -> Environment:
         elif name == "mysql-connector-python":
             p.c_extension = _connector_cext()
         env.packages.append(p)
-    env.env = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
+    env.env = {k: os.environ[k] for k in registry.env_vars() if k in os.environ}
     env.ca_bundle = _ca_bundle()
     return env
 
@@ -260,30 +310,17 @@ class RealLogin:
     withheld: str = ""
 
 
-#: The module each driver is imported as; the login child imports it first,
-#: before grpc imports ``ssl`` (mysql-connector-python's C extension needs
-#: that order).
-_MODULE_OF = {
-    "pymysql": "pymysql",
-    "mysqlclient": "MySQLdb",
-    "mysql-connector-python": "mysql.connector",
-    "mysql-connector-python-pure": "mysql.connector",
-    "aiomysql": "aiomysql",
-    "sqlalchemy+pymysql": "sqlalchemy",
-    "sqlalchemy+mysqlclient": "sqlalchemy",
-    "sqlalchemy+mysqlconnector": "mysql.connector, sqlalchemy",
-}
-
-
-def real_login_in_child(address: str, timeout: float, endpoint: str, driver: str) -> RealLogin:
+def real_login_in_child(address: str, timeout: float, endpoint: str, driver: str, modules: list[str]) -> RealLogin:
     """Run :func:`real_login` in a fresh interpreter of this environment.
 
     A fresh process, like the application's first connection: libraries that
     read their environment once (libmysqlclient) or must be imported before
     ``ssl`` (mysql-connector-python's C extension) behave as they do there.
+    ``modules`` (the driver's import modules, from the broker's driver list)
+    are imported first.
     """
     code = (
-        f"import {_MODULE_OF[driver]}\n"
+        f"import {', '.join(modules)}\n"
         "import sys\n"
         "from connbroker.doctor import _login_child\n"
         "sys.exit(_login_child(sys.argv[1:]))\n"
@@ -478,16 +515,16 @@ async def _aiomysql_login(endpoint: str, client: Client, out: RealLogin) -> None
         out.withheld = guard.withheld
 
 
-def _pick_driver(env: Environment, asked: str) -> str:
-    if asked:
-        return asked
-    for d in ("pymysql", "mysqlclient", "mysql-connector-python", "aiomysql"):
-        p = env.package(_PKG_OF[d])
+def _pick_driver(env: Environment, registry: Registry) -> str:
+    """The first installed driver in the broker's guess order."""
+    order = registry.guess_order()
+    for d in order:
+        p = env.package(registry.package(d))
         if p is not None:
-            if d == "mysql-connector-python" and not p.c_extension:
-                return "mysql-connector-python-pure"
+            if not p.c_extension and registry.resolve(d + "-pure"):
+                return d + "-pure"  # mysql-connector-python without its C extension
             return d
-    return "pymysql"
+    return order[0] if order else ""
 
 
 def _finding(f: broker_pb2.Finding) -> dict[str, str]:
@@ -500,9 +537,10 @@ def _result_name(result: int) -> str:
     return name[len("HANDSHAKE_RESULT_") :].lower().replace("_", "-")
 
 
-def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[str, Any]:
+def run(client: Client, endpoint: str, driver: str, env: Environment, registry: Registry | None = None) -> dict[str, Any]:
     """Run the doctor and return the report as a JSON-able dict."""
-    login = real_login_in_child(client.address, client.timeout, endpoint, driver)
+    registry = registry or Registry.from_broker(client)
+    login = real_login_in_child(client.address, client.timeout, endpoint, driver, registry.modules(driver))
     resp = client.validate([endpoint], client_environment=env.to_proto(driver))
     res = resp.results[0]
     rep = res.environment
@@ -562,6 +600,8 @@ def run(client: Client, endpoint: str, driver: str, env: Environment) -> dict[st
         "driver": driver,
         "app_driver": rep.driver,
         "environment": asdict(env),
+        "checked_packages": registry.packages() + [p for p in OPTIONAL_PACKAGES if p not in registry.packages()],
+        "checked_env_vars": registry.env_vars(),
         "broker_validation": {
             "ok": res.ok,
             "reason": res.reason,
@@ -588,7 +628,7 @@ def render(rep: dict[str, Any], out: TextIO) -> None:
     w("This process\n")
     w(f"  runtime        {env['runtime']}\n")
     have = {p["name"].lower(): p for p in env["packages"]}
-    for name in DRIVER_PACKAGES + OPTIONAL_PACKAGES:
+    for name in rep["checked_packages"]:
         p = have.get(name.lower())
         if p is None:
             w(f"  {name:<22} not installed\n")
@@ -601,10 +641,11 @@ def render(rep: dict[str, Any], out: TextIO) -> None:
         if name == "mysql-connector-python":
             extra = ", C extension" if p["c_extension"] else ", pure Python (no C extension)"
         w(f"  {name:<22} {p['version']}{extra}\n")
-    for k in ENV_VARS[:1]:
+    always = [k for k in rep["checked_env_vars"] if k.startswith("LIBMYSQL_ENABLE")]
+    for k in always:
         w(f"  {k} {'=' + env['env'][k] if k in env['env'] else 'not set'}\n")
     for k, v in sorted(env["env"].items()):
-        if k not in ENV_VARS[:1]:
+        if k not in always:
             w(f"  {k}={v}\n")
     w(f"  CA bundle      {env['ca_bundle'] or 'none found'}\n")
     w(f"  clock offset   {rep['clock_offset_seconds']:+.3f}s against the broker\n")
@@ -648,7 +689,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     )
     ap.add_argument("endpoint", help="the configured endpoint name")
     ap.add_argument(
-        "--driver", choices=DRIVERS, default="", help="the application's driver (default: the first installed)"
+        "--driver",
+        default="",
+        help="the application's driver, any name or alias of `connbroker drivers` (default: the first installed)",
     )
     ap.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     ap.add_argument("--broker", default=None, help="broker address (default $CONNBROKER_ADDR or 127.0.0.1:7700)")
@@ -657,18 +700,25 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         args = ap.parse_args(argv)
     except SystemExit as e:
         return 2 if e.code else 0
-    env = collect()
-    driver = _pick_driver(env, args.driver)
-    if env.package(_PKG_OF[driver]) is None:
-        print(
-            f"doctor: the driver {driver!r} is not installed in this environment ({sys.executable}): "
-            f"pip install {_PKG_OF[driver]}",
-            file=sys.stderr,
-        )
-        return 1
     try:
         with Client(args.broker, timeout=args.timeout) as client:
-            rep = run(client, args.endpoint, driver, env)
+            registry = Registry.from_broker(client)
+            driver = _pick_driver(collect(registry), registry) if not args.driver else registry.resolve(args.driver)
+            if not driver:
+                print(
+                    f"doctor: unknown driver {args.driver!r}; known drivers: {registry.known()}",
+                    file=sys.stderr,
+                )
+                return 2
+            env = collect(registry)
+            if env.package(registry.package(driver)) is None:
+                print(
+                    f"doctor: the driver {driver!r} is not installed in this environment ({sys.executable}): "
+                    f"pip install {registry.package(driver)}",
+                    file=sys.stderr,
+                )
+                return 1
+            rep = run(client, args.endpoint, driver, env, registry)
     except BrokerError as e:
         print(f"doctor: {e}", file=sys.stderr)
         return 1

@@ -9,6 +9,10 @@ The contract (``DriverHints`` in ``broker.proto``):
   ``params.hints.secret_option``.
 * String values may contain ``{ca_file}``: the path of a file holding
   ``params.tls.ca_pem``, or of the system CA bundle when ``ca_pem`` is empty.
+* String values may contain ``{tcp_option_file}``: the path of a MySQL
+  option file whose ``[client]`` group forces TCP (mysqlclient's
+  ``read_default_file`` for the host ``localhost``, which libmysqlclient and
+  MariaDB Connector/C otherwise take to mean the Unix socket).
 
 :func:`driver_kwargs` does all of that and is shared by every driver helper.
 """
@@ -29,10 +33,21 @@ from typing import Any
 from connbroker.errors import HintsError
 from connbroker.v1 import broker_pb2
 
-__all__ = ["CA_FILE_PLACEHOLDER", "ca_file_for", "driver_kwargs", "options_dict", "system_ca_file"]
+__all__ = [
+    "CA_FILE_PLACEHOLDER",
+    "TCP_OPTION_FILE_PLACEHOLDER",
+    "ca_file_for",
+    "driver_kwargs",
+    "options_dict",
+    "system_ca_file",
+    "tcp_option_file",
+]
 
 #: Placeholder in string option values for the CA bundle path.
 CA_FILE_PLACEHOLDER = "{ca_file}"
+
+#: Placeholder in string option values for an option file that forces TCP.
+TCP_OPTION_FILE_PLACEHOLDER = "{tcp_option_file}"
 
 _ca_lock = threading.Lock()
 _ca_dir: str | None = None
@@ -94,8 +109,9 @@ class _LazyCAFile:
 def options_dict(options: Iterable[broker_pb2.HintOption], ca: _LazyCAFile | None = None) -> dict[str, Any]:
     """Convert hint options to a plain dict (nested groups become dicts).
 
-    With ``ca``, ``{ca_file}`` in string values is replaced by its path;
-    without, strings are returned as sent.
+    With ``ca``, ``{ca_file}`` in string values is replaced by its path and
+    ``{tcp_option_file}`` by :func:`tcp_option_file`; without, strings are
+    returned as sent.
     """
     out: dict[str, Any] = {}
     for opt in options:
@@ -104,6 +120,8 @@ def options_dict(options: Iterable[broker_pb2.HintOption], ca: _LazyCAFile | Non
             s = opt.string_value
             if ca is not None and CA_FILE_PLACEHOLDER in s:
                 s = s.replace(CA_FILE_PLACEHOLDER, ca.path())
+            if ca is not None and TCP_OPTION_FILE_PLACEHOLDER in s:
+                s = s.replace(TCP_OPTION_FILE_PLACEHOLDER, tcp_option_file())
             out[opt.name] = s
         elif kind == "int_value":
             out[opt.name] = opt.int_value
@@ -183,6 +201,25 @@ def ca_file_for(ca_pem: str) -> str:
         _ca_files[digest] = path
         _ca_file_ids[digest] = (st.st_dev, st.st_ino)
         return path
+
+
+def tcp_option_file() -> str:
+    """Return the path of a private MySQL option file that forces TCP.
+
+    Its ``[client]`` group sets ``protocol``: ``1`` when mysqlclient is linked
+    against MariaDB Connector/C (3.x reads the value as a number and ignores
+    ``TCP``), else ``TCP`` (Oracle's libmysqlclient takes the name).
+    """
+    value = "TCP"
+    try:
+        from MySQLdb import _mysql  # optional: only mysqlclient reads the file
+
+        if int(_mysql.get_client_info().split(".")[0]) < 5:
+            value = "1"  # MariaDB Connector/C 3.x
+    except (ImportError, ValueError):
+        pass
+    # The same private, once-per-content file as a CA bundle.
+    return ca_file_for(f"[client]\nprotocol={value}\n")
 
 
 def system_ca_file() -> str:

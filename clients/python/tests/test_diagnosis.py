@@ -53,10 +53,12 @@ def test_validate_with_transcript_findings_and_drivers(devstack: Devstack, broke
     secret = broker.get_connection_params(ENDPOINT).credential.secret
     assert "X-Amz-Signature" not in str(r) and secret not in str(r)
     table = {(d.driver, d.options): d for d in r.drivers}
-    assert table[("PyMySQL", "with cryptography")].works
-    gsd = table[("go-sql-driver/mysql", "defaults")]
-    assert not gsd.works and gsd.finding.code == "cleartext-optin-missing"
-    assert "allowCleartextPasswords=true" in gsd.finding.fix
+    # Each driver is played as the broker's hints set it up (opt-ins
+    # included), so every one of them logs in to the IAM endpoint.
+    assert table[("PyMySQL", "with cryptography and PyNaCl")].works
+    assert table[("go-sql-driver/mysql", "as the hints set it up")].works
+    assert table[("mysql2 (Node.js)", "as the hints set it up")].works
+    assert not [d for d in r.drivers if not d.works], [(d.driver, d.options, d.finding.code) for d in r.drivers if not d.works]
 
 
 def test_probe_endpoint(devstack: Devstack, broker: connbroker.Client) -> None:

@@ -23,7 +23,6 @@ from .conftest import Devstack
         ([], 2),
         (["nosuch"], 2),
         (["doctor"], 2),
-        (["doctor", "orders", "--driver", "nosuch"], 2),
         (["doctor", "orders", "-o", "yaml"], 2),
     ],
 )
@@ -31,8 +30,30 @@ def test_usage_errors_exit_2(argv: list[str], want: int) -> None:
     assert cli.main(argv) == want
 
 
-def test_collect_reports_this_venv() -> None:
-    env = doctor.collect()
+def test_unknown_driver_lists_the_brokers_drivers(devstack: Devstack, capsys: pytest.CaptureFixture[str]) -> None:
+    """The driver names come from the broker (ListDrivers): an unknown one exits 2 with every name and alias."""
+    assert cli.main(["doctor", "orders", "--driver", "nosuch", "--broker", devstack.broker_addr]) == 2
+    err = capsys.readouterr().err
+    assert "unknown driver 'nosuch'" in err and "pymysql (aliases PyMySQL)" in err and "mysqlclient (aliases MySQLdb, mysqldb)" in err, err
+
+
+def test_registry_resolves_every_alias(devstack: Devstack) -> None:
+    """Every alias the broker publishes resolves to its driver, the SQLAlchemy dialects to their DBAPI package."""
+    with devstack.client() as c:
+        reg = doctor.Registry.from_broker(c)
+    assert reg.resolve("MySQLdb") == "mysqlclient" and reg.resolve("mysql+pymysql") == "sqlalchemy+pymysql"
+    assert reg.package("sqlalchemy+mysqlclient") == "mysqlclient"
+    assert reg.modules("sqlalchemy+mysqlconnector") == ["mysql.connector", "sqlalchemy"]
+    for d in reg.drivers.values():
+        for a in d.aliases:
+            assert reg.resolve(a) == d.name
+    assert reg.guess_order()[:2] == ["pymysql", "mysqlclient"]
+    assert "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN" in reg.env_vars()
+
+
+def test_collect_reports_this_venv(devstack: Devstack) -> None:
+    with devstack.client() as c:
+        env = doctor.collect(doctor.Registry.from_broker(c))
     pymysql = env.package("pymysql")
     assert pymysql is not None and pymysql.version == "1.2.4"
     mc = env.package("mysqlclient")

@@ -26,16 +26,17 @@ from typing import Any, Callable
 
 import connbroker
 
-PACKAGES = {
-    "pymysql": "PyMySQL",
-    "mysqlclient": "mysqlclient",
-    "mysql-connector-python": "mysql-connector-python",
-    "mysql-connector-python-pure": "mysql-connector-python",
-    "aiomysql": "aiomysql",
-    "sqlalchemy+pymysql": "PyMySQL",
-    "sqlalchemy+mysqlclient": "mysqlclient",
-    "sqlalchemy+mysqlconnector": "mysql-connector-python",
-}
+
+def driver_package(client: connbroker.Client, driver: str) -> tuple[str, str]:
+    """Return (DBAPI package, wrapper package or "") for driver, from the
+    broker's driver list (ListDrivers): the runner keeps no table of its own."""
+    drivers = {d.name: d for d in client.list_drivers()}
+    if driver not in drivers:
+        raise ValueError(f"the broker does not know driver {driver!r}; it knows {sorted(drivers)}")
+    d = drivers[driver]
+    if d.wraps:
+        return drivers[d.wraps].environment.package, d.environment.package
+    return d.environment.package, ""
 
 
 def query_dbapi(conn: Any) -> str:
@@ -114,11 +115,12 @@ def describe(e: BaseException) -> str:
 def main() -> None:
     req = json.load(sys.stdin)
     driver = req["driver"]
-    version = importlib.metadata.version(PACKAGES[driver])
-    if driver.startswith("sqlalchemy+"):
-        version = f"SQLAlchemy {importlib.metadata.version('SQLAlchemy')}, {PACKAGES[driver]} {version}"
-    out: dict[str, Any] = {"version": version, "results": []}
     with connbroker.Client(req["broker"], timeout=10) as client:
+        pkg, wrapper = driver_package(client, driver)
+        version = importlib.metadata.version(pkg)
+        if wrapper:
+            version = f"{wrapper} {importlib.metadata.version(wrapper)}, {pkg} {version}"
+        out: dict[str, Any] = {"version": version, "results": []}
         run = connector(driver, client)
         for case in req["cases"]:
             res: dict[str, Any] = {"endpoint": case["endpoint"]}

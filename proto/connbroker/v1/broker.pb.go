@@ -3550,6 +3550,349 @@ func (x *EndpointSummary) GetTlsMode() TLSMode {
 	return TLSMode_TLS_MODE_UNSPECIFIED
 }
 
+// ListDriversRequest asks for the drivers the broker knows.
+type ListDriversRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDriversRequest) Reset() {
+	*x = ListDriversRequest{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDriversRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDriversRequest) ProtoMessage() {}
+
+func (x *ListDriversRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDriversRequest.ProtoReflect.Descriptor instead.
+func (*ListDriversRequest) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+}
+
+// ListDriversResponse lists the drivers the broker renders hints for.
+type ListDriversResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// drivers are sorted by name.
+	Drivers       []*DriverInfo `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDriversResponse) Reset() {
+	*x = ListDriversResponse{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDriversResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDriversResponse) ProtoMessage() {}
+
+func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDriversResponse.ProtoReflect.Descriptor instead.
+func (*ListDriversResponse) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListDriversResponse) GetDrivers() []*DriverInfo {
+	if x != nil {
+		return x.Drivers
+	}
+	return nil
+}
+
+// DriverInfo is one driver: its names and the rules an application's
+// process must satisfy for it.
+type DriverInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the canonical name, e.g. "pymysql"; GetConnectionParams takes it.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// aliases are other names accepted for it (case-insensitive), e.g. "PyMySQL".
+	Aliases []string `protobuf:"bytes,2,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	// display_name is for people, e.g. "PyMySQL".
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// runtime is where the driver runs: python, go, node, java or cli.
+	Runtime string `protobuf:"bytes,4,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// wraps names the driver whose connection this one makes (the SQLAlchemy
+	// dialects); empty when none.
+	Wraps string `protobuf:"bytes,5,opt,name=wraps,proto3" json:"wraps,omitempty"`
+	// environment is what the application's process must have.
+	Environment *DriverEnvironment `protobuf:"bytes,6,opt,name=environment,proto3" json:"environment,omitempty"`
+	// variants label the settings the comparison table shows for it, e.g.
+	// "without cryptography".
+	Variants      []string `protobuf:"bytes,7,rep,name=variants,proto3" json:"variants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DriverInfo) Reset() {
+	*x = DriverInfo{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DriverInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DriverInfo) ProtoMessage() {}
+
+func (x *DriverInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
+func (*DriverInfo) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DriverInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DriverInfo) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+func (x *DriverInfo) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *DriverInfo) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+func (x *DriverInfo) GetWraps() string {
+	if x != nil {
+		return x.Wraps
+	}
+	return ""
+}
+
+func (x *DriverInfo) GetEnvironment() *DriverEnvironment {
+	if x != nil {
+		return x.Environment
+	}
+	return nil
+}
+
+func (x *DriverInfo) GetVariants() []string {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
+}
+
+// DriverEnvironment is what an application's process must have for a driver.
+type DriverEnvironment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// package is the package or module to install, e.g. "PyMySQL"; empty for
+	// none.
+	Package string `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
+	// module is what the application imports or runs, e.g. "pymysql".
+	Module string `protobuf:"bytes,2,opt,name=module,proto3" json:"module,omitempty"`
+	// min_version is the lowest driver version the hints are known to work with.
+	MinVersion string `protobuf:"bytes,3,opt,name=min_version,json=minVersion,proto3" json:"min_version,omitempty"`
+	// optional_packages change what the driver can do, e.g. "cryptography".
+	OptionalPackages []string `protobuf:"bytes,4,rep,name=optional_packages,json=optionalPackages,proto3" json:"optional_packages,omitempty"`
+	// env_vars are environment variables the driver reads.
+	EnvVars []string `protobuf:"bytes,5,rep,name=env_vars,json=envVars,proto3" json:"env_vars,omitempty"`
+	// version_rules say what goes wrong below a version.
+	VersionRules []*DriverVersionRule `protobuf:"bytes,6,rep,name=version_rules,json=versionRules,proto3" json:"version_rules,omitempty"`
+	// guess_order, when above 0, orders the drivers a doctor tries when the
+	// application names none (1 first).
+	GuessOrder    uint32 `protobuf:"varint,7,opt,name=guess_order,json=guessOrder,proto3" json:"guess_order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DriverEnvironment) Reset() {
+	*x = DriverEnvironment{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DriverEnvironment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DriverEnvironment) ProtoMessage() {}
+
+func (x *DriverEnvironment) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DriverEnvironment.ProtoReflect.Descriptor instead.
+func (*DriverEnvironment) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DriverEnvironment) GetPackage() string {
+	if x != nil {
+		return x.Package
+	}
+	return ""
+}
+
+func (x *DriverEnvironment) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *DriverEnvironment) GetMinVersion() string {
+	if x != nil {
+		return x.MinVersion
+	}
+	return ""
+}
+
+func (x *DriverEnvironment) GetOptionalPackages() []string {
+	if x != nil {
+		return x.OptionalPackages
+	}
+	return nil
+}
+
+func (x *DriverEnvironment) GetEnvVars() []string {
+	if x != nil {
+		return x.EnvVars
+	}
+	return nil
+}
+
+func (x *DriverEnvironment) GetVersionRules() []*DriverVersionRule {
+	if x != nil {
+		return x.VersionRules
+	}
+	return nil
+}
+
+func (x *DriverEnvironment) GetGuessOrder() uint32 {
+	if x != nil {
+		return x.GuessOrder
+	}
+	return 0
+}
+
+// DriverVersionRule says what goes wrong below a version of a driver.
+type DriverVersionRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// below is the first version without the problem.
+	Below string `protobuf:"bytes,1,opt,name=below,proto3" json:"below,omitempty"`
+	// problem is what happens in older versions.
+	Problem       string `protobuf:"bytes,2,opt,name=problem,proto3" json:"problem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DriverVersionRule) Reset() {
+	*x = DriverVersionRule{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DriverVersionRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DriverVersionRule) ProtoMessage() {}
+
+func (x *DriverVersionRule) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DriverVersionRule.ProtoReflect.Descriptor instead.
+func (*DriverVersionRule) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *DriverVersionRule) GetBelow() string {
+	if x != nil {
+		return x.Below
+	}
+	return ""
+}
+
+func (x *DriverVersionRule) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
 var File_connbroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_connbroker_v1_broker_proto_rawDesc = "" +
@@ -3762,7 +4105,32 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\bdatabase\x18\x05 \x01(\tR\bdatabase\x12:\n" +
 	"\vauth_method\x18\x06 \x01(\x0e2\x19.connbroker.v1.AuthMethodR\n" +
 	"authMethod\x121\n" +
-	"\btls_mode\x18\a \x01(\x0e2\x16.connbroker.v1.TLSModeR\atlsMode*y\n" +
+	"\btls_mode\x18\a \x01(\x0e2\x16.connbroker.v1.TLSModeR\atlsMode\"\x14\n" +
+	"\x12ListDriversRequest\"J\n" +
+	"\x13ListDriversResponse\x123\n" +
+	"\adrivers\x18\x01 \x03(\v2\x19.connbroker.v1.DriverInfoR\adrivers\"\xed\x01\n" +
+	"\n" +
+	"DriverInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaliases\x18\x02 \x03(\tR\aaliases\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x18\n" +
+	"\aruntime\x18\x04 \x01(\tR\aruntime\x12\x14\n" +
+	"\x05wraps\x18\x05 \x01(\tR\x05wraps\x12B\n" +
+	"\venvironment\x18\x06 \x01(\v2 .connbroker.v1.DriverEnvironmentR\venvironment\x12\x1a\n" +
+	"\bvariants\x18\a \x03(\tR\bvariants\"\x96\x02\n" +
+	"\x11DriverEnvironment\x12\x18\n" +
+	"\apackage\x18\x01 \x01(\tR\apackage\x12\x16\n" +
+	"\x06module\x18\x02 \x01(\tR\x06module\x12\x1f\n" +
+	"\vmin_version\x18\x03 \x01(\tR\n" +
+	"minVersion\x12+\n" +
+	"\x11optional_packages\x18\x04 \x03(\tR\x10optionalPackages\x12\x19\n" +
+	"\benv_vars\x18\x05 \x03(\tR\aenvVars\x12E\n" +
+	"\rversion_rules\x18\x06 \x03(\v2 .connbroker.v1.DriverVersionRuleR\fversionRules\x12\x1f\n" +
+	"\vguess_order\x18\a \x01(\rR\n" +
+	"guessOrder\"C\n" +
+	"\x11DriverVersionRule\x12\x14\n" +
+	"\x05below\x18\x01 \x01(\tR\x05below\x12\x18\n" +
+	"\aproblem\x18\x02 \x01(\tR\aproblem*y\n" +
 	"\vWatchReason\x12\x1c\n" +
 	"\x18WATCH_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14WATCH_REASON_INITIAL\x10\x01\x12\x18\n" +
@@ -3871,13 +4239,14 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x1eERROR_REASON_PERMISSION_DENIED\x10\x06\x12\x1d\n" +
 	"\x19ERROR_REASON_RATE_LIMITED\x10\a\x12 \n" +
 	"\x1cERROR_REASON_UNAUTHENTICATED\x10\b\x12\"\n" +
-	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t2\x96\x04\n" +
+	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t2\xec\x04\n" +
 	"\rBrokerService\x12l\n" +
 	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n" +
 	"\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n" +
 	"\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponse\x12Z\n" +
 	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponse\x12t\n" +
-	"\x15WatchConnectionParams\x12+.connbroker.v1.WatchConnectionParamsRequest\x1a,.connbroker.v1.WatchConnectionParamsResponse0\x01BCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
+	"\x15WatchConnectionParams\x12+.connbroker.v1.WatchConnectionParamsRequest\x1a,.connbroker.v1.WatchConnectionParamsResponse0\x01\x12T\n" +
+	"\vListDrivers\x12!.connbroker.v1.ListDriversRequest\x1a\".connbroker.v1.ListDriversResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
 
 var (
 	file_connbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -3892,7 +4261,7 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
@@ -3940,10 +4309,15 @@ var file_connbroker_v1_broker_proto_goTypes = []any{
 	(*ListEndpointsRequest)(nil),          // 43: connbroker.v1.ListEndpointsRequest
 	(*ListEndpointsResponse)(nil),         // 44: connbroker.v1.ListEndpointsResponse
 	(*EndpointSummary)(nil),               // 45: connbroker.v1.EndpointSummary
-	nil,                                   // 46: connbroker.v1.ClientEnvironment.EnvEntry
-	nil,                                   // 47: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 49: google.protobuf.Duration
+	(*ListDriversRequest)(nil),            // 46: connbroker.v1.ListDriversRequest
+	(*ListDriversResponse)(nil),           // 47: connbroker.v1.ListDriversResponse
+	(*DriverInfo)(nil),                    // 48: connbroker.v1.DriverInfo
+	(*DriverEnvironment)(nil),             // 49: connbroker.v1.DriverEnvironment
+	(*DriverVersionRule)(nil),             // 50: connbroker.v1.DriverVersionRule
+	nil,                                   // 51: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 52: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 53: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 54: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	18, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
@@ -3954,8 +4328,8 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	22, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
 	26, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
 	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	48, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	48, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	53, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	53, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
 	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
 	23, // 11: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
 	21, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
@@ -3964,13 +4338,13 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	4,  // 15: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
 	3,  // 16: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
 	25, // 17: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	49, // 18: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	54, // 18: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
 	28, // 19: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
 	29, // 20: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
-	46, // 21: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
-	48, // 22: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	51, // 21: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	53, // 22: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
 	36, // 23: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
-	49, // 24: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	54, // 24: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
 	35, // 25: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
 	32, // 26: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
 	40, // 27: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
@@ -3983,10 +4357,10 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	30, // 34: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
 	34, // 35: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
 	5,  // 36: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
-	49, // 37: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	54, // 37: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
 	6,  // 38: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
 	7,  // 39: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
-	47, // 40: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	52, // 40: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
 	8,  // 41: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
 	5,  // 42: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
 	35, // 43: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
@@ -3997,25 +4371,30 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	33, // 48: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
 	35, // 49: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
 	12, // 50: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
-	49, // 51: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	54, // 51: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
 	45, // 52: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
 	3,  // 53: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
 	2,  // 54: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	16, // 55: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	27, // 56: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	43, // 57: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	37, // 58: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	14, // 59: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
-	17, // 60: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	31, // 61: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	44, // 62: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	38, // 63: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	15, // 64: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	60, // [60:65] is the sub-list for method output_type
-	55, // [55:60] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	48, // 55: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
+	49, // 56: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
+	50, // 57: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
+	16, // 58: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	27, // 59: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	43, // 60: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	37, // 61: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	14, // 62: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
+	46, // 63: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
+	17, // 64: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	31, // 65: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	44, // 66: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	38, // 67: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	15, // 68: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	47, // 69: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
+	64, // [64:70] is the sub-list for method output_type
+	58, // [58:64] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -4035,7 +4414,7 @@ func file_connbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      14,
-			NumMessages:   34,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

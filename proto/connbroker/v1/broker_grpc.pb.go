@@ -28,6 +28,7 @@ const (
 	BrokerService_ListEndpoints_FullMethodName         = "/connbroker.v1.BrokerService/ListEndpoints"
 	BrokerService_ProbeEndpoint_FullMethodName         = "/connbroker.v1.BrokerService/ProbeEndpoint"
 	BrokerService_WatchConnectionParams_FullMethodName = "/connbroker.v1.BrokerService/WatchConnectionParams"
+	BrokerService_ListDrivers_FullMethodName           = "/connbroker.v1.BrokerService/ListDrivers"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -65,6 +66,11 @@ type BrokerServiceClient interface {
 	// broker shuts down (reconnect to another replica), and with an error
 	// code as GetConnectionParams when the params cannot be had.
 	WatchConnectionParams(ctx context.Context, in *WatchConnectionParamsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchConnectionParamsResponse], error)
+	// ListDrivers lists the drivers the broker renders hints for: canonical
+	// names, aliases, display names and what an application's process must
+	// have for each (packages, import module, versions, environment
+	// variables). Clients read this list instead of keeping their own.
+	ListDrivers(ctx context.Context, in *ListDriversRequest, opts ...grpc.CallOption) (*ListDriversResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -134,6 +140,16 @@ func (c *brokerServiceClient) WatchConnectionParams(ctx context.Context, in *Wat
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BrokerService_WatchConnectionParamsClient = grpc.ServerStreamingClient[WatchConnectionParamsResponse]
 
+func (c *brokerServiceClient) ListDrivers(ctx context.Context, in *ListDriversRequest, opts ...grpc.CallOption) (*ListDriversResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDriversResponse)
+	err := c.cc.Invoke(ctx, BrokerService_ListDrivers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -169,6 +185,11 @@ type BrokerServiceServer interface {
 	// broker shuts down (reconnect to another replica), and with an error
 	// code as GetConnectionParams when the params cannot be had.
 	WatchConnectionParams(*WatchConnectionParamsRequest, grpc.ServerStreamingServer[WatchConnectionParamsResponse]) error
+	// ListDrivers lists the drivers the broker renders hints for: canonical
+	// names, aliases, display names and what an application's process must
+	// have for each (packages, import module, versions, environment
+	// variables). Clients read this list instead of keeping their own.
+	ListDrivers(context.Context, *ListDriversRequest) (*ListDriversResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -193,6 +214,9 @@ func (UnimplementedBrokerServiceServer) ProbeEndpoint(context.Context, *ProbeEnd
 }
 func (UnimplementedBrokerServiceServer) WatchConnectionParams(*WatchConnectionParamsRequest, grpc.ServerStreamingServer[WatchConnectionParamsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchConnectionParams not implemented")
+}
+func (UnimplementedBrokerServiceServer) ListDrivers(context.Context, *ListDriversRequest) (*ListDriversResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDrivers not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -298,6 +322,24 @@ func _BrokerService_WatchConnectionParams_Handler(srv interface{}, stream grpc.S
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BrokerService_WatchConnectionParamsServer = grpc.ServerStreamingServer[WatchConnectionParamsResponse]
 
+func _BrokerService_ListDrivers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDriversRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).ListDrivers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_ListDrivers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).ListDrivers(ctx, req.(*ListDriversRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -320,6 +362,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ProbeEndpoint",
 			Handler:    _BrokerService_ProbeEndpoint_Handler,
+		},
+		{
+			MethodName: "ListDrivers",
+			Handler:    _BrokerService_ListDrivers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

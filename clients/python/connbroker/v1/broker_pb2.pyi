@@ -656,3 +656,57 @@ class EndpointSummary(_message.Message):
     auth_method: AuthMethod
     tls_mode: TLSMode
     def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., auth_method: _Optional[_Union[AuthMethod, str]] = ..., tls_mode: _Optional[_Union[TLSMode, str]] = ...) -> None: ...
+
+class ListDriversRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListDriversResponse(_message.Message):
+    __slots__ = ("drivers",)
+    DRIVERS_FIELD_NUMBER: _ClassVar[int]
+    drivers: _containers.RepeatedCompositeFieldContainer[DriverInfo]
+    def __init__(self, drivers: _Optional[_Iterable[_Union[DriverInfo, _Mapping]]] = ...) -> None: ...
+
+class DriverInfo(_message.Message):
+    __slots__ = ("name", "aliases", "display_name", "runtime", "wraps", "environment", "variants")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    WRAPS_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    display_name: str
+    runtime: str
+    wraps: str
+    environment: DriverEnvironment
+    variants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., runtime: _Optional[str] = ..., wraps: _Optional[str] = ..., environment: _Optional[_Union[DriverEnvironment, _Mapping]] = ..., variants: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DriverEnvironment(_message.Message):
+    __slots__ = ("package", "module", "min_version", "optional_packages", "env_vars", "version_rules", "guess_order")
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONAL_PACKAGES_FIELD_NUMBER: _ClassVar[int]
+    ENV_VARS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_RULES_FIELD_NUMBER: _ClassVar[int]
+    GUESS_ORDER_FIELD_NUMBER: _ClassVar[int]
+    package: str
+    module: str
+    min_version: str
+    optional_packages: _containers.RepeatedScalarFieldContainer[str]
+    env_vars: _containers.RepeatedScalarFieldContainer[str]
+    version_rules: _containers.RepeatedCompositeFieldContainer[DriverVersionRule]
+    guess_order: int
+    def __init__(self, package: _Optional[str] = ..., module: _Optional[str] = ..., min_version: _Optional[str] = ..., optional_packages: _Optional[_Iterable[str]] = ..., env_vars: _Optional[_Iterable[str]] = ..., version_rules: _Optional[_Iterable[_Union[DriverVersionRule, _Mapping]]] = ..., guess_order: _Optional[int] = ...) -> None: ...
+
+class DriverVersionRule(_message.Message):
+    __slots__ = ("below", "problem")
+    BELOW_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    below: str
+    problem: str
+    def __init__(self, below: _Optional[str] = ..., problem: _Optional[str] = ...) -> None: ...

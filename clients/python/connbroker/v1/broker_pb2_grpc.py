@@ -61,6 +61,11 @@ class BrokerServiceStub:
                 request_serializer=connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsRequest.SerializeToString,
                 response_deserializer=connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsResponse.FromString,
                 _registered_method=True)
+        self.ListDrivers = channel.unary_unary(
+                '/connbroker.v1.BrokerService/ListDrivers',
+                request_serializer=connbroker_dot_v1_dot_broker__pb2.ListDriversRequest.SerializeToString,
+                response_deserializer=connbroker_dot_v1_dot_broker__pb2.ListDriversResponse.FromString,
+                _registered_method=True)
 
 
 class BrokerServiceServicer:
@@ -121,6 +126,16 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDrivers(self, request, context):
+        """ListDrivers lists the drivers the broker renders hints for: canonical
+        names, aliases, display names and what an application's process must
+        have for each (packages, import module, versions, environment
+        variables). Clients read this list instead of keeping their own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BrokerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -148,6 +163,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.WatchConnectionParams,
                     request_deserializer=connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsRequest.FromString,
                     response_serializer=connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsResponse.SerializeToString,
+            ),
+            'ListDrivers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDrivers,
+                    request_deserializer=connbroker_dot_v1_dot_broker__pb2.ListDriversRequest.FromString,
+                    response_serializer=connbroker_dot_v1_dot_broker__pb2.ListDriversResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -287,6 +307,33 @@ class BrokerService:
             '/connbroker.v1.BrokerService/WatchConnectionParams',
             connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsRequest.SerializeToString,
             connbroker_dot_v1_dot_broker__pb2.WatchConnectionParamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDrivers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connbroker.v1.BrokerService/ListDrivers',
+            connbroker_dot_v1_dot_broker__pb2.ListDriversRequest.SerializeToString,
+            connbroker_dot_v1_dot_broker__pb2.ListDriversResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,23 +1,32 @@
-package hints
+package driver
 
 import (
 	"net/url"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
 )
 
-// connectorJ renders MySQL Connector/J connection properties and a JDBC URL.
+// MySQL Connector/J: connection properties and a JDBC URL.
 //
 // Facts (DRIVERS.md §9): sslMode VERIFY_IDENTITY verifies certificate and
 // host name against a trust store (JKS or PKCS12, so a PEM CA must be
 // imported); mysql_clear_password is always available and refused without
-// TLS; caching_sha2 without TLS needs allowPublicKeyRetrieval.
-type connectorJ struct{}
+// TLS; caching_sha2 without TLS needs allowPublicKeyRetrieval; it checks
+// the certificate against the host it connects to and never uses a Unix
+// socket (NativeAuthenticationProvider, ExportControlled).
+func init() {
+	register(&Descriptor{
+		Name: "connector-j", Aliases: []string{"connectorj", "mysql-connector-j", "jdbc"}, DisplayName: "MySQL Connector/J", Runtime: RuntimeJava,
+		Env:     EnvRules{Package: "com.mysql:mysql-connector-j", Module: "com.mysql.cj.jdbc.Driver"},
+		render:  renderConnectorJ,
+		profile: profileConnectorJ,
+	})
+}
 
-func (connectorJ) Name() string { return "connector-j" }
-
-func (connectorJ) Render(in Input) Hints {
-	h := Hints{
+func renderConnectorJ(in hints.Input) hints.Hints {
+	h := hints.Hints{
 		Driver:       "connector-j",
 		SecretOption: "password",
 		MinVersion:   "8.0.13",
@@ -33,6 +42,9 @@ func (connectorJ) Render(in Input) Hints {
 	props.Set("sslMode", mode)
 	switch in.TLSMode {
 	case config.TLSVerifyIdentity, config.TLSVerifyCA:
+		if in.TLSMode == config.TLSVerifyIdentity && in.NameDiffers() {
+			h.Warnings = append(h.Warnings, nameUnsupported("Connector/J", in))
+		}
 		if in.HasCA {
 			h.Warnings = append(h.Warnings, "import the CA into a trust store and point trustCertificateKeyStoreUrl at it: keytool -importcert -noprompt -alias connbroker -file {ca_file} -keystore truststore.p12 -storetype PKCS12 -storepass <pw>")
 		}
@@ -47,10 +59,19 @@ func (connectorJ) Render(in Input) Hints {
 		h.Options["allowPublicKeyRetrieval"] = true
 		props.Set("allowPublicKeyRetrieval", "true")
 	}
-	if in.Plugin == PluginEd25519 {
-		h.Warnings = append(h.Warnings, UnsupportedPrefix+"Connector/J has no client_ed25519 plugin (MariaDB Connector/J has)")
+	if in.Plugin == hints.PluginEd25519 {
+		h.Warnings = append(h.Warnings, hints.UnsupportedPrefix+"Connector/J has no client_ed25519 plugin (MariaDB Connector/J has)")
 	}
-	u := url.URL{Scheme: "jdbc:mysql", Host: hostPort(in), Path: "/" + in.Database, RawQuery: props.Encode()}
+	u := url.URL{Scheme: "jdbc:mysql", Host: in.ConnectAddr(), Path: "/" + in.Database, RawQuery: props.Encode()}
 	h.DSN = u.String()
 	return h
+}
+
+func profileConnectorJ(h hints.Hints, _ Facts) handshake.Profile {
+	p := handshake.ConnectorJ(optBool(h.Options, "allowPublicKeyRetrieval"))
+	p.TLS, _ = sslMode(optStr(h.Options, "sslMode"))
+	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
+	p.InsistsOnTLS = p.TLS >= handshake.TLSUnverified
+	p.CertNameFromAddr = true
+	return p
 }

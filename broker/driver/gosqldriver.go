@@ -1,12 +1,13 @@
-package hints
+package driver
 
 import (
-	"net"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/hints"
 )
 
 // GoTLSConfigName is the name under which an application registers the
@@ -14,8 +15,7 @@ import (
 // bundle or a server name; clients/go does this itself.
 const GoTLSConfigName = "connbroker"
 
-// goSQLDriver renders github.com/go-sql-driver/mysql Config fields, named as
-// in the DSN.
+// github.com/go-sql-driver/mysql: Config fields, named as in the DSN.
 //
 // Facts (DRIVERS.md §11, go-sql-driver dsn.go/auth.go):
 //   - clear text needs allowCleartextPasswords=true; tls=true verifies
@@ -23,13 +23,28 @@ const GoTLSConfigName = "connbroker"
 //     skip-verify never verify.
 //   - caching_sha2 without TLS fetches the RSA key itself.
 //   - unknown DSN parameters become session variables, so none are added.
-type goSQLDriver struct{}
+//   - a registered tls.Config carries its own ServerName, so it verifies
+//     the endpoint's name while dialing another address (a tunnel); it
+//     always uses TCP (net=tcp), also for "localhost".
+func init() {
+	register(&Descriptor{
+		Name: "go-sql-driver", Aliases: []string{"go", "go-sql-driver/mysql", "gosqldriver", "github.com/go-sql-driver/mysql"},
+		DisplayName: "go-sql-driver/mysql", Runtime: RuntimeGo,
+		Env:      EnvRules{Package: "github.com/go-sql-driver/mysql", Module: "github.com/go-sql-driver/mysql", GuessOrder: 5},
+		render:   renderGoSQLDriver,
+		envLabel: func(Facts) string { return "the broker's hints" },
+		profile:  profileGoSQLDriver,
+	})
+}
 
-func (goSQLDriver) Name() string { return "go-sql-driver" }
+// goVerifyCANote is the warning that says the registered config verifies
+// the chain only; the profile reads it to tell verify-ca from
+// verify-identity under the same tls=connbroker.
+const goVerifyCANote = "tls mode verify-ca: the registered tls.Config must verify the chain only (InsecureSkipVerify with a VerifyConnection that checks the chain against the CA; clients/go does this)"
 
-func (goSQLDriver) Render(in Input) Hints {
-	addr := net.JoinHostPort(in.Host, strconv.Itoa(in.Port))
-	h := Hints{
+func renderGoSQLDriver(in hints.Input) hints.Hints {
+	addr := in.ConnectAddr()
+	h := hints.Hints{
 		Driver:       "go-sql-driver",
 		SecretOption: "passwd",
 		MinVersion:   "1.8.0",
@@ -42,7 +57,7 @@ func (goSQLDriver) Render(in Input) Hints {
 		},
 	}
 	params := url.Values{}
-	custom := in.HasCA || (in.ServerName != "" && in.ServerName != in.Host)
+	custom := in.HasCA || in.NameDiffers()
 	var tlsValue string
 	switch in.TLSMode {
 	case config.TLSVerifyIdentity:
@@ -52,6 +67,7 @@ func (goSQLDriver) Render(in Input) Hints {
 		}
 	case config.TLSVerifyCA:
 		tlsValue = GoTLSConfigName
+		h.Warnings = append(h.Warnings, goVerifyCANote)
 	case config.TLSRequired:
 		tlsValue = "skip-verify"
 		h.Warnings = append(h.Warnings, "tls=skip-verify encrypts but does not verify the server (tls mode required)")
@@ -71,18 +87,43 @@ func (goSQLDriver) Render(in Input) Hints {
 		h.Options["allowCleartextPasswords"] = true
 		params.Set("allowCleartextPasswords", "true")
 	}
-	if in.Plugin == PluginEd25519 {
+	if in.Plugin == hints.PluginEd25519 {
 		h.Warnings = append(h.Warnings, "go-sql-driver (through 1.10.1) fails 1 client_ed25519 login in 256 with \"malformed packet\" (it strips a trailing zero byte from MariaDB's 32-byte nonce): retry once on mysql.ErrMalformPkt (clients/go does)")
 	}
-	if in.Plugin == PluginSHA256 && !in.TLSMode.Requires() {
+	if in.Plugin == hints.PluginSHA256 && !in.TLSMode.Requires() {
 		h.Warnings = append(h.Warnings, "sha256_password without TLS needs the server's RSA public key: set serverPubKey or use TLS")
 	}
 	h.Warnings = append(h.Warnings, "in the DSN, replace {password} with the raw secret, not URL-escaped: go-sql-driver takes the password verbatim up to the last '@' (or use the options, as clients/go does)")
 	var b strings.Builder
 	b.WriteString(in.User)
-	b.WriteString(":" + Password + "@tcp(" + addr + ")/")
+	b.WriteString(":" + hints.Password + "@tcp(" + addr + ")/")
 	b.WriteString(url.PathEscape(in.Database))
 	b.WriteString("?" + params.Encode())
 	h.DSN = b.String()
 	return h
+}
+
+func profileGoSQLDriver(h hints.Hints, _ Facts) handshake.Profile {
+	p := handshake.GoSQLDriver(optBool(h.Options, "allowCleartextPasswords"))
+	switch optStr(h.Options, "tls") {
+	case "false", "":
+		p.TLS = handshake.TLSOff
+	case "preferred":
+		p.TLS = handshake.TLSOpportunistic
+	case "skip-verify":
+		p.TLS = handshake.TLSUnverified
+	case GoTLSConfigName:
+		p.TLS = handshake.TLSVerifyIdentity
+		if slices.Contains(h.Warnings, goVerifyCANote) {
+			p.TLS = handshake.TLSVerifyCA
+		}
+	default: // "true"
+		p.TLS = handshake.TLSVerifyIdentity
+	}
+	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
+	p.InsistsOnTLS = p.TLS >= handshake.TLSUnverified
+	// tls=true takes the name from addr; a registered config carries
+	// its own ServerName.
+	p.CertNameFromAddr = optStr(h.Options, "tls") == "true"
+	return p
 }
