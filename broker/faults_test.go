@@ -24,6 +24,10 @@ type peer struct {
 	maxOpen  atomic.Int32
 }
 
+// settle is how long after an accept the peer samples its open
+// connections (see startPeer).
+const settle = 50 * time.Millisecond
+
 // startPeer serves behave(conn) for every connection until the test ends.
 func startPeer(t *testing.T, behave func(net.Conn)) *peer {
 	t.Helper()
@@ -44,9 +48,17 @@ func startPeer(t *testing.T, behave func(net.Conn)) *peer {
 				return
 			}
 			p.accepted.Add(1)
-			if n := p.open.Add(1); n > p.maxOpen.Load() {
-				p.maxOpen.Store(n)
-			}
+			p.open.Add(1)
+			var closed atomic.Bool
+			// Sample the open count a moment after the accept, not at it:
+			// a client that closed its previous connection just before
+			// dialling this one is otherwise counted twice while this
+			// side has not yet read the close (seen under load).
+			time.AfterFunc(settle, func() {
+				if n := p.open.Load(); !closed.Load() && n > p.maxOpen.Load() {
+					p.maxOpen.Store(n)
+				}
+			})
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
@@ -54,6 +66,7 @@ func startPeer(t *testing.T, behave func(net.Conn)) *peer {
 			go func() {
 				defer wg.Done()
 				defer p.open.Add(-1)
+				defer closed.Store(true)
 				behave(c)
 			}()
 		}
