@@ -159,9 +159,10 @@ class Client:
         """
         req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver)
         op = f"GetConnectionParams(endpoint={endpoint!r}, driver={driver!r})"
+        deadline = self._kept.call_timeout(self.timeout) if self._kept is not None else self.timeout
         try:
             resp: broker_pb2.GetConnectionParamsResponse = self._call(
-                op, self.timeout, lambda t: self._stub.GetConnectionParams(req, timeout=t)
+                op, deadline, lambda t: self._stub.GetConnectionParams(req, timeout=t)
             )
         except BrokerUnavailable as err:
             if self._kept is None:

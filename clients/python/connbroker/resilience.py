@@ -39,6 +39,7 @@ from connbroker.v1 import broker_pb2
 __all__ = [
     "DEFAULT_STALE_MARGIN",
     "DEFAULT_STALE_WITHOUT_EXPIRY",
+    "OUTAGE_CALL_TIMEOUT",
     "KeptParams",
     "ResilienceStats",
     "channel_options",
@@ -50,6 +51,11 @@ DEFAULT_STALE_MARGIN = 60.0
 #: Seconds kept params whose credential has no ``expires_at`` (a password
 #: from a file or env) are served after they were fetched.
 DEFAULT_STALE_WITHOUT_EXPIRY = 900.0
+
+#: Deadline of each call while an outage is open (the previous call was not
+#: answered), so serving kept params costs a new connection at most this
+#: long; the first call of an outage gets the client's full timeout.
+OUTAGE_CALL_TIMEOUT = 0.25
 
 #: gRPC service name the retry policy applies to.
 _SERVICE = "connbroker.v1.BrokerService"
@@ -206,6 +212,13 @@ class KeptParams:
                 "connbroker: broker %s reachable again after %.1fs; fresh params for endpoint %r (driver %r)",
                 address, now - since, endpoint, driver,
             )  # fmt: skip
+
+    def call_timeout(self, timeout: float) -> float:
+        """Return the deadline for the next call: ``timeout``, or
+        :data:`OUTAGE_CALL_TIMEOUT` while an outage is open."""
+        with self._lock:
+            in_outage = self._outage_since is not None
+        return min(timeout, OUTAGE_CALL_TIMEOUT) if in_outage else timeout
 
     def forget(self, endpoint: str, driver: str) -> None:
         """Drop the kept params: the broker refused them (NOT_FOUND, PERMISSION_DENIED...)."""

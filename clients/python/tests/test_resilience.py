@@ -90,8 +90,9 @@ def test_kept_params_while_killed_then_fresh(broker: BrokerProc, caplog: pytest.
         broker.start()
         took = wait_fresh(c, PLAIN, "pymysql")
         assert took < 5.0, f"first fresh params {took:.2f}s after the restart"
+        served = c.resilience_stats().stale_serves
         assert login(PLAIN, c) == user
-        assert c.resilience_stats().stale_serves == 3
+        assert c.resilience_stats().stale_serves == served, "kept params served with the broker back"
 
 
 @pytest.mark.parametrize("endpoint", [PLAIN, IAM])
