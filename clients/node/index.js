@@ -13,6 +13,7 @@
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const resilience = require('./resilience');
 
 /** The driver name asked of the broker. */
 const DRIVER = 'mysql2';
@@ -39,30 +40,85 @@ class BrokerError extends Error {
   }
 }
 
-/** A client of one broker. */
+/**
+ * BrokerUnavailable: the broker did not answer (UNAVAILABLE, deadline) and
+ * no usable kept params were there; expiredAgoMs says how long ago the kept
+ * ones expired (null when there were none). Retry with backoff.
+ */
+class BrokerUnavailable extends BrokerError {
+  constructor(message, code, expiredAgoMs = null) {
+    super(message, code);
+    this.name = 'BrokerUnavailable';
+    this.expiredAgoMs = expiredAgoMs;
+  }
+}
+
+/** A client of one broker, or of several replicas. */
 class Client {
   /**
-   * @param {string} [address] host:port; CONNBROKER_ADDR or 127.0.0.1:7700 by default.
-   * @param {{timeoutMs?: number, credentials?: grpc.ChannelCredentials}} [opts]
+   * @param {string} [address] host:port, a list of IP:port separated by
+   *   commas, or a gRPC target such as dns:///connbroker.ns.svc:7700 (calls
+   *   go round_robin; UNAVAILABLE is retried with backoff and jitter);
+   *   CONNBROKER_ADDR or 127.0.0.1:7700 by default.
+   * @param {{timeoutMs?: number, credentials?: grpc.ChannelCredentials, serveStale?: boolean,
+   *   staleMarginMs?: number, staleWithoutExpiryMs?: number, logger?: {warn: Function}}} [opts]
+   *   serveStale (default true) keeps the last params per (endpoint, driver)
+   *   and serves them while the broker is away, until the credential's
+   *   expiresAt minus staleMarginMs (60 s); staleWithoutExpiryMs (15 min)
+   *   bounds params without expiresAt.
    */
   constructor(address, opts = {}) {
     this.address = address || process.env.CONNBROKER_ADDR || DEFAULT_ADDRESS;
     this.timeoutMs = opts.timeoutMs || 5000;
+    this.kept = opts.serveStale === false ? null
+      : new resilience.Kept({ marginMs: opts.staleMarginMs, withoutExpiryMs: opts.staleWithoutExpiryMs, logger: opts.logger || console });
     const Svc = service();
-    this.stub = new Svc(this.address, opts.credentials || grpc.credentials.createInsecure());
+    this.stub = new Svc(resilience.channelTarget(this.address), opts.credentials || grpc.credentials.createInsecure(),
+      resilience.channelOptions(this.address));
   }
 
-  /** Resolves to the ConnectionParams for endpoint and driver. */
+  /**
+   * Resolves to the ConnectionParams for endpoint and driver; while the
+   * broker is away, to the kept ones (counted in resilienceStats()).
+   * Rejects with BrokerUnavailable when there are none usable.
+   */
   getConnectionParams(endpoint, driver = DRIVER) {
+    const op = `GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}`;
+    const key = `${endpoint}/${driver}`;
+    const kept = this.kept;
+    const timeout = kept ? kept.callTimeout(this.timeoutMs) : this.timeoutMs;
     return new Promise((resolve, reject) => {
-      this.stub.getConnectionParams({ endpoint, driver }, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
-        if (err) {
-          reject(new BrokerError(`GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}: ${err.details || err.message}`, err.code));
+      this.stub.getConnectionParams({ endpoint, driver }, { deadline: Date.now() + timeout }, (err, resp) => {
+        if (!err) {
+          if (kept) kept.keep(key, resp.params, this.address);
+          resolve(resp.params);
           return;
         }
-        resolve(resp.params);
+        const why = err.details || err.message;
+        if (err.code === resilience.UNAVAILABLE || err.code === resilience.DEADLINE_EXCEEDED) {
+          if (!kept) {
+            reject(new BrokerUnavailable(`${op}: broker unavailable: ${why}`, err.code));
+            return;
+          }
+          const r = kept.serve(key, this.address, why);
+          if (r.params) resolve(r.params);
+          else if (r.expiredAgoMs === null) reject(new BrokerUnavailable(`${op}: broker unavailable: ${why}`, err.code));
+          else {
+            const basis = r.exp === null ? 'the credential has no expiresAt; kept params are served for a fixed time after the fetch'
+              : `credential expires_at ${new Date(r.exp).toISOString()} minus the ${kept.marginMs / 1000}s safety margin`;
+            reject(new BrokerUnavailable(`${op}: broker unavailable: ${why}; the last params for this endpoint expired ${(r.expiredAgoMs / 1000).toFixed(1)}s ago (${basis}), so none can be served until broker ${this.address} answers again`, err.code, r.expiredAgoMs));
+          }
+          return;
+        }
+        if (kept && resilience.FORGET.has(err.code)) kept.forget(key);
+        reject(new BrokerError(`${op}: ${why}`, err.code));
       });
     });
+  }
+
+  /** Counters of stale serving, for export as metrics (zeros with serveStale: false). */
+  resilienceStats() {
+    return this.kept ? this.kept.stats() : { staleServes: 0, staleServesByKey: {}, outages: 0, outageSince: null, expiredRefusals: 0 };
   }
 
   /** Closes the channel. */
@@ -131,4 +187,4 @@ async function connect(endpoint, opts = {}) {
   return mysql.createConnection(mysql2Options(params, opts.overrides));
 }
 
-module.exports = { BrokerError, Client, DEFAULT_ADDRESS, DRIVER, connect, mysql2Options, structToObject };
+module.exports = { BrokerError, BrokerUnavailable, Client, DEFAULT_ADDRESS, DRIVER, connect, mysql2Options, structToObject };
