@@ -126,8 +126,12 @@ func New(cfg *config.Config, issuer credential.Issuer, log *slog.Logger) *Servic
 // Config returns the current configuration.
 func (s *Service) Config() *config.Config { return s.cfg.Load() }
 
-// SetConfig replaces the configuration.
-func (s *Service) SetConfig(c *config.Config) { s.cfg.Store(c) }
+// SetConfig replaces the configuration and drops what was cached for
+// endpoints that are gone or changed (resolution.go).
+func (s *Service) SetConfig(c *config.Config) {
+	s.cfg.Store(c)
+	s.res.reload(c)
+}
 
 // Endpoints returns the configured endpoints sorted by name.
 func (s *Service) Endpoints() []*config.Endpoint {
