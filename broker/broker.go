@@ -111,6 +111,7 @@ type Service struct {
 	res       resolutions
 	inflight  flights       // identical validations running now (singleflight.go)
 	slots     endpointSlots // logins and probes running per endpoint (singleflight.go)
+	reports   reportGate    // re-reads after ReportLoginFailure per endpoint (loginfailure.go)
 }
 
 // New returns a Service over cfg issuing with issuer.

@@ -2718,6 +2718,131 @@ func (x *EndpointSummary) GetTlsMode() TLSMode {
 	return TLSMode_TLS_MODE_UNSPECIFIED
 }
 
+// ReportLoginFailureRequest names the endpoint, the client library and
+// the server's error number of a refused login.
+type ReportLoginFailureRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint is the configured endpoint name. Required.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// driver is the client library that made the login (for the audit and
+	// the log); empty when unknown.
+	Driver string `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
+	// mysql_errno is the server's error number: 1045 or 1698.
+	MysqlErrno    uint32 `protobuf:"varint,3,opt,name=mysql_errno,json=mysqlErrno,proto3" json:"mysql_errno,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLoginFailureRequest) Reset() {
+	*x = ReportLoginFailureRequest{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLoginFailureRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLoginFailureRequest) ProtoMessage() {}
+
+func (x *ReportLoginFailureRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLoginFailureRequest.ProtoReflect.Descriptor instead.
+func (*ReportLoginFailureRequest) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ReportLoginFailureRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ReportLoginFailureRequest) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *ReportLoginFailureRequest) GetMysqlErrno() uint32 {
+	if x != nil {
+		return x.MysqlErrno
+	}
+	return 0
+}
+
+// ReportLoginFailureResponse says what the broker did about a report.
+type ReportLoginFailureResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reread is true when the credential source was read again for this
+	// report, false when another report for the endpoint did so within the
+	// last few seconds (the source is then as fresh as it gets).
+	Reread bool `protobuf:"varint,1,opt,name=reread,proto3" json:"reread,omitempty"`
+	// changed is true when the re-read found a different secret than the one
+	// the broker held (a rotation happened); false when the secret is the
+	// same, so a retry with fresh params will most likely fail again.
+	Changed       bool `protobuf:"varint,2,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLoginFailureResponse) Reset() {
+	*x = ReportLoginFailureResponse{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLoginFailureResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLoginFailureResponse) ProtoMessage() {}
+
+func (x *ReportLoginFailureResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLoginFailureResponse.ProtoReflect.Descriptor instead.
+func (*ReportLoginFailureResponse) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ReportLoginFailureResponse) GetReread() bool {
+	if x != nil {
+		return x.Reread
+	}
+	return false
+}
+
+func (x *ReportLoginFailureResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
 var File_connbroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_connbroker_v1_broker_proto_rawDesc = "" +
@@ -2924,7 +3049,15 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\bdatabase\x18\x05 \x01(\tR\bdatabase\x12:\n" +
 	"\vauth_method\x18\x06 \x01(\x0e2\x19.connbroker.v1.AuthMethodR\n" +
 	"authMethod\x121\n" +
-	"\btls_mode\x18\a \x01(\x0e2\x16.connbroker.v1.TLSModeR\atlsMode*y\n" +
+	"\btls_mode\x18\a \x01(\x0e2\x16.connbroker.v1.TLSModeR\atlsMode\"p\n" +
+	"\x19ReportLoginFailureRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06driver\x18\x02 \x01(\tR\x06driver\x12\x1f\n" +
+	"\vmysql_errno\x18\x03 \x01(\rR\n" +
+	"mysqlErrno\"N\n" +
+	"\x1aReportLoginFailureResponse\x12\x16\n" +
+	"\x06reread\x18\x01 \x01(\bR\x06reread\x12\x18\n" +
+	"\achanged\x18\x02 \x01(\bR\achanged*y\n" +
 	"\vWatchReason\x12\x1c\n" +
 	"\x18WATCH_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14WATCH_REASON_INITIAL\x10\x01\x12\x18\n" +
@@ -2951,13 +3084,14 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x1cFINDING_SEVERITY_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FINDING_SEVERITY_ERROR\x10\x01\x12\x1c\n" +
 	"\x18FINDING_SEVERITY_WARNING\x10\x02\x12\x19\n" +
-	"\x15FINDING_SEVERITY_INFO\x10\x032\x96\x04\n" +
+	"\x15FINDING_SEVERITY_INFO\x10\x032\x81\x05\n" +
 	"\rBrokerService\x12l\n" +
 	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n" +
 	"\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n" +
 	"\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponse\x12Z\n" +
 	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponse\x12t\n" +
-	"\x15WatchConnectionParams\x12+.connbroker.v1.WatchConnectionParamsRequest\x1a,.connbroker.v1.WatchConnectionParamsResponse0\x01BCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
+	"\x15WatchConnectionParams\x12+.connbroker.v1.WatchConnectionParamsRequest\x1a,.connbroker.v1.WatchConnectionParamsResponse0\x01\x12i\n" +
+	"\x12ReportLoginFailure\x12(.connbroker.v1.ReportLoginFailureRequest\x1a).connbroker.v1.ReportLoginFailureResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
 
 var (
 	file_connbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -2972,7 +3106,7 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
@@ -3009,11 +3143,13 @@ var file_connbroker_v1_broker_proto_goTypes = []any{
 	(*ListEndpointsRequest)(nil),          // 32: connbroker.v1.ListEndpointsRequest
 	(*ListEndpointsResponse)(nil),         // 33: connbroker.v1.ListEndpointsResponse
 	(*EndpointSummary)(nil),               // 34: connbroker.v1.EndpointSummary
-	nil,                                   // 35: connbroker.v1.ClientEnvironment.EnvEntry
-	nil,                                   // 36: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 37: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),               // 38: google.protobuf.Struct
-	(*durationpb.Duration)(nil),           // 39: google.protobuf.Duration
+	(*ReportLoginFailureRequest)(nil),     // 35: connbroker.v1.ReportLoginFailureRequest
+	(*ReportLoginFailureResponse)(nil),    // 36: connbroker.v1.ReportLoginFailureResponse
+	nil,                                   // 37: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 38: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 39: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),               // 40: google.protobuf.Struct
+	(*durationpb.Duration)(nil),           // 41: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	9,  // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
@@ -3024,20 +3160,20 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	13, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
 	15, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
 	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	37, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	37, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	39, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
 	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	38, // 11: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
+	40, // 11: connbroker.v1.DriverHints.options:type_name -> google.protobuf.Struct
 	12, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
 	3,  // 13: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
 	14, // 14: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	39, // 15: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	41, // 15: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
 	17, // 16: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
 	18, // 17: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
-	35, // 18: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
-	37, // 19: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	37, // 18: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	39, // 19: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
 	25, // 20: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
-	39, // 21: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	41, // 21: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
 	24, // 22: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
 	21, // 23: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
 	29, // 24: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
@@ -3050,14 +3186,14 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	15, // 31: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
 	19, // 32: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
 	23, // 33: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
-	39, // 34: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
-	36, // 35: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	41, // 34: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	38, // 35: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
 	4,  // 36: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
 	24, // 37: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
 	28, // 38: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
 	22, // 39: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
 	24, // 40: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
-	39, // 41: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	41, // 41: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
 	34, // 42: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
 	3,  // 43: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
 	2,  // 44: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
@@ -3066,13 +3202,15 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	32, // 47: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
 	26, // 48: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
 	5,  // 49: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
-	8,  // 50: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	20, // 51: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	33, // 52: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	27, // 53: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	6,  // 54: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	50, // [50:55] is the sub-list for method output_type
-	45, // [45:50] is the sub-list for method input_type
+	35, // 50: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
+	8,  // 51: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	20, // 52: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	33, // 53: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	27, // 54: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	6,  // 55: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	36, // 56: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
+	51, // [51:57] is the sub-list for method output_type
+	45, // [45:51] is the sub-list for method input_type
 	45, // [45:45] is the sub-list for extension type_name
 	45, // [45:45] is the sub-list for extension extendee
 	0,  // [0:45] is the sub-list for field type_name
@@ -3089,7 +3227,7 @@ func file_connbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

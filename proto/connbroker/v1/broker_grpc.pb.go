@@ -28,6 +28,7 @@ const (
 	BrokerService_ListEndpoints_FullMethodName         = "/connbroker.v1.BrokerService/ListEndpoints"
 	BrokerService_ProbeEndpoint_FullMethodName         = "/connbroker.v1.BrokerService/ProbeEndpoint"
 	BrokerService_WatchConnectionParams_FullMethodName = "/connbroker.v1.BrokerService/WatchConnectionParams"
+	BrokerService_ReportLoginFailure_FullMethodName    = "/connbroker.v1.BrokerService/ReportLoginFailure"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -65,6 +66,16 @@ type BrokerServiceClient interface {
 	// broker shuts down (reconnect to another replica), and with an error
 	// code as GetConnectionParams when the params cannot be had.
 	WatchConnectionParams(ctx context.Context, in *WatchConnectionParamsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchConnectionParamsResponse], error)
+	// ReportLoginFailure tells the broker that a login made with params it
+	// issued was refused with mysql_errno 1045 (access denied) or 1698
+	// (access denied, socket/plugin accounts), which may be a rotation race:
+	// the broker re-reads the endpoint's credential source at once, so the
+	// caller's next GetConnectionParams returns the current secret; the
+	// caller then retries that login once. Re-reads are limited per endpoint
+	// (reread=false within the interval); every report is audited. Errors as
+	// GetConnectionParams (NOT_FOUND, PERMISSION_DENIED for an endpoint the
+	// caller may not get), INVALID_ARGUMENT for another mysql_errno.
+	ReportLoginFailure(ctx context.Context, in *ReportLoginFailureRequest, opts ...grpc.CallOption) (*ReportLoginFailureResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -134,6 +145,16 @@ func (c *brokerServiceClient) WatchConnectionParams(ctx context.Context, in *Wat
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BrokerService_WatchConnectionParamsClient = grpc.ServerStreamingClient[WatchConnectionParamsResponse]
 
+func (c *brokerServiceClient) ReportLoginFailure(ctx context.Context, in *ReportLoginFailureRequest, opts ...grpc.CallOption) (*ReportLoginFailureResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportLoginFailureResponse)
+	err := c.cc.Invoke(ctx, BrokerService_ReportLoginFailure_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -169,6 +190,16 @@ type BrokerServiceServer interface {
 	// broker shuts down (reconnect to another replica), and with an error
 	// code as GetConnectionParams when the params cannot be had.
 	WatchConnectionParams(*WatchConnectionParamsRequest, grpc.ServerStreamingServer[WatchConnectionParamsResponse]) error
+	// ReportLoginFailure tells the broker that a login made with params it
+	// issued was refused with mysql_errno 1045 (access denied) or 1698
+	// (access denied, socket/plugin accounts), which may be a rotation race:
+	// the broker re-reads the endpoint's credential source at once, so the
+	// caller's next GetConnectionParams returns the current secret; the
+	// caller then retries that login once. Re-reads are limited per endpoint
+	// (reread=false within the interval); every report is audited. Errors as
+	// GetConnectionParams (NOT_FOUND, PERMISSION_DENIED for an endpoint the
+	// caller may not get), INVALID_ARGUMENT for another mysql_errno.
+	ReportLoginFailure(context.Context, *ReportLoginFailureRequest) (*ReportLoginFailureResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -193,6 +224,9 @@ func (UnimplementedBrokerServiceServer) ProbeEndpoint(context.Context, *ProbeEnd
 }
 func (UnimplementedBrokerServiceServer) WatchConnectionParams(*WatchConnectionParamsRequest, grpc.ServerStreamingServer[WatchConnectionParamsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchConnectionParams not implemented")
+}
+func (UnimplementedBrokerServiceServer) ReportLoginFailure(context.Context, *ReportLoginFailureRequest) (*ReportLoginFailureResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportLoginFailure not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -298,6 +332,24 @@ func _BrokerService_WatchConnectionParams_Handler(srv interface{}, stream grpc.S
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BrokerService_WatchConnectionParamsServer = grpc.ServerStreamingServer[WatchConnectionParamsResponse]
 
+func _BrokerService_ReportLoginFailure_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportLoginFailureRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).ReportLoginFailure(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_ReportLoginFailure_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).ReportLoginFailure(ctx, req.(*ReportLoginFailureRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -320,6 +372,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ProbeEndpoint",
 			Handler:    _BrokerService_ProbeEndpoint_Handler,
+		},
+		{
+			MethodName: "ReportLoginFailure",
+			Handler:    _BrokerService_ReportLoginFailure_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

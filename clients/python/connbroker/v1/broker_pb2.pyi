@@ -474,3 +474,21 @@ class EndpointSummary(_message.Message):
     auth_method: AuthMethod
     tls_mode: TLSMode
     def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., auth_method: _Optional[_Union[AuthMethod, str]] = ..., tls_mode: _Optional[_Union[TLSMode, str]] = ...) -> None: ...
+
+class ReportLoginFailureRequest(_message.Message):
+    __slots__ = ("endpoint", "driver", "mysql_errno")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    MYSQL_ERRNO_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    driver: str
+    mysql_errno: int
+    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ..., mysql_errno: _Optional[int] = ...) -> None: ...
+
+class ReportLoginFailureResponse(_message.Message):
+    __slots__ = ("reread", "changed")
+    REREAD_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    reread: bool
+    changed: bool
+    def __init__(self, reread: _Optional[bool] = ..., changed: _Optional[bool] = ...) -> None: ...
