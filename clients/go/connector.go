@@ -86,6 +86,10 @@ type connector struct {
 
 // Connect asks the broker for params and opens one connection with them.
 //
+// A login refused with 1045 or 1698 is reported to the broker
+// (ReportLoginFailure: it re-reads the credential source, a rotation may
+// have happened) and tried once more with fresh params.
+//
 // A login that fails with mysql.ErrMalformPkt on a client_ed25519 (or
 // undeclared) account is tried once more: go-sql-driver (through 1.10.1)
 // strips a trailing zero byte from MariaDB's 32-byte ed25519 nonce, so 1
@@ -102,6 +106,9 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		conn, err := mc.Connect(ctx)
 		if err != nil && attempt == 1 && errors.Is(err, mysql.ErrMalformPkt) && (plugin == "" || plugin == pluginEd25519) {
+			continue
+		}
+		if err != nil && attempt == 1 && c.reportDenied(ctx, err) { // loginfailure.go
 			continue
 		}
 		return conn, err

@@ -51,6 +51,7 @@ func buildBroker(t *testing.T) string {
 // brokerProc is a connbrokerd process the test starts, SIGKILLs and restarts.
 type brokerProc struct {
 	t          *testing.T
+	env        []string // extra environment
 	bin, cfg   string
 	listen     string
 	cmd        *exec.Cmd
@@ -127,7 +128,7 @@ func (b *brokerProc) start() {
 	b.t.Helper()
 	b.cmd = exec.Command(b.bin, "--config", b.cfg, "--listen", b.listen)
 	b.cmd.Stdout, b.cmd.Stderr = b.logs, b.logs
-	b.cmd.Env = []string{"PATH=/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED=true", "HOME=" + b.t.TempDir()}
+	b.cmd.Env = append([]string{"PATH=/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED=true", "HOME=" + b.t.TempDir()}, b.env...)
 	if err := b.cmd.Start(); err != nil {
 		b.t.Fatal(err)
 	}
@@ -175,7 +176,10 @@ func dial(t *testing.T, target string) *Client {
 }
 
 // login opens a new physical connection (no idle pool) and checks CURRENT_USER().
-func login(ctx context.Context, db *sql.DB) error {
+func login(ctx context.Context, db *sql.DB) error { return loginAs(ctx, db, mariadbtest.NativeUser) }
+
+// loginAs is login for another account.
+func loginAs(ctx context.Context, db *sql.DB, account string) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
@@ -185,7 +189,7 @@ func login(ctx context.Context, db *sql.DB) error {
 	if err := conn.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&user); err != nil {
 		return err
 	}
-	if !strings.HasPrefix(user, mariadbtest.NativeUser+"@") {
+	if !strings.HasPrefix(user, account+"@") {
 		return fmt.Errorf("CURRENT_USER() = %q", user)
 	}
 	return nil
