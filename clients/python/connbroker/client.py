@@ -180,6 +180,29 @@ class Client:
             self._kept.keep(endpoint, driver, resp.params, self.address)
         return resp.params
 
+    def report_login_failure(
+        self, endpoint: str, driver: str, mysql_errno: int
+    ) -> broker_pb2.ReportLoginFailureResponse:
+        """Tell the broker a login with its params was refused (1045 or 1698).
+
+        The kept params for (endpoint, driver) are dropped first (they were
+        refused). The broker re-reads the endpoint's credential source (a
+        rotation may have happened), so the next :meth:`get_connection_params`
+        returns the current secret. The driver helpers call this and retry the
+        login once.
+
+        Raises:
+            BrokerError subclasses as :meth:`get_connection_params`.
+        """
+        if self._kept is not None:
+            self._kept.forget(endpoint, driver)
+        req = broker_pb2.ReportLoginFailureRequest(endpoint=endpoint, driver=driver, mysql_errno=mysql_errno)
+        op = f"ReportLoginFailure(endpoint={endpoint!r}, driver={driver!r}, mysql_errno={mysql_errno})"
+        resp: broker_pb2.ReportLoginFailureResponse = self._call(
+            op, self.timeout, lambda t: self._stub.ReportLoginFailure(req, timeout=t)
+        )
+        return resp
+
     def resilience_stats(self) -> ResilienceStats:
         """Return how often kept params were served while the broker was away
         (for export to the app's metrics); all zero with ``serve_stale=False``."""
