@@ -45,6 +45,8 @@ export declare class Client {
   readonly address: string;
   /** ConnectionParams as decoded by @grpc/proto-loader (camelCase fields). */
   getConnectionParams(endpoint: string, driver?: string): Promise<any>;
+  /** Reports a login refused with 1045/1698; the broker re-reads the credential source. */
+  reportLoginFailure(endpoint: string, driver: string, mysqlErrno: number): Promise<{ reread: boolean; changed: boolean }>;
   /** Counters of stale serving (zeros with serveStale: false). */
   resilienceStats(): ResilienceStats;
   close(): void;

@@ -116,6 +116,22 @@ class Client {
     });
   }
 
+  /**
+   * reportLoginFailure tells the broker a login with its params was refused
+   * (mysqlErrno 1045 or 1698): the kept params are dropped and the broker
+   * re-reads the credential source (a rotation may have happened). Resolves
+   * to {reread, changed}.
+   */
+  reportLoginFailure(endpoint, driver, mysqlErrno) {
+    if (this.kept) this.kept.forget(`${endpoint}/${driver}`);
+    return new Promise((resolve, reject) => {
+      this.stub.reportLoginFailure({ endpoint, driver, mysqlErrno }, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
+        if (err) reject(new BrokerError(`ReportLoginFailure(endpoint=${endpoint}, driver=${driver}, mysql_errno=${mysqlErrno}) at ${this.address}: ${err.details || err.message}`, err.code));
+        else resolve(resp);
+      });
+    });
+  }
+
   /** Counters of stale serving, for export as metrics (zeros with serveStale: false). */
   resilienceStats() {
     return this.kept ? this.kept.stats() : { staleServes: 0, staleServesByKey: {}, outages: 0, outageSince: null, expiredRefusals: 0 };
@@ -176,15 +192,30 @@ function mysql2Options(params, overrides = {}) {
 let defaultClient;
 
 /**
- * connect opens a mysql2/promise connection to endpoint with fresh params.
+ * connect opens a mysql2/promise connection to endpoint with fresh params;
+ * a login refused with 1045/1698 is reported to the broker and tried once
+ * more with fresh params.
  * @param {string} endpoint
  * @param {{client?: Client, overrides?: object}} [opts]
  */
 async function connect(endpoint, opts = {}) {
   const client = opts.client || (defaultClient ||= new Client());
-  const params = await client.getConnectionParams(endpoint, DRIVER);
   const mysql = require('mysql2/promise');
-  return mysql.createConnection(mysql2Options(params, opts.overrides));
+  const params = await client.getConnectionParams(endpoint, DRIVER);
+  try {
+    return await mysql.createConnection(mysql2Options(params, opts.overrides));
+  } catch (err) {
+    // 1045/1698: a rotation may have happened. Report it (the broker
+    // re-reads the source) and try once more with fresh params.
+    if (err.errno !== 1045 && err.errno !== 1698) throw err;
+    try {
+      await client.reportLoginFailure(endpoint, DRIVER, err.errno);
+    } catch {
+      throw err;
+    }
+    const fresh = await client.getConnectionParams(endpoint, DRIVER);
+    return mysql.createConnection(mysql2Options(fresh, opts.overrides));
+  }
 }
 
 module.exports = { BrokerError, BrokerUnavailable, Client, DEFAULT_ADDRESS, DRIVER, connect, mysql2Options, structToObject };

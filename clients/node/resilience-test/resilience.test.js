@@ -74,19 +74,20 @@ test.after(async () => {
   }
 });
 
-/** A connbrokerd process on listen (host:port). */
-function broker(listen) {
+/** A connbrokerd process on listen (host:port), with devstack's config unless given. */
+function broker(listen, { config = ready.config_path, env: extra = {} } = {}) {
   const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), Number(listen.slice(listen.lastIndexOf(':') + 1))];
   const log = path.join(dir, `broker-${listen.replace(/[:.]/g, '_')}.log`);
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
   Object.assign(env, { AWS_ACCESS_KEY_ID: ready.aws_access_key_id, AWS_SECRET_ACCESS_KEY: ready.aws_secret_access_key, AWS_REGION: ready.aws_region,
-    AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
+    AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' }, extra);
   const b = {
     listen,
+    log,
     proc: null,
     async start() {
       const out = fs.openSync(log, 'a');
-      this.proc = spawn(path.join(BIN, 'connbrokerd'), ['--config', ready.config_path, '--listen', listen], { stdio: ['ignore', out, out], env });
+      this.proc = spawn(path.join(BIN, 'connbrokerd'), ['--config', config, '--listen', listen], { stdio: ['ignore', out, out], env });
       fs.closeSync(out);
       await waitListen(host, port, this.proc, `connbrokerd ${listen}`, log);
     },
@@ -195,4 +196,92 @@ test('address lists', () => {
   assert.strictEqual(channelTarget('[::1]:1,[::1]:2'), 'ipv6:[::1]:1,[::1]:2');
   assert.strictEqual(channelTarget('dns:///b.ns.svc:7700'), 'dns:///b.ns.svc:7700');
   for (const bad of ['127.0.0.1:1,[::1]:2', 'a:1,b:2', ',']) assert.throws(() => channelTarget(bad));
+});
+
+/** moto_server ($CONNBROKER_MOTO_SERVER, else the repo's .venv) on a loopback port. */
+async function startMoto() {
+  const bin = process.env.CONNBROKER_MOTO_SERVER || path.join(__dirname, '..', '..', '..', '.venv', 'bin', 'moto_server');
+  if (!fs.existsSync(bin)) assert.fail(`moto_server not found at ${bin}: run \`make venv\` or set CONNBROKER_MOTO_SERVER`);
+  const port = await freePort();
+  const log = path.join(dir, 'moto.log');
+  const out = fs.openSync(log, 'w');
+  const proc = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  await waitListen('127.0.0.1', port, proc, 'moto_server', log);
+  return { url: `http://127.0.0.1:${port}`, proc };
+}
+
+/** One Secrets Manager call to moto (JSON protocol; moto does not check signatures). */
+async function sm(url, action, body) {
+  const resp = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-amz-json-1.1',
+      'X-Amz-Target': `secretsmanager.${action}`,
+      Authorization: 'AWS4-HMAC-SHA256 Credential=AKIDMOTO/20260101/us-west-2/secretsmanager/aws4_request, SignedHeaders=host, Signature=0',
+    },
+    body: JSON.stringify(body),
+  });
+  const text = await resp.text();
+  if (!resp.ok) assert.fail(`moto ${action}: ${resp.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/** Runs SQL as root over the private MariaDB's unix socket (named in its my.cnf). */
+function rootSQL(sql) {
+  const cnf = fs.readFileSync(path.join(path.dirname(ready.config_path), 'mariadb', 'my.cnf'), 'utf8');
+  const m = /^\s*socket\s*=\s*(\S+)/m.exec(cnf);
+  assert.ok(m, 'no socket in my.cnf');
+  const r = require('child_process').spawnSync('mariadb', ['-S', m[1], '-u', 'root', '-e', sql], { encoding: 'utf8' });
+  assert.strictEqual(r.status, 0, `mariadb -e: ${r.stderr}`);
+}
+
+test('rotation in moto mid-pool: 1045 reported, retried with fresh params, 0 failed logins', async () => {
+  const moto = await startMoto();
+  const [host, port] = ready.mariadb_addr.split(':');
+  const user = 'rot_node';
+  const secret = (pw) => JSON.stringify({ username: user, password: pw, engine: 'mariadb', host, port: Number(port) });
+  const name = 'rds!db-node-rotation';
+  rootSQL(`CREATE USER '${user}'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('rot-node-1')`);
+  const cfg = path.join(dir, 'rotation.yaml');
+  fs.writeFileSync(cfg, `endpoints:\n  rot:\n    host: ${host}\n    port: ${port}\n    user: ${user}\n    auth: password\n    plugin: mysql_native_password\n`
+    + `    password: {secretsmanager: "${name}", secret_ttl: 1h}\n    tls: {mode: disabled}\n`);
+  await sm(moto.url, 'CreateSecret', { Name: name, SecretString: secret('rot-node-1') });
+  const b = broker(`127.0.0.1:${await freePort()}`, { config: cfg, env: {
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.url, AWS_ACCESS_KEY_ID: 'AKIDMOTO', AWS_SECRET_ACCESS_KEY: 'moto-secret', AWS_REGION: 'us-west-2' } });
+  await b.start();
+  const c = new connbroker.Client(b.listen, { timeoutMs: 2000, logger: quietLogger() });
+  try {
+    let ok = 0;
+    const failures = [];
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        try {
+          assert.match(await login(c, 'rot'), new RegExp(`^${user}@`));
+          ok++;
+        } catch (e) {
+          failures.push(e);
+        }
+        await sleep(20);
+      }
+    })();
+    await sleep(500);
+    await sm(moto.url, 'PutSecretValue', { SecretId: name, SecretString: secret('rot-node-2') });
+    rootSQL(`ALTER USER '${user}'@'%' IDENTIFIED BY 'rot-node-2'`);
+    const before = ok;
+    await sleep(1000);
+    stop = true;
+    await loop;
+    assert.deepStrictEqual(failures.map((e) => e.message), []);
+    assert.ok(ok - before >= 10, `${ok - before} logins after the rotation`);
+    const logs = fs.readFileSync(b.log, 'utf8');
+    assert.ok(logs.includes('login failure reported'), 'the broker got no ReportLoginFailure');
+    assert.ok(!logs.includes('rot-node-1') && !logs.includes('rot-node-2'), 'a password in the broker log');
+  } finally {
+    c.close();
+    b.kill();
+    moto.proc.kill('SIGKILL');
+    rootSQL(`DROP USER IF EXISTS '${user}'@'%'`);
+  }
 });
