@@ -19,7 +19,7 @@ from typing import Any
 
 import mysql.connector as _connector
 
-from connbroker._fetch import apply_env, fetch
+from connbroker._fetch import apply_env, fetch, report_denied
 from connbroker.client import Client
 from connbroker.errors import HintsError
 from connbroker.hints import driver_kwargs
@@ -52,7 +52,12 @@ def connect(endpoint: str, *, pure: bool = False, client: Client | None = None, 
     """
     kwargs = connect_kwargs(endpoint, pure=pure, client=client, **overrides)
     try:
-        return _connector.connect(**kwargs)
+        try:
+            return _connector.connect(**kwargs)
+        except _connector.Error as err:  # 1045/1698: reported, then one retry
+            if not report_denied(endpoint, DRIVER, client, err):
+                raise
+        return _connector.connect(**connect_kwargs(endpoint, pure=pure, client=client, **overrides))
     except ImportError as e:
         if pure or "C Extension not available" not in str(e):
             raise

@@ -9,6 +9,7 @@ and the helper's retry logs in. 0 failed logins.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -30,6 +31,26 @@ from .conftest import Devstack, _free_port
 
 USER, PASS1, PASS2, PASS3 = "rot_py", "rot-py-pass-1", "rot-py-pass-2", "rot-py-pass-3"
 SECRET = "rds!db-python-rotation"
+
+
+def _mysqlclient(c: connbroker.Client) -> None:
+    connbroker.mysqlclient.connect("rot", client=c).close()
+
+
+def _mysql_connector(c: connbroker.Client) -> None:
+    connbroker.mysql_connector.connect("rot", client=c, pure=True).close()
+
+
+def _aiomysql(c: connbroker.Client) -> None:
+    async def go() -> None:
+        conn = await connbroker.aiomysql.connect("rot", client=c)
+        conn.close()
+
+    asyncio.run(go())
+
+
+#: The other driver helpers, each logged in after its own rotation.
+OTHER_HELPERS = (_mysqlclient, _mysql_connector, _aiomysql)
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +154,19 @@ def test_rotation_mid_pool(stack: tuple[Devstack, Path, Path], moto: str, tmp_pa
                 cur.execute(f"ALTER USER '{USER}'@'%' IDENTIFIED BY '{PASS3}'")
             conn = connbroker.pymysql.connect("rot", client=c)
             conn.close()
+            # And the other driver helpers, one rotation each.
+            for i, connect in enumerate(OTHER_HELPERS):
+                time.sleep(2.1)
+                pw = f"rot-py-other-{i}"
+                sm.put_secret_value(SecretId=SECRET, SecretString=secret(pw))
+                with root.cursor() as cur:
+                    cur.execute(f"ALTER USER '{USER}'@'%' IDENTIFIED BY '{pw}'")
+                connect(c)
         assert not errors, f"{len(errors)} failed logins, first: {errors[0]!r}"
         assert ok - before >= 10, f"only {ok - before} logins after the rotation"
         logs = (tmp_path / "broker.log").read_text()
         assert "login failure reported" in logs
-        assert logs.count("login failure reported") == 2, logs[-3000:]
+        assert logs.count("login failure reported") == 2 + len(OTHER_HELPERS), logs[-3000:]
         assert PASS1 not in logs and PASS2 not in logs and PASS3 not in logs
     finally:
         b.stop()
