@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/connbroker/connbroker/broker/caller"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 )
@@ -106,5 +107,38 @@ func TestReportLoginFailureRereadsTheSource(t *testing.T) {
 	}
 	if _, err := s.ReportLoginFailure(ctx, "sm", "", 2003); err == nil || !strings.Contains(err.Error(), "mysql_errno") {
 		t.Errorf("bad errno error %v does not name the field", err)
+	}
+}
+
+// TestReportLoginFailureNeedsTheEndpoint: with identities in use, a caller
+// may report only endpoints the policy gives it.
+func TestReportLoginFailureNeedsTheEndpoint(t *testing.T) {
+	cfg, err := config.Parse("report-authz", []byte(`unix: {path: /run/connbroker-test/broker.sock}
+endpoints:
+  sm:
+    host: 127.0.0.1
+    port: 3306
+    user: app
+    auth: password
+    password: {secretsmanager: arn:aws:secretsmanager:us-east-1:123456789012:secret:db}
+    tls: {mode: disabled}
+policy:
+  - caller: uid:1001
+    endpoints: [sm]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := &rotatingSecret{value: "pw"}
+	s := New(cfg, &credential.Router{Secrets: credential.NewSecrets(sm)}, nil)
+	other := caller.NewContext(context.Background(), caller.FromUID(1002))
+	if _, err := s.ReportLoginFailure(other, "sm", "", 1045); !errors.Is(err, ErrPermissionDenied) {
+		t.Errorf("another caller: err = %v, want ErrPermissionDenied", err)
+	}
+	if sm.reads != 0 {
+		t.Errorf("a refused report read the source %d times", sm.reads)
+	}
+	if r, err := s.ReportLoginFailure(caller.NewContext(context.Background(), caller.FromUID(1001)), "sm", "", 1045); err != nil || !r.Reread {
+		t.Errorf("allowed caller: %+v, %v", r, err)
 	}
 }
