@@ -100,7 +100,7 @@ lint: $(BUF) ## buf lint, buf breaking against main, gofmt, go vet
 	@go vet ./...
 
 .PHONY: test
-test: deps build check-generated lint go-test py-test ## Install what is needed and run every test (CI runs this)
+test: deps build check-generated lint go-test py-test node-test ## Install what is needed and run every test (CI runs this)
 
 .PHONY: go-test
 go-test: ## Go tests with the race detector (real MariaDB and MySQL-8 peers)
@@ -109,6 +109,10 @@ go-test: ## Go tests with the race detector (real MariaDB and MySQL-8 peers)
 .PHONY: py-test
 py-test: venv build ## Python client tests against the real broker and MariaDB
 	cd clients/python && CONNBROKER_BIN_DIR=$(BIN) $(PY) -m pytest -q
+
+.PHONY: node-test
+node-test: matrix-deps build ## Node client resilience tests against the real broker binary (its other tests run inside internal/matrix)
+	cd $(NODE_CLIENT) && CONNBROKER_BIN_DIR=$(BIN) node --test resilience-test/
 
 .PHONY: bench
 bench: deps build ## Benchmarks against the targets, one run, printed as a table (see BENCHMARKS.md)

@@ -112,6 +112,7 @@ type Service struct {
 	res       resolutions
 	inflight  flights       // identical validations running now (singleflight.go)
 	slots     endpointSlots // logins and probes running per endpoint (singleflight.go)
+	reports   reportGate    // re-reads after ReportLoginFailure per endpoint (loginfailure.go)
 }
 
 // New returns a Service over cfg issuing with issuer.
@@ -127,8 +128,12 @@ func New(cfg *config.Config, issuer credential.Issuer, log *slog.Logger) *Servic
 // Config returns the current configuration.
 func (s *Service) Config() *config.Config { return s.cfg.Load() }
 
-// SetConfig replaces the configuration.
-func (s *Service) SetConfig(c *config.Config) { s.cfg.Store(c) }
+// SetConfig replaces the configuration and drops what was cached for
+// endpoints that are gone or changed (resolution.go).
+func (s *Service) SetConfig(c *config.Config) {
+	s.cfg.Store(c)
+	s.res.reload(c)
+}
 
 // Endpoints returns the configured endpoints sorted by name.
 func (s *Service) Endpoints() []*config.Endpoint {

@@ -18,9 +18,14 @@ type view struct {
 	hints *hints.Hints
 }
 
+// viewKey names a view by value: within one config an endpoint is its
+// name, and an auth: auto endpoint's effective form differs only in the
+// resolved method and plugin (a pointer key would grow by one entry every
+// time the resolution is renewed).
 type viewKey struct {
-	ep     *config.Endpoint
-	driver string
+	name, plugin string
+	auth         config.AuthMethod
+	driver       string
 }
 
 // views caches views for one config; SetConfig starts a new one.
@@ -45,7 +50,7 @@ func (s *Service) view(ep *config.Endpoint, r *driver.Descriptor) *view {
 		vs = &views{cfg: s.cfg.Load()}
 		s.views.Store(vs)
 	}
-	k := viewKey{ep: ep}
+	k := viewKey{name: ep.Name, plugin: ep.Plugin, auth: ep.Auth}
 	if r != nil {
 		k.driver = r.Name
 	}

@@ -279,6 +279,8 @@ func auditUnary(a *Auditor, cfg func() *config.Config) grpc.UnaryServerIntercept
 			a.Write(e)
 		case *v1.ValidateConnectionRequest:
 			auditValidation(ctx, a, cfg(), info.FullMethod, r, resp, err)
+		case *v1.ReportLoginFailureRequest:
+			auditLoginFailure(ctx, a, cfg(), info.FullMethod, r, resp, err)
 		case *v1.ProbeEndpointRequest:
 			e := baseEvent(ctx, info.FullMethod, err)
 			if e.Event == "" {

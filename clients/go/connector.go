@@ -55,10 +55,20 @@ func WithCallTimeout(d time.Duration) Option { return func(c *connector) { c.tim
 
 // Connector returns a driver.Connector for sql.OpenDB that fetches fresh
 // params for endpoint from client for every new connection.
+//
+// The connector keeps the last params and serves them while the broker is
+// away (see Kept; WithKept, WithoutStale); once they expire, Connect returns
+// an *UnavailableError (errors.Is ErrBrokerUnavailable) before any login.
 func Connector(client v1.BrokerServiceClient, endpoint string, opts ...Option) driver.Connector {
 	c := &connector{client: client, endpoint: endpoint, timeout: 5 * time.Second}
+	if t, ok := client.(interface{ Target() string }); ok {
+		c.address = t.Target()
+	}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.kept == nil && !c.noStale {
+		c.kept = NewKept(0, 0, nil)
 	}
 	return c
 }
@@ -68,9 +78,17 @@ type connector struct {
 	endpoint string
 	timeout  time.Duration
 	adjust   []func(*mysql.Config)
+	// resilience (cache.go)
+	address string
+	kept    *Kept
+	noStale bool
 }
 
 // Connect asks the broker for params and opens one connection with them.
+//
+// A login refused with 1045 or 1698 is reported to the broker
+// (ReportLoginFailure: it re-reads the credential source, a rotation may
+// have happened) and tried once more with fresh params.
 //
 // A login that fails with mysql.ErrMalformPkt on a client_ed25519 (or
 // undeclared) account is tried once more: go-sql-driver (through 1.10.1)
@@ -88,6 +106,9 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		conn, err := mc.Connect(ctx)
 		if err != nil && attempt == 1 && errors.Is(err, mysql.ErrMalformPkt) && (plugin == "" || plugin == pluginEd25519) {
+			continue
+		}
+		if err != nil && attempt == 1 && c.reportDenied(ctx, err) { // loginfailure.go
 			continue
 		}
 		return conn, err
@@ -109,20 +130,18 @@ func (c *connector) Config(ctx context.Context) (*mysql.Config, error) {
 
 // fetch returns the configuration and the endpoint's account plugin.
 func (c *connector) fetch(ctx context.Context) (*mysql.Config, string, error) {
-	cctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := c.client.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: c.endpoint, Driver: Driver})
+	p, err := c.params(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, FromError(err))
+		return nil, "", err
 	}
-	cfg, err := ConfigFromParams(resp.GetParams())
+	cfg, err := ConfigFromParams(p)
 	if err != nil {
 		return nil, "", err
 	}
 	for _, fn := range c.adjust {
 		fn(cfg)
 	}
-	return cfg, resp.GetParams().GetResolution().GetPlugin(), nil
+	return cfg, p.GetResolution().GetPlugin(), nil
 }
 
 // ConfigFromParams turns broker params for the go-sql-driver into a

@@ -58,12 +58,44 @@ export declare function errorInfo(err: unknown): { reason: string; metadata: Rec
 /** The BrokerError subclass for a grpc-js error, with message. */
 export declare function fromRpcError(err: { code: number; metadata?: unknown }, message: string): BrokerError;
 
-/** A client of one broker. */
+/** The broker did not answer and no usable kept params were there. */
+export declare class BrokerUnavailable extends BrokerError {
+  /** How long ago the kept params expired; null when there were none. */
+  expiredAgoMs: number | null;
+}
+
+/** Counters of stale serving, for export as metrics. */
+export interface ResilienceStats {
+  staleServes: number;
+  /** Per "endpoint/driver". */
+  staleServesByKey: Record<string, number>;
+  outages: number;
+  /** Date.now() when the current outage began, or null. */
+  outageSince: number | null;
+  expiredRefusals: number;
+}
+
+/** A client of one broker, or of several replicas (a list of IP:port, or dns:///name:port). */
 export declare class Client {
-  constructor(address?: string, opts?: { timeoutMs?: number; credentials?: ChannelCredentials });
+  constructor(address?: string, opts?: {
+    timeoutMs?: number;
+    credentials?: ChannelCredentials;
+    /** Serve the last params while the broker is away (default true). */
+    serveStale?: boolean;
+    /** Stop serving kept params this long before expiresAt (default 60000). */
+    staleMarginMs?: number;
+    /** How long kept params without expiresAt are served (default 900000). */
+    staleWithoutExpiryMs?: number;
+    /** Receives one warning per outage (default console). */
+    logger?: { warn(message: string): void };
+  });
   readonly address: string;
   /** ConnectionParams as decoded by @grpc/proto-loader (camelCase fields). */
   getConnectionParams(endpoint: string, driver?: string): Promise<any>;
+  /** Reports a login refused with 1045/1698; the broker re-reads the credential source. */
+  reportLoginFailure(endpoint: string, driver: string, mysqlErrno: number): Promise<{ reread: boolean; changed: boolean }>;
+  /** Counters of stale serving (zeros with serveStale: false). */
+  resilienceStats(): ResilienceStats;
   close(): void;
 }
 

@@ -13,6 +13,7 @@
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const resilience = require('./resilience');
 
 /** The driver name asked of the broker. */
 const DRIVER = 'mysql2';
@@ -56,8 +57,17 @@ class Unauthenticated extends PermissionDenied {}
 class InvalidRequest extends BrokerError {}
 /** Credentials asked for faster than limits.issue_rate (ERROR_REASON_RATE_LIMITED). Retry after a back-off. */
 class RateLimited extends BrokerError {}
-/** The broker cannot be reached or did not answer in time. Retry with backoff. */
-class BrokerUnavailable extends BrokerError {}
+/**
+ * The broker cannot be reached or did not answer in time, and no usable
+ * kept params were there; expiredAgoMs says how long ago the kept ones
+ * expired (null when there were none). Retry with backoff.
+ */
+class BrokerUnavailable extends BrokerError {
+  constructor(message, code, reason = 'ERROR_REASON_UNSPECIFIED', metadata = {}, expiredAgoMs = null) {
+    super(message, code, reason, metadata);
+    this.expiredAgoMs = expiredAgoMs;
+  }
+}
 /** The broker's credential source failed, no valid cached credential (ERROR_REASON_CREDENTIAL_UNAVAILABLE). Retry with backoff. */
 class CredentialUnavailable extends BrokerUnavailable {}
 /** An auth: auto endpoint could not be resolved (ERROR_REASON_AUTH_UNDECIDED). Fix the broker's configuration. */
@@ -168,30 +178,88 @@ function fromRpcError(err, message) {
   return new Cls(message, err.code, reason, info ? info.metadata : {});
 }
 
-/** A client of one broker. */
+/** A client of one broker, or of several replicas. */
 class Client {
   /**
-   * @param {string} [address] host:port; CONNBROKER_ADDR or 127.0.0.1:7700 by default.
-   * @param {{timeoutMs?: number, credentials?: grpc.ChannelCredentials}} [opts]
+   * @param {string} [address] host:port, a list of IP:port separated by
+   *   commas, or a gRPC target such as dns:///connbroker.ns.svc:7700 (calls
+   *   go round_robin; UNAVAILABLE is retried with backoff and jitter);
+   *   CONNBROKER_ADDR or 127.0.0.1:7700 by default.
+   * @param {{timeoutMs?: number, credentials?: grpc.ChannelCredentials, serveStale?: boolean,
+   *   staleMarginMs?: number, staleWithoutExpiryMs?: number, logger?: {warn: Function}}} [opts]
+   *   serveStale (default true) keeps the last params per (endpoint, driver)
+   *   and serves them while the broker is away, until the credential's
+   *   expiresAt minus staleMarginMs (60 s); staleWithoutExpiryMs (15 min)
+   *   bounds params without expiresAt.
    */
   constructor(address, opts = {}) {
     this.address = address || process.env.CONNBROKER_ADDR || DEFAULT_ADDRESS;
     this.timeoutMs = opts.timeoutMs || 5000;
+    this.kept = opts.serveStale === false ? null
+      : new resilience.Kept({ marginMs: opts.staleMarginMs, withoutExpiryMs: opts.staleWithoutExpiryMs, logger: opts.logger || console });
     const Svc = service();
-    this.stub = new Svc(this.address, opts.credentials || grpc.credentials.createInsecure());
+    this.stub = new Svc(resilience.channelTarget(this.address), opts.credentials || grpc.credentials.createInsecure(),
+      resilience.channelOptions(this.address));
   }
 
-  /** Resolves to the ConnectionParams for endpoint and driver. */
+  /**
+   * Resolves to the ConnectionParams for endpoint and driver; while the
+   * broker is away, to the kept ones (counted in resilienceStats()).
+   * Rejects with BrokerUnavailable when there are none usable.
+   */
   getConnectionParams(endpoint, driver = DRIVER) {
+    const op = `GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}`;
+    const key = `${endpoint}/${driver}`;
+    const kept = this.kept;
+    const timeout = kept ? kept.callTimeout(this.timeoutMs) : this.timeoutMs;
     return new Promise((resolve, reject) => {
-      this.stub.getConnectionParams({ endpoint, driver }, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
-        if (err) {
-          reject(fromRpcError(err, `GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}: ${err.details || err.message}`));
+      this.stub.getConnectionParams({ endpoint, driver }, { deadline: Date.now() + timeout }, (err, resp) => {
+        if (!err) {
+          if (kept) kept.keep(key, resp.params, this.address);
+          resolve(resp.params);
           return;
         }
-        resolve(resp.params);
+        const why = err.details || err.message;
+        if (err.code === resilience.UNAVAILABLE || err.code === resilience.DEADLINE_EXCEEDED) {
+          if (!kept) {
+            reject(fromRpcError(err, `${op}: broker unavailable: ${why}`));
+            return;
+          }
+          const r = kept.serve(key, this.address, why);
+          if (r.params) resolve(r.params);
+          else if (r.expiredAgoMs === null) reject(fromRpcError(err, `${op}: broker unavailable: ${why}`));
+          else {
+            const basis = r.exp === null ? 'the credential has no expiresAt; kept params are served for a fixed time after the fetch'
+              : `credential expires_at ${new Date(r.exp).toISOString()} minus the ${kept.marginMs / 1000}s safety margin`;
+            reject(new BrokerUnavailable(`${op}: broker unavailable: ${why}; the last params for this endpoint expired ${(r.expiredAgoMs / 1000).toFixed(1)}s ago (${basis}), so none can be served until broker ${this.address} answers again`, err.code, 'ERROR_REASON_UNSPECIFIED', {}, r.expiredAgoMs));
+          }
+          return;
+        }
+        if (kept && resilience.FORGET.has(err.code)) kept.forget(key);
+        reject(fromRpcError(err, `${op}: ${why}`));
       });
     });
+  }
+
+  /**
+   * reportLoginFailure tells the broker a login with its params was refused
+   * (mysqlErrno 1045 or 1698): the kept params are dropped and the broker
+   * re-reads the credential source (a rotation may have happened). Resolves
+   * to {reread, changed}.
+   */
+  reportLoginFailure(endpoint, driver, mysqlErrno) {
+    if (this.kept) this.kept.forget(`${endpoint}/${driver}`);
+    return new Promise((resolve, reject) => {
+      this.stub.reportLoginFailure({ endpoint, driver, mysqlErrno }, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
+        if (err) reject(fromRpcError(err, `ReportLoginFailure(endpoint=${endpoint}, driver=${driver}, mysql_errno=${mysqlErrno}) at ${this.address}: ${err.details || err.message}`));
+        else resolve(resp);
+      });
+    });
+  }
+
+  /** Counters of stale serving, for export as metrics (zeros with serveStale: false). */
+  resilienceStats() {
+    return this.kept ? this.kept.stats() : { staleServes: 0, staleServesByKey: {}, outages: 0, outageSince: null, expiredRefusals: 0 };
   }
 
   /** Closes the channel. */
@@ -253,15 +321,30 @@ function mysql2Options(params, overrides = {}) {
 let defaultClient;
 
 /**
- * connect opens a mysql2/promise connection to endpoint with fresh params.
+ * connect opens a mysql2/promise connection to endpoint with fresh params;
+ * a login refused with 1045/1698 is reported to the broker and tried once
+ * more with fresh params.
  * @param {string} endpoint
  * @param {{client?: Client, overrides?: object}} [opts]
  */
 async function connect(endpoint, opts = {}) {
   const client = opts.client || (defaultClient ||= new Client());
-  const params = await client.getConnectionParams(endpoint, DRIVER);
   const mysql = require('mysql2/promise');
-  return mysql.createConnection(mysql2Options(params, opts.overrides));
+  const params = await client.getConnectionParams(endpoint, DRIVER);
+  try {
+    return await mysql.createConnection(mysql2Options(params, opts.overrides));
+  } catch (err) {
+    // 1045/1698: a rotation may have happened. Report it (the broker
+    // re-reads the source) and try once more with fresh params.
+    if (err.errno !== 1045 && err.errno !== 1698) throw err;
+    try {
+      await client.reportLoginFailure(endpoint, DRIVER, err.errno);
+    } catch {
+      throw err;
+    }
+    const fresh = await client.getConnectionParams(endpoint, DRIVER);
+    return mysql.createConnection(mysql2Options(fresh, opts.overrides));
+  }
 }
 
 module.exports = {

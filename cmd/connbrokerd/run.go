@@ -240,8 +240,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	hupDone := make(chan struct{})
+	defer func() { // end the reload goroutine: no more signals after Stop, so close is safe
+		signal.Stop(hup)
+		close(hup)
+		<-hupDone
+	}()
 	go func() {
+		defer close(hupDone)
 		for range hup {
 			if err := audit.Reopen(); err != nil {
 				log.Error("reopen audit file; still writing to the old one", "err", err)

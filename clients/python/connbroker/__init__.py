@@ -70,6 +70,7 @@ from connbroker.errors import (
 )
 from connbroker.hints import driver_kwargs
 from connbroker.redact import redacted
+from connbroker.resilience import ResilienceStats
 from connbroker.v1 import broker_pb2
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -97,6 +98,7 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "Unauthenticated",
+    "ResilienceStats",
     "aiomysql",
     "broker_pb2",
     "credentials_from_files",

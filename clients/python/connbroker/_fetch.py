@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
 from connbroker.client import Client, default_client
-from connbroker.errors import HintsError
+from connbroker.errors import BrokerError, HintsError
 from connbroker.v1 import broker_pb2
 
 
@@ -52,3 +54,42 @@ def tls_required(params: broker_pb2.ConnectionParams) -> bool:
         or params.credential.kind == broker_pb2.CREDENTIAL_KIND_IAM_TOKEN
         or params.resolution.plugin == "mysql_clear_password"
     )
+
+
+#: Server error numbers of a refused login: ER_ACCESS_DENIED_ERROR and
+#: ER_ACCESS_DENIED_NO_PASSWORD_ERROR (MariaDB, unix_socket/PAM accounts).
+ACCESS_DENIED = frozenset({1045, 1698})
+
+_log = logging.getLogger("connbroker")
+
+
+def mysql_errno(err: BaseException) -> int | None:
+    """The server error number of a driver exception: ``errno`` (mysql-connector)
+    or the first argument (PyMySQL, mysqlclient, aiomysql); None when it has none."""
+    n = getattr(err, "errno", None)
+    if isinstance(n, int):
+        return n
+    args = getattr(err, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def report_denied(endpoint: str, driver: str, client: Client | None, err: BaseException) -> bool:
+    """Handle a failed login: for 1045/1698, report it to the broker
+    (``ReportLoginFailure``: it re-reads the credential source) and return
+    True so the caller retries the login once with fresh params. Any other
+    error, or a broker that cannot take the report, returns False (the
+    login's error stands)."""
+    errno = mysql_errno(err)
+    if errno not in ACCESS_DENIED:
+        return False
+    c = client if client is not None else default_client()
+    try:
+        resp: Any = c.report_login_failure(endpoint, driver, errno)
+    except BrokerError as e:
+        _log.warning("connbroker: login to endpoint %r refused (%d); could not report it: %s", endpoint, errno, e)
+        return False
+    _log.info(
+        "connbroker: login to endpoint %r refused (%d); reported, source re-read=%s changed=%s; retrying once",
+        endpoint, errno, resp.reread, resp.changed,
+    )  # fmt: skip
+    return True

@@ -26,9 +26,10 @@ import ssl
 from typing import Any
 
 import aiomysql as _aiomysql
+from pymysql import err as _pymysql_err
 from pymysql.constants import CLIENT
 
-from connbroker._fetch import fetch, tls_required
+from connbroker._fetch import fetch, report_denied, tls_required
 from connbroker.client import Client
 from connbroker.errors import HintsError, InsecureTLSError
 from connbroker.hints import driver_kwargs
@@ -56,7 +57,13 @@ async def connect(endpoint: str, *, client: Client | None = None, **overrides: A
         pymysql.err.MySQLError: from the connection itself.
     """
     params, kwargs = await asyncio.to_thread(_params_and_kwargs, endpoint, client, overrides)
-    conn = await _aiomysql.connect(**kwargs)
+    try:
+        conn = await _aiomysql.connect(**kwargs)
+    except _pymysql_err.OperationalError as err:  # 1045/1698: reported, then one retry
+        if not await asyncio.to_thread(report_denied, endpoint, DRIVER, client, err):
+            raise
+        params, kwargs = await asyncio.to_thread(_params_and_kwargs, endpoint, client, overrides)
+        conn = await _aiomysql.connect(**kwargs)
     if tls_required(params) and not (conn.server_capabilities & CLIENT.SSL and kwargs.get("ssl")):
         conn.close()
         raise InsecureTLSError(

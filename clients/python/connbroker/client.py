@@ -17,7 +17,22 @@ from collections.abc import Iterator, Sequence
 import grpc
 from google.protobuf import duration_pb2
 
-from connbroker.errors import BrokerError, from_rpc_error
+from connbroker.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    EndpointNotFound,
+    InvalidRequest,
+    PermissionDenied,
+    from_rpc_error,
+)
+from connbroker.resilience import (
+    DEFAULT_STALE_MARGIN,
+    DEFAULT_STALE_WITHOUT_EXPIRY,
+    KeptParams,
+    ResilienceStats,
+    channel_options,
+    channel_target,
+)
 from connbroker.v1 import broker_pb2, broker_pb2_grpc
 
 __all__ = [
@@ -49,16 +64,29 @@ class Client:
     """A connection to one connbroker daemon.
 
     Args:
-        address: ``host:port`` of the broker. Defaults to the environment
-            variable ``CONNBROKER_ADDR``, then ``127.0.0.1:7700``.
-        timeout: deadline in seconds for each call (validation adds the
-            validation time on top, see :meth:`validate`).
+        address: the broker: ``host:port``, several as ``a:7700,b:7700`` (IP
+            literals, or names resolved once at construction), or a gRPC
+            target such as ``dns:///connbroker.ns.svc:7700`` (every address
+            the name resolves to); calls are spread ``round_robin`` and a
+            failed one is retried on UNAVAILABLE with backoff and jitter.
+            Defaults to the environment variable ``CONNBROKER_ADDR``, then
+            ``127.0.0.1:7700``.
+        timeout: deadline in seconds for each call, retries included
+            (validation adds the validation time on top, see :meth:`validate`).
         credentials: channel credentials for a TLS/mTLS broker, e.g.
             ``grpc.ssl_channel_credentials(...)`` or
             :func:`credentials_from_files`; ``None`` reads the files named by
             ``CONNBROKER_CA`` / ``CONNBROKER_CERT`` / ``CONNBROKER_KEY`` when
             set, else means plaintext (which the broker only accepts on
             loopback by default).
+        serve_stale: keep the last params per (endpoint, driver) and serve
+            them while the broker is unreachable (see
+            :mod:`connbroker.resilience`); ``False`` fails every call the
+            broker does not answer.
+        stale_margin: seconds before the credential's ``expires_at`` at which
+            kept params stop being served (default 60).
+        stale_without_expiry: seconds after fetching that kept params whose
+            credential has no ``expires_at`` (a password) are served (default 900).
 
     The client is thread-safe and cheap to keep for the life of the process;
     use it as a context manager or call :meth:`close` when done.
@@ -75,18 +103,24 @@ class Client:
         *,
         timeout: float = 5.0,
         credentials: grpc.ChannelCredentials | None = None,
+        serve_stale: bool = True,
+        stale_margin: float = DEFAULT_STALE_MARGIN,
+        stale_without_expiry: float = DEFAULT_STALE_WITHOUT_EXPIRY,
     ) -> None:
         """Open a (lazy) channel to the broker; no network traffic happens yet."""
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.address: str = address or os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS
         self.timeout: float = float(timeout)
+        self._kept: KeptParams | None = KeptParams(stale_margin, stale_without_expiry) if serve_stale else None
+        target = channel_target(self.address)
+        options = channel_options(target, self.address)
         if credentials is None:
             credentials = _credentials_from_env()
         if credentials is not None:
-            self._channel: grpc.Channel = grpc.secure_channel(self.address, credentials)
+            self._channel: grpc.Channel = grpc.secure_channel(target, credentials, options=options)
         else:
-            self._channel = grpc.insecure_channel(self.address)
+            self._channel = grpc.insecure_channel(target, options=options)
         # The generated stub module has no type stubs; calls are typed below.
         self._stub: Any = broker_pb2_grpc.BrokerServiceStub(self._channel)  # type: ignore[no-untyped-call,unused-ignore]
 
@@ -111,22 +145,71 @@ class Client:
 
         Returns:
             The ``ConnectionParams`` message. ``params.credential.secret`` is the
-            password or IAM token: never log it.
+            password or IAM token: never log it. While the broker is
+            unreachable these are the last params kept for (endpoint, driver),
+            as long as their credential is valid for ``stale_margin`` more
+            seconds (counted in :meth:`resilience_stats`).
 
         Raises:
-            EndpointNotFound, PermissionDenied, InvalidRequest, RateLimited, BrokerUnavailable,
-            BrokerError.
+            EndpointNotFound, PermissionDenied, InvalidRequest: kept params
+                for the pair are forgotten too.
+            BrokerUnavailable: the broker did not answer and there are no
+                usable kept params (``expired_ago`` says when they expired).
+            BrokerError: anything else.
+            RateLimited: the caller asked too fast (kept params are not served).
         """
         req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver)
         op = f"GetConnectionParams(endpoint={endpoint!r}, driver={driver!r})"
-        resp: broker_pb2.GetConnectionParamsResponse = self._call(
-            op, self.timeout, lambda t: self._stub.GetConnectionParams(req, timeout=t)
-        )
+        deadline = self._kept.call_timeout(self.timeout) if self._kept is not None else self.timeout
+        try:
+            resp: broker_pb2.GetConnectionParamsResponse = self._call(
+                op, deadline, lambda t: self._stub.GetConnectionParams(req, timeout=t)
+            )
+        except BrokerUnavailable as err:
+            if self._kept is None:
+                raise
+            return self._kept.serve(endpoint, driver, err)
+        except (EndpointNotFound, PermissionDenied, InvalidRequest):
+            if self._kept is not None:
+                self._kept.forget(endpoint, driver)
+            raise
         if not resp.HasField("params"):
             raise BrokerError(
                 f"{op} at broker {self.address}: response has no params", operation=op, address=self.address
             )
+        if self._kept is not None:
+            self._kept.keep(endpoint, driver, resp.params, self.address)
         return resp.params
+
+    def report_login_failure(
+        self, endpoint: str, driver: str, mysql_errno: int
+    ) -> broker_pb2.ReportLoginFailureResponse:
+        """Tell the broker a login with its params was refused (1045 or 1698).
+
+        The kept params for (endpoint, driver) are dropped first (they were
+        refused). The broker re-reads the endpoint's credential source (a
+        rotation may have happened), so the next :meth:`get_connection_params`
+        returns the current secret. The driver helpers call this and retry the
+        login once.
+
+        Raises:
+            BrokerError subclasses as :meth:`get_connection_params`.
+        """
+        if self._kept is not None:
+            self._kept.forget(endpoint, driver)
+        req = broker_pb2.ReportLoginFailureRequest(endpoint=endpoint, driver=driver, mysql_errno=mysql_errno)
+        op = f"ReportLoginFailure(endpoint={endpoint!r}, driver={driver!r}, mysql_errno={mysql_errno})"
+        resp: broker_pb2.ReportLoginFailureResponse = self._call(
+            op, self.timeout, lambda t: self._stub.ReportLoginFailure(req, timeout=t)
+        )
+        return resp
+
+    def resilience_stats(self) -> ResilienceStats:
+        """Return how often kept params were served while the broker was away
+        (for export to the app's metrics); all zero with ``serve_stale=False``."""
+        if self._kept is None:
+            return ResilienceStats(stale_serves=0)
+        return self._kept.stats()
 
     def watch_connection_params(
         self, endpoint: str, driver: str = "pymysql"

@@ -113,7 +113,15 @@ class InvalidRequest(BrokerError):
 class BrokerUnavailable(BrokerError):
     """The broker could not be reached or did not answer in time, or had no valid
     credential to give (UNAVAILABLE, DEADLINE_EXCEEDED, connection refused).
-    Retrying with backoff may help."""
+    Retrying with backoff may help.
+
+    Attributes:
+        expired_ago: when the client had kept params for the request but they
+            had expired (see :mod:`connbroker.resilience`), how many seconds
+            ago; ``None`` otherwise.
+    """
+
+    expired_ago: float | None = None
 
 
 class CredentialUnavailable(BrokerUnavailable):

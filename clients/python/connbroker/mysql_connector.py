@@ -36,7 +36,7 @@ from typing import Any
 
 import mysql.connector as _connector
 
-from connbroker._fetch import apply_env, fetch
+from connbroker._fetch import apply_env, fetch, report_denied
 from connbroker.client import Client
 from connbroker.errors import HintsError
 from connbroker.hints import driver_kwargs
@@ -131,6 +131,11 @@ def connect(endpoint: str, *, pure: bool | None = None, client: Client | None = 
             this process (no broker call is made then).
         mysql.connector.Error: from the connection itself.
     """
+    try:
+        return _connector.connect(**_kwargs(endpoint, pure, client, overrides))
+    except _connector.Error as err:  # 1045/1698: reported, then one retry with fresh params
+        if not report_denied(endpoint, DRIVER, client, err):
+            raise
     return _connector.connect(**_kwargs(endpoint, pure, client, overrides))
 
 

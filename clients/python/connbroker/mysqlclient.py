@@ -21,7 +21,7 @@ from typing import Any
 
 import MySQLdb as _mysqldb
 
-from connbroker._fetch import apply_env, fetch
+from connbroker._fetch import apply_env, fetch, report_denied
 from connbroker.client import Client
 from connbroker.hints import driver_kwargs
 
@@ -44,6 +44,11 @@ def connect(endpoint: str, *, client: Client | None = None, **overrides: Any) ->
         connbroker.BrokerError: from the broker call.
         MySQLdb.MySQLError: from the connection itself.
     """
+    try:
+        return _mysqldb.connect(**connect_kwargs(endpoint, client=client, **overrides))
+    except _mysqldb.OperationalError as err:  # 1045/1698: reported, then one retry
+        if not report_denied(endpoint, DRIVER, client, err):
+            raise
     return _mysqldb.connect(**connect_kwargs(endpoint, client=client, **overrides))
 
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import pymysql as _pymysql
 import pymysql.connections
 
-from connbroker._fetch import fetch
+from connbroker._fetch import fetch, report_denied
 from connbroker.client import Client
 from connbroker.errors import InsecureTLSError
 from connbroker.hints import driver_kwargs
@@ -51,10 +51,18 @@ def connect(endpoint: str, *, client: Client | None = None, **overrides: Any) ->
         HintsError: the hints are not for PyMySQL.
         InsecureTLSError: TLS is required (or verification asked for) but the
             resulting arguments would not provide it.
-        pymysql.err.MySQLError: from the connection itself.
+        pymysql.err.MySQLError: from the connection itself. A login refused
+            with 1045/1698 is reported to the broker (it re-reads the
+            credential source: a rotation may have happened) and tried once
+            more with fresh params before the error is raised.
     """
     kwargs = connect_kwargs(endpoint, client=client, **overrides)
-    return _pymysql.connect(**kwargs)
+    try:
+        return _pymysql.connect(**kwargs)
+    except _pymysql.err.OperationalError as err:
+        if not report_denied(endpoint, DRIVER, client, err):
+            raise
+    return _pymysql.connect(**connect_kwargs(endpoint, client=client, **overrides))
 
 
 def connect_kwargs(endpoint: str, *, client: Client | None = None, **overrides: Any) -> dict[str, Any]:

@@ -12,7 +12,9 @@ Example::
 is asked for ``sqlalchemy+<driver>``. The URL carries no secret: a
 ``do_connect`` event asks the broker again for every new physical
 connection and replaces all connect arguments with the fresh ones, so the
-pool keeps working after IAM tokens expire and after a password rotation.
+pool keeps working after IAM tokens expire and after a password rotation; a
+login refused with 1045/1698 is reported to the broker (``ReportLoginFailure``:
+it re-reads the credential source) and tried once more with fresh params.
 
 For asyncio, :func:`create_async_engine` builds an ``AsyncEngine`` on aiomysql
 whose ``async_creator`` calls :func:`connbroker.aiomysql.connect` for every new
@@ -29,7 +31,7 @@ from typing import Any
 import sqlalchemy as _sa
 from sqlalchemy import event
 
-from connbroker._fetch import apply_env, fetch
+from connbroker._fetch import apply_env, fetch, report_denied
 from connbroker.client import Client, default_client
 from connbroker.errors import InvalidRequest
 from connbroker.hints import driver_kwargs
@@ -67,11 +69,20 @@ def create_engine(
     engine = _sa.create_engine(params.hints.dsn, **engine_kwargs)
 
     @event.listens_for(engine, "do_connect")
-    def _fresh(dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+    def _fresh(dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
         fresh = fresh_connect_args(endpoint, driver=driver, client=c)
         cargs.clear()
         cparams.clear()
         cparams.update(fresh)
+        try:
+            return dialect.connect(**fresh)
+        except dialect.loaded_dbapi.Error as err:
+            if not report_denied(endpoint, f"sqlalchemy+{driver}", c, err):
+                raise
+        fresh = fresh_connect_args(endpoint, driver=driver, client=c)
+        cparams.clear()
+        cparams.update(fresh)
+        return dialect.connect(**fresh)
 
     return engine
 

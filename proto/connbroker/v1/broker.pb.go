@@ -3893,6 +3893,131 @@ func (x *DriverVersionRule) GetProblem() string {
 	return ""
 }
 
+// ReportLoginFailureRequest names the endpoint, the client library and
+// the server's error number of a refused login.
+type ReportLoginFailureRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint is the configured endpoint name. Required.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// driver is the client library that made the login (for the audit and
+	// the log); empty when unknown.
+	Driver string `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
+	// mysql_errno is the server's error number: 1045 or 1698.
+	MysqlErrno    uint32 `protobuf:"varint,3,opt,name=mysql_errno,json=mysqlErrno,proto3" json:"mysql_errno,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLoginFailureRequest) Reset() {
+	*x = ReportLoginFailureRequest{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLoginFailureRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLoginFailureRequest) ProtoMessage() {}
+
+func (x *ReportLoginFailureRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLoginFailureRequest.ProtoReflect.Descriptor instead.
+func (*ReportLoginFailureRequest) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReportLoginFailureRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ReportLoginFailureRequest) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *ReportLoginFailureRequest) GetMysqlErrno() uint32 {
+	if x != nil {
+		return x.MysqlErrno
+	}
+	return 0
+}
+
+// ReportLoginFailureResponse says what the broker did about a report.
+type ReportLoginFailureResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reread is true when the credential source was read again for this
+	// report, false when another report for the endpoint did so within the
+	// last few seconds (the source is then as fresh as it gets).
+	Reread bool `protobuf:"varint,1,opt,name=reread,proto3" json:"reread,omitempty"`
+	// changed is true when the re-read found a different secret than the one
+	// the broker held (a rotation happened); false when the secret is the
+	// same, so a retry with fresh params will most likely fail again.
+	Changed       bool `protobuf:"varint,2,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLoginFailureResponse) Reset() {
+	*x = ReportLoginFailureResponse{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLoginFailureResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLoginFailureResponse) ProtoMessage() {}
+
+func (x *ReportLoginFailureResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLoginFailureResponse.ProtoReflect.Descriptor instead.
+func (*ReportLoginFailureResponse) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReportLoginFailureResponse) GetReread() bool {
+	if x != nil {
+		return x.Reread
+	}
+	return false
+}
+
+func (x *ReportLoginFailureResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
 var File_connbroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_connbroker_v1_broker_proto_rawDesc = "" +
@@ -4130,7 +4255,15 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"guessOrder\"C\n" +
 	"\x11DriverVersionRule\x12\x14\n" +
 	"\x05below\x18\x01 \x01(\tR\x05below\x12\x18\n" +
-	"\aproblem\x18\x02 \x01(\tR\aproblem*y\n" +
+	"\aproblem\x18\x02 \x01(\tR\aproblem\"p\n" +
+	"\x19ReportLoginFailureRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06driver\x18\x02 \x01(\tR\x06driver\x12\x1f\n" +
+	"\vmysql_errno\x18\x03 \x01(\rR\n" +
+	"mysqlErrno\"N\n" +
+	"\x1aReportLoginFailureResponse\x12\x16\n" +
+	"\x06reread\x18\x01 \x01(\bR\x06reread\x12\x18\n" +
+	"\achanged\x18\x02 \x01(\bR\achanged*y\n" +
 	"\vWatchReason\x12\x1c\n" +
 	"\x18WATCH_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14WATCH_REASON_INITIAL\x10\x01\x12\x18\n" +
@@ -4239,14 +4372,15 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x1eERROR_REASON_PERMISSION_DENIED\x10\x06\x12\x1d\n" +
 	"\x19ERROR_REASON_RATE_LIMITED\x10\a\x12 \n" +
 	"\x1cERROR_REASON_UNAUTHENTICATED\x10\b\x12\"\n" +
-	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t2\xec\x04\n" +
+	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t2\xd7\x05\n" +
 	"\rBrokerService\x12l\n" +
 	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n" +
 	"\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n" +
 	"\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponse\x12Z\n" +
 	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponse\x12t\n" +
 	"\x15WatchConnectionParams\x12+.connbroker.v1.WatchConnectionParamsRequest\x1a,.connbroker.v1.WatchConnectionParamsResponse0\x01\x12T\n" +
-	"\vListDrivers\x12!.connbroker.v1.ListDriversRequest\x1a\".connbroker.v1.ListDriversResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
+	"\vListDrivers\x12!.connbroker.v1.ListDriversRequest\x1a\".connbroker.v1.ListDriversResponse\x12i\n" +
+	"\x12ReportLoginFailure\x12(.connbroker.v1.ReportLoginFailureRequest\x1a).connbroker.v1.ReportLoginFailureResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
 
 var (
 	file_connbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -4261,7 +4395,7 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
@@ -4314,10 +4448,12 @@ var file_connbroker_v1_broker_proto_goTypes = []any{
 	(*DriverInfo)(nil),                    // 48: connbroker.v1.DriverInfo
 	(*DriverEnvironment)(nil),             // 49: connbroker.v1.DriverEnvironment
 	(*DriverVersionRule)(nil),             // 50: connbroker.v1.DriverVersionRule
-	nil,                                   // 51: connbroker.v1.ClientEnvironment.EnvEntry
-	nil,                                   // 52: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 53: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 54: google.protobuf.Duration
+	(*ReportLoginFailureRequest)(nil),     // 51: connbroker.v1.ReportLoginFailureRequest
+	(*ReportLoginFailureResponse)(nil),    // 52: connbroker.v1.ReportLoginFailureResponse
+	nil,                                   // 53: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 54: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 55: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 56: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	18, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
@@ -4328,8 +4464,8 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	22, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
 	26, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
 	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	53, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	53, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	55, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	55, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
 	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
 	23, // 11: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
 	21, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
@@ -4338,13 +4474,13 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	4,  // 15: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
 	3,  // 16: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
 	25, // 17: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	54, // 18: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	56, // 18: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
 	28, // 19: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
 	29, // 20: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
-	51, // 21: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
-	53, // 22: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	53, // 21: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	55, // 22: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
 	36, // 23: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
-	54, // 24: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	56, // 24: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
 	35, // 25: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
 	32, // 26: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
 	40, // 27: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
@@ -4357,10 +4493,10 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	30, // 34: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
 	34, // 35: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
 	5,  // 36: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
-	54, // 37: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	56, // 37: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
 	6,  // 38: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
 	7,  // 39: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
-	52, // 40: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	54, // 40: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
 	8,  // 41: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
 	5,  // 42: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
 	35, // 43: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
@@ -4371,7 +4507,7 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	33, // 48: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
 	35, // 49: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
 	12, // 50: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
-	54, // 51: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	56, // 51: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
 	45, // 52: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
 	3,  // 53: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
 	2,  // 54: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
@@ -4384,14 +4520,16 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	37, // 61: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
 	14, // 62: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
 	46, // 63: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
-	17, // 64: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	31, // 65: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	44, // 66: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	38, // 67: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	15, // 68: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	47, // 69: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
-	64, // [64:70] is the sub-list for method output_type
-	58, // [58:64] is the sub-list for method input_type
+	51, // 64: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
+	17, // 65: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	31, // 66: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	44, // 67: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	38, // 68: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	15, // 69: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	47, // 70: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
+	52, // 71: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
+	65, // [65:72] is the sub-list for method output_type
+	58, // [58:65] is the sub-list for method input_type
 	58, // [58:58] is the sub-list for extension type_name
 	58, // [58:58] is the sub-list for extension extendee
 	0,  // [0:58] is the sub-list for field type_name
@@ -4414,7 +4552,7 @@ func file_connbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      14,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	BrokerService_ProbeEndpoint_FullMethodName         = "/connbroker.v1.BrokerService/ProbeEndpoint"
 	BrokerService_WatchConnectionParams_FullMethodName = "/connbroker.v1.BrokerService/WatchConnectionParams"
 	BrokerService_ListDrivers_FullMethodName           = "/connbroker.v1.BrokerService/ListDrivers"
+	BrokerService_ReportLoginFailure_FullMethodName    = "/connbroker.v1.BrokerService/ReportLoginFailure"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -71,6 +72,16 @@ type BrokerServiceClient interface {
 	// have for each (packages, import module, versions, environment
 	// variables). Clients read this list instead of keeping their own.
 	ListDrivers(ctx context.Context, in *ListDriversRequest, opts ...grpc.CallOption) (*ListDriversResponse, error)
+	// ReportLoginFailure tells the broker that a login made with params it
+	// issued was refused with mysql_errno 1045 (access denied) or 1698
+	// (access denied, socket/plugin accounts), which may be a rotation race:
+	// the broker re-reads the endpoint's credential source at once, so the
+	// caller's next GetConnectionParams returns the current secret; the
+	// caller then retries that login once. Re-reads are limited per endpoint
+	// (reread=false within the interval); every report is audited. Errors as
+	// GetConnectionParams (NOT_FOUND, PERMISSION_DENIED for an endpoint the
+	// caller may not get), INVALID_ARGUMENT for another mysql_errno.
+	ReportLoginFailure(ctx context.Context, in *ReportLoginFailureRequest, opts ...grpc.CallOption) (*ReportLoginFailureResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -150,6 +161,16 @@ func (c *brokerServiceClient) ListDrivers(ctx context.Context, in *ListDriversRe
 	return out, nil
 }
 
+func (c *brokerServiceClient) ReportLoginFailure(ctx context.Context, in *ReportLoginFailureRequest, opts ...grpc.CallOption) (*ReportLoginFailureResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportLoginFailureResponse)
+	err := c.cc.Invoke(ctx, BrokerService_ReportLoginFailure_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -190,6 +211,16 @@ type BrokerServiceServer interface {
 	// have for each (packages, import module, versions, environment
 	// variables). Clients read this list instead of keeping their own.
 	ListDrivers(context.Context, *ListDriversRequest) (*ListDriversResponse, error)
+	// ReportLoginFailure tells the broker that a login made with params it
+	// issued was refused with mysql_errno 1045 (access denied) or 1698
+	// (access denied, socket/plugin accounts), which may be a rotation race:
+	// the broker re-reads the endpoint's credential source at once, so the
+	// caller's next GetConnectionParams returns the current secret; the
+	// caller then retries that login once. Re-reads are limited per endpoint
+	// (reread=false within the interval); every report is audited. Errors as
+	// GetConnectionParams (NOT_FOUND, PERMISSION_DENIED for an endpoint the
+	// caller may not get), INVALID_ARGUMENT for another mysql_errno.
+	ReportLoginFailure(context.Context, *ReportLoginFailureRequest) (*ReportLoginFailureResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -217,6 +248,9 @@ func (UnimplementedBrokerServiceServer) WatchConnectionParams(*WatchConnectionPa
 }
 func (UnimplementedBrokerServiceServer) ListDrivers(context.Context, *ListDriversRequest) (*ListDriversResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDrivers not implemented")
+}
+func (UnimplementedBrokerServiceServer) ReportLoginFailure(context.Context, *ReportLoginFailureRequest) (*ReportLoginFailureResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportLoginFailure not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -340,6 +374,24 @@ func _BrokerService_ListDrivers_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_ReportLoginFailure_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportLoginFailureRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).ReportLoginFailure(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_ReportLoginFailure_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).ReportLoginFailure(ctx, req.(*ReportLoginFailureRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -366,6 +418,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDrivers",
 			Handler:    _BrokerService_ListDrivers_Handler,
+		},
+		{
+			MethodName: "ReportLoginFailure",
+			Handler:    _BrokerService_ReportLoginFailure_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -710,3 +710,21 @@ class DriverVersionRule(_message.Message):
     below: str
     problem: str
     def __init__(self, below: _Optional[str] = ..., problem: _Optional[str] = ...) -> None: ...
+
+class ReportLoginFailureRequest(_message.Message):
+    __slots__ = ("endpoint", "driver", "mysql_errno")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    MYSQL_ERRNO_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    driver: str
+    mysql_errno: int
+    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ..., mysql_errno: _Optional[int] = ...) -> None: ...
+
+class ReportLoginFailureResponse(_message.Message):
+    __slots__ = ("reread", "changed")
+    REREAD_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    reread: bool
+    changed: bool
+    def __init__(self, reread: _Optional[bool] = ..., changed: _Optional[bool] = ...) -> None: ...

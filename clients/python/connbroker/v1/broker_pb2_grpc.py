@@ -66,6 +66,11 @@ class BrokerServiceStub:
                 request_serializer=connbroker_dot_v1_dot_broker__pb2.ListDriversRequest.SerializeToString,
                 response_deserializer=connbroker_dot_v1_dot_broker__pb2.ListDriversResponse.FromString,
                 _registered_method=True)
+        self.ReportLoginFailure = channel.unary_unary(
+                '/connbroker.v1.BrokerService/ReportLoginFailure',
+                request_serializer=connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureRequest.SerializeToString,
+                response_deserializer=connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureResponse.FromString,
+                _registered_method=True)
 
 
 class BrokerServiceServicer:
@@ -136,6 +141,21 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportLoginFailure(self, request, context):
+        """ReportLoginFailure tells the broker that a login made with params it
+        issued was refused with mysql_errno 1045 (access denied) or 1698
+        (access denied, socket/plugin accounts), which may be a rotation race:
+        the broker re-reads the endpoint's credential source at once, so the
+        caller's next GetConnectionParams returns the current secret; the
+        caller then retries that login once. Re-reads are limited per endpoint
+        (reread=false within the interval); every report is audited. Errors as
+        GetConnectionParams (NOT_FOUND, PERMISSION_DENIED for an endpoint the
+        caller may not get), INVALID_ARGUMENT for another mysql_errno.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BrokerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -168,6 +188,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.ListDrivers,
                     request_deserializer=connbroker_dot_v1_dot_broker__pb2.ListDriversRequest.FromString,
                     response_serializer=connbroker_dot_v1_dot_broker__pb2.ListDriversResponse.SerializeToString,
+            ),
+            'ReportLoginFailure': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportLoginFailure,
+                    request_deserializer=connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureRequest.FromString,
+                    response_serializer=connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -334,6 +359,33 @@ class BrokerService:
             '/connbroker.v1.BrokerService/ListDrivers',
             connbroker_dot_v1_dot_broker__pb2.ListDriversRequest.SerializeToString,
             connbroker_dot_v1_dot_broker__pb2.ListDriversResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportLoginFailure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connbroker.v1.BrokerService/ReportLoginFailure',
+            connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureRequest.SerializeToString,
+            connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureResponse.FromString,
             options,
             channel_credentials,
             insecure,

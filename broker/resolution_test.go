@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"testing"
+
+	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/credential"
+)
+
+// refusingAddr is a loopback address nothing listens on (the greeting read
+// of auth: auto fails at once; a configured password still decides).
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func autoConfig(t *testing.T, addr, user string) *config.Config {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	body := fmt.Sprintf("endpoints:\n  auto:\n    host: %s\n    port: %s\n    user: %s\n    auth: auto\n    password: {env: AUTO_PW}\n    tls: {mode: verify-identity}\n"+
+		"  fixed:\n    host: %s\n    port: %s\n    user: app\n    auth: password\n    password: {env: AUTO_PW}\n    tls: {mode: disabled}\n", host, port, user, host, port)
+	cfg, err := config.Parse("reload", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestReloadDropsOldResolutions: 100 reloads, each followed by Params on
+// an auth: auto endpoint, keep one cached resolution (for the current
+// config's endpoint) and a flat heap, although every config carries 256 KiB.
+func TestReloadDropsOldResolutions(t *testing.T) {
+	addr := refusingAddr(t)
+	pw := credential.NewPasswords(func(string) (string, bool) { return "auto-pw", true })
+	load := func() *config.Config {
+		c := autoConfig(t, addr, "app")
+		c.Endpoints["auto"].TLS.CAPEM = make([]byte, 256<<10) // weight that a kept old config would show
+		return c
+	}
+	s := New(load(), &credential.Router{Password: pw}, nil)
+	ctx := context.Background()
+	params := func() {
+		t.Helper()
+		for _, name := range []string{"auto", "fixed"} {
+			p, err := s.Params(ctx, name, "")
+			if err != nil {
+				t.Fatalf("Params(%s): %v", name, err)
+			}
+			if p.Resolution.Method != config.AuthPassword {
+				t.Fatalf("Params(%s) method = %q, want password", name, p.Resolution.Method)
+			}
+		}
+	}
+	params()
+	base := heapAlloc()
+	for range 100 {
+		s.SetConfig(load())
+		params()
+	}
+	grew := int64(heapAlloc()) - int64(base)
+	if n := s.res.size(); n != 1 {
+		t.Errorf("%d cached resolutions after 100 reloads, want 1", n)
+	}
+	if c, ok := s.res.m["auto"]; !ok || c.src != s.Config().Endpoints["auto"] {
+		t.Errorf("the cached resolution is not for the current config's endpoint")
+	}
+	if grew > 4<<20 {
+		t.Errorf("heap grew %d MiB over 100 reloads of a 256 KiB config: old configs are kept alive", grew>>20)
+	}
+	t.Logf("heap %+d KiB over 100 reloads", grew>>10)
+}
+
+// TestReloadKeepsUnchangedResolution: a reload with the same endpoint value
+// keeps its resolution (no new greeting read), a changed value drops it,
+// a removed endpoint drops it.
+func TestReloadKeepsUnchangedResolution(t *testing.T) {
+	addr := refusingAddr(t)
+	pw := credential.NewPasswords(func(string) (string, bool) { return "auto-pw", true })
+	s := New(autoConfig(t, addr, "app"), &credential.Router{Password: pw}, nil)
+	ctx := context.Background()
+	if _, err := s.Params(ctx, "auto", ""); err != nil {
+		t.Fatal(err)
+	}
+	at := s.res.m["auto"].at
+	s.SetConfig(autoConfig(t, addr, "app"))
+	if c, ok := s.res.m["auto"]; !ok || c.at != at || c.src != s.Config().Endpoints["auto"] || c.ep.User != "app" {
+		t.Fatalf("unchanged endpoint: resolution dropped or not re-pointed (ok=%v)", ok)
+	}
+	s.SetConfig(autoConfig(t, addr, "other"))
+	if _, ok := s.res.m["auto"]; ok {
+		t.Fatal("changed endpoint: old resolution kept")
+	}
+	p, err := s.Params(ctx, "auto", "")
+	if err != nil || p.User != "other" {
+		t.Fatalf("after the change: %v, user %+v", err, p)
+	}
+	cfg := autoConfig(t, addr, "other")
+	delete(cfg.Endpoints, "auto")
+	s.SetConfig(cfg)
+	if n := s.res.size(); n != 0 {
+		t.Fatalf("removed endpoint: %d resolutions kept", n)
+	}
+}

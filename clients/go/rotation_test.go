@@ -1,0 +1,154 @@
+package connbroker
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+)
+
+// startMoto runs moto_server ($CONNBROKER_MOTO_SERVER, else the repo's
+// .venv) on a loopback port and returns its URL.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("CONNBROKER_MOTO_SERVER")
+	if bin == "" {
+		bin, _ = filepath.Abs("../../.venv/bin/moto_server")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("moto_server not found at %s: run `make venv` or set CONNBROKER_MOTO_SERVER", bin)
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	logs := &lockedBuf{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto_server: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r, err := http.Get(url + "/moto-api/")
+		if err == nil {
+			r.Body.Close()
+			return url
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("moto_server did not answer: %v\n%s", err, logs.String())
+		}
+	}
+}
+
+// TestRotationMidPool: a database/sql pool opens a new connection every
+// 20 ms while the password rotates in moto's Secrets Manager (AWSCURRENT
+// moves, then the database changes) and the broker still caches the old
+// value (secret_ttl 1h). The first login refused with 1045 is reported
+// (ReportLoginFailure), the broker re-reads the secret, and the helper's
+// retry logs in: 0 failed logins.
+func TestRotationMidPool(t *testing.T) {
+	motoURL := startMoto(t)
+	srv := mariadbtest.StartForTest(t, mariadbtest.Options{})
+	ctx := context.Background()
+	root, err := srv.RootDB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	const user, pass1, pass2 = "rot_app", "rot-pass-1", "rot-pass-2"
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED VIA mysql_native_password USING PASSWORD('%s')", user, pass1),
+		fmt.Sprintf("GRANT USAGE ON *.* TO '%s'@'%%'", user),
+	} {
+		if _, err := root.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", strings.SplitN(q, " IDENTIFIED", 2)[0], err)
+		}
+	}
+	sm := secretsmanager.New(secretsmanager.Options{Region: "us-west-2", BaseEndpoint: aws.String(motoURL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDMOTO", "moto-secret", "")})
+	secret := func(pw string) *string {
+		return aws.String(fmt.Sprintf(`{"username":%q,"password":%q,"engine":"mariadb","host":"127.0.0.1","port":%d}`, user, pw, srv.Port))
+	}
+	const name = "rds!db-rotation-mid-pool"
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: secret(pass1)}); err != nil {
+		t.Fatalf("create secret in moto: %v", err)
+	}
+	cfg := filepath.Join(t.TempDir(), "connbroker.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `endpoints:
+  db:
+    host: 127.0.0.1
+    port: %d
+    user: %s
+    auth: password
+    plugin: mysql_native_password
+    password: {secretsmanager: %q, secret_ttl: 1h}
+    tls: {mode: disabled}
+`, srv.Port, user, name), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrokerProc(t, buildBroker(t), cfg, net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t))))
+	b.env = []string{"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + motoURL, "AWS_ACCESS_KEY_ID=AKIDMOTO", "AWS_SECRET_ACCESS_KEY=moto-secret",
+		"AWS_REGION=us-west-2", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	b.start()
+
+	c := dial(t, b.listen)
+	db := sql.OpenDB(Connector(c, "db", WithCallTimeout(2*time.Second)))
+	db.SetMaxIdleConns(0) // every login is a new physical connection
+	defer db.Close()
+	var logins, failures atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if err := loginAs(ctx, db, user); err != nil {
+				failures.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			} else {
+				logins.Add(1)
+			}
+		}
+	})
+	time.Sleep(500 * time.Millisecond)
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: secret(pass2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.ExecContext(ctx, fmt.Sprintf("ALTER USER '%s'@'%%' IDENTIFIED BY '%s'", user, pass2)); err != nil {
+		t.Fatal(err)
+	}
+	before := logins.Load()
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Errorf("%d of %d logins failed; first: %v", failures.Load(), failures.Load()+logins.Load(), firstErr.Load())
+	}
+	if logins.Load()-before < 10 {
+		t.Errorf("only %d logins after the rotation", logins.Load()-before)
+	}
+	if logs := b.logs.String(); !strings.Contains(logs, "login failure reported") {
+		t.Errorf("the broker got no ReportLoginFailure:\n%s", logs)
+	} else if strings.Contains(logs, pass1) || strings.Contains(logs, pass2) {
+		t.Error("a password appears in the broker's logs")
+	}
+	t.Logf("%d logins, %d after the rotation", logins.Load(), logins.Load()-before)
+}
