@@ -2,7 +2,6 @@ package connbroker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
