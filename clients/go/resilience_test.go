@@ -126,7 +126,7 @@ func (b *brokerProc) running() bool {
 // start runs the broker and waits until it accepts TCP connections.
 func (b *brokerProc) start() {
 	b.t.Helper()
-	b.cmd = exec.Command(b.bin, "--config", b.cfg, "--listen", b.listen)
+	b.cmd = exec.Command(b.bin, "--config", b.cfg, "--listen", b.listen, "--dev")
 	b.cmd.Stdout, b.cmd.Stderr = b.logs, b.logs
 	b.cmd.Env = append([]string{"PATH=/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED=true", "HOME=" + b.t.TempDir()}, b.env...)
 	if err := b.cmd.Start(); err != nil {

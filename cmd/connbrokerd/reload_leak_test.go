@@ -82,7 +82,7 @@ endpoints:
 	done := make(chan int, 1)
 	var errOut string
 	go func() {
-		code, _, e := daemon(ctx, "--config", cfg, "--listen", addr)
+		code, _, e := daemon(ctx, "--config", cfg, "--listen", addr, "--dev")
 		errOut = e
 		done <- code
 	}()

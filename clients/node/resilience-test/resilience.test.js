@@ -87,7 +87,7 @@ function broker(listen, { config = ready.config_path, env: extra = {} } = {}) {
     proc: null,
     async start() {
       const out = fs.openSync(log, 'a');
-      this.proc = spawn(path.join(BIN, 'connbrokerd'), ['--config', config, '--listen', listen], { stdio: ['ignore', out, out], env });
+      this.proc = spawn(path.join(BIN, 'connbrokerd'), ['--config', config, '--listen', listen, '--dev'], { stdio: ['ignore', out, out], env });
       fs.closeSync(out);
       await waitListen(host, port, this.proc, `connbrokerd ${listen}`, log);
     },

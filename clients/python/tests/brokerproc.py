@@ -81,7 +81,7 @@ class BrokerProc:
         t0 = time.monotonic()
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it
         self.proc = subprocess.Popen(
-            [str(self.binary), "--config", self.config, "--listen", self.listen],
+            [str(self.binary), "--config", self.config, "--listen", self.listen, "--dev"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
