@@ -432,22 +432,19 @@ def _sqlalchemy_login(client: Client, endpoint: str, driver: str) -> RealLogin:
     out = RealLogin(driver=driver, ok=False)
     guards: list[_guard.Guard] = []
     try:
-        from sqlalchemy import event
-
         from connbroker import sqlalchemy as helper
 
         base = driver.split("+", 1)[1]
         params = client.get_connection_params(endpoint, driver=driver)
-        engine = helper.create_engine(endpoint, driver=base, client=client)
 
-        # Runs after the helper's listener, on its fresh arguments: the same
-        # three ways as real_login (connbroker._guard).
-        @event.listens_for(engine, "do_connect")
-        def _guarded(dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+        # Every login of the engine (also the helper's retry after a 1045)
+        # goes through here, on the helper's fresh arguments: the same three
+        # ways as real_login (connbroker._guard).
+        def _guarded(dialect: Any, cparams: dict[str, Any]) -> Any:
             secret = str(cparams.get(params.hints.secret_option, ""))
             if _guard.driver_insists(driver, cparams, params):
                 out.guard = "driver"
-                return None
+                return dialect.connect(**cparams)
             if base == "pymysql" or params.tls.mode != broker_pb2.TLS_MODE_VERIFY_IDENTITY:
                 out.guard = "relay"
                 g = _guard.Guard(params, secret=secret)
@@ -459,10 +456,12 @@ def _sqlalchemy_login(client: Client, endpoint: str, driver: str) -> RealLogin:
                     conn.connect(sock=g.socketpair())
                     return conn
                 cparams["host"], cparams["port"] = g.listen_tcp()
-                return None
+                return dialect.connect(**cparams)
             out.guard = "dummy"
             cparams[params.hints.secret_option] = _guard.dummy_secret()
-            return None
+            return dialect.connect(**cparams)
+
+        engine = helper.create_engine(endpoint, driver=base, client=client, _connect=_guarded)
 
         try:
             with engine.connect() as conn:

@@ -26,7 +26,7 @@ the async engine also needs ``aiomysql`` and ``greenlet``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as _sa
 from sqlalchemy import event
@@ -43,7 +43,12 @@ DRIVERS = ("pymysql", "mysqlclient", "mysqlconnector")
 
 
 def create_engine(
-    endpoint: str, *, driver: str = "pymysql", client: Client | None = None, **engine_kwargs: Any
+    endpoint: str,
+    *,
+    driver: str = "pymysql",
+    client: Client | None = None,
+    _connect: Callable[[Any, dict[str, Any]], Any] | None = None,
+    **engine_kwargs: Any,
 ) -> _sa.engine.Engine:
     """Create an engine for a broker endpoint.
 
@@ -52,6 +57,9 @@ def create_engine(
         driver: the DBAPI driver, one of :data:`DRIVERS`.
         client: the broker client; the module default when omitted. It must
             outlive the engine.
+        _connect: private to connbroker (the doctor's guard): called as
+            ``_connect(dialect, cparams)`` instead of ``dialect.connect(**cparams)``
+            for every login, so the guard sees exactly what would be sent.
         **engine_kwargs: passed to ``sqlalchemy.create_engine`` (``pool_size``,
             ``pool_recycle``, ``echo`` ...).
 
@@ -68,6 +76,11 @@ def create_engine(
     params = fetch(endpoint, f"sqlalchemy+{driver}", c)
     engine = _sa.create_engine(params.hints.dsn, **engine_kwargs)
 
+    def login(dialect: Any, cparams: dict[str, Any]) -> Any:
+        if _connect is not None:
+            return _connect(dialect, cparams)
+        return dialect.connect(**cparams)
+
     @event.listens_for(engine, "do_connect")
     def _fresh(dialect: Any, conn_rec: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
         fresh = fresh_connect_args(endpoint, driver=driver, client=c)
@@ -75,14 +88,14 @@ def create_engine(
         cparams.clear()
         cparams.update(fresh)
         try:
-            return dialect.connect(**fresh)
+            return login(dialect, cparams)
         except dialect.loaded_dbapi.Error as err:
             if not report_denied(endpoint, f"sqlalchemy+{driver}", c, err):
                 raise
         fresh = fresh_connect_args(endpoint, driver=driver, client=c)
         cparams.clear()
         cparams.update(fresh)
-        return dialect.connect(**fresh)
+        return login(dialect, cparams)
 
     return engine
 
