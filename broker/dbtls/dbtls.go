@@ -38,7 +38,11 @@ func Config(mode config.TLSMode, caPEM []byte, serverName string) (*tls.Config, 
 		c.RootCAs = roots
 	case config.TLSVerifyCA:
 		// crypto/tls always checks the name unless InsecureSkipVerify, so
-		// verify the chain ourselves.
+		// verify the chain ourselves. RootCAs still carries the roots, so
+		// that a derived config (handshake.Profile.TargetTLS, playing a
+		// driver that checks the name too) verifies against them and not
+		// the system store.
+		c.RootCAs = roots
 		c.InsecureSkipVerify = true
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
 			return verifyChain(cs, roots)

@@ -93,10 +93,10 @@ func mysqlclientTLS(in hints.Input, h *hints.Hints, o map[string]any) {
 		}
 	case config.TLSRequired:
 		o["ssl_mode"] = "REQUIRED"
-		h.Warnings = append(h.Warnings, "ssl_mode REQUIRED encrypts but does not verify the server (tls mode required)")
+		h.Warnings = append(h.Warnings, "ssl_mode REQUIRED encrypts but does not verify the server (tls mode required); built on MariaDB Connector/C, mysqlclient also goes on in plain text when the server offers no TLS")
 	case config.TLSPreferred:
 		o["ssl_mode"] = "PREFERRED"
-		h.Warnings = append(h.Warnings, warnPreferred)
+		h.Warnings = append(h.Warnings, warnPreferred, "built on MariaDB Connector/C 3.3, mysqlclient with ssl_mode PREFERRED and no ssl argument does not use TLS at all: a server that requires TLS refuses it")
 	case config.TLSDisabled:
 		o["ssl_mode"] = "DISABLED"
 		h.Warnings = append(h.Warnings, warnDisabled)
@@ -135,8 +135,19 @@ func profileMysqlclient(h hints.Hints, f Facts) handshake.Profile {
 		p = handshake.MysqlclientLibmysql(envSet(h, f, "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN"))
 	}
 	p.TLS = libmysqlTLS(optStr(h.Options, "ssl_mode"), f.MariaDBConnC)
-	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.InsistsOnTLS = p.TLS >= handshake.TLSUnverified
+	if f.MariaDBConnC {
+		// mysqlclient maps ssl_mode onto Connector/C's two switches only
+		// (MYSQL_OPT_SSL_ENFORCE from REQUIRED, VERIFY_SERVER_CERT from
+		// VERIFY_CA): PREFERRED without an ssl dict never upgrades, and
+		// REQUIRED goes on in plain text when the server offers no TLS
+		// (the differential matrix, Connector/C 3.3).
+		if p.TLS == handshake.TLSOpportunistic && !has(h.Options, "ssl") {
+			p.TLS = handshake.TLSOff
+		}
+		p.InsistsOnTLS = p.TLS >= handshake.TLSVerifyCA
+	}
+	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.UnixSocketForLocalhost = !has(h.Options, "read_default_file")
 	p.CertNameFromAddr = true
 	return p

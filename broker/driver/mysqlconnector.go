@@ -87,6 +87,9 @@ func connectorOptions(pure bool, in hints.Input, h *hints.Hints, o map[string]an
 	case config.TLSVerifyCA:
 		o["ssl_ca"] = hints.CAFile
 		o["ssl_verify_cert"] = true
+		if !pure {
+			h.Warnings = append(h.Warnings, "the mysql-connector-python C extension with ssl_verify_cert and without ssl_verify_identity does not refuse a server that offers no TLS: it logs in in plain text (tls mode verify-ca; use verify-identity, or the pure implementation)")
+		}
 	case config.TLSRequired:
 		o["ssl_ca"] = hints.CAFile
 		h.Warnings = append(h.Warnings, "ssl_ca alone does not verify the server with mysql-connector-python, and it does not refuse a server without TLS (tls mode required)")
@@ -143,6 +146,11 @@ func profileConnector(pure bool, h hints.Hints, f Facts) handshake.Profile {
 	}
 	p.PrefersTLS = p.TLS == handshake.TLSOpportunistic
 	p.InsistsOnTLS = optBool(o, "ssl_verify_cert")
+	if !pure {
+		// The C extension with ssl_verify_cert alone goes on in plain text
+		// with a server that offers no TLS (the differential matrix, 26.10).
+		p.InsistsOnTLS = p.TLS == handshake.TLSVerifyIdentity
+	}
 	p.CertNameFromAddr = true
 	return p
 }

@@ -96,7 +96,42 @@ export declare class Client {
   reportLoginFailure(endpoint: string, driver: string, mysqlErrno: number): Promise<{ reread: boolean; changed: boolean }>;
   /** Counters of stale serving (zeros with serveStale: false). */
   resilienceStats(): ResilienceStats;
+  /** The drivers the broker renders hints for (ListDrivers), sorted by name. */
+  listDrivers(): Promise<DriverInfo[]>;
   close(): void;
+}
+
+/** A driver the broker knows (ListDrivers' DriverInfo). */
+export interface DriverInfo {
+  /** Canonical name, e.g. 'mysql2'; getConnectionParams takes it. */
+  name: string;
+  /** Other names accepted for it (case-insensitive). */
+  aliases: string[];
+  /** For people, e.g. 'PyMySQL'. */
+  displayName: string;
+  /** Where the driver runs: 'python', 'go', 'node', 'java' or 'cli'. */
+  runtime: string;
+  /** The driver whose connection this one makes (SQLAlchemy dialects); '' when none. */
+  wraps: string;
+  /** What the application's process must have. */
+  environment: {
+    /** Package to install, e.g. 'mysql2'; '' for none. */
+    package: string;
+    /** What the application imports or runs. */
+    module: string;
+    /** Lowest version the hints are known to work with. */
+    minVersion: string;
+    /** Packages that change what the driver can do. */
+    optionalPackages: string[];
+    /** Environment variables the driver reads. */
+    envVars: string[];
+    /** What goes wrong below a version. */
+    versionRules: { below: string; problem: string }[];
+    /** Above 0: the order a doctor tries drivers in when none is named (1 first). */
+    guessOrder: number;
+  };
+  /** Labels of the settings the comparison table shows for it. */
+  variants: string[];
 }
 
 /** One decoded HintOption (proto-loader, oneofs: true): value names the set field. */

@@ -257,6 +257,25 @@ class Client {
     });
   }
 
+  /**
+   * Resolves to the drivers the broker renders hints for (ListDrivers),
+   * sorted by name: {name, aliases, displayName, runtime, wraps,
+   * environment: {package, module, minVersion, optionalPackages, envVars,
+   * versionRules: [{below, problem}], guessOrder}, variants}. Read names
+   * and aliases from here instead of keeping a table.
+   */
+  listDrivers() {
+    return new Promise((resolve, reject) => {
+      this.stub.listDrivers({}, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
+        if (err) {
+          reject(fromRpcError(err, `ListDrivers at ${this.address}: ${err.details || err.message}`));
+          return;
+        }
+        resolve((resp.drivers || []).map(driverInfo));
+      });
+    });
+  }
+
   /** Counters of stale serving, for export as metrics (zeros with serveStale: false). */
   resilienceStats() {
     return this.kept ? this.kept.stats() : { staleServes: 0, staleServesByKey: {}, outages: 0, outageSince: null, expiredRefusals: 0 };
@@ -266,6 +285,28 @@ class Client {
   close() {
     this.stub.close();
   }
+}
+
+/** driverInfo is a decoded DriverInfo with every list present. */
+function driverInfo(d) {
+  const env = d.environment || {};
+  return {
+    name: d.name,
+    aliases: d.aliases || [],
+    displayName: d.displayName,
+    runtime: d.runtime,
+    wraps: d.wraps || '',
+    environment: {
+      package: env.package || '',
+      module: env.module || '',
+      minVersion: env.minVersion || '',
+      optionalPackages: env.optionalPackages || [],
+      envVars: env.envVars || [],
+      versionRules: (env.versionRules || []).map((r) => ({ below: r.below, problem: r.problem })),
+      guessOrder: Number(env.guessOrder || 0),
+    },
+    variants: d.variants || [],
+  };
 }
 
 /**

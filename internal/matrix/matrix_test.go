@@ -122,6 +122,11 @@ type env struct {
 	m8WrongHost    *mysql8test.Server // certificate for db.other.example only
 	m8NoTLS        *mysql8test.Server // offers no TLS at all
 	tokensReceived atomic.Int64       // tokens m8WrongHost received
+
+	grid  []gridBehaviour               // the differential matrix (grid_test.go)
+	cells []gridCell                    // its endpoints, in order
+	flush map[string]*mysql8test.Server // endpoint -> caching_sha2 cache to flush before predicting it
+	dials map[string]string             // endpoint -> its dial address
 }
 
 func moduleRoot(t *testing.T) string {
@@ -228,6 +233,14 @@ func setup(t *testing.T) *env {
 		ep("m8-iam-wrong-host", e.m8WrongHost.Port, "iam", "app", "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(wrongHostCA)) +
 		ep("mdb-iam-wrong-ca", mdb.Port, mariadbtest.IAMUser, mariadbtest.Database, "    auth: iam\n    region: "+testbroker.Region+"\n"+verify(otherCA)) +
 		ep("m8-no-tls", e.m8NoTLS.Port, "notls", "app", "    auth: password\n    plugin: mysql_native_password\n    password: {file: "+pw("notls", "notls-pw-1")+"}\n"+verify(m8CA))
+	writeFile := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg += e.setupGrid(t, writeFile, m8CA)
 	e.br = testbroker.Start(t, cfg)
 	return e
 }
@@ -628,13 +641,18 @@ func TestCompatibility(t *testing.T) {
 	doc.WriteString("\nWhy the *no* cells cannot work, as the broker's hints say it:\n\n" + strings.Join(notes, "\n") + "\n")
 	t.Logf("prober predictions for %d rows: %v", len(rows)-1, predTime.Round(time.Millisecond))
 	doc.WriteString(predictionsHeader() + profileRows.String() + e.withoutOptIns(t) + serverWithoutTLSHeader() + noTLSRows.String() + predictionsFooter())
+	gridStart := time.Now()
+	grid, gridCells := e.runGrid(t)
+	t.Logf("differential matrix: %d cells in %v", gridCells, time.Since(gridStart).Round(time.Second))
+	doc.WriteString(grid)
 	t.Run("node-client", func(t *testing.T) { e.nodeClientTests(t) })
 	t.Run("libmysqlclient-cleartext-gate", func(t *testing.T) { e.cleartextGate(t) })
 	logs := e.br.Logs.String()
 	if logs == "" {
 		t.Error("the broker logged nothing: the secret check below would prove nothing")
 	}
-	for _, secret := range []string{mariadbtest.NativePassword, mariadbtest.Ed25519Password, "sha2tls-pw-1", "sha2plain-pw-1", "sha256-pw-1", "notls-pw-1", "X-Amz-Signature="} {
+	for _, secret := range []string{mariadbtest.NativePassword, mariadbtest.Ed25519Password, mariadbtest.TLSPassword, "sha2tls-pw-1", "sha2plain-pw-1", "sha256-pw-1", "notls-pw-1",
+		gridSHA2Password, gridSHA256Password, gridNativePassword, "X-Amz-Signature="} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the broker's logs contain a secret (%.12s...)", secret)
 		}

@@ -76,6 +76,9 @@ func (e *env) predictKind(t *testing.T, driver string, k kind, drop string) pred
 	if k.sha2User != "" {
 		e.m8.InvalidateCache()
 	}
+	if s := e.flush[k.endpoint]; s != nil {
+		s.InvalidateCache()
+	}
 	for range k.connects {
 		p := e.params(t, k.endpoint, driver)
 		if drop != "" {
@@ -93,7 +96,11 @@ func (e *env) predictKind(t *testing.T, driver string, k kind, drop string) pred
 		if tc, err = prof.TargetTLS(tc); err != nil {
 			t.Fatalf("%s/%s: %v", driver, k.key, err)
 		}
-		target := handshake.Target{Addr: net.JoinHostPort(p.GetHost(), strconv.Itoa(int(p.GetPort()))), User: p.GetUser(),
+		addr := net.JoinHostPort(p.GetHost(), strconv.Itoa(int(p.GetPort())))
+		if d := e.dials[k.endpoint]; d != "" {
+			addr = d // where the driver connects (the endpoint's dial), as the broker's diagnosis does
+		}
+		target := handshake.Target{Addr: addr, User: p.GetUser(),
 			Secret: p.GetCredential().GetSecret(), Database: p.GetDatabase(), TLS: tc, Profile: prof,
 			RevealWithoutVerifiedTLS: []string{handshake.AnyPlugin}} // the matrix's own peers: play each driver to the end
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -17,7 +17,10 @@ const connbroker = require(clientDir);
 async function main() {
   const req = JSON.parse(fs.readFileSync(0, 'utf8'));
   const client = new connbroker.Client(req.broker, { timeoutMs: 10000 });
-  const version = require(require.resolve('mysql2/package.json', { paths: [clientDir] })).version;
+  // The package comes from the broker's driver list, not a table here.
+  const info = (await client.listDrivers()).find((d) => d.name === connbroker.DRIVER);
+  if (!info) throw new Error(`the broker does not list driver ${connbroker.DRIVER}`);
+  const version = require(require.resolve(`${info.environment.package}/package.json`, { paths: [clientDir] })).version;
   const out = { version, results: [] };
   for (const c of req.cases) {
     const res = { endpoint: c.endpoint };
