@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
@@ -83,6 +85,7 @@ func (s *Server) paramsResponse(p *broker.Params, req *v1.GetConnectionParamsReq
 	if pc == nil || pc.cfg != cfg {
 		pc = &protoCache{cfg: cfg}
 		s.pcache.Store(pc)
+		s.wire.m.Clear() // the old config's responses
 	}
 	var pv *protoView
 	if v, ok := pc.m.Load(p.Hints); ok {
@@ -103,8 +106,17 @@ func (s *Server) paramsResponse(p *broker.Params, req *v1.GetConnectionParamsReq
 		return last.resp, nil
 	}
 	resp := &v1.GetConnectionParamsResponse{Params: baseParamsToProto(p, pv.res, pv.hints[vr.omit], pv.tls[vr.caKnown])}
+	wire, err := proto.Marshal(resp)
+	if err != nil {
+		return nil, err
+	}
+	// Under the lock, so each slot has exactly one marshalled entry.
 	pv.mu.Lock()
+	if old := pv.last[vr.omit][vr.caKnown]; old != nil {
+		s.wire.m.Delete(old.resp)
+	}
 	pv.last[vr.omit][vr.caKnown] = &lastResponse{cred: p.Credential, resp: resp}
+	s.wire.m.Store(resp, wire)
 	pv.mu.Unlock()
 	return resp, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/rds/auth"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
@@ -170,6 +171,11 @@ endpoints:
 	if again != repeat {
 		t.Error("a repeat call with the same credential rebuilt the response")
 	}
+	if wire, ok := s.wire.m.Load(repeat); !ok {
+		t.Error("the cached response has no marshalled bytes")
+	} else if got := new(v1.GetConnectionParamsResponse); proto.Unmarshal(wire.([]byte), got) != nil || !proto.Equal(got, repeat) {
+		t.Error("the marshalled bytes are not the cached response")
+	}
 	rp := repeat.GetParams()
 	if rp.GetTls().GetCaPem() != "" || !bytes.Equal(rp.GetTls().GetCaSha256(), sum[:]) {
 		t.Errorf("repeat: ca_pem %d bytes, ca_sha256 %x", len(rp.GetTls().GetCaPem()), rp.GetTls().GetCaSha256())
@@ -187,5 +193,40 @@ endpoints:
 	if n := proto.Size(repeat); n > 400 {
 		t.Errorf("repeat response is %d bytes, want <= 400", n)
 	}
-	t.Logf("first response %d bytes, repeat %d bytes", proto.Size(first), proto.Size(repeat))
+	t.Logf("first response %d bytes, repeat %d bytes:\n%s", proto.Size(first), proto.Size(repeat), prototext.Format(repeat))
+}
+
+// TestCachedCodec checks that the server sends the bytes marshalled once
+// for a cached response, that they are exactly that response's encoding,
+// and that a replaced response's bytes are dropped.
+func TestCachedCodec(t *testing.T) {
+	conn, _ := startSocket(t)
+	cl := v1.NewBrokerServiceClient(conn)
+	ctx := context.Background()
+	req := &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "pymysql", OmitParamOptions: true}
+	a, err := cl.GetConnectionParams(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cl.GetConnectionParams(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(a, b) || a.GetParams().GetCredential().GetSecret() == "" {
+		t.Errorf("repeat responses differ or carry no secret")
+	}
+	w := &wireCache{}
+	codec := newCachedCodec(w)
+	resp := &v1.GetConnectionParamsResponse{Params: &v1.ConnectionParams{Endpoint: "x", Host: "h"}}
+	want, _ := proto.Marshal(resp)
+	w.m.Store(resp, []byte("cached"))
+	got, err := codec.Marshal(resp)
+	if err != nil || string(got.Materialize()) != "cached" {
+		t.Errorf("codec did not send the cached bytes: %q, %v", got.Materialize(), err)
+	}
+	w.m.Delete(resp)
+	got, err = codec.Marshal(resp)
+	if err != nil || !bytes.Equal(got.Materialize(), want) {
+		t.Errorf("codec without an entry: %x, %v (want %x)", got.Materialize(), err, want)
+	}
 }

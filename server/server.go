@@ -36,6 +36,8 @@ type Server struct {
 	v1.UnimplementedBrokerServiceServer
 	svc    *broker.Service
 	pcache atomic.Pointer[protoCache]
+	// wire holds the marshalled cached responses (codec.go).
+	wire wireCache
 	// shutdown, when closed, ends WatchConnectionParams streams (watch.go).
 	shutdown <-chan struct{}
 	// watchPoll is how often watches look for a rotated secret.
@@ -100,16 +102,17 @@ type Extras struct {
 // limits.max_connection_age.
 func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	limits := newCallerLimiter(svc.Config)
+	srv := New(svc)
 	// auditUnauthenticated* run before identify* so callers refused as
 	// UNAUTHENTICATED are audited too; connectionOptions bound streams per
 	// connection and connection age.
 	opts = append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.ForceServerCodecV2(newCachedCodec(&srv.wire)),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), auditUnauthenticatedUnary(x.Audit), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
 		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), auditUnauthenticatedStream(x.Audit), identifyStream(), auditStream(x.Audit, svc.Config), rateLimitStream(limits)),
 	}, connectionOptions(svc.Config().Limits)...), opts...)
 	gs := grpc.NewServer(opts...)
-	srv := New(svc)
 	if log != nil {
 		srv.log = log
 	}
