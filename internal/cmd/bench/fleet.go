@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -155,7 +157,7 @@ func watchStreams(ctx context.Context, d *daemon, n int, hold time.Duration) ([]
 // MariaDB, in batches of 250 (the per-request cap is 256), on a daemon with
 // validation.max_concurrent conc, and compares the time with n bare
 // go-sql-driver connects + query divided by conc.
-func validateFleet(ctx context.Context, o options, dir string, db *mariadbtest.Server, n, conc int, bare time.Duration) ([]row, error) {
+func validateFleet(ctx context.Context, o options, dir string, db *mariadbtest.Server, n, conc int, bare time.Duration, bareFn func() error) ([]row, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -202,8 +204,87 @@ func validateFleet(ctx context.Context, o options, dir string, db *mariadbtest.S
 	took := time.Since(t0)
 	ideal := time.Duration(int64(bare) * int64(n) / int64(conc))
 	r := float64(took) / float64(ideal)
+	par, err := bareParallel(n, conc, bareFn)
+	if err != nil {
+		return nil, err
+	}
 	return []row{
 		{what: fmt.Sprintf("validate %d endpoints on one MariaDB (4 calls of 250, max_concurrent %d)", n, conc), baseline: fmt.Sprintf("%d x bare %s / %d = %.0f ms", n, us(bare), conc, ms(ideal)),
 			measured: fmt.Sprintf("%.0f ms", ms(took)), ratioText: fmt.Sprintf("%.2fx", r), target: "<= 1.3x", ok: check(r <= 1.3)},
+		{what: fmt.Sprintf("same, against %d bare connects + query run %d at a time", n, conc), baseline: fmt.Sprintf("%.0f ms", ms(par)),
+			measured: fmt.Sprintf("%.0f ms", ms(took)), ratioText: fmt.Sprintf("%.2fx", float64(took)/float64(par)), target: "-"},
 	}, nil
+}
+
+// bareParallel times n bare connects + query run conc at a time: what the
+// machine allows for validate-fleet's logins without the broker.
+func bareParallel(n, conc int, bare func() error) (time.Duration, error) {
+	t0 := time.Now()
+	work := make(chan struct{}, n)
+	for range n {
+		work <- struct{}{}
+	}
+	close(work)
+	errs := make(chan error, conc)
+	for range conc {
+		go func() {
+			var first error
+			for range work {
+				if err := bare(); err != nil && first == nil {
+					first = err
+				}
+			}
+			errs <- first
+		}()
+	}
+	for range conc {
+		if err := <-errs; err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(t0), nil
+}
+
+const pyHelper = `
+import sys, time, statistics
+import pymysql, connbroker, connbroker.pymysql
+addr, host, port, user, pw, db, ca, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7], int(sys.argv[8])
+c = connbroker.Client(addr)
+def bare():
+    return pymysql.connect(host=host, port=port, user=user, password=pw, database=db, ssl_ca=ca, ssl_verify_cert=True, ssl_verify_identity=True)
+def helper():
+    return connbroker.pymysql.connect("local", client=c)
+a, b, k = [], [], []
+for i in range(n + 3):
+    for f, out in ((helper, a), (bare, b)):
+        t0 = time.perf_counter()
+        conn = f()
+        dt = time.perf_counter() - t0
+        assert conn.get_host_info() and conn.server_version
+        conn.close()
+        if i >= 3:
+            out.append(dt)
+    t0 = time.perf_counter()
+    connbroker.pymysql.connect_kwargs("local", client=c)
+    if i >= 3:
+        k.append(time.perf_counter() - t0)
+print(statistics.median(a), statistics.median(b), statistics.median(k))
+`
+
+// pythonHelper compares connbroker.pymysql.connect() with a bare
+// pymysql.connect() with the same TLS options, alternating in one process.
+func pythonHelper(ctx context.Context, o options, addr string, db *mariadbtest.Server, n int) ([]row, error) {
+	cmd := exec.CommandContext(ctx, o.python, "-c", pyHelper, addr, "127.0.0.1", fmt.Sprint(db.Port), mariadbtest.NativeUser, mariadbtest.NativePassword, mariadbtest.Database, db.CAFile, fmt.Sprint(n))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("python helper vs bare pymysql: %w: %s", err, errb.String())
+	}
+	var h, b, k float64
+	if _, err := fmt.Sscan(out.String(), &h, &b, &k); err != nil {
+		return nil, fmt.Errorf("python output %q: %w", out.String(), err)
+	}
+	r := h / b
+	return []row{{what: fmt.Sprintf("Python: connbroker.pymysql.connect() (TLS verify-identity), median of %d alternating", n), baseline: fmt.Sprintf("bare pymysql.connect(), same TLS options %.0f us", b*1e6),
+		measured: fmt.Sprintf("%.0f us (broker call + kwargs alone %.0f us)", h*1e6, k*1e6), ratioText: fmt.Sprintf("%.2fx", r), target: "<= 1.15x", ok: check(r <= 1.15)}}, nil
 }

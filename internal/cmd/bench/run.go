@@ -53,6 +53,7 @@ type options struct {
 	// fleet scale
 	fleetN, watchN, validateFleetN, validateConc int
 	watchHold                                    time.Duration
+	pythonHelperN                                int
 }
 
 // row is one line of the results table.
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "warm-up per gRPC load run")
 	fs.IntVar(&o.validateN, "validate-n", 40, "validations (and bare connects) to time")
 	fs.IntVar(&o.pythonN, "python-n", 7, "fresh Python processes per side")
+	fs.IntVar(&o.pythonHelperN, "python-helper-n", 40, "connbroker.pymysql.connect() and bare pymysql.connect() calls to time (0 skips)")
 	fs.IntVar(&o.fleetN, "fleet-endpoints", 10000, "endpoints in the config-load measurement (0 skips it)")
 	fs.IntVar(&o.watchN, "watch-streams", 5000, "concurrent WatchConnectionParams streams (0 skips)")
 	fs.DurationVar(&o.watchHold, "watch-hold", 15*time.Second, "how long the watch streams are held while RSS is sampled (the issue asks for a minute)")
@@ -225,7 +227,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.validateFleetN > 0 {
 		log("validate %d endpoints on one MariaDB", o.validateFleetN)
-		vf, err := validateFleet(ctx, o, dir, db, o.validateFleetN, o.validateConc, bareConnect)
+		vf, err := validateFleet(ctx, o, dir, db, o.validateFleetN, o.validateConc, bareConnect, func() error { return bareConnectQuery(ctx, db) })
 		if err != nil {
 			return err
 		}
@@ -239,6 +241,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rows = append(rows, pr...)
+	if o.pythonHelperN > 0 {
+		log("Python helper vs bare PyMySQL (%d each, alternating)", o.pythonHelperN)
+		ph, err := pythonHelper(ctx, o, d.addr, db, o.pythonHelperN)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, ph...)
+	}
 
 	// 5. Memory.
 	rssEnd, err := rss(d.cmd.Process.Pid)
@@ -531,26 +541,7 @@ func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbt
 		}
 		return nil
 	}
-	bare := func() error {
-		c, err := mysql.NewConnector(db.Config(mariadbtest.NativeUser, mariadbtest.NativePassword, true))
-		if err != nil {
-			return err
-		}
-		dc, err := c.Connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer dc.Close()
-		rows, err := dc.(driver.QueryerContext).QueryContext(ctx, "SELECT CURRENT_USER(), @@version", nil)
-		if err != nil {
-			return err
-		}
-		vals := make([]driver.Value, 2)
-		if err := rows.Next(vals); err != nil {
-			return err
-		}
-		return rows.Close()
-	}
+	bare := func() error { return bareConnectQuery(ctx, db) }
 	var vs, bs, ps []time.Duration
 	for i := range n + 3 {
 		for _, f := range []struct {
@@ -653,3 +644,26 @@ func pythonStartup(ctx context.Context, o options, addr string) ([]row, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// bareConnectQuery is the baseline login: go-sql-driver connects over
+// TLS (verify-identity with the peer's CA) and runs the validation's query.
+func bareConnectQuery(ctx context.Context, db *mariadbtest.Server) error {
+	c, err := mysql.NewConnector(db.Config(mariadbtest.NativeUser, mariadbtest.NativePassword, true))
+	if err != nil {
+		return err
+	}
+	dc, err := c.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
+	rows, err := dc.(driver.QueryerContext).QueryContext(ctx, "SELECT CURRENT_USER(), @@version", nil)
+	if err != nil {
+		return err
+	}
+	vals := make([]driver.Value, 2)
+	if err := rows.Next(vals); err != nil {
+		return err
+	}
+	return rows.Close()
+}
