@@ -8,7 +8,6 @@ from ``CONNBROKER_ADDR`` (default ``127.0.0.1:7700``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from types import TracebackType
@@ -164,6 +163,8 @@ class Client:
         digest = tls.ca_sha256
         with self._ca_lock:
             if tls.ca_pem:
+                import hashlib  # only with a CA bundle: keeps `import connbroker` light
+
                 got = hashlib.sha256(tls.ca_pem.encode("utf-8")).digest()
                 if digest and got != digest:
                     return None
