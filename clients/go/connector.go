@@ -14,15 +14,10 @@
 package connbroker
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -73,12 +68,7 @@ type connector struct {
 	endpoint string
 	timeout  time.Duration
 	adjust   []func(*mysql.Config)
-
-	// caMu guards the CA bundle last received and its digest: the broker
-	// sends the PEM once, then only its digest (known_ca_sha256).
-	caMu  sync.Mutex
-	caSum []byte
-	caPEM string
+	cas      caStore // the CA bundles received (compact.go)
 }
 
 // Connect asks the broker for params and opens one connection with them.
@@ -122,22 +112,12 @@ func (c *connector) Config(ctx context.Context) (*mysql.Config, error) {
 func (c *connector) fetch(ctx context.Context) (*mysql.Config, string, error) {
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	c.caMu.Lock()
-	known := c.caSum
-	c.caMu.Unlock()
-	resp, err := c.get(cctx, known)
+	resp, err := c.client.GetConnectionParams(cctx, c.cas.request(c.endpoint, Driver))
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, FromError(err))
 	}
-	if !c.complete(resp.GetParams()) {
-		// The broker left out a bundle this connector does not hold: ask
-		// for the PEM.
-		if resp, err = c.get(cctx, nil); err != nil {
-			return nil, "", err
-		}
-		if !c.complete(resp.GetParams()) {
-			return nil, "", fmt.Errorf("endpoint %q: tls.ca_pem does not match tls.ca_sha256: %w", c.endpoint, ErrHints)
-		}
+	if err := c.cas.complete(c.endpoint, resp.GetParams()); err != nil {
+		return nil, "", err
 	}
 	cfg, err := ConfigFromParams(resp.GetParams())
 	if err != nil {
@@ -147,66 +127,6 @@ func (c *connector) fetch(ctx context.Context) (*mysql.Config, string, error) {
 		fn(cfg)
 	}
 	return cfg, resp.GetParams().GetResolution().GetPlugin(), nil
-}
-
-// get asks for compact params: the CA bundle left out when known matches
-// it, and no option repeating a ConnectionParams field (complete puts both
-// back).
-func (c *connector) get(ctx context.Context, known []byte) (*v1.GetConnectionParamsResponse, error) {
-	resp, err := c.client.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: c.endpoint, Driver: Driver, KnownCaSha256: known, OmitParamOptions: true})
-	if err != nil {
-		return nil, fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, FromError(err))
-	}
-	return resp, nil
-}
-
-// complete makes a compact response whole: tls.ca_pem from the bundle this
-// connector holds (it remembers a bundle received) and the options named by
-// hints.param_options from the fields they repeat. It returns false when
-// the PEM was left out and the connector does not hold it, or the PEM sent
-// does not match its digest.
-func (c *connector) complete(p *v1.ConnectionParams) bool {
-	t := p.GetTls()
-	c.caMu.Lock()
-	defer c.caMu.Unlock()
-	switch {
-	case t.GetCaPem() != "":
-		sum := sha256.Sum256([]byte(t.GetCaPem()))
-		if len(t.GetCaSha256()) > 0 && !bytes.Equal(sum[:], t.GetCaSha256()) {
-			return false
-		}
-		c.caSum, c.caPEM = sum[:], t.GetCaPem()
-	case len(t.GetCaSha256()) == 0:
-		c.caSum, c.caPEM = nil, ""
-	case bytes.Equal(t.GetCaSha256(), c.caSum):
-		t.CaPem = c.caPEM
-	default:
-		return false
-	}
-	CompleteOptions(p.GetHints(), p)
-	return true
-}
-
-// CompleteOptions adds back to h the options named by h.param_options (the
-// broker left them out because they repeat p's host, port, user and
-// database) and clears param_options, so h.options is complete.
-func CompleteOptions(h *v1.DriverHints, p *v1.ConnectionParams) {
-	n := h.GetParamOptions()
-	if n == nil {
-		return
-	}
-	add := func(name string, o *v1.HintOption) {
-		if name != "" {
-			o.Name = name
-			h.Options = append(h.Options, o)
-		}
-	}
-	add(n.GetHost(), &v1.HintOption{Value: &v1.HintOption_StringValue{StringValue: p.GetHost()}})
-	add(n.GetPort(), &v1.HintOption{Value: &v1.HintOption_IntValue{IntValue: int64(p.GetPort())}})
-	add(n.GetUser(), &v1.HintOption{Value: &v1.HintOption_StringValue{StringValue: p.GetUser()}})
-	add(n.GetDatabase(), &v1.HintOption{Value: &v1.HintOption_StringValue{StringValue: p.GetDatabase()}})
-	slices.SortFunc(h.Options, func(a, b *v1.HintOption) int { return strings.Compare(a.GetName(), b.GetName()) })
-	h.ParamOptions = nil
 }
 
 // ConfigFromParams turns broker params for the go-sql-driver into a

@@ -10,8 +10,8 @@
 // 127.0.0.1:7700.
 'use strict';
 
-const crypto = require('crypto');
 const path = require('path');
+const { CAStore } = require('./compact');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
@@ -180,73 +180,22 @@ class Client {
     this.timeoutMs = opts.timeoutMs || 5000;
     const Svc = service();
     this.stub = new Svc(this.address, opts.credentials || grpc.credentials.createInsecure());
+    this.cas = new CAStore(); // the CA bundles received (compact.js)
   }
 
-  /**
-   * Resolves to the ConnectionParams for endpoint and driver, complete: the
-   * request is compact (the digest of the CA bundle this client holds for
-   * the endpoint, so the broker sends the PEM once; no option repeating a
-   * ConnectionParams field), and what the broker left out is put back.
-   */
-  async getConnectionParams(endpoint, driver = DRIVER) {
-    this.cas ||= new Map(); // endpoint -> {sum: Buffer, pem: string}
-    const held = this.cas.get(endpoint);
-    let params = await this.getCompact(endpoint, driver, held ? held.sum : Buffer.alloc(0));
-    if (!this.complete(endpoint, params)) {
-      params = await this.getCompact(endpoint, driver, Buffer.alloc(0));
-      if (!this.complete(endpoint, params)) {
-        throw new BrokerError(`GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}: tls.ca_pem does not match tls.ca_sha256`, grpc.status.INTERNAL, 'ERROR_REASON_UNSPECIFIED', {});
-      }
-    }
-    return params;
-  }
-
-  /** One GetConnectionParams call with known_ca_sha256 and omit_param_options. */
-  getCompact(endpoint, driver, knownCaSha256) {
+  /** Resolves to the ConnectionParams for endpoint and driver. */
+  getConnectionParams(endpoint, driver = DRIVER) {
     return new Promise((resolve, reject) => {
-      const req = { endpoint, driver, knownCaSha256, omitParamOptions: true };
-      this.stub.getConnectionParams(req, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
+      this.stub.getConnectionParams({ endpoint, driver, ...this.cas.request(endpoint) }, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
         if (err) {
           reject(fromRpcError(err, `GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}: ${err.details || err.message}`));
           return;
         }
-        resolve(resp.params);
+        const bad = this.cas.complete(endpoint, resp.params);
+        if (bad) reject(new BrokerError(`GetConnectionParams(endpoint=${endpoint}, driver=${driver}) at ${this.address}: ${bad}`, grpc.status.INTERNAL, 'ERROR_REASON_UNSPECIFIED', {}));
+        else resolve(resp.params);
       });
     });
-  }
-
-  /**
-   * complete puts back tls.caPem (from the bundle held for endpoint, or
-   * remembers the one sent) and the options named by hints.paramOptions;
-   * false when the PEM was left out and is not held, or does not match its
-   * digest.
-   */
-  complete(endpoint, params) {
-    const tls = params.tls || (params.tls = {});
-    const sum = tls.caSha256 && tls.caSha256.length ? Buffer.from(tls.caSha256) : null;
-    if (tls.caPem) {
-      const got = crypto.createHash('sha256').update(tls.caPem, 'utf8').digest();
-      if (sum && !got.equals(sum)) return false;
-      this.cas.set(endpoint, { sum: got, pem: tls.caPem });
-    } else if (!sum) {
-      this.cas.delete(endpoint);
-    } else {
-      const held = this.cas.get(endpoint);
-      if (!held || !held.sum.equals(sum)) return false;
-      tls.caPem = held.pem;
-    }
-    const h = params.hints;
-    const names = h && h.paramOptions;
-    if (names) {
-      const add = (name, o) => { if (name) h.options.push({ name, ...o }); };
-      add(names.host, { value: 'stringValue', stringValue: params.host });
-      add(names.port, { value: 'intValue', intValue: String(params.port) });
-      add(names.user, { value: 'stringValue', stringValue: params.user });
-      add(names.database, { value: 'stringValue', stringValue: params.database });
-      h.options.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      h.paramOptions = null;
-    }
-    return true;
   }
 
   /** Closes the channel. */

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 import grpc
 from google.protobuf import duration_pb2
 
+from connbroker._compact import CAStore
 from connbroker.errors import BrokerError, from_rpc_error
 from connbroker.v1 import broker_pb2, broker_pb2_grpc
 
@@ -89,11 +90,8 @@ class Client:
             self._channel = grpc.insecure_channel(self.address)
         # The generated stub module has no type stubs; calls are typed below.
         self._stub: Any = broker_pb2_grpc.BrokerServiceStub(self._channel)  # type: ignore[no-untyped-call,unused-ignore]
-        # CA bundles received, by SHA-256 digest, and the digest last
-        # received per endpoint: the broker sends a bundle once per client.
-        self._ca_lock = threading.Lock()
-        self._cas: dict[bytes, str] = {}
-        self._endpoint_ca: dict[str, bytes] = {}
+        # The CA bundles received: the broker sends each once per client (_compact.py).
+        self._cas = CAStore()
 
     def __repr__(self) -> str:
         """Show the address and timeout (there is nothing secret in a client)."""
@@ -122,27 +120,8 @@ class Client:
             EndpointNotFound, PermissionDenied, InvalidRequest, RateLimited, BrokerUnavailable,
             BrokerError.
         """
+        req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver, **self._cas.request(endpoint))
         op = f"GetConnectionParams(endpoint={endpoint!r}, driver={driver!r})"
-        with self._ca_lock:
-            known = self._endpoint_ca.get(endpoint, b"")
-        params = self._get_params(op, endpoint, driver, known)
-        if not _complete(params, self._take_ca(endpoint, params)):
-            # The broker left out a bundle this client no longer has (or one
-            # that does not match its digest): ask again for the PEM.
-            params = self._get_params(op, endpoint, driver, b"")
-            if not _complete(params, self._take_ca(endpoint, params)):
-                raise BrokerError(
-                    f"{op} at broker {self.address}: tls.ca_pem does not match tls.ca_sha256",
-                    operation=op,
-                    address=self.address,
-                )
-        return params
-
-    def _get_params(self, op: str, endpoint: str, driver: str, known_ca: bytes) -> broker_pb2.ConnectionParams:
-        """One GetConnectionParams call (compact: CA digest, no repeated options)."""
-        req = broker_pb2.GetConnectionParamsRequest(
-            endpoint=endpoint, driver=driver, known_ca_sha256=known_ca, omit_param_options=True
-        )
         resp: broker_pb2.GetConnectionParamsResponse = self._call(
             op, self.timeout, lambda t: self._stub.GetConnectionParams(req, timeout=t)
         )
@@ -150,31 +129,8 @@ class Client:
             raise BrokerError(
                 f"{op} at broker {self.address}: response has no params", operation=op, address=self.address
             )
+        self._cas.complete(endpoint, resp.params, operation=op, address=self.address)
         return resp.params
-
-    def _take_ca(self, endpoint: str, params: broker_pb2.ConnectionParams) -> str | None:
-        """Remember a CA bundle received, or return the one held for ``tls.ca_sha256``.
-
-        Returns the PEM to use (``""`` for the system trust store), or
-        ``None`` when the broker left the PEM out and this client holds no
-        bundle with that digest, or the PEM sent does not match its digest.
-        """
-        tls = params.tls
-        digest = tls.ca_sha256
-        with self._ca_lock:
-            if tls.ca_pem:
-                import hashlib  # only with a CA bundle: keeps `import connbroker` light
-
-                got = hashlib.sha256(tls.ca_pem.encode("utf-8")).digest()
-                if digest and got != digest:
-                    return None
-                self._cas[got] = tls.ca_pem
-                self._endpoint_ca[endpoint] = got
-                return tls.ca_pem
-            if not digest:
-                self._endpoint_ca.pop(endpoint, None)
-                return ""
-            return self._cas.get(digest)
 
     def watch_connection_params(
         self, endpoint: str, driver: str = "pymysql"
@@ -369,40 +325,3 @@ def set_default_client(client: Client | None) -> Client | None:
     with _default_lock:
         previous, _default = _default, client
         return previous
-
-
-def _complete(params: broker_pb2.ConnectionParams, ca_pem: str | None) -> bool:
-    """Make a compact response whole, as if nothing had been left out.
-
-    Puts back ``tls.ca_pem`` (from the bundle this client holds) and the hint
-    options named by ``hints.param_options`` (from the ConnectionParams
-    fields they repeat), so every helper reads complete options. Returns
-    False when the CA bundle is not known.
-    """
-    if ca_pem is None:
-        return False
-    params.tls.ca_pem = ca_pem
-    if params.hints.HasField("param_options"):
-        names = params.hints.param_options
-        opts = []
-        for o in params.hints.options:
-            c = broker_pb2.HintOption()
-            c.CopyFrom(o)
-            opts.append(c)
-        for name, value in (
-            (names.host, params.host),
-            (names.port, params.port),
-            (names.user, params.user),
-            (names.database, params.database),
-        ):
-            if not name:
-                continue
-            if isinstance(value, int):
-                opts.append(broker_pb2.HintOption(name=name, int_value=value))
-            else:
-                opts.append(broker_pb2.HintOption(name=name, string_value=value))
-        opts.sort(key=lambda o: o.name)
-        del params.hints.options[:]
-        params.hints.options.extend(opts)
-        params.hints.ClearField("param_options")
-    return True

@@ -353,7 +353,10 @@ def test_compact_repeat_params(devstack: Devstack) -> None:
         ).params
         assert plain.tls.ca_pem and len(plain.tls.ca_sha256) == 32
         first = c.get_connection_params("local-tls", driver="pymysql")
-        wire = c._get_params("op", "local-tls", "pymysql", c._endpoint_ca["local-tls"])
+        wire = c._stub.GetConnectionParams(
+            broker_pb2.GetConnectionParamsRequest(endpoint="local-tls", driver="pymysql", **c._cas.request("local-tls")),
+            timeout=10,
+        ).params
         second = c.get_connection_params("local-tls", driver="pymysql")
         assert wire.tls.ca_pem == "" and wire.tls.ca_sha256 == plain.tls.ca_sha256
         assert wire.hints.HasField("param_options")
