@@ -368,7 +368,9 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	for _, e := range resolution.Evidence {
 		res.Evidence = append(res.Evidence, validate.Evidence{Source: e.Source, Detail: e.Detail})
 	}
-	s.diagnoseLogin(cctx, ep, cred, &res, compare)
+	// The prober replays the login only for a failure or when a transcript
+	// is asked for (diagnose: compare_drivers; doctor: an environment).
+	s.diagnoseLogin(cctx, ep, cred, &res, compare, !res.OK || compare || env != nil)
 	if env != nil {
 		res.Environment = s.predictEnvironment(cctx, ep, cred, *env, receivedAt)
 	}

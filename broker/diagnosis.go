@@ -39,8 +39,10 @@ func diagnosisInput(ep *config.Endpoint, cred *credential.Credential) diagnose.I
 // diagnoseLogin replays the login with the handshake prober playing
 // go-sql-driver (with the options the validator used) and adds the
 // transcript and findings to res; with compare, it also plays every driver
-// profile.
-func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred credential.Credential, res *validate.Result, compare bool) {
+// profile. Without replay (a login that succeeded, and no transcript asked
+// for) the findings come from the endpoint and credential alone: a second
+// login would only double the validation's time (BENCHMARKS.md).
+func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred credential.Credential, res *validate.Result, compare, replay bool) {
 	var login *diagnose.Login
 	if st, failed := res.Failed(); failed {
 		login = &diagnose.Login{Stage: st.Name, Err: st.Err}
@@ -64,8 +66,9 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 		target.Profile.InsistsOnTLS = false
 	}
 	// The probes are logins too: they share the validator's concurrency cap.
-	if ctx.Err() != nil {
-		// The login used up the deadline: a probe now would only time out.
+	if !replay || ctx.Err() != nil {
+		// Not asked for, or the login used up the deadline: a probe now
+		// would only time out.
 		explain(diagnosisInput(ep, &cred))
 		return
 	}

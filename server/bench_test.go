@@ -19,7 +19,8 @@ func BenchmarkRPC(b *testing.B) {
 	cl := v1.NewBrokerServiceClient(conn)
 	hc := healthpb.NewHealthClient(conn)
 	ctx := context.Background()
-	req := &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "pymysql"}
+	// As the client helpers ask: no option repeating a ConnectionParams field.
+	req := &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "pymysql", OmitParamOptions: true}
 	if _, err := cl.GetConnectionParams(ctx, req); err != nil { // warm the token cache
 		b.Fatal(err)
 	}

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,11 +17,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/rds/auth"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/internal/testpki"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -62,7 +69,7 @@ func TestParamsCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := paramsToProto(p)
+		out, err := paramsToProto(p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,5 +108,125 @@ func TestParamsCache(t *testing.T) {
 	}
 	if fresh.GetHints() != c.GetHints() {
 		t.Error("fresh response after the stale one does not use the shared view")
+	}
+}
+
+// TestRepeatResponse checks the compact repeat response of a password
+// endpoint with a CA bundle and PyMySQL hints: the CA PEM is sent only
+// while the client does not hold it (ca_sha256 always), the options that
+// repeat ConnectionParams fields are left out only when asked and named in
+// param_options, putting them back gives exactly the full options, a
+// repeat call returns the cached response message, and it is at most 400
+// bytes.
+func TestRepeatResponse(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "database CA")
+	caFile := ca.WriteCA(t, dir, "db")
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("Repeat-Pass-1234\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("test", []byte(fmt.Sprintf(`
+endpoints:
+  local:
+    host: db.internal.example
+    port: 3307
+    user: app_orders
+    database: orders
+    auth: password
+    password: {file: %s}
+    tls: {mode: verify-identity, ca: %s}
+`, pw, caFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(broker.New(cfg, &credential.Router{Password: credential.NewPasswords(nil)}, nil))
+	ctx := context.Background()
+	get := func(req *v1.GetConnectionParamsRequest) *v1.GetConnectionParamsResponse {
+		t.Helper()
+		r, err := s.GetConnectionParams(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	sum := sha256.Sum256(pemBytes)
+	first := get(&v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql"})
+	if first.GetParams().GetTls().GetCaPem() != string(pemBytes) || !bytes.Equal(first.GetParams().GetTls().GetCaSha256(), sum[:]) {
+		t.Fatalf("first call: ca_pem %d bytes, ca_sha256 %x (want %x)", len(first.GetParams().GetTls().GetCaPem()), first.GetParams().GetTls().GetCaSha256(), sum)
+	}
+	if first.GetParams().GetHints().GetParamOptions() != nil {
+		t.Errorf("param_options set without omit_param_options: %v", first.GetParams().GetHints().GetParamOptions())
+	}
+	wrong := get(&v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", KnownCaSha256: make([]byte, 32), OmitParamOptions: true})
+	if wrong.GetParams().GetTls().GetCaPem() != string(pemBytes) {
+		t.Error("a client holding another CA did not get the PEM")
+	}
+	req := &v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", KnownCaSha256: sum[:], OmitParamOptions: true}
+	repeat, again := get(req), get(req)
+	if again != repeat {
+		t.Error("a repeat call with the same credential rebuilt the response")
+	}
+	if wire, ok := s.wire.m.Load(repeat); !ok {
+		t.Error("the cached response has no marshalled bytes")
+	} else if got := new(v1.GetConnectionParamsResponse); proto.Unmarshal(wire.([]byte), got) != nil || !proto.Equal(got, repeat) {
+		t.Error("the marshalled bytes are not the cached response")
+	}
+	rp := repeat.GetParams()
+	if rp.GetTls().GetCaPem() != "" || !bytes.Equal(rp.GetTls().GetCaSha256(), sum[:]) {
+		t.Errorf("repeat: ca_pem %d bytes, ca_sha256 %x", len(rp.GetTls().GetCaPem()), rp.GetTls().GetCaSha256())
+	}
+	names := rp.GetHints().GetParamOptions()
+	if diff := cmp.Diff(&v1.ParamOptionNames{Host: "host", Port: "port", User: "user", Database: "database"}, names, protocmp.Transform()); diff != "" {
+		t.Errorf("param_options (-want +got):\n%s", diff)
+	}
+	// Put the fields back as clients do: the full options again.
+	got := v1.OptionsMap(rp.GetHints().GetOptions())
+	got[names.GetHost()], got[names.GetPort()], got[names.GetUser()], got[names.GetDatabase()] = rp.GetHost(), int64(rp.GetPort()), rp.GetUser(), rp.GetDatabase()
+	if diff := cmp.Diff(v1.OptionsMap(first.GetParams().GetHints().GetOptions()), got); diff != "" {
+		t.Errorf("options with the params put back differ from the full ones (-full +rebuilt):\n%s", diff)
+	}
+	if n := proto.Size(repeat); n > 400 {
+		t.Errorf("repeat response is %d bytes, want <= 400", n)
+	}
+	t.Logf("first response %d bytes, repeat %d bytes:\n%s", proto.Size(first), proto.Size(repeat), prototext.Format(repeat))
+}
+
+// TestCachedCodec checks that the server sends the bytes marshalled once
+// for a cached response, that they are exactly that response's encoding,
+// and that a replaced response's bytes are dropped.
+func TestCachedCodec(t *testing.T) {
+	conn, _ := startSocket(t)
+	cl := v1.NewBrokerServiceClient(conn)
+	ctx := context.Background()
+	req := &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "pymysql", OmitParamOptions: true}
+	a, err := cl.GetConnectionParams(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cl.GetConnectionParams(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(a, b) || a.GetParams().GetCredential().GetSecret() == "" {
+		t.Errorf("repeat responses differ or carry no secret")
+	}
+	w := &wireCache{}
+	codec := newCachedCodec(w)
+	resp := &v1.GetConnectionParamsResponse{Params: &v1.ConnectionParams{Endpoint: "x", Host: "h"}}
+	want, _ := proto.Marshal(resp)
+	w.m.Store(resp, []byte("cached"))
+	got, err := codec.Marshal(resp)
+	if err != nil || string(got.Materialize()) != "cached" {
+		t.Errorf("codec did not send the cached bytes: %q, %v", got.Materialize(), err)
+	}
+	w.m.Delete(resp)
+	got, err = codec.Marshal(resp)
+	if err != nil || !bytes.Equal(got.Materialize(), want) {
+		t.Errorf("codec without an entry: %x, %v (want %x)", got.Materialize(), err, want)
 	}
 }

@@ -101,6 +101,9 @@ func callerKey(ctx context.Context) string {
 	if !ok || p.Addr == nil {
 		return "unknown"
 	}
+	if a, ok := p.Addr.(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		return "ip:loopback" // the common local case, without formatting the address
+	}
 	host, _, err := net.SplitHostPort(p.Addr.String())
 	if err != nil {
 		return "addr:" + p.Addr.Network()

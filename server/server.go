@@ -5,9 +5,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +36,8 @@ type Server struct {
 	v1.UnimplementedBrokerServiceServer
 	svc    *broker.Service
 	pcache atomic.Pointer[protoCache]
+	// wire holds the marshalled cached responses (codec.go).
+	wire wireCache
 	// shutdown, when closed, ends WatchConnectionParams streams (watch.go).
 	shutdown <-chan struct{}
 	// watchPoll is how often watches look for a rotated secret.
@@ -98,16 +102,17 @@ type Extras struct {
 // limits.max_connection_age.
 func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	limits := newCallerLimiter(svc.Config)
+	srv := New(svc)
 	// auditUnauthenticated* run before identify* so callers refused as
 	// UNAUTHENTICATED are audited too; connectionOptions bound streams per
 	// connection and connection age.
 	opts = append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.ForceServerCodecV2(newCachedCodec(&srv.wire)),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), auditUnauthenticatedUnary(x.Audit), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
 		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), auditUnauthenticatedStream(x.Audit), identifyStream(), auditStream(x.Audit, svc.Config), rateLimitStream(limits)),
 	}, connectionOptions(svc.Config().Limits)...), opts...)
 	gs := grpc.NewServer(opts...)
-	srv := New(svc)
 	if log != nil {
 		srv.log = log
 	}
@@ -126,11 +131,11 @@ func (s *Server) GetConnectionParams(ctx context.Context, req *v1.GetConnectionP
 	if err != nil {
 		return nil, s.fail(ctx, "GetConnectionParams", err)
 	}
-	pp, err := s.cachedParamsToProto(p)
+	resp, err := s.paramsResponse(p, req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &v1.GetConnectionParamsResponse{Params: pp}, nil
+	return resp, nil
 }
 
 // ValidateConnection implements the RPC.
@@ -166,23 +171,68 @@ func (s *Server) ListEndpoints(ctx context.Context, _ *v1.ListEndpointsRequest) 
 	return out, nil
 }
 
-func paramsToProto(p *broker.Params) (*v1.ConnectionParams, error) {
-	res := resolutionToProto(p.Resolution)
-	var dh *v1.DriverHints
-	if h := p.Hints; h != nil {
-		opts, err := v1.OptionsFromMap(h.Options)
-		if err != nil {
-			return nil, err
+// paramsToProto converts p without the cache, as req asks (see
+// paramsResponse); a nil req gets everything.
+func paramsToProto(p *broker.Params, req *v1.GetConnectionParamsRequest) (*v1.ConnectionParams, error) {
+	dh, err := hintsToProto(p, req.GetOmitParamOptions())
+	if err != nil {
+		return nil, err
+	}
+	sum := caSHA256(p.TLS.CAPEM)
+	tls := tlsToProto(p, sum, sum != nil && bytes.Equal(req.GetKnownCaSha256(), sum))
+	return baseParamsToProto(p, resolutionToProto(p.Resolution), dh, tls), nil
+}
+
+// paramOptionNames are the option names (in any driver's hints) that take
+// a ConnectionParams field; such an option is left out with
+// omit_param_options only when its value is exactly that field's.
+var paramOptionNames = struct{ host, port, user, database []string }{
+	host: []string{"host"}, port: []string{"port"}, user: []string{"user", "username"}, database: []string{"database", "db", "dbname"},
+}
+
+// hintsToProto converts p's hints (nil without). With omit, top-level
+// options that only repeat p's host, port, user or database are left out
+// and named in param_options.
+func hintsToProto(p *broker.Params, omit bool) (*v1.DriverHints, error) {
+	h := p.Hints
+	if h == nil {
+		return nil, nil
+	}
+	src := h.Options
+	var names *v1.ParamOptionNames
+	if omit {
+		names = &v1.ParamOptionNames{}
+		src = make(map[string]any, len(h.Options))
+		for k, v := range h.Options {
+			switch {
+			case names.Host == "" && slices.Contains(paramOptionNames.host, k) && v == any(p.Host):
+				names.Host = k
+			case names.Port == "" && slices.Contains(paramOptionNames.port, k) && v == any(p.Port):
+				names.Port = k
+			case names.User == "" && slices.Contains(paramOptionNames.user, k) && v == any(p.User):
+				names.User = k
+			case names.Database == "" && p.Database != "" && slices.Contains(paramOptionNames.database, k) && v == any(p.Database):
+				names.Database = k
+			default:
+				src[k] = v
+			}
 		}
-		dh = &v1.DriverHints{
-			Driver: h.Driver, Options: opts, SecretOption: h.SecretOption, Dsn: h.DSN,
-			Packages: h.Packages, Warnings: h.Warnings, MinVersion: h.MinVersion,
-		}
-		for _, e := range h.Env {
-			dh.Env = append(dh.Env, &v1.EnvVar{Name: e.Name, Value: e.Value, Reason: e.Reason})
+		if names.Host == "" && names.Port == "" && names.User == "" && names.Database == "" {
+			names = nil
 		}
 	}
-	return baseParamsToProto(p, res, dh), nil
+	opts, err := v1.OptionsFromMap(src)
+	if err != nil {
+		return nil, err
+	}
+	dh := &v1.DriverHints{
+		Driver: h.Driver, Options: opts, SecretOption: h.SecretOption, Dsn: h.DSN,
+		Packages: h.Packages, Warnings: h.Warnings, MinVersion: h.MinVersion, ParamOptions: names,
+	}
+	for _, e := range h.Env {
+		dh.Env = append(dh.Env, &v1.EnvVar{Name: e.Name, Value: e.Value, Reason: e.Reason})
+	}
+	return dh, nil
 }
 
 // resolutionToProto converts a resolution; the plugin is the one the

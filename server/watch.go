@@ -32,7 +32,7 @@ func (s *Server) WatchConnectionParams(req *v1.WatchConnectionParamsRequest, str
 		poll = s.svc.Config().Watch.Poll
 	}
 	err := s.svc.Watch(ctx, req.GetEndpoint(), req.GetDriver(), poll, func(p *broker.Params, r broker.WatchReason) error {
-		pp, err := paramsToProto(p)
+		pp, err := paramsToProto(p, nil)
 		if err != nil {
 			return err
 		}

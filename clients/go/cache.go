@@ -240,7 +240,7 @@ func (c *connector) params(ctx context.Context) (*v1.ConnectionParams, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.client.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: c.endpoint, Driver: Driver})
+	resp, err := c.client.GetConnectionParams(cctx, c.cas.request(c.endpoint, Driver))
 	if err != nil {
 		return nil, fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, FromError(err))
 	}

@@ -82,6 +82,7 @@ type connector struct {
 	address string
 	kept    *Kept
 	noStale bool
+	cas     caStore // the CA bundles received (compact.go)
 }
 
 // Connect asks the broker for params and opens one connection with them.
@@ -132,6 +133,9 @@ func (c *connector) Config(ctx context.Context) (*mysql.Config, error) {
 func (c *connector) fetch(ctx context.Context) (*mysql.Config, string, error) {
 	p, err := c.params(ctx)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := c.cas.complete(c.endpoint, p); err != nil {
 		return nil, "", err
 	}
 	cfg, err := ConfigFromParams(p)

@@ -11,6 +11,7 @@
 'use strict';
 
 const path = require('path');
+const { CAStore } = require('./compact');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const resilience = require('./resilience');
@@ -200,6 +201,7 @@ class Client {
     const Svc = service();
     this.stub = new Svc(resilience.channelTarget(this.address), opts.credentials || grpc.credentials.createInsecure(),
       resilience.channelOptions(this.address));
+    this.cas = new CAStore(); // the CA bundles received (compact.js)
   }
 
   /**
@@ -213,8 +215,13 @@ class Client {
     const kept = this.kept;
     const timeout = kept ? kept.callTimeout(this.timeoutMs) : this.timeoutMs;
     return new Promise((resolve, reject) => {
-      this.stub.getConnectionParams({ endpoint, driver }, { deadline: Date.now() + timeout }, (err, resp) => {
+      this.stub.getConnectionParams({ endpoint, driver, ...this.cas.request(endpoint) }, { deadline: Date.now() + timeout }, (err, resp) => {
         if (!err) {
+          const bad = this.cas.complete(endpoint, resp.params);
+          if (bad) {
+            reject(new BrokerError(`${op}: ${bad}`, grpc.status.INTERNAL, 'ERROR_REASON_UNSPECIFIED', {}));
+            return;
+          }
           if (kept) kept.keep(key, resp.params, this.address);
           resolve(resp.params);
           return;

@@ -64,3 +64,31 @@ test('optionsToObject', () => {
   ];
   assert.deepStrictEqual(connbroker.optionsToObject(options), { a: 'x', n: 3306, b: false, o: { c: '{ca_file}' }, newer: null });
 });
+
+test('repeat params are compact on the wire and complete for the caller', async (t) => {
+  for (const [endpoint, user] of env()) {
+    await t.test(endpoint, async () => {
+      const c = new connbroker.Client();
+      try {
+        const first = await c.getConnectionParams(endpoint);
+        const wire = await new Promise((resolve, reject) => c.stub.getConnectionParams({ endpoint, driver: connbroker.DRIVER, ...c.cas.request(endpoint) },
+          { deadline: Date.now() + 10000 }, (err, resp) => (err ? reject(err) : resolve(resp.params))));
+        assert.strictEqual(wire.tls.caPem, '', 'the CA PEM was sent again');
+        assert.ok(!wire.hints.options.some((o) => ['host', 'port', 'user', 'database'].includes(o.name)), 'options repeat params');
+        const second = await c.getConnectionParams(endpoint);
+        assert.strictEqual(second.tls.caPem, first.tls.caPem);
+        assert.deepStrictEqual(connbroker.optionsToObject(second.hints.options), connbroker.optionsToObject(first.hints.options));
+        assert.strictEqual(connbroker.optionsToObject(first.hints.options).host, first.host);
+        const conn = await connbroker.connect(endpoint, { client: c });
+        try {
+          const [rows] = await conn.query({ sql: 'SELECT CURRENT_USER()', rowsAsArray: true });
+          assert.strictEqual(rows[0][0], user);
+        } finally {
+          await conn.end();
+        }
+      } finally {
+        c.close();
+      }
+    });
+  }
+});

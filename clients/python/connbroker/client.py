@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 import grpc
 from google.protobuf import duration_pb2
 
+from connbroker._compact import CAStore
 from connbroker.errors import (
     BrokerError,
     BrokerUnavailable,
@@ -123,6 +124,8 @@ class Client:
             self._channel = grpc.insecure_channel(target, options=options)
         # The generated stub module has no type stubs; calls are typed below.
         self._stub: Any = broker_pb2_grpc.BrokerServiceStub(self._channel)  # type: ignore[no-untyped-call,unused-ignore]
+        # The CA bundles received: the broker sends each once per client (_compact.py).
+        self._cas = CAStore()
 
     def __repr__(self) -> str:
         """Show the address and timeout (there is nothing secret in a client)."""
@@ -158,7 +161,7 @@ class Client:
             BrokerError: anything else.
             RateLimited: the caller asked too fast (kept params are not served).
         """
-        req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver)
+        req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver, **self._cas.request(endpoint))
         op = f"GetConnectionParams(endpoint={endpoint!r}, driver={driver!r})"
         deadline = self._kept.call_timeout(self.timeout) if self._kept is not None else self.timeout
         try:
@@ -177,6 +180,7 @@ class Client:
             raise BrokerError(
                 f"{op} at broker {self.address}: response has no params", operation=op, address=self.address
             )
+        self._cas.complete(endpoint, resp.params, operation=op, address=self.address)
         if self._kept is not None:
             self._kept.keep(endpoint, driver, resp.params, self.address)
         return resp.params

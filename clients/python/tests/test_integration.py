@@ -340,3 +340,35 @@ def test_default_ssl_context_is_accepted(broker: connbroker.Client, devstack: De
         assert _query_one(conn, "SHOW STATUS LIKE 'Ssl_cipher'")[1]
     finally:
         conn.close()
+
+
+def test_compact_repeat_params(devstack: Devstack) -> None:
+    """The CA bundle crosses the wire once per client and no option repeats a
+    ConnectionParams field, yet every call returns complete params (the same
+    as a plain request's) and PyMySQL logs in with them."""
+    _require_endpoint(devstack, "local-tls")
+    with devstack.client() as c:
+        plain = c._stub.GetConnectionParams(
+            broker_pb2.GetConnectionParamsRequest(endpoint="local-tls", driver="pymysql"), timeout=10
+        ).params
+        assert plain.tls.ca_pem and len(plain.tls.ca_sha256) == 32
+        first = c.get_connection_params("local-tls", driver="pymysql")
+        wire = c._stub.GetConnectionParams(
+            broker_pb2.GetConnectionParamsRequest(endpoint="local-tls", driver="pymysql", **c._cas.request("local-tls")),
+            timeout=10,
+        ).params
+        second = c.get_connection_params("local-tls", driver="pymysql")
+        assert wire.tls.ca_pem == "" and wire.tls.ca_sha256 == plain.tls.ca_sha256
+        assert wire.hints.HasField("param_options")
+        names = {o.name for o in wire.hints.options}
+        assert not names & {"host", "port", "user", "database"}, names
+        for got in (first, second):
+            assert got.tls.ca_pem == plain.tls.ca_pem
+            assert not got.hints.HasField("param_options")
+            assert list(got.hints.options) == list(plain.hints.options)
+        assert wire.ByteSize() < plain.ByteSize() - len(plain.tls.ca_pem)
+        conn = connbroker.pymysql.connect("local-tls", client=c)
+        try:
+            assert _query_one(conn, "SELECT CURRENT_USER()")[0] == "app_tls@%"
+        finally:
+            conn.close()

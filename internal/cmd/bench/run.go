@@ -50,6 +50,10 @@ type options struct {
 	bin, python        string
 	duration, warmup   time.Duration
 	validateN, pythonN int
+	// fleet scale
+	fleetN, watchN, validateFleetN, validateConc int
+	watchHold                                    time.Duration
+	pythonHelperN                                int
 }
 
 // row is one line of the results table.
@@ -73,6 +77,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "warm-up per gRPC load run")
 	fs.IntVar(&o.validateN, "validate-n", 40, "validations (and bare connects) to time")
 	fs.IntVar(&o.pythonN, "python-n", 7, "fresh Python processes per side")
+	fs.IntVar(&o.pythonHelperN, "python-helper-n", 40, "connbroker.pymysql.connect() and bare pymysql.connect() calls to time (0 skips)")
+	fs.IntVar(&o.fleetN, "fleet-endpoints", 10000, "endpoints in the config-load measurement (0 skips it)")
+	fs.IntVar(&o.watchN, "watch-streams", 5000, "concurrent WatchConnectionParams streams (0 skips)")
+	fs.DurationVar(&o.watchHold, "watch-hold", 15*time.Second, "how long the watch streams are held while RSS is sampled (the issue asks for a minute)")
+	fs.IntVar(&o.validateFleetN, "validate-fleet", 1000, "endpoints validated on one MariaDB (0 skips)")
+	fs.IntVar(&o.validateConc, "validate-concurrent", 4, "validation.max_concurrent of the validate-fleet daemon")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -124,7 +134,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var rows []row
 	// 1. gRPC: params vs health at 1 / 32 / 256.
-	paramsReq := &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "pymysql"}
+	// As the client helpers ask: no option repeating a ConnectionParams field.
+	paramsReq := &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "pymysql", OmitParamOptions: true}
 	if _, err := cl.GetConnectionParams(ctx, paramsReq); err != nil { // warm the token cache
 		return fmt.Errorf("first params: %w", err)
 	}
@@ -175,19 +186,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// 2. In process: cache hit vs BuildAuthToken; the response's encoding cost.
 	log("in-process cache hit vs auth.BuildAuthToken")
 	rows = append(rows, inProcess(ctx)...)
-	resp, err := cl.GetConnectionParams(ctx, paramsReq)
+	// The repeat response of a password endpoint with a CA and PyMySQL
+	// hints, as a client holding the CA asks for it.
+	first, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", OmitParamOptions: true})
 	if err != nil {
 		return err
 	}
+	resp, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", OmitParamOptions: true, KnownCaSha256: first.GetParams().GetTls().GetCaSha256()})
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{what: "repeat response size (password endpoint, CA held, PyMySQL hints)", baseline: fmt.Sprintf("first response %d bytes", proto.Size(first)),
+		measured: fmt.Sprintf("%d bytes", proto.Size(resp)), ratioText: "-", target: "<= 400 bytes", ok: check(proto.Size(resp) <= 400)})
 	rows = append(rows, codecCost(resp))
 
 	// 3. ValidateConnection vs bare go-sql-driver.
 	log("ValidateConnection vs bare go-sql-driver connect + query (%d each)", o.validateN)
-	vr, err := validateVsBare(ctx, cl, db, o.validateN, d.cfgPath)
+	vr, bareConnect, err := validateVsBare(ctx, cl, db, o.validateN, d.cfgPath)
 	if err != nil {
 		return err
 	}
 	rows = append(rows, vr...)
+
+	// Fleet scale.
+	if o.fleetN > 0 {
+		log("config of %d endpoints: start and SIGHUP", o.fleetN)
+		fr, err := configLoad(ctx, o, dir, o.fleetN)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, fr...)
+	}
+	if o.watchN > 0 {
+		log("%d watch streams held %s", o.watchN, o.watchHold)
+		wr, err := watchStreams(ctx, d, o.watchN, o.watchHold)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, wr...)
+	}
+	if o.validateFleetN > 0 {
+		log("validate %d endpoints on one MariaDB", o.validateFleetN)
+		vf, err := validateFleet(ctx, o, dir, db, o.validateFleetN, o.validateConc, bareConnect, func() error { return bareConnectQuery(ctx, db) })
+		if err != nil {
+			return err
+		}
+		rows = append(rows, vf...)
+	}
 
 	// 4. Python startup.
 	log("Python fresh processes (%d each)", o.pythonN)
@@ -196,6 +241,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rows = append(rows, pr...)
+	if o.pythonHelperN > 0 {
+		log("Python helper vs bare PyMySQL (%d each, alternating)", o.pythonHelperN)
+		ph, err := pythonHelper(ctx, o, d.addr, db, o.pythonHelperN)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, ph...)
+	}
 
 	// 5. Memory.
 	rssEnd, err := rss(d.cmd.Process.Pid)
@@ -280,6 +333,7 @@ type daemon struct {
 	cmd     *exec.Cmd
 	addr    string
 	cfgPath string
+	logPath string
 	done    chan error
 }
 
@@ -310,7 +364,7 @@ func startDaemon(ctx context.Context, o options, dir string, db *mariadbtest.Ser
 	cfg := fmt.Sprintf(`listen: %s
 metrics: {listen: %q}
 log: {level: info, format: json}
-limits: {issue_rate: 1000000, issue_burst: 1000000} # measure the broker, not its per-caller limit
+limits: {issue_rate: 1000000, issue_burst: 1000000, watch_streams_per_caller: 100000} # measure the broker, not its per-caller limits
 endpoints:
   orders:
     host: %s
@@ -325,11 +379,18 @@ endpoints:
     password: {file: %s}
     tls: {mode: verify-identity, ca: %s}
 `, addr, maddr, iamHost, iamUser, db.Port, mariadbtest.NativeUser, mariadbtest.Database, pw, db.CAFile)
-	cfgPath := filepath.Join(dir, "connbroker.yaml")
+	return startWithConfig(o, dir, "connbroker", addr, cfg)
+}
+
+// startWithConfig runs connbrokerd --dev on cfg (listening on addr), logging
+// to dir/<name>.log.
+func startWithConfig(o options, dir, name, addr, cfg string) (*daemon, error) {
+	cfgPath := filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "connbrokerd.log"))
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +402,7 @@ endpoints:
 		logf.Close()
 		return nil, fmt.Errorf("start connbrokerd: %w", err)
 	}
-	d := &daemon{cmd: cmd, addr: addr, cfgPath: cfgPath, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, addr: addr, cfgPath: cfgPath, logPath: logPath, done: make(chan error, 1)}
 	go func() { d.done <- cmd.Wait(); logf.Close() }()
 	return d, nil
 }
@@ -442,9 +503,10 @@ func codecCost(resp *v1.GetConnectionParamsResponse) row {
 	}
 	p := cost(resp, func() proto.Message { return new(v1.GetConnectionParamsResponse) })
 	h := cost(health, func() proto.Message { return new(healthpb.HealthCheckResponse) })
-	return row{what: fmt.Sprintf("response marshal + unmarshal (%d bytes, incl. typed hint options)", proto.Size(resp)),
+	r := float64(p.NsPerOp()) / float64(max(h.NsPerOp(), 1))
+	return row{what: fmt.Sprintf("repeat response marshal + unmarshal (%d bytes)", proto.Size(resp)),
 		baseline: fmt.Sprintf("health response %d ns, %d allocs", h.NsPerOp(), h.AllocsPerOp()),
-		measured: fmt.Sprintf("%d ns, %d allocs", p.NsPerOp(), p.AllocsPerOp()), ratioText: fmt.Sprintf("%.0fx", float64(p.NsPerOp())/float64(max(h.NsPerOp(), 1))), target: "-"}
+		measured: fmt.Sprintf("%d ns, %d allocs", p.NsPerOp(), p.AllocsPerOp()), ratioText: fmt.Sprintf("%.1fx", r), target: "<= 10x, <= 10 allocs", ok: check(r <= 10 && p.AllocsPerOp() <= 10)}
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -453,10 +515,10 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbtest.Server, n int, cfgPath string) ([]row, error) {
+func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbtest.Server, n int, cfgPath string) ([]row, time.Duration, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	svc := broker.New(cfg, &credential.Router{Password: credential.NewPasswords(nil)}, nil)
 	inProc := func() error {
@@ -479,26 +541,7 @@ func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbt
 		}
 		return nil
 	}
-	bare := func() error {
-		c, err := mysql.NewConnector(db.Config(mariadbtest.NativeUser, mariadbtest.NativePassword, true))
-		if err != nil {
-			return err
-		}
-		dc, err := c.Connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer dc.Close()
-		rows, err := dc.(driver.QueryerContext).QueryContext(ctx, "SELECT CURRENT_USER(), @@version", nil)
-		if err != nil {
-			return err
-		}
-		vals := make([]driver.Value, 2)
-		if err := rows.Next(vals); err != nil {
-			return err
-		}
-		return rows.Close()
-	}
+	bare := func() error { return bareConnectQuery(ctx, db) }
 	var vs, bs, ps []time.Duration
 	for i := range n + 3 {
 		for _, f := range []struct {
@@ -507,7 +550,7 @@ func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbt
 		}{{validate, &vs}, {bare, &bs}, {inProc, &ps}} {
 			t0 := time.Now()
 			if err := f.fn(); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if i >= 3 { // the first three warm up
 				*f.out = append(*f.out, time.Since(t0))
@@ -521,7 +564,7 @@ func validateVsBare(ctx context.Context, cl v1.BrokerServiceClient, db *mariadbt
 			ratioText: fmt.Sprintf("%.2fx", r), target: "<= 1.3x", ok: check(r <= 1.3)},
 		{what: "Service.Validate in process (no gRPC), median", baseline: "bare go-sql-driver " + us(mb), measured: us(mp),
 			ratioText: fmt.Sprintf("%.2fx", float64(mp)/float64(mb)), target: "-"},
-	}, nil
+	}, mb, nil
 }
 
 const pyBroker = `
@@ -601,3 +644,26 @@ func pythonStartup(ctx context.Context, o options, addr string) ([]row, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// bareConnectQuery is the baseline login: go-sql-driver connects over
+// TLS (verify-identity with the peer's CA) and runs the validation's query.
+func bareConnectQuery(ctx context.Context, db *mariadbtest.Server) error {
+	c, err := mysql.NewConnector(db.Config(mariadbtest.NativeUser, mariadbtest.NativePassword, true))
+	if err != nil {
+		return err
+	}
+	dc, err := c.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
+	rows, err := dc.(driver.QueryerContext).QueryContext(ctx, "SELECT CURRENT_USER(), @@version", nil)
+	if err != nil {
+		return err
+	}
+	vals := make([]driver.Value, 2)
+	if err := rows.Next(vals); err != nil {
+		return err
+	}
+	return rows.Close()
+}

@@ -1127,9 +1127,22 @@ type GetConnectionParamsRequest struct {
 	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	// driver is the client library the caller will connect with, e.g.
 	// "pymysql" or "go-sql-driver". Empty means "no driver hints".
-	Driver        string `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Driver string `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
+	// known_ca_sha256 is the SHA-256 digest (32 raw bytes) of the CA bundle
+	// (tls.ca_pem, as UTF-8) the client already holds for this endpoint. When
+	// it matches the endpoint's bundle, the broker leaves tls.ca_pem empty
+	// and the client keeps using the bundle it has; tls.ca_sha256 is always
+	// sent, so a client compares it to tell "same bundle" (equal digest,
+	// empty ca_pem) from "system trust store" (no digest).
+	KnownCaSha256 []byte `protobuf:"bytes,3,opt,name=known_ca_sha256,json=knownCaSha256,proto3" json:"known_ca_sha256,omitempty"`
+	// omit_param_options asks the broker to leave out of hints.options the
+	// options that only repeat host, port, user and database (fields of
+	// ConnectionParams); hints.param_options then names them, and the client
+	// adds them back from ConnectionParams (every connbroker client helper
+	// does). Without it, options are complete.
+	OmitParamOptions bool `protobuf:"varint,4,opt,name=omit_param_options,json=omitParamOptions,proto3" json:"omit_param_options,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetConnectionParamsRequest) Reset() {
@@ -1174,6 +1187,20 @@ func (x *GetConnectionParamsRequest) GetDriver() string {
 		return x.Driver
 	}
 	return ""
+}
+
+func (x *GetConnectionParamsRequest) GetKnownCaSha256() []byte {
+	if x != nil {
+		return x.KnownCaSha256
+	}
+	return nil
+}
+
+func (x *GetConnectionParamsRequest) GetOmitParamOptions() bool {
+	if x != nil {
+		return x.OmitParamOptions
+	}
+	return false
 }
 
 // GetConnectionParamsResponse carries the parameters for one new connection.
@@ -1438,7 +1465,12 @@ type TLSSettings struct {
 	// empty means the system trust store.
 	CaPem string `protobuf:"bytes,3,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
 	// server_name is the name to verify the server certificate against.
-	ServerName    string `protobuf:"bytes,4,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	ServerName string `protobuf:"bytes,4,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	// ca_sha256 is the SHA-256 digest (32 raw bytes) of the endpoint's CA
+	// bundle, sent whenever the endpoint has one, also when ca_pem is left
+	// out because the request's known_ca_sha256 matched it. Empty means the
+	// system trust store.
+	CaSha256      []byte `protobuf:"bytes,5,opt,name=ca_sha256,json=caSha256,proto3" json:"ca_sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1492,6 +1524,13 @@ func (x *TLSSettings) GetServerName() string {
 		return x.ServerName
 	}
 	return ""
+}
+
+func (x *TLSSettings) GetCaSha256() []byte {
+	if x != nil {
+		return x.CaSha256
+	}
+	return nil
 }
 
 // EnvVar is an environment variable the client process must set.
@@ -1587,7 +1626,12 @@ type DriverHints struct {
 	Warnings []string `protobuf:"bytes,7,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// min_version is the lowest driver version these options are known to
 	// work with.
-	MinVersion    string `protobuf:"bytes,8,opt,name=min_version,json=minVersion,proto3" json:"min_version,omitempty"`
+	MinVersion string `protobuf:"bytes,8,opt,name=min_version,json=minVersion,proto3" json:"min_version,omitempty"`
+	// param_options, set when the request asked for omit_param_options and
+	// the broker left options out, names the options that take
+	// ConnectionParams' host, port, user and database; the client adds each
+	// named one back with that field's value (database only when not empty).
+	ParamOptions  *ParamOptionNames `protobuf:"bytes,9,opt,name=param_options,json=paramOptions,proto3" json:"param_options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1678,6 +1722,88 @@ func (x *DriverHints) GetMinVersion() string {
 	return ""
 }
 
+func (x *DriverHints) GetParamOptions() *ParamOptionNames {
+	if x != nil {
+		return x.ParamOptions
+	}
+	return nil
+}
+
+// ParamOptionNames are the driver's option names for the ConnectionParams
+// fields that hints.options left out; an empty name means the driver takes
+// no such option (or it was not left out).
+type ParamOptionNames struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// host is the option taking ConnectionParams.host, e.g. "host".
+	Host string `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	// port is the option taking ConnectionParams.port (an integer), e.g. "port".
+	Port string `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	// user is the option taking ConnectionParams.user, e.g. "user".
+	User string `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	// database is the option taking ConnectionParams.database, e.g. "db".
+	Database      string `protobuf:"bytes,4,opt,name=database,proto3" json:"database,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParamOptionNames) Reset() {
+	*x = ParamOptionNames{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParamOptionNames) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParamOptionNames) ProtoMessage() {}
+
+func (x *ParamOptionNames) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParamOptionNames.ProtoReflect.Descriptor instead.
+func (*ParamOptionNames) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ParamOptionNames) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *ParamOptionNames) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *ParamOptionNames) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ParamOptionNames) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
 // HintOption is one driver connect option: its exact name and a typed
 // value. A repeated message with a oneof is smaller on the wire and cheaper
 // to marshal than a google.protobuf.Struct or a map, and keeps integers
@@ -1701,7 +1827,7 @@ type HintOption struct {
 
 func (x *HintOption) Reset() {
 	*x = HintOption{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1839,7 @@ func (x *HintOption) String() string {
 func (*HintOption) ProtoMessage() {}
 
 func (x *HintOption) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1852,7 @@ func (x *HintOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintOption.ProtoReflect.Descriptor instead.
 func (*HintOption) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HintOption) GetName() string {
@@ -1824,7 +1950,7 @@ type HintOptions struct {
 
 func (x *HintOptions) Reset() {
 	*x = HintOptions{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1962,7 @@ func (x *HintOptions) String() string {
 func (*HintOptions) ProtoMessage() {}
 
 func (x *HintOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +1975,7 @@ func (x *HintOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintOptions.ProtoReflect.Descriptor instead.
 func (*HintOptions) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *HintOptions) GetOptions() []*HintOption {
@@ -1872,7 +1998,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +2010,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2023,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Evidence) GetSource() EvidenceSource {
@@ -1932,7 +2058,7 @@ type Resolution struct {
 
 func (x *Resolution) Reset() {
 	*x = Resolution{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2070,7 @@ func (x *Resolution) String() string {
 func (*Resolution) ProtoMessage() {}
 
 func (x *Resolution) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2083,7 @@ func (x *Resolution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
 func (*Resolution) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Resolution) GetMethod() AuthMethod {
@@ -2018,7 +2144,7 @@ type ValidateConnectionRequest struct {
 
 func (x *ValidateConnectionRequest) Reset() {
 	*x = ValidateConnectionRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2030,7 +2156,7 @@ func (x *ValidateConnectionRequest) String() string {
 func (*ValidateConnectionRequest) ProtoMessage() {}
 
 func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2043,7 +2169,7 @@ func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ValidateConnectionRequest) GetEndpoints() []string {
@@ -2117,7 +2243,7 @@ type ClientEnvironment struct {
 
 func (x *ClientEnvironment) Reset() {
 	*x = ClientEnvironment{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2255,7 @@ func (x *ClientEnvironment) String() string {
 func (*ClientEnvironment) ProtoMessage() {}
 
 func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2268,7 @@ func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientEnvironment.ProtoReflect.Descriptor instead.
 func (*ClientEnvironment) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClientEnvironment) GetDriver() string {
@@ -2214,7 +2340,7 @@ type ClientPackage struct {
 
 func (x *ClientPackage) Reset() {
 	*x = ClientPackage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2226,7 +2352,7 @@ func (x *ClientPackage) String() string {
 func (*ClientPackage) ProtoMessage() {}
 
 func (x *ClientPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2239,7 +2365,7 @@ func (x *ClientPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientPackage.ProtoReflect.Descriptor instead.
 func (*ClientPackage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ClientPackage) GetName() string {
@@ -2303,7 +2429,7 @@ type EnvironmentReport struct {
 
 func (x *EnvironmentReport) Reset() {
 	*x = EnvironmentReport{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2315,7 +2441,7 @@ func (x *EnvironmentReport) String() string {
 func (*EnvironmentReport) ProtoMessage() {}
 
 func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2328,7 +2454,7 @@ func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvironmentReport.ProtoReflect.Descriptor instead.
 func (*EnvironmentReport) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EnvironmentReport) GetDrivers() []*DriverPrediction {
@@ -2373,7 +2499,7 @@ type ValidateConnectionResponse struct {
 
 func (x *ValidateConnectionResponse) Reset() {
 	*x = ValidateConnectionResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2511,7 @@ func (x *ValidateConnectionResponse) String() string {
 func (*ValidateConnectionResponse) ProtoMessage() {}
 
 func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2398,7 +2524,7 @@ func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ValidateConnectionResponse) GetOk() bool {
@@ -2456,7 +2582,7 @@ type EndpointValidation struct {
 
 func (x *EndpointValidation) Reset() {
 	*x = EndpointValidation{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2594,7 @@ func (x *EndpointValidation) String() string {
 func (*EndpointValidation) ProtoMessage() {}
 
 func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2607,7 @@ func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointValidation.ProtoReflect.Descriptor instead.
 func (*EndpointValidation) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EndpointValidation) GetEndpoint() string {
@@ -2600,7 +2726,7 @@ type Transcript struct {
 
 func (x *Transcript) Reset() {
 	*x = Transcript{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2612,7 +2738,7 @@ func (x *Transcript) String() string {
 func (*Transcript) ProtoMessage() {}
 
 func (x *Transcript) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2625,7 +2751,7 @@ func (x *Transcript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcript.ProtoReflect.Descriptor instead.
 func (*Transcript) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Transcript) GetAddr() string {
@@ -2697,7 +2823,7 @@ type TranscriptEvent struct {
 
 func (x *TranscriptEvent) Reset() {
 	*x = TranscriptEvent{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +2835,7 @@ func (x *TranscriptEvent) String() string {
 func (*TranscriptEvent) ProtoMessage() {}
 
 func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +2848,7 @@ func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptEvent.ProtoReflect.Descriptor instead.
 func (*TranscriptEvent) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TranscriptEvent) GetAt() *durationpb.Duration {
@@ -2778,7 +2904,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2916,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2929,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Finding) GetCode() string {
@@ -2861,7 +2987,7 @@ type DriverPrediction struct {
 
 func (x *DriverPrediction) Reset() {
 	*x = DriverPrediction{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +2999,7 @@ func (x *DriverPrediction) String() string {
 func (*DriverPrediction) ProtoMessage() {}
 
 func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +3012,7 @@ func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverPrediction.ProtoReflect.Descriptor instead.
 func (*DriverPrediction) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DriverPrediction) GetDriver() string {
@@ -2956,7 +3082,7 @@ type ProbeEndpointRequest struct {
 
 func (x *ProbeEndpointRequest) Reset() {
 	*x = ProbeEndpointRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +3094,7 @@ func (x *ProbeEndpointRequest) String() string {
 func (*ProbeEndpointRequest) ProtoMessage() {}
 
 func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +3107,7 @@ func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointRequest.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProbeEndpointRequest) GetEndpoint() string {
@@ -3002,7 +3128,7 @@ type ProbeEndpointResponse struct {
 
 func (x *ProbeEndpointResponse) Reset() {
 	*x = ProbeEndpointResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3014,7 +3140,7 @@ func (x *ProbeEndpointResponse) String() string {
 func (*ProbeEndpointResponse) ProtoMessage() {}
 
 func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3027,7 +3153,7 @@ func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointResponse.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProbeEndpointResponse) GetProbe() *ProbeResult {
@@ -3070,7 +3196,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3208,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3221,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProbeResult) GetAddr() string {
@@ -3192,7 +3318,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3204,7 +3330,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3217,7 +3343,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Stage) GetName() StageName {
@@ -3261,7 +3387,7 @@ type TLSInfo struct {
 
 func (x *TLSInfo) Reset() {
 	*x = TLSInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3273,7 +3399,7 @@ func (x *TLSInfo) String() string {
 func (*TLSInfo) ProtoMessage() {}
 
 func (x *TLSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3286,7 +3412,7 @@ func (x *TLSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSInfo.ProtoReflect.Descriptor instead.
 func (*TLSInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TLSInfo) GetVersion() string {
@@ -3318,7 +3444,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3456,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3469,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MySQLError) GetNumber() uint32 {
@@ -3376,7 +3502,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3388,7 +3514,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3401,7 +3527,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 // ListEndpointsResponse lists the configured endpoints.
@@ -3415,7 +3541,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3427,7 +3553,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3440,7 +3566,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*EndpointSummary {
@@ -3473,7 +3599,7 @@ type EndpointSummary struct {
 
 func (x *EndpointSummary) Reset() {
 	*x = EndpointSummary{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3485,7 +3611,7 @@ func (x *EndpointSummary) String() string {
 func (*EndpointSummary) ProtoMessage() {}
 
 func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3498,7 +3624,7 @@ func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSummary.ProtoReflect.Descriptor instead.
 func (*EndpointSummary) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EndpointSummary) GetName() string {
@@ -3559,7 +3685,7 @@ type ListDriversRequest struct {
 
 func (x *ListDriversRequest) Reset() {
 	*x = ListDriversRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3571,7 +3697,7 @@ func (x *ListDriversRequest) String() string {
 func (*ListDriversRequest) ProtoMessage() {}
 
 func (x *ListDriversRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3584,7 +3710,7 @@ func (x *ListDriversRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDriversRequest.ProtoReflect.Descriptor instead.
 func (*ListDriversRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 // ListDriversResponse lists the drivers the broker renders hints for.
@@ -3598,7 +3724,7 @@ type ListDriversResponse struct {
 
 func (x *ListDriversResponse) Reset() {
 	*x = ListDriversResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3610,7 +3736,7 @@ func (x *ListDriversResponse) String() string {
 func (*ListDriversResponse) ProtoMessage() {}
 
 func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3623,7 +3749,7 @@ func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDriversResponse.ProtoReflect.Descriptor instead.
 func (*ListDriversResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListDriversResponse) GetDrivers() []*DriverInfo {
@@ -3659,7 +3785,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3671,7 +3797,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3684,7 +3810,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -3761,7 +3887,7 @@ type DriverEnvironment struct {
 
 func (x *DriverEnvironment) Reset() {
 	*x = DriverEnvironment{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3773,7 +3899,7 @@ func (x *DriverEnvironment) String() string {
 func (*DriverEnvironment) ProtoMessage() {}
 
 func (x *DriverEnvironment) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3786,7 +3912,7 @@ func (x *DriverEnvironment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEnvironment.ProtoReflect.Descriptor instead.
 func (*DriverEnvironment) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DriverEnvironment) GetPackage() string {
@@ -3851,7 +3977,7 @@ type DriverVersionRule struct {
 
 func (x *DriverVersionRule) Reset() {
 	*x = DriverVersionRule{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3863,7 +3989,7 @@ func (x *DriverVersionRule) String() string {
 func (*DriverVersionRule) ProtoMessage() {}
 
 func (x *DriverVersionRule) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3876,7 +4002,7 @@ func (x *DriverVersionRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverVersionRule.ProtoReflect.Descriptor instead.
 func (*DriverVersionRule) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DriverVersionRule) GetBelow() string {
@@ -3910,7 +4036,7 @@ type ReportLoginFailureRequest struct {
 
 func (x *ReportLoginFailureRequest) Reset() {
 	*x = ReportLoginFailureRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3922,7 +4048,7 @@ func (x *ReportLoginFailureRequest) String() string {
 func (*ReportLoginFailureRequest) ProtoMessage() {}
 
 func (x *ReportLoginFailureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3935,7 +4061,7 @@ func (x *ReportLoginFailureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLoginFailureRequest.ProtoReflect.Descriptor instead.
 func (*ReportLoginFailureRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReportLoginFailureRequest) GetEndpoint() string {
@@ -3976,7 +4102,7 @@ type ReportLoginFailureResponse struct {
 
 func (x *ReportLoginFailureResponse) Reset() {
 	*x = ReportLoginFailureResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3988,7 +4114,7 @@ func (x *ReportLoginFailureResponse) String() string {
 func (*ReportLoginFailureResponse) ProtoMessage() {}
 
 func (x *ReportLoginFailureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4001,7 +4127,7 @@ func (x *ReportLoginFailureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLoginFailureResponse.ProtoReflect.Descriptor instead.
 func (*ReportLoginFailureResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReportLoginFailureResponse) GetReread() bool {
@@ -4028,10 +4154,12 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\"\x8c\x01\n" +
 	"\x1dWatchConnectionParamsResponse\x127\n" +
 	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\x122\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"P\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"\xa6\x01\n" +
 	"\x1aGetConnectionParamsRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
-	"\x06driver\x18\x02 \x01(\tR\x06driver\"V\n" +
+	"\x06driver\x18\x02 \x01(\tR\x06driver\x12&\n" +
+	"\x0fknown_ca_sha256\x18\x03 \x01(\fR\rknownCaSha256\x12,\n" +
+	"\x12omit_param_options\x18\x04 \x01(\bR\x10omitParamOptions\"V\n" +
 	"\x1bGetConnectionParamsResponse\x127\n" +
 	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\"\xef\x02\n" +
 	"\x10ConnectionParams\x12\x1a\n" +
@@ -4056,16 +4184,17 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12?\n" +
 	"\rrefresh_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\frefreshAfter\x12\x16\n" +
-	"\x06source\x18\x05 \x01(\tR\x06source\"\x81\x01\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\"\x9e\x01\n" +
 	"\vTLSSettings\x12*\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x16.connbroker.v1.TLSModeR\x04mode\x12\x15\n" +
 	"\x06ca_pem\x18\x03 \x01(\tR\x05caPem\x12\x1f\n" +
 	"\vserver_name\x18\x04 \x01(\tR\n" +
-	"serverNameJ\x04\b\x01\x10\x02R\brequired\"J\n" +
+	"serverName\x12\x1b\n" +
+	"\tca_sha256\x18\x05 \x01(\fR\bcaSha256J\x04\b\x01\x10\x02R\brequired\"J\n" +
 	"\x06EnvVar\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x93\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xd9\x02\n" +
 	"\vDriverHints\x12\x16\n" +
 	"\x06driver\x18\x01 \x01(\tR\x06driver\x123\n" +
 	"\aoptions\x18\x02 \x03(\v2\x19.connbroker.v1.HintOptionR\aoptions\x12#\n" +
@@ -4075,7 +4204,13 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\bpackages\x18\x06 \x03(\tR\bpackages\x12\x1a\n" +
 	"\bwarnings\x18\a \x03(\tR\bwarnings\x12\x1f\n" +
 	"\vmin_version\x18\b \x01(\tR\n" +
-	"minVersion\"\xd1\x01\n" +
+	"minVersion\x12D\n" +
+	"\rparam_options\x18\t \x01(\v2\x1f.connbroker.v1.ParamOptionNamesR\fparamOptions\"j\n" +
+	"\x10ParamOptionNames\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\tR\x04port\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12\x1a\n" +
+	"\bdatabase\x18\x04 \x01(\tR\bdatabase\"\xd1\x01\n" +
 	"\n" +
 	"HintOption\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
@@ -4395,7 +4530,7 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
@@ -4420,40 +4555,41 @@ var file_connbroker_v1_broker_proto_goTypes = []any{
 	(*TLSSettings)(nil),                   // 20: connbroker.v1.TLSSettings
 	(*EnvVar)(nil),                        // 21: connbroker.v1.EnvVar
 	(*DriverHints)(nil),                   // 22: connbroker.v1.DriverHints
-	(*HintOption)(nil),                    // 23: connbroker.v1.HintOption
-	(*HintOptions)(nil),                   // 24: connbroker.v1.HintOptions
-	(*Evidence)(nil),                      // 25: connbroker.v1.Evidence
-	(*Resolution)(nil),                    // 26: connbroker.v1.Resolution
-	(*ValidateConnectionRequest)(nil),     // 27: connbroker.v1.ValidateConnectionRequest
-	(*ClientEnvironment)(nil),             // 28: connbroker.v1.ClientEnvironment
-	(*ClientPackage)(nil),                 // 29: connbroker.v1.ClientPackage
-	(*EnvironmentReport)(nil),             // 30: connbroker.v1.EnvironmentReport
-	(*ValidateConnectionResponse)(nil),    // 31: connbroker.v1.ValidateConnectionResponse
-	(*EndpointValidation)(nil),            // 32: connbroker.v1.EndpointValidation
-	(*Transcript)(nil),                    // 33: connbroker.v1.Transcript
-	(*TranscriptEvent)(nil),               // 34: connbroker.v1.TranscriptEvent
-	(*Finding)(nil),                       // 35: connbroker.v1.Finding
-	(*DriverPrediction)(nil),              // 36: connbroker.v1.DriverPrediction
-	(*ProbeEndpointRequest)(nil),          // 37: connbroker.v1.ProbeEndpointRequest
-	(*ProbeEndpointResponse)(nil),         // 38: connbroker.v1.ProbeEndpointResponse
-	(*ProbeResult)(nil),                   // 39: connbroker.v1.ProbeResult
-	(*Stage)(nil),                         // 40: connbroker.v1.Stage
-	(*TLSInfo)(nil),                       // 41: connbroker.v1.TLSInfo
-	(*MySQLError)(nil),                    // 42: connbroker.v1.MySQLError
-	(*ListEndpointsRequest)(nil),          // 43: connbroker.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),         // 44: connbroker.v1.ListEndpointsResponse
-	(*EndpointSummary)(nil),               // 45: connbroker.v1.EndpointSummary
-	(*ListDriversRequest)(nil),            // 46: connbroker.v1.ListDriversRequest
-	(*ListDriversResponse)(nil),           // 47: connbroker.v1.ListDriversResponse
-	(*DriverInfo)(nil),                    // 48: connbroker.v1.DriverInfo
-	(*DriverEnvironment)(nil),             // 49: connbroker.v1.DriverEnvironment
-	(*DriverVersionRule)(nil),             // 50: connbroker.v1.DriverVersionRule
-	(*ReportLoginFailureRequest)(nil),     // 51: connbroker.v1.ReportLoginFailureRequest
-	(*ReportLoginFailureResponse)(nil),    // 52: connbroker.v1.ReportLoginFailureResponse
-	nil,                                   // 53: connbroker.v1.ClientEnvironment.EnvEntry
-	nil,                                   // 54: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 55: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 56: google.protobuf.Duration
+	(*ParamOptionNames)(nil),              // 23: connbroker.v1.ParamOptionNames
+	(*HintOption)(nil),                    // 24: connbroker.v1.HintOption
+	(*HintOptions)(nil),                   // 25: connbroker.v1.HintOptions
+	(*Evidence)(nil),                      // 26: connbroker.v1.Evidence
+	(*Resolution)(nil),                    // 27: connbroker.v1.Resolution
+	(*ValidateConnectionRequest)(nil),     // 28: connbroker.v1.ValidateConnectionRequest
+	(*ClientEnvironment)(nil),             // 29: connbroker.v1.ClientEnvironment
+	(*ClientPackage)(nil),                 // 30: connbroker.v1.ClientPackage
+	(*EnvironmentReport)(nil),             // 31: connbroker.v1.EnvironmentReport
+	(*ValidateConnectionResponse)(nil),    // 32: connbroker.v1.ValidateConnectionResponse
+	(*EndpointValidation)(nil),            // 33: connbroker.v1.EndpointValidation
+	(*Transcript)(nil),                    // 34: connbroker.v1.Transcript
+	(*TranscriptEvent)(nil),               // 35: connbroker.v1.TranscriptEvent
+	(*Finding)(nil),                       // 36: connbroker.v1.Finding
+	(*DriverPrediction)(nil),              // 37: connbroker.v1.DriverPrediction
+	(*ProbeEndpointRequest)(nil),          // 38: connbroker.v1.ProbeEndpointRequest
+	(*ProbeEndpointResponse)(nil),         // 39: connbroker.v1.ProbeEndpointResponse
+	(*ProbeResult)(nil),                   // 40: connbroker.v1.ProbeResult
+	(*Stage)(nil),                         // 41: connbroker.v1.Stage
+	(*TLSInfo)(nil),                       // 42: connbroker.v1.TLSInfo
+	(*MySQLError)(nil),                    // 43: connbroker.v1.MySQLError
+	(*ListEndpointsRequest)(nil),          // 44: connbroker.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),         // 45: connbroker.v1.ListEndpointsResponse
+	(*EndpointSummary)(nil),               // 46: connbroker.v1.EndpointSummary
+	(*ListDriversRequest)(nil),            // 47: connbroker.v1.ListDriversRequest
+	(*ListDriversResponse)(nil),           // 48: connbroker.v1.ListDriversResponse
+	(*DriverInfo)(nil),                    // 49: connbroker.v1.DriverInfo
+	(*DriverEnvironment)(nil),             // 50: connbroker.v1.DriverEnvironment
+	(*DriverVersionRule)(nil),             // 51: connbroker.v1.DriverVersionRule
+	(*ReportLoginFailureRequest)(nil),     // 52: connbroker.v1.ReportLoginFailureRequest
+	(*ReportLoginFailureResponse)(nil),    // 53: connbroker.v1.ReportLoginFailureResponse
+	nil,                                   // 54: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 55: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 56: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 57: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	18, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
@@ -4462,77 +4598,78 @@ var file_connbroker_v1_broker_proto_depIdxs = []int32{
 	19, // 3: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
 	20, // 4: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
 	22, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
-	26, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
+	27, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
 	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	55, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	55, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	56, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
 	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	23, // 11: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
+	24, // 11: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
 	21, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
-	24, // 13: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
-	23, // 14: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
-	4,  // 15: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
-	3,  // 16: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
-	25, // 17: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	56, // 18: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
-	28, // 19: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
-	29, // 20: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
-	53, // 21: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
-	55, // 22: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
-	36, // 23: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
-	56, // 24: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
-	35, // 25: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
-	32, // 26: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
-	40, // 27: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
-	41, // 28: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
-	42, // 29: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
-	33, // 30: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
-	35, // 31: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
-	36, // 32: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
-	26, // 33: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
-	30, // 34: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
-	34, // 35: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
-	5,  // 36: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
-	56, // 37: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
-	6,  // 38: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
-	7,  // 39: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
-	54, // 40: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
-	8,  // 41: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
-	5,  // 42: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
-	35, // 43: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
-	39, // 44: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
-	9,  // 45: connbroker.v1.ProbeResult.flavor:type_name -> connbroker.v1.ServerFlavor
-	10, // 46: connbroker.v1.ProbeResult.endpoint_kind:type_name -> connbroker.v1.EndpointKind
-	11, // 47: connbroker.v1.ProbeResult.partition:type_name -> connbroker.v1.AWSPartition
-	33, // 48: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
-	35, // 49: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
-	12, // 50: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
-	56, // 51: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	45, // 52: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
-	3,  // 53: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
-	2,  // 54: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	48, // 55: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
-	49, // 56: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
-	50, // 57: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
-	16, // 58: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	27, // 59: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	43, // 60: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	37, // 61: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	14, // 62: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
-	46, // 63: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
-	51, // 64: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
-	17, // 65: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	31, // 66: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	44, // 67: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	38, // 68: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	15, // 69: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	47, // 70: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
-	52, // 71: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
-	65, // [65:72] is the sub-list for method output_type
-	58, // [58:65] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	23, // 13: connbroker.v1.DriverHints.param_options:type_name -> connbroker.v1.ParamOptionNames
+	25, // 14: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
+	24, // 15: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
+	4,  // 16: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
+	3,  // 17: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
+	26, // 18: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
+	57, // 19: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	29, // 20: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	30, // 21: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
+	54, // 22: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	56, // 23: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	37, // 24: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
+	57, // 25: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	36, // 26: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
+	33, // 27: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
+	41, // 28: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
+	42, // 29: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
+	43, // 30: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
+	34, // 31: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
+	36, // 32: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
+	37, // 33: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
+	27, // 34: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
+	31, // 35: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
+	35, // 36: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	5,  // 37: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
+	57, // 38: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	6,  // 39: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
+	7,  // 40: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
+	55, // 41: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	8,  // 42: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
+	5,  // 43: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
+	36, // 44: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	40, // 45: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	9,  // 46: connbroker.v1.ProbeResult.flavor:type_name -> connbroker.v1.ServerFlavor
+	10, // 47: connbroker.v1.ProbeResult.endpoint_kind:type_name -> connbroker.v1.EndpointKind
+	11, // 48: connbroker.v1.ProbeResult.partition:type_name -> connbroker.v1.AWSPartition
+	34, // 49: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	36, // 50: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	12, // 51: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
+	57, // 52: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	46, // 53: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	3,  // 54: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
+	2,  // 55: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
+	49, // 56: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
+	50, // 57: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
+	51, // 58: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
+	16, // 59: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	28, // 60: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	44, // 61: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	38, // 62: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	14, // 63: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
+	47, // 64: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
+	52, // 65: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
+	17, // 66: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	32, // 67: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	45, // 68: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	39, // 69: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	15, // 70: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	48, // 71: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
+	53, // 72: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
+	66, // [66:73] is the sub-list for method output_type
+	59, // [59:66] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -4540,7 +4677,7 @@ func file_connbroker_v1_broker_proto_init() {
 	if File_connbroker_v1_broker_proto != nil {
 		return
 	}
-	file_connbroker_v1_broker_proto_msgTypes[9].OneofWrappers = []any{
+	file_connbroker_v1_broker_proto_msgTypes[10].OneofWrappers = []any{
 		(*HintOption_StringValue)(nil),
 		(*HintOption_IntValue)(nil),
 		(*HintOption_BoolValue)(nil),
@@ -4552,7 +4689,7 @@ func file_connbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      14,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -256,12 +256,16 @@ class WatchConnectionParamsResponse(_message.Message):
     def __init__(self, params: _Optional[_Union[ConnectionParams, _Mapping]] = ..., reason: _Optional[_Union[WatchReason, str]] = ...) -> None: ...
 
 class GetConnectionParamsRequest(_message.Message):
-    __slots__ = ("endpoint", "driver")
+    __slots__ = ("endpoint", "driver", "known_ca_sha256", "omit_param_options")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
+    OMIT_PARAM_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     driver: str
-    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ...) -> None: ...
+    known_ca_sha256: bytes
+    omit_param_options: bool
+    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ..., known_ca_sha256: _Optional[bytes] = ..., omit_param_options: _Optional[bool] = ...) -> None: ...
 
 class GetConnectionParamsResponse(_message.Message):
     __slots__ = ("params",)
@@ -306,14 +310,16 @@ class Credential(_message.Message):
     def __init__(self, kind: _Optional[_Union[CredentialKind, str]] = ..., secret: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class TLSSettings(_message.Message):
-    __slots__ = ("mode", "ca_pem", "server_name")
+    __slots__ = ("mode", "ca_pem", "server_name", "ca_sha256")
     MODE_FIELD_NUMBER: _ClassVar[int]
     CA_PEM_FIELD_NUMBER: _ClassVar[int]
     SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CA_SHA256_FIELD_NUMBER: _ClassVar[int]
     mode: TLSMode
     ca_pem: str
     server_name: str
-    def __init__(self, mode: _Optional[_Union[TLSMode, str]] = ..., ca_pem: _Optional[str] = ..., server_name: _Optional[str] = ...) -> None: ...
+    ca_sha256: bytes
+    def __init__(self, mode: _Optional[_Union[TLSMode, str]] = ..., ca_pem: _Optional[str] = ..., server_name: _Optional[str] = ..., ca_sha256: _Optional[bytes] = ...) -> None: ...
 
 class EnvVar(_message.Message):
     __slots__ = ("name", "value", "reason")
@@ -326,7 +332,7 @@ class EnvVar(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class DriverHints(_message.Message):
-    __slots__ = ("driver", "options", "secret_option", "dsn", "env", "packages", "warnings", "min_version")
+    __slots__ = ("driver", "options", "secret_option", "dsn", "env", "packages", "warnings", "min_version", "param_options")
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     SECRET_OPTION_FIELD_NUMBER: _ClassVar[int]
@@ -335,6 +341,7 @@ class DriverHints(_message.Message):
     PACKAGES_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARAM_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     driver: str
     options: _containers.RepeatedCompositeFieldContainer[HintOption]
     secret_option: str
@@ -343,7 +350,20 @@ class DriverHints(_message.Message):
     packages: _containers.RepeatedScalarFieldContainer[str]
     warnings: _containers.RepeatedScalarFieldContainer[str]
     min_version: str
-    def __init__(self, driver: _Optional[str] = ..., options: _Optional[_Iterable[_Union[HintOption, _Mapping]]] = ..., secret_option: _Optional[str] = ..., dsn: _Optional[str] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., packages: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., min_version: _Optional[str] = ...) -> None: ...
+    param_options: ParamOptionNames
+    def __init__(self, driver: _Optional[str] = ..., options: _Optional[_Iterable[_Union[HintOption, _Mapping]]] = ..., secret_option: _Optional[str] = ..., dsn: _Optional[str] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., packages: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., min_version: _Optional[str] = ..., param_options: _Optional[_Union[ParamOptionNames, _Mapping]] = ...) -> None: ...
+
+class ParamOptionNames(_message.Message):
+    __slots__ = ("host", "port", "user", "database")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    port: str
+    user: str
+    database: str
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[str] = ..., user: _Optional[str] = ..., database: _Optional[str] = ...) -> None: ...
 
 class HintOption(_message.Message):
     __slots__ = ("name", "string_value", "int_value", "bool_value", "options_value")
