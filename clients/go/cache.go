@@ -132,6 +132,13 @@ func NewKept(margin, withoutExpiry time.Duration, log *slog.Logger) *Kept {
 // names the broker in logs and errors. The secret is in the result: never
 // log it.
 func (k *Kept) Get(ctx context.Context, client v1.BrokerServiceClient, address, endpoint, driver string, timeout time.Duration) (*v1.ConnectionParams, error) {
+	return k.GetRequest(ctx, client, address, &v1.GetConnectionParamsRequest{Endpoint: endpoint, Driver: driver}, timeout)
+}
+
+// GetRequest is Get for a whole request (e.g. one that carries the digest
+// of the CA the caller holds, so the broker can leave the PEM out).
+func (k *Kept) GetRequest(ctx context.Context, client v1.BrokerServiceClient, address string, req *v1.GetConnectionParamsRequest, timeout time.Duration) (*v1.ConnectionParams, error) {
+	endpoint, driver := req.GetEndpoint(), req.GetDriver()
 	k.mu.Lock()
 	if !k.outageSince.IsZero() && timeout > OutageCallTimeout {
 		timeout = OutageCallTimeout
@@ -139,7 +146,7 @@ func (k *Kept) Get(ctx context.Context, client v1.BrokerServiceClient, address, 
 	k.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := client.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: endpoint, Driver: driver})
+	resp, err := client.GetConnectionParams(cctx, req)
 	key := keptKey{endpoint, driver}
 	if err == nil {
 		k.keep(key, resp.GetParams(), address)
@@ -236,7 +243,7 @@ func WithBrokerAddress(addr string) Option { return func(c *connector) { c.addre
 // params fetches the connector's params, through its Kept when it has one.
 func (c *connector) params(ctx context.Context) (*v1.ConnectionParams, error) {
 	if c.kept != nil {
-		return c.kept.Get(ctx, c.client, c.address, c.endpoint, Driver, c.timeout)
+		return c.kept.GetRequest(ctx, c.client, c.address, c.cas.request(c.endpoint, Driver), c.timeout)
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
