@@ -353,6 +353,7 @@ func (s *Source) lookup(ctx context.Context, region, host string, _ int) Facts {
 	for _, p := range px.DBProxies {
 		if match(aws.ToString(p.Endpoint)) {
 			f.Kind, f.ID, f.ARN = KindProxy, aws.ToString(p.DBProxyName), aws.ToString(p.DBProxyArn)
+			f.ResourceID = proxyResourceID(f.ARN)
 			f.Proxy = s.proxy(ctx, r, p.DBProxyName, p)
 			return f
 		}
@@ -370,6 +371,7 @@ func (s *Source) lookup(ctx context.Context, region, host string, _ int) Facts {
 			f.Kind, f.ID, f.ARN = KindProxyEndpoint, aws.ToString(e.DBProxyName), aws.ToString(e.DBProxyEndpointArn)
 			for _, p := range px.DBProxies {
 				if aws.ToString(p.DBProxyName) == f.ID {
+					f.ResourceID = proxyResourceID(aws.ToString(p.DBProxyArn))
 					f.Proxy = s.proxy(ctx, r, p.DBProxyName, p)
 				}
 			}
@@ -534,4 +536,14 @@ func principalARN(arn string) string {
 	}
 	name := strings.SplitN(strings.TrimPrefix(parts[5], "assumed-role/"), "/", 2)[0]
 	return fmt.Sprintf("arn:%s:iam::%s:role/%s", parts[1], parts[4], name)
+}
+
+// proxyResourceID is the resource id in a proxy's ARN
+// (arn:aws:rds:REGION:ACCOUNT:db-proxy:prx-...), which rds-db:connect
+// ARNs for the proxy name.
+func proxyResourceID(arn string) string {
+	if i := strings.LastIndex(arn, ":db-proxy:"); i >= 0 {
+		return arn[i+len(":db-proxy:"):]
+	}
+	return ""
 }
