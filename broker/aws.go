@@ -28,6 +28,9 @@ func (s *Service) awsFacts(ctx context.Context, ep *config.Endpoint) *awsapi.Fac
 		}
 	}
 	if region == "" {
+		region = src.DefaultRegion()
+	}
+	if region == "" {
 		return nil
 	}
 	f := src.Lookup(ctx, region, ep.Host, ep.Port)

@@ -236,7 +236,13 @@ type Options struct {
 	CacheTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Region is asked for endpoints whose region is neither configured
+	// nor in their host name (the broker's own AWS region).
+	Region string
 }
+
+// DefaultRegion is Options.Region.
+func (s *Source) DefaultRegion() string { return s.o.Region }
 
 // Clients builds the AWS clients of one region.
 type Clients func(region string) (RDS, Simulator, Identity)

@@ -59,6 +59,6 @@ func enableAWSAPI(ctx context.Context, svc *broker.Service, awsCfg aws.Config, c
 		log.Info("AWS API evidence off: no AWS credentials", "endpoints", used, "err", err)
 		return
 	}
-	svc.SetAWS(awsapi.New(awsapi.NewClients(awsCfg, cfg.AWS.EndpointURL), awsapi.Options{Timeout: cfg.AWS.Timeout, CacheTTL: cfg.AWS.CacheTTL}))
+	svc.SetAWS(awsapi.New(awsapi.NewClients(awsCfg, cfg.AWS.EndpointURL), awsapi.Options{Timeout: cfg.AWS.Timeout, CacheTTL: cfg.AWS.CacheTTL, Region: awsCfg.Region}))
 	log.Info("AWS API evidence on", "endpoints", used, "endpoint_url", cfg.AWS.EndpointURL != "")
 }
