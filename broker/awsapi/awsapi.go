@@ -90,8 +90,8 @@ type Facts struct {
 	// IAMAuthEnabled is IAMDatabaseAuthenticationEnabled (instances and
 	// clusters); nil for proxies.
 	IAMAuthEnabled *bool
-	// ResourceID is DbiResourceId or DbClusterResourceId: the id in
-	// rds-db:connect ARNs.
+	// ResourceID is DbiResourceId, DbClusterResourceId or, for a proxy,
+	// the prx- id from its ARN: the id in rds-db:connect ARNs.
 	ResourceID string
 	// CACertificate is the instance's CA identifier (e.g. rds-ca-rsa2048-g1).
 	CACertificate string
