@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/connbroker/connbroker/broker/awsapi"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/diagnose"
@@ -110,9 +111,10 @@ type Service struct {
 	rec       observe.Recorder
 	views     atomic.Pointer[views]
 	res       resolutions
-	inflight  flights       // identical validations running now (singleflight.go)
-	slots     endpointSlots // logins and probes running per endpoint (singleflight.go)
-	reports   reportGate    // re-reads after ReportLoginFailure per endpoint (loginfailure.go)
+	inflight  flights                       // identical validations running now (singleflight.go)
+	slots     endpointSlots                 // logins and probes running per endpoint (singleflight.go)
+	reports   reportGate                    // re-reads after ReportLoginFailure per endpoint (loginfailure.go)
+	aws       atomic.Pointer[awsapi.Source] // AWS API evidence (aws.go); nil when off
 }
 
 // New returns a Service over cfg issuing with issuer.

@@ -22,7 +22,8 @@ import (
 // diagnosisInput is what diagnose needs about an endpoint, without the
 // transcript.
 func diagnosisInput(ep *config.Endpoint, cred *credential.Credential) diagnose.Input {
-	in := diagnose.Input{Host: ep.Host, Port: ep.Port, IAM: ep.Auth == config.AuthIAM, Region: ep.Region, CustomCA: len(ep.TLS.CAPEM) > 0}
+	in := diagnose.Input{Host: ep.Host, Port: ep.Port, IAM: ep.Auth == config.AuthIAM, Region: ep.Region, CustomCA: len(ep.TLS.CAPEM) > 0,
+		Plugin: ep.Plugin, TLSRequired: ep.TLS.Mode.Requires()}
 	if in.Region == "" {
 		if h, ok := rdshost.Parse(ep.Host); ok {
 			in.Region = h.Region
@@ -47,8 +48,13 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 	if st, failed := res.Failed(); failed {
 		login = &diagnose.Login{Stage: st.Name, Err: st.Err}
 	}
+	// What AWS says about the endpoint (cached Describe* answers) and, for
+	// IAM, whether the policy allows rds-db:connect.
+	awsFacts := s.awsFacts(ctx, ep)
+	awsSim := s.awsSimulation(ctx, ep, awsFacts)
 	explain := func(in diagnose.Input) {
 		in.Login = login
+		in.AWS, in.Simulation = awsFacts, awsSim
 		res.Findings = diagnose.Diagnose(in)
 		if v := diagnose.Verdict(res.Findings); v != "" && !res.OK {
 			// One explanation: the verdict is the primary finding.

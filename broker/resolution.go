@@ -111,7 +111,9 @@ func (s *Service) effective(ctx context.Context, ep *config.Endpoint) (*config.E
 			return nil, nil, err
 		}
 	}
-	r, err := resolve.Decide(ep, resolve.Gather(ctx, ep, diagSecret))
+	facts := resolve.Gather(ctx, ep, diagSecret)
+	facts.AWS = s.awsFacts(ctx, ep)
+	r, err := resolve.Decide(ep, facts)
 	if err != nil {
 		return nil, nil, err
 	}

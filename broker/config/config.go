@@ -49,6 +49,9 @@ type Config struct {
 	Endpoints map[string]*Endpoint `yaml:"endpoints"`
 	// IAM tunes IAM token signing for every iam endpoint.
 	IAM IAMSettings `yaml:"iam"`
+	// AWS tunes the AWS API evidence source (see package broker/awsapi
+	// and docs/AWS.md).
+	AWS AWSSettings `yaml:"aws"`
 	// Policy says which caller may get which endpoint (see package
 	// policy). With tls.client_ca set, a caller no rule allows is denied.
 	Policy []policy.Rule `yaml:"policy"`
@@ -78,6 +81,23 @@ const (
 	MinIAMRefreshAfter = time.Second
 	MaxIAMRefreshAfter = 14 * time.Minute
 )
+
+// AWSSettings tune the AWS API evidence source: Describe* calls that say
+// what an RDS endpoint is (IAM enabled, proxy Auth, RequireTLS, target
+// health), read for auth: auto and diagnosis, never on the cached
+// GetConnectionParams path. Read at start: a reload does not change it.
+type AWSSettings struct {
+	// EndpointURL points every AWS client (RDS, IAM, STS, Secrets
+	// Manager) at an emulator such as moto, e.g. http://127.0.0.1:5000.
+	// Empty uses the real AWS endpoints.
+	EndpointURL string `yaml:"endpoint_url"`
+	// Timeout bounds one lookup (all its calls). Zero means 5s; allowed
+	// 100ms to 1m.
+	Timeout time.Duration `yaml:"timeout"`
+	// CacheTTL is how long AWS facts about an address are reused. Zero
+	// means 5m; allowed 1s to 24h.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+}
 
 // ServerTLS is the broker's own TLS certificate and optional client CA.
 type ServerTLS struct {
@@ -179,6 +199,10 @@ type Endpoint struct {
 	Password *PasswordSource `yaml:"password"`
 	// TLS is how the database connection uses TLS.
 	TLS EndpointTLS `yaml:"tls"`
+	// AWSAPI turns the AWS API evidence source on or off for this
+	// endpoint. Unset means on for RDS host names (when the broker has AWS
+	// credentials) and off otherwise.
+	AWSAPI *bool `yaml:"aws_api"`
 	// Diagnostic is an optional account the broker uses only to read the
 	// login user's plugin (SELECT user, host, plugin FROM mysql.user) for
 	// auth: auto and diagnosis. It needs SELECT on mysql.user.
@@ -192,6 +216,16 @@ type DiagnosticAccount struct {
 	User string `yaml:"user"`
 	// Password is where its password comes from. Required.
 	Password *PasswordSource `yaml:"password"`
+}
+
+// UsesAWSAPI reports whether the AWS API evidence source applies to e:
+// aws_api when set, else whether the host is an RDS host name.
+func (e *Endpoint) UsesAWSAPI() bool {
+	if e.AWSAPI != nil {
+		return *e.AWSAPI
+	}
+	_, ok := rdshost.Parse(e.Host)
+	return ok
 }
 
 // Addr returns host:port: the database's own address (what IAM tokens
@@ -396,6 +430,15 @@ func (c *Config) Validate() error {
 	}
 	if r := c.IAM.RefreshAfter; r != 0 && (r < MinIAMRefreshAfter || r > MaxIAMRefreshAfter) {
 		add("iam.refresh_after", fmt.Sprintf("%v is out of range", r), fmt.Sprintf("use a duration from %v to %v (tokens live 15m), or leave it unset for 10m", MinIAMRefreshAfter, MaxIAMRefreshAfter))
+	}
+	if u := c.AWS.EndpointURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		add("aws.endpoint_url", fmt.Sprintf("%q is not an http(s) URL", u), "use e.g. http://127.0.0.1:5000 (moto) or leave it unset for AWS")
+	}
+	if d := c.AWS.Timeout; d != 0 && (d < 100*time.Millisecond || d > time.Minute) {
+		add("aws.timeout", fmt.Sprintf("%v is out of range", d), "use a duration from 100ms to 1m, or leave it unset for 5s")
+	}
+	if d := c.AWS.CacheTTL; d != 0 && (d < time.Second || d > 24*time.Hour) {
+		add("aws.cache_ttl", fmt.Sprintf("%v is out of range", d), "use a duration from 1s to 24h, or leave it unset for 5m")
 	}
 	if c.TLS.ClientCA != "" && !c.TLS.Enabled() {
 		add("tls.client_ca", "mTLS needs server TLS", "set tls.cert and tls.key as well")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/connbroker/connbroker/broker/awsapi"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/rdshost"
 )
@@ -73,6 +74,16 @@ const (
 	// secret (in clear, or RSA-encrypted to a key the server handed out)
 	// without verified TLS; the prober stopped there and did not send it.
 	CodeSecretWithoutVerifiedTLS = "secret-without-verified-tls"
+	// AWS API findings (Input.AWS, Input.Simulation): what the RDS control
+	// plane says, read through package awsapi.
+	CodeIAMAuthDisabled        = "iam-auth-disabled"
+	CodeProxyRequiresIAM       = "proxy-requires-iam"
+	CodeProxyClientAuthType    = "proxy-client-auth-type"
+	CodeProxyRequiresTLS       = "proxy-requires-tls"
+	CodeProxyTargetUnhealthy   = "proxy-target-unhealthy"
+	CodeIAMPolicyDeniesConnect = "iam-policy-denies-connect"
+	CodeResourceIDMismatch     = "resource-id-mismatch"
+	CodeAWSEvidenceUnavailable = "aws-evidence-unavailable"
 )
 
 // Entry documents one finding code.
@@ -114,6 +125,14 @@ var Catalogue = []Entry{
 	{CodeNotMySQL, SeverityError, "the peer does not speak the MySQL protocol"},
 	{CodeServerError, SeverityError, "the server refused the login"},
 	{CodeSecretWithoutVerifiedTLS, SeverityError, "the driver would send the secret without verified TLS (the replay withheld it)"},
+	{CodeIAMAuthDisabled, SeverityError, "IAM database authentication is disabled on the RDS instance or cluster"},
+	{CodeProxyRequiresIAM, SeverityError, "a static password was sent to an RDS Proxy whose IAMAuth is REQUIRED"},
+	{CodeProxyClientAuthType, SeverityError, "the RDS Proxy asks clients for another plugin than the endpoint assumes (ClientPasswordAuthType)"},
+	{CodeProxyRequiresTLS, SeverityError, "the RDS Proxy requires TLS (RequireTLS) and the login did not use it"},
+	{CodeProxyTargetUnhealthy, SeverityError, "the RDS Proxy has no healthy target"},
+	{CodeIAMPolicyDeniesConnect, SeverityError, "the IAM policy does not allow rds-db:connect for this database user"},
+	{CodeResourceIDMismatch, SeverityError, "the IAM policy names another resource id than the database's"},
+	{CodeAWSEvidenceUnavailable, SeverityWarning, "the AWS API did not answer (throttled, denied or unreachable): no AWS evidence"},
 }
 
 // Finding is one diagnosed fact.
@@ -163,6 +182,17 @@ type Input struct {
 	Client *ClientError
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Plugin is the plugin the endpoint assumes (its plugin: setting);
+	// empty when not set.
+	Plugin string
+	// TLSRequired says the endpoint's TLS mode refuses plain TCP.
+	TLSRequired bool
+	// AWS is what the RDS control plane says about the endpoint's
+	// address; nil when the AWS API source is off for it.
+	AWS *awsapi.Facts
+	// Simulation is IAM's answer for rds-db:connect as the login user;
+	// nil when not asked.
+	Simulation *awsapi.Simulation
 }
 
 // Login is what the real driver saw of a login.
@@ -272,6 +302,10 @@ func Diagnose(in Input) []Finding {
 		tokenBad = tokenFindings(in, *c, now().UTC(), add)
 	}
 	clearAsked := switchedToClear(tr)
+	loginFailed := failed || o.Stop != nil || o.Server != nil || (in.Login != nil && in.Login.Err != nil)
+	// What AWS says comes first: it names the root cause the wire shows
+	// only as its symptom (a clear-text switch, a 1045, a closed socket).
+	awsFindings(in, tr, probed, loginFailed, add)
 	switch {
 	case o.Stop != nil:
 		if clearAsked && !in.IAM && in.Token == nil && o.Stop.Code == handshake.StopClearTextOptInMissing {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/connbroker/connbroker/broker/awsapi"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/handshake"
@@ -62,6 +63,9 @@ type Facts struct {
 	Greeting *handshake.Greeting
 	// GreetingErr says why no greeting was read.
 	GreetingErr error
+	// AWS is what the RDS control plane says about the endpoint's address;
+	// nil when the AWS API source is off for it.
+	AWS *awsapi.Facts
 }
 
 // clearTextPlugins are server-side plugins that take the secret in clear
@@ -89,6 +93,10 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 		r.Evidence = append(r.Evidence, Evidence{src, fmt.Sprintf(format, a...)})
 	}
 	host, isRDS := rdshost.Parse(ep.Host)
+	var proxy *awsapi.Proxy
+	if f.AWS != nil {
+		proxy = f.AWS.Proxy
+	}
 	switch ep.Auth {
 	case config.AuthIAM, config.AuthPassword:
 		r.Method, r.Plugin = ep.Auth, ep.Plugin
@@ -102,6 +110,9 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 		case f.AccountPlugin != "":
 			r.Method = config.AuthPassword
 			ev("account", "%s uses the %s plugin (a password)", ep.User, f.AccountPlugin)
+		case proxy != nil && proxy.IAMRequired():
+			r.Method = config.AuthIAM
+			ev("aws-api", "RDS Proxy %q requires IAM authentication (Auth IAMAuth: REQUIRED)", f.AWS.ID)
 		case isRDS && ep.Password == nil:
 			r.Method = config.AuthIAM
 			ev("hostname", "an RDS endpoint and no password is configured: IAM")
@@ -121,6 +132,13 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 		if r.Method == config.AuthIAM {
 			r.Plugin = "mysql_clear_password"
 		}
+		if proxy != nil && r.Method == config.AuthPassword && f.AccountPlugin == "" {
+			if p := awsapi.PluginFor(proxy.ClientPasswordAuthType()); p != "" {
+				// The proxy, not the database, runs the client's side of
+				// the login: it greets with this plugin.
+				r.Plugin = p
+			}
+		}
 		if ep.Plugin != "" && r.Method == config.AuthPassword {
 			r.Plugin = ep.Plugin
 		}
@@ -135,6 +153,7 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	if isRDS {
 		ev("hostname", "%s %q in %s (%s)", host.Kind, host.Name, host.Region, host.Partition)
 	}
+	awsTLS := awsEvidence(f.AWS, ev)
 	if g := f.Greeting; g != nil {
 		flavor := "MySQL"
 		if g.IsMariaDB() {
@@ -148,11 +167,64 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	} else if f.GreetingErr != nil {
 		ev("greeting", "not read: %v", f.GreetingErr)
 	}
-	r.TLSRequired = r.Method == config.AuthIAM || ep.TLS.Mode.Requires() || r.Plugin == "mysql_clear_password"
+	r.TLSRequired = r.Method == config.AuthIAM || ep.TLS.Mode.Requires() || r.Plugin == "mysql_clear_password" || awsTLS
 	if r.Method == config.AuthIAM {
 		ev("config", "IAM tokens are only accepted over TLS")
 	}
 	return r, nil
+}
+
+// awsEvidence adds the AWS API's facts as evidence rows and reports
+// whether they say TLS is required (a proxy's RequireTLS).
+func awsEvidence(a *awsapi.Facts, ev func(src, format string, args ...any)) bool {
+	if a == nil {
+		return false
+	}
+	if a.Kind == "" {
+		if a.Err != nil {
+			ev("aws-api", "not read: %s", safeAWS(a.Err))
+		} else {
+			ev("aws-api", "no RDS instance, cluster or proxy in %s has this address", a.Region)
+		}
+		return false
+	}
+	switch {
+	case a.Proxy != nil:
+		p := a.Proxy
+		for _, au := range p.Auth {
+			ev("aws-api", "RDS Proxy %q (%s): auth %s, IAMAuth %s, ClientPasswordAuthType %s%s", a.ID, p.EngineFamily,
+				orNone(au.AuthScheme), orNone(au.IAMAuth), orNone(au.ClientPasswordAuthType), forUser(au.UserName))
+		}
+		ev("aws-api", "RDS Proxy %q: RequireTLS %t, DefaultAuthScheme %s", a.ID, p.RequireTLS, orNone(p.DefaultAuthScheme))
+		for _, t := range p.Targets {
+			ev("aws-api", "RDS Proxy %q target %s: %s %s", a.ID, t.ID, orNone(t.State), t.Reason)
+		}
+		return p.RequireTLS
+	default:
+		iamOn := "unknown"
+		if a.IAMAuthEnabled != nil {
+			iamOn = map[bool]string{true: "enabled", false: "disabled"}[*a.IAMAuthEnabled]
+		}
+		ev("aws-api", "RDS %s %q: %s %s, IAM database authentication %s, resource id %s, CA %s", a.Kind, a.ID,
+			a.Engine, a.EngineVersion, iamOn, orNone(a.ResourceID), orNone(a.CACertificate))
+	}
+	return false
+}
+
+func forUser(u string) string {
+	if u == "" {
+		return ""
+	}
+	return " for user " + u
+}
+
+// safeAWS is an AWS failure as callers may see it.
+func safeAWS(err error) string {
+	var ue *awsapi.UnavailableError
+	if errors.As(err, &ue) {
+		return ue.SafeMessage()
+	}
+	return "AWS API unavailable"
 }
 
 func orNone(s string) string {

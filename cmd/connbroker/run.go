@@ -64,10 +64,13 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 type globals struct {
-	out     io.Writer
-	broker  string
-	output  string
-	timeout time.Duration
+	out    io.Writer
+	errOut io.Writer
+	// lookupEnv reads run's environment (PATH for connect and exec).
+	lookupEnv func(string) (string, bool)
+	broker    string
+	output    string
+	timeout   time.Duration
 	// extraFormats are output formats the running command accepts besides
 	// table and json (validate: junit).
 	extraFormats []string
@@ -75,7 +78,7 @@ type globals struct {
 }
 
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	g := &globals{out: stdout}
+	g := &globals{out: stdout, errOut: stderr, lookupEnv: lookupEnv}
 	defAddr, ok := lookupEnv("CONNBROKER_ADDR")
 	if !ok || defAddr == "" {
 		defAddr = "127.0.0.1:7700"
@@ -104,7 +107,8 @@ not be reached or refused the request.`,
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for the broker call")
 	g.tls.register(pf, lookupEnv)
 
-	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g))
+	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g),
+		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g))
 	return root.Execute()
 }
 

@@ -187,6 +187,9 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
+	if u := cfg.AWS.EndpointURL; u != "" {
+		awsCfg.BaseEndpoint = &u // every AWS client: an emulator such as moto (aws.go)
+	}
 	mx := metrics.New()
 	passwords := credential.NewPasswords(lookupEnv)
 	issuer := &credential.Router{
@@ -196,6 +199,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	svc := broker.New(cfg, issuer, log)
 	svc.SetRecorder(mx)
+	enableAWSAPI(ctx, svc, awsCfg, cfg, log)
 
 	opts := mx.ServerOptions()
 	var tcpCreds credentials.TransportCredentials
