@@ -26,6 +26,7 @@ import (
 
 	"github.com/connbroker/connbroker/broker/config"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // The test binary doubles as a stand-in broker (connbrokerd is built by
@@ -131,6 +132,7 @@ func waitReady(t *testing.T, path string, done <-chan error, stderr *syncBuffer)
 }
 
 func TestDevstack(t *testing.T) {
+	testtier.Integration(t, "mariadbd")
 	dir := t.TempDir()
 	readyFile := filepath.Join(dir, "ready.json")
 	envOut := filepath.Join(dir, "broker-env.txt")
@@ -302,6 +304,7 @@ func mustRead(t *testing.T, path string) []byte {
 }
 
 func TestDevstackBrokerFails(t *testing.T) {
+	testtier.Integration(t, "mariadbd")
 	dir := t.TempDir()
 	var stdout, stderr syncBuffer
 	args := []string{"-dir", dir, "-broker-bin", "/bin/false", "-listen", "127.0.0.1:0", "-ready-file", filepath.Join(dir, "ready.json")}

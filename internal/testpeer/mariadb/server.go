@@ -65,6 +65,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/connbroker/connbroker/internal/iamverify"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // Accounts created in every server. The passwords are fixed test values:
@@ -187,10 +188,12 @@ type Server struct {
 
 // StartForTest starts a server for t and stops it in t.Cleanup. It calls
 // t.Fatalf with the reason (and the server's log tail) when the server
-// cannot start: a missing database is never a skipped test. An empty
-// opts.Dir becomes t.TempDir().
+// cannot start: a missing database is never a skipped test, except under
+// -short (the fast tier, see internal/testtier), which skips t before
+// looking for mariadbd. An empty opts.Dir becomes t.TempDir().
 func StartForTest(t testing.TB, opts Options) *Server {
 	t.Helper()
+	testtier.Integration(t, "mariadbd")
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
