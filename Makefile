@@ -106,6 +106,10 @@ test: deps build check-generated lint go-test py-test node-test ## Install what 
 go-test: ## Go tests with the race detector (real MariaDB and MySQL-8 peers)
 	go test -race -count=1 -timeout 20m ./...
 
+.PHONY: test-short
+test-short: ## Fast tier: go test -short ./... (no database server, venv or node needed; integration tests skip)
+	go test -short -count=1 -timeout 10m ./...
+
 .PHONY: py-test
 py-test: venv build ## Python client tests against the real broker and MariaDB
 	cd clients/python && CONNBROKER_BIN_DIR=$(BIN) $(PY) -m pytest -q

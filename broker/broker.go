@@ -361,7 +361,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		Endpoint: ep.Name, Addr: ep.DialAddr(), User: ep.User, Database: ep.Database,
 		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
 		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
-		AllowCleartext: ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText,
+		AllowCleartext: ep.ClearText(),
 		Plugin:         ep.Plugin,
 	}
 	res := s.validator.Validate(cctx, target)

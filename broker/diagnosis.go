@@ -13,7 +13,6 @@ import (
 	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/handshake"
-	"github.com/connbroker/connbroker/broker/hints"
 	"github.com/connbroker/connbroker/broker/rdshost"
 	"github.com/connbroker/connbroker/broker/resolve"
 	"github.com/connbroker/connbroker/broker/validate"
@@ -65,7 +64,7 @@ func (s *Service) diagnoseLogin(ctx context.Context, ep *config.Endpoint, cred c
 	if err != nil {
 		return // the validator already reported the TLS configuration problem
 	}
-	allowClear := ep.Auth == config.AuthIAM || ep.Plugin == hints.PluginClearText
+	allowClear := ep.ClearText()
 	target := handshake.Target{Addr: ep.DialAddr(), User: ep.User, Secret: cred.Secret.Reveal(), Database: ep.Database,
 		TLS: tc, Profile: handshake.GoSQLDriver(allowClear), RevealWithoutVerifiedTLS: validate.RevealPlugins(ep.Auth, ep.Plugin)}
 	if ep.TLS.Mode == config.TLSPreferred {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,23 +24,14 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/internal/testlog"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
 const filePassword = "file-password-do-not-log"
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+// syncBuffer is the shared goroutine-safe log buffer.
+type syncBuffer = testlog.Buffer
 
 type fixture struct {
 	client v1.BrokerServiceClient

@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/policy"
 	"github.com/connbroker/connbroker/broker/rdshost"
 	"github.com/connbroker/connbroker/broker/safefile"
@@ -228,6 +229,13 @@ func (e *Endpoint) UsesAWSAPI() bool {
 	return ok
 }
 
+// ClearText reports whether the endpoint's secret travels in clear text
+// (inside TLS): IAM tokens always do, and so does a password for a
+// mysql_clear_password account. Drivers must opt in to clear text for it.
+func (e *Endpoint) ClearText() bool {
+	return e.Auth == AuthIAM || e.Plugin == handshake.PluginClearPassword
+}
+
 // Addr returns host:port: the database's own address (what IAM tokens
 // are signed for).
 func (e *Endpoint) Addr() string { return net.JoinHostPort(e.Host, fmt.Sprint(e.Port)) }
@@ -389,7 +397,7 @@ func (c *Config) applyDefaults() {
 			e.TLS.ServerName = e.Host
 		}
 		if e.Auth == AuthIAM && e.Plugin == "" {
-			e.Plugin = "mysql_clear_password"
+			e.Plugin = handshake.PluginClearPassword
 		}
 		if (e.Auth == AuthIAM || e.Auth == AuthAuto) && e.Region == "" {
 			if h, ok := rdshost.Parse(e.Host); ok {
@@ -402,7 +410,7 @@ func (c *Config) applyDefaults() {
 var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // KnownPlugins are the account plugins an endpoint may declare.
-var KnownPlugins = []string{"mysql_native_password", "caching_sha2_password", "sha256_password", "mysql_clear_password", "client_ed25519"}
+var KnownPlugins = []string{handshake.PluginNative, handshake.PluginCachingSHA2, handshake.PluginSHA256, handshake.PluginClearPassword, handshake.PluginEd25519}
 
 // Validate checks the whole configuration and returns every problem at
 // once as an *Error (which matches ErrInvalid), or nil. It also reads CA
@@ -526,7 +534,7 @@ func (e *Endpoint) validate(p, name string) []error {
 		if e.RoleARN != "" && !roleARN.MatchString(e.RoleARN) {
 			add(".role_arn", fmt.Sprintf("%q is not an IAM role ARN", e.RoleARN), "use e.g. arn:aws:iam::123456789012:role/connbroker-orders")
 		}
-		if e.Plugin != "mysql_clear_password" {
+		if e.Plugin != handshake.PluginClearPassword {
 			add(".plugin", fmt.Sprintf("IAM tokens are sent with mysql_clear_password, not %q", e.Plugin), "remove plugin or set mysql_clear_password")
 		}
 	case AuthPassword:
@@ -537,7 +545,7 @@ func (e *Endpoint) validate(p, name string) []error {
 			add(".region", "set with auth: password", "remove region, or use auth: iam")
 		}
 		errs = append(errs, e.Password.validate(p+".password")...)
-		if e.Plugin == "mysql_clear_password" && knownMode(e.TLS.Mode) && !e.TLS.Mode.Verifies() {
+		if e.Plugin == handshake.PluginClearPassword && knownMode(e.TLS.Mode) && !e.TLS.Mode.Verifies() {
 			add(".tls.mode", fmt.Sprintf("%q would send a clear-text password without verifying the server", e.TLS.Mode), "use verify-identity (or verify-ca)")
 		}
 	case AuthAuto:

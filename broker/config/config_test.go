@@ -205,3 +205,25 @@ func TestDial(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointClearText pins which endpoints send their secret in clear
+// text: every IAM endpoint, and password endpoints of clear-text accounts.
+func TestEndpointClearText(t *testing.T) {
+	for _, tc := range []struct {
+		auth   AuthMethod
+		plugin string
+		want   bool
+	}{
+		{AuthIAM, "", true},
+		{AuthIAM, "mysql_clear_password", true},
+		{AuthPassword, "mysql_clear_password", true},
+		{AuthPassword, "", false},
+		{AuthPassword, "caching_sha2_password", false},
+		{AuthAuto, "client_ed25519", false},
+	} {
+		ep := &Endpoint{Auth: tc.auth, Plugin: tc.plugin}
+		if got := ep.ClearText(); got != tc.want {
+			t.Errorf("Endpoint{Auth: %q, Plugin: %q}.ClearText() = %v, want %v", tc.auth, tc.plugin, got, tc.want)
+		}
+	}
+}

@@ -14,7 +14,8 @@ import (
 	"filippo.io/edwards25519"
 )
 
-// Client authentication plugin names.
+// Client authentication plugin names: the one set of plugin constants
+// (broker/hints and broker/config use these; hints' names are aliases).
 const (
 	PluginNative        = "mysql_native_password"
 	PluginCachingSHA2   = "caching_sha2_password"

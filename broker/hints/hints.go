@@ -15,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/handshake"
 )
 
 // Placeholders that clients substitute in option values and DSNs.
@@ -40,13 +41,14 @@ const (
 // that fails carries such a warning, and that none that works does.
 const UnsupportedPrefix = "unsupported: "
 
-// Plugins the hints know about.
+// Plugins the hints know about: aliases of broker/handshake's names, the
+// one set of protocol constants.
 const (
-	PluginClearText   = "mysql_clear_password"
-	PluginNative      = "mysql_native_password"
-	PluginCachingSHA2 = "caching_sha2_password"
-	PluginSHA256      = "sha256_password"
-	PluginEd25519     = "client_ed25519"
+	PluginClearText   = handshake.PluginClearPassword
+	PluginNative      = handshake.PluginNative
+	PluginCachingSHA2 = handshake.PluginCachingSHA2
+	PluginSHA256      = handshake.PluginSHA256
+	PluginEd25519     = handshake.PluginEd25519
 )
 
 // Input is what a renderer needs to know about an endpoint.
@@ -76,7 +78,7 @@ type Input struct {
 }
 
 // ClearText reports whether the secret travels in clear text inside TLS.
-func (in Input) ClearText() bool { return in.IAM || in.Plugin == PluginClearText }
+func (in Input) ClearText() bool { return in.IAM || in.Plugin == handshake.PluginClearPassword }
 
 // ConnectHost is the host drivers connect to: Dial's host when set, else
 // Host.

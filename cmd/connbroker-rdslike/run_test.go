@@ -6,25 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/internal/testlog"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestRun(t *testing.T) {
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "AKIDRDSLIKETEST00001", "AWS_SECRET_ACCESS_KEY": "rdslike-test-secret"}
@@ -41,7 +29,7 @@ func TestRun(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, getenv, "not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errb syncBuffer
+			var out, errb testlog.Buffer
 			err := run(t.Context(), tc.args, tc.env, &out, &errb)
 			if err == nil || !strings.Contains(err.Error()+errb.String(), tc.want) {
 				t.Fatalf("run = %v (stderr %q), want an error mentioning %q", err, errb.String(), tc.want)
@@ -52,7 +40,7 @@ func TestRun(t *testing.T) {
 	t.Run("serves until cancelled", func(t *testing.T) {
 		ca := filepath.Join(t.TempDir(), "ca.pem")
 		ctx, cancel := context.WithCancel(t.Context())
-		var out, errb syncBuffer
+		var out, errb testlog.Buffer
 		done := make(chan error, 1)
 		go func() {
 			done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--ca-out", ca, "--iam-user", "app_iam"}, getenv, &out, &errb)

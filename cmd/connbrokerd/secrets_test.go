@@ -24,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -31,6 +32,7 @@ import (
 // and returns its URL. It fails, never skips, when moto is missing.
 func startMoto(t *testing.T) string {
 	t.Helper()
+	testtier.Integration(t, "moto_server from the venv")
 	bin := os.Getenv("CONNBROKER_MOTO_SERVER")
 	if bin == "" {
 		bin, _ = filepath.Abs("../../.venv/bin/moto_server")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,20 +21,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/connbroker/connbroker/internal/testlog"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+// lockedBuffer is the shared goroutine-safe log buffer.
+type lockedBuffer = testlog.Buffer
 
 // buildDaemon builds connbrokerd into a temp dir (a warm build takes a few
 // seconds).

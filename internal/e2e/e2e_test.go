@@ -25,6 +25,7 @@ import (
 	"github.com/connbroker/connbroker/internal/iamverify"
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -61,8 +62,13 @@ func brokerConfig(dir string, s *mariadbtest.Server) (string, error) {
 }
 
 // TestMain starts one MariaDB and one broker for the package. A database
-// that cannot start fails the run; it is never skipped.
-func TestMain(m *testing.M) { os.Exit(run(m)) }
+// that cannot start fails the run; it is skipped only under -short.
+func TestMain(m *testing.M) {
+	if testtier.SkipPackage("e2e", "mariadbd") {
+		return
+	}
+	os.Exit(run(m))
+}
 
 func run(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "connbroker-e2e")

@@ -38,6 +38,7 @@ import (
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
+	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -140,6 +141,7 @@ func moduleRoot(t *testing.T) string {
 
 func setup(t *testing.T) *env {
 	t.Helper()
+	testtier.Integration(t, "mariadbd, the venv's drivers, node, java")
 	e := &env{root: moduleRoot(t)}
 	e.python = filepath.Join(e.root, ".venv", "bin", "python")
 	if _, err := os.Stat(e.python); err != nil {

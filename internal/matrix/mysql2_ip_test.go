@@ -9,6 +9,7 @@ import (
 
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // TestMySQL2IPHostIsCheckedAsLocalhost pins the mysql2 behaviour behind a
@@ -18,6 +19,7 @@ import (
 // address. PyMySQL, with the same kind of hints, refuses it. If mysql2 ever
 // checks the IP, this test fails: then drop the warning.
 func TestMySQL2IPHostIsCheckedAsLocalhost(t *testing.T) {
+	testtier.Integration(t, "node and clients/node's packages")
 	root := moduleRoot(t)
 	tlsCfg, caPEM, err := mysql8test.GenerateTLSFor([]string{"localhost"}, nil)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/connbroker/connbroker/internal/iamverify"
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
+	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -85,6 +86,7 @@ func goPoolAcrossWindows(client v1.BrokerServiceClient, window time.Duration, wi
 // than window, the broker re-signs after iam.refresh_after, and the pool's
 // do_connect event fetches fresh params for every physical connection.
 func TestTokenRefreshAcrossWindows(t *testing.T) {
+	testtier.Integration(t, "mariadbd and the venv's drivers")
 	const window, windows = 4 * time.Second, 3 // refresh_after 1s leaves 2-3s of margin for a loaded machine
 	root := moduleRoot(t)
 	python := filepath.Join(root, ".venv", "bin", "python")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // TestPasswordRotation proves that a pool built by connbroker.sqlalchemy
@@ -21,6 +22,7 @@ import (
 // broker's password file change, the pool's next physical connection logs
 // in with the new password, without restarting the application.
 func TestPasswordRotation(t *testing.T) {
+	testtier.Integration(t, "mariadbd and the venv's drivers")
 	root := moduleRoot(t)
 	python := filepath.Join(root, ".venv", "bin", "python")
 	if _, err := os.Stat(python); err != nil {

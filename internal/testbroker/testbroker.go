@@ -4,12 +4,10 @@
 package testbroker
 
 import (
-	"bytes"
 	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -20,6 +18,7 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/internal/testlog"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
 )
@@ -32,15 +31,7 @@ const (
 )
 
 // Logs is a goroutine-safe buffer holding everything the broker logged.
-type Logs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *Logs) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-
-// String returns the logs so far.
-func (l *Logs) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type Logs = testlog.Buffer
 
 // Broker is a running in-process broker.
 type Broker struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +23,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // The test binary doubles as a stand-in broker (connbrokerd is built by
@@ -91,25 +91,7 @@ func fakeBroker(args []string) int {
 	return 0
 }
 
-// syncBuffer is a bytes.Buffer safe for the child process writers and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitReady(t *testing.T, path string, done <-chan error, stderr *syncBuffer) Ready {
+func waitReady(t *testing.T, path string, done <-chan error, stderr *testlog.Buffer) Ready {
 	t.Helper()
 	deadline := time.After(3 * time.Minute)
 	for {
@@ -131,11 +113,12 @@ func waitReady(t *testing.T, path string, done <-chan error, stderr *syncBuffer)
 }
 
 func TestDevstack(t *testing.T) {
+	testtier.Integration(t, "mariadbd")
 	dir := t.TempDir()
 	readyFile := filepath.Join(dir, "ready.json")
 	envOut := filepath.Join(dir, "broker-env.txt")
 	stdinR, stdinW := io.Pipe()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	environ := append(os.Environ(), fakeBrokerEnv+"=1", fakeBrokerEnvOut+"="+envOut, "AWS_PROFILE=production", "AWS_SESSION_TOKEN=leak")
 	args := []string{"-dir", filepath.Join(dir, "state"), "-broker-bin", os.Args[0], "-listen", "127.0.0.1:0",
 		"-ready-file", readyFile, "-exit-on-stdin-eof", "-cli-bin", "/opt/bin/connbroker"}
@@ -302,8 +285,9 @@ func mustRead(t *testing.T, path string) []byte {
 }
 
 func TestDevstackBrokerFails(t *testing.T) {
+	testtier.Integration(t, "mariadbd")
 	dir := t.TempDir()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	args := []string{"-dir", dir, "-broker-bin", "/bin/false", "-listen", "127.0.0.1:0", "-ready-file", filepath.Join(dir, "ready.json")}
 	err := run(context.Background(), args, os.Environ(), strings.NewReader(""), &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "broker exited before accepting connections") {

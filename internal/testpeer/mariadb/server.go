@@ -32,20 +32,20 @@
 //
 // It never touches port 3306 or a server it did not start, and stops the
 // server by the PID in its own pid-file. Tests use StartForTest, which
-// fails (never skips) when the server cannot start. Requires mariadbd and
+// fails (never skips) when the server cannot start; only under -short (the
+// fast tier, internal/testtier) it skips. Requires mariadbd and
 // mariadb-install-db on PATH (scripts/install-deps.sh installs them).
+//
+// Files: server.go is the server lifecycle (datadir, config, mariadbd,
+// accounts, Stop); pam.go the PAM setup behind IAMUser (policy, service
+// file, checker build, checker log); certs.go the TLS material.
 package mariadbtest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,7 +64,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/connbroker/connbroker/internal/iamverify"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // Accounts created in every server. The passwords are fixed test values:
@@ -119,25 +119,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// IAMOptions describe the key and endpoint IAM tokens must be signed for.
-type IAMOptions struct {
-	// AccessKeyID and SecretAccessKey are the static AWS key tokens must be signed with.
-	AccessKeyID, SecretAccessKey string
-	// Region is the region of the credential scope, e.g. "us-east-1".
-	Region string
-	// Host is the host the token must be signed for, e.g. "127.0.0.1"
-	// (the port is the server's port). Empty means "127.0.0.1".
-	Host string
-}
-
-// String hides the secret key.
-func (o IAMOptions) String() string {
-	return fmt.Sprintf("IAMOptions{AccessKeyID:%q Region:%q Host:%q SecretAccessKey:REDACTED}", o.AccessKeyID, o.Region, o.Host)
-}
-
-// GoString hides the secret key in %#v.
-func (o IAMOptions) GoString() string { return o.String() }
-
 // Server is a running private MariaDB. Its fields are read-only.
 type Server struct {
 	// Host is always "127.0.0.1"; Port the TCP port; Addr is "Host:Port".
@@ -187,10 +168,12 @@ type Server struct {
 
 // StartForTest starts a server for t and stops it in t.Cleanup. It calls
 // t.Fatalf with the reason (and the server's log tail) when the server
-// cannot start: a missing database is never a skipped test. An empty
-// opts.Dir becomes t.TempDir().
+// cannot start: a missing database is never a skipped test, except under
+// -short (the fast tier, see internal/testtier), which skips t before
+// looking for mariadbd. An empty opts.Dir becomes t.TempDir().
 func StartForTest(t testing.TB, opts Options) *Server {
 	t.Helper()
+	testtier.Integration(t, "mariadbd")
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
@@ -318,17 +301,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	log.Info("mariadbtest: server ready", "addr", s.Addr, "socket", s.Socket, "pid", s.cmd.Process.Pid,
 		"version", s.Version, "iam", s.IAMEnabled)
 	return s, nil
-}
-
-// iamUnavailable returns why the PAM-backed IAM account cannot be set up here, or "".
-func iamUnavailable() string {
-	if os.Geteuid() != 0 {
-		return fmt.Sprintf("not running as root (euid %d): the PAM service file must be written to /etc/pam.d and mariadbd must run as root for auth_pam_tool", os.Geteuid())
-	}
-	if fi, err := os.Stat("/etc/pam.d"); err != nil || !fi.IsDir() {
-		return "/etc/pam.d does not exist: PAM (libpam-modules) is not installed"
-	}
-	return ""
 }
 
 const dirMarker = ".connbroker-mariadbtest"
@@ -539,107 +511,6 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	return nil
 }
 
-// setUpPAM writes the checker policy and the PAM service file, building
-// the checker first when Options.PAMCheckBin is empty.
-func (s *Server) setUpPAM(ctx context.Context, opts Options) error {
-	if strings.ContainsAny(s.Dir, " \t\n\"'\\") {
-		return fmt.Errorf("options: Dir %q contains characters a PAM config line cannot hold", s.Dir)
-	}
-	bin := opts.PAMCheckBin
-	if bin == "" {
-		bin = filepath.Join(s.Dir, "bin", "connbroker-pam-check")
-		if _, err := os.Stat(bin); err != nil {
-			if err := buildChecker(ctx, bin); err != nil {
-				return err
-			}
-		}
-	}
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		return fmt.Errorf("options: PAMCheckBin: %w", err)
-	}
-	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("options: PAMCheckBin %s is not an executable file", bin)
-	}
-
-	host := opts.IAM.Host
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	s.PolicyFile = filepath.Join(s.Dir, "pam-policy.json")
-	s.PAMLog = filepath.Join(s.Dir, "pam-check.log")
-	pf := iamverify.PolicyFile{
-		AccessKeyID:     opts.IAM.AccessKeyID,
-		SecretAccessKey: opts.IAM.SecretAccessKey,
-		Region:          opts.IAM.Region,
-		Host:            host,
-		Port:            s.Port,
-		LogFile:         s.PAMLog,
-	}
-	if _, err := pf.Policy(); err != nil {
-		return fmt.Errorf("options: IAM: %w", err)
-	}
-	if err := iamverify.WritePolicyFile(s.PolicyFile, pf); err != nil {
-		return err
-	}
-
-	if s.pamFile == "" {
-		removeStalePAMFiles(s.log)
-		var rnd [6]byte
-		rand.Read(rnd[:])
-		s.PAMService = PAMServicePrefix + hex.EncodeToString(rnd[:])
-		s.pamFile = filepath.Join("/etc/pam.d", s.PAMService)
-	}
-	conf := fmt.Sprintf("# %s: written by internal/testpeer/mariadb for a private test server; removed by Server.Stop\n"+
-		"# policy %s\n"+
-		"auth required pam_exec.so quiet expose_authtok %s --policy %s\n"+
-		"account required pam_permit.so\n", pamMarker, s.PolicyFile, bin, s.PolicyFile)
-	if err := os.WriteFile(s.pamFile, []byte(conf), 0o644); err != nil {
-		return fmt.Errorf("write PAM service file: %w", err)
-	}
-	return nil
-}
-
-const pamMarker = "connbroker-mariadbtest"
-
-// removeStalePAMFiles deletes PAM service files this package wrote for
-// servers whose directory is gone (a test binary killed before Stop).
-// Files of live servers (their policy file still exists) are kept.
-func removeStalePAMFiles(log *slog.Logger) {
-	matches, _ := filepath.Glob(filepath.Join("/etc/pam.d", PAMServicePrefix+"*"))
-	for _, m := range matches {
-		b, err := os.ReadFile(m)
-		if err != nil || !bytes.HasPrefix(b, []byte("# "+pamMarker+":")) {
-			continue
-		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			if p, ok := strings.CutPrefix(sc.Text(), "# policy "); ok {
-				if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-					log.Info("mariadbtest: removing stale PAM service", "file", m)
-					os.Remove(m)
-				}
-				break
-			}
-		}
-	}
-}
-
-func buildChecker(ctx context.Context, out string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("build connbroker-pam-check: %w (set Options.PAMCheckBin)", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "github.com/connbroker/connbroker/cmd/connbroker-pam-check")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build connbroker-pam-check (run from inside the module, or set Options.PAMCheckBin): %w\n%s", err, tail(b, 20))
-	}
-	return nil
-}
-
 // Stop stops the server by the PID in its pid-file (SIGTERM, then SIGKILL
 // after 30 s), waits for it to exit, and removes the PAM service file.
 // It is safe to call more than once.
@@ -763,61 +634,6 @@ func (s *Server) Config(user, password string, tlsOn bool) *mysql.Config {
 		cfg.TLS = s.TLSConfig()
 	}
 	return cfg
-}
-
-// SetIAMPolicy rewrites the checker's policy, which is read again on every
-// login: e.g. set ClockOffset to "20m" to make fresh tokens look expired,
-// or Region to another region. The file keeps its secret key unless mutate
-// changes it.
-func (s *Server) SetIAMPolicy(mutate func(*iamverify.PolicyFile)) error {
-	if !s.IAMEnabled {
-		return fmt.Errorf("set IAM policy: IAM is not enabled: %s", s.IAMDisabledReason)
-	}
-	s.policyMu.Lock()
-	defer s.policyMu.Unlock()
-	pf, err := iamverify.LoadPolicyFile(s.PolicyFile)
-	if err != nil {
-		return fmt.Errorf("set IAM policy: %w", err)
-	}
-	mutate(&pf)
-	if err := iamverify.WritePolicyFile(s.PolicyFile, pf); err != nil {
-		return fmt.Errorf("set IAM policy: %w", err)
-	}
-	return nil
-}
-
-// PAMAttempt is one line of the checker's log.
-type PAMAttempt struct {
-	Time    time.Time `json:"time"`
-	User    string    `json:"user"`
-	Service string    `json:"service"`
-	Verdict string    `json:"verdict"` // "accept" or "reject"
-	Reason  string    `json:"reason"`  // iamverify.Reason of the verdict
-	Detail  string    `json:"detail"`  // safe description of a rejection
-}
-
-// PAMAttempts returns every login attempt the checker logged, oldest first.
-func (s *Server) PAMAttempts() ([]PAMAttempt, error) {
-	if s.PAMLog == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(s.PAMLog)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read PAM log: %w", err)
-	}
-	var out []PAMAttempt
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		var a PAMAttempt
-		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
-			return nil, fmt.Errorf("decode PAM log line: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, nil
 }
 
 func (s *Server) errorLogTail(n int) string {

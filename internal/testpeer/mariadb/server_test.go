@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/connbroker/connbroker/internal/iamverify"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 var testIAM = IAMOptions{
@@ -33,6 +34,9 @@ var testIAM = IAMOptions{
 var shared *Server
 
 func TestMain(m *testing.M) {
+	if testtier.SkipPackage("mariadbtest", "mariadbd") {
+		return
+	}
 	os.Exit(runMain(m))
 }
 
