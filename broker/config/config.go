@@ -47,7 +47,7 @@ type Config struct {
 	// Metrics is the Prometheus /metrics listener; off when Listen is empty.
 	Metrics Metrics `yaml:"metrics"`
 	// Endpoints are the named databases, keyed by name.
-	Endpoints map[string]*Endpoint `yaml:"endpoints"`
+	Endpoints EndpointMap `yaml:"endpoints"`
 	// IAM tunes IAM token signing for every iam endpoint.
 	IAM IAMSettings `yaml:"iam"`
 	// AWS tunes the AWS API evidence source (see package broker/awsapi
