@@ -319,7 +319,7 @@ func TestDoctorEnvironments(t *testing.T) {
 			env:      []string{"MARIADB_PLUGIN_DIR=" + emptyDir},
 			endpoint: "orders-iam", driver: "mysqlclient",
 			want: verdict{Exit: 1, Code: "client-plugin-missing", Agrees: true},
-			// MariaDB Connector/C 3.3's own words (DRIVERS.md had them unconfirmed):
+			// MariaDB Connector/C 3.3's own words (seen here; libmariadb/ma_client_plugin.c):
 			// error 1045 "Plugin mysql_clear_password could not be loaded: ...".
 			fix: "mysql_clear_password.so is not in the client plugin directory", realErr: "(1045, 'Plugin mysql_clear_password could not be loaded: ",
 		},
