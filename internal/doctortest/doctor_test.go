@@ -428,7 +428,7 @@ func TestDoctorEnvironments(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, r)
 			}
-			// The text form for people says the same (the README shows one).
+			// The text form for people says the same (docs/DOCTOR.md shows one).
 			if tc.before != nil {
 				tc.before(t)
 			}
