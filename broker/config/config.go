@@ -363,7 +363,7 @@ func decodeProblem(err error) error {
 		for _, g := range m {
 			parts = append(parts, fmt.Sprintf("unknown key %q at line %s (in %s)", g[2], g[1], strings.ToLower(g[3])))
 		}
-		return &FieldError{Path: "<yaml>", Problem: strings.Join(parts, "; "), Fix: "remove the key or correct its spelling; see the README's config reference"}
+		return &FieldError{Path: "<yaml>", Problem: strings.Join(parts, "; "), Fix: "remove the key or correct its spelling; see docs/CONFIGURATION.md"}
 	}
 	return &FieldError{Path: "<yaml>", Problem: strings.TrimPrefix(msg, "yaml: "), Fix: "correct the YAML syntax or value type"}
 }

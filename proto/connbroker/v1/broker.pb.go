@@ -2890,7 +2890,7 @@ func (x *TranscriptEvent) GetFields() map[string]string {
 type Finding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// code is stable, e.g. "static-password-to-iam-account",
-	// "cleartext-optin-missing", "token-expired"; see the README catalogue.
+	// "cleartext-optin-missing", "token-expired"; see the catalogue in docs/DIAGNOSIS.md.
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// severity says how bad it is.
 	Severity FindingSeverity `protobuf:"varint,2,opt,name=severity,proto3,enum=connbroker.v1.FindingSeverity" json:"severity,omitempty"`
