@@ -70,7 +70,9 @@ func TestConfigurationPageNamesEveryField(t *testing.T) {
 				if !documented(path + ".NAME") {
 					missing = append(missing, path+".NAME")
 				}
-				walk("….", ft.Elem())
+				if et := ft.Elem(); et.Kind() == reflect.Struct || (et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct) {
+					walk("….", et)
+				}
 			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
 				walk(path+"[].", ft.Elem())
 			case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]():
