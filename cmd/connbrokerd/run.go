@@ -31,6 +31,7 @@ import (
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
 	"github.com/connbroker/connbroker/server/metrics"
+	"github.com/connbroker/connbroker/server/ui"
 )
 
 // usageError means bad flags or config: exit code 2.
@@ -198,7 +199,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		Secrets:  credential.NewSecrets(secretsmanager.NewFromConfig(awsCfg)),
 	}
 	svc := broker.New(cfg, issuer, log)
-	svc.SetRecorder(mx)
+	// The fleet page (/ui/ on the metrics listener) keeps each endpoint's
+	// last validation from the recorder's events.
+	lastValidations := ui.NewValidations()
+	svc.SetRecorder(lastValidations.Tee(mx))
 	enableAWSAPI(ctx, svc, awsCfg, cfg, log)
 
 	opts := mx.ServerOptions()
@@ -231,7 +235,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		log.Info("gRPC server reflection on (--reflection)")
 	}
 	mx.GRPC.InitializeMetrics(gs)
-	stopMetrics, err := serveMetrics(cfg, mx, log)
+	fleet, err := ui.New(ui.Options{Fleet: svc, Validations: lastValidations, Log: log})
+	if err != nil {
+		return err
+	}
+	stopMetrics, err := serveMetricsWith(cfg, metricsRoutes(mx, fleet), log)
 	if err != nil {
 		return err
 	}
