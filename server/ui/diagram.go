@@ -13,10 +13,10 @@ const (
 	diagramWidth = 960
 	clientX      = 150
 	serverX      = 690
-	headW        = 250
+	headW        = 290
 	headerY      = 16
-	headerH      = 34
-	firstRowY    = 84
+	headerH      = 42
+	firstRowY    = 96
 	rowH         = 40
 	labelMax     = 78 // characters of a summary drawn on an arrow
 )
@@ -31,14 +31,17 @@ type Diagram struct {
 	ClientX, ServerX    int
 	LaneTop, LaneBottom int
 	// HeaderY, HeaderH place the lane title boxes, HeadW their width;
-	// ClientHeadX, ServerHeadX their left edges, TitleY the titles' baseline.
+	// ClientHeadX, ServerHeadX their left edges; TitleY and SubY the
+	// baselines of the two title lines.
 	HeaderY, HeaderH, HeadW  int
 	ClientHeadX, ServerHeadX int
-	TitleY                   int
+	TitleY, SubY             int
 	// MidX is halfway between the lanes; MarkX where row marks start.
 	MidX, MarkX int
-	// Client and Server title the lanes.
-	Client, Server string
+	// Client and Server title the lanes; ClientSub and ServerSub are the
+	// second lines (driver and user; server version).
+	Client, Server       string
+	ClientSub, ServerSub string
 	// TLSFromY is where the connection became TLS (0: never); the lanes
 	// are drawn encrypted from there down.
 	TLSFromY int
@@ -80,13 +83,13 @@ func NewDiagram(tr *handshake.Transcript) *Diagram {
 	d := &Diagram{
 		Width: diagramWidth, ClientX: clientX, ServerX: serverX,
 		HeaderY: headerY, HeaderH: headerH, LaneTop: headerY + headerH, HeadW: headW,
-		ClientHeadX: clientX - headW/2, ServerHeadX: serverX - headW/2, TitleY: headerY + 22,
+		ClientHeadX: clientX - headW/2, ServerHeadX: serverX - headW/2, TitleY: headerY + 17, SubY: headerY + 33,
 		MidX: (clientX + serverX) / 2, MarkX: serverX + 14,
-		Client: "client: " + orDash(tr.Profile) + " as " + orDash(tr.User),
-		Server: "server: " + orDash(tr.Addr),
+		Client: "client", ClientSub: truncate(orDash(tr.Profile)+" as "+orDash(tr.User), 44),
+		Server: "server " + orDash(tr.Addr), ServerSub: "no greeting",
 	}
 	if g := tr.Greeting; g != nil {
-		d.Server = "server: " + truncate(g.ServerVersion, 40) + " at " + orDash(tr.Addr)
+		d.ServerSub = truncate(g.ServerVersion, 44)
 	}
 	y := firstRowY
 	for _, e := range tr.Events {
