@@ -205,7 +205,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	svc.SetRecorder(lastValidations.Tee(mx))
 	enableAWSAPI(ctx, svc, awsCfg, cfg, log)
 
-	opts := mx.ServerOptions()
+	// The fleet page draws the last ValidateConnection answer too.
+	opts := append(mx.ServerOptions(), grpc.ChainUnaryInterceptor(ui.CaptureValidations(lastValidations)))
 	var tcpCreds credentials.TransportCredentials
 	if cfg.TLS.Enabled() {
 		tc, err := serverTLS(cfg.TLS)

@@ -264,7 +264,7 @@ endpoints:
 	if n := countNodes(t, bctx, "#endpoints tr.endpoint"); n != 3 {
 		t.Errorf("index has %d endpoint rows, want 3", n)
 	}
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/ui/endpoints/legacy"), chromedp.WaitVisible(chromedp.ID("last-validation")), shot("endpoint-legacy.png")); err != nil {
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/ui/endpoints/legacy"), chromedp.WaitVisible(chromedp.ID("sequence")), shot("endpoint-legacy.png")); err != nil {
 		t.Fatalf("load the legacy page: %v", err)
 	}
 	legacy := outer()
@@ -282,8 +282,19 @@ endpoints:
 	if !strings.Contains(index, "client_ed25519") || !strings.Contains(index, "verify-identity") || !strings.Contains(index, "disabled") {
 		t.Error("index lacks the plugin or TLS columns")
 	}
-	if !strings.Contains(legacy, "failed</span> at auth") || !strings.Contains(legacy, `id="no-transcript"`) {
-		t.Error("legacy page lacks the API verdict or the no-transcript note")
+	// The API's answer (a failed login: replayed by the prober) is drawn
+	// too: the server's ERR 1045 on the server lane, the finding's fix.
+	if !strings.Contains(legacy, "failed</span> at auth") || !strings.Contains(legacy, "asked for by the API") || !strings.Contains(legacy, "ERR 1045") {
+		t.Error("legacy page lacks the API verdict, its origin or the server's ERR 1045")
+	}
+	if n := countNodes(t, bctx, `#sequence g.row.err[data-kind="err"][data-dir="server"]`); n != 1 {
+		t.Errorf("legacy diagram: %d server ERR rows, want 1", n)
+	}
+	if n := countNodes(t, bctx, "#findings tbody tr"); n == 0 {
+		t.Error("legacy page lists no findings for a 1045")
+	}
+	if !strings.Contains(index, `<span class="sev-error">`) {
+		t.Error("index shows no primary finding for legacy's failed login")
 	}
 	for _, page := range []string{index, legacy, ledger.html, shop.html} {
 		for _, s := range secrets {

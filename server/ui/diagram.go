@@ -90,6 +90,8 @@ func NewDiagram(tr *handshake.Transcript) *Diagram {
 	}
 	if g := tr.Greeting; g != nil {
 		d.ServerSub = truncate(g.ServerVersion, 44)
+	} else if e, ok := tr.Find(handshake.KindGreeting); ok {
+		d.ServerSub = truncate(e.Summary, 38) // a transcript from the API carries no parsed greeting
 	}
 	y := firstRowY
 	for _, e := range tr.Events {

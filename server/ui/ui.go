@@ -195,6 +195,10 @@ func (h *Handler) identify(r *http.Request) (context.Context, error) {
 		}
 		return ctx, nil
 	}
+	if cfg.TLS.ClientCA == "" {
+		// uid identities exist only on the Unix socket, not over HTTP.
+		return nil, errors.New("callers are identified on the unix socket only; the fleet page identifies its viewers by client certificate: configure tls.client_ca (mTLS)")
+	}
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
 		return nil, errors.New("present a client certificate from tls.client_ca: the page shows only what your identity may get")
 	}
@@ -356,7 +360,7 @@ func (h *Handler) validateNow(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, code, "validation did not run: "+errText(err))
 		return
 	}
-	h.o.Validations.PutDetail(res[0])
+	h.o.Validations.PutDetail(res[0], ViaPage)
 	http.Redirect(w, r, "/ui/endpoints/"+url.PathEscape(name)+"?validated=1", http.StatusSeeOther)
 }
 

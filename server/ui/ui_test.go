@@ -17,12 +17,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/observe"
 	"github.com/connbroker/connbroker/internal/testpki"
+	"github.com/connbroker/connbroker/server"
 	"github.com/connbroker/connbroker/server/ui"
 )
 
@@ -395,5 +399,33 @@ func TestDiagram(t *testing.T) {
 	}
 	if ui.NewDiagram(nil) != nil {
 		t.Error("a nil transcript drew a diagram")
+	}
+}
+
+// TestTranscriptFromProto: a transcript sent by the API comes back as the
+// domain's, every event kind, direction and result included.
+func TestTranscriptFromProto(t *testing.T) {
+	tr := &handshake.Transcript{Addr: "db:3306", User: "app", Profile: "PyMySQL", Outcome: handshake.Outcome{Result: handshake.ResultServerError, Plugin: "mysql_native_password"}}
+	kinds := []handshake.Kind{handshake.KindDial, handshake.KindGreeting, handshake.KindSSLRequest, handshake.KindTLS, handshake.KindTLSFallback,
+		handshake.KindTLSPreferred, handshake.KindHandshakeResponse, handshake.KindAuthSwitchRequest, handshake.KindAuthResponse,
+		handshake.KindFastAuthSuccess, handshake.KindFullAuthRequired, handshake.KindRSAKeyRequest, handshake.KindRSAKeyReceived,
+		handshake.KindAuthMoreData, handshake.KindWarning, handshake.KindOK, handshake.KindERR, handshake.KindStop, handshake.KindError,
+		handshake.KindQuit, handshake.KindOutcome}
+	dirs := []handshake.Direction{handshake.FromServer, handshake.FromClient, handshake.Local}
+	for i, k := range kinds {
+		tr.Events = append(tr.Events, handshake.Event{At: time.Duration(i) * time.Millisecond, Dir: dirs[i%3], Kind: k, Summary: "step " + string(k), Fields: map[string]string{"plugin": "p"}})
+	}
+	got := ui.TranscriptFromProto(server.TranscriptToProto(tr))
+	if diff := cmp.Diff(tr, got, cmpopts.IgnoreUnexported(handshake.Transcript{})); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for _, r := range []handshake.Result{handshake.ResultOK, handshake.ResultStopped, handshake.ResultFailed, handshake.ResultGreeted} {
+		tr.Outcome.Result = r
+		if got := ui.TranscriptFromProto(server.TranscriptToProto(tr)).Outcome.Result; got != r {
+			t.Errorf("result %q came back as %q", r, got)
+		}
+	}
+	if ui.TranscriptFromProto(nil) != nil {
+		t.Error("nil transcript")
 	}
 }

@@ -21,13 +21,16 @@ type LastValidation struct {
 	Finding string
 }
 
-// DetailedValidation is the full result of the last validation the page
-// itself ran ("validate now"): the stages, findings and the handshake
-// transcript. The observation hook carries only verdicts, so validations
-// run through the API have none here.
+// DetailedValidation is the full result of an endpoint's last validation
+// run by the page ("validate now") or answered through the API
+// (CaptureValidations): the stages, findings and, when the prober
+// replayed the login, the handshake transcript. The observation hook
+// carries only verdicts.
 type DetailedValidation struct {
 	// At is when the validation finished.
 	At time.Time
+	// Via says who asked: ViaPage or ViaAPI.
+	Via string
 	// Result is the broker's result. It never holds a secret: the
 	// credential is not part of it.
 	Result validate.Result
@@ -66,11 +69,20 @@ func (v *Validations) Detail(endpoint string) (DetailedValidation, bool) {
 	return d, ok
 }
 
-// PutDetail records res as its endpoint's last detailed validation.
-func (v *Validations) PutDetail(res validate.Result) {
+// Who asked for a detailed validation.
+const (
+	// ViaPage is the page's "validate now" button.
+	ViaPage = "this page"
+	// ViaAPI is a ValidateConnection call.
+	ViaAPI = "the API"
+)
+
+// PutDetail records res as its endpoint's last detailed validation, asked
+// for via (ViaPage, ViaAPI).
+func (v *Validations) PutDetail(res validate.Result, via string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.detailed[res.Endpoint] = DetailedValidation{At: v.now(), Result: res}
+	v.detailed[res.Endpoint] = DetailedValidation{At: v.now(), Via: via, Result: res}
 }
 
 // record is the hook's Validation event.
