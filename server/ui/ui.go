@@ -116,6 +116,11 @@ type Options struct {
 // MaxChanges is the most change fields one preflight form takes.
 const MaxChanges = 8
 
+// ValidateEvery is the shortest interval between two "validate now" runs
+// of one endpoint from the page: each is a real login plus one probe per
+// driver profile, and the page has no per-caller rate limit of its own.
+const ValidateEvery = 5 * time.Second
+
 // Handler serves /ui/. Create it with New.
 type Handler struct {
 	o     Options
@@ -343,6 +348,12 @@ func (h *Handler) validateNow(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "no such endpoint, or your identity may not get it")
 		return
 	}
+	if ok, wait := h.o.Validations.startPageRun(name, ValidateEvery); !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		h.fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("this endpoint was validated from the page less than %s ago: try again in %s", ValidateEvery, wait.Round(time.Second)))
+		return
+	}
+	h.o.Log.InfoContext(ctx, "ui: validate now", "endpoint", name, "caller", callerName(ctx), "remote", r.RemoteAddr)
 	// compare_drivers makes the prober replay the login, so a login that
 	// worked has a transcript to draw too, and the drivers table.
 	res, err := h.o.Fleet.Validate(ctx, broker.ValidateRequest{Endpoints: []string{name}, CompareDrivers: true})

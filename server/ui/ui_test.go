@@ -208,6 +208,11 @@ func TestValidateNowAndNoSecret(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui/endpoints/orders?validated=1" {
 		t.Fatalf("POST validate: %d %q\n%.500s", res.StatusCode, res.Header.Get("Location"), body)
 	}
+	// A second run within ValidateEvery is refused: the page is no way
+	// to hammer a database.
+	if res, _ := get(f.h, "POST", "http://127.0.0.1:9100/ui/endpoints/orders/validate", loopback, map[string]string{"Sec-Fetch-Site": "same-origin"}); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Errorf("second validate now: %d, Retry-After %q; want 429 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
 	_, index := get(f.h, "GET", "/ui/", loopback, nil)
 	_, page := get(f.h, "GET", "/ui/endpoints/orders?validated=1", loopback, nil)
 	_, billing := get(f.h, "GET", "/ui/endpoints/billing", loopback, nil)

@@ -46,11 +46,12 @@ type Validations struct {
 	mu       sync.Mutex
 	last     map[string]LastValidation
 	detailed map[string]DetailedValidation
+	pageRuns map[string]time.Time // when the page last started a validation, per endpoint
 }
 
 // NewValidations returns an empty store.
 func NewValidations() *Validations {
-	return &Validations{now: time.Now, last: map[string]LastValidation{}, detailed: map[string]DetailedValidation{}}
+	return &Validations{now: time.Now, last: map[string]LastValidation{}, detailed: map[string]DetailedValidation{}, pageRuns: map[string]time.Time{}}
 }
 
 // Last returns the last validation reported for endpoint.
@@ -83,6 +84,20 @@ func (v *Validations) PutDetail(res validate.Result, via string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.detailed[res.Endpoint] = DetailedValidation{At: v.now(), Via: via, Result: res}
+}
+
+// startPageRun reports whether the page may start a validation of
+// endpoint now (at most one per endpoint per every), and if so notes it.
+// When not, wait says how long until it may.
+func (v *Validations) startPageRun(endpoint string, every time.Duration) (ok bool, wait time.Duration) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := v.now()
+	if last, seen := v.pageRuns[endpoint]; seen && now.Sub(last) < every {
+		return false, every - now.Sub(last)
+	}
+	v.pageRuns[endpoint] = now
+	return true, 0
 }
 
 // record is the hook's Validation event.
