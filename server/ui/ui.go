@@ -229,6 +229,8 @@ type endpointRow struct {
 	Name, Auth, Plugin, TLSMode, Addr string
 	Last                              *LastValidation
 	Primary                           *diagnose.Finding
+	// Apps counts the inventory's environments (-1: could not be read).
+	Apps int
 }
 
 func (h *Handler) row(e *config.Endpoint) endpointRow {
@@ -250,7 +252,16 @@ func (h *Handler) row(e *config.Endpoint) endpointRow {
 func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 	var rows []endpointRow
 	for _, e := range h.o.Fleet.VisibleEndpoints(r.Context()) {
-		rows = append(rows, h.row(e))
+		row := h.row(e)
+		if h.o.Inventory != nil {
+			apps, err := h.o.Inventory.ListInventory(r.Context(), e.Name)
+			row.Apps = len(apps)
+			if err != nil {
+				h.o.Log.WarnContext(r.Context(), "ui: list inventory", "endpoint", e.Name, "err", err)
+				row.Apps = -1
+			}
+		}
+		rows = append(rows, row)
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	h.render(w, r, http.StatusOK, "index", map[string]any{

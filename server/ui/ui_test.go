@@ -278,8 +278,8 @@ policy:
 	if code, _ := fetch(orders, "/ui/endpoints/billing"); code != http.StatusNotFound {
 		t.Errorf("orders identity, billing page: %d, want 404", code)
 	}
-	if code, body := fetch(orders, "/ui/endpoints/orders"); code != http.StatusOK || !strings.Contains(body, "app_orders") && !strings.Contains(body, "orders") {
-		t.Errorf("orders identity, orders page: %d", code)
+	if code, body := fetch(orders, "/ui/endpoints/orders"); code != http.StatusOK || !strings.Contains(body, `<h1 id="endpoint-name">orders</h1>`) {
+		t.Errorf("orders identity, orders page: %d\n%s", code, body)
 	}
 	other := client(&testpki.Leaf{URIs: []string{"spiffe://test/ns/other/sa/x"}})
 	if code, body := fetch(other, "/ui/"); code != http.StatusOK || !strings.Contains(body, `id="no-endpoints"`) || strings.Contains(body, "orders") {
@@ -332,6 +332,10 @@ func TestInventoryAndPreflight(t *testing.T) {
 	}
 	if inv.got != "orders" {
 		t.Errorf("inventory asked for %q", inv.got)
+	}
+	_, index := get(f.h, "GET", "/ui/", loopback, nil)
+	if !strings.Contains(index, "<th>Apps seen</th>") || !strings.Contains(index, `<a href="/ui/endpoints/orders#inventory">1</a>`) {
+		t.Errorf("index lacks the apps column or orders' count:\n%s", index)
 	}
 	q := url.Values{"change": {"plugin=caching_sha2_password", "", "require-tls"}}
 	_, page = get(f.h, "GET", "/ui/endpoints/orders?"+q.Encode(), loopback, nil)
