@@ -19,6 +19,7 @@ const (
 	firstRowY    = 96
 	rowH         = 40
 	labelMax     = 78 // characters of a summary drawn on an arrow
+	noteMax      = 70 // characters of a summary drawn in a note box
 )
 
 // Diagram is a handshake transcript laid out as a sequence diagram: a
@@ -103,6 +104,7 @@ func NewDiagram(tr *handshake.Transcript) *Diagram {
 			r.Arrow, r.X1, r.X2 = true, serverX, clientX
 		default:
 			r.Note, r.NoteX, r.NoteW, r.Class = true, clientX+20, serverX-clientX-40, "note"
+			r.Label = truncate(e.Summary, noteMax)
 		}
 		switch e.Kind {
 		case handshake.KindAuthSwitchRequest:
