@@ -4,57 +4,21 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/connbroker/connbroker/internal/testbrowser"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
-
-// artifactsDir is where browser screenshots are kept:
-// $CONNBROKER_ARTIFACTS/ui, or .artifacts/ui at the repository root.
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("CONNBROKER_ARTIFACTS")
-	if base == "" {
-		base = filepath.Join("..", "..", ".artifacts")
-	}
-	dir, err := filepath.Abs(filepath.Join(base, "ui"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// chromiumPath finds Debian's Chromium; a missing browser fails the test
-// (outside -short): scripts/install-deps.sh installs it.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no chromium on PATH: the fleet page is tested in a real browser; run scripts/install-deps.sh (apt-get install chromium)")
-	return ""
-}
 
 // TestFleetPageInChromium runs connbrokerd for real against a private
 // MariaDB, validates through the API and through the page's own button in
@@ -64,9 +28,7 @@ func chromiumPath(t *testing.T) string {
 // violation, and no password anywhere. Screenshots are kept.
 func TestFleetPageInChromium(t *testing.T) {
 	testtier.Integration(t, "mariadbd and chromium")
-	chrome := chromiumPath(t)
-	shots := artifactsDir(t)
-	t.Logf("screenshots in %s", shots)
+	testbrowser.Path(t) // fail before starting anything when there is no browser
 	db := mariadbtest.StartForTest(t, mariadbtest.Options{})
 
 	dir := t.TempDir()
@@ -153,57 +115,8 @@ endpoints:
 		t.Fatalf("validate legacy through the API: ok %v, err %v; want a failed login", vr.GetOk(), err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.WindowSize(1280, 1000))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run its sandbox as root
-	}
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	// The page must work without JavaScript: the browser runs with it off.
-	// (The first call starts the browser: no timeout on its context.)
-	if _, err := chromedp.Call(bctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
-		t.Fatalf("start chromium (%s): %v", chrome, err)
-	}
-	var mu sync.Mutex
-	var console []string
-	if err := chromedp.Listen(bctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *cdplog.EventEntryAdded:
-			console = append(console, string(e.Entry.Level)+": "+e.Entry.Text+" "+e.Entry.URL)
-		case *runtime.EventExceptionThrown:
-			console = append(console, "exception: "+e.ExceptionDetails.Text)
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(bctx, cdplog.Enable, cdp.Empty{}); err != nil {
-		t.Fatal(err)
-	}
-	bctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	defer tcancel()
+	br := testbrowser.Start(t, "ui", 90*time.Second)
 	base := "http://" + maddr
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			png, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name), png, 0o644)
-		})
-	}
-	outer := func() string {
-		t.Helper()
-		html, err := chromedp.Run(bctx, chromedp.OuterHTML(chromedp.CSS("html")))
-		if err != nil {
-			t.Fatalf("read the page: %v", err)
-		}
-		return html
-	}
-
 	// Validate two endpoints with the page's own button (a plain form POST).
 	type diagramFacts struct {
 		lanes, rows, arrows, switches, tls, tlsLanes int
@@ -211,20 +124,17 @@ endpoints:
 	}
 	validateNow := func(ep string) diagramFacts {
 		t.Helper()
-		err := chromedp.Do(bctx,
+		br.Do("validate "+ep+" in the browser",
 			chromedp.Navigate(base+"/ui/endpoints/"+ep),
 			chromedp.WaitVisible(chromedp.ID("validate-now")),
 			chromedp.Click(chromedp.ID("validate-now")),
 			chromedp.WaitVisible(chromedp.ID("sequence")),
 			chromedp.WaitVisible(chromedp.ID("detail-verdict")),
-			shot("endpoint-"+ep+".png"),
+			br.Shot("endpoint-"+ep+".png"),
 		)
-		if err != nil {
-			t.Fatalf("validate %s in the browser: %v", ep, err)
-		}
-		count := func(sel string) int { return countNodes(t, bctx, sel) }
+		count := br.Count
 		return diagramFacts{
-			html:     outer(),
+			html:     br.HTML(),
 			lanes:    count("#sequence line.lane"),
 			rows:     count("#sequence g.row"),
 			arrows:   count("#sequence g.row line.arrow"),
@@ -257,17 +167,13 @@ endpoints:
 		t.Error("ledger page lacks the drivers table")
 	}
 
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.ID("endpoints")), shot("index.png")); err != nil {
-		t.Fatalf("load the fleet page: %v", err)
-	}
-	index := outer()
-	if n := countNodes(t, bctx, "#endpoints tr.endpoint"); n != 3 {
+	br.Do("load the fleet page", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.ID("endpoints")), br.Shot("index.png"))
+	index := br.HTML()
+	if n := br.Count("#endpoints tr.endpoint"); n != 3 {
 		t.Errorf("index has %d endpoint rows, want 3", n)
 	}
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/ui/endpoints/legacy"), chromedp.WaitVisible(chromedp.ID("sequence")), shot("endpoint-legacy.png")); err != nil {
-		t.Fatalf("load the legacy page: %v", err)
-	}
-	legacy := outer()
+	br.Do("load the legacy page", chromedp.Navigate(base+"/ui/endpoints/legacy"), chromedp.WaitVisible(chromedp.ID("sequence")), br.Shot("endpoint-legacy.png"))
+	legacy := br.HTML()
 	for _, ep := range []string{"shop", "ledger", "legacy"} {
 		if !strings.Contains(index, `data-endpoint="`+ep+`"`) {
 			t.Errorf("index lacks the %s row", ep)
@@ -287,10 +193,10 @@ endpoints:
 	if !strings.Contains(legacy, "failed</span> at auth") || !strings.Contains(legacy, "asked for by the API") || !strings.Contains(legacy, "ERR 1045") {
 		t.Error("legacy page lacks the API verdict, its origin or the server's ERR 1045")
 	}
-	if n := countNodes(t, bctx, `#sequence g.row.err[data-kind="err"][data-dir="server"]`); n != 1 {
+	if n := br.Count(`#sequence g.row.err[data-kind="err"][data-dir="server"]`); n != 1 {
 		t.Errorf("legacy diagram: %d server ERR rows, want 1", n)
 	}
-	if n := countNodes(t, bctx, "#findings tbody tr"); n == 0 {
+	if n := br.Count("#findings tbody tr"); n == 0 {
 		t.Error("legacy page lists no findings for a 1045")
 	}
 	if !strings.Contains(index, `<span class="sev-error">`) {
@@ -303,27 +209,12 @@ endpoints:
 			}
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, c := range console {
-		if strings.Contains(c, "Content Security Policy") || strings.HasPrefix(c, "exception") || strings.HasPrefix(c, "error") {
-			t.Errorf("browser console: %s", c)
-		}
+	for _, p := range br.Problems() {
+		t.Errorf("browser console: %s", p)
 	}
 	for _, name := range []string{"index.png", "endpoint-ledger.png", "endpoint-shop.png", "endpoint-legacy.png"} {
-		if st, err := os.Stat(filepath.Join(shots, name)); err != nil || st.Size() < 5000 {
+		if st, err := os.Stat(filepath.Join(br.Dir, name)); err != nil || st.Size() < 5000 {
 			t.Errorf("screenshot %s missing or empty: %v", name, err)
 		}
 	}
-}
-
-// countNodes counts the elements matching the CSS selector sel in the
-// current page.
-func countNodes(t *testing.T, ctx context.Context, sel string) int {
-	t.Helper()
-	nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll(sel), chromedp.AtLeast(0)))
-	if err != nil {
-		t.Fatalf("query %s: %v", sel, err)
-	}
-	return len(nodes)
 }
