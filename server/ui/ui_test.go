@@ -226,7 +226,7 @@ func TestValidateNowAndNoSecret(t *testing.T) {
 			t.Errorf("index lacks %q", want)
 		}
 	}
-	for _, want := range []string{"Findings", `id="findings"`, "Fix", `id="reason"`, "dial", `id="inventory-off"`, `id="preflight-off"`} {
+	for _, want := range []string{"Findings", `id="findings"`, "Fix", `id="reason"`, "dial", `id="inventory-off"`, `id="preflight-off"`, `id="validated"`, "asked for by this page"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("orders page lacks %q", want)
 		}
@@ -236,6 +236,12 @@ func TestValidateNowAndNoSecret(t *testing.T) {
 	}
 	if res, _ := get(f.h, "GET", "/ui/endpoints/nope", loopback, nil); res.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown endpoint: %d", res.StatusCode)
+	}
+	if res, _ := get(f.h, "GET", "/ui/nothing/here", loopback, nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown page: %d", res.StatusCode)
+	}
+	if res, _ := get(f.h, "GET", "/ui", loopback, nil); res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "/ui/" {
+		t.Errorf("/ui: %d %q, want a redirect to /ui/", res.StatusCode, res.Header.Get("Location"))
 	}
 }
 
