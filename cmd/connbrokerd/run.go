@@ -31,6 +31,7 @@ import (
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
 	"github.com/connbroker/connbroker/server/metrics"
+	"github.com/connbroker/connbroker/server/ui"
 )
 
 // usageError means bad flags or config: exit code 2.
@@ -204,7 +205,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		Secrets:  credential.NewSecrets(secretsmanager.NewFromConfig(awsCfg)),
 	}
 	svc := broker.New(cfg, issuer, log)
-	svc.SetRecorder(mx)
+	// The fleet page (/ui/ on the metrics listener) keeps each endpoint's
+	// last validation from the recorder's events.
+	lastValidations := ui.NewValidations()
+	svc.SetRecorder(lastValidations.Tee(mx))
 	enableAWSAPI(ctx, svc, awsCfg, cfg, log)
 	conf := newConfigurator(svc, cfg, awsCfg, log) // discovery.go
 	confCtx, stopConf := context.WithCancel(ctx)
@@ -212,7 +216,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	go func() { defer close(confDone); conf.Run(confCtx) }()
 	defer func() { stopConf(); <-confDone }()
 
-	opts := mx.ServerOptions()
+	// The fleet page draws the last ValidateConnection answer too.
+	opts := append(mx.ServerOptions(), grpc.ChainUnaryInterceptor(ui.CaptureValidations(lastValidations)))
 	var tcpCreds credentials.TransportCredentials
 	if cfg.TLS.Enabled() {
 		tc, err := serverTLS(cfg.TLS)
@@ -242,7 +247,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		log.Info("gRPC server reflection on (--reflection)")
 	}
 	mx.GRPC.InitializeMetrics(gs)
-	stopMetrics, err := serveMetrics(cfg, mx, log)
+	fleet, err := ui.New(ui.Options{Fleet: svc, Validations: lastValidations, Log: log})
+	if err != nil {
+		return err
+	}
+	stopMetrics, err := serveMetricsWith(cfg, metricsRoutes(mx, fleet), log)
 	if err != nil {
 		return err
 	}
