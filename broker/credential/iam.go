@@ -49,7 +49,7 @@ type IAM struct {
 	now          func() time.Time
 	refreshAfter time.Duration
 	log          *slog.Logger
-	rec          observe.Recorder
+	events       observe.Sink
 	roles        func(roleARN string) aws.CredentialsProvider
 
 	mu    sync.RWMutex
@@ -86,9 +86,13 @@ func WithRoles(roles func(roleARN string) aws.CredentialsProvider) IAMOption {
 // WithLogger sets the logger for stale-token warnings.
 func WithLogger(l *slog.Logger) IAMOption { return func(i *IAM) { i.log = l } }
 
-// WithRecorder reports cache hits, misses, refresh errors and token
-// expiry to r.
-func WithRecorder(r observe.Recorder) IAMOption { return func(i *IAM) { i.rec = r } }
+// WithSink emits cache lookups (observe.TokenCache), signed tokens
+// (observe.TokenSigned) and failed signings (observe.TokenRefreshFailed)
+// to s.
+func WithSink(s observe.Sink) IAMOption { return func(i *IAM) { i.events = s } }
+
+// WithRecorder is WithSink(observe.FromRecorder(r)).
+func WithRecorder(r observe.Recorder) IAMOption { return WithSink(observe.FromRecorder(r)) }
 
 // NewIAM returns an issuer signing with creds (the AWS default chain in
 // production).
@@ -99,7 +103,7 @@ func NewIAM(creds aws.CredentialsProvider, opts ...IAMOption) *IAM {
 		now:          time.Now,
 		refreshAfter: DefaultRefreshAfter,
 		log:          slog.New(slog.DiscardHandler),
-		rec:          observe.Nop{},
+		events:       observe.Nop{},
 		cache:        make(map[tokenKey]Credential),
 	}
 	for _, o := range opts {
@@ -116,10 +120,10 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 	c, ok := i.cache[k]
 	i.mu.RUnlock()
 	if ok && now.Before(c.RefreshAfter) {
-		i.rec.TokenCache(ep.Name, observe.CacheHit)
+		i.events.Observe(ctx, observe.TokenCache{Endpoint: ep.Name, Result: observe.CacheHit})
 		return c, nil
 	}
-	i.rec.TokenCache(ep.Name, observe.CacheMiss)
+	i.events.Observe(ctx, observe.TokenCache{Endpoint: ep.Name, Result: observe.CacheMiss})
 	ch := i.group.DoChan(fmt.Sprintf("%s\x00%d\x00%s\x00%s\x00%s", k.host, k.port, k.region, k.user, k.role), func() (any, error) {
 		// The refresh is shared by every waiter, so it must not die with the
 		// first caller's context.
@@ -144,14 +148,14 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 	}
 	if res.Err == nil {
 		nc := res.Val.(Credential)
-		i.rec.TokenExpiry(ep.Name, nc.ExpiresAt)
+		i.events.Observe(ctx, observe.TokenSigned{Endpoint: ep.Name, ExpiresAt: nc.ExpiresAt})
 		return nc, nil
 	}
-	i.rec.TokenRefreshError(ep.Name)
+	i.events.Observe(ctx, observe.TokenRefreshFailed{Endpoint: ep.Name})
 	if ok && now.Add(minRemaining).Before(c.ExpiresAt) {
 		i.log.WarnContext(ctx, "serving cached IAM token: signing failed", "endpoint", ep.Name, "expires_at", c.ExpiresAt, "err", res.Err)
 		c.Stale = true
-		i.rec.TokenCache(ep.Name, observe.CacheStale)
+		i.events.Observe(ctx, observe.TokenCache{Endpoint: ep.Name, Result: observe.CacheStale})
 		return c, nil
 	}
 	return Credential{}, &SourceError{Endpoint: ep.Name, Source: "iam", Err: res.Err}

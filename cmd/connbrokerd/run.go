@@ -193,12 +193,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	mx := metrics.New()
 	passwords := credential.NewPasswords(lookupEnv)
 	issuer := &credential.Router{
-		IAM:      credential.NewIAM(awsCfg.Credentials, append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log), credential.WithRecorder(mx), credential.WithRoles(roleProviders(awsCfg)))...),
+		IAM:      credential.NewIAM(awsCfg.Credentials, append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log), credential.WithSink(mx), credential.WithRoles(roleProviders(awsCfg)))...),
 		Password: passwords,
 		Secrets:  credential.NewSecrets(secretsmanager.NewFromConfig(awsCfg)),
 	}
 	svc := broker.New(cfg, issuer, log)
-	svc.SetRecorder(mx)
+	svc.Subscribe(mx) // the metrics consume the event stream; server.Extras.Audit subscribes the audit log
 	enableAWSAPI(ctx, svc, awsCfg, cfg, log)
 
 	opts := mx.ServerOptions()
@@ -262,11 +262,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			}
 			if err != nil {
 				log.Error("config reload rejected; keeping the old config", "err", err)
-				mx.ConfigReload(false)
+				svc.RejectReload(ctx, err)
 				continue
 			}
-			svc.SetConfig(nc)
-			mx.ConfigReload(true)
+			svc.SetConfig(nc) // emits the applied reload
 			log.Info("config reloaded", "endpoints", len(nc.Endpoints))
 		}
 	}()
