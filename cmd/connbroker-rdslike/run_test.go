@@ -26,7 +26,8 @@ func TestRun(t *testing.T) {
 		{"no AWS key", nil, func(string) string { return "" }, "AWS_ACCESS_KEY_ID"},
 		{"bad password user", []string{"--password-user", "nocolon"}, getenv, "USER:PASSWORD"},
 		{"non-loopback listen", []string{"--listen", "0.0.0.0:0"}, getenv, "loopback"},
-		{"unknown flag", []string{"--nope"}, getenv, "not defined"},
+		{"unknown flag", []string{"--nope"}, getenv, "unknown flag: --nope"},
+		{"Go-style single-dash flag", []string{"-listen", "0.0.0.0:0"}, getenv, "loopback"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb testlog.Buffer
