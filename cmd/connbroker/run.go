@@ -15,16 +15,16 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/connbroker/connbroker/internal/cli"
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
-// Exit codes: the ones every binary shares (internal/cli).
+// Exit codes: the ones every binary shares (internal/cli, imported as cmdline: the tests have a cli helper).
 const (
-	exitOK         = cli.OK
-	exitFailed     = cli.Failed
-	exitUsage      = cli.Usage
-	exitBrokerDown = cli.BrokerUnreachable
+	exitOK         = cmdline.OK
+	exitFailed     = cmdline.Failed
+	exitUsage      = cmdline.Usage
+	exitBrokerDown = cmdline.BrokerUnreachable
 )
 
 // exitError carries an exit code (cli.ExitCoder); its message is printed
@@ -49,9 +49,9 @@ func usage(format string, a ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
 }
 
-// exitCode maps run's error to the exit code: cli.Exit, the mapping every
+// exitCode maps run's error to the exit code: cmdline.Exit, the mapping every
 // binary shares.
-func exitCode(err error, stderr io.Writer) int { return cli.Exit("connbroker", err, stderr) }
+func exitCode(err error, stderr io.Writer) int { return cmdline.Exit("connbroker", err, stderr) }
 
 type globals struct {
 	out    io.Writer
@@ -96,7 +96,7 @@ not be reached or refused the request.`,
 
 	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g),
 		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g))
-	return cli.Execute(root, args, stdout, stderr)
+	return cmdline.Execute(root, args, stdout, stderr)
 }
 
 // check validates the global flags; extra names output formats the
