@@ -49,6 +49,12 @@ func (s *Service) emit(ctx context.Context, e observe.Event) error {
 // issued emits the CredentialIssued event of p; an error means a sink
 // refused it (the audit log fails closed) and p must not be sent.
 func (s *Service) issued(ctx context.Context, p *Params, watch bool) error {
+	s.sinks.mu.RLock()
+	none := len(s.sinks.list) == 0
+	s.sinks.mu.RUnlock()
+	if none { // build no event: the in-process cache-hit path stays allocation-free
+		return nil
+	}
 	err := s.emit(ctx, observe.CredentialIssued{
 		Endpoint: p.Endpoint, DBUser: p.User, Kind: p.Credential.Kind.String(),
 		Stale: p.Credential.Stale, ExpiresAt: p.Credential.ExpiresAt, Watch: watch,
