@@ -56,8 +56,8 @@ func (s *Service) issued(ctx context.Context, p *Params, watch bool) error {
 		return nil
 	}
 	err := s.emit(ctx, observe.CredentialIssued{
-		Endpoint: p.Endpoint, DBUser: p.User, Kind: p.Credential.Kind.String(),
-		Stale: p.Credential.Stale, ExpiresAt: p.Credential.ExpiresAt, Watch: watch,
+		Endpoint: p.Endpoint, DBUser: p.User, Method: string(p.Resolution.Method), Kind: p.Credential.Kind.String(),
+		Cached: p.Credential.Cached, Stale: p.Credential.Stale, ExpiresAt: p.Credential.ExpiresAt, Watch: watch,
 	})
 	if err != nil {
 		return fmt.Errorf("record the credential issued for endpoint %q: %w", p.Endpoint, err)

@@ -80,7 +80,7 @@ func TestParamsEvents(t *testing.T) {
 	if _, err := s.Params(app, "db", ""); err != nil {
 		t.Fatal(err)
 	}
-	want := []observe.Event{observe.CredentialIssued{Endpoint: "db", DBUser: "app", Kind: "password"}}
+	want := []observe.Event{observe.CredentialIssued{Endpoint: "db", DBUser: "app", Method: "password", Kind: "password"}}
 	if diff := cmp.Diff(want, first.take()); diff != "" {
 		t.Errorf("first sink (-want +got):\n%s", diff)
 	}

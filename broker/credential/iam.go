@@ -134,6 +134,7 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 	i.mu.RUnlock()
 	if ok && now.Before(c.RefreshAfter) {
 		i.cacheResult(ctx, ep.Name, observe.CacheHit)
+		c.Cached = true
 		return c, nil
 	}
 	i.cacheResult(ctx, ep.Name, observe.CacheMiss)
@@ -167,7 +168,7 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 	i.emit(ctx, observe.TokenRefreshFailed{Endpoint: ep.Name})
 	if ok && now.Add(minRemaining).Before(c.ExpiresAt) {
 		i.log.WarnContext(ctx, "serving cached IAM token: signing failed", "endpoint", ep.Name, "expires_at", c.ExpiresAt, "err", res.Err)
-		c.Stale = true
+		c.Stale, c.Cached = true, true
 		i.cacheResult(ctx, ep.Name, observe.CacheStale)
 		return c, nil
 	}

@@ -97,8 +97,13 @@ func OriginFrom(ctx context.Context) (Origin, bool) {
 type CredentialIssued struct {
 	// Endpoint is the endpoint name; DBUser its database account.
 	Endpoint, DBUser string
+	// Method is the authentication method used ("iam" or "password",
+	// after auth: auto is resolved).
+	Method string
 	// Kind is "iam-token" or "password".
 	Kind string
+	// Cached is true when the issuer served it from its cache.
+	Cached bool
 	// Stale is true when a cached credential is served because its
 	// source fails.
 	Stale bool
