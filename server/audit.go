@@ -43,8 +43,8 @@ const (
 type AuditEvent struct {
 	// Time is when the call finished, UTC.
 	Time time.Time `json:"time"`
-	// Event is credential_issued, validation, probe, denied or
-	// issue_failed.
+	// Event is credential_issued, validation, probe, denied,
+	// issue_failed or login_failure_reported.
 	Event string `json:"event"`
 	// Caller is the caller identity; empty when the caller has none.
 	Caller string `json:"caller"`
