@@ -248,7 +248,7 @@ func auditEvent(ctx context.Context, ev observe.Event) (e AuditEvent, ok bool) {
 		e.Caller, e.CallerKind = id.Name, string(id.Kind)
 	}
 	if o, ok := observe.OriginFrom(ctx); ok {
-		e.Method, e.Peer = o.Method, o.Peer
+		e.Method, e.Peer = o.Method, o.PeerString()
 	}
 	switch v := ev.(type) {
 	case observe.CredentialIssued:
@@ -332,8 +332,8 @@ func originStream() grpc.StreamServerInterceptor {
 
 func withOrigin(ctx context.Context, method string) context.Context {
 	o := observe.Origin{Method: method}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		o.Peer = p.Addr.String()
+	if p, ok := peer.FromContext(ctx); ok {
+		o.Peer = p.Addr
 	}
 	return observe.WithOrigin(ctx, o)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/connbroker/connbroker/broker/observe"
@@ -34,7 +35,7 @@ func ExampleFanout() {
 		return nil
 	})
 	stream := observe.Fanout{lastValidation, observe.FromRecorder(counter{}), audit}
-	ctx := observe.WithOrigin(context.Background(), observe.Origin{Method: "/connbroker.v1.BrokerService/ValidateConnection", Peer: "127.0.0.1:5000"})
+	ctx := observe.WithOrigin(context.Background(), observe.Origin{Method: "/connbroker.v1.BrokerService/ValidateConnection", Peer: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}})
 
 	stream.Observe(ctx, observe.Validation{Endpoint: "orders", Finding: "auth", Duration: 40 * time.Millisecond})
 	// A result shared with another request's login is not counted again.

@@ -23,6 +23,7 @@ package observe
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 )
 
@@ -75,8 +76,17 @@ func (f Fanout) Observe(ctx context.Context, e Event) error {
 type Origin struct {
 	// Method is the full gRPC method name.
 	Method string
-	// Peer is the caller's network address; "" when unknown.
-	Peer string
+	// Peer is the caller's network address; nil when unknown. It is kept
+	// as an address (not formatted) so calls nobody audits pay nothing.
+	Peer net.Addr
+}
+
+// PeerString is the peer address as text, "" when unknown.
+func (o Origin) PeerString() string {
+	if o.Peer == nil {
+		return ""
+	}
+	return o.Peer.String()
 }
 
 type originKey struct{}
