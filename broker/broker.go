@@ -130,13 +130,13 @@ func New(cfg *config.Config, issuer credential.Issuer, log *slog.Logger) *Servic
 // Config returns the current configuration.
 func (s *Service) Config() *config.Config { return s.cfg.Load() }
 
-// SetConfig replaces the configuration, drops what was cached for
-// endpoints that are gone or changed (resolution.go) and emits an applied
-// observe.Reload naming them.
+// SetConfig replaces the configuration and drops what was cached for
+// endpoints that are gone or changed (resolution.go). It emits nothing: a
+// reload reports itself with ReloadApplied or RejectReload (discovery also
+// calls SetConfig).
 func (s *Service) SetConfig(c *config.Config) {
-	old := s.cfg.Swap(c)
+	s.cfg.Store(c)
 	s.res.reload(c)
-	s.emit(context.Background(), observe.Reload{OK: true, Changed: changedEndpoints(old, c)})
 }
 
 // Endpoints returns the configured endpoints sorted by name.
@@ -394,13 +394,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		credStage.Error = "no credential: " + credential.SafeMessage(err)
 		return outcome{res: validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}, finding: credStage.Name}
 	}
-	target := validate.Target{
-		Endpoint: ep.Name, Addr: ep.DialAddr(), User: ep.User, Database: ep.Database,
-		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
-		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
-		AllowCleartext: ep.ClearText(),
-		Plugin:         ep.Plugin,
-	}
+	target := targetFor(ep, cred)
 	res := s.validator.Validate(cctx, target)
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
 	res.Method, res.Plugin = ep.Auth, ep.Plugin
@@ -418,4 +412,16 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	}
 	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "duration", time.Since(start))
 	return outcome{res: res, finding: failedStage(res)}
+}
+
+// targetFor is the login the validator makes for the effective endpoint ep
+// with cred.
+func targetFor(ep *config.Endpoint, cred credential.Credential) validate.Target {
+	return validate.Target{
+		Endpoint: ep.Name, Addr: ep.DialAddr(), User: ep.User, Database: ep.Database,
+		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
+		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
+		AllowCleartext: ep.ClearText(),
+		Plugin:         ep.Plugin,
+	}
 }

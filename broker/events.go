@@ -97,6 +97,13 @@ func (s *Service) Unidentified(ctx context.Context, endpoint string, err error) 
 	s.emit(ctx, observe.Denied{Endpoint: endpoint, Err: err})
 }
 
+// ReloadApplied records a configuration reload (SIGHUP) that was applied:
+// an observe.Reload naming the endpoints added, removed or changed from
+// before to the configuration now served.
+func (s *Service) ReloadApplied(ctx context.Context, before *config.Config) {
+	s.emit(ctx, observe.Reload{OK: true, Changed: changedEndpoints(before, s.cfg.Load())})
+}
+
 // RejectReload records a configuration reload that was rejected with err
 // (the old configuration keeps serving).
 func (s *Service) RejectReload(ctx context.Context, err error) {

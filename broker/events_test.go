@@ -186,7 +186,9 @@ func TestReloadEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc.Endpoints["added"] = &config.Endpoint{Name: "added", Host: "h", Port: 1, User: "u", Auth: config.AuthPassword}
+	before := s.Config()
 	s.SetConfig(nc)
+	s.ReloadApplied(context.Background(), before)
 	s.RejectReload(context.Background(), errors.New("bad port"))
 	want := []observe.Event{
 		observe.Reload{OK: true, Changed: []string{"added", "db"}},

@@ -80,6 +80,12 @@ func restartOnly(old, nc *config.Config) error {
 	if old.Audit != nc.Audit {
 		changed = append(changed, "audit")
 	}
+	if old.AWS != nc.AWS {
+		changed = append(changed, "aws")
+	}
+	if old.IAM != nc.IAM {
+		changed = append(changed, "iam")
+	}
 	if len(changed) > 0 {
 		return fmt.Errorf("reload: %s changed; these take effect only on a restart (restart connbrokerd, or revert them)", strings.Join(changed, ", "))
 	}
@@ -202,6 +208,11 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	svc := broker.New(cfg, issuer, log)
 	svc.Subscribe(mx) // the metrics consume the event stream; server.Extras.Audit subscribes the audit log
 	enableAWSAPI(ctx, svc, awsCfg, cfg, log)
+	conf := newConfigurator(svc, cfg, awsCfg, log) // discovery.go
+	confCtx, stopConf := context.WithCancel(ctx)
+	confDone := make(chan struct{})
+	go func() { defer close(confDone); conf.Run(confCtx) }()
+	defer func() { stopConf(); <-confDone }()
 
 	opts := mx.ServerOptions()
 	var tcpCreds credentials.TransportCredentials
@@ -267,7 +278,9 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 				svc.RejectReload(ctx, err)
 				continue
 			}
-			svc.SetConfig(nc) // emits the applied reload
+			before := svc.Config()
+			conf.SetBase(nc)
+			svc.ReloadApplied(ctx, before)
 			log.Info("config reloaded", "endpoints", len(nc.Endpoints))
 		}
 	}()
