@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -105,6 +106,16 @@ func (v *Validations) record(endpoint string, ok bool, finding string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.last[endpoint] = LastValidation{At: v.now(), OK: ok, Finding: finding}
+}
+
+// Observe implements observe.Sink: it keeps each endpoint's last
+// validation verdict from the domain's event stream (subscribe it with
+// broker.Service.Subscribe).
+func (v *Validations) Observe(_ context.Context, e observe.Event) error {
+	if ev, ok := e.(observe.Validation); ok {
+		v.record(ev.Endpoint, ev.OK, ev.Finding)
+	}
+	return nil
 }
 
 // Tee returns a recorder that reports every event to next (nil: none)
