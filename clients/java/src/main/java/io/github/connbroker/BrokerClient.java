@@ -177,7 +177,7 @@ public final class BrokerClient implements AutoCloseable {
             var resp = stub.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS).reportLoginFailure(ReportLoginFailureRequest.newBuilder()
                     .setEndpoint(endpoint).setDriver(driver).setMysqlErrno(mysqlErrno).build());
             LOG.log(Level.INFO, "connbroker: login to endpoint {0} refused with {1}; reported (reread={2}, changed={3}), retrying once",
-                    endpoint, mysqlErrno, resp.getReread(), resp.getChanged());
+                    endpoint, Integer.toString(mysqlErrno), resp.getReread(), resp.getChanged());
             return true;
         } catch (StatusRuntimeException e) {
             LOG.log(Level.WARNING, "connbroker: report login failure for endpoint {0} to broker {1}: {2}", endpoint, address, e.getStatus());

@@ -62,7 +62,7 @@ final class KeptParams {
         }
         if (since != null) {
             LOG.log(Level.WARNING, "connbroker: broker {0} reachable again after {1} ms; fresh params for endpoint {2} (driver {3})",
-                    address, Duration.between(since, now).toMillis(), endpoint, driver);
+                    address, Long.toString(Duration.between(since, now).toMillis()), endpoint, driver);
         }
     }
 
@@ -107,7 +107,7 @@ final class KeptParams {
         }
         if (warn) {
             LOG.log(Level.WARNING, "connbroker: broker {0} unavailable ({1}); serving kept params for endpoint {2} (driver {3}), "
-                    + "usable for {4} s more; warning once per outage", err.address(), err.code(), endpoint, driver, left.toSeconds());
+                    + "usable for {4} s more; warning once per outage", err.address(), err.code(), endpoint, driver, Long.toString(left.toSeconds()));
         }
         return out;
     }
