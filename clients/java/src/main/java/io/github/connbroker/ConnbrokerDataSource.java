@@ -26,8 +26,8 @@ import javax.sql.DataSource;
  *
  * <p>Two ways to make one: {@code new ConnbrokerDataSource(client,
  * endpoint)} with a shared {@link BrokerClient}, or the no-argument
- * constructor and the bean properties {@code brokerAddress} and
- * {@code endpoint} (HikariCP's {@code dataSourceClassName} +
+ * constructor and the bean properties {@code brokerAddress},
+ * {@code endpoint} and optionally {@code timeoutMillis} (HikariCP's {@code dataSourceClassName} +
  * {@code dataSource.*} properties), which makes its own client on the first
  * connection. Thread-safe.
  */
@@ -46,6 +46,7 @@ public class ConnbrokerDataSource implements DataSource, AutoCloseable {
     private volatile boolean ownsClient;
     private volatile String brokerAddress;
     private volatile String endpoint;
+    private volatile long timeoutMillis = BrokerClient.DEFAULT_TIMEOUT.toMillis();
     private volatile PrintWriter logWriter;
     private volatile int loginTimeout;
 
@@ -93,6 +94,26 @@ public class ConnbrokerDataSource implements DataSource, AutoCloseable {
         return endpoint;
     }
 
+    /**
+     * Sets the deadline of each broker call, in milliseconds, for the client
+     * this DataSource makes from brokerAddress (default 5000); before the
+     * first connection only.
+     */
+    public void setTimeoutMillis(long timeoutMillis) {
+        if (client != null) {
+            throw new IllegalStateException("timeoutMillis is fixed once the DataSource has a client");
+        }
+        if (timeoutMillis <= 0) {
+            throw new IllegalArgumentException("timeoutMillis must be > 0, got " + timeoutMillis);
+        }
+        this.timeoutMillis = timeoutMillis;
+    }
+
+    /** Returns the deadline of each broker call, in milliseconds. */
+    public long getTimeoutMillis() {
+        return timeoutMillis;
+    }
+
     /** Returns the client, making one from brokerAddress on first use. */
     public BrokerClient client() {
         BrokerClient c = client;
@@ -104,7 +125,7 @@ public class ConnbrokerDataSource implements DataSource, AutoCloseable {
                 if (brokerAddress == null || brokerAddress.isBlank()) {
                     throw new IllegalStateException("ConnbrokerDataSource has no brokerAddress (set dataSource.brokerAddress)");
                 }
-                client = BrokerClient.newBuilder(brokerAddress).build();
+                client = BrokerClient.newBuilder(brokerAddress).timeout(java.time.Duration.ofMillis(timeoutMillis)).build();
                 ownsClient = true;
             }
             return client;

@@ -75,6 +75,7 @@ public final class Scenario {
         p.setProperty("dataSourceClassName", "io.github.connbroker.ConnbrokerDataSource");
         p.setProperty("dataSource.brokerAddress", broker);
         p.setProperty("dataSource.endpoint", endpoint);
+        p.setProperty("dataSource.timeoutMillis", "10000"); // a loaded CI machine; the default is 5000
         p.setProperty("maximumPoolSize", "2");
         p.setProperty("minimumIdle", "0");
         p.setProperty("poolName", "connbroker-" + endpoint);
@@ -125,7 +126,7 @@ public final class Scenario {
      * docs/JAVA.md, "Spring Boot": the body of the {@code @Bean} method.
      */
     static DataSource dataSource(String brokerAddress, String endpoint) {
-        BrokerClient broker = BrokerClient.newBuilder(brokerAddress).build();
+        BrokerClient broker = BrokerClient.newBuilder(brokerAddress).timeout(Duration.ofSeconds(10)).build();
         HikariConfig cfg = ConnbrokerHikari.config(new ConnbrokerDataSource(broker, endpoint));
         cfg.setMaximumPoolSize(10);
         return new HikariDataSource(cfg);
@@ -143,14 +144,14 @@ public final class Scenario {
     }
 
     static void outage(String broker, String endpoint) throws Exception {
-        BrokerClient client = BrokerClient.newBuilder(broker).timeout(Duration.ofSeconds(2)).build();
-        BrokerClient strict = BrokerClient.newBuilder(broker).timeout(Duration.ofSeconds(2)).staleMargin(Duration.ofHours(1)).build();
+        BrokerClient client = BrokerClient.newBuilder(broker).timeout(Duration.ofSeconds(10)).build();
+        BrokerClient strict = BrokerClient.newBuilder(broker).timeout(Duration.ofSeconds(10)).staleMargin(Duration.ofHours(1)).build();
         ConnbrokerDataSource ds = new ConnbrokerDataSource(client, endpoint);
         ConnbrokerDataSource strictDs = new ConnbrokerDataSource(strict, endpoint);
         HikariConfig cfg = ConnbrokerHikari.config(ds);
         cfg.setMaximumPoolSize(1);
         cfg.setMinimumIdle(0);
-        cfg.setConnectionTimeout(3000);
+        cfg.setConnectionTimeout(15000);
         try (HikariDataSource pool = new HikariDataSource(cfg)) {
             try (Connection c = pool.getConnection()) {
                 out("user", currentUser(c));
