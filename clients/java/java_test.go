@@ -42,6 +42,7 @@ type rig struct {
 	broker    *testbroker.Broker
 	stop      func()
 	audit     *testlog.Buffer
+	cfg       string // the broker's configuration
 	classpath string
 
 	window   time.Duration // the peer refuses tokens older than this
@@ -100,6 +101,7 @@ func newRig(t *testing.T, window time.Duration) *rig {
 	}
 	cfg := fmt.Sprintf("iam: {refresh_after: 1s}\nendpoints:\n  iam:\n    host: 127.0.0.1\n    port: %d\n    user: iam\n    database: app\n    auth: iam\n    region: %s\n    tls: {mode: verify-identity, ca: %s}\n",
 		r.peer.Port, testbroker.Region, ca)
+	r.cfg = cfg
 	r.broker, r.stop, err = testbroker.NewWith(cfg, testbroker.Options{Audit: r.audit})
 	if err != nil {
 		t.Fatal(err)
@@ -391,5 +393,34 @@ func TestHikariMariaDBPAMIAM(t *testing.T) {
 	}
 	if accepted < 2*windows {
 		t.Errorf("the PAM checker accepted %d IAM logins, want >= %d (one per physical connection)", accepted, 2*windows)
+	}
+}
+
+// TestReplicasOneStopped: three brokers given as a comma-separated list
+// (round_robin over a static resolver); one is stopped midway and no
+// login fails, none served from kept params.
+func TestReplicasOneStopped(t *testing.T) {
+	r := newRig(t, tokenLifetime)
+	addrs := []string{r.broker.Addr}
+	for range 2 {
+		b, stop, err := testbroker.New(r.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		addrs = append(addrs, b.Addr)
+	}
+	s := r.start(t, "replicas", strings.Join(addrs, ","), "iam")
+	s.until(t, "ready", time.Minute)
+	r.stop() // the first of the list (also the channel's authority)
+	if _, err := io.WriteString(s.stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t)
+	if errs := s.out["error"]; len(errs) != 0 {
+		t.Errorf("logins failed with one of three brokers stopped: %v", errs)
+	}
+	if ok, stale := s.int(t, "ok"), s.int(t, "stale"); ok != 30 || stale != 0 {
+		t.Errorf("ok=%d stale=%d, want 30 and 0", ok, stale)
 	}
 }

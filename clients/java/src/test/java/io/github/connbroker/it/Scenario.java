@@ -41,7 +41,9 @@ import javax.sql.DataSource;
  *   <li>{@code outage}: one connection, then "ready" on stdout; after a line
  *       on stdin (the broker is then stopped) three more physical
  *       connections from kept params, and a client whose margin exceeds the
- *       token's lifetime gets BrokerUnavailableException.
+ *       token's lifetime gets BrokerUnavailableException;
+ *   <li>{@code replicas}: BROKER is a comma-separated list; 10 physical
+ *       connections, "ready", then (one broker is stopped) 20 more.
  * </ul>
  */
 public final class Scenario {
@@ -53,6 +55,7 @@ public final class Scenario {
             case "windows" -> windows(broker, endpoint, Integer.parseInt(args[3]), Long.parseLong(args[4]));
             case "bean" -> bean(broker, endpoint);
             case "outage" -> outage(broker, endpoint);
+            case "replicas" -> replicas(broker, endpoint);
             default -> throw new IllegalArgumentException("unknown mode " + mode);
         }
     }
@@ -185,6 +188,28 @@ public final class Scenario {
         } finally {
             client.close();
             strict.close();
+        }
+    }
+
+    static void replicas(String brokers, String endpoint) throws Exception {
+        try (BrokerClient client = BrokerClient.newBuilder(brokers).timeout(Duration.ofSeconds(10)).build()) {
+            ConnbrokerDataSource ds = new ConnbrokerDataSource(client, endpoint);
+            int ok = 0;
+            for (int i = 0; i < 30; i++) {
+                if (i == 10) {
+                    out("ready", 1);
+                    new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+                }
+                try (Connection c = ds.getConnection()) {
+                    currentUser(c);
+                    ok++;
+                } catch (SQLException e) {
+                    out("error", e);
+                }
+            }
+            out("physical", ds.physicalConnections());
+            out("stale", client.resilienceStats().staleServes());
+            out("ok", ok);
         }
     }
 }
