@@ -66,7 +66,7 @@ $(JAVA_CLIENT)/target/.built: $(JAVA_CLIENT)/target/.deps $(JAVA_SOURCES)
 	@touch $@
 
 .PHONY: java-test
-java-test: java-build ## clients/java's JUnit tests, then its HikariCP tests against the real broker and peer (Go)
+java-test: java-build build ## clients/java's JUnit tests, then its HikariCP tests against the real broker and peers (Go)
 	cd $(JAVA_CLIENT) && mvn -B -q -o surefire:test
 	go test -count=1 ./$(JAVA_CLIENT)/
 

@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>several brokers: {@code dns:///connbroker.ns.svc:7700} (every
  *       address of the name) or a comma-separated list, with round_robin;
  *   <li>the last params per (endpoint, driver) are kept; while the broker
- *       cannot be reached (or answers UNAVAILABLE / DEADLINE_EXCEEDED) they
+ *       cannot be reached (or answers UNAVAILABLE / DEADLINE_EXCEEDED; or
+ *       the call fails on a connection that closed under it) they
  *       are served as long as the credential's expires_at minus a safety
  *       margin is ahead, with one warning per outage and a counter
  *       ({@link #resilienceStats()});
@@ -146,19 +147,37 @@ public final class BrokerClient implements AutoCloseable {
             return p;
         } catch (StatusRuntimeException e) {
             Status.Code code = e.getStatus().getCode();
+            if (code == Status.Code.UNKNOWN && e.getStatus().getCause() instanceof java.io.IOException) {
+                // grpc-java fails a call that raced the close of a dead
+                // connection (a killed broker) with UNKNOWN "channel closed"
+                // and a ClosedChannelException: the broker was not reached.
+                code = Status.Code.UNAVAILABLE;
+            }
             String what = "get connection params for endpoint \"" + endpoint + "\" (driver \"" + driver + "\") at broker " + address;
             switch (code) {
                 case UNAVAILABLE, DEADLINE_EXCEEDED -> {
                     return kept.serve(endpoint, driver, new BrokerUnavailableException(
-                            what + ": broker unavailable: " + e.getStatus(), address, endpoint, code, null, e));
+                            what + ": broker unavailable: " + describe(e.getStatus()), address, endpoint, code, null, e));
                 }
                 case NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED, INVALID_ARGUMENT -> {
                     kept.forget(endpoint, driver);
-                    throw new BrokerException(what + ": " + e.getStatus(), endpoint, code, e);
+                    throw new BrokerException(what + ": " + describe(e.getStatus()), endpoint, code, e);
                 }
-                default -> throw new BrokerException(what + ": " + e.getStatus(), endpoint, code, e);
+                default -> throw new BrokerException(what + ": " + describe(e.getStatus()), endpoint, code, e);
             }
         }
+    }
+
+    /** Returns "CODE: description (cause)" without the cause's stack trace. */
+    private static String describe(Status s) {
+        StringBuilder b = new StringBuilder(s.getCode().name());
+        if (s.getDescription() != null) {
+            b.append(": ").append(s.getDescription());
+        }
+        if (s.getCause() != null) {
+            b.append(" (").append(s.getCause()).append(')');
+        }
+        return b.toString();
     }
 
     /**
@@ -180,7 +199,7 @@ public final class BrokerClient implements AutoCloseable {
                     endpoint, Integer.toString(mysqlErrno), resp.getReread(), resp.getChanged());
             return true;
         } catch (StatusRuntimeException e) {
-            LOG.log(Level.WARNING, "connbroker: report login failure for endpoint {0} to broker {1}: {2}", endpoint, address, e.getStatus());
+            LOG.log(Level.WARNING, "connbroker: report login failure for endpoint {0} to broker {1}: {2}", endpoint, address, describe(e.getStatus()));
             return false;
         }
     }

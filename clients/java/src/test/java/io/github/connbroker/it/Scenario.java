@@ -43,7 +43,10 @@ import javax.sql.DataSource;
  *       connections from kept params, and a client whose margin exceeds the
  *       token's lifetime gets BrokerUnavailableException;
  *   <li>{@code replicas}: BROKER is a comma-separated list; 10 physical
- *       connections, "ready", then (one broker is stopped) 20 more.
+ *       connections, "ready", then (one broker is stopped) 20 more;
+ *   <li>{@code restart}: one connection, "ready"; (the broker is killed)
+ *       three from kept params, "down"; (the broker is restarted on the same
+ *       address) connections until the outage is over, "recovered_ms".
  * </ul>
  */
 public final class Scenario {
@@ -56,6 +59,7 @@ public final class Scenario {
             case "bean" -> bean(broker, endpoint);
             case "outage" -> outage(broker, endpoint);
             case "replicas" -> replicas(broker, endpoint);
+            case "restart" -> restart(broker, endpoint);
             default -> throw new IllegalArgumentException("unknown mode " + mode);
         }
     }
@@ -114,6 +118,7 @@ public final class Scenario {
             }
             ConnbrokerDataSource ds = pool.unwrap(ConnbrokerDataSource.class);
             out("physical", ds.physicalConnections());
+            out("retries", ds.loginRetries());
             out("stale", ds.client().resilienceStats().staleServes());
             ds.close();
         } finally {
@@ -210,6 +215,43 @@ public final class Scenario {
             out("physical", ds.physicalConnections());
             out("stale", client.resilienceStats().staleServes());
             out("ok", ok);
+        }
+    }
+
+    static void restart(String broker, String endpoint) throws Exception {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        try (BrokerClient client = BrokerClient.newBuilder(broker).timeout(Duration.ofSeconds(10)).build()) {
+            ConnbrokerDataSource ds = new ConnbrokerDataSource(client, endpoint);
+            try (Connection c = ds.getConnection()) {
+                out("user", currentUser(c));
+            }
+            out("ready", 1);
+            in.readLine();
+            for (int i = 0; i < 3; i++) {
+                try (Connection c = ds.getConnection()) {
+                    out("user", currentUser(c));
+                } catch (SQLException e) {
+                    out("error", e);
+                }
+            }
+            out("down", client.resilienceStats().staleServes());
+            in.readLine();
+            long t0 = System.nanoTime();
+            while (client.resilienceStats().currentOutageSince().isPresent()) {
+                if (System.nanoTime() - t0 > 20_000_000_000L) {
+                    out("error", "no fresh params 20 s after the restart");
+                    break;
+                }
+                try (Connection c = ds.getConnection()) {
+                    currentUser(c);
+                } catch (SQLException e) {
+                    out("error", e);
+                }
+                Thread.sleep(20);
+            }
+            out("recovered_ms", (System.nanoTime() - t0) / 1_000_000);
+            out("stale", client.resilienceStats().staleServes());
+            out("outages", client.resilienceStats().outages());
         }
     }
 }
