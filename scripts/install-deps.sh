@@ -36,6 +36,10 @@ have node || want[nodejs]=1
 have npm || want[npm]=1
 have java || want[default-jdk-headless]=1
 have mvn || want[maven]=1
+# The docs/PROGRAMS.md recipes run the real programs (cmd/connbroker
+# programs_test.go): Debian's mysqld_exporter and mydumper, small packages.
+have prometheus-mysqld-exporter || want[prometheus-mysqld-exporter]=1
+have mydumper || want[mydumper]=1
 
 if [[ ${#want[@]} -eq 0 ]]; then
   exit 0
@@ -82,7 +86,7 @@ if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}"; th
 fi
 
 missing=()
-for bin in mariadbd mariadb-install-db mariadb-admin mariadb node npm java mvn pkg-config gcc; do
+for bin in mariadbd mariadb-install-db mariadb-admin mariadb node npm java mvn pkg-config gcc prometheus-mysqld-exporter mydumper; do
   have "$bin" || missing+=("$bin")
 done
 if [[ ${#missing[@]} -ne 0 ]]; then
