@@ -15,6 +15,7 @@ import (
 
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // refreshHead makes IAM tokens refresh every 4 s.
@@ -328,5 +329,30 @@ func TestRenderBadInput(t *testing.T) {
 	code, _, errOut = cliEnv(env, "--broker="+br.Addr, "render", "local-native", "--out", filepath.Join(t.TempDir(), "x"))
 	if code != exitUsage || !strings.Contains(errOut, "--template") {
 		t.Errorf("no --template: exit %d: %s", code, errOut)
+	}
+}
+
+// TestRenderSidecarTemplate: the template of the Kubernetes sidecar
+// example (deploy/kubernetes/examples/render-sidecar), rendered by the real
+// command, logs the real mariadb client in.
+func TestRenderSidecarTemplate(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/kubernetes/examples/render-sidecar/configmap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := yaml.Unmarshal(b, &cm); err != nil || cm.Data["my.cnf.tmpl"] == "" {
+		t.Fatalf("configmap: %v %v", err, cm.Data)
+	}
+	br, _, _ := startIAMStack(t)
+	out := renderOnce(t, br.Addr, "local-iam", cm.Data["my.cnf.tmpl"], t.TempDir(), "my.cnf")
+	if got := mariadbWith(t, out); got != mariadbtest.IAMUser+"@%" {
+		t.Errorf("logged in as %q", got)
+	}
+	body, _ := os.ReadFile(out)
+	if !strings.Contains(string(body), "credential valid until ") || strings.Contains(string(body), "until 00:00:00") {
+		t.Errorf("rendered:\n%s", body)
 	}
 }
