@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -354,5 +356,116 @@ func TestRenderSidecarTemplate(t *testing.T) {
 	body, _ := os.ReadFile(out)
 	if !strings.Contains(string(body), "credential valid until ") || strings.Contains(string(body), "until 00:00:00") {
 		t.Errorf("rendered:\n%s", body)
+	}
+}
+
+// flakyProxy forwards TCP connections to target; down cuts every
+// connection and stops listening, up listens again on the same address.
+type flakyProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	lis          net.Listener
+	conns        []net.Conn
+}
+
+func (p *flakyProxy) up(t *testing.T) {
+	t.Helper()
+	addr := p.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("proxy listen %s: %v", addr, err)
+	}
+	p.mu.Lock()
+	p.lis, p.addr = l, l.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+}
+
+func (p *flakyProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lis.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestRenderWatchReconnects: when the broker goes away, render --watch
+// keeps the file, reconnects with backoff when it is back, and goes on
+// re-rendering; the unchanged params of the reconnection send no signal.
+func TestRenderWatchReconnects(t *testing.T) {
+	br, _, _ := startIAMStackWith(t, refreshHead)
+	proxy := &flakyProxy{target: br.Addr}
+	proxy.up(t)
+	t.Cleanup(proxy.down)
+	env := map[string]string{"PATH": os.Getenv("PATH")}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "my.cnf")
+	hups := filepath.Join(dir, "hups")
+	child := exec.Command("sh", "-c", `trap 'echo hup >> "$0"' HUP; while :; do sleep 0.05; done`, hups)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var code int
+	var errOut string
+	go func() {
+		defer close(done)
+		code, _, errOut = cliCtx(ctx, env, "--broker="+proxy.addr, "render", "local-iam", "--template", writeTemplate(t, "{{mycnf}}"),
+			"--out", out, "--watch", "--signal", "HUP", "--pid", fmt.Sprint(child.Process.Pid))
+	}()
+	waitFile := func(old string) string {
+		for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if b, err := os.ReadFile(out); err == nil && string(b) != old {
+				return string(b)
+			}
+		}
+		t.Fatalf("the file did not change from %q", old)
+		return ""
+	}
+	first := waitFile("")
+	proxy.down()
+	time.Sleep(1500 * time.Millisecond)
+	if b, _ := os.ReadFile(out); string(b) != first {
+		t.Errorf("the file changed while the broker was away")
+	}
+	proxy.up(t)
+	second := waitFile(first)
+	if got := mariadbWith(t, out); got != mariadbtest.IAMUser+"@%" {
+		t.Errorf("after the reconnection the client logged in as %q", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	<-done
+	if code != 0 || !strings.Contains(errOut, "reconnecting in") {
+		t.Errorf("exit %d; stderr:\n%s", code, errOut)
+	}
+	b, _ := os.ReadFile(hups)
+	if n := strings.Count(string(b), "hup"); n != 2 || second == first {
+		t.Errorf("%d SIGHUPs for 2 versions of the file\n%s", n, errOut)
 	}
 }
