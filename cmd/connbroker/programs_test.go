@@ -63,27 +63,32 @@ func TestRecipeMysqldExporter(t *testing.T) {
 			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			ctx, cancel := context.WithCancel(context.Background())
 			cmd := exec.CommandContext(ctx, bin, "--config.my-cnf="+cnf, "--web.listen-address="+addr)
-			var logs strings.Builder
+			var logs syncBuffer
 			cmd.Stdout, cmd.Stderr = &logs, &logs
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { cancel(); cmd.Wait() })
-			var body string
-			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-				resp, err := http.Get("http://" + addr + "/metrics")
-				if err != nil {
-					continue
+			scrape := func() string {
+				for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+					resp, err := http.Get("http://" + addr + "/metrics")
+					if err != nil {
+						continue
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					return string(b)
 				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				body = string(b)
-				break
+				return ""
 			}
+			body := scrape()
 			if endpoint == "local-iam" {
 				// mysqld_exporter 0.14 (Debian 12) builds its go-sql-driver
 				// DSN without allowCleartextPasswords, so it cannot log in
 				// to an IAM account (clear text): docs/PROGRAMS.md says so.
+				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !strings.Contains(logs.String(), "allowCleartextPasswords"); {
+					time.Sleep(100 * time.Millisecond)
+				}
 				if !strings.Contains(body, "\nmysql_up 0\n") || !strings.Contains(logs.String(), "allowCleartextPasswords") {
 					t.Errorf("mysqld_exporter 0.14 with IAM: want mysql_up 0 and the clear-text error; got the log:\n%s", logs.String())
 				}
@@ -97,6 +102,14 @@ func TestRecipeMysqldExporter(t *testing.T) {
 					}
 				}
 				t.Errorf("mysqld_exporter: %q, want mysql_up 1\nexporter log:\n%s", up, logs.String())
+			}
+			// 0.14 reads the file only at start: a new password in it is not
+			// seen until a restart (the recipe restarts it on change).
+			if err := os.WriteFile(cnf, []byte("[client]\nuser=app_native\npassword=wrong\nhost=127.0.0.1\nport=1\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if body := scrape(); !strings.Contains(body, "\nmysql_up 1\n") {
+				t.Errorf("mysqld_exporter re-read its my.cnf: the recipe (restart on change) is out of date")
 			}
 		})
 	}
