@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -49,7 +50,8 @@ Functions:
   dsn DRIVER      the DSN or URL of DRIVER with the secret in it, escaped
                   as that form needs: go-sql-driver, sqlalchemy+pymysql
                   (and the other sqlalchemy+ drivers), connector-j (JDBC URL
-                  with user and password properties)
+                  with user and password properties), mysql2 (a mysql:// URL
+                  with the options as JSON query parameters)
   json VALUE      VALUE as JSON (a message as protojson)
   cafile          the path of the CA bundle file (--ca-out, written beside
                   --out when the params carry a CA; else the system bundle)
@@ -313,8 +315,11 @@ func (r *renderer) dsn(driverName string) (string, error) {
 		return "", err
 	}
 	d := h.GetDsn()
+	if d == "" && h.GetDriver() == "mysql2" {
+		return mysql2URL(h, r.cur)
+	}
 	if d == "" {
-		return "", fmt.Errorf("dsn %q: the broker renders no DSN for this driver (DSN forms: go-sql-driver, sqlalchemy+..., connector-j); use mycnf, json .Hints or the fields", driverName)
+		return "", fmt.Errorf("dsn %q: the broker renders no DSN for this driver (DSN forms: go-sql-driver, sqlalchemy+..., connector-j, mysql2); use mycnf, json .Hints or the fields", driverName)
 	}
 	if strings.Contains(d, "{ca_file}") {
 		d = strings.ReplaceAll(d, "{ca_file}", r.cafile())
@@ -348,6 +353,47 @@ func fillDSN(driverName, dsn, user, secret string) (string, error) {
 		return "", fmt.Errorf("the broker's DSN for %s is not a URL", driverName)
 	}
 	u.User = url.UserPassword(u.User.Username(), secret)
+	return u.String(), nil
+}
+
+// mysql2URL is the URL form of mysql2's hints, for
+// mysql.createConnection(url) / createPool(url): host, port, user,
+// database and the secret in the URL's authority and path, every other
+// option as a query parameter holding its JSON (mysql2's parseUrl
+// JSON-parses each). ssl.ca takes PEM contents in mysql2, so the "{ca_file}"
+// placeholder becomes the params' CA PEM, or is dropped when the broker
+// sends none (Node's own trust store then applies).
+func mysql2URL(h *v1.DriverHints, p *v1.ConnectionParams) (string, error) {
+	o := v1.OptionsMap(h.GetOptions())
+	host, _ := o["host"].(string)
+	port, _ := o["port"].(int64)
+	user, _ := o["user"].(string)
+	db, _ := o["database"].(string)
+	q := url.Values{}
+	for k, v := range o {
+		switch k {
+		case "host", "port", "user", "database":
+			continue
+		}
+		if m, ok := v.(map[string]any); ok {
+			for mk, mv := range m {
+				if s, ok := mv.(string); ok && strings.Contains(s, "{ca_file}") {
+					if pem := p.GetTls().GetCaPem(); pem != "" {
+						m[mk] = pem
+					} else {
+						delete(m, mk)
+					}
+				}
+			}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return "", fmt.Errorf("mysql2 option %s: %w", k, err)
+		}
+		q.Set(k, string(b))
+	}
+	u := url.URL{Scheme: "mysql", User: url.UserPassword(user, p.GetCredential().GetSecret()),
+		Host: net.JoinHostPort(host, strconv.FormatInt(port, 10)), Path: "/" + db, RawQuery: q.Encode()}
 	return u.String(), nil
 }
 

@@ -469,3 +469,36 @@ func TestRenderWatchReconnects(t *testing.T) {
 		t.Errorf("%d SIGHUPs for 2 versions of the file\n%s", n, errOut)
 	}
 }
+
+// TestRenderDSNMySQL2: {{dsn "mysql2"}} is a URL the real mysql2 (Node)
+// logs in with: the IAM account (enableCleartextPlugin, ssl with the CA
+// PEM and verifyIdentity) and the password account.
+func TestRenderDSNMySQL2(t *testing.T) {
+	modules, err := filepath.Abs("../../clients/node/node_modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(modules, "mysql2")); err != nil {
+		t.Fatalf("mysql2 is not installed in clients/node (make matrix-deps): %v", err)
+	}
+	br, _, _ := startIAMStack(t)
+	prog := `
+const mysql = require("mysql2/promise");
+(async () => {
+  const url = require("fs").readFileSync(process.argv[1], "utf8").trim();
+  const c = await mysql.createConnection(url);
+  const [rows] = await c.query("SELECT CURRENT_USER() AS u, (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher') <> '' AS tls");
+  console.log(rows[0].u + " " + rows[0].tls);
+  await c.end();
+})().catch(e => { console.error(e.message); process.exit(1); });
+`
+	for _, tt := range []struct{ endpoint, user string }{{"local-iam", mariadbtest.IAMUser}, {"local-native", mariadbtest.NativeUser}} {
+		out := renderOnce(t, br.Addr, tt.endpoint, `{{dsn "mysql2"}}`, t.TempDir(), "url")
+		cmd := exec.Command("node", "-e", prog, out)
+		cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+		got, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(got)) != tt.user+"@% 1" {
+			t.Errorf("%s: mysql2: %v\n%s", tt.endpoint, err, got)
+		}
+	}
+}
