@@ -324,9 +324,19 @@ func TestRenderBadInput(t *testing.T) {
 			}
 		})
 	}
-	code, _, errOut := cliEnv(env, "--broker=127.0.0.1:1", "render", "local-native", "--template", good, "--out", filepath.Join(t.TempDir(), "x"))
-	if code != exitBrokerDown {
-		t.Errorf("broker unreachable: exit %d: %s", code, errOut)
+	for _, watch := range []string{"--watch=false", "--watch"} {
+		outDir := t.TempDir()
+		code, _, errOut := cliEnv(env, "--broker=127.0.0.1:1", "render", "local-native", watch, "--template", good, "--out", filepath.Join(outDir, "x"))
+		if code != exitBrokerDown || !strings.Contains(errOut, "not reachable") {
+			t.Errorf("broker unreachable %s: exit %d: %s", watch, code, errOut)
+		}
+		if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+			t.Errorf("files written: %v", ents)
+		}
+	}
+	code, _, errOut := cliEnv(env, "--broker="+br.Addr, "render", "local-native", "--template", filepath.Join(tmplDir, "missing.tmpl"), "--out", filepath.Join(t.TempDir(), "x"))
+	if code != exitUsage || !strings.Contains(errOut, "missing.tmpl") {
+		t.Errorf("missing template: exit %d: %s", code, errOut)
 	}
 	code, _, errOut = cliEnv(env, "--broker="+br.Addr, "render", "local-native", "--out", filepath.Join(t.TempDir(), "x"))
 	if code != exitUsage || !strings.Contains(errOut, "--template") {
