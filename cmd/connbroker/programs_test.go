@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // The recipes of docs/PROGRAMS.md, run with the real programs (Debian's
@@ -22,6 +24,7 @@ import (
 
 func needProgram(t *testing.T, name string) string {
 	t.Helper()
+	testtier.Integration(t, name+" and MariaDB")
 	p, err := exec.LookPath(name)
 	if err != nil {
 		t.Fatalf("%s is not installed (scripts/install-deps.sh installs it): %v", name, err)
@@ -63,7 +66,7 @@ func TestRecipeMysqldExporter(t *testing.T) {
 			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			ctx, cancel := context.WithCancel(context.Background())
 			cmd := exec.CommandContext(ctx, bin, "--config.my-cnf="+cnf, "--web.listen-address="+addr)
-			var logs syncBuffer
+			var logs testlog.Buffer
 			cmd.Stdout, cmd.Stderr = &logs, &logs
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -160,6 +163,7 @@ func TestRecipeMydumper(t *testing.T) {
 // newline, as the password: here a PyMySQL program does exactly that and
 // logs in to the IAM account (clear text over verified TLS).
 func TestRecipePasswordCommand(t *testing.T) {
+	testtier.Integration(t, "MariaDB, PyMySQL and the go toolchain")
 	br, db, _ := startIAMStack(t)
 	cb := filepath.Join(t.TempDir(), "connbroker")
 	if out, err := exec.Command("go", "build", "-o", cb, ".").CombinedOutput(); err != nil {

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -25,24 +27,11 @@ const refreshHead = "iam: {refresh_after: 4s}\n"
 
 // cliCtx is cliEnv with a context (cancel it to stop --watch).
 func cliCtx(ctx context.Context, env map[string]string, args ...string) (code int, stdout, stderr string) {
-	var out, errb syncBuffer
+	var out, errb testlog.Buffer
 	look := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	code = exitCode(run(ctx, args, look, &out, &errb), &errb)
 	return code, out.String(), errb.String()
 }
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func writeTemplate(t *testing.T, text string) string {
 	t.Helper()
@@ -126,6 +115,19 @@ J={{json .Credential}}
 	}
 }
 
+// hupCounter starts a process that appends a line to file at each SIGHUP
+// and returns its pid.
+func hupCounter(t *testing.T, file string) int {
+	t.Helper()
+	child := exec.Command("sh", "-c", `trap 'echo hup >> "$0"' HUP; while :; do sleep 0.05; done`, file)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	time.Sleep(200 * time.Millisecond) // the trap is set
+	return child.Process.Pid
+}
+
 // TestRenderWatch: render --watch keeps a my.cnf current across 4 s
 // refresh_after windows: each version logs the real mariadb client in,
 // the secret changes, and a child process gets SIGHUP once per change.
@@ -135,12 +137,7 @@ func TestRenderWatch(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "my.cnf")
 	hups := filepath.Join(dir, "hups")
-	child := exec.Command("sh", "-c", `trap 'echo hup >> "$0"' HUP; while :; do sleep 0.05; done`, hups)
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
-	time.Sleep(200 * time.Millisecond) // the trap is set
+	pid := hupCounter(t, hups)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var code int
@@ -148,7 +145,7 @@ func TestRenderWatch(t *testing.T) {
 	go func() {
 		defer close(done)
 		code, _, errOut = cliCtx(ctx, env, "--broker="+br.Addr, "render", "local-iam", "--template", writeTemplate(t, "{{mycnf}}"),
-			"--out", out, "--watch", "--signal", "HUP", "--pid", fmt.Sprint(child.Process.Pid))
+			"--out", out, "--watch", "--signal", "HUP", "--pid", fmt.Sprint(pid))
 	}()
 	secrets := map[string]bool{}
 	deadline := time.Now().Add(11 * time.Second)
@@ -433,12 +430,7 @@ func TestRenderWatchReconnects(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "my.cnf")
 	hups := filepath.Join(dir, "hups")
-	child := exec.Command("sh", "-c", `trap 'echo hup >> "$0"' HUP; while :; do sleep 0.05; done`, hups)
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
-	time.Sleep(200 * time.Millisecond)
+	pid := hupCounter(t, hups)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var code int
@@ -446,7 +438,7 @@ func TestRenderWatchReconnects(t *testing.T) {
 	go func() {
 		defer close(done)
 		code, _, errOut = cliCtx(ctx, env, "--broker="+proxy.addr, "render", "local-iam", "--template", writeTemplate(t, "{{mycnf}}"),
-			"--out", out, "--watch", "--signal", "HUP", "--pid", fmt.Sprint(child.Process.Pid))
+			"--out", out, "--watch", "--signal", "HUP", "--pid", fmt.Sprint(pid))
 	}()
 	waitFile := func(old string) string {
 		for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -484,6 +476,7 @@ func TestRenderWatchReconnects(t *testing.T) {
 // logs in with: the IAM account (enableCleartextPlugin, ssl with the CA
 // PEM and verifyIdentity) and the password account.
 func TestRenderDSNMySQL2(t *testing.T) {
+	testtier.Integration(t, "MariaDB and Node's mysql2")
 	modules, err := filepath.Abs("../../clients/node/node_modules")
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -35,16 +34,9 @@ var (
 // with backoff, and fn's errors are reported on g.errOut and the next
 // params tried: a long-running watcher keeps the last good files.
 func (g *globals) watchParams(ctx context.Context, endpoint, driverName string, retryFirst bool, fn func(*v1.ConnectionParams, v1.WatchReason) error) error {
-	if err := g.check(); err != nil {
-		return err
-	}
-	creds, err := g.tls.credentials()
+	conn, err := g.dial()
 	if err != nil {
 		return err
-	}
-	conn, err := grpc.NewClient(g.broker, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		return usage("--broker %q: %v", g.broker, err)
 	}
 	defer conn.Close()
 	cl := v1.NewBrokerServiceClient(conn)
