@@ -128,25 +128,43 @@ func hupCounter(t *testing.T, file string) int {
 	return child.Process.Pid
 }
 
-// TestRenderWatch: render --watch keeps a my.cnf current across 4 s
-// refresh_after windows: each version logs the real mariadb client in,
-// the secret changes, and a child process gets SIGHUP once per change.
-func TestRenderWatch(t *testing.T) {
-	br, _, _ := startIAMStackWith(t, refreshHead)
-	env := map[string]string{"PATH": os.Getenv("PATH")}
+// startWatch runs `render local-iam --watch` with {{mycnf}} into out,
+// signalling a hupCounter writing to hups; stop ends it and returns its
+// exit code and stderr.
+func startWatch(t *testing.T, brokerAddr string) (out, hups string, stop func() (int, string)) {
+	t.Helper()
 	dir := t.TempDir()
-	out := filepath.Join(dir, "my.cnf")
-	hups := filepath.Join(dir, "hups")
+	out, hups = filepath.Join(dir, "my.cnf"), filepath.Join(dir, "hups")
 	pid := hupCounter(t, hups)
+	env := map[string]string{"PATH": os.Getenv("PATH")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var code int
 	var errOut string
 	go func() {
 		defer close(done)
-		code, _, errOut = cliCtx(ctx, env, "--broker="+br.Addr, "render", "local-iam", "--template", writeTemplate(t, "{{mycnf}}"),
+		code, _, errOut = cliCtx(ctx, env, "--broker="+brokerAddr, "render", "local-iam", "--template", writeTemplate(t, "{{mycnf}}"),
 			"--out", out, "--watch", "--signal", "HUP", "--pid", fmt.Sprint(pid))
 	}()
+	stopped := false
+	stop = func() (int, string) {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+		return code, errOut
+	}
+	t.Cleanup(func() { stop() })
+	return out, hups, stop
+}
+
+// TestRenderWatch: render --watch keeps a my.cnf current across 4 s
+// refresh_after windows: each version logs the real mariadb client in,
+// the secret changes, and a child process gets SIGHUP once per change.
+func TestRenderWatch(t *testing.T) {
+	br, _, _ := startIAMStackWith(t, refreshHead)
+	out, hups, stop := startWatch(t, br.Addr)
 	secrets := map[string]bool{}
 	deadline := time.Now().Add(11 * time.Second)
 	for time.Now().Before(deadline) {
@@ -166,8 +184,7 @@ func TestRenderWatch(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
-	cancel()
-	<-done
+	code, errOut := stop()
 	if code != 0 {
 		t.Errorf("render --watch exit %d: %s", code, errOut)
 	}
@@ -426,20 +443,7 @@ func TestRenderWatchReconnects(t *testing.T) {
 	proxy := &flakyProxy{target: br.Addr}
 	proxy.up(t)
 	t.Cleanup(proxy.down)
-	env := map[string]string{"PATH": os.Getenv("PATH")}
-	dir := t.TempDir()
-	out := filepath.Join(dir, "my.cnf")
-	hups := filepath.Join(dir, "hups")
-	pid := hupCounter(t, hups)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var code int
-	var errOut string
-	go func() {
-		defer close(done)
-		code, _, errOut = cliCtx(ctx, env, "--broker="+proxy.addr, "render", "local-iam", "--template", writeTemplate(t, "{{mycnf}}"),
-			"--out", out, "--watch", "--signal", "HUP", "--pid", fmt.Sprint(pid))
-	}()
+	out, hups, stop := startWatch(t, proxy.addr)
 	waitFile := func(old string) string {
 		for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			if b, err := os.ReadFile(out); err == nil && string(b) != old {
@@ -461,8 +465,7 @@ func TestRenderWatchReconnects(t *testing.T) {
 		t.Errorf("after the reconnection the client logged in as %q", got)
 	}
 	time.Sleep(300 * time.Millisecond)
-	cancel()
-	<-done
+	code, errOut := stop()
 	if code != 0 || !strings.Contains(errOut, "reconnecting in") {
 		t.Errorf("exit %d; stderr:\n%s", code, errOut)
 	}
