@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connbroker/connbroker/internal/testbroker"
 	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	"github.com/connbroker/connbroker/internal/testtier"
@@ -128,10 +129,10 @@ func hupCounter(t *testing.T, file string) int {
 	return child.Process.Pid
 }
 
-// startWatch runs `render local-iam --watch` with {{mycnf}} into out,
+// startWatch runs `render ENDPOINT --watch` with {{mycnf}} into out,
 // signalling a hupCounter writing to hups; stop ends it and returns its
 // exit code and stderr.
-func startWatch(t *testing.T, brokerAddr string) (out, hups string, stop func() (int, string)) {
+func startWatch(t *testing.T, brokerAddr, endpoint string) (out, hups string, stop func() (int, string)) {
 	t.Helper()
 	dir := t.TempDir()
 	out, hups = filepath.Join(dir, "my.cnf"), filepath.Join(dir, "hups")
@@ -143,7 +144,7 @@ func startWatch(t *testing.T, brokerAddr string) (out, hups string, stop func() 
 	var errOut string
 	go func() {
 		defer close(done)
-		code, _, errOut = cliCtx(ctx, env, "--broker="+brokerAddr, "render", "local-iam", "--template", writeTemplate(t, "{{mycnf}}"),
+		code, _, errOut = cliCtx(ctx, env, "--broker="+brokerAddr, "render", endpoint, "--template", writeTemplate(t, "{{mycnf}}"),
 			"--out", out, "--watch", "--signal", "HUP", "--pid", fmt.Sprint(pid))
 	}()
 	stopped := false
@@ -164,7 +165,7 @@ func startWatch(t *testing.T, brokerAddr string) (out, hups string, stop func() 
 // the secret changes, and a child process gets SIGHUP once per change.
 func TestRenderWatch(t *testing.T) {
 	br, _, _ := startIAMStackWith(t, refreshHead)
-	out, hups, stop := startWatch(t, br.Addr)
+	out, hups, stop := startWatch(t, br.Addr, "local-iam")
 	secrets := map[string]bool{}
 	deadline := time.Now().Add(11 * time.Second)
 	for time.Now().Before(deadline) {
@@ -443,7 +444,7 @@ func TestRenderWatchReconnects(t *testing.T) {
 	proxy := &flakyProxy{target: br.Addr}
 	proxy.up(t)
 	t.Cleanup(proxy.down)
-	out, hups, stop := startWatch(t, proxy.addr)
+	out, hups, stop := startWatch(t, proxy.addr, "local-iam")
 	waitFile := func(old string) string {
 		for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			if b, err := os.ReadFile(out); err == nil && string(b) != old {
@@ -506,5 +507,62 @@ const mysql = require("mysql2/promise");
 		if err != nil || strings.TrimSpace(string(got)) != tt.user+"@% 1" {
 			t.Errorf("%s: mysql2: %v\n%s", tt.endpoint, err, got)
 		}
+	}
+}
+
+// TestRenderWatchRotation: when the password behind an endpoint rotates,
+// render --watch rewrites the file at once (WATCH_REASON_ROTATED, long
+// before any refresh) and signals; the new file logs the client in.
+func TestRenderWatchRotation(t *testing.T) {
+	db := mariadbtest.StartForTest(t, mariadbtest.Options{})
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte(mariadbtest.NativePassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	br := testbroker.Start(t, fmt.Sprintf(`watch: {poll: 200ms}
+endpoints:
+  rotating:
+    host: 127.0.0.1
+    port: %d
+    user: %s
+    database: appdb
+    auth: password
+    password: {file: %s}
+    tls: {mode: verify-identity, ca: %s}
+`, db.Port, mariadbtest.NativeUser, pw, db.CAFile))
+	out, hups, stop := startWatch(t, br.Addr, "rotating")
+	waitFor := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if b, _ := os.ReadFile(out); strings.Contains(string(b), want) {
+				return
+			}
+		}
+		t.Fatalf("the file never held %q", want)
+	}
+	waitFor(`password="` + mariadbtest.NativePassword + `"`)
+	root, err := db.RootDB(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	const rotated = "rotated-pass-2#x"
+	if _, err := root.Exec("ALTER USER '" + mariadbtest.NativeUser + "'@'%' IDENTIFIED BY '" + rotated + "'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pw, []byte(rotated), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	waitFor(`password="` + rotated + `"`)
+	t.Logf("re-rendered %v after the rotation", time.Since(started).Round(time.Millisecond))
+	if got := mariadbWith(t, out); got != mariadbtest.NativeUser+"@%" {
+		t.Errorf("after the rotation the client logged in as %q", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	code, errOut := stop()
+	b, _ := os.ReadFile(hups)
+	if n := strings.Count(string(b), "hup"); code != 0 || n != 2 {
+		t.Errorf("exit %d, %d SIGHUPs for 2 versions\n%s", code, n, errOut)
 	}
 }
