@@ -13,6 +13,8 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.50.12
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
 	github.com/aws/smithy-go v1.28.9
+	github.com/connbroker/connbroker/clients/go v0.0.0
+	github.com/connbroker/connbroker/proto v0.0.0
 	github.com/go-mysql-org/go-mysql v1.16.0
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/google/go-cmp v0.7.0
@@ -86,4 +88,12 @@ require (
 tool (
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	google.golang.org/protobuf/cmd/protoc-gen-go
+)
+
+// The Go client and the API stubs are modules of their own (an app that
+// uses the client does not pull the server's dependencies); here they
+// are the local directories.
+replace (
+	github.com/connbroker/connbroker/clients/go => ./clients/go
+	github.com/connbroker/connbroker/proto => ./proto
 )
