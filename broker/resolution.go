@@ -139,9 +139,5 @@ func (s *Service) diagnosticSecret(ctx context.Context, ep *config.Endpoint) (st
 }
 
 func toResolution(r resolve.Result) Resolution {
-	out := Resolution{Method: r.Method, Plugin: r.Plugin, TLSRequired: r.TLSRequired}
-	for _, e := range r.Evidence {
-		out.Evidence = append(out.Evidence, Evidence{Source: e.Source, Detail: e.Detail})
-	}
-	return out
+	return Resolution{Method: r.Method, Plugin: r.Plugin, TLSRequired: r.TLSRequired, Evidence: r.Evidence}
 }

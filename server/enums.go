@@ -1,9 +1,9 @@
 package server
 
 import (
-	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/rdshost"
+	"github.com/connbroker/connbroker/broker/validate"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -106,7 +106,7 @@ func partitionToProto(p string) v1.AWSPartition { return partitions[p] }
 
 func stageNameToProto(n string) v1.StageName { return stageNames[n] }
 
-func evidenceToProto(es []broker.Evidence) []*v1.Evidence {
+func evidenceToProto(es []validate.Evidence) []*v1.Evidence {
 	out := make([]*v1.Evidence, 0, len(es))
 	for _, e := range es {
 		out = append(out, &v1.Evidence{Source: evidenceSources[e.Source], Detail: e.Detail})

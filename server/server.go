@@ -276,13 +276,9 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 	}
 	switch {
 	case r.Method != "": // the method the login used (resolved, for auth: auto)
-		var ev []broker.Evidence
-		for _, e := range r.Evidence {
-			ev = append(ev, broker.Evidence{Source: e.Source, Detail: e.Detail})
-		}
 		// As broker/resolve decides it: IAM and clear-text plugins need TLS.
 		tlsRequired := r.Method == config.AuthIAM || r.Plugin == handshake.PluginClearPassword || (ep != nil && ep.TLS.Mode.Requires())
-		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: ev, TLSRequired: tlsRequired})
+		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: r.Evidence, TLSRequired: tlsRequired})
 	case ep != nil && ep.Auth != config.AuthAuto: // failed before the login: what the config says
 		out.Resolution = resolutionToProto(broker.Resolve(ep))
 	}

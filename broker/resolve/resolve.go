@@ -33,14 +33,6 @@ var ErrNoAccount = errors.New("no such account in mysql.user")
 // retry: set auth explicitly or configure a diagnostic account.
 var ErrUndecided = errors.New("auth method cannot be resolved from the evidence")
 
-// Evidence is one fact behind a resolution.
-type Evidence struct {
-	// Source is "config", "account", "hostname", "greeting".
-	Source string
-	// Detail states the fact in plain words.
-	Detail string
-}
-
 // Result is a resolved method with its evidence.
 type Result struct {
 	// Method is iam or password (never auto).
@@ -50,7 +42,7 @@ type Result struct {
 	// TLSRequired says the login must use TLS (IAM always does).
 	TLSRequired bool
 	// Evidence lists the facts, strongest first.
-	Evidence []Evidence
+	Evidence []validate.Evidence
 }
 
 // Facts are the gathered inputs of a resolution. Zero values mean unknown.
@@ -90,7 +82,7 @@ func clientPlugin(server string) string {
 func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	var r Result
 	ev := func(src, format string, a ...any) {
-		r.Evidence = append(r.Evidence, Evidence{src, fmt.Sprintf(format, a...)})
+		r.Evidence = append(r.Evidence, validate.Evidence{Source: src, Detail: fmt.Sprintf(format, a...)})
 	}
 	host, isRDS := rdshost.Parse(ep.Host)
 	var proxy *awsapi.Proxy

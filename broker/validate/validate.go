@@ -130,9 +130,12 @@ func (r *Result) fail(st Stage, err error) Result {
 	return *r
 }
 
-// Evidence is one fact behind the auth method used.
+// Evidence is one fact behind an auth method: behind a resolution
+// (broker/resolve, broker.Resolution) and behind the method a validation's
+// login used (Result.Evidence). It lives here, the lowest package of the
+// three, so that all of them share this one type.
 type Evidence struct {
-	// Source is config, account, hostname or greeting.
+	// Source is config, account, hostname, greeting or aws-api.
 	Source string
 	// Detail is the fact in plain words.
 	Detail string
