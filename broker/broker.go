@@ -366,7 +366,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	if env != nil {
 		res.Environment = s.predictEnvironment(cctx, ep, cred, *env, receivedAt)
 	}
-	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
+	if res.MySQLError != nil && res.MySQLError.Code == 1045 {
 		res = s.afterAccessDenied(cctx, ep, target, res) // rotation.go
 	}
 	s.rec.Validation(ep.Name, res.OK, failedStage(res))

@@ -272,7 +272,7 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 		out.Tls = &v1.TLSInfo{Version: r.TLSVersion, Cipher: r.TLSCipher}
 	}
 	if e := r.MySQLError; e != nil {
-		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
+		out.Error = &v1.MySQLError{Number: uint32(e.Code), SqlState: e.SQLState, Message: e.Message}
 	}
 	switch {
 	case r.Method != "": // the method the login used (resolved, for auth: auto)

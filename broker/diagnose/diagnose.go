@@ -612,7 +612,6 @@ func clientFinding(in Input, c ClientError, add func(code string, sev Severity, 
 // loginFinding explains the real driver's error by its type.
 func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, tokenBad bool, add func(code string, sev Severity, cause, fix string)) {
 	err := l.Err
-	var me *mysql.MySQLError
 	var dnsErr *net.DNSError
 	var cve *tls.CertificateVerificationError
 	var withheld interface{ SecretWithheld() bool }
@@ -623,8 +622,8 @@ func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, token
 	case l.Stage == "query":
 		add(CodeServerError, SeverityError, "go-sql-driver logged in, but its first query failed: "+err.Error(),
 			"check the account's privileges and the server's state (the login itself works)")
-	case errors.As(err, &me):
-		serverFinding(in, tr, &handshake.ServerError{Code: me.Number, SQLState: sqlState(me.SQLState), Message: me.Message}, clearAsked, tokenBad, add)
+	case handshake.DriverServerError(err) != nil:
+		serverFinding(in, tr, handshake.DriverServerError(err), clearAsked, tokenBad, add)
 	case errors.Is(err, mysql.ErrCleartextPassword) && !in.IAM && in.Token == nil:
 		add(CodeStaticPasswordToIAM, SeverityError,
 			"the server switched go-sql-driver's login to mysql_clear_password (how RDS/RDS Proxy IAM and PAM accounts authenticate), and this endpoint sends a static password: the account most likely expects an IAM token",
@@ -651,13 +650,6 @@ func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, token
 		add(CodeServerError, SeverityError, "go-sql-driver's login failed at the "+orDefault(l.Stage, "login")+" stage: "+err.Error(),
 			"see the transcript and the server's error log")
 	}
-}
-
-func sqlState(b [5]byte) string {
-	if b == [5]byte{} {
-		return ""
-	}
-	return string(b[:])
 }
 
 func isTimeout(err error) bool {
