@@ -23,7 +23,6 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
-	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/validate"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
@@ -277,7 +276,7 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 	switch {
 	case r.Method != "": // the method the login used (resolved, for auth: auto)
 		// As broker/resolve decides it: IAM and clear-text plugins need TLS.
-		tlsRequired := r.Method == config.AuthIAM || r.Plugin == handshake.PluginClearPassword || (ep != nil && ep.TLS.Mode.Requires())
+		tlsRequired := config.ClearText(r.Method, r.Plugin) || (ep != nil && ep.TLS.Mode.Requires())
 		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: r.Evidence, TLSRequired: tlsRequired})
 	case ep != nil && ep.Auth != config.AuthAuto: // failed before the login: what the config says
 		out.Resolution = resolutionToProto(broker.Resolve(ep))

@@ -437,7 +437,7 @@ func serverFinding(in Input, tr *handshake.Transcript, e *handshake.ServerError,
 		return
 	}
 	denied := fmt.Sprintf("the server answered 1045 (%s) %q", e.SQLState, e.Message)
-	iamAccount := in.AccountPlugin == "AWSAuthenticationPlugin" || in.AccountPlugin == "pam" || in.AccountPlugin == "mysql_clear_password"
+	iamAccount := handshake.ClearTextServerPlugin(in.AccountPlugin)
 	switch {
 	case tokenBad:
 		// the token findings say why
@@ -459,7 +459,7 @@ func serverFinding(in Input, tr *handshake.Transcript, e *handshake.ServerError,
 			"enable TLS with verification (tls.mode: verify-identity) for this endpoint")
 	case keyRefused(tr):
 		rsaFinding(tr, denied, add)
-	case !tr.Outcome.TLS && tr.Greeting != nil && tr.Greeting.Capabilities.Has(handshake.ClientSSL):
+	case !tr.Outcome.TLS && tr.Greeting != nil && tr.Greeting.OffersTLS():
 		// MariaDB and MySQL answer a REQUIRE SSL account on plain TCP with the
 		// same 1045 as a wrong password: the transcript shows only that the
 		// login went without TLS to a server that offers it.
@@ -578,7 +578,7 @@ func rsaFinding(tr *handshake.Transcript, denied string, add func(code string, s
 	if e, ok := tr.Find(handshake.KindRSAKeyRequest); ok && e.Fields["plugin"] != "" {
 		plugin = e.Fields["plugin"]
 	}
-	if tr.Greeting != nil && tr.Greeting.Capabilities.Has(handshake.ClientSSL) {
+	if tr.Greeting != nil && tr.Greeting.OffersTLS() {
 		add(CodeCachingSHA2OnlyTLS, SeverityError,
 			fmt.Sprintf("%s: the server asked for %s full authentication, the client asked for the server's RSA public key on a connection without TLS, and the server answered with an error instead of the key; this server exchanges the password only over TLS (it has no RSA key, or is a proxy that supports %s only over TLS)", denied, plugin, plugin),
 			"connect with TLS (tls.mode: verify-identity): over TLS the password travels inside the TLS session and no RSA key is needed")

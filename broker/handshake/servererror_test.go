@@ -29,3 +29,29 @@ func TestDriverServerError(t *testing.T) {
 		})
 	}
 }
+
+// TestServerPlugins pins the one classification of account plugins that
+// broker/resolve and broker/diagnose share: PAM counts as clear text in
+// both of its spellings (MariaDB's pam, Percona's auth_pam).
+func TestServerPlugins(t *testing.T) {
+	for _, tc := range []struct {
+		server, client string
+		clear          bool
+	}{
+		{ServerPluginRDSIAM, PluginClearPassword, true},
+		{ServerPluginPAM, PluginClearPassword, true},
+		{ServerPluginAuthPAM, PluginClearPassword, true},
+		{PluginClearPassword, PluginClearPassword, true},
+		{ServerPluginEd25519, PluginEd25519, false},
+		{PluginNative, PluginNative, false},
+		{PluginCachingSHA2, PluginCachingSHA2, false},
+		{"", "", false},
+	} {
+		if got := ClearTextServerPlugin(tc.server); got != tc.clear {
+			t.Errorf("ClearTextServerPlugin(%q) = %v, want %v", tc.server, got, tc.clear)
+		}
+		if got := ClientPluginFor(tc.server); got != tc.client {
+			t.Errorf("ClientPluginFor(%q) = %q, want %q", tc.server, got, tc.client)
+		}
+	}
+}

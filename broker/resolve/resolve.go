@@ -60,24 +60,6 @@ type Facts struct {
 	AWS *awsapi.Facts
 }
 
-// clearTextPlugins are server-side plugins that take the secret in clear
-// text: RDS IAM accounts (AWSAuthenticationPlugin), PAM.
-var clearTextPlugins = map[string]bool{"AWSAuthenticationPlugin": true, "mysql_clear_password": true, "pam": true, "auth_pam": true}
-
-// clientPlugin maps a server-side plugin to the client plugin.
-func clientPlugin(server string) string {
-	switch server {
-	case "ed25519":
-		return "client_ed25519"
-	case "":
-		return ""
-	}
-	if clearTextPlugins[server] {
-		return "mysql_clear_password"
-	}
-	return server
-}
-
 // Decide resolves ep's method from facts. It never does I/O.
 func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	var r Result
@@ -96,7 +78,7 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	case config.AuthAuto:
 		ev("config", "auth: auto")
 		switch {
-		case f.AccountPlugin != "" && clearTextPlugins[f.AccountPlugin]:
+		case handshake.ClearTextServerPlugin(f.AccountPlugin):
 			r.Method = config.AuthIAM
 			ev("account", "%s uses the %s plugin, which takes an IAM token in clear text", ep.User, f.AccountPlugin)
 		case f.AccountPlugin != "":
@@ -120,9 +102,9 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 		if r.Method == config.AuthIAM && ep.Region == "" {
 			return r, fmt.Errorf("endpoint %s: %w: IAM needs a region (set region)", ep.Name, ErrUndecided)
 		}
-		r.Plugin = clientPlugin(f.AccountPlugin)
+		r.Plugin = handshake.ClientPluginFor(f.AccountPlugin)
 		if r.Method == config.AuthIAM {
-			r.Plugin = "mysql_clear_password"
+			r.Plugin = handshake.PluginClearPassword
 		}
 		if proxy != nil && r.Method == config.AuthPassword && f.AccountPlugin == "" {
 			if p := awsapi.PluginFor(proxy.ClientPasswordAuthType()); p != "" {
@@ -147,19 +129,15 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	}
 	awsTLS := awsEvidence(f.AWS, ev)
 	if g := f.Greeting; g != nil {
-		flavor := "MySQL"
-		if g.IsMariaDB() {
-			flavor = "MariaDB"
-		}
-		ev("greeting", "%s %s announces %s, TLS %s", flavor, g.ServerVersion, orNone(g.AuthPluginName),
-			map[bool]string{true: "offered", false: "not offered"}[g.Capabilities.Has(handshake.ClientSSL)])
+		ev("greeting", "%s %s announces %s, TLS %s", g.Flavor(), g.ServerVersion, orNone(g.AuthPluginName),
+			map[bool]string{true: "offered", false: "not offered"}[g.OffersTLS()])
 		if r.Plugin == "" {
 			r.Plugin = g.AuthPluginName
 		}
 	} else if f.GreetingErr != nil {
 		ev("greeting", "not read: %v", f.GreetingErr)
 	}
-	r.TLSRequired = r.Method == config.AuthIAM || ep.TLS.Mode.Requires() || r.Plugin == "mysql_clear_password" || awsTLS
+	r.TLSRequired = config.ClearText(r.Method, r.Plugin) || ep.TLS.Mode.Requires() || awsTLS
 	if r.Method == config.AuthIAM {
 		ev("config", "IAM tokens are only accepted over TLS")
 	}
