@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/connbroker/connbroker/broker"
+	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/rdshost"
 	"github.com/connbroker/connbroker/broker/validate"
@@ -86,6 +88,32 @@ var evidenceSources = map[string]v1.EvidenceSource{
 	"aws-api":  v1.EvidenceSource_EVIDENCE_SOURCE_AWS_API,
 	"account":  v1.EvidenceSource_EVIDENCE_SOURCE_ACCOUNT,
 }
+
+var authMethods = map[config.AuthMethod]v1.AuthMethod{
+	config.AuthIAM:      v1.AuthMethod_AUTH_METHOD_IAM,
+	config.AuthPassword: v1.AuthMethod_AUTH_METHOD_PASSWORD,
+	config.AuthAuto:     v1.AuthMethod_AUTH_METHOD_AUTO,
+}
+
+var tlsModes = map[config.TLSMode]v1.TLSMode{
+	config.TLSDisabled:       v1.TLSMode_TLS_MODE_DISABLED,
+	config.TLSPreferred:      v1.TLSMode_TLS_MODE_PREFERRED,
+	config.TLSRequired:       v1.TLSMode_TLS_MODE_REQUIRED,
+	config.TLSVerifyCA:       v1.TLSMode_TLS_MODE_VERIFY_CA,
+	config.TLSVerifyIdentity: v1.TLSMode_TLS_MODE_VERIFY_IDENTITY,
+}
+
+var watchReasons = map[broker.WatchReason]v1.WatchReason{
+	broker.WatchInitial: v1.WatchReason_WATCH_REASON_INITIAL,
+	broker.WatchRefresh: v1.WatchReason_WATCH_REASON_REFRESH,
+	broker.WatchRotated: v1.WatchReason_WATCH_REASON_ROTATED,
+}
+
+func methodToProto(m config.AuthMethod) v1.AuthMethod { return authMethods[m] }
+
+func tlsModeToProto(m config.TLSMode) v1.TLSMode { return tlsModes[m] }
+
+func watchReasonToProto(r broker.WatchReason) v1.WatchReason { return watchReasons[r] }
 
 func handshakeResultToProto(r handshake.Result) v1.HandshakeResult { return handshakeResults[r] }
 

@@ -286,30 +286,3 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 	return out
 }
 
-func methodToProto(m config.AuthMethod) v1.AuthMethod {
-	switch m {
-	case config.AuthIAM:
-		return v1.AuthMethod_AUTH_METHOD_IAM
-	case config.AuthPassword:
-		return v1.AuthMethod_AUTH_METHOD_PASSWORD
-	case config.AuthAuto:
-		return v1.AuthMethod_AUTH_METHOD_AUTO
-	}
-	return v1.AuthMethod_AUTH_METHOD_UNSPECIFIED
-}
-
-func tlsModeToProto(m config.TLSMode) v1.TLSMode {
-	switch m {
-	case config.TLSDisabled:
-		return v1.TLSMode_TLS_MODE_DISABLED
-	case config.TLSPreferred:
-		return v1.TLSMode_TLS_MODE_PREFERRED
-	case config.TLSRequired:
-		return v1.TLSMode_TLS_MODE_REQUIRED
-	case config.TLSVerifyCA:
-		return v1.TLSMode_TLS_MODE_VERIFY_CA
-	case config.TLSVerifyIdentity:
-		return v1.TLSMode_TLS_MODE_VERIFY_IDENTITY
-	}
-	return v1.TLSMode_TLS_MODE_UNSPECIFIED
-}

@@ -49,17 +49,6 @@ func (s *Server) WatchConnectionParams(req *v1.WatchConnectionParamsRequest, str
 	return s.fail(ctx, "WatchConnectionParams", err)
 }
 
-func watchReasonToProto(r broker.WatchReason) v1.WatchReason {
-	switch r {
-	case broker.WatchInitial:
-		return v1.WatchReason_WATCH_REASON_INITIAL
-	case broker.WatchRefresh:
-		return v1.WatchReason_WATCH_REASON_REFRESH
-	case broker.WatchRotated:
-		return v1.WatchReason_WATCH_REASON_ROTATED
-	}
-	return v1.WatchReason_WATCH_REASON_UNSPECIFIED
-}
 
 // auditStream writes one credential_issued event per params sent on a
 // watch, and a denied or issue_failed event when a watch ends with an

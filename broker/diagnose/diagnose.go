@@ -482,15 +482,9 @@ func errFinding(in Input, tr *handshake.Transcript, err error, add func(code str
 	if errors.As(err, &se) {
 		stage = se.Stage
 	}
-	var dnsErr *net.DNSError
 	var tlsErr *handshake.TLSError
 	switch {
-	case errors.As(err, &dnsErr):
-		add(CodeDNSFailure, SeverityError, fmt.Sprintf("the host name %q does not resolve: %s", dnsErr.Name, dnsErr.Err),
-			"check the host name (a typo, a deleted instance, or a private zone not visible from here)")
-	case errors.Is(err, syscall.ECONNREFUSED):
-		add(CodeConnectionRefused, SeverityError, "the connection was refused: nothing listens on "+tr.Addr,
-			"check the port, and that the server or proxy is running")
+	case reachFinding(err, tr.Addr, add):
 	case stage == handshake.StageDial && se.Timeout():
 		add(CodeConnectTimeout, SeverityError, "the TCP connection to "+tr.Addr+" timed out",
 			"check security groups, network ACLs and routes between this host and the endpoint")
@@ -609,10 +603,27 @@ func clientFinding(in Input, c ClientError, add func(code string, sev Severity, 
 		"make the driver use TCP (protocol=tcp in its option file, --protocol=TCP for the CLIs), or point its socket option at the server's socket")
 }
 
+// reachFinding adds the finding for a host name that does not resolve or a
+// connection refused at addr, the prober's and the real driver's alike;
+// false (nothing added) for any other error.
+func reachFinding(err error, addr string, add func(code string, sev Severity, cause, fix string)) bool {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr):
+		add(CodeDNSFailure, SeverityError, fmt.Sprintf("the host name %q does not resolve: %s", dnsErr.Name, dnsErr.Err),
+			"check the host name (a typo, a deleted instance, or a private zone not visible from here)")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		add(CodeConnectionRefused, SeverityError, "the connection was refused: nothing listens on "+addr,
+			"check the port, and that the server or proxy is running")
+	default:
+		return false
+	}
+	return true
+}
+
 // loginFinding explains the real driver's error by its type.
 func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, tokenBad bool, add func(code string, sev Severity, cause, fix string)) {
 	err := l.Err
-	var dnsErr *net.DNSError
 	var cve *tls.CertificateVerificationError
 	var withheld interface{ SecretWithheld() bool }
 	switch {
@@ -637,12 +648,7 @@ func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, token
 	case errors.As(err, &cve) || isX509(err):
 		add(CodeCAMismatch, SeverityError, "go-sql-driver could not verify the server's certificate: "+err.Error(),
 			"trust the CA that issued the server's certificate (tls.ca) and check tls.server_name")
-	case errors.As(err, &dnsErr):
-		add(CodeDNSFailure, SeverityError, fmt.Sprintf("the host name %q does not resolve: %s", dnsErr.Name, dnsErr.Err),
-			"check the host name (a typo, a deleted instance, or a private zone not visible from here)")
-	case errors.Is(err, syscall.ECONNREFUSED):
-		add(CodeConnectionRefused, SeverityError, "the connection was refused: nothing listens on "+tr.Addr,
-			"check the port, and that the server or proxy is running")
+	case reachFinding(err, tr.Addr, add):
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		add(CodeConnectTimeout, SeverityError, "go-sql-driver timed out during the "+orDefault(l.Stage, "login")+" stage",
 			"check security groups, network ACLs and routes, and the server's load")
