@@ -330,15 +330,7 @@ func (s *session) maybeTLS() error {
 		cfg.InsecureSkipVerify = true
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			peer = cs.PeerCertificates
-			if len(peer) == 0 {
-				verifyErr = errors.New("server sent no certificate")
-				return verifyErr
-			}
-			inter := x509.NewCertPool()
-			for _, c := range peer[1:] {
-				inter.AddCert(c)
-			}
-			_, verifyErr = peer[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: name, Intermediates: inter, CurrentTime: clock()})
+			verifyErr = VerifyPeer(peer, x509.VerifyOptions{Roots: roots, DNSName: name, CurrentTime: clock()})
 			return verifyErr
 		}
 	} else if verifies {
