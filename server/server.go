@@ -285,4 +285,3 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 	out.Environment = environmentToProto(r.Environment)
 	return out
 }
-

@@ -49,7 +49,6 @@ func (s *Server) WatchConnectionParams(req *v1.WatchConnectionParamsRequest, str
 	return s.fail(ctx, "WatchConnectionParams", err)
 }
 
-
 // auditStream writes one credential_issued event per params sent on a
 // watch, and a denied or issue_failed event when a watch ends with an
 // error.
