@@ -61,14 +61,9 @@ func (e *ArgError) Unwrap() []error { return []error{ErrInvalidArgument, e.Err} 
 // Method is an authentication method.
 type Method = config.AuthMethod
 
-// Resolution is the chosen method and plugin, with evidence.
-type Resolution struct {
-	Method   Method
-	Plugin   string
-	Evidence []validate.Evidence
-	// TLSRequired says the login must use TLS.
-	TLSRequired bool
-}
+// Resolution is the chosen method and plugin, with evidence: broker/resolve's
+// one type for it.
+type Resolution = resolve.Result
 
 // TLS are the TLS settings a client must apply.
 type TLS struct {
@@ -170,7 +165,7 @@ func Resolve(ep *config.Endpoint) Resolution {
 	if err != nil {
 		return Resolution{Method: ep.Auth, Plugin: ep.Plugin, Evidence: []validate.Evidence{{Source: "config", Detail: err.Error()}}}
 	}
-	return toResolution(r)
+	return r
 }
 
 // Params returns fresh connection parameters for endpoint, with hints for
