@@ -1,6 +1,7 @@
 package goclient_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,24 @@ func TestClientModuleStandalone(t *testing.T) {
 		if m == "github.com/connbroker/connbroker" || strings.HasPrefix(m, "github.com/aws/") ||
 			strings.HasPrefix(m, "github.com/prometheus/") || strings.HasPrefix(m, "github.com/go-mysql-org/") {
 			t.Errorf("clients/go builds a package of module %s", m)
+		}
+	}
+	// Its direct requirements: the stubs, go-sql-driver, grpc and protobuf
+	// (genproto's rpc package carries grpc's error details).
+	var mod struct {
+		Require []struct {
+			Path     string
+			Indirect bool
+		}
+	}
+	if err := json.Unmarshal([]byte(goIn(t, clientDir, "mod", "edit", "-json")), &mod); err != nil {
+		t.Fatal(err)
+	}
+	allowed := []string{"github.com/connbroker/connbroker/proto", "github.com/go-sql-driver/mysql", "google.golang.org/grpc",
+		"google.golang.org/protobuf", "google.golang.org/genproto/googleapis/rpc"}
+	for _, r := range mod.Require {
+		if !r.Indirect && !slices.Contains(allowed, r.Path) {
+			t.Errorf("clients/go/go.mod requires %s directly; allowed: %v", r.Path, allowed)
 		}
 	}
 	goIn(t, clientDir, "build", "./...")
