@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -472,9 +473,12 @@ func cut(s string) string {
 // Digest is the hex SHA-256 of a sanitized environment: equal for equal
 // environments whatever the order of packages and variables.
 func Digest(env diagnose.ClientEnvironment) string {
-	h := sha256.New()
+	buf := make([]byte, 0, 512)
 	field := func(s string) {
-		fmt.Fprintf(h, "%d:%s;", len(s), s)
+		buf = strconv.AppendInt(buf, int64(len(s)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, s...)
+		buf = append(buf, ';')
 	}
 	field(env.Driver)
 	field(env.CABundle)
@@ -494,11 +498,12 @@ func Digest(env diagnose.ClientEnvironment) string {
 		field(p.Name)
 		field(p.Version)
 		field(p.ClientLibrary)
-		field(fmt.Sprint(p.CExtension))
+		field(strconv.FormatBool(p.CExtension))
 		field(p.PluginDir)
 		for _, pl := range p.ClientPlugins {
 			field(pl)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
