@@ -66,6 +66,9 @@ type Config struct {
 	// Unix is an optional Unix socket listener whose callers are
 	// identified by their uid (SO_PEERCRED).
 	Unix UnixListener `yaml:"unix"`
+	// Inventory records which applications use which endpoint
+	// (inventory.go, docs/INVENTORY.md); off unless configured.
+	Inventory Inventory `yaml:"inventory"`
 }
 
 // IAMSettings tune IAM token signing.
@@ -379,6 +382,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applySecurityDefaults()
 	c.applyLimitDefaults() // limits.go
+	c.applyInventoryDefaults()
 	for name, e := range c.Endpoints {
 		if e == nil {
 			continue
@@ -470,6 +474,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateMetrics()...)
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateLimits()...) // limits.go
+	errs = append(errs, c.validateInventory()...)
 	if len(c.Endpoints) == 0 {
 		add("endpoints", "no endpoints are configured", "add at least one endpoint under endpoints:")
 	}
