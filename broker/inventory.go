@@ -51,3 +51,24 @@ func (s *Service) OwnConnector(name string) (driver.Connector, error) {
 	}
 	return mysql.NewConnector(cfg)
 }
+
+// InventoryScope returns the endpoints whose inventory the caller in ctx
+// may read: the caller may read an endpoint's inventory exactly when it
+// may get the endpoint's params, so it learns which other callers (and
+// which drivers) use the databases it uses, and nothing about the others.
+// With endpoint set, that one (errors as Params: *ArgError, *DeniedError,
+// *NotFoundError); with "", every endpoint it may get, sorted.
+func (s *Service) InventoryScope(ctx context.Context, endpoint string) ([]string, error) {
+	if endpoint != "" {
+		ep, err := s.endpointFor(ctx, "endpoint", endpoint)
+		if err != nil {
+			return nil, err
+		}
+		return []string{ep.Name}, nil
+	}
+	var out []string
+	for _, e := range s.VisibleEndpoints(ctx) {
+		out = append(out, e.Name)
+	}
+	return out, nil
+}

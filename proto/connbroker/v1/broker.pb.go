@@ -1513,7 +1513,13 @@ type InventoryStoreStatus struct {
 	// retention is how long a record is kept after it was last seen.
 	Retention *durationpb.Duration `protobuf:"bytes,7,opt,name=retention,proto3" json:"retention,omitempty"`
 	// last_error is the last write error, empty when none; never a secret.
-	LastError     string `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastError string `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// enabled is false when the broker keeps no inventory (no inventory:
+	// section): then nothing was recorded and nothing can be concluded.
+	Enabled bool `protobuf:"varint,9,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// expired counts records removed since the broker started because they
+	// were not seen within retention.
+	Expired       int64 `protobuf:"varint,10,opt,name=expired,proto3" json:"expired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1602,6 +1608,20 @@ func (x *InventoryStoreStatus) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *InventoryStoreStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *InventoryStoreStatus) GetExpired() int64 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
 }
 
 // ConnectionParams is everything a client needs to open one new connection.
@@ -4533,7 +4553,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"first_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
 	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x14\n" +
 	"\x05count\x18\x06 \x01(\x03R\x05count\x12\x16\n" +
-	"\x06digest\x18\a \x01(\tR\x06digest\"\x86\x02\n" +
+	"\x06digest\x18\a \x01(\tR\x06digest\"\xba\x02\n" +
 	"\x14InventoryStoreStatus\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x18\n" +
 	"\arecords\x18\x02 \x01(\x03R\arecords\x12\x1a\n" +
@@ -4543,7 +4563,10 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\aevicted\x18\x06 \x01(\x03R\aevicted\x127\n" +
 	"\tretention\x18\a \x01(\v2\x19.google.protobuf.DurationR\tretention\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\b \x01(\tR\tlastError\"\xef\x02\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12\x18\n" +
+	"\aenabled\x18\t \x01(\bR\aenabled\x12\x18\n" +
+	"\aexpired\x18\n" +
+	" \x01(\x03R\aexpired\"\xef\x02\n" +
 	"\x10ConnectionParams\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +

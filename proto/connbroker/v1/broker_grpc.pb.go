@@ -53,8 +53,9 @@ type BrokerServiceClient interface {
 	// A caller sees only the endpoints it may get (the policy), and the
 	// response says whether the store is complete (store.full, store.dropped)
 	// so no reader mistakes a partial inventory for the whole fleet.
-	// Errors: NOT_FOUND or PERMISSION_DENIED for an endpoint filter as
-	// GetConnectionParams, FAILED_PRECONDITION when the inventory is off.
+	// With no inventory configured the response is empty with
+	// store.enabled false. Errors: NOT_FOUND, PERMISSION_DENIED and
+	// INVALID_ARGUMENT for the endpoint filter as GetConnectionParams.
 	ListInventory(ctx context.Context, in *ListInventoryRequest, opts ...grpc.CallOption) (*ListInventoryResponse, error)
 	// ValidateConnection logs in for real to one or more endpoints with exactly
 	// the params GetConnectionParams would issue, runs one query and reports
@@ -211,8 +212,9 @@ type BrokerServiceServer interface {
 	// A caller sees only the endpoints it may get (the policy), and the
 	// response says whether the store is complete (store.full, store.dropped)
 	// so no reader mistakes a partial inventory for the whole fleet.
-	// Errors: NOT_FOUND or PERMISSION_DENIED for an endpoint filter as
-	// GetConnectionParams, FAILED_PRECONDITION when the inventory is off.
+	// With no inventory configured the response is empty with
+	// store.enabled false. Errors: NOT_FOUND, PERMISSION_DENIED and
+	// INVALID_ARGUMENT for the endpoint filter as GetConnectionParams.
 	ListInventory(context.Context, *ListInventoryRequest) (*ListInventoryResponse, error)
 	// ValidateConnection logs in for real to one or more endpoints with exactly
 	// the params GetConnectionParams would issue, runs one query and reports

@@ -312,7 +312,7 @@ class InventoryRecord(_message.Message):
     def __init__(self, caller: _Optional[str] = ..., endpoint: _Optional[str] = ..., environment: _Optional[_Union[ClientEnvironment, _Mapping]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class InventoryStoreStatus(_message.Message):
-    __slots__ = ("backend", "records", "capacity", "full", "dropped", "evicted", "retention", "last_error")
+    __slots__ = ("backend", "records", "capacity", "full", "dropped", "evicted", "retention", "last_error", "enabled", "expired")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +321,8 @@ class InventoryStoreStatus(_message.Message):
     EVICTED_FIELD_NUMBER: _ClassVar[int]
     RETENTION_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
     backend: str
     records: int
     capacity: int
@@ -329,7 +331,9 @@ class InventoryStoreStatus(_message.Message):
     evicted: int
     retention: _duration_pb2.Duration
     last_error: str
-    def __init__(self, backend: _Optional[str] = ..., records: _Optional[int] = ..., capacity: _Optional[int] = ..., full: _Optional[bool] = ..., dropped: _Optional[int] = ..., evicted: _Optional[int] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_error: _Optional[str] = ...) -> None: ...
+    enabled: bool
+    expired: int
+    def __init__(self, backend: _Optional[str] = ..., records: _Optional[int] = ..., capacity: _Optional[int] = ..., full: _Optional[bool] = ..., dropped: _Optional[int] = ..., evicted: _Optional[int] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_error: _Optional[str] = ..., enabled: _Optional[bool] = ..., expired: _Optional[int] = ...) -> None: ...
 
 class ConnectionParams(_message.Message):
     __slots__ = ("endpoint", "host", "port", "user", "database", "credential", "tls", "hints", "resolution")

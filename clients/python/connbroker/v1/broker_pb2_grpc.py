@@ -102,8 +102,9 @@ class BrokerServiceServicer:
         A caller sees only the endpoints it may get (the policy), and the
         response says whether the store is complete (store.full, store.dropped)
         so no reader mistakes a partial inventory for the whole fleet.
-        Errors: NOT_FOUND or PERMISSION_DENIED for an endpoint filter as
-        GetConnectionParams, FAILED_PRECONDITION when the inventory is off.
+        With no inventory configured the response is empty with
+        store.enabled false. Errors: NOT_FOUND, PERMISSION_DENIED and
+        INVALID_ARGUMENT for the endpoint filter as GetConnectionParams.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
