@@ -123,6 +123,8 @@ func TestRestartOnly(t *testing.T) {
 		{"every identity removed", func(c *config.Config) { c.TLS.ClientCA, c.Unix = "", config.UnixListener{} }, "caller identities"},
 		{"listen", func(c *config.Config) { c.Listen = "127.0.0.1:7701" }, "listen"},
 		{"audit", func(c *config.Config) { c.Audit.Output = "stdout" }, "audit"},
+		{"inventory on", func(c *config.Config) { c.Inventory.Path = "/var/lib/connbroker/inv.db" }, "inventory"},
+		{"inventory backend", func(c *config.Config) { c.Inventory.MySQL = &config.InventoryMySQL{Endpoint: "x"} }, "inventory"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nc := base()

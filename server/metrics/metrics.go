@@ -45,6 +45,7 @@ type Metrics struct {
 	validations   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	expiry        *expiryCollector
+	inv           inventoryMetrics // inventory.go
 }
 
 var _ observe.Recorder = (*Metrics)(nil)
