@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from google.protobuf import timestamp_pb2
 
@@ -271,11 +271,13 @@ def _ca_bundle() -> str:
     return ""
 
 
-def collect(registry: Registry) -> Environment:
+def collect(registry: Registry, *, cext: Callable[[], bool] = _connector_cext) -> Environment:
     """Collect this process's drivers, optional packages, environment and CA bundle.
 
     What to look for (packages, environment variables) is the broker's
-    driver list, ``registry``.
+    driver list, ``registry``. ``cext`` says whether mysql-connector-python's
+    C extension loads (default: in a fresh interpreter, see
+    ``_connector_cext``; the inventory report asks this process instead).
     """
     env = Environment(runtime=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})")
     for name in registry.packages() + [p for p in OPTIONAL_PACKAGES if p not in registry.packages()]:
@@ -286,7 +288,7 @@ def collect(registry: Registry) -> Environment:
         if name == "mysqlclient":
             _mysqlclient_library(p)
         elif name == "mysql-connector-python":
-            p.c_extension = _connector_cext()
+            p.c_extension = cext()
         env.packages.append(p)
     env.env = {k: os.environ[k] for k in registry.env_vars() if k in os.environ}
     env.ca_bundle = _ca_bundle()
