@@ -12,7 +12,9 @@ nothing else about the process leaves it; the broker keeps only allowlisted
 ones (docs/INVENTORY.md).
 
 A report that cannot be built (the broker's driver list unavailable) is
-left out: it never fails or slows a request beyond one ``ListDrivers``.
+left out: it never fails a request, and slows one by at most one
+``ListDrivers`` (deadline :data:`REGISTRY_TIMEOUT`) per :data:`RETRY_AFTER`
+while the broker is away.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ __all__ = ["REPORTER", "RETRY_AFTER", "Reporter"]
 
 #: Seconds without a report after the broker's driver list could not be read.
 RETRY_AFTER = 60.0
+#: Deadline of the one ``ListDrivers`` call the report needs per process.
+REGISTRY_TIMEOUT = 1.0
 #: Variables never sent, whatever a driver reads: they hold a password.
 _SECRET_VARS = frozenset({"MYSQL_PWD"})
 
@@ -75,7 +79,9 @@ class Reporter:
             if time.monotonic() < self._retry_at:
                 return None
         try:
-            registry = doctor.Registry.from_broker(client)
+            # A short deadline: while the broker is away this must not hold
+            # up the request it rides on (retried after RETRY_AFTER).
+            registry = doctor.Registry(client.list_drivers(timeout=REGISTRY_TIMEOUT))
         except BrokerError:
             with self._lock:
                 self._retry_at = time.monotonic() + RETRY_AFTER

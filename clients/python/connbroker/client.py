@@ -329,16 +329,17 @@ class Client:
         )
         return resp
 
-    def list_drivers(self) -> list[broker_pb2.DriverInfo]:
+    def list_drivers(self, timeout: float | None = None) -> list[broker_pb2.DriverInfo]:
         """List the drivers the broker renders hints for, sorted by name.
 
         Each has its canonical name, aliases, display name and environment
         rules (package, import module, minimum version, optional packages,
-        environment variables): the one list every client reads.
+        environment variables): the one list every client reads. ``timeout``
+        overrides the client's deadline for this call.
         """
         resp: broker_pb2.ListDriversResponse = self._call(
             "ListDrivers()",
-            self.timeout,
+            self.timeout if timeout is None else min(timeout, self.timeout),
             lambda t: self._stub.ListDrivers(broker_pb2.ListDriversRequest(), timeout=t),
         )
         return list(resp.drivers)

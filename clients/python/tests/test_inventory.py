@@ -90,3 +90,21 @@ def test_first_request_reports_then_only_changes(broker: tuple[BrokerProc, Path]
         assert all(r.environment.driver != "mysqlclient" for r in quiet.list_inventory(PLAIN).records)
     for f in db.parent.glob(db.name + "*"):
         assert b"py-inventory-secret-1f9c" not in f.read_bytes(), f
+
+
+def test_report_never_fails_a_request_while_the_broker_is_away() -> None:
+    """No broker: the request fails as it would without the report, and the
+    report's one ListDrivers costs at most its short deadline."""
+    REPORTER.reset()
+    with connbroker.Client(f"127.0.0.1:{_free_port()}", timeout=2.0, serve_stale=False) as c:
+        t0 = time.monotonic()
+        with pytest.raises(connbroker.errors.BrokerUnavailable):
+            c.get_connection_params(PLAIN, "pymysql")
+        first = time.monotonic() - t0
+        t0 = time.monotonic()
+        with pytest.raises(connbroker.errors.BrokerUnavailable):
+            c.get_connection_params(PLAIN, "pymysql")
+        again = time.monotonic() - t0
+    assert first < 2.0 + 1.0 + 1.0, first  # the call's deadline + ListDrivers' + slack
+    assert again < 2.0 + 1.0, again  # no second ListDrivers within RETRY_AFTER
+    REPORTER.reset()
