@@ -137,6 +137,22 @@ func (o *Options) defaults() {
 	}
 }
 
+// pruneEvery is how often a writer with nothing to write still applies
+// retention.
+const pruneEvery = time.Minute
+
+// Reader is what preflight and the fleet page need of an inventory: the
+// records and whether they are complete. *Store implements it.
+type Reader interface {
+	// List returns the records of endpoint ("" = all).
+	List(ctx context.Context, endpoint string) ([]Record, error)
+	// Stats says how complete the store is; never conclude "nothing
+	// breaks" unless Stats().Complete().
+	Stats() Stats
+}
+
+var _ Reader = (*Store)(nil)
+
 // ErrClosed is returned by Flush and List after Close. Do not retry.
 var ErrClosed = errors.New("inventory store closed")
 
@@ -164,6 +180,8 @@ type Store struct {
 	closing chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
+
+	lastPrune time.Time // the writer's alone (and start's, before it runs)
 
 	records, dropped, evicted, expired atomic.Int64
 	lastErr                            atomic.Pointer[string]
@@ -262,6 +280,15 @@ func (s *Store) write() {
 		s.mu.Unlock()
 	}()
 	if len(b) == 0 {
+		// Nothing to write: still drop what retention expired now and then,
+		// so Stats stays true on a quiet broker.
+		if s.opts.Now().Sub(s.lastPrune) >= pruneEvery {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.prune(ctx); err != nil {
+				s.fail("prune inventory", err)
+			}
+		}
 		return
 	}
 	recs := make([]Record, 0, len(b))
@@ -299,6 +326,7 @@ func (s *Store) fail(what string, err error) {
 // prune drops records past retention and evicts the least recently seen
 // beyond MaxRecords, then recounts.
 func (s *Store) prune(ctx context.Context) error {
+	s.lastPrune = s.opts.Now()
 	n, err := s.b.expire(ctx, s.opts.Now().Add(-s.opts.Retention))
 	if err != nil {
 		return fmt.Errorf("expire: %w", err)

@@ -311,3 +311,27 @@ func BenchmarkObserveRepeat(b *testing.B) {
 		s.Observe(ctx, "uri:spiffe://prod/ns/orders/sa/api", "orders", env)
 	}
 }
+
+// TestQuietStoreStillExpires: with no reports at all, the writer applies
+// retention within a minute (of the store's clock), so Stats does not count
+// expired records.
+func TestQuietStoreStillExpires(t *testing.T) {
+	clk := newClock()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "inv.db"), inventory.Options{Now: clk.Now, Retention: time.Hour, FlushEvery: 10 * time.Millisecond})
+	s.Observe(context.Background(), "uid:1", "orders", pymysql("1.0.2"))
+	flushList(t, s, "")
+	if st := s.Stats(); st.Records != 1 {
+		t.Fatalf("Stats = %+v", st)
+	}
+	clk.Add(2 * time.Hour)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Records != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("expired record still counted: %+v", s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(); st.Expired != 1 {
+		t.Errorf("Stats = %+v, want 1 expired", st)
+	}
+}
