@@ -61,3 +61,24 @@ func TestInventoryEqual(t *testing.T) {
 		t.Error("Equal is wrong")
 	}
 }
+
+// TestInventoryProblemsFile: one file, every inventory problem reported at
+// once, each with its field path and a fix.
+func TestInventoryProblemsFile(t *testing.T) {
+	_, err := Load("testdata/inventory_problems.yaml")
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	got := problemPaths(t, err)
+	for _, want := range []string{"inventory.mysql.endpoint", "inventory.mysql.table", "inventory.retention", "inventory.queue"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("paths %v lack %q", got, want)
+		}
+	}
+	if slices.Contains(got, "inventory.max_records") {
+		t.Errorf("max_records 0 means the default, not a problem: %v", err)
+	}
+	if n := strings.Count(err.Error(), "(fix: "); n < 4 {
+		t.Errorf("%d fixes in:\n%v", n, err)
+	}
+}
