@@ -11,82 +11,25 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
-const net = require('net');
-const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
 const connbroker = require('..');
+const { sleep, freePort, startStack } = require('../test-support/stack');
 
-const BIN = process.env.CONNBROKER_BIN_DIR || path.join(__dirname, '..', '..', '..', 'bin');
 const PLAIN = 'local-plain';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-async function waitListen(port, proc, log) {
-  const t0 = Date.now();
-  for (;;) {
-    if (proc.exitCode !== null) assert.fail(`connbrokerd exited with ${proc.exitCode}:\n${fs.readFileSync(log, 'utf8').slice(-4000)}`);
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() - t0 > 30000) assert.fail(`connbrokerd did not listen on ${port} within 30s`);
-    await sleep(50);
-  }
-}
-
-let dir;
-let devstack;
-let broker;
+let stack;
 let addr;
 
 test.before(async () => {
-  for (const b of ['connbrokerd', 'devstack']) {
-    if (!fs.existsSync(path.join(BIN, b))) assert.fail(`${path.join(BIN, b)} is missing: run \`make build\` or set CONNBROKER_BIN_DIR`);
-  }
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'connbroker-node-inv-'));
-  const readyFile = path.join(dir, 'ready.json');
-  const log = path.join(dir, 'devstack.log');
-  const out = fs.openSync(log, 'w');
-  devstack = spawn(path.join(BIN, 'devstack'), ['-dir', path.join(dir, 'state'), '-no-broker', '-listen', `127.0.0.1:${await freePort()}`,
-    '-ready-file', readyFile, '-exit-on-stdin-eof'], { stdio: ['pipe', out, out] });
-  let ready;
-  const t0 = Date.now();
-  for (;;) {
-    if (devstack.exitCode !== null) assert.fail(`devstack exited with ${devstack.exitCode}:\n${fs.readFileSync(log, 'utf8').slice(-4000)}`);
-    try { ready = JSON.parse(fs.readFileSync(readyFile, 'utf8')); break; } catch { /* not yet */ }
-    if (Date.now() - t0 > 120000) assert.fail('devstack not ready within 120s');
-    await sleep(200);
-  }
-  const config = path.join(dir, 'config.yaml');
-  fs.writeFileSync(config, `${fs.readFileSync(ready.config_path, 'utf8')}\ninventory: {path: ${path.join(dir, 'inventory.db')}}\n`);
-  const port = await freePort();
-  addr = `127.0.0.1:${port}`;
-  const blog = path.join(dir, 'broker.log');
-  const bout = fs.openSync(blog, 'a');
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-  Object.assign(env, { AWS_ACCESS_KEY_ID: ready.aws_access_key_id, AWS_SECRET_ACCESS_KEY: ready.aws_secret_access_key, AWS_REGION: ready.aws_region,
-    AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
-  broker = spawn(path.join(BIN, 'connbrokerd'), ['--config', config, '--listen', addr, '--dev'], { stdio: ['ignore', bout, bout], env });
-  fs.closeSync(bout);
-  await waitListen(port, broker, blog);
+  stack = await startStack('connbroker-node-inv-');
+  const config = path.join(stack.dir, 'config.yaml');
+  fs.writeFileSync(config, `${fs.readFileSync(stack.ready.config_path, 'utf8')}\ninventory: {path: ${path.join(stack.dir, 'inventory.db')}}\n`);
+  addr = `127.0.0.1:${await freePort()}`;
+  await stack.broker(addr, { config }).start();
 });
 
 test.after(async () => {
-  if (broker && broker.exitCode === null) broker.kill('SIGKILL');
-  if (devstack && devstack.exitCode === null) {
-    devstack.stdin.end();
-    devstack.kill('SIGTERM');
-    await new Promise((r) => devstack.once('exit', r));
-  }
+  if (stack) await stack.stop();
 });
 
 async function records(c, want) {
