@@ -102,6 +102,7 @@ class BrokerServiceServicer:
         A caller sees only the endpoints it may get (the policy), and the
         response says whether the store is complete (store.full, store.dropped)
         so no reader mistakes a partial inventory for the whole fleet.
+        Listings count against the caller's probe limits (limits.probe).
         With no inventory configured the response is empty with
         store.enabled false. Errors: NOT_FOUND, PERMISSION_DENIED and
         INVALID_ARGUMENT for the endpoint filter as GetConnectionParams.
