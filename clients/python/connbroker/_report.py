@@ -30,7 +30,7 @@ from connbroker.v1 import broker_pb2
 
 if TYPE_CHECKING:
     from connbroker.client import Client
-    from connbroker.doctor import Environment, Registry
+    from connbroker.doctor import Environment, Package, Registry
 
 __all__ = ["REPORTER", "RETRY_AFTER", "Reporter"]
 
@@ -56,6 +56,15 @@ def _cext_in_process() -> bool:
         return importlib.util.find_spec("_mysql_connector") is not None
     except (ImportError, ValueError):
         return False
+
+
+def _native_if_loaded(p: Package) -> None:
+    """mysqlclient's client library, only when the application loaded it:
+    the report never imports a driver into the application's process."""
+    if "MySQLdb" in sys.modules:
+        from connbroker import doctor
+
+        doctor._mysqlclient_library(p)
 
 
 class Reporter:
@@ -86,7 +95,7 @@ class Reporter:
             with self._lock:
                 self._retry_at = time.monotonic() + RETRY_AFTER
             return None
-        env = doctor.collect(registry, cext=_cext_in_process)
+        env = doctor.collect(registry, cext=_cext_in_process, native=_native_if_loaded)
         with self._lock:
             self._registry, self._env = registry, env
         return registry, env

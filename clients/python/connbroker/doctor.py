@@ -271,13 +271,20 @@ def _ca_bundle() -> str:
     return ""
 
 
-def collect(registry: Registry, *, cext: Callable[[], bool] = _connector_cext) -> Environment:
+def collect(
+    registry: Registry,
+    *,
+    cext: Callable[[], bool] = _connector_cext,
+    native: Callable[[Package], None] = _mysqlclient_library,
+) -> Environment:
     """Collect this process's drivers, optional packages, environment and CA bundle.
 
     What to look for (packages, environment variables) is the broker's
     driver list, ``registry``. ``cext`` says whether mysql-connector-python's
     C extension loads (default: in a fresh interpreter, see
-    ``_connector_cext``; the inventory report asks this process instead).
+    ``_connector_cext``; the inventory report asks this process instead);
+    ``native`` fills in mysqlclient's client library (default: by importing
+    ``MySQLdb._mysql``, see ``_mysqlclient_library``).
     """
     env = Environment(runtime=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})")
     for name in registry.packages() + [p for p in OPTIONAL_PACKAGES if p not in registry.packages()]:
@@ -286,7 +293,7 @@ def collect(registry: Registry, *, cext: Callable[[], bool] = _connector_cext) -
             continue
         p = Package(name=name, version=v)
         if name == "mysqlclient":
-            _mysqlclient_library(p)
+            native(p)
         elif name == "mysql-connector-python":
             p.c_extension = cext()
         env.packages.append(p)
