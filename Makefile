@@ -153,8 +153,8 @@ py-test: venv build ## Python client tests against the real broker and MariaDB
 	cd clients/python && CONNBROKER_BIN_DIR=$(BIN) $(PY) -m pytest -q
 
 .PHONY: node-test
-node-test: matrix-deps build ## Node client resilience tests against the real broker binary (its other tests run inside internal/matrix)
-	cd $(NODE_CLIENT) && CONNBROKER_BIN_DIR=$(BIN) node --test resilience-test/
+node-test: matrix-deps build ## Node client resilience and inventory-report tests against the real broker binary (its other tests run inside internal/matrix)
+	cd $(NODE_CLIENT) && CONNBROKER_BIN_DIR=$(BIN) node --test resilience-test/ inventory-test/
 
 .PHONY: bench
 bench: deps build ## Benchmarks against the targets, one run, printed as a table (see BENCHMARKS.md)

@@ -95,7 +95,7 @@ not be reached or refused the request.`,
 	g.tls.register(pf, lookupEnv)
 
 	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g),
-		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), renderCmd(ctx, g))
+		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), renderCmd(ctx, g), inventoryCmd(ctx, g))
 	return cmdline.Execute(root, args, stdout, stderr)
 }
 
