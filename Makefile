@@ -18,12 +18,18 @@ GO_BINS     := connbrokerd connbroker connbroker-pam-check devstack
 
 export GOFLAGS := -buildvcs=false
 
+# Go modules: the server (.), the API stubs (proto) and the Go client
+# (clients/go), each with its own go.mod; `go ... ./...` at the root does
+# not enter the nested two, so each Go target runs once per module.
+GO_MODULES := . proto clients/go
+in_modules = for m in $(GO_MODULES); do (cd $$m && $(1)); done
+
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: system-deps venv matrix-deps ## Install everything the tests and `make run` need
+deps: system-deps venv matrix-deps java-deps ## Install everything the tests and `make run` need
 
 .PHONY: system-deps
 system-deps: ## Install MariaDB from Debian's packages if missing
@@ -43,6 +49,32 @@ $(NODE_CLIENT)/node_modules/.stamp: $(NODE_CLIENT)/package-lock.json
 $(BIN)/mysql-connector-j-$(CONNECTOR_J).jar:
 	@mkdir -p $(BIN)
 	@mvn -B -q dependency:copy -Dartifact=com.mysql:mysql-connector-j:$(CONNECTOR_J) -DoutputDirectory=$(BIN)
+
+# The Java helper (clients/java): Maven resolves the pinned artifacts
+# (grpc-java, protobuf-java, protoc and protoc-gen-grpc-java, Connector/J,
+# HikariCP, JUnit) the first time, then builds offline. The build writes
+# target/classpath.txt for clients/java's Go integration test.
+JAVA_CLIENT  := clients/java
+JAVA_SOURCES := $(JAVA_CLIENT)/pom.xml proto/connbroker/v1/broker.proto $(shell find $(JAVA_CLIENT)/src -name '*.java' 2>/dev/null)
+
+.PHONY: java-deps
+java-deps: $(JAVA_CLIENT)/target/.deps ## Fetch clients/java's pinned Maven artifacts (first time only)
+
+$(JAVA_CLIENT)/target/.deps: $(JAVA_CLIENT)/pom.xml
+	@cd $(JAVA_CLIENT) && mvn -B -q test  # test: Surefire resolves its JUnit provider only when it runs
+	@touch $@
+
+.PHONY: java-build
+java-build: $(JAVA_CLIENT)/target/.built ## Build clients/java offline (stubs from proto/, classes, test classes, class path)
+
+$(JAVA_CLIENT)/target/.built: $(JAVA_CLIENT)/target/.deps $(JAVA_SOURCES)
+	@cd $(JAVA_CLIENT) && mvn -B -q -o test-compile
+	@touch $@
+
+.PHONY: java-test
+java-test: java-build build ## clients/java's JUnit tests, then its HikariCP tests against the real broker and peers (Go)
+	cd $(JAVA_CLIENT) && mvn -B -q -o surefire:test
+	go test -count=1 ./$(JAVA_CLIENT)/
 
 .PHONY: venv
 venv: $(VENV)/.stamp ## Create .venv with the pinned Python packages
@@ -67,6 +99,7 @@ build: ## Build the Go binaries into bin/
 	@go build -o $(BIN)/connbroker-pam-check ./cmd/connbroker-pam-check
 	@go build -o $(BIN)/connbroker-rdslike ./cmd/connbroker-rdslike
 	@go build -o $(BIN)/devstack ./internal/cmd/devstack
+	@$(call in_modules,go build ./...)
 
 .PHONY: generate
 generate: $(BUF) venv ## Regenerate Go and Python stubs from proto/ (offline, pinned) and docs/DRIVERS.md
@@ -98,26 +131,30 @@ lint: $(BUF) ## buf lint, buf breaking against main, gofmt, go vet
 	@$(BUF) lint
 	@echo "buf breaking against $(BUF_AGAINST)"; $(BUF) breaking --against '$(BUF_AGAINST)'
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	@go vet ./...
+	@$(call in_modules,go vet ./...)
 
 .PHONY: test
-test: deps build check-generated lint go-test py-test node-test ## Install what is needed and run every test (CI runs this)
+test: deps build check-generated lint go-test py-test node-test java-unit-test ## Install what is needed and run every test (CI runs this)
+
+.PHONY: java-unit-test
+java-unit-test: java-build ## clients/java's JUnit tests only (go-test runs its integration tests)
+	cd $(JAVA_CLIENT) && mvn -B -q -o surefire:test
 
 .PHONY: go-test
-go-test: ## Go tests with the race detector (real MariaDB and MySQL-8 peers)
-	go test -race -count=1 -timeout 20m ./...
+go-test: java-build ## Go tests with the race detector (real MariaDB and MySQL-8 peers; clients/java's need java-build)
+	$(call in_modules,go test -race -count=1 -timeout 20m ./...)
 
 .PHONY: test-short
 test-short: ## Fast tier: go test -short ./... (no database server, venv or node needed; integration tests skip)
-	go test -short -count=1 -timeout 10m ./...
+	$(call in_modules,go test -short -count=1 -timeout 10m ./...)
 
 .PHONY: py-test
 py-test: venv build ## Python client tests against the real broker and MariaDB
 	cd clients/python && CONNBROKER_BIN_DIR=$(BIN) $(PY) -m pytest -q
 
 .PHONY: node-test
-node-test: matrix-deps build ## Node client resilience tests against the real broker binary (its other tests run inside internal/matrix)
-	cd $(NODE_CLIENT) && CONNBROKER_BIN_DIR=$(BIN) node --test resilience-test/
+node-test: matrix-deps build ## Node client resilience and inventory-report tests against the real broker binary (its other tests run inside internal/matrix)
+	cd $(NODE_CLIENT) && CONNBROKER_BIN_DIR=$(BIN) node --test resilience-test/ inventory-test/
 
 .PHONY: bench
 bench: deps build ## Benchmarks against the targets, one run, printed as a table (see BENCHMARKS.md)

@@ -23,7 +23,6 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
-	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/validate"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
@@ -45,6 +44,8 @@ type Server struct {
 	// log receives the full text of errors whose status carries only a
 	// safe message (credential sources, AWS).
 	log *slog.Logger
+	// inv records client environments (inventory.go); nil when off.
+	inv Inventory
 }
 
 // New returns the API adapter for svc.
@@ -84,8 +85,9 @@ func NewGRPCServer(svc *broker.Service, log *slog.Logger, opts ...grpc.ServerOpt
 
 // Extras are the optional parts of a broker gRPC server.
 type Extras struct {
-	// Audit receives one event per credential issued, validation run and
-	// denial; nil writes none.
+	// Audit is subscribed to the service's event stream: it writes one
+	// line per credential issued, validation, probe, denial, rate limit and
+	// login-failure report; nil writes none.
 	Audit *Auditor
 	// Shutdown, when closed, ends every WatchConnectionParams stream with
 	// OK, so a graceful stop does not wait for them.
@@ -93,6 +95,9 @@ type Extras struct {
 	// WatchPoll is how often a watch re-reads the credential source to
 	// notice a rotation; 0 means the configuration's watch.poll.
 	WatchPoll time.Duration
+	// Inventory records the client_environment of GetConnectionParams and
+	// serves ListInventory; nil keeps no inventory.
+	Inventory Inventory
 }
 
 // NewGRPCServerWith is NewGRPCServer with extras. Every server identifies
@@ -103,20 +108,27 @@ type Extras struct {
 func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	limits := newCallerLimiter(svc.Config)
 	srv := New(svc)
-	// auditUnauthenticated* run before identify* so callers refused as
-	// UNAUTHENTICATED are audited too; connectionOptions bound streams per
-	// connection and connection age.
+	if x.Audit != nil {
+		svc.Subscribe(x.Audit)
+	}
+	// The domain emits the events (credential issued, validation, denial
+	// ...); origin* add the method and peer to the context they are
+	// emitted with, identify* the caller. Refusals made here, before the
+	// domain (no identity, rate limits), are reported to the domain's
+	// stream. connectionOptions bound streams per connection and
+	// connection age.
 	opts = append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.ForceServerCodecV2(newCachedCodec(&srv.wire)),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), auditUnauthenticatedUnary(x.Audit), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
-		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), auditUnauthenticatedStream(x.Audit), identifyStream(), auditStream(x.Audit, svc.Config), rateLimitStream(limits)),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), originUnary(), identifyUnary(svc), logUnary(log), rateLimitUnary(limits, svc)),
+		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), originStream(), identifyStream(svc), rateLimitStream(limits, svc)),
 	}, connectionOptions(svc.Config().Limits)...), opts...)
 	gs := grpc.NewServer(opts...)
 	if log != nil {
 		srv.log = log
 	}
 	srv.shutdown, srv.watchPoll = x.Shutdown, x.WatchPoll
+	srv.inv = x.Inventory
 	v1.RegisterBrokerServiceServer(gs, srv)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -135,6 +147,9 @@ func (s *Server) GetConnectionParams(ctx context.Context, req *v1.GetConnectionP
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// After the response is built (cached or not): the store aggregates
+	// repeats in memory and never blocks.
+	s.observe(ctx, p.Endpoint, req.GetClientEnvironment())
 	return resp, nil
 }
 
@@ -272,49 +287,17 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 		out.Tls = &v1.TLSInfo{Version: r.TLSVersion, Cipher: r.TLSCipher}
 	}
 	if e := r.MySQLError; e != nil {
-		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
+		out.Error = &v1.MySQLError{Number: uint32(e.Code), SqlState: e.SQLState, Message: e.Message}
 	}
 	switch {
 	case r.Method != "": // the method the login used (resolved, for auth: auto)
-		var ev []broker.Evidence
-		for _, e := range r.Evidence {
-			ev = append(ev, broker.Evidence{Source: e.Source, Detail: e.Detail})
-		}
 		// As broker/resolve decides it: IAM and clear-text plugins need TLS.
-		tlsRequired := r.Method == config.AuthIAM || r.Plugin == handshake.PluginClearPassword || (ep != nil && ep.TLS.Mode.Requires())
-		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: ev, TLSRequired: tlsRequired})
+		tlsRequired := config.ClearText(r.Method, r.Plugin) || (ep != nil && ep.TLS.Mode.Requires())
+		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: r.Evidence, TLSRequired: tlsRequired})
 	case ep != nil && ep.Auth != config.AuthAuto: // failed before the login: what the config says
 		out.Resolution = resolutionToProto(broker.Resolve(ep))
 	}
 	out.Transcript, out.Findings, out.Drivers = TranscriptToProto(r.Transcript), FindingsToProto(r.Findings), predictionsToProto(r.Drivers)
 	out.Environment = environmentToProto(r.Environment)
 	return out
-}
-
-func methodToProto(m config.AuthMethod) v1.AuthMethod {
-	switch m {
-	case config.AuthIAM:
-		return v1.AuthMethod_AUTH_METHOD_IAM
-	case config.AuthPassword:
-		return v1.AuthMethod_AUTH_METHOD_PASSWORD
-	case config.AuthAuto:
-		return v1.AuthMethod_AUTH_METHOD_AUTO
-	}
-	return v1.AuthMethod_AUTH_METHOD_UNSPECIFIED
-}
-
-func tlsModeToProto(m config.TLSMode) v1.TLSMode {
-	switch m {
-	case config.TLSDisabled:
-		return v1.TLSMode_TLS_MODE_DISABLED
-	case config.TLSPreferred:
-		return v1.TLSMode_TLS_MODE_PREFERRED
-	case config.TLSRequired:
-		return v1.TLSMode_TLS_MODE_REQUIRED
-	case config.TLSVerifyCA:
-		return v1.TLSMode_TLS_MODE_VERIFY_CA
-	case config.TLSVerifyIdentity:
-		return v1.TLSMode_TLS_MODE_VERIFY_IDENTITY
-	}
-	return v1.TLSMode_TLS_MODE_UNSPECIFIED
 }

@@ -69,6 +69,9 @@ type Config struct {
 	// Discovery creates endpoints from tagged cloud resources (see
 	// discovery.go and docs/AWS.md).
 	Discovery Discovery `yaml:"discovery"`
+	// Inventory records which applications use which endpoint
+	// (inventory.go, docs/INVENTORY.md); off unless configured.
+	Inventory Inventory `yaml:"inventory"`
 }
 
 // IAMSettings tune IAM token signing.
@@ -239,8 +242,14 @@ func (e *Endpoint) UsesAWSAPI() bool {
 // ClearText reports whether the endpoint's secret travels in clear text
 // (inside TLS): IAM tokens always do, and so does a password for a
 // mysql_clear_password account. Drivers must opt in to clear text for it.
-func (e *Endpoint) ClearText() bool {
-	return e.Auth == AuthIAM || e.Plugin == handshake.PluginClearPassword
+func (e *Endpoint) ClearText() bool { return ClearText(e.Auth, e.Plugin) }
+
+// ClearText reports whether a login with method and client plugin sends
+// the secret in clear text (inside TLS): the one test behind
+// Endpoint.ClearText, hints.Input.ClearText and a resolution's
+// TLSRequired.
+func ClearText(method AuthMethod, plugin string) bool {
+	return method == AuthIAM || plugin == handshake.PluginClearPassword
 }
 
 // Addr returns host:port: the database's own address (what IAM tokens
@@ -386,6 +395,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applySecurityDefaults()
 	c.applyLimitDefaults() // limits.go
+	c.applyInventoryDefaults()
 	for name, e := range c.Endpoints {
 		e.applyDefaults(name)
 	}
@@ -483,6 +493,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateLimits()...)     // limits.go
 	errs = append(errs, c.Discovery.validate()...) // discovery.go
+	errs = append(errs, c.validateInventory()...)
 	if len(c.Endpoints) == 0 && c.Discovery.AWS == nil {
 		add("endpoints", "no endpoints are configured", "add at least one endpoint under endpoints:, or turn on discovery:")
 	}

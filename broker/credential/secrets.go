@@ -74,7 +74,7 @@ func (s *Secrets) Issue(ctx context.Context, ep *config.Endpoint) (Credential, e
 	e, ok := s.cache[id]
 	s.mu.Unlock()
 	if ok && s.now().Sub(e.readAt) < ttl {
-		return Credential{Kind: KindPassword, Secret: e.secret, Source: src}, nil
+		return Credential{Kind: KindPassword, Secret: e.secret, Source: src, Cached: true}, nil
 	}
 	ch := s.group.DoChan(id, func() (any, error) { return s.read(context.WithoutCancel(ctx), id) })
 	select {
@@ -135,12 +135,9 @@ func parseSecret(v string) (string, error) {
 // Invalidate drops the cached value of ep's secret, so the next Issue
 // reads AWSCURRENT again (after a login failed with 1045).
 func (s *Secrets) Invalidate(ep *config.Endpoint) {
-	if ep.Password == nil || ep.Password.SecretsManager == "" {
-		return
+	if ep.Password != nil {
+		forget(&s.mu, s.cache, ep.Password.SecretsManager)
 	}
-	s.mu.Lock()
-	delete(s.cache, ep.Password.SecretsManager)
-	s.mu.Unlock()
 }
 
 // Pending returns the AWSPENDING value of ep's secret when a rotation is

@@ -1141,8 +1141,16 @@ type GetConnectionParamsRequest struct {
 	// adds them back from ConnectionParams (every connbroker client helper
 	// does). Without it, options are complete.
 	OmitParamOptions bool `protobuf:"varint,4,opt,name=omit_param_options,json=omitParamOptions,proto3" json:"omit_param_options,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// client_environment describes the calling application's process (its
+	// driver and version, the packages and environment variables that
+	// matter, the runtime), as ValidateConnectionRequest.client_environment.
+	// The broker records it in its inventory (ListInventory), keeping only
+	// allowlisted environment variables; helpers send it with their first
+	// request per process and endpoint and again when it changes. It never
+	// changes the response.
+	ClientEnvironment *ClientEnvironment `protobuf:"bytes,5,opt,name=client_environment,json=clientEnvironment,proto3" json:"client_environment,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetConnectionParamsRequest) Reset() {
@@ -1203,6 +1211,13 @@ func (x *GetConnectionParamsRequest) GetOmitParamOptions() bool {
 	return false
 }
 
+func (x *GetConnectionParamsRequest) GetClientEnvironment() *ClientEnvironment {
+	if x != nil {
+		return x.ClientEnvironment
+	}
+	return nil
+}
+
 // GetConnectionParamsResponse carries the parameters for one new connection.
 type GetConnectionParamsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1249,6 +1264,366 @@ func (x *GetConnectionParamsResponse) GetParams() *ConnectionParams {
 	return nil
 }
 
+// ListInventoryRequest selects inventory records.
+type ListInventoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint, when set, lists only that endpoint's records; empty lists
+	// every endpoint the caller may get.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// limit caps the records returned, most recently seen first; 0 means
+	// all (the store is bounded by inventory.max_records).
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInventoryRequest) Reset() {
+	*x = ListInventoryRequest{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInventoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInventoryRequest) ProtoMessage() {}
+
+func (x *ListInventoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInventoryRequest.ProtoReflect.Descriptor instead.
+func (*ListInventoryRequest) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListInventoryRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ListInventoryRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListInventoryResponse lists inventory records and the state of the store.
+type ListInventoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// records are sorted by endpoint, then caller, then last_seen (newest
+	// first).
+	Records []*InventoryRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// store says how complete the inventory is.
+	Store *InventoryStoreStatus `protobuf:"bytes,2,opt,name=store,proto3" json:"store,omitempty"`
+	// truncated is true when limit left records out.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInventoryResponse) Reset() {
+	*x = ListInventoryResponse{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInventoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInventoryResponse) ProtoMessage() {}
+
+func (x *ListInventoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInventoryResponse.ProtoReflect.Descriptor instead.
+func (*ListInventoryResponse) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListInventoryResponse) GetRecords() []*InventoryRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ListInventoryResponse) GetStore() *InventoryStoreStatus {
+	if x != nil {
+		return x.Store
+	}
+	return nil
+}
+
+func (x *ListInventoryResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// InventoryRecord is one application environment seen on one endpoint by
+// one caller.
+type InventoryRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// caller is the caller identity with its kind, e.g.
+	// "uri:spiffe://prod/ns/orders/sa/api", "dns:api.orders.svc",
+	// "uid:1000"; empty for an unidentified caller (--dev).
+	Caller string `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	// endpoint is the endpoint name.
+	Endpoint string `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// environment is the client environment as stored: allowlisted
+	// environment variables only, client_time cleared.
+	Environment *ClientEnvironment `protobuf:"bytes,3,opt,name=environment,proto3" json:"environment,omitempty"`
+	// first_seen is when this environment was first reported.
+	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	// last_seen is when it was last reported.
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// count is how many reports (GetConnectionParams calls carrying it)
+	// were recorded.
+	Count int64 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	// digest is the hex SHA-256 of the stored environment, the record's
+	// key together with caller and endpoint.
+	Digest        string `protobuf:"bytes,7,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryRecord) Reset() {
+	*x = InventoryRecord{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryRecord) ProtoMessage() {}
+
+func (x *InventoryRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryRecord.ProtoReflect.Descriptor instead.
+func (*InventoryRecord) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *InventoryRecord) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *InventoryRecord) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *InventoryRecord) GetEnvironment() *ClientEnvironment {
+	if x != nil {
+		return x.Environment
+	}
+	return nil
+}
+
+func (x *InventoryRecord) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *InventoryRecord) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *InventoryRecord) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *InventoryRecord) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+// InventoryStoreStatus says whether an inventory is complete.
+type InventoryStoreStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// backend is "sqlite" or "mysql".
+	Backend string `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
+	// records is how many records the store holds in all (every caller).
+	Records int64 `protobuf:"varint,2,opt,name=records,proto3" json:"records,omitempty"`
+	// capacity is inventory.max_records.
+	Capacity int64 `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// full is true when the store is at capacity: older records were or
+	// will be evicted, so the inventory may miss applications.
+	Full bool `protobuf:"varint,4,opt,name=full,proto3" json:"full,omitempty"`
+	// dropped counts reports dropped since the broker started (queue full
+	// or a failed write); above 0 the inventory may miss applications.
+	Dropped int64 `protobuf:"varint,5,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// evicted counts records removed since the broker started because the
+	// store was full.
+	Evicted int64 `protobuf:"varint,6,opt,name=evicted,proto3" json:"evicted,omitempty"`
+	// retention is how long a record is kept after it was last seen.
+	Retention *durationpb.Duration `protobuf:"bytes,7,opt,name=retention,proto3" json:"retention,omitempty"`
+	// last_error is the last write error, empty when none; never a secret.
+	LastError string `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// enabled is false when the broker keeps no inventory (no inventory:
+	// section): then nothing was recorded and nothing can be concluded.
+	Enabled bool `protobuf:"varint,9,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// expired counts records removed since the broker started because they
+	// were not seen within retention.
+	Expired       int64 `protobuf:"varint,10,opt,name=expired,proto3" json:"expired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryStoreStatus) Reset() {
+	*x = InventoryStoreStatus{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryStoreStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryStoreStatus) ProtoMessage() {}
+
+func (x *InventoryStoreStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryStoreStatus.ProtoReflect.Descriptor instead.
+func (*InventoryStoreStatus) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *InventoryStoreStatus) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *InventoryStoreStatus) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *InventoryStoreStatus) GetCapacity() int64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *InventoryStoreStatus) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *InventoryStoreStatus) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *InventoryStoreStatus) GetEvicted() int64 {
+	if x != nil {
+		return x.Evicted
+	}
+	return 0
+}
+
+func (x *InventoryStoreStatus) GetRetention() *durationpb.Duration {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
+}
+
+func (x *InventoryStoreStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *InventoryStoreStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *InventoryStoreStatus) GetExpired() int64 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
+}
+
 // ConnectionParams is everything a client needs to open one new connection.
 type ConnectionParams struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1278,7 +1653,7 @@ type ConnectionParams struct {
 
 func (x *ConnectionParams) Reset() {
 	*x = ConnectionParams{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1665,7 @@ func (x *ConnectionParams) String() string {
 func (*ConnectionParams) ProtoMessage() {}
 
 func (x *ConnectionParams) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1678,7 @@ func (x *ConnectionParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionParams.ProtoReflect.Descriptor instead.
 func (*ConnectionParams) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConnectionParams) GetEndpoint() string {
@@ -1392,7 +1767,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1779,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1792,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{5}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Credential) GetKind() CredentialKind {
@@ -1477,7 +1852,7 @@ type TLSSettings struct {
 
 func (x *TLSSettings) Reset() {
 	*x = TLSSettings{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1864,7 @@ func (x *TLSSettings) String() string {
 func (*TLSSettings) ProtoMessage() {}
 
 func (x *TLSSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1877,7 @@ func (x *TLSSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSSettings.ProtoReflect.Descriptor instead.
 func (*TLSSettings) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{6}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TLSSettings) GetMode() TLSMode {
@@ -1548,7 +1923,7 @@ type EnvVar struct {
 
 func (x *EnvVar) Reset() {
 	*x = EnvVar{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1935,7 @@ func (x *EnvVar) String() string {
 func (*EnvVar) ProtoMessage() {}
 
 func (x *EnvVar) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1948,7 @@ func (x *EnvVar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvVar.ProtoReflect.Descriptor instead.
 func (*EnvVar) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{7}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EnvVar) GetName() string {
@@ -1638,7 +2013,7 @@ type DriverHints struct {
 
 func (x *DriverHints) Reset() {
 	*x = DriverHints{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +2025,7 @@ func (x *DriverHints) String() string {
 func (*DriverHints) ProtoMessage() {}
 
 func (x *DriverHints) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +2038,7 @@ func (x *DriverHints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverHints.ProtoReflect.Descriptor instead.
 func (*DriverHints) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{8}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DriverHints) GetDriver() string {
@@ -1748,7 +2123,7 @@ type ParamOptionNames struct {
 
 func (x *ParamOptionNames) Reset() {
 	*x = ParamOptionNames{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +2135,7 @@ func (x *ParamOptionNames) String() string {
 func (*ParamOptionNames) ProtoMessage() {}
 
 func (x *ParamOptionNames) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +2148,7 @@ func (x *ParamOptionNames) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParamOptionNames.ProtoReflect.Descriptor instead.
 func (*ParamOptionNames) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ParamOptionNames) GetHost() string {
@@ -1827,7 +2202,7 @@ type HintOption struct {
 
 func (x *HintOption) Reset() {
 	*x = HintOption{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2214,7 @@ func (x *HintOption) String() string {
 func (*HintOption) ProtoMessage() {}
 
 func (x *HintOption) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2227,7 @@ func (x *HintOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintOption.ProtoReflect.Descriptor instead.
 func (*HintOption) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HintOption) GetName() string {
@@ -1950,7 +2325,7 @@ type HintOptions struct {
 
 func (x *HintOptions) Reset() {
 	*x = HintOptions{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2337,7 @@ func (x *HintOptions) String() string {
 func (*HintOptions) ProtoMessage() {}
 
 func (x *HintOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2350,7 @@ func (x *HintOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintOptions.ProtoReflect.Descriptor instead.
 func (*HintOptions) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HintOptions) GetOptions() []*HintOption {
@@ -1998,7 +2373,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2385,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2398,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Evidence) GetSource() EvidenceSource {
@@ -2058,7 +2433,7 @@ type Resolution struct {
 
 func (x *Resolution) Reset() {
 	*x = Resolution{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2445,7 @@ func (x *Resolution) String() string {
 func (*Resolution) ProtoMessage() {}
 
 func (x *Resolution) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2458,7 @@ func (x *Resolution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
 func (*Resolution) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Resolution) GetMethod() AuthMethod {
@@ -2144,7 +2519,7 @@ type ValidateConnectionRequest struct {
 
 func (x *ValidateConnectionRequest) Reset() {
 	*x = ValidateConnectionRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2531,7 @@ func (x *ValidateConnectionRequest) String() string {
 func (*ValidateConnectionRequest) ProtoMessage() {}
 
 func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2544,7 @@ func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ValidateConnectionRequest) GetEndpoints() []string {
@@ -2243,7 +2618,7 @@ type ClientEnvironment struct {
 
 func (x *ClientEnvironment) Reset() {
 	*x = ClientEnvironment{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2255,7 +2630,7 @@ func (x *ClientEnvironment) String() string {
 func (*ClientEnvironment) ProtoMessage() {}
 
 func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2268,7 +2643,7 @@ func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientEnvironment.ProtoReflect.Descriptor instead.
 func (*ClientEnvironment) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClientEnvironment) GetDriver() string {
@@ -2340,7 +2715,7 @@ type ClientPackage struct {
 
 func (x *ClientPackage) Reset() {
 	*x = ClientPackage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2727,7 @@ func (x *ClientPackage) String() string {
 func (*ClientPackage) ProtoMessage() {}
 
 func (x *ClientPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2740,7 @@ func (x *ClientPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientPackage.ProtoReflect.Descriptor instead.
 func (*ClientPackage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClientPackage) GetName() string {
@@ -2429,7 +2804,7 @@ type EnvironmentReport struct {
 
 func (x *EnvironmentReport) Reset() {
 	*x = EnvironmentReport{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2816,7 @@ func (x *EnvironmentReport) String() string {
 func (*EnvironmentReport) ProtoMessage() {}
 
 func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2829,7 @@ func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvironmentReport.ProtoReflect.Descriptor instead.
 func (*EnvironmentReport) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EnvironmentReport) GetDrivers() []*DriverPrediction {
@@ -2499,7 +2874,7 @@ type ValidateConnectionResponse struct {
 
 func (x *ValidateConnectionResponse) Reset() {
 	*x = ValidateConnectionResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2886,7 @@ func (x *ValidateConnectionResponse) String() string {
 func (*ValidateConnectionResponse) ProtoMessage() {}
 
 func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2899,7 @@ func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ValidateConnectionResponse) GetOk() bool {
@@ -2582,7 +2957,7 @@ type EndpointValidation struct {
 
 func (x *EndpointValidation) Reset() {
 	*x = EndpointValidation{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2969,7 @@ func (x *EndpointValidation) String() string {
 func (*EndpointValidation) ProtoMessage() {}
 
 func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2982,7 @@ func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointValidation.ProtoReflect.Descriptor instead.
 func (*EndpointValidation) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EndpointValidation) GetEndpoint() string {
@@ -2726,7 +3101,7 @@ type Transcript struct {
 
 func (x *Transcript) Reset() {
 	*x = Transcript{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +3113,7 @@ func (x *Transcript) String() string {
 func (*Transcript) ProtoMessage() {}
 
 func (x *Transcript) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +3126,7 @@ func (x *Transcript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcript.ProtoReflect.Descriptor instead.
 func (*Transcript) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Transcript) GetAddr() string {
@@ -2823,7 +3198,7 @@ type TranscriptEvent struct {
 
 func (x *TranscriptEvent) Reset() {
 	*x = TranscriptEvent{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +3210,7 @@ func (x *TranscriptEvent) String() string {
 func (*TranscriptEvent) ProtoMessage() {}
 
 func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +3223,7 @@ func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptEvent.ProtoReflect.Descriptor instead.
 func (*TranscriptEvent) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TranscriptEvent) GetAt() *durationpb.Duration {
@@ -2904,7 +3279,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3291,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3304,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Finding) GetCode() string {
@@ -2987,7 +3362,7 @@ type DriverPrediction struct {
 
 func (x *DriverPrediction) Reset() {
 	*x = DriverPrediction{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3374,7 @@ func (x *DriverPrediction) String() string {
 func (*DriverPrediction) ProtoMessage() {}
 
 func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3387,7 @@ func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverPrediction.ProtoReflect.Descriptor instead.
 func (*DriverPrediction) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DriverPrediction) GetDriver() string {
@@ -3082,7 +3457,7 @@ type ProbeEndpointRequest struct {
 
 func (x *ProbeEndpointRequest) Reset() {
 	*x = ProbeEndpointRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3094,7 +3469,7 @@ func (x *ProbeEndpointRequest) String() string {
 func (*ProbeEndpointRequest) ProtoMessage() {}
 
 func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3107,7 +3482,7 @@ func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointRequest.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ProbeEndpointRequest) GetEndpoint() string {
@@ -3128,7 +3503,7 @@ type ProbeEndpointResponse struct {
 
 func (x *ProbeEndpointResponse) Reset() {
 	*x = ProbeEndpointResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3140,7 +3515,7 @@ func (x *ProbeEndpointResponse) String() string {
 func (*ProbeEndpointResponse) ProtoMessage() {}
 
 func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3153,7 +3528,7 @@ func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointResponse.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ProbeEndpointResponse) GetProbe() *ProbeResult {
@@ -3196,7 +3571,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3583,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3596,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProbeResult) GetAddr() string {
@@ -3318,7 +3693,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3705,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3718,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Stage) GetName() StageName {
@@ -3387,7 +3762,7 @@ type TLSInfo struct {
 
 func (x *TLSInfo) Reset() {
 	*x = TLSInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3399,7 +3774,7 @@ func (x *TLSInfo) String() string {
 func (*TLSInfo) ProtoMessage() {}
 
 func (x *TLSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3412,7 +3787,7 @@ func (x *TLSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSInfo.ProtoReflect.Descriptor instead.
 func (*TLSInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TLSInfo) GetVersion() string {
@@ -3444,7 +3819,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3456,7 +3831,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3469,7 +3844,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MySQLError) GetNumber() uint32 {
@@ -3502,7 +3877,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3514,7 +3889,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3527,7 +3902,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 // ListEndpointsResponse lists the configured endpoints.
@@ -3541,7 +3916,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3928,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3941,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*EndpointSummary {
@@ -3602,7 +3977,7 @@ type EndpointSummary struct {
 
 func (x *EndpointSummary) Reset() {
 	*x = EndpointSummary{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +3989,7 @@ func (x *EndpointSummary) String() string {
 func (*EndpointSummary) ProtoMessage() {}
 
 func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +4002,7 @@ func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSummary.ProtoReflect.Descriptor instead.
 func (*EndpointSummary) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EndpointSummary) GetName() string {
@@ -3695,7 +4070,7 @@ type ListDriversRequest struct {
 
 func (x *ListDriversRequest) Reset() {
 	*x = ListDriversRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3707,7 +4082,7 @@ func (x *ListDriversRequest) String() string {
 func (*ListDriversRequest) ProtoMessage() {}
 
 func (x *ListDriversRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3720,7 +4095,7 @@ func (x *ListDriversRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDriversRequest.ProtoReflect.Descriptor instead.
 func (*ListDriversRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 // ListDriversResponse lists the drivers the broker renders hints for.
@@ -3734,7 +4109,7 @@ type ListDriversResponse struct {
 
 func (x *ListDriversResponse) Reset() {
 	*x = ListDriversResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3746,7 +4121,7 @@ func (x *ListDriversResponse) String() string {
 func (*ListDriversResponse) ProtoMessage() {}
 
 func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3759,7 +4134,7 @@ func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDriversResponse.ProtoReflect.Descriptor instead.
 func (*ListDriversResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListDriversResponse) GetDrivers() []*DriverInfo {
@@ -3795,7 +4170,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3807,7 +4182,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3820,7 +4195,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -3897,7 +4272,7 @@ type DriverEnvironment struct {
 
 func (x *DriverEnvironment) Reset() {
 	*x = DriverEnvironment{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3909,7 +4284,7 @@ func (x *DriverEnvironment) String() string {
 func (*DriverEnvironment) ProtoMessage() {}
 
 func (x *DriverEnvironment) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3922,7 +4297,7 @@ func (x *DriverEnvironment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEnvironment.ProtoReflect.Descriptor instead.
 func (*DriverEnvironment) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DriverEnvironment) GetPackage() string {
@@ -3987,7 +4362,7 @@ type DriverVersionRule struct {
 
 func (x *DriverVersionRule) Reset() {
 	*x = DriverVersionRule{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3999,7 +4374,7 @@ func (x *DriverVersionRule) String() string {
 func (*DriverVersionRule) ProtoMessage() {}
 
 func (x *DriverVersionRule) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4012,7 +4387,7 @@ func (x *DriverVersionRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverVersionRule.ProtoReflect.Descriptor instead.
 func (*DriverVersionRule) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DriverVersionRule) GetBelow() string {
@@ -4046,7 +4421,7 @@ type ReportLoginFailureRequest struct {
 
 func (x *ReportLoginFailureRequest) Reset() {
 	*x = ReportLoginFailureRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4058,7 +4433,7 @@ func (x *ReportLoginFailureRequest) String() string {
 func (*ReportLoginFailureRequest) ProtoMessage() {}
 
 func (x *ReportLoginFailureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4071,7 +4446,7 @@ func (x *ReportLoginFailureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLoginFailureRequest.ProtoReflect.Descriptor instead.
 func (*ReportLoginFailureRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReportLoginFailureRequest) GetEndpoint() string {
@@ -4112,7 +4487,7 @@ type ReportLoginFailureResponse struct {
 
 func (x *ReportLoginFailureResponse) Reset() {
 	*x = ReportLoginFailureResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4124,7 +4499,7 @@ func (x *ReportLoginFailureResponse) String() string {
 func (*ReportLoginFailureResponse) ProtoMessage() {}
 
 func (x *ReportLoginFailureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4137,7 +4512,7 @@ func (x *ReportLoginFailureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLoginFailureResponse.ProtoReflect.Descriptor instead.
 func (*ReportLoginFailureResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReportLoginFailureResponse) GetReread() bool {
@@ -4164,14 +4539,44 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\"\x8c\x01\n" +
 	"\x1dWatchConnectionParamsResponse\x127\n" +
 	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\x122\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"\xa6\x01\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"\xf7\x01\n" +
 	"\x1aGetConnectionParamsRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12&\n" +
 	"\x0fknown_ca_sha256\x18\x03 \x01(\fR\rknownCaSha256\x12,\n" +
-	"\x12omit_param_options\x18\x04 \x01(\bR\x10omitParamOptions\"V\n" +
+	"\x12omit_param_options\x18\x04 \x01(\bR\x10omitParamOptions\x12O\n" +
+	"\x12client_environment\x18\x05 \x01(\v2 .connbroker.v1.ClientEnvironmentR\x11clientEnvironment\"V\n" +
 	"\x1bGetConnectionParamsResponse\x127\n" +
-	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\"\xef\x02\n" +
+	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\"H\n" +
+	"\x14ListInventoryRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"\xaa\x01\n" +
+	"\x15ListInventoryResponse\x128\n" +
+	"\arecords\x18\x01 \x03(\v2\x1e.connbroker.v1.InventoryRecordR\arecords\x129\n" +
+	"\x05store\x18\x02 \x01(\v2#.connbroker.v1.InventoryStoreStatusR\x05store\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xab\x02\n" +
+	"\x0fInventoryRecord\x12\x16\n" +
+	"\x06caller\x18\x01 \x01(\tR\x06caller\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12B\n" +
+	"\venvironment\x18\x03 \x01(\v2 .connbroker.v1.ClientEnvironmentR\venvironment\x129\n" +
+	"\n" +
+	"first_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x14\n" +
+	"\x05count\x18\x06 \x01(\x03R\x05count\x12\x16\n" +
+	"\x06digest\x18\a \x01(\tR\x06digest\"\xba\x02\n" +
+	"\x14InventoryStoreStatus\x12\x18\n" +
+	"\abackend\x18\x01 \x01(\tR\abackend\x12\x18\n" +
+	"\arecords\x18\x02 \x01(\x03R\arecords\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x01(\x03R\bcapacity\x12\x12\n" +
+	"\x04full\x18\x04 \x01(\bR\x04full\x12\x18\n" +
+	"\adropped\x18\x05 \x01(\x03R\adropped\x12\x18\n" +
+	"\aevicted\x18\x06 \x01(\x03R\aevicted\x127\n" +
+	"\tretention\x18\a \x01(\v2\x19.google.protobuf.DurationR\tretention\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12\x18\n" +
+	"\aenabled\x18\t \x01(\bR\aenabled\x12\x18\n" +
+	"\aexpired\x18\n" +
+	" \x01(\x03R\aexpired\"\xef\x02\n" +
 	"\x10ConnectionParams\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +
@@ -4518,9 +4923,10 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x1eERROR_REASON_PERMISSION_DENIED\x10\x06\x12\x1d\n" +
 	"\x19ERROR_REASON_RATE_LIMITED\x10\a\x12 \n" +
 	"\x1cERROR_REASON_UNAUTHENTICATED\x10\b\x12\"\n" +
-	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t2\xd7\x05\n" +
+	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t2\xb3\x06\n" +
 	"\rBrokerService\x12l\n" +
-	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n" +
+	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12Z\n" +
+	"\rListInventory\x12#.connbroker.v1.ListInventoryRequest\x1a$.connbroker.v1.ListInventoryResponse\x12i\n" +
 	"\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n" +
 	"\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponse\x12Z\n" +
 	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponse\x12t\n" +
@@ -4541,7 +4947,7 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
@@ -4561,126 +4967,139 @@ var file_connbroker_v1_broker_proto_goTypes = []any{
 	(*WatchConnectionParamsResponse)(nil), // 15: connbroker.v1.WatchConnectionParamsResponse
 	(*GetConnectionParamsRequest)(nil),    // 16: connbroker.v1.GetConnectionParamsRequest
 	(*GetConnectionParamsResponse)(nil),   // 17: connbroker.v1.GetConnectionParamsResponse
-	(*ConnectionParams)(nil),              // 18: connbroker.v1.ConnectionParams
-	(*Credential)(nil),                    // 19: connbroker.v1.Credential
-	(*TLSSettings)(nil),                   // 20: connbroker.v1.TLSSettings
-	(*EnvVar)(nil),                        // 21: connbroker.v1.EnvVar
-	(*DriverHints)(nil),                   // 22: connbroker.v1.DriverHints
-	(*ParamOptionNames)(nil),              // 23: connbroker.v1.ParamOptionNames
-	(*HintOption)(nil),                    // 24: connbroker.v1.HintOption
-	(*HintOptions)(nil),                   // 25: connbroker.v1.HintOptions
-	(*Evidence)(nil),                      // 26: connbroker.v1.Evidence
-	(*Resolution)(nil),                    // 27: connbroker.v1.Resolution
-	(*ValidateConnectionRequest)(nil),     // 28: connbroker.v1.ValidateConnectionRequest
-	(*ClientEnvironment)(nil),             // 29: connbroker.v1.ClientEnvironment
-	(*ClientPackage)(nil),                 // 30: connbroker.v1.ClientPackage
-	(*EnvironmentReport)(nil),             // 31: connbroker.v1.EnvironmentReport
-	(*ValidateConnectionResponse)(nil),    // 32: connbroker.v1.ValidateConnectionResponse
-	(*EndpointValidation)(nil),            // 33: connbroker.v1.EndpointValidation
-	(*Transcript)(nil),                    // 34: connbroker.v1.Transcript
-	(*TranscriptEvent)(nil),               // 35: connbroker.v1.TranscriptEvent
-	(*Finding)(nil),                       // 36: connbroker.v1.Finding
-	(*DriverPrediction)(nil),              // 37: connbroker.v1.DriverPrediction
-	(*ProbeEndpointRequest)(nil),          // 38: connbroker.v1.ProbeEndpointRequest
-	(*ProbeEndpointResponse)(nil),         // 39: connbroker.v1.ProbeEndpointResponse
-	(*ProbeResult)(nil),                   // 40: connbroker.v1.ProbeResult
-	(*Stage)(nil),                         // 41: connbroker.v1.Stage
-	(*TLSInfo)(nil),                       // 42: connbroker.v1.TLSInfo
-	(*MySQLError)(nil),                    // 43: connbroker.v1.MySQLError
-	(*ListEndpointsRequest)(nil),          // 44: connbroker.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),         // 45: connbroker.v1.ListEndpointsResponse
-	(*EndpointSummary)(nil),               // 46: connbroker.v1.EndpointSummary
-	(*ListDriversRequest)(nil),            // 47: connbroker.v1.ListDriversRequest
-	(*ListDriversResponse)(nil),           // 48: connbroker.v1.ListDriversResponse
-	(*DriverInfo)(nil),                    // 49: connbroker.v1.DriverInfo
-	(*DriverEnvironment)(nil),             // 50: connbroker.v1.DriverEnvironment
-	(*DriverVersionRule)(nil),             // 51: connbroker.v1.DriverVersionRule
-	(*ReportLoginFailureRequest)(nil),     // 52: connbroker.v1.ReportLoginFailureRequest
-	(*ReportLoginFailureResponse)(nil),    // 53: connbroker.v1.ReportLoginFailureResponse
-	nil,                                   // 54: connbroker.v1.ClientEnvironment.EnvEntry
-	nil,                                   // 55: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 56: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 57: google.protobuf.Duration
+	(*ListInventoryRequest)(nil),          // 18: connbroker.v1.ListInventoryRequest
+	(*ListInventoryResponse)(nil),         // 19: connbroker.v1.ListInventoryResponse
+	(*InventoryRecord)(nil),               // 20: connbroker.v1.InventoryRecord
+	(*InventoryStoreStatus)(nil),          // 21: connbroker.v1.InventoryStoreStatus
+	(*ConnectionParams)(nil),              // 22: connbroker.v1.ConnectionParams
+	(*Credential)(nil),                    // 23: connbroker.v1.Credential
+	(*TLSSettings)(nil),                   // 24: connbroker.v1.TLSSettings
+	(*EnvVar)(nil),                        // 25: connbroker.v1.EnvVar
+	(*DriverHints)(nil),                   // 26: connbroker.v1.DriverHints
+	(*ParamOptionNames)(nil),              // 27: connbroker.v1.ParamOptionNames
+	(*HintOption)(nil),                    // 28: connbroker.v1.HintOption
+	(*HintOptions)(nil),                   // 29: connbroker.v1.HintOptions
+	(*Evidence)(nil),                      // 30: connbroker.v1.Evidence
+	(*Resolution)(nil),                    // 31: connbroker.v1.Resolution
+	(*ValidateConnectionRequest)(nil),     // 32: connbroker.v1.ValidateConnectionRequest
+	(*ClientEnvironment)(nil),             // 33: connbroker.v1.ClientEnvironment
+	(*ClientPackage)(nil),                 // 34: connbroker.v1.ClientPackage
+	(*EnvironmentReport)(nil),             // 35: connbroker.v1.EnvironmentReport
+	(*ValidateConnectionResponse)(nil),    // 36: connbroker.v1.ValidateConnectionResponse
+	(*EndpointValidation)(nil),            // 37: connbroker.v1.EndpointValidation
+	(*Transcript)(nil),                    // 38: connbroker.v1.Transcript
+	(*TranscriptEvent)(nil),               // 39: connbroker.v1.TranscriptEvent
+	(*Finding)(nil),                       // 40: connbroker.v1.Finding
+	(*DriverPrediction)(nil),              // 41: connbroker.v1.DriverPrediction
+	(*ProbeEndpointRequest)(nil),          // 42: connbroker.v1.ProbeEndpointRequest
+	(*ProbeEndpointResponse)(nil),         // 43: connbroker.v1.ProbeEndpointResponse
+	(*ProbeResult)(nil),                   // 44: connbroker.v1.ProbeResult
+	(*Stage)(nil),                         // 45: connbroker.v1.Stage
+	(*TLSInfo)(nil),                       // 46: connbroker.v1.TLSInfo
+	(*MySQLError)(nil),                    // 47: connbroker.v1.MySQLError
+	(*ListEndpointsRequest)(nil),          // 48: connbroker.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),         // 49: connbroker.v1.ListEndpointsResponse
+	(*EndpointSummary)(nil),               // 50: connbroker.v1.EndpointSummary
+	(*ListDriversRequest)(nil),            // 51: connbroker.v1.ListDriversRequest
+	(*ListDriversResponse)(nil),           // 52: connbroker.v1.ListDriversResponse
+	(*DriverInfo)(nil),                    // 53: connbroker.v1.DriverInfo
+	(*DriverEnvironment)(nil),             // 54: connbroker.v1.DriverEnvironment
+	(*DriverVersionRule)(nil),             // 55: connbroker.v1.DriverVersionRule
+	(*ReportLoginFailureRequest)(nil),     // 56: connbroker.v1.ReportLoginFailureRequest
+	(*ReportLoginFailureResponse)(nil),    // 57: connbroker.v1.ReportLoginFailureResponse
+	nil,                                   // 58: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 59: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 60: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 61: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
-	18, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	22, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
 	0,  // 1: connbroker.v1.WatchConnectionParamsResponse.reason:type_name -> connbroker.v1.WatchReason
-	18, // 2: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
-	19, // 3: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
-	20, // 4: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
-	22, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
-	27, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
-	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	56, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	56, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
-	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	24, // 11: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
-	21, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
-	23, // 13: connbroker.v1.DriverHints.param_options:type_name -> connbroker.v1.ParamOptionNames
-	25, // 14: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
-	24, // 15: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
-	4,  // 16: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
-	3,  // 17: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
-	26, // 18: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	57, // 19: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
-	29, // 20: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
-	30, // 21: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
-	54, // 22: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
-	56, // 23: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
-	37, // 24: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
-	57, // 25: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
-	36, // 26: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
-	33, // 27: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
-	41, // 28: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
-	42, // 29: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
-	43, // 30: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
-	34, // 31: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
-	36, // 32: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
-	37, // 33: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
-	27, // 34: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
-	31, // 35: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
-	35, // 36: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
-	5,  // 37: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
-	57, // 38: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
-	6,  // 39: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
-	7,  // 40: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
-	55, // 41: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
-	8,  // 42: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
-	5,  // 43: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
-	36, // 44: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
-	40, // 45: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
-	9,  // 46: connbroker.v1.ProbeResult.flavor:type_name -> connbroker.v1.ServerFlavor
-	10, // 47: connbroker.v1.ProbeResult.endpoint_kind:type_name -> connbroker.v1.EndpointKind
-	11, // 48: connbroker.v1.ProbeResult.partition:type_name -> connbroker.v1.AWSPartition
-	34, // 49: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
-	36, // 50: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
-	12, // 51: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
-	57, // 52: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	46, // 53: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
-	3,  // 54: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
-	2,  // 55: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	49, // 56: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
-	50, // 57: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
-	51, // 58: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
-	16, // 59: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	28, // 60: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	44, // 61: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	38, // 62: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	14, // 63: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
-	47, // 64: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
-	52, // 65: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
-	17, // 66: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	32, // 67: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	45, // 68: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	39, // 69: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	15, // 70: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	48, // 71: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
-	53, // 72: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
-	66, // [66:73] is the sub-list for method output_type
-	59, // [59:66] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	33, // 2: connbroker.v1.GetConnectionParamsRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	22, // 3: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	20, // 4: connbroker.v1.ListInventoryResponse.records:type_name -> connbroker.v1.InventoryRecord
+	21, // 5: connbroker.v1.ListInventoryResponse.store:type_name -> connbroker.v1.InventoryStoreStatus
+	33, // 6: connbroker.v1.InventoryRecord.environment:type_name -> connbroker.v1.ClientEnvironment
+	60, // 7: connbroker.v1.InventoryRecord.first_seen:type_name -> google.protobuf.Timestamp
+	60, // 8: connbroker.v1.InventoryRecord.last_seen:type_name -> google.protobuf.Timestamp
+	61, // 9: connbroker.v1.InventoryStoreStatus.retention:type_name -> google.protobuf.Duration
+	23, // 10: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
+	24, // 11: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
+	26, // 12: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
+	31, // 13: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
+	1,  // 14: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
+	60, // 15: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	60, // 16: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	2,  // 17: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
+	28, // 18: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
+	25, // 19: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
+	27, // 20: connbroker.v1.DriverHints.param_options:type_name -> connbroker.v1.ParamOptionNames
+	29, // 21: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
+	28, // 22: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
+	4,  // 23: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
+	3,  // 24: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
+	30, // 25: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
+	61, // 26: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 27: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	34, // 28: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
+	58, // 29: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	60, // 30: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	41, // 31: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
+	61, // 32: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	40, // 33: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
+	37, // 34: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
+	45, // 35: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
+	46, // 36: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
+	47, // 37: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
+	38, // 38: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
+	40, // 39: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
+	41, // 40: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
+	31, // 41: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
+	35, // 42: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
+	39, // 43: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	5,  // 44: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
+	61, // 45: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	6,  // 46: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
+	7,  // 47: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
+	59, // 48: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	8,  // 49: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
+	5,  // 50: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
+	40, // 51: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	44, // 52: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	9,  // 53: connbroker.v1.ProbeResult.flavor:type_name -> connbroker.v1.ServerFlavor
+	10, // 54: connbroker.v1.ProbeResult.endpoint_kind:type_name -> connbroker.v1.EndpointKind
+	11, // 55: connbroker.v1.ProbeResult.partition:type_name -> connbroker.v1.AWSPartition
+	38, // 56: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	40, // 57: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	12, // 58: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
+	61, // 59: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	50, // 60: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	3,  // 61: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
+	2,  // 62: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
+	53, // 63: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
+	54, // 64: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
+	55, // 65: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
+	16, // 66: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	18, // 67: connbroker.v1.BrokerService.ListInventory:input_type -> connbroker.v1.ListInventoryRequest
+	32, // 68: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	48, // 69: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	42, // 70: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	14, // 71: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
+	51, // 72: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
+	56, // 73: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
+	17, // 74: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	19, // 75: connbroker.v1.BrokerService.ListInventory:output_type -> connbroker.v1.ListInventoryResponse
+	36, // 76: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	49, // 77: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	43, // 78: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	15, // 79: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	52, // 80: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
+	57, // 81: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
+	74, // [74:82] is the sub-list for method output_type
+	66, // [66:74] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -4688,7 +5107,7 @@ func file_connbroker_v1_broker_proto_init() {
 	if File_connbroker_v1_broker_proto != nil {
 		return
 	}
-	file_connbroker_v1_broker_proto_msgTypes[10].OneofWrappers = []any{
+	file_connbroker_v1_broker_proto_msgTypes[14].OneofWrappers = []any{
 		(*HintOption_StringValue)(nil),
 		(*HintOption_IntValue)(nil),
 		(*HintOption_BoolValue)(nil),
@@ -4700,7 +5119,7 @@ func file_connbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      14,
-			NumMessages:   42,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
