@@ -287,7 +287,8 @@ type EndpointTLS struct {
 	CA string `yaml:"ca"`
 	// ServerName is the name to verify the certificate against. Default Host.
 	ServerName string `yaml:"server_name"`
-	// CAPEM is the CA bundle read from CA (set by Load; empty for system).
+	// CAPEM is the CA bundle read from CA (set by ReadFiles, which Load and
+	// Parse run; empty for system).
 	CAPEM []byte `yaml:"-"`
 }
 
@@ -342,8 +343,11 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse decodes, defaults and validates a configuration. Relative file
-// paths inside it are taken as they are (relative to the working directory).
+// Parse decodes, defaults and validates a configuration (Validate), and
+// checks and reads the files it names (ReadFiles); the error lists the
+// problems of both. Relative file paths inside it are taken as they are
+// (relative to the working directory). The returned *Config is complete:
+// treat it as immutable once it is shared (a reload builds a new one).
 func Parse(source string, data []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -352,12 +356,15 @@ func Parse(source string, data []byte) (*Config, error) {
 		return nil, &Error{Source: source, Problems: []error{decodeProblem(err)}}
 	}
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	var problems []error
+	for _, err := range []error{c.Validate(), c.ReadFiles()} {
 		var ce *Error
 		if errors.As(err, &ce) {
-			ce.Source = source
+			problems = append(problems, ce.Problems...)
 		}
-		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, &Error{Source: source, Problems: problems}
 	}
 	return &c, nil
 }
@@ -434,9 +441,11 @@ var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // KnownPlugins are the account plugins an endpoint may declare.
 var KnownPlugins = []string{handshake.PluginNative, handshake.PluginCachingSHA2, handshake.PluginSHA256, handshake.PluginClearPassword, handshake.PluginEd25519}
 
-// Validate checks the whole configuration and returns every problem at
-// once as an *Error (which matches ErrInvalid), or nil. It also reads CA
-// files into EndpointTLS.CAPEM.
+// Validate checks the configuration's values and returns every problem at
+// once as an *Error (which matches ErrInvalid), or nil. It is a pure check:
+// it reads no file and changes nothing, so it may run on a published
+// (shared, immutable) snapshot. The files the configuration names are
+// checked, and the CA bundles read, by ReadFiles (Parse and Load run both).
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(path, problem, fix string) {
@@ -450,13 +459,6 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		add("tls", "cert and key must be set together", "set both tls.cert and tls.key, or neither")
-	}
-	for path, f := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "tls.client_ca": c.TLS.ClientCA} {
-		if f != "" {
-			if _, err := safefile.Check(f, safefile.MaxCABundle); err != nil {
-				add(path, fileProblem(f, err), "point it at a readable PEM file")
-			}
-		}
 	}
 	if r := c.IAM.RefreshAfter; r != 0 && (r < MinIAMRefreshAfter || r > MaxIAMRefreshAfter) {
 		add("iam.refresh_after", fmt.Sprintf("%v is out of range", r), fmt.Sprintf("use a duration from %v to %v (tokens live 15m), or leave it unset for 10m", MinIAMRefreshAfter, MaxIAMRefreshAfter))
@@ -597,17 +599,6 @@ func (e *Endpoint) validate(p, name string) []error {
 		add(".tls.mode", fmt.Sprintf("unknown mode %q", e.TLS.Mode), "use disabled, preferred, required, verify-ca or verify-identity")
 	}
 	errs = append(errs, e.validateVerifyCA(p)...)
-	if e.TLS.CA != CASystem {
-		pem, err := readCA(e.TLS.CA) // files.go: bounded, shared
-		switch {
-		case err != nil:
-			add(".tls.ca", fileProblem(e.TLS.CA, err), `point it at a readable PEM file, or use "system"`)
-		case !bytes.Contains(pem, []byte("-----BEGIN CERTIFICATE-----")):
-			add(".tls.ca", fmt.Sprintf("%q holds no PEM certificate", e.TLS.CA), "use a PEM bundle (e.g. the RDS global-bundle.pem)")
-		default:
-			e.TLS.CAPEM = pem
-		}
-	}
 	return errs
 }
 
@@ -627,9 +618,7 @@ func (s *PasswordSource) validate(p string) []error {
 	case s.SecretsManager != "":
 		return validateSecretsManager(p, s)
 	case s.File != "":
-		if _, err := checkSecretFile(s.File); err != nil { // files.go
-			return []error{&FieldError{Path: p + ".file", Problem: fileProblem(s.File, err), Fix: "point it at a regular file holding only the password; create it or fix the path and its permissions"}}
-		}
+		return nil // ReadFiles checks the file
 	case s.Env != "":
 		if !envName.MatchString(s.Env) {
 			return []error{&FieldError{Path: p + ".env", Problem: fmt.Sprintf("%q is not a variable name", s.Env), Fix: "use letters, digits and _"}}

@@ -96,8 +96,8 @@ func (d Discovery) validate() []error {
 }
 
 // WithEndpoints returns a copy of c that also holds the endpoints of
-// extra (for example discovered ones), each defaulted and validated like
-// a configured one. An extra endpoint whose name the configuration already
+// extra (for example discovered ones), each defaulted, validated and with
+// its files read like a configured one. An extra endpoint whose name the configuration already
 // uses, or that does not validate, is left out and reported in problems;
 // c itself is not changed.
 func (c *Config) WithEndpoints(extra map[string]*Endpoint) (merged *Config, problems []error) {
@@ -118,7 +118,11 @@ func (c *Config) WithEndpoints(extra map[string]*Endpoint) (merged *Config, prob
 		}
 		cp := *e
 		cp.applyDefaults(n)
-		if errs := cp.validate("discovered."+n, n); len(errs) > 0 {
+		errs := cp.validate("discovered."+n, n)
+		if len(errs) == 0 {
+			errs = cp.readFiles("discovered." + n) // its CA bundle, on the copy
+		}
+		if len(errs) > 0 {
 			problems = append(problems, errs...)
 			continue
 		}

@@ -74,3 +74,27 @@ func TestWithEndpointsKeepsConfigured(t *testing.T) {
 		t.Errorf("WithEndpoints changed the base config: %d endpoints", len(c.Endpoints))
 	}
 }
+
+// A discovered endpoint gets its CA bundle read like a configured one (on
+// its own copy: the caller's endpoint is not changed), and one whose CA
+// file cannot be read is left out and reported.
+func TestWithEndpointsReadsCA(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("endpoints:\n  orders: {host: h, user: u, auth: password, password: {env: X}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]*Endpoint{
+		"reports": {Host: "reports.abc.us-east-1.rds.amazonaws.com", User: "r", Auth: AuthIAM, TLS: EndpointTLS{CA: "testdata/ca.pem"}, Source: "aws:x"},
+		"nofile":  {Host: "nofile.abc.us-east-1.rds.amazonaws.com", User: "r", Auth: AuthIAM, TLS: EndpointTLS{CA: "testdata/gone.pem"}, Source: "aws:y"},
+	}
+	m, problems := c.WithEndpoints(found)
+	if r := m.Endpoints["reports"]; r == nil || !strings.Contains(string(r.TLS.CAPEM), "BEGIN CERTIFICATE") {
+		t.Errorf("reports: CA bundle not read: %+v", r)
+	}
+	if found["reports"].TLS.CAPEM != nil {
+		t.Error("WithEndpoints changed the caller's endpoint")
+	}
+	if _, ok := m.Endpoints["nofile"]; ok || len(problems) != 1 || !strings.Contains(problems[0].Error(), "discovered.nofile.tls.ca") {
+		t.Errorf("nofile: added=%v problems=%v, want it left out with a discovered.nofile.tls.ca problem", ok, problems)
+	}
+}

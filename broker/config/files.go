@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -67,6 +68,71 @@ func readCA(path string) ([]byte, error) {
 	return pem, nil
 }
 
+// ReadFiles checks every file the configuration names (the server's TLS
+// files, password files) and reads each endpoint's CA bundle into
+// EndpointTLS.CAPEM. It returns the file problems as an *Error of
+// FieldErrors (which matches ErrInvalid), like Validate, or nil. It is the
+// one step of loading that reads files and changes c: run it once, before
+// c is shared (Parse and Load do).
+func (c *Config) ReadFiles() error {
+	var errs []error
+	for _, f := range []struct{ path, file string }{{"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key}, {"tls.client_ca", c.TLS.ClientCA}} {
+		if f.file != "" {
+			if _, err := safefile.Check(f.file, safefile.MaxCABundle); err != nil {
+				errs = append(errs, &FieldError{Path: f.path, Problem: fileProblem(f.file, err), Fix: "point it at a readable PEM file"})
+			}
+		}
+	}
+	names := make([]string, 0, len(c.Endpoints))
+	for n := range c.Endpoints {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if e := c.Endpoints[n]; e != nil {
+			errs = append(errs, e.readFiles("endpoints."+n)...)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &Error{Source: "<input>", Problems: errs}
+}
+
+// readFiles checks e's password files and reads its CA bundle into
+// e.TLS.CAPEM; p is e's field path.
+func (e *Endpoint) readFiles(p string) []error {
+	var errs []error
+	errs = append(errs, e.Password.checkFile(p+".password")...)
+	if d := e.Diagnostic; d != nil {
+		errs = append(errs, d.Password.checkFile(p+".diagnostic.password")...)
+	}
+	if e.TLS.CA != "" && e.TLS.CA != CASystem {
+		pem, err := readCA(e.TLS.CA) // bounded, shared
+		switch {
+		case err != nil:
+			errs = append(errs, &FieldError{Path: p + ".tls.ca", Problem: fileProblem(e.TLS.CA, err), Fix: `point it at a readable PEM file, or use "system"`})
+		case !bytes.Contains(pem, []byte("-----BEGIN CERTIFICATE-----")):
+			errs = append(errs, &FieldError{Path: p + ".tls.ca", Problem: fmt.Sprintf("%q holds no PEM certificate", e.TLS.CA), Fix: "use a PEM bundle (e.g. the RDS global-bundle.pem)"})
+		default:
+			e.TLS.CAPEM = pem
+		}
+	}
+	return errs
+}
+
+// checkFile checks the password file of s, when a file (and nothing else)
+// is its source; Validate reports a source with several kinds.
+func (s *PasswordSource) checkFile(p string) []error {
+	if s == nil || s.File == "" || s.Env != "" || s.SecretsManager != "" {
+		return nil
+	}
+	if _, err := checkSecretFile(s.File); err != nil {
+		return []error{&FieldError{Path: p + ".file", Problem: fileProblem(s.File, err), Fix: "point it at a regular file holding only the password; create it or fix the path and its permissions"}}
+	}
+	return nil
+}
+
 // checkSecretFile checks a password file without reading it: it must be a
 // regular file no larger than safefile.MaxSecret.
 func checkSecretFile(path string) (fs.FileInfo, error) {
@@ -111,7 +177,7 @@ func (c *Config) FileWarnings() []string {
 	for path, field := range files {
 		fi, err := safefile.Check(path, safefile.MaxCABundle)
 		if err != nil {
-			continue // Validate reports it
+			continue // ReadFiles reports it
 		}
 		if who := safefile.ExposedTo(fi.Mode()); who != "" {
 			out = append(out, fmt.Sprintf("%s: %q (mode %04o) is readable by %s; make it readable by the broker's user only (chmod 0400, or defaultMode: 0400 on a Kubernetes secret volume)", field, path, fi.Mode().Perm(), who))

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func passwordConfig(file string) string {
@@ -162,5 +165,62 @@ func TestCABundleSharedAcrossEndpoints(t *testing.T) {
 	}
 	if &c2.Endpoints["e0"].TLS.CAPEM[0] != first {
 		t.Error("reload read a new copy of an unchanged CA file")
+	}
+}
+
+// Validate is a pure check: on a configuration whose files are gone it
+// still passes (it reads none) and it changes nothing (the CA bundle read
+// by Parse stays, no field is filled in); ReadFiles reports the missing
+// files with the same FieldError shape Parse returns.
+func TestValidateReadsNoFiles(t *testing.T) {
+	dir := t.TempDir()
+	pem, err := os.ReadFile("testdata/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, pw := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "pw")
+	if err := os.WriteFile(ca, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pw, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := fmt.Sprintf("endpoints:\n  a:\n    host: h\n    user: u\n    auth: password\n    password: {file: %q}\n    tls: {mode: verify-identity, ca: %q}\n", pw, ca)
+	c, err := parseQuickly(t, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.Endpoints["a"].TLS.CAPEM) != string(pem) {
+		t.Fatal("Parse did not read the CA bundle")
+	}
+	for _, f := range []string{ca, pw} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := *c.Endpoints["a"]
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate with the files gone = %v, want nil (it must read no file)", err)
+	}
+	if diff := cmp.Diff(before, *c.Endpoints["a"]); diff != "" {
+		t.Errorf("Validate changed the endpoint (-before +after):\n%s", diff)
+	}
+	// A config built in code with a CA that was never read: Validate
+	// leaves CAPEM empty, ReadFiles reports the file.
+	c.Endpoints["a"].TLS.CAPEM = nil
+	if err := c.Validate(); err != nil || c.Endpoints["a"].TLS.CAPEM != nil {
+		t.Fatalf("Validate = %v, CAPEM %d bytes: want nil and no read", err, len(c.Endpoints["a"].TLS.CAPEM))
+	}
+	err = c.ReadFiles()
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ReadFiles = %v, want ErrInvalid", err)
+	}
+	if diff := cmp.Diff([]string{"endpoints.a.password.file", "endpoints.a.tls.ca"}, problemPaths(t, err)); diff != "" {
+		t.Errorf("ReadFiles problem paths (-want +got):\n%s", diff)
+	}
+	// Parse reports value and file problems together.
+	_, err = Parse("x", []byte(strings.Replace(y, "    user: u\n", "", 1)))
+	if diff := cmp.Diff([]string{"endpoints.a.password.file", "endpoints.a.tls.ca", "endpoints.a.user"}, problemPaths(t, err)); diff != "" {
+		t.Errorf("Parse problem paths (-want +got):\n%s", diff)
 	}
 }
