@@ -79,18 +79,25 @@ func (s *Service) Authorized(ctx context.Context, ep *config.Endpoint) bool {
 // *DeniedError when the policy refuses it, a *NotFoundError when it is not
 // configured (and the caller could have been allowed it).
 func (s *Service) endpointFor(ctx context.Context, field, name string) (*config.Endpoint, error) {
+	_, ep, err := s.endpointIn(ctx, field, name)
+	return ep, err
+}
+
+// endpointIn is endpointFor that also returns the config snapshot the
+// endpoint belongs to.
+func (s *Service) endpointIn(ctx context.Context, field, name string) (*config.Config, *config.Endpoint, error) {
 	if err := checkName(field, name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := s.cfg.Load()
 	ep := cfg.Endpoints[name]
 	if err := authorize(ctx, cfg, name, ep); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ep == nil {
-		return nil, &NotFoundError{Endpoint: name}
+		return nil, nil, &NotFoundError{Endpoint: name}
 	}
-	return ep, nil
+	return cfg, ep, nil
 }
 
 // VisibleEndpoints returns the endpoints the caller in ctx may get, sorted

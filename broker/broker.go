@@ -117,12 +117,15 @@ func New(cfg *config.Config, issuer credential.Issuer, log *slog.Logger) *Servic
 // Config returns the current configuration.
 func (s *Service) Config() *config.Config { return s.cfg.Load() }
 
-// SetConfig replaces the configuration and drops what was cached for
-// endpoints that are gone or changed (resolution.go). It emits nothing: a
+// SetConfig replaces the configuration and drops what was cached for the
+// old one: every rendered view, and the auth: auto resolutions of
+// endpoints that are gone or changed (resolution.go). c must not be
+// modified afterwards: it is shared, read-only, by every request. It emits nothing: a
 // reload reports itself with ReloadApplied or RejectReload (discovery also
 // calls SetConfig).
 func (s *Service) SetConfig(c *config.Config) {
 	s.cfg.Store(c)
+	s.views.Store(nil) // the old config's rendered hints (view.go)
 	s.res.reload(c)
 }
 
@@ -192,7 +195,7 @@ func (s *Service) Params(ctx context.Context, endpoint, driverName string) (*Par
 // params is Params without emitting events: Watch polls it and reports
 // only what it sends.
 func (s *Service) params(ctx context.Context, endpoint, driverName string) (*Params, error) {
-	ep, err := s.endpointFor(ctx, "endpoint", endpoint)
+	cfg, ep, err := s.endpointIn(ctx, "endpoint", endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +213,7 @@ func (s *Service) params(ctx context.Context, endpoint, driverName string) (*Par
 	if err != nil {
 		return nil, fmt.Errorf("issue credential: %w", err)
 	}
-	v := s.view(ep, r)
+	v := s.view(cfg, ep, r)
 	p := &Params{
 		Endpoint:   ep.Name,
 		Host:       ep.Host,
@@ -370,7 +373,8 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	}
 	ep = eff
 	if resolution == nil { // an explicit method: the cached config-only resolution
-		resolution = &s.view(ep, nil).res
+		r := Resolve(ep) // config-only, no I/O; a login follows
+		resolution = &r
 	}
 	cred, err := s.issuer.Issue(cctx, ep)
 	credStage := validate.Stage{Name: "credential", OK: err == nil, Duration: time.Since(start)}

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -31,15 +33,17 @@ type resolutions struct {
 	m  map[string]cachedResolution // by endpoint name
 }
 
-// fingerprint is the endpoint's configured value as a comparable string
-// (held in memory only: it may contain a static password's source name, never
-// a secret value, and is never logged).
+// fingerprint is a digest of the endpoint's configured value (every field,
+// the CA bundle's bytes included): two endpoints with the same fingerprint
+// behave the same. It keys caches by value, never by pointer, so a cache
+// keeps no old config alive and a changed endpoint never matches.
 func fingerprint(ep *config.Endpoint) string {
 	b, err := json.Marshal(ep)
 	if err != nil { // cannot happen for a config struct; never share then
 		return fmt.Sprintf("unmarshalable %p", ep)
 	}
-	return string(b)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // get returns the cached resolution of ep, if it is for ep's current value.

@@ -6,9 +6,12 @@ import (
 	"net"
 	"runtime"
 	"testing"
+	"time"
+	"weak"
 
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/driver"
 )
 
 // refusingAddr is a loopback address nothing listens on (the greeting read
@@ -117,5 +120,59 @@ func TestReloadKeepsUnchangedResolution(t *testing.T) {
 	s.SetConfig(cfg)
 	if n := s.res.size(); n != 0 {
 		t.Fatalf("removed endpoint: %d resolutions kept", n)
+	}
+}
+
+// TestReloadServesNoStaleView: a request that read its endpoint from the
+// old config and renders its view after a reload (the reload raced it)
+// does not leave the old endpoint's hints in the new config's cache; the
+// next request gets the new endpoint's hints, and no old config is kept
+// alive by any cache (weak pointers to every replaced config are cleared
+// after a GC).
+func TestReloadServesNoStaleView(t *testing.T) {
+	addr := refusingAddr(t)
+	pw := credential.NewPasswords(func(string) (string, bool) { return "auto-pw", true })
+	s := New(autoConfig(t, addr, "app"), &credential.Router{Password: pw}, nil)
+	r, err := driver.For("pymysql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := s.Config()
+	oldEp := old.Endpoints["fixed"]
+	next := autoConfig(t, addr, "app")
+	next.Endpoints["fixed"].User = "changed" // before it is shared
+	s.SetConfig(next)
+	if v := s.view(old, oldEp, r); v.hints.Options["user"] != "app" {
+		t.Fatalf("raced view = %+v, want the old endpoint's hints", v.hints)
+	}
+	p, err := s.Params(ctx, "fixed", "pymysql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.User != "changed" || p.Hints.Options["user"] != "changed" {
+		t.Fatalf("after the reload: user %q, hints user %v: the old endpoint's view was served", p.User, p.Hints.Options["user"])
+	}
+
+	var replaced []weak.Pointer[config.Config]
+	for i := range 20 {
+		replaced = append(replaced, weak.Make(s.Config()))
+		s.SetConfig(autoConfig(t, addr, fmt.Sprintf("app%d", i)))
+		for _, name := range []string{"auto", "fixed"} {
+			if _, err := s.Params(ctx, name, "pymysql"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Validate(ctx, ValidateRequest{Endpoints: []string{"fixed"}, Timeout: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, oldEp = nil, nil
+	runtime.GC()
+	runtime.GC()
+	for i, w := range replaced {
+		if w.Value() != nil {
+			t.Errorf("config %d is still reachable after it was replaced", i)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,10 +23,11 @@ import (
 // login is cancelled as soon as every caller waiting for it has gone, so
 // abandoned validations do not pile up.
 func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool) outcome {
-	// The endpoint pointer changes on every config reload, so a login
-	// started under an old configuration is never shared with a request
-	// made under a new one.
-	key := fmt.Sprintf("%p|%s|%t", ep, ep.Name, compare)
+	// Keyed by the endpoint's value (name and fingerprint), not its
+	// pointer: a login started under an old configuration is shared with
+	// a request made under a new one only when the endpoint is unchanged,
+	// and no key outlives the login.
+	key := ep.Name + "|" + fingerprint(ep) + "|" + strconv.FormatBool(compare)
 	r, ok, first := s.inflight.do(ctx, key, func(sctx context.Context) outcome {
 		return s.validateOne(sctx, ep, timeout, compare, nil, time.Time{})
 	})

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"weak"
 
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/driver"
@@ -28,9 +29,10 @@ type viewKey struct {
 	driver       string
 }
 
-// views caches views for one config; SetConfig starts a new one.
+// views caches views for one config; SetConfig drops it. It names its
+// config by a weak pointer, so it never keeps an old config alive.
 type views struct {
-	cfg *config.Config
+	cfg weak.Pointer[config.Config]
 	m   sync.Map // viewKey -> *view
 }
 
@@ -43,25 +45,40 @@ func hintsInput(ep *config.Endpoint) hints.Input {
 	}
 }
 
-// view returns the cached view of ep for driver r (nil: no hints).
-func (s *Service) view(ep *config.Endpoint, r *driver.Descriptor) *view {
-	vs := s.views.Load()
-	if vs == nil || vs.cfg != s.cfg.Load() {
-		vs = &views{cfg: s.cfg.Load()}
-		s.views.Store(vs)
-	}
+// view returns the view of ep, an endpoint (or its effective form) of
+// config cfg, for driver r (nil: no hints). It is cached while cfg is the
+// current config; an ep of a config replaced since the request began (a
+// reload raced it) is rendered afresh and not cached, so the new config's
+// cache never holds an old endpoint's hints.
+func (s *Service) view(cfg *config.Config, ep *config.Endpoint, r *driver.Descriptor) *view {
 	k := viewKey{name: ep.Name, plugin: ep.Plugin, auth: ep.Auth}
 	if r != nil {
 		k.driver = r.Name
 	}
+	vs := s.views.Load()
+	if vs == nil || vs.cfg.Value() != cfg {
+		if cfg != s.cfg.Load() {
+			return renderView(ep, r)
+		}
+		nv := &views{cfg: weak.Make(cfg)}
+		if !s.views.CompareAndSwap(vs, nv) {
+			return renderView(ep, r) // another call or SetConfig won; next time
+		}
+		vs = nv
+	}
 	if v, ok := vs.m.Load(k); ok {
 		return v.(*view)
 	}
+	got, _ := vs.m.LoadOrStore(k, renderView(ep, r))
+	return got.(*view)
+}
+
+// renderView computes the view of ep for driver r.
+func renderView(ep *config.Endpoint, r *driver.Descriptor) *view {
 	v := &view{res: Resolve(ep)}
 	if r != nil {
 		h := r.Render(hintsInput(ep))
 		v.hints = &h
 	}
-	got, _ := vs.m.LoadOrStore(k, v)
-	return got.(*view)
+	return v
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"sync"
+	"weak"
 
 	"google.golang.org/protobuf/proto"
 
@@ -23,9 +24,11 @@ import (
 // returns that same response message and does no conversion at all. The
 // cached messages are shared by responses and only read (concurrent
 // Marshal of one message is safe). The cache belongs to one config and is
-// dropped when the config changes.
+// dropped with its responses at the first call after the config changes;
+// it names the config by a weak pointer, so it never keeps an old config
+// alive.
 type protoCache struct {
-	cfg *config.Config
+	cfg weak.Pointer[config.Config]
 	m   sync.Map // *hints.Hints -> *protoView
 }
 
@@ -82,8 +85,8 @@ func (s *Server) paramsResponse(p *broker.Params, req *v1.GetConnectionParamsReq
 	}
 	cfg := s.svc.Config()
 	pc := s.pcache.Load()
-	if pc == nil || pc.cfg != cfg {
-		pc = &protoCache{cfg: cfg}
+	if pc == nil || pc.cfg.Value() != cfg {
+		pc = &protoCache{cfg: weak.Make(cfg)}
 		s.pcache.Store(pc)
 		s.wire.m.Clear() // the old config's responses
 	}

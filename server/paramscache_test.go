@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -229,4 +231,54 @@ func TestCachedCodec(t *testing.T) {
 	if err != nil || !bytes.Equal(got.Materialize(), want) {
 		t.Errorf("codec without an entry: %x, %v (want %x)", got.Materialize(), err, want)
 	}
+}
+
+// TestReloadRetainsNoConfig: after each reload a GetConnectionParams gets
+// the new endpoint (not a cached response of the old one), and no cache of
+// the server or the service keeps a replaced config alive.
+func TestReloadRetainsNoConfig(t *testing.T) {
+	pw := credential.NewPasswords(func(string) (string, bool) { return "pw", true })
+	parse := func(user string) *config.Config {
+		c, err := config.Parse("test", []byte("endpoints:\n  orders:\n    host: 127.0.0.1\n    user: "+user+"\n    auth: password\n    password: {env: PW}\n    tls: {mode: disabled}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Endpoints["orders"].TLS.CAPEM = make([]byte, 64<<10) // weight, as a kept config would show
+		return c
+	}
+	svc := broker.New(parse("app_0"), &credential.Router{Password: pw}, nil)
+	s := New(svc)
+	ctx := context.Background()
+	get := func(user string) {
+		t.Helper()
+		for range 2 { // the second one is the cached response
+			r, err := s.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "pymysql"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := r.GetParams(); p.GetUser() != user || !strings.Contains(prototext.Format(p.GetHints()), `"`+user+`"`) {
+				t.Fatalf("user %q, hints %v: want %q (a stale response of an old config)", p.GetUser(), p.GetHints(), user)
+			}
+		}
+	}
+	get("app_0")
+	var replaced []weak.Pointer[config.Config]
+	for i := 1; i <= 30; i++ {
+		replaced = append(replaced, weak.Make(svc.Config()))
+		user := fmt.Sprintf("app_%d", i)
+		svc.SetConfig(parse(user))
+		get(user)
+	}
+	// The last one is checked before any call after its replacement: a
+	// cache that drops its config only on the next call would keep it.
+	replaced = append(replaced, weak.Make(svc.Config()))
+	svc.SetConfig(parse("app_final"))
+	runtime.GC()
+	runtime.GC()
+	for i, w := range replaced {
+		if w.Value() != nil {
+			t.Errorf("config %d is still reachable after it was replaced", i)
+		}
+	}
+	get("app_final")
 }
