@@ -12,10 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/connbroker/connbroker/broker/awsapi/mototest"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -39,10 +43,21 @@ func settleGoroutines(want int) int {
 
 // TestHundredSIGHUPsStayFlat runs run() in process, sends it 100 SIGHUPs
 // (each reload followed by a GetConnectionParams on an auth: auto endpoint
-// whose config carries a large CA bundle) and checks the goroutine count
-// and the heap stay flat, and that run() leaves no goroutine behind (the
-// reload goroutine ends with it).
+// whose config carries a large CA bundle, with a client environment for
+// the SQLite inventory, and one on an endpoint AWS discovery found in
+// moto: every SIGHUP starts a discovery run) and checks the goroutine
+// count and the heap stay flat, and that run() leaves no goroutine behind
+// (the reload goroutine, the discovery loop and the inventory writer end
+// with it).
 func TestHundredSIGHUPsStayFlat(t *testing.T) {
+	m := mototest.Start(t) // before counting: its front server's goroutines are the test's
+	r := rds.NewFromConfig(aws.Config{Region: mototest.Region, Credentials: mototest.Credentials(), BaseEndpoint: aws.String(m.URL)})
+	if _, err := r.CreateDBInstance(context.Background(), &rds.CreateDBInstanceInput{DBInstanceIdentifier: aws.String("found-db"), DBInstanceClass: aws.String("db.t3.micro"),
+		Engine: aws.String("mysql"), MasterUsername: aws.String("admin"), MasterUserPassword: aws.String("not-used-1234"), AllocatedStorage: aws.Int32(20),
+		EnableIAMDatabaseAuthentication: aws.Bool(true),
+		Tags:                            []rdstypes.Tag{{Key: aws.String("connbroker"), Value: aws.String("found")}, {Key: aws.String("connbroker:user"), Value: aws.String("app")}}}); err != nil {
+		t.Fatalf("create instance: %v", err)
+	}
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pw, []byte("reload-pw\n"), 0o600); err != nil {
@@ -61,6 +76,9 @@ func TestHundredSIGHUPsStayFlat(t *testing.T) {
 	host, port, _ := net.SplitHostPort(closed)
 	addr, maddr := freeAddr(t), freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(`metrics: {listen: %q}
+aws: {endpoint_url: %q}
+discovery: {aws: {regions: [%s], tag: connbroker, interval: 1h}}
+inventory: {path: %s}
 endpoints:
   auto:
     host: %s
@@ -69,8 +87,13 @@ endpoints:
     auth: auto
     password: {file: %s}
     tls: {mode: verify-identity, ca: %s}
-`, maddr, host, port, pw, ca))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+`, maddr, m.URL, mototest.Region, filepath.Join(dir, "inventory.db"), host, port, pw, ca))
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": mototest.AccessKeyID, "AWS_SECRET_ACCESS_KEY": mototest.SecretAccessKey, "AWS_REGION": mototest.Region,
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
+	} {
+		t.Setenv(k, v)
+	}
 
 	// os/signal starts its one receive loop on the first Notify and keeps
 	// it for the life of the process: start it before counting.
@@ -118,6 +141,11 @@ endpoints:
 			t.Fatalf("daemon not serving: %v", err)
 		}
 	}
+	waitFor(t, "the discovered endpoint", 20*time.Second, func() bool {
+		_, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "found"})
+		return err == nil
+	})
+	env := &v1.ClientEnvironment{Driver: "go-sql-driver", Runtime: "go1.26", Packages: []*v1.ClientPackage{{Name: "github.com/go-sql-driver/mysql", Version: "v1.10.1"}}}
 	applied := `connbroker_config_reloads_total{result="applied"}`
 	reload := func(i int) {
 		t.Helper()
@@ -130,8 +158,13 @@ endpoints:
 				t.Fatalf("reload %d not applied within 5s", i)
 			}
 		}
-		if _, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "auto"}); err != nil {
+		if _, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "auto", ClientEnvironment: env}); err != nil {
 			t.Fatalf("GetConnectionParams after reload %d: %v", i, err)
+		}
+		// The discovered endpoint stays served across the reload (the
+		// configurator merges the new base with what it found).
+		if _, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "found"}); err != nil {
+			t.Fatalf("GetConnectionParams(found) after reload %d: %v", i, err)
 		}
 	}
 	reload(0)
