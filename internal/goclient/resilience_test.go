@@ -354,3 +354,50 @@ func TestThreeReplicasKillOne(t *testing.T) {
 	}
 	t.Logf("%d logins across the kill; slowest after it %v", n, slowest.Round(time.Millisecond))
 }
+
+// TestNotFoundDropsKeptParams: a reload removes the endpoint; the next
+// login gets NOT_FOUND from the broker (not the kept params), and once the
+// broker is then killed the login fails as unavailable without kept
+// params: what the broker refused is never served from memory.
+func TestNotFoundDropsKeptParams(t *testing.T) {
+	bin, cfg := stack(t)
+	b := newBrokerProc(t, bin, cfg, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	b.start()
+	kept := connbroker.NewKept(0, 0, slog.New(slog.DiscardHandler))
+	c := dial(t, b.listen)
+	db := openDB(t, c, connbroker.WithKept(kept), connbroker.WithCallTimeout(2*time.Second))
+	ctx := t.Context()
+	if err := login(ctx, db); err != nil {
+		t.Fatalf("first login: %v", err)
+	}
+	body, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(body), "  plain:\n", "  renamed:\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err = login(ctx, db)
+		if errors.Is(err, connbroker.ErrEndpointNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("login after the reload removed the endpoint: %v, want NOT_FOUND", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.kill()
+	err = login(ctx, db)
+	var ue *connbroker.UnavailableError
+	if !errors.As(err, &ue) || ue.Expired {
+		t.Fatalf("login with the broker down after NOT_FOUND: %v, want unavailable with no kept params", err)
+	}
+	if st := kept.Stats(); st.StaleServes != 0 {
+		t.Errorf("stats = %+v: kept params were served after NOT_FOUND", st)
+	}
+}
