@@ -176,3 +176,33 @@ func TestReloadServesNoStaleView(t *testing.T) {
 		}
 	}
 }
+
+// TestFlightKeyByValue: identical validations share a login across a
+// reload only when the endpoint's value is unchanged (a new pointer with
+// the same value shares; a changed user, CA bundle or compare does not).
+func TestFlightKeyByValue(t *testing.T) {
+	addr := refusingAddr(t)
+	a := autoConfig(t, addr, "app").Endpoints["auto"]
+	same := autoConfig(t, addr, "app").Endpoints["auto"]
+	user := autoConfig(t, addr, "other").Endpoints["auto"]
+	ca := *a
+	ca.TLS.CAPEM = []byte("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n")
+	tests := []struct {
+		name  string
+		b     *config.Endpoint
+		cmp   bool
+		share bool
+	}{
+		{"same value, new config", same, false, true},
+		{"changed user", user, false, false},
+		{"changed CA bundle", &ca, false, false},
+		{"compare differs", same, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := flightKey(a, false) == flightKey(tt.b, tt.cmp); got != tt.share {
+				t.Errorf("shared = %v, want %v", got, tt.share)
+			}
+		})
+	}
+}

@@ -23,11 +23,7 @@ import (
 // login is cancelled as soon as every caller waiting for it has gone, so
 // abandoned validations do not pile up.
 func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool) outcome {
-	// Keyed by the endpoint's value (name and fingerprint), not its
-	// pointer: a login started under an old configuration is shared with
-	// a request made under a new one only when the endpoint is unchanged,
-	// and no key outlives the login.
-	key := ep.Name + "|" + fingerprint(ep) + "|" + strconv.FormatBool(compare)
+	key := flightKey(ep, compare)
 	r, ok, first := s.inflight.do(ctx, key, func(sctx context.Context) outcome {
 		return s.validateOne(sctx, ep, timeout, compare, nil, time.Time{})
 	})
@@ -36,6 +32,14 @@ func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeo
 	}
 	r.shared = !first
 	return r
+}
+
+// flightKey names a validation by the endpoint's value (name and
+// fingerprint), not its pointer: a login started under an old
+// configuration is shared with a request made under a new one only when
+// the endpoint is unchanged, and no key outlives the login.
+func flightKey(ep *config.Endpoint, compare bool) string {
+	return ep.Name + "|" + fingerprint(ep) + "|" + strconv.FormatBool(compare)
 }
 
 // flights runs one function per key at a time for every caller asking
