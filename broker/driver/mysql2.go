@@ -18,7 +18,7 @@ import (
 func init() {
 	register(&Descriptor{
 		Name: "mysql2", Aliases: []string{"node-mysql2"}, DisplayName: "mysql2 (Node.js)", Runtime: RuntimeNode,
-		Env:     EnvRules{Package: "mysql2", Module: "mysql2"},
+		Env:     EnvRules{Package: "mysql2", Module: "mysql2", GuessOrder: 6}, // a Node process reports the package "mysql2"
 		render:  renderMySQL2,
 		profile: profileMySQL2,
 	})
