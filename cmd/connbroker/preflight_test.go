@@ -73,6 +73,7 @@ func TestPreflightCLI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, stderr := cli(append(tc.args, b)...)
+			out = strings.ReplaceAll(out, ":  ", ": ") // protojson's unstable spacing
 			if code != tc.code {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, stderr)
 			}
