@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/connbroker/connbroker/broker"
+	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/preflight"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
@@ -32,6 +33,12 @@ func (s *Server) Preflight(ctx context.Context, req *v1.PreflightRequest) (*v1.P
 		return nil, s.fail(ctx, "Preflight", err)
 	}
 	return preflightToProto(rep), nil
+}
+
+// EnvironmentFromProto converts a client environment report (as the
+// helpers send it) to the domain type; nil stays nil.
+func EnvironmentFromProto(e *v1.ClientEnvironment) *diagnose.ClientEnvironment {
+	return environmentFromProto(e)
 }
 
 func preflightToProto(r *preflight.Report) *v1.PreflightResponse {
