@@ -128,7 +128,9 @@ func proofApps(t *testing.T, root string) []proofApp {
 	}
 	wg.Wait()
 	apps = append(apps,
-		proofApp{name: "node-mysql2", argv: func(_, e string) []string { return []string{nodeBin, filepath.Join(root, "internal", "doctortest", "proofapps", "app.js"), node, e} }},
+		proofApp{name: "node-mysql2", argv: func(_, e string) []string {
+			return []string{nodeBin, filepath.Join(root, "internal", "doctortest", "proofapps", "app.js"), node, e}
+		}},
 		proofApp{name: "go-sql-driver", argv: func(b, e string) []string { return []string{goapp, b, e} }},
 	)
 	return apps
