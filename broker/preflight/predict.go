@@ -242,7 +242,7 @@ func current(ep Endpoint, assume *[]string) state {
 	if s.defaultPlugin == handshake.PluginEd25519 {
 		s.defaultPlugin = handshake.PluginNative
 	}
-	*assume = append(*assume, "the server announces "+s.defaultPlugin+" in its greeting and offers TLS; require_secure_transport is off")
+	*assume = append(*assume, "the server now announces "+s.defaultPlugin+" in its greeting, offers TLS and has require_secure_transport off")
 	return s
 }
 

@@ -87,10 +87,11 @@ func (a proofApp) run(t *testing.T, broker string) appRun {
 func proofApps(t *testing.T, root string) []proofApp {
 	t.Helper()
 	script := filepath.Join(root, "internal", "doctortest", "proofapps", "app.py")
-	py := func(name, driver string, spec venvSpec) proofApp {
+	py := func(name, driver string, spec venvSpec, env []string) proofApp {
 		python := buildVenv(t, root, spec)
-		return proofApp{name: name, argv: func(b, e string) []string { return []string{python, script, b, e, driver} }}
+		return proofApp{name: name, env: env, argv: func(b, e string) []string { return []string{python, script, b, e, driver} }}
 	}
+	noPlugins := t.TempDir() // a MariaDB Connector/C plugin directory without the dynamic auth plugins
 	node := filepath.Join(root, "clients", "node")
 	if _, err := os.Stat(filepath.Join(node, "node_modules", "mysql2", "package.json")); err != nil {
 		t.Fatalf("clients/node has no mysql2: run `make proof-deps` (npm ci): %v", err)
@@ -111,16 +112,18 @@ func proofApps(t *testing.T, root string) []proofApp {
 	for _, s := range []struct {
 		name, driver string
 		spec         venvSpec
+		env          []string
 	}{
-		{"pymysql-1.0.2", "pymysql", venvSpec{name: "proof-pymysql-102", pypi: []string{"PyMySQL==1.0.2"}}},
-		{"pymysql-1.2-crypto", "pymysql", venvSpec{name: "proof-pymysql-crypto", link: []string{"PyMySQL", "cryptography", "cffi", "pycparser"}}},
-		{"connector-pure", "mysql-connector-python-pure", venvSpec{name: "proof-connector-pure", link: []string{"mysql-connector-python"}, noExt: true}},
-		{"mysqlclient", "mysqlclient", venvSpec{name: "proof-mysqlclient", link: []string{"mysqlclient"}}},
+		{"pymysql-1.0.2", "pymysql", venvSpec{name: "proof-pymysql-102", pypi: []string{"PyMySQL==1.0.2"}}, nil},
+		{"pymysql-1.2-crypto", "pymysql", venvSpec{name: "proof-pymysql-crypto", link: []string{"PyMySQL", "cryptography", "cffi", "pycparser"}}, nil},
+		{"connector-pure", "mysql-connector-python-pure", venvSpec{name: "proof-connector-pure", link: []string{"mysql-connector-python"}, noExt: true}, nil},
+		{"mysqlclient", "mysqlclient", venvSpec{name: "proof-mysqlclient", link: []string{"mysqlclient"}}, nil},
+		{"mysqlclient-no-plugins", "mysqlclient", venvSpec{name: "proof-mysqlclient-noplugins", link: []string{"mysqlclient"}}, []string{"MARIADB_PLUGIN_DIR=" + noPlugins}},
 	} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := py(s.name, s.driver, s.spec)
+			a := py(s.name, s.driver, s.spec, s.env)
 			mu.Lock()
 			apps = append(apps, a)
 			mu.Unlock()
@@ -210,6 +213,10 @@ func TestPreflightProof(t *testing.T) {
 		br.Service.SetConfig(cfg)
 	}
 	apps := proofApps(t, root)
+	cbBin := filepath.Join(t.TempDir(), "connbroker")
+	if out, err := exec.Command("go", "build", "-o", cbBin, filepath.Join(root, "cmd", "connbroker")).CombinedOutput(); err != nil {
+		t.Fatalf("build connbroker: %v\n%s", err, out)
+	}
 	t.Logf("apps ready in %s", time.Since(started).Round(time.Millisecond))
 
 	for _, sc := range scenarios {
@@ -241,6 +248,20 @@ func TestPreflightProof(t *testing.T) {
 			if resp.GetStatus() != v1.PreflightStatus_PREFLIGHT_STATUS_OK {
 				t.Fatalf("status %s, want OK", resp.GetStatus())
 			}
+
+			// The same through the CLI, as change management runs it.
+			cli := exec.Command(cbBin, "preflight", "orders", "--change", sc.change, "--broker", br.Addr)
+			out, err := cli.Output()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 1, false: 0}[resp.GetAnyBreaks()]; code != want {
+				t.Errorf("connbroker preflight exit %d, want %d\n%s", code, want, out)
+			}
+			t.Logf("$ connbroker preflight orders --change %s  (exit %d)\n%s", sc.change, code, out)
 
 			// The change, for real: the peer and the broker's endpoint.
 			if err := p.Close(); err != nil {
