@@ -434,8 +434,21 @@ func (p *played) play(ctx context.Context, env diagnose.ClientEnvironment) (Outc
 		return OutcomeBreaks, f, d.Key, d.Version, d.Case.Options
 	}
 	_, w, wf := run()
-	if w != nil && w.Result == handshake.ResultOK && (wf == nil || slices.Contains(fullAuthOnly, wf.Code)) {
+	if w == nil {
+		return OutcomeBreaks, f, d.Key, d.Version, d.Case.Options
+	}
+	if w.Result == handshake.ResultOK && (wf == nil || slices.Contains(fullAuthOnly, wf.Code)) {
 		return OutcomeWarmCacheOnly, f, d.Key, d.Version, d.Case.Options
+	}
+	// Even fast auth fails: what stops it is the finding (the full-auth
+	// rule would hide, say, require_secure_transport's 3159).
+	if wf != nil && !slices.Contains(fullAuthOnly, wf.Code) {
+		return OutcomeBreaks, wf, d.Key, d.Version, d.Case.Options
+	}
+	if w.Result != handshake.ResultOK {
+		if raw := diagnose.Compare(ctx, probe, base, p.st.diag, []diagnose.DriverCase{w.Case}); len(raw) == 1 && raw[0].Finding != nil {
+			return OutcomeBreaks, raw[0].Finding, d.Key, d.Version, d.Case.Options
+		}
 	}
 	return OutcomeBreaks, f, d.Key, d.Version, d.Case.Options
 }

@@ -104,9 +104,17 @@ func TestPredict(t *testing.T) {
 		name   string
 		ep     preflight.Endpoint
 		change string
+		also   string // a second change, played together
 		caPEM  []byte
 		want   map[string]string
 	}{
+		{name: "PyMySQL 1.0.2 upgraded with caching_sha2", ep: endpoint(config.TLSDisabled, nil), change: "plugin=caching_sha2_password", also: "driver=PyMySQL@1.2.4", want: map[string]string{
+			"pymysql-1.0.2":  "works-while-cache-warm rsa-package-missing", // the scramble bug is gone, cryptography is still missing
+			"pymysql-1.2.4":  "works",
+			"connector-pure": "works-while-cache-warm full-auth-driver-requires-tls",
+			"mysql2":         "works",
+			"go":             "works",
+		}},
 		{name: "caching_sha2 over plain TCP", ep: endpoint(config.TLSDisabled, nil), change: "plugin=caching_sha2_password", want: map[string]string{
 			"pymysql-1.0.2":  "breaks pymysql-authswitch-fast-auth-bug",
 			"pymysql-1.2.4":  "works",
@@ -136,7 +144,15 @@ func TestPredict(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.CAPEM = tc.caPEM
-			rep, err := preflight.Predict(context.Background(), tc.ep, preflight.Static{List: map[string][]preflight.App{"orders": apps()}}, []preflight.Change{c})
+			changes := []preflight.Change{c}
+			if tc.also != "" {
+				c2, err := preflight.ParseChange(tc.also)
+				if err != nil {
+					t.Fatal(err)
+				}
+				changes = append(changes, c2)
+			}
+			rep, err := preflight.Predict(context.Background(), tc.ep, preflight.Static{List: map[string][]preflight.App{"orders": apps()}}, changes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,6 +170,27 @@ func TestPredict(t *testing.T) {
 				t.Errorf("AnyBreaks = %t, AllClear = %t; want breaks %t", rep.AnyBreaks, rep.AllClear(), breaks)
 			}
 		})
+	}
+}
+
+// TestPredictFindingIsWhatStopsFastAuth: with an account on
+// caching_sha2_password and PyMySQL without cryptography, require-tls's
+// 3159 is the finding (a warm cache does not help), not the missing RSA.
+func TestPredictFindingIsWhatStopsFastAuth(t *testing.T) {
+	ep := endpoint(config.TLSDisabled, nil)
+	ep.Hints.Plugin, ep.Diagnose.Plugin = "", "" // unknown: caching_sha2_password assumed
+	env := diagnose.ClientEnvironment{Driver: "pymysql", Packages: []diagnose.ClientPackage{{Name: "PyMySQL", Version: "1.2.4"}}}
+	rep, err := preflight.Predict(context.Background(), ep, preflight.Static{List: map[string][]preflight.App{"orders": {{Caller: "a", Env: env}}}},
+		[]preflight.Change{{Kind: preflight.KindRequireTLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := rep.Groups[0].Apps[0]
+	if a.Before != preflight.OutcomeWarmCacheOnly || a.After != preflight.OutcomeBreaks || a.Finding.Code != diagnose.CodeServerRequiresTLS {
+		t.Errorf("before %s, after %s (%s); want works-while-cache-warm, breaks (server-requires-tls)", a.Before, a.After, a.Finding.Code)
+	}
+	if len(rep.Assumptions) == 0 || !strings.Contains(rep.Assumptions[0], "assumed caching_sha2_password") {
+		t.Errorf("assumptions %q lack the assumed plugin", rep.Assumptions)
 	}
 }
 
