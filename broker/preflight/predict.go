@@ -251,6 +251,9 @@ func (s state) apply(ep Endpoint, changes []Change, assume *[]string) state {
 	for _, c := range changes {
 		switch c.Kind {
 		case KindPlugin:
+			if c.Plugin == handshake.PluginEd25519 {
+				*assume = append(*assume, "client_ed25519 (MariaDB) is decided from each driver's plugins, not played against a server")
+			}
 			s.accountPlugin, s.iam = c.Plugin, false
 			s.hints.Plugin, s.hints.IAM = c.Plugin, false
 			s.diag.Plugin, s.diag.AccountPlugin, s.diag.IAM = c.Plugin, c.Plugin, false
@@ -419,6 +422,9 @@ func (p *played) play(ctx context.Context, env diagnose.ClientEnvironment) (Outc
 		}
 		return rep, &rep.Drivers[0], rep.Drivers[0].Finding
 	}
+	if p.st.accountPlugin == handshake.PluginEd25519 {
+		return ed25519Outcome(env, hin)
+	}
 	p.srv.InvalidateCache()
 	rep, d, f := run()
 	if d == nil {
@@ -451,6 +457,32 @@ func (p *played) play(ctx context.Context, env diagnose.ClientEnvironment) (Outc
 		}
 	}
 	return OutcomeBreaks, f, d.Key, d.Version, d.Case.Options
+}
+
+// ed25519Outcome decides client_ed25519 (MariaDB's plugin, which the
+// simulated server does not run) from the driver's profile: it works when
+// the driver, in this environment, has the plugin.
+func ed25519Outcome(env diagnose.ClientEnvironment, hin hints.Input) (Outcome, *diagnose.Finding, string, string, string) {
+	cases, app, missing := diagnose.EnvironmentCases(env, hin)
+	if missing != nil || len(cases) == 0 {
+		if missing == nil {
+			missing = &diagnose.Finding{Code: diagnose.CodeDriverNotInstalled, Severity: diagnose.SeverityError, Cause: "the application reported no MySQL driver"}
+		}
+		return OutcomeBreaks, missing, app, "", ""
+	}
+	c := cases[0]
+	if c.Broken != nil {
+		return OutcomeBreaks, c.Broken, c.Key, c.Version, c.Options
+	}
+	if slices.Contains(c.Profile.Plugins, handshake.PluginEd25519) {
+		return OutcomeWorks, nil, c.Key, c.Version, c.Options
+	}
+	fix := c.Profile.PluginNeeds[handshake.PluginEd25519]
+	if fix == "" {
+		fix = "use a driver that supports client_ed25519, or keep the account's plugin"
+	}
+	return OutcomeBreaks, &diagnose.Finding{Code: diagnose.CodePluginUnsupported, Severity: diagnose.SeverityError,
+		Cause: fmt.Sprintf("%s %s, as set up here, has no client_ed25519 plugin: every login of an ed25519 account fails", c.Driver, c.Version), Fix: fix}, c.Key, c.Version, c.Options
 }
 
 // warm fills the server's caching_sha2_password cache with one full

@@ -122,6 +122,13 @@ func TestPredict(t *testing.T) {
 			"mysql2":         "works",
 			"go":             "works",
 		}},
+		{name: "client_ed25519", ep: endpoint(config.TLSVerifyIdentity, []byte("the current CA")), change: "plugin=client_ed25519", want: map[string]string{
+			"pymysql-1.0.2": "breaks plugin-unsupported", "pymysql-1.2.4": "breaks plugin-unsupported", // no PyNaCl
+			"connector-pure": "breaks plugin-unsupported", "mysql2": "breaks plugin-unsupported", "go": "works", // go-sql-driver has it built in
+		}},
+		{name: "proxy with IAM required behind verified TLS", ep: endpoint(config.TLSVerifyIdentity, []byte("the current CA")), change: "proxy-iam=required", want: map[string]string{
+			"pymysql-1.0.2": "works", "pymysql-1.2.4": "works", "connector-pure": "works", "mysql2": "works", "go": "works",
+		}},
 		{name: "require-tls on plain TCP", ep: endpoint(config.TLSDisabled, nil), change: "require-tls", want: map[string]string{
 			"pymysql-1.0.2": "breaks server-requires-tls", "pymysql-1.2.4": "breaks server-requires-tls",
 			"connector-pure": "breaks server-requires-tls", "mysql2": "breaks server-requires-tls", "go": "breaks server-requires-tls",
@@ -208,5 +215,27 @@ func TestPredictNeverAFalseAllClear(t *testing.T) {
 	rep, err = preflight.Predict(ctx, ep, preflight.Static{Incomplete: true, List: map[string][]preflight.App{"orders": apps()[:1]}}, []preflight.Change{{Kind: preflight.KindPlugin, Plugin: "mysql_native_password"}})
 	if err != nil || rep.Status != preflight.StatusInventoryIncomplete || rep.AllClear() || rep.AnyBreaks {
 		t.Errorf("incomplete: status %s any_breaks %t all-clear %t, %v; want inventory-incomplete, nothing breaks, no all-clear", rep.Status, rep.AnyBreaks, rep.AllClear(), err)
+	}
+}
+
+// TestPredictCATrusted: a rotation to a CA the endpoint's bundle already
+// holds breaks nothing.
+func TestPredictCATrusted(t *testing.T) {
+	_, newCA, err := sim.GenerateTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, oldCA, err := sim.GenerateTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := endpoint(config.TLSVerifyIdentity, append(append([]byte{}, oldCA...), newCA...))
+	rep, err := preflight.Predict(context.Background(), ep, preflight.Static{List: map[string][]preflight.App{"orders": apps()}},
+		[]preflight.Change{{Kind: preflight.KindCA, CAFile: "new.pem", CAPEM: newCA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.AllClear() {
+		t.Errorf("outcomes %v, want all-clear", outcomes(rep))
 	}
 }
