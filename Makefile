@@ -83,8 +83,9 @@ build: ## Build the Go binaries into bin/
 	@go build -o $(BIN)/devstack ./internal/cmd/devstack
 
 .PHONY: generate
-generate: $(BUF) venv ## Regenerate Go and Python stubs from proto/ (offline, pinned)
+generate: $(BUF) venv ## Regenerate Go and Python stubs from proto/ (offline, pinned) and docs/DRIVERS.md
 	@scripts/generate.sh $(BUF) $(PY) .
+	@go generate ./broker/driver
 
 .PHONY: check-generated
 check-generated: $(BUF) venv ## Fail when the committed stubs differ from a fresh generation

@@ -358,13 +358,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		s.rec.Validation(ep.Name, false, credStage.Name)
 		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}
 	}
-	target := validate.Target{
-		Endpoint: ep.Name, Addr: ep.DialAddr(), User: ep.User, Database: ep.Database,
-		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
-		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
-		AllowCleartext: ep.ClearText(),
-		Plugin:         ep.Plugin,
-	}
+	target := targetFor(ep, cred)
 	res := s.validator.Validate(cctx, target)
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
 	res.Method, res.Plugin = ep.Auth, ep.Plugin
@@ -383,4 +377,16 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	s.rec.Validation(ep.Name, res.OK, failedStage(res))
 	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "duration", time.Since(start))
 	return res
+}
+
+// targetFor is the login the validator makes for the effective endpoint ep
+// with cred.
+func targetFor(ep *config.Endpoint, cred credential.Credential) validate.Target {
+	return validate.Target{
+		Endpoint: ep.Name, Addr: ep.DialAddr(), User: ep.User, Database: ep.Database,
+		Secret: cred.Secret, IAM: ep.Auth == config.AuthIAM,
+		TLSMode: ep.TLS.Mode, CAPEM: ep.TLS.CAPEM, ServerName: ep.TLS.ServerName,
+		AllowCleartext: ep.ClearText(),
+		Plugin:         ep.Plugin,
+	}
 }

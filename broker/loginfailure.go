@@ -22,6 +22,10 @@ type LoginFailureReport struct {
 	Reread bool
 	// Changed is true when the re-read found a different secret.
 	Changed bool
+	// Pending is true when the current value was refused and the value of
+	// a rotation in progress (Secrets Manager AWSPENDING) logged in: it is
+	// what the broker hands out now.
+	Pending bool
 }
 
 // reportGate limits re-reads per endpoint name. The zero value is ready.
@@ -89,6 +93,14 @@ func (s *Service) ReportLoginFailure(ctx context.Context, endpoint, driver strin
 	}
 	out.Reread = true
 	out.Changed = berr != nil || before.Secret.Reveal() != after.Secret.Reveal()
-	s.log.InfoContext(ctx, "login failure reported; credential re-read", "endpoint", ep.Name, "driver", driver, "mysql_errno", mysqlErrno, "changed", out.Changed)
+	if !out.Changed {
+		// AWSCURRENT unchanged: a rotation may have set the database but
+		// not yet moved the stage. Try AWSPENDING with a real login.
+		lctx, cancel := context.WithTimeout(ctx, s.cfg.Load().Validation.Timeout)
+		_, _, out.Pending = s.bridgePending(lctx, eff, targetFor(eff, after))
+		cancel()
+		out.Changed = out.Pending
+	}
+	s.log.InfoContext(ctx, "login failure reported; credential re-read", "endpoint", ep.Name, "driver", driver, "mysql_errno", mysqlErrno, "changed", out.Changed, "pending", out.Pending)
 	return out, nil
 }

@@ -165,7 +165,7 @@ func (s *Server) ListEndpoints(ctx context.Context, _ *v1.ListEndpointsRequest) 
 	for _, e := range s.svc.VisibleEndpoints(ctx) {
 		out.Endpoints = append(out.Endpoints, &v1.EndpointSummary{
 			Name: e.Name, Host: e.Host, Port: uint32(e.Port), User: e.User, Database: e.Database,
-			AuthMethod: methodToProto(e.Auth), TlsMode: tlsModeToProto(e.TLS.Mode),
+			AuthMethod: methodToProto(e.Auth), TlsMode: tlsModeToProto(e.TLS.Mode), Source: e.SourceKind(),
 		})
 	}
 	return out, nil

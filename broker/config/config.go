@@ -47,7 +47,7 @@ type Config struct {
 	// Metrics is the Prometheus /metrics listener; off when Listen is empty.
 	Metrics Metrics `yaml:"metrics"`
 	// Endpoints are the named databases, keyed by name.
-	Endpoints map[string]*Endpoint `yaml:"endpoints"`
+	Endpoints EndpointMap `yaml:"endpoints"`
 	// IAM tunes IAM token signing for every iam endpoint.
 	IAM IAMSettings `yaml:"iam"`
 	// AWS tunes the AWS API evidence source (see package broker/awsapi
@@ -66,6 +66,9 @@ type Config struct {
 	// Unix is an optional Unix socket listener whose callers are
 	// identified by their uid (SO_PEERCRED).
 	Unix UnixListener `yaml:"unix"`
+	// Discovery creates endpoints from tagged cloud resources (see
+	// discovery.go and docs/AWS.md).
+	Discovery Discovery `yaml:"discovery"`
 }
 
 // IAMSettings tune IAM token signing.
@@ -204,6 +207,10 @@ type Endpoint struct {
 	// endpoint. Unset means on for RDS host names (when the broker has AWS
 	// credentials) and off otherwise.
 	AWSAPI *bool `yaml:"aws_api"`
+	// Source says where the endpoint comes from: empty for the
+	// configuration file, "aws:" and the resource ARN for one created by
+	// discovery. Not read from YAML.
+	Source string `yaml:"-"`
 	// Diagnostic is an optional account the broker uses only to read the
 	// login user's plugin (SELECT user, host, plugin FROM mysql.user) for
 	// auth: auto and diagnosis. It needs SELECT on mysql.user.
@@ -356,7 +363,7 @@ func decodeProblem(err error) error {
 		for _, g := range m {
 			parts = append(parts, fmt.Sprintf("unknown key %q at line %s (in %s)", g[2], g[1], strings.ToLower(g[3])))
 		}
-		return &FieldError{Path: "<yaml>", Problem: strings.Join(parts, "; "), Fix: "remove the key or correct its spelling; see the README's config reference"}
+		return &FieldError{Path: "<yaml>", Problem: strings.Join(parts, "; "), Fix: "remove the key or correct its spelling; see docs/CONFIGURATION.md"}
 	}
 	return &FieldError{Path: "<yaml>", Problem: strings.TrimPrefix(msg, "yaml: "), Fix: "correct the YAML syntax or value type"}
 }
@@ -380,29 +387,34 @@ func (c *Config) applyDefaults() {
 	c.applySecurityDefaults()
 	c.applyLimitDefaults() // limits.go
 	for name, e := range c.Endpoints {
-		if e == nil {
-			continue
-		}
-		e.Name = name
-		if e.Port == 0 {
-			e.Port = DefaultPort
-		}
-		if e.TLS.Mode == "" {
-			e.TLS.Mode = TLSVerifyIdentity
-		}
-		if e.TLS.CA == "" {
-			e.TLS.CA = CASystem
-		}
-		if e.TLS.ServerName == "" {
-			e.TLS.ServerName = e.Host
-		}
-		if e.Auth == AuthIAM && e.Plugin == "" {
-			e.Plugin = handshake.PluginClearPassword
-		}
-		if (e.Auth == AuthIAM || e.Auth == AuthAuto) && e.Region == "" {
-			if h, ok := rdshost.Parse(e.Host); ok {
-				e.Region = h.Region
-			}
+		e.applyDefaults(name)
+	}
+}
+
+// applyDefaults fills e's unset fields; a nil e is left alone.
+func (e *Endpoint) applyDefaults(name string) {
+	if e == nil {
+		return
+	}
+	e.Name = name
+	if e.Port == 0 {
+		e.Port = DefaultPort
+	}
+	if e.TLS.Mode == "" {
+		e.TLS.Mode = TLSVerifyIdentity
+	}
+	if e.TLS.CA == "" {
+		e.TLS.CA = CASystem
+	}
+	if e.TLS.ServerName == "" {
+		e.TLS.ServerName = e.Host
+	}
+	if e.Auth == AuthIAM && e.Plugin == "" {
+		e.Plugin = handshake.PluginClearPassword
+	}
+	if (e.Auth == AuthIAM || e.Auth == AuthAuto) && e.Region == "" {
+		if h, ok := rdshost.Parse(e.Host); ok {
+			e.Region = h.Region
 		}
 	}
 }
@@ -469,9 +481,10 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateMetrics()...)
 	errs = append(errs, c.validateSecurity()...)
-	errs = append(errs, c.validateLimits()...) // limits.go
-	if len(c.Endpoints) == 0 {
-		add("endpoints", "no endpoints are configured", "add at least one endpoint under endpoints:")
+	errs = append(errs, c.validateLimits()...)     // limits.go
+	errs = append(errs, c.Discovery.validate()...) // discovery.go
+	if len(c.Endpoints) == 0 && c.Discovery.AWS == nil {
+		add("endpoints", "no endpoints are configured", "add at least one endpoint under endpoints:, or turn on discovery:")
 	}
 	names := make([]string, 0, len(c.Endpoints))
 	for n := range c.Endpoints {

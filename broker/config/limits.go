@@ -20,7 +20,7 @@ type CallLimit struct {
 	Concurrent int `yaml:"concurrent"`
 }
 
-// Default call limits (README, "Security model", "Limits").
+// Default call limits (docs/SECURITY.md, "Limits").
 var (
 	// DefaultProbeLimit bounds ProbeEndpoint: each probe opens a database
 	// connection without logging in.

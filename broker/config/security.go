@@ -116,7 +116,7 @@ func (c *Config) validateSecurity() []error {
 	for i, r := range c.Policy {
 		p := fmt.Sprintf("policy[%d]", i)
 		if err := policy.CheckCaller(r.Caller); err != nil {
-			add(p+".caller", err.Error(), `use an identity such as "spiffe://prod/ns/orders/sa/api" or a glob such as "spiffe://prod/ns/*/sa/api" (see the README's Security model)`)
+			add(p+".caller", err.Error(), `use an identity such as "spiffe://prod/ns/orders/sa/api" or a glob such as "spiffe://prod/ns/*/sa/api" (see docs/SECURITY.md)`)
 		}
 		if len(r.Endpoints) == 0 {
 			add(p+".endpoints", "missing", `list the endpoint names this caller may get, e.g. [orders] or ["*"]`)

@@ -161,6 +161,40 @@ func (r *Router) Invalidate(ep *config.Endpoint) {
 	}
 }
 
+// PendingIssuer is an issuer that can see a rotation in progress
+// (*Secrets, and *Router for the endpoints it routes to one).
+type PendingIssuer interface {
+	// Pending returns the value a rotation in progress has written but not
+	// yet made current; ok false when there is none.
+	Pending(ctx context.Context, ep *config.Endpoint) (cred Credential, ok bool, err error)
+	// Adopt hands out cred for ep until its cache entry expires.
+	Adopt(ep *config.Endpoint, cred Credential)
+}
+
+// Pending asks the Secrets Manager issuer when ep reads its password from
+// Secrets Manager; ok false otherwise.
+func (r *Router) Pending(ctx context.Context, ep *config.Endpoint) (Credential, bool, error) {
+	if p, ok := r.pendingFor(ep); ok {
+		return p.Pending(ctx, ep)
+	}
+	return Credential{}, false, nil
+}
+
+// Adopt passes cred to the Secrets Manager issuer of ep.
+func (r *Router) Adopt(ep *config.Endpoint, cred Credential) {
+	if p, ok := r.pendingFor(ep); ok {
+		p.Adopt(ep, cred)
+	}
+}
+
+func (r *Router) pendingFor(ep *config.Endpoint) (PendingIssuer, bool) {
+	if ep.Auth != config.AuthPassword || ep.Password == nil || ep.Password.SecretsManager == "" {
+		return nil, false
+	}
+	p, ok := r.Secrets.(PendingIssuer)
+	return p, ok
+}
+
 // SourceKind is the kind of the credential's source without its detail:
 // "file", "env", "secretsmanager" or "iam". A path or a secret ARN is for
 // the broker's log, not for callers.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/connbroker/connbroker/broker/config"
@@ -29,9 +30,12 @@ type SecretsClient interface {
 // tests it, and only then moves AWSCURRENT to it. In the short window
 // between the database change and that move a login with AWSCURRENT fails
 // with 1045; the broker then drops the cached value (Invalidate) and reads
-// again at once, and the validation retries once. AWSPENDING is never
-// handed out: until the rotation finishes it may not be set in the
-// database yet.
+// again at once, and the validation retries once. When AWSCURRENT still
+// holds the old value, the broker reads AWSPENDING (Pending), tries it
+// with a real login, and only when that login succeeds hands it out
+// (Adopt) until the secret's TTL ends: AWSPENDING is never handed out
+// untested, because until the rotation sets it in the database it is not
+// the password.
 type Secrets struct {
 	client SecretsClient
 	now    func() time.Time
@@ -136,5 +140,54 @@ func (s *Secrets) Invalidate(ep *config.Endpoint) {
 	}
 	s.mu.Lock()
 	delete(s.cache, ep.Password.SecretsManager)
+	s.mu.Unlock()
+}
+
+// Pending returns the AWSPENDING value of ep's secret when a rotation is
+// in progress: the stage exists and is another version than the AWSCURRENT
+// one last read. ok is false when there is no rotation in progress (no
+// AWSPENDING stage, or it is the current version). The value must be
+// tried with a real login before it is handed out (Adopt).
+func (s *Secrets) Pending(ctx context.Context, ep *config.Endpoint) (cred Credential, ok bool, err error) {
+	if ep.Password == nil || ep.Password.SecretsManager == "" {
+		return Credential{}, false, nil
+	}
+	id := ep.Password.SecretsManager
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stage := "AWSPENDING"
+	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &id, VersionStage: &stage})
+	if err != nil {
+		var nf *smtypes.ResourceNotFoundException
+		if errors.As(err, &nf) { // no version has the stage: no rotation in progress
+			return Credential{}, false, nil
+		}
+		return Credential{}, false, &SourceError{Endpoint: ep.Name, Source: "secretsmanager:" + id, Err: fmt.Errorf("get secret value (AWSPENDING): %w", err)}
+	}
+	s.mu.Lock()
+	cur, cached := s.cache[id]
+	s.mu.Unlock()
+	if out.VersionId != nil && cached && cur.versionID == *out.VersionId {
+		return Credential{}, false, nil
+	}
+	if out.SecretString == nil {
+		return Credential{}, false, nil
+	}
+	pw, err := parseSecret(*out.SecretString)
+	if err != nil {
+		return Credential{}, false, &SourceError{Endpoint: ep.Name, Source: "secretsmanager:" + id, Err: fmt.Errorf("AWSPENDING: %w", err)}
+	}
+	return Credential{Kind: KindPassword, Secret: NewSecret(pw), Source: "secretsmanager:" + id}, true, nil
+}
+
+// Adopt makes cred, a pending value a real login has just accepted, the
+// value Issue hands out for ep's secret until its secret_ttl ends; the
+// next read after that finds AWSCURRENT moved to it.
+func (s *Secrets) Adopt(ep *config.Endpoint, cred Credential) {
+	if ep.Password == nil || ep.Password.SecretsManager == "" {
+		return
+	}
+	s.mu.Lock()
+	s.cache[ep.Password.SecretsManager] = secretEntry{secret: cred.Secret, versionID: "adopted-pending", readAt: s.now()}
 	s.mu.Unlock()
 }

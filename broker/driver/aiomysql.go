@@ -13,13 +13,16 @@ import (
 // check_hostname, verify_mode) that connbroker.aiomysql turns into
 // ssl.create_default_context(cafile=...).
 //
-// Facts (DRIVERS.md §5): it answers a switch to mysql_clear_password without
-// an opt-in and continues in plain text when the server lacks TLS; RSA key
+// Facts (aiomysql/connection.py, see Sources; checked by internal/matrix):
+// it answers a switch to mysql_clear_password without an opt-in and continues in plain text when the server lacks TLS; RSA key
 // exchange needs `cryptography`; the TLS name checked is the host it
 // connects to (asyncio server_hostname); it uses TCP for "localhost".
 func init() {
 	register(&Descriptor{
 		Name: "aiomysql", DisplayName: "aiomysql", Runtime: RuntimePython,
+		Sources: []string{
+			"https://github.com/aio-libs/aiomysql/blob/HEAD/aiomysql/connection.py",
+		},
 		Env:    EnvRules{Package: "aiomysql", Module: "aiomysql", Optional: []string{"cryptography"}, GuessOrder: 4},
 		render: renderAIOMySQL,
 		envLabel: func(f Facts) string {

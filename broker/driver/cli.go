@@ -22,12 +22,21 @@ import (
 func init() {
 	register(&Descriptor{
 		Name: "mysql-cli", Aliases: []string{"mysql"}, DisplayName: "mysql CLI (Oracle 8.x)", Runtime: RuntimeCLI,
+		Sources: []string{
+			"https://github.com/mysql/mysql-server/blob/HEAD/client/mysql.cc",
+			"https://github.com/mysql/mysql-server/blob/HEAD/sql-common/client.cc",
+			"https://dev.mysql.com/doc/refman/8.0/en/cleartext-pluggable-authentication.html",
+		},
 		Env:     EnvRules{Package: "mysql-client", Module: "mysql", EnvVars: []string{"LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN", "MYSQL_PWD"}},
 		render:  func(in hints.Input) hints.Hints { return renderCLI(true, in) },
 		profile: profileMySQLCLI,
 	})
 	register(&Descriptor{
 		Name: "mariadb-cli", Aliases: []string{"mariadb"}, DisplayName: "mariadb CLI", Runtime: RuntimeCLI,
+		Sources: []string{
+			"https://github.com/MariaDB/server/blob/HEAD/client/mysql.cc",
+			"https://mariadb.com/docs/all/ref/mdb/cli/mariadb/ssl-verify-server-cert/",
+		},
 		Env:     EnvRules{Package: "mariadb-client", Module: "mariadb", EnvVars: []string{"MYSQL_PWD", "MARIADB_PLUGIN_DIR"}},
 		render:  func(in hints.Input) hints.Hints { return renderCLI(false, in) },
 		profile: profileMariaDBCLI,

@@ -10,8 +10,9 @@ import (
 
 // MySQL Connector/J: connection properties and a JDBC URL.
 //
-// Facts (DRIVERS.md §9): sslMode VERIFY_IDENTITY verifies certificate and
-// host name against a trust store (JKS or PKCS12, so a PEM CA must be
+// Facts (the Connector/J manual's security properties and
+// NativeAuthenticationProvider, see Sources): sslMode VERIFY_IDENTITY
+// verifies certificate and host name against a trust store (JKS or PKCS12, so a PEM CA must be
 // imported); mysql_clear_password is always available and refused without
 // TLS; caching_sha2 without TLS needs allowPublicKeyRetrieval; it checks
 // the certificate against the host it connects to and never uses a Unix
@@ -19,6 +20,11 @@ import (
 func init() {
 	register(&Descriptor{
 		Name: "connector-j", Aliases: []string{"connectorj", "mysql-connector-j", "jdbc"}, DisplayName: "MySQL Connector/J", Runtime: RuntimeJava,
+		Sources: []string{
+			"https://dev.mysql.com/doc/connector-j/en/connector-j-connp-props-security.html",
+			"https://dev.mysql.com/doc/connector-j/en/connector-j-reference-using-ssl.html",
+			"https://github.com/mysql/mysql-connector-j/blob/HEAD/src/main/protocol-impl/java/com/mysql/cj/protocol/a/NativeAuthenticationProvider.java",
+		},
 		Env:     EnvRules{Package: "com.mysql:mysql-connector-j", Module: "com.mysql.cj.jdbc.Driver"},
 		render:  renderConnectorJ,
 		profile: profileConnectorJ,

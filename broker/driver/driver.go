@@ -24,8 +24,11 @@
 // clients' tests depend on the shape only.
 //
 // The facts behind each renderer and profile are cited in the descriptor
-// and checked by tests in which the real driver connects with only the
-// hints (internal/matrix).
+// (Sources: the driver's public source files and manuals) and checked by
+// tests in which the real driver connects with only the hints
+// (internal/matrix). docs/DRIVERS.md is generated from this registry.
+//
+//go:generate go run ../../internal/cmd/gendocs -out ../../docs/DRIVERS.md
 package driver
 
 import (
@@ -65,6 +68,9 @@ type Descriptor struct {
 	// Wraps, when set, is the canonical name of the DBAPI driver this one
 	// drives (the SQLAlchemy dialects): its handshake is that driver's.
 	Wraps string
+	// Sources are the public pages behind the descriptor's facts: the
+	// driver's source files and manual pages (docs/DRIVERS.md lists them).
+	Sources []string
 
 	render   func(in hints.Input) hints.Hints
 	profile  func(h hints.Hints, f Facts) handshake.Profile

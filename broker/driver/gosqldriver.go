@@ -17,7 +17,7 @@ const GoTLSConfigName = "connbroker"
 
 // github.com/go-sql-driver/mysql: Config fields, named as in the DSN.
 //
-// Facts (DRIVERS.md §11, go-sql-driver dsn.go/auth.go):
+// Facts (go-sql-driver dsn.go and auth.go, see Sources):
 //   - clear text needs allowCleartextPasswords=true; tls=true verifies
 //     against system roots and the host from addr; tls=preferred and
 //     skip-verify never verify.
@@ -29,6 +29,10 @@ const GoTLSConfigName = "connbroker"
 func init() {
 	register(&Descriptor{
 		Name: "go-sql-driver", Aliases: []string{"go", "go-sql-driver/mysql", "gosqldriver", "github.com/go-sql-driver/mysql"},
+		Sources: []string{
+			"https://github.com/go-sql-driver/mysql/blob/master/dsn.go",
+			"https://github.com/go-sql-driver/mysql/blob/master/auth.go",
+		},
 		DisplayName: "go-sql-driver/mysql", Runtime: RuntimeGo,
 		Env:      EnvRules{Package: "github.com/go-sql-driver/mysql", Module: "github.com/go-sql-driver/mysql", GuessOrder: 5},
 		render:   renderGoSQLDriver,

@@ -10,14 +10,18 @@ import (
 
 // Node's mysql2: the options of mysql.createConnection / createPool.
 //
-// Facts (DRIVERS.md §8): ssl.rejectUnauthorized defaults to true but
-// ssl.verifyIdentity to false, so the host name is checked only when it is
+// Facts (lib/connection_config.js and lib/auth_plugins, see Sources):
+// ssl.rejectUnauthorized defaults to true but ssl.verifyIdentity to false, so the host name is checked only when it is
 // set; ssl.ca takes PEM contents, not a path; since 3.22 clear text needs
 // enableCleartextPlugin (older versions ignore the option). It checks the
 // name it connects to (servername = host) and uses TCP unless socketPath.
 func init() {
 	register(&Descriptor{
 		Name: "mysql2", Aliases: []string{"node-mysql2"}, DisplayName: "mysql2 (Node.js)", Runtime: RuntimeNode,
+		Sources: []string{
+			"https://github.com/sidorares/node-mysql2/blob/master/lib/connection_config.js",
+			"https://github.com/sidorares/node-mysql2/blob/master/lib/auth_plugins/mysql_clear_password.js",
+		},
 		Env:     EnvRules{Package: "mysql2", Module: "mysql2", GuessOrder: 6}, // a Node process reports the package "mysql2"
 		render:  renderMySQL2,
 		profile: profileMySQL2,

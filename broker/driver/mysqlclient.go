@@ -29,6 +29,12 @@ import (
 func init() {
 	register(&Descriptor{
 		Name: "mysqlclient", Aliases: []string{"MySQLdb", "mysqldb"}, DisplayName: "mysqlclient", Runtime: RuntimePython,
+		Sources: []string{
+			"https://github.com/PyMySQL/mysqlclient/blob/HEAD/src/MySQLdb/_mysql.c",
+			"https://github.com/mysql/mysql-server/blob/HEAD/sql-common/client.cc",
+			"https://github.com/mariadb-corporation/mariadb-connector-c/blob/HEAD/libmariadb/mariadb_lib.c",
+			"https://dev.mysql.com/doc/refman/8.0/en/cleartext-pluggable-authentication.html",
+		},
 		Env: EnvRules{Package: "mysqlclient", Module: "MySQLdb", EnvVars: []string{"LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN", "MARIADB_PLUGIN_DIR"}, GuessOrder: 2,
 			Versions: []VersionRule{{Below: "2.2.4", Problem: "no ssl_mode=PREFERRED default and no ssl=True alias"}}},
 		render: renderMysqlclient,

@@ -26,6 +26,11 @@ import (
 func init() {
 	register(&Descriptor{
 		Name: "mysql-connector-python", Aliases: []string{"mysql.connector", "mysql-connector", "mysql-connector-python-c"},
+		Sources: []string{
+			"https://github.com/mysql/mysql-connector-python/blob/HEAD/mysql-connector-python/lib/mysql/connector/network.py",
+			"https://github.com/mysql/mysql-connector-python/blob/HEAD/mysql-connector-python/lib/mysql/connector/constants.py",
+			"https://github.com/mysql/mysql-connector-python/blob/HEAD/mysql-connector-python/src/mysql_capi.c",
+		},
 		DisplayName: "mysql-connector-python (C extension)", Runtime: RuntimePython,
 		Env:      EnvRules{Package: "mysql-connector-python", Module: "mysql.connector", EnvVars: []string{"LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN"}, GuessOrder: 3},
 		render:   func(in hints.Input) hints.Hints { return renderConnector(false, in) },
@@ -40,6 +45,10 @@ func init() {
 	})
 	register(&Descriptor{
 		Name: "mysql-connector-python-pure", Aliases: []string{"mysql-connector-pure"},
+		Sources: []string{
+			"https://github.com/mysql/mysql-connector-python/blob/HEAD/mysql-connector-python/lib/mysql/connector/network.py",
+			"https://github.com/mysql/mysql-connector-python/blob/HEAD/mysql-connector-python/lib/mysql/connector/authentication.py",
+		},
 		DisplayName: "mysql-connector-python (pure Python)", Runtime: RuntimePython,
 		Env:      EnvRules{Package: "mysql-connector-python", Module: "mysql.connector"},
 		render:   func(in hints.Input) hints.Hints { return renderConnector(true, in) },

@@ -25,6 +25,10 @@ import (
 func init() {
 	register(&Descriptor{
 		Name: "pymysql", Aliases: []string{"PyMySQL"}, DisplayName: "PyMySQL", Runtime: RuntimePython,
+		Sources: []string{
+			"https://github.com/PyMySQL/PyMySQL/blob/main/pymysql/connections.py",
+			"https://github.com/PyMySQL/PyMySQL/blob/main/pymysql/_auth.py",
+		},
 		Env: EnvRules{Package: "PyMySQL", Module: "pymysql", Optional: []string{"cryptography", "PyNaCl"}, GuessOrder: 1,
 			Versions: []VersionRule{
 				{Below: "1.1.2", Problem: "the caching_sha2 fast-auth scramble after an AuthSwitch is wrong (the salt keeps its NUL): every login takes full authentication"},

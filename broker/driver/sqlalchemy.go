@@ -31,6 +31,10 @@ func init() {
 		}
 		register(&Descriptor{
 			Name: s.name, Aliases: aliases, DisplayName: s.display, Runtime: RuntimePython, Wraps: s.base,
+			Sources: []string{
+				"https://github.com/sqlalchemy/sqlalchemy/blob/main/lib/sqlalchemy/dialects/mysql/mysqldb.py",
+				"https://docs.sqlalchemy.org/en/20/core/engines.html#engines-dynamic-tokens",
+			},
 			Env: EnvRules{Package: "SQLAlchemy", Module: "sqlalchemy"},
 			render: func(in hints.Input) hints.Hints {
 				base, _ := For(s.base)

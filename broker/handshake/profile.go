@@ -39,8 +39,9 @@ func (m RSAMode) String() string {
 }
 
 // Profile models what one driver does in the connection phase. The values
-// come from shared/reference/DRIVERS.md; the constructors below document the
-// version each models. GoSQLDriver, MariaDBCLI and PyMySQL are checked
+// come from each driver's source (the public files listed as Sources in its
+// broker/driver descriptor, and docs/DRIVERS.md); the constructors below
+// document the version each models. GoSQLDriver, MariaDBCLI and PyMySQL are checked
 // against the real drivers, account by account, in broker/diagnose
 // (TestProfilesMatchRealDrivers); those and MysqlclientMariaDBConnC,
 // ConnectorPythonC, ConnectorPythonPure, AIOMySQL, MySQL2 and ConnectorJ,

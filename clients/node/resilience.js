@@ -1,5 +1,5 @@
-// What the Node client does while the broker is away (see README
-// Operations): keep the last params per (endpoint, driver), serve them while
+// What the Node client does while the broker is away (see docs/OPERATIONS.md,
+// "When the broker is away"): keep the last params per (endpoint, driver), serve them while
 // the credential's expiresAt minus a margin is ahead, one warning per
 // outage, a counter of stale serves; a gRPC retry policy for UNAVAILABLE;
 // several broker addresses with round_robin.

@@ -122,11 +122,11 @@ func printEndpoints(g *globals, r *v1.ListEndpointsResponse) error {
 		return printJSON(g, r)
 	}
 	w := tabwriter.NewWriter(outOf(g), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tADDRESS\tUSER\tDATABASE\tAUTH\tTLS")
+	fmt.Fprintln(w, "NAME\tADDRESS\tUSER\tDATABASE\tAUTH\tTLS\tSOURCE")
 	for _, e := range r.GetEndpoints() {
-		fmt.Fprintf(w, "%s\t%s:%d\t%s\t%s\t%s\t%s\n", e.GetName(), e.GetHost(), e.GetPort(), e.GetUser(), dash(e.GetDatabase()),
+		fmt.Fprintf(w, "%s\t%s:%d\t%s\t%s\t%s\t%s\t%s\n", e.GetName(), e.GetHost(), e.GetPort(), e.GetUser(), dash(e.GetDatabase()),
 			strings.ToLower(strings.TrimPrefix(e.GetAuthMethod().String(), "AUTH_METHOD_")),
-			strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(e.GetTlsMode().String(), "TLS_MODE_"), "_", "-")))
+			strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(e.GetTlsMode().String(), "TLS_MODE_"), "_", "-")), dash(e.GetSource()))
 	}
 	return w.Flush()
 }

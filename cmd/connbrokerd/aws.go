@@ -50,7 +50,7 @@ func enableAWSAPI(ctx context.Context, svc *broker.Service, awsCfg aws.Config, c
 			used++
 		}
 	}
-	if used == 0 {
+	if used == 0 && cfg.Discovery.AWS == nil {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, awsProbeTimeout)

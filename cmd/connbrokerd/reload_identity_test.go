@@ -123,6 +123,12 @@ func TestRestartOnly(t *testing.T) {
 		{"every identity removed", func(c *config.Config) { c.TLS.ClientCA, c.Unix = "", config.UnixListener{} }, "caller identities"},
 		{"listen", func(c *config.Config) { c.Listen = "127.0.0.1:7701" }, "listen"},
 		{"audit", func(c *config.Config) { c.Audit.Output = "stdout" }, "audit"},
+		{"aws endpoint_url", func(c *config.Config) { c.AWS.EndpointURL = "http://127.0.0.1:5000" }, "aws"},
+		{"aws timeout", func(c *config.Config) { c.AWS.Timeout = time.Second }, "aws"},
+		{"iam refresh_after", func(c *config.Config) { c.IAM.RefreshAfter = time.Minute }, "iam"},
+		{"discovery is reloadable", func(c *config.Config) {
+			c.Discovery.AWS = &config.AWSDiscovery{Regions: []string{"us-east-1"}, Tag: "connbroker"}
+		}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nc := base()

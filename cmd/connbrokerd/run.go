@@ -89,6 +89,12 @@ func restartOnly(old, nc *config.Config) error {
 	if old.Audit != nc.Audit {
 		changed = append(changed, "audit")
 	}
+	if old.AWS != nc.AWS {
+		changed = append(changed, "aws")
+	}
+	if old.IAM != nc.IAM {
+		changed = append(changed, "iam")
+	}
 	if len(changed) > 0 {
 		return fmt.Errorf("reload: %s changed; these take effect only on a restart (restart connbrokerd, or revert them)", strings.Join(changed, ", "))
 	}
@@ -200,6 +206,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	svc := broker.New(cfg, issuer, log)
 	svc.SetRecorder(mx)
 	enableAWSAPI(ctx, svc, awsCfg, cfg, log)
+	conf := newConfigurator(svc, cfg, awsCfg, log) // discovery.go
+	confCtx, stopConf := context.WithCancel(ctx)
+	confDone := make(chan struct{})
+	go func() { defer close(confDone); conf.Run(confCtx) }()
+	defer func() { stopConf(); <-confDone }()
 
 	opts := mx.ServerOptions()
 	var tcpCreds credentials.TransportCredentials
@@ -265,7 +276,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 				mx.ConfigReload(false)
 				continue
 			}
-			svc.SetConfig(nc)
+			conf.SetBase(nc)
 			mx.ConfigReload(true)
 			log.Info("config reloaded", "endpoints", len(nc.Endpoints))
 		}

@@ -319,7 +319,7 @@ func TestDoctorEnvironments(t *testing.T) {
 			env:      []string{"MARIADB_PLUGIN_DIR=" + emptyDir},
 			endpoint: "orders-iam", driver: "mysqlclient",
 			want: verdict{Exit: 1, Code: "client-plugin-missing", Agrees: true},
-			// MariaDB Connector/C 3.3's own words (DRIVERS.md had them unconfirmed):
+			// MariaDB Connector/C 3.3's own words (seen here; libmariadb/ma_client_plugin.c):
 			// error 1045 "Plugin mysql_clear_password could not be loaded: ...".
 			fix: "mysql_clear_password.so is not in the client plugin directory", realErr: "(1045, 'Plugin mysql_clear_password could not be loaded: ",
 		},
@@ -428,7 +428,7 @@ func TestDoctorEnvironments(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, r)
 			}
-			// The text form for people says the same (the README shows one).
+			// The text form for people says the same (docs/DOCTOR.md shows one).
 			if tc.before != nil {
 				tc.before(t)
 			}

@@ -99,8 +99,10 @@ def test_doctor_works_end_to_end(devstack: Devstack, driver: str, app_driver: st
     assert rep["drivers"][0]["driver"] == app_driver
     assert {d["driver"] for d in rep["drivers"]} >= {"pymysql", "mysqlclient", "aiomysql"}
     assert rep["real_login"]["current_user"].startswith("app_native@"), rep["real_login"]
+    typed = doctor.Report.from_dict(rep)
+    assert typed.to_dict() == rep, "the typed report does not read back its own JSON"
     out = io.StringIO()
-    doctor.render(rep, out)
+    doctor.render(typed, out)
     assert f"Verdict: {driver} logs in to local-native" in out.getvalue()
 
 

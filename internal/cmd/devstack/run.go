@@ -245,7 +245,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	}
 }
 
-// yamlConfig mirrors the broker config format (docs/CONFIG-DRAFT.md); only
+// yamlConfig mirrors the broker config format (docs/CONFIGURATION.md); only
 // the keys devstack needs.
 type yamlConfig struct {
 	Listen    string                   `yaml:"listen"`

@@ -9,8 +9,9 @@
 // servers with different DefaultPlugin values) and an RDS-Proxy-like
 // mysql_clear_password mode.
 //
-// Differences from the library's defaults, on purpose (see
-// shared/reference/TEST-PEERS.md):
+// Differences from the library's defaults, on purpose (each as the MySQL
+// server does it: https://dev.mysql.com/doc/refman/8.0/en/caching-sha2-pluggable-authentication.html
+// and https://dev.mysql.com/doc/refman/8.0/en/error-access-denied.html):
 //   - an unknown user gets ERR 1045 (28000) after a fake exchange with the
 //     default plugin, as MySQL does, instead of the library's 1449;
 //   - accounts with RequireTLS get ERR 1045 on plain TCP, after the password

@@ -34,6 +34,10 @@ type Options struct {
 	// TokenHost is the host name tokens must be signed for; default the
 	// listening IP. Set it to an RDS-looking name to emulate a real proxy.
 	TokenHost string
+	// TokenPort is the port tokens must be signed for; default the
+	// listening port. Set it when the peer stands in, through a dial
+	// address, for a server described elsewhere (e.g. 3306 in moto).
+	TokenPort int
 	// AccessKeyID and SecretAccessKey are the AWS key tokens must be signed
 	// with (a fake key for tests; the verifier trusts only this one).
 	AccessKeyID, SecretAccessKey string
@@ -135,8 +139,12 @@ func Start(ctx context.Context, o Options) (*Endpoint, error) {
 		host = srv.Host
 	}
 	e.Server = srv
+	port := o.TokenPort
+	if port == 0 {
+		port = srv.Port
+	}
 	e.policy = iamverify.Policy{AccessKeyID: o.AccessKeyID, SecretAccessKey: o.SecretAccessKey,
-		Region: o.Region, Host: host, Port: srv.Port}
+		Region: o.Region, Host: host, Port: port}
 	return e, nil
 }
 

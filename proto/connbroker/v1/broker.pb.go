@@ -3014,7 +3014,7 @@ func (x *TranscriptEvent) GetFields() map[string]string {
 type Finding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// code is stable, e.g. "static-password-to-iam-account",
-	// "cleartext-optin-missing", "token-expired"; see the README catalogue.
+	// "cleartext-optin-missing", "token-expired"; see the catalogue in docs/DIAGNOSIS.md.
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// severity says how bad it is.
 	Severity FindingSeverity `protobuf:"varint,2,opt,name=severity,proto3,enum=connbroker.v1.FindingSeverity" json:"severity,omitempty"`
@@ -3716,7 +3716,10 @@ type EndpointSummary struct {
 	// auth_method is the configured or resolved authentication method.
 	AuthMethod AuthMethod `protobuf:"varint,6,opt,name=auth_method,json=authMethod,proto3,enum=connbroker.v1.AuthMethod" json:"auth_method,omitempty"`
 	// tls_mode is the configured TLS mode.
-	TlsMode       TLSMode `protobuf:"varint,7,opt,name=tls_mode,json=tlsMode,proto3,enum=connbroker.v1.TLSMode" json:"tls_mode,omitempty"`
+	TlsMode TLSMode `protobuf:"varint,7,opt,name=tls_mode,json=tlsMode,proto3,enum=connbroker.v1.TLSMode" json:"tls_mode,omitempty"`
+	// source is where the endpoint comes from: "config" (the configuration
+	// file) or "aws-discovery" (a tagged RDS resource, discovery.aws).
+	Source        string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3798,6 +3801,13 @@ func (x *EndpointSummary) GetTlsMode() TLSMode {
 		return x.TlsMode
 	}
 	return TLSMode_TLS_MODE_UNSPECIFIED
+}
+
+func (x *EndpointSummary) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
 }
 
 // ListDriversRequest asks for the drivers the broker knows.
@@ -4870,7 +4880,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"\x16\n" +
 	"\x14ListEndpointsRequest\"U\n" +
 	"\x15ListEndpointsResponse\x12<\n" +
-	"\tendpoints\x18\x01 \x03(\v2\x1e.connbroker.v1.EndpointSummaryR\tendpoints\"\xec\x01\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x1e.connbroker.v1.EndpointSummaryR\tendpoints\"\x84\x02\n" +
 	"\x0fEndpointSummary\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +
@@ -4879,7 +4889,8 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\bdatabase\x18\x05 \x01(\tR\bdatabase\x12:\n" +
 	"\vauth_method\x18\x06 \x01(\x0e2\x19.connbroker.v1.AuthMethodR\n" +
 	"authMethod\x121\n" +
-	"\btls_mode\x18\a \x01(\x0e2\x16.connbroker.v1.TLSModeR\atlsMode\"\x14\n" +
+	"\btls_mode\x18\a \x01(\x0e2\x16.connbroker.v1.TLSModeR\atlsMode\x12\x16\n" +
+	"\x06source\x18\b \x01(\tR\x06source\"\x14\n" +
 	"\x12ListDriversRequest\"J\n" +
 	"\x13ListDriversResponse\x123\n" +
 	"\adrivers\x18\x01 \x03(\v2\x19.connbroker.v1.DriverInfoR\adrivers\"\xed\x01\n" +

@@ -684,7 +684,7 @@ class ListEndpointsResponse(_message.Message):
     def __init__(self, endpoints: _Optional[_Iterable[_Union[EndpointSummary, _Mapping]]] = ...) -> None: ...
 
 class EndpointSummary(_message.Message):
-    __slots__ = ("name", "host", "port", "user", "database", "auth_method", "tls_mode")
+    __slots__ = ("name", "host", "port", "user", "database", "auth_method", "tls_mode", "source")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
@@ -692,6 +692,7 @@ class EndpointSummary(_message.Message):
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     AUTH_METHOD_FIELD_NUMBER: _ClassVar[int]
     TLS_MODE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     host: str
     port: int
@@ -699,7 +700,8 @@ class EndpointSummary(_message.Message):
     database: str
     auth_method: AuthMethod
     tls_mode: TLSMode
-    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., auth_method: _Optional[_Union[AuthMethod, str]] = ..., tls_mode: _Optional[_Union[TLSMode, str]] = ...) -> None: ...
+    source: str
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., auth_method: _Optional[_Union[AuthMethod, str]] = ..., tls_mode: _Optional[_Union[TLSMode, str]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class ListDriversRequest(_message.Message):
     __slots__ = ()
