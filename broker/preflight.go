@@ -63,6 +63,13 @@ func (s *Service) Preflight(ctx context.Context, req PreflightRequest) (*preflig
 	if box == nil {
 		return nil, preflight.ErrNoInventory
 	}
+	// The simulation's logins count against validation.max_concurrent,
+	// as the doctor's predictions do.
+	release, err := s.validator.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	pe := preflight.Endpoint{Name: ep.Name, Hints: hintsInput(ep), Diagnose: diagnosisInput(ep, nil), CAPEM: ep.TLS.CAPEM}
 	rep, err := preflight.Predict(ctx, pe, box.inv, changes)
 	if err != nil {

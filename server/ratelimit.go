@@ -214,6 +214,10 @@ func rateLimitUnary(l *callerLimiter) grpc.UnaryServerInterceptor {
 			release, err = l.acquire(classProbe, callerKey(ctx), 1, errProbeRate, errProbeConc)
 		case *v1.ValidateConnectionRequest:
 			release, err = l.acquire(classValidate, callerKey(ctx), validateCost(r, l.endpoints()), errValidateRate, errValidateConc)
+		case *v1.PreflightRequest:
+			// It plays every app's driver against in-process servers:
+			// bounded as one validation.
+			release, err = l.acquire(classValidate, callerKey(ctx), 1, errValidateRate, errValidateConc)
 		default:
 			return handler(ctx, req)
 		}
