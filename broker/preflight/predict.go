@@ -202,11 +202,17 @@ func Predict(ctx context.Context, ep Endpoint, inv Inventory, changes []Change) 
 	}
 	defer pa.close()
 	byCaller := map[string]int{}
+	// Many apps share an environment: each distinct one is played once.
+	memo := map[string]AppResult{}
 	for _, a := range apps {
-		r := AppResult{App: a}
-		r.Before, r.BeforeFinding, _, _, _ = pb.play(ctx, a.Env)
-		env := upgraded(a.Env, changes)
-		r.After, r.Finding, r.Driver, r.Version, r.Label = pa.play(ctx, env)
+		key := envKey(a.Env)
+		r, ok := memo[key]
+		if !ok {
+			r.Before, r.BeforeFinding, _, _, _ = pb.play(ctx, a.Env)
+			r.After, r.Finding, r.Driver, r.Version, r.Label = pa.play(ctx, upgraded(a.Env, changes))
+			memo[key] = r
+		}
+		r.App = a
 		if r.After != OutcomeWorks {
 			rep.AnyBreaks = true
 		}
@@ -220,6 +226,12 @@ func Predict(ctx context.Context, ep Endpoint, inv Inventory, changes []Change) 
 	}
 	slices.SortStableFunc(rep.Groups, func(a, b Group) int { return strings.Compare(a.Caller, b.Caller) })
 	return rep, nil
+}
+
+// envKey identifies what decides a prediction in env (not its clock).
+func envKey(env diagnose.ClientEnvironment) string {
+	env.ClientTime = time.Time{}
+	return fmt.Sprintf("%#v", env)
 }
 
 // current is the endpoint's state now. What the broker does not know about

@@ -239,3 +239,33 @@ func TestPredictCATrusted(t *testing.T) {
 		t.Errorf("outcomes %v, want all-clear", outcomes(rep))
 	}
 }
+
+// TestPredictGroupsByCaller: results are grouped by caller, callers
+// sorted, each caller's apps in inventory order; an environment shared by
+// two callers gets the same prediction in both.
+func TestPredictGroupsByCaller(t *testing.T) {
+	in := []preflight.App{
+		{Caller: "spiffe://b", Env: envs["pymysql-1.0.2"]},
+		{Caller: "spiffe://a", Env: envs["go"]},
+		{Caller: "spiffe://a", Env: envs["pymysql-1.0.2"]},
+	}
+	rep, err := preflight.Predict(context.Background(), endpoint(config.TLSDisabled, nil), preflight.Static{List: map[string][]preflight.App{"orders": in}},
+		[]preflight.Change{{Kind: preflight.KindPlugin, Plugin: "caching_sha2_password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ Caller, Driver, After string }
+	var got []row
+	for _, g := range rep.Groups {
+		for _, a := range g.Apps {
+			if a.App.Caller != g.Caller {
+				t.Errorf("app of %s in group %s", a.App.Caller, g.Caller)
+			}
+			got = append(got, row{g.Caller, a.Driver, string(a.After)})
+		}
+	}
+	want := []row{{"spiffe://a", "go-sql-driver", "works"}, {"spiffe://a", "pymysql", "breaks"}, {"spiffe://b", "pymysql", "breaks"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("groups (-want +got):\n%s", d)
+	}
+}
