@@ -210,6 +210,7 @@ func Predict(ctx context.Context, ep Endpoint, inv Inventory, changes []Change) 
 		if !ok {
 			r.Before, r.BeforeFinding, _, _, _ = pb.play(ctx, a.Env)
 			r.After, r.Finding, r.Driver, r.Version, r.Label = pa.play(ctx, upgraded(a.Env, changes))
+			r.Finding = rotationFix(r.Finding, changes)
 			memo[key] = r
 		}
 		r.App = a
@@ -226,6 +227,22 @@ func Predict(ctx context.Context, ep Endpoint, inv Inventory, changes []Change) 
 	}
 	slices.SortStableFunc(rep.Groups, func(a, b Group) int { return strings.Compare(a.Caller, b.Caller) })
 	return rep, nil
+}
+
+// rotationFix gives a CA rotation's verification failure the fix that
+// prevents it: trust the new CA before the server presents it.
+func rotationFix(f *diagnose.Finding, changes []Change) *diagnose.Finding {
+	if f == nil || f.Code != diagnose.CodeCAMismatch {
+		return f
+	}
+	for _, c := range changes {
+		if c.Kind == KindCA {
+			g := *f
+			g.Fix = "before the rotation, add the certificates of " + c.CAFile + " to the endpoint's tls.ca bundle (keep the old CA in it until every server presents the new certificate): the broker sends that bundle to every app"
+			return &g
+		}
+	}
+	return f
 }
 
 // envKey identifies what decides a prediction in env (not its clock).

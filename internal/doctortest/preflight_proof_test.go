@@ -148,7 +148,8 @@ type proofScenario struct {
 	before  func(port int) string // the endpoint's YAML body
 	afterP  func(addr string) *mysql8test.Server
 	after   func(port int) string
-	sha2    bool // the after account is caching_sha2_password: test the cache
+	sha2    bool   // the after account is caching_sha2_password: test the cache
+	caPEM   []byte // the ca=FILE change's file
 }
 
 func TestPreflightProof(t *testing.T) {
@@ -168,11 +169,24 @@ func TestPreflightProof(t *testing.T) {
 	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	peer := func(plugin string, requireTLS bool) func(string) *mysql8test.Server {
+	// The CA the server's certificate moves to (rds-ca-2019 to
+	// rds-ca-rsa2048-g1, say): the endpoint's bundle does not hold it.
+	newTLS, newCAPEM, err := mysql8test.GenerateTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCAFile := filepath.Join(dir, "new-ca.pem")
+	if err := os.WriteFile(newCAFile, newCAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	peerWith := func(cert *tls.Config, ca []byte, plugin string, requireTLS bool) func(string) *mysql8test.Server {
 		return func(addr string) *mysql8test.Server {
-			return mysql8test.StartForTest(t, mysql8test.Options{Addr: addr, DefaultPlugin: mysql8test.PluginNative, TLS: srvTLS, CAPEM: caPEM,
+			return mysql8test.StartForTest(t, mysql8test.Options{Addr: addr, DefaultPlugin: mysql8test.PluginNative, TLS: cert, CAPEM: ca,
 				Accounts: []mysql8test.Account{{User: proofUser, Password: proofPassword, Plugin: plugin}}, RequireSecureTransport: requireTLS})
 		}
+	}
+	peer := func(plugin string, requireTLS bool) func(string) *mysql8test.Server {
+		return peerWith(srvTLS, caPEM, plugin, requireTLS)
 	}
 	endpoint := func(plugin, tls string) func(int) string {
 		return func(port int) string {
@@ -202,6 +216,9 @@ func TestPreflightProof(t *testing.T) {
 			after: func(port int) string {
 				return fmt.Sprintf("    host: 127.0.0.1\n    port: %d\n    user: %s\n    database: app\n    auth: iam\n    region: %s\n    tls: %s\n", port, proofUser, testbroker.Region, verified)
 			}},
+		{name: "CA rotated", change: "ca=" + newCAFile, caPEM: newCAPEM,
+			beforeP: peer(mysql8test.PluginNative, false), before: endpoint(mysql8test.PluginNative, verified),
+			afterP: peerWith(newTLS, newCAPEM, mysql8test.PluginNative, false), after: endpoint(mysql8test.PluginNative, verified)},
 	}
 	br := testbroker.Start(t, "endpoints:\n  orders:\n"+endpoint(mysql8test.PluginNative, "{mode: disabled}")(1))
 	setEndpoint := func(body string) {
@@ -241,7 +258,7 @@ func TestPreflightProof(t *testing.T) {
 			br.Service.SetInventory(preflight.Static{List: map[string][]preflight.App{"orders": inv}})
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			resp, err := br.Client.Preflight(ctx, &v1.PreflightRequest{Endpoint: "orders", Changes: []*v1.PreflightChange{{Spec: sc.change}}})
+			resp, err := br.Client.Preflight(ctx, &v1.PreflightRequest{Endpoint: "orders", Changes: []*v1.PreflightChange{{Spec: sc.change, CaPem: sc.caPEM}}})
 			if err != nil {
 				t.Fatalf("Preflight: %v", err)
 			}
