@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -107,8 +106,6 @@ func proofApps(t *testing.T, root string) []proofApp {
 		t.Fatalf("build the Go app: %v\n%s", err, out)
 	}
 	var apps []proofApp
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	for _, s := range []struct {
 		name, driver string
 		spec         venvSpec
@@ -120,16 +117,8 @@ func proofApps(t *testing.T, root string) []proofApp {
 		{"mysqlclient", "mysqlclient", venvSpec{name: "proof-mysqlclient", link: []string{"mysqlclient"}}, nil},
 		{"mysqlclient-no-plugins", "mysqlclient", venvSpec{name: "proof-mysqlclient-noplugins", link: []string{"mysqlclient"}}, []string{"MARIADB_PLUGIN_DIR=" + noPlugins}},
 	} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a := py(s.name, s.driver, s.spec, s.env)
-			mu.Lock()
-			apps = append(apps, a)
-			mu.Unlock()
-		}()
+		apps = append(apps, py(s.name, s.driver, s.spec, s.env))
 	}
-	wg.Wait()
 	apps = append(apps,
 		proofApp{name: "node-mysql2", argv: func(_, e string) []string {
 			return []string{nodeBin, filepath.Join(root, "internal", "doctortest", "proofapps", "app.js"), node, e}
