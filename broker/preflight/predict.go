@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/driver"
@@ -292,6 +293,9 @@ func (s state) apply(ep Endpoint, changes []Change, assume *[]string) state {
 			s.diag.IAM, s.diag.Plugin = true, ""
 			if c.Kind == KindProxyIAM {
 				s.proxyTLS = true
+			}
+			if m := s.hints.TLSMode; m != config.TLSVerifyIdentity && m != config.TLSVerifyCA {
+				*assume = append(*assume, fmt.Sprintf("the endpoint keeps tls.mode %s, which the broker refuses with auth: iam (an IAM token must go to a verified server): set tls.mode verify-identity with the change", m))
 			}
 		case KindRequireTLS:
 			s.requireTLS = true

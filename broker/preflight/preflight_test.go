@@ -163,6 +163,9 @@ func TestPredict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tc.change == "auth=iam" && !strings.Contains(strings.Join(rep.Assumptions, "\n"), "set tls.mode verify-identity") {
+				t.Errorf("assumptions %q do not say auth: iam needs verified TLS", rep.Assumptions)
+			}
 			if rep.Status != preflight.StatusOK {
 				t.Errorf("status = %s, want ok", rep.Status)
 			}
