@@ -23,7 +23,7 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: system-deps venv matrix-deps proof-deps ## Install everything the tests and `make run` need
+deps: system-deps venv matrix-deps java-deps proof-deps ## Install everything the tests and `make run` need
 
 .PHONY: system-deps
 system-deps: ## Install MariaDB from Debian's packages if missing
@@ -57,6 +57,32 @@ $(PROOF_DIR)/%/.complete:
 	@rm -rf $(PROOF_DIR)/$*
 	@$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --target $(PROOF_DIR)/$* "$(subst -,==,$*)"
 	@touch $@
+
+# The Java helper (clients/java): Maven resolves the pinned artifacts
+# (grpc-java, protobuf-java, protoc and protoc-gen-grpc-java, Connector/J,
+# HikariCP, JUnit) the first time, then builds offline. The build writes
+# target/classpath.txt for clients/java's Go integration test.
+JAVA_CLIENT  := clients/java
+JAVA_SOURCES := $(JAVA_CLIENT)/pom.xml proto/connbroker/v1/broker.proto $(shell find $(JAVA_CLIENT)/src -name '*.java' 2>/dev/null)
+
+.PHONY: java-deps
+java-deps: $(JAVA_CLIENT)/target/.deps ## Fetch clients/java's pinned Maven artifacts (first time only)
+
+$(JAVA_CLIENT)/target/.deps: $(JAVA_CLIENT)/pom.xml
+	@cd $(JAVA_CLIENT) && mvn -B -q test  # test: Surefire resolves its JUnit provider only when it runs
+	@touch $@
+
+.PHONY: java-build
+java-build: $(JAVA_CLIENT)/target/.built ## Build clients/java offline (stubs from proto/, classes, test classes, class path)
+
+$(JAVA_CLIENT)/target/.built: $(JAVA_CLIENT)/target/.deps $(JAVA_SOURCES)
+	@cd $(JAVA_CLIENT) && mvn -B -q -o test-compile
+	@touch $@
+
+.PHONY: java-test
+java-test: java-build build ## clients/java's JUnit tests, then its HikariCP tests against the real broker and peers (Go)
+	cd $(JAVA_CLIENT) && mvn -B -q -o surefire:test
+	go test -count=1 ./$(JAVA_CLIENT)/
 
 .PHONY: venv
 venv: $(VENV)/.stamp ## Create .venv with the pinned Python packages
@@ -115,10 +141,15 @@ lint: $(BUF) ## buf lint, buf breaking against main, gofmt, go vet
 	@go vet ./...
 
 .PHONY: test
-test: deps build check-generated lint go-test py-test node-test ## Install what is needed and run every test (CI runs this)
+test: deps build check-generated lint go-test py-test node-test java-unit-test ## Install what is needed and run every test (CI runs this)
+
+.PHONY: java-unit-test
+java-unit-test: java-build ## clients/java's JUnit tests only (go-test runs its integration tests)
+	cd $(JAVA_CLIENT) && mvn -B -q -o surefire:test
 
 .PHONY: go-test
 go-test: proof-deps ## Go tests with the race detector (real MariaDB and MySQL-8 peers, the preflight proof's apps)
+go-test: java-build ## Go tests with the race detector (real MariaDB and MySQL-8 peers; clients/java's need java-build)
 	go test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-short

@@ -108,7 +108,7 @@ type Service struct {
 	issuer    credential.Issuer
 	validator *validate.Validator
 	log       *slog.Logger
-	rec       observe.Recorder
+	sinks     sinks // the event stream's subscribers (events.go)
 	views     atomic.Pointer[views]
 	res       resolutions
 	inflight  flights                       // identical validations running now (singleflight.go)
@@ -123,7 +123,7 @@ func New(cfg *config.Config, issuer credential.Issuer, log *slog.Logger) *Servic
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{issuer: issuer, log: log, validator: validate.New(cfg.Validation.MaxConcurrent), rec: observe.Nop{}}
+	s := &Service{issuer: issuer, log: log, validator: validate.New(cfg.Validation.MaxConcurrent)}
 	s.cfg.Store(cfg)
 	return s
 }
@@ -132,7 +132,9 @@ func New(cfg *config.Config, issuer credential.Issuer, log *slog.Logger) *Servic
 func (s *Service) Config() *config.Config { return s.cfg.Load() }
 
 // SetConfig replaces the configuration and drops what was cached for
-// endpoints that are gone or changed (resolution.go).
+// endpoints that are gone or changed (resolution.go). It emits nothing: a
+// reload reports itself with ReloadApplied or RejectReload (discovery also
+// calls SetConfig).
 func (s *Service) SetConfig(c *config.Config) {
 	s.cfg.Store(c)
 	s.res.reload(c)
@@ -183,18 +185,26 @@ func Resolve(ep *config.Endpoint) Resolution {
 }
 
 // Params returns fresh connection parameters for endpoint, with hints for
-// driverName when it is not empty, and counts the credential as issued.
+// driverName when it is not empty, and emits observe.CredentialIssued
+// (or observe.Denied / observe.IssueFailed). When a subscriber refuses the
+// credential (the audit log cannot be written and fails closed) the error
+// wraps the subscriber's and no params are returned.
 func (s *Service) Params(ctx context.Context, endpoint, driverName string) (*Params, error) {
 	p, err := s.params(ctx, endpoint, driverName)
 	if err != nil {
+		s.failed(ctx, endpoint, err, func(user string) observe.Event {
+			return observe.IssueFailed{Endpoint: endpoint, DBUser: user, Err: err}
+		})
 		return nil, err
 	}
-	s.rec.CredentialIssued(p.Endpoint, p.Credential.Kind.String())
+	if err := s.issued(ctx, p, false); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
-// params is Params without counting the credential as issued: Watch polls
-// it and counts only what it sends.
+// params is Params without emitting events: Watch polls it and reports
+// only what it sends.
 func (s *Service) params(ctx context.Context, endpoint, driverName string) (*Params, error) {
 	ep, err := s.endpointFor(ctx, "endpoint", endpoint)
 	if err != nil {
@@ -263,8 +273,30 @@ const MaxValidateEndpoints = 256
 const MaxValidateTimeout = time.Minute
 
 // Validate logs in to each selected endpoint, concurrently (bounded by the
-// validator's cap), and returns one result per endpoint in order.
+// validator's cap), and returns one result per endpoint in order. It emits
+// one observe.Validation per result, or one observe.ValidationRefused (or
+// observe.Denied) when the request is refused.
 func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate.Result, error) {
+	out, err := s.validate(ctx, req)
+	if err != nil {
+		s.failed(ctx, endpointOfErr(err), err, func(string) observe.Event {
+			return observe.ValidationRefused{Endpoint: endpointOfErr(err), Err: err}
+		})
+		return nil, err
+	}
+	return out, nil
+}
+
+// outcome is one endpoint's validation result and its finding for the
+// event stream (the first failed stage, or why no login ran).
+type outcome struct {
+	res     validate.Result
+	finding string
+	// shared is true when res came from a login run for another request.
+	shared bool
+}
+
+func (s *Service) validate(ctx context.Context, req ValidateRequest) ([]validate.Result, error) {
 	receivedAt := time.Now()
 	cfg := s.cfg.Load()
 	names := req.Endpoints
@@ -316,33 +348,39 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) ([]validate
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now()
+			var o outcome
 			if req.Environment != nil {
 				// One caller's own process: never shared with other requests.
-				out[i] = s.validateOne(ctx, ep, timeout, req.CompareDrivers, req.Environment, receivedAt)
-				return
+				o = s.validateOne(ctx, ep, timeout, req.CompareDrivers, req.Environment, receivedAt)
+			} else {
+				o = s.validateShared(ctx, ep, timeout, req.CompareDrivers)
 			}
-			out[i] = s.validateShared(ctx, ep, timeout, req.CompareDrivers)
+			out[i] = o.res
+			s.emit(ctx, observe.Validation{
+				Endpoint: ep.Name, DBUser: ep.User, OK: o.res.OK, Finding: o.finding, Reason: o.res.Reason,
+				Duration: time.Since(start), Shared: o.shared,
+			})
 		}()
 	}
 	wg.Wait()
 	return out, nil
 }
 
-func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool, env *diagnose.ClientEnvironment, receivedAt time.Time) validate.Result {
+// validateOne runs one login to ep and returns its result and finding.
+func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool, env *diagnose.ClientEnvironment, receivedAt time.Time) outcome {
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	release, err := s.endpointSlot(cctx, ep) // singleflight.go
 	if err != nil {
-		s.rec.Validation(ep.Name, false, "wait")
-		return validate.Result{Endpoint: ep.Name, Reason: "validation was not started: " + err.Error()}
+		return outcome{res: validate.Result{Endpoint: ep.Name, Reason: "validation was not started: " + err.Error()}, finding: "wait"}
 	}
 	defer release()
 	eff, resolution, err := s.effective(cctx, ep)
 	if err != nil {
 		st := validate.Stage{Name: "resolve", Duration: time.Since(start), Error: "resolve auth: " + err.Error()}
-		s.rec.Validation(ep.Name, false, st.Name)
-		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{st}, Reason: st.Error}
+		return outcome{res: validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{st}, Reason: st.Error}, finding: st.Name}
 	}
 	ep = eff
 	if resolution == nil { // an explicit method: the cached config-only resolution
@@ -355,8 +393,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		// ARN, account id, path).
 		s.log.WarnContext(ctx, "validation: no credential", "endpoint", ep.Name, "err", err)
 		credStage.Error = "no credential: " + credential.SafeMessage(err)
-		s.rec.Validation(ep.Name, false, credStage.Name)
-		return validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}
+		return outcome{res: validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}, finding: credStage.Name}
 	}
 	target := targetFor(ep, cred)
 	res := s.validator.Validate(cctx, target)
@@ -374,9 +411,8 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
 		res = s.afterAccessDenied(cctx, ep, target, res) // rotation.go
 	}
-	s.rec.Validation(ep.Name, res.OK, failedStage(res))
 	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "duration", time.Since(start))
-	return res
+	return outcome{res: res, finding: failedStage(res)}
 }
 
 // targetFor is the login the validator makes for the effective endpoint ep

@@ -13,6 +13,7 @@ import (
 	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/broker/observe"
 	"github.com/connbroker/connbroker/broker/rdshost"
 	"github.com/connbroker/connbroker/broker/resolve"
 	"github.com/connbroker/connbroker/broker/validate"
@@ -136,8 +137,19 @@ func ProbeAddr(ctx context.Context, p *handshake.Probe, addr string, tlsCfg *tls
 }
 
 // Probe probes a configured endpoint without credentials, upgrading to TLS
-// with the endpoint's settings unless its mode is disabled.
+// with the endpoint's settings unless its mode is disabled. It emits
+// observe.Probe (observe.Denied when the policy refuses it).
 func (s *Service) Probe(ctx context.Context, endpoint string) (ProbeResult, error) {
+	res, err := s.probe(ctx, endpoint)
+	if err != nil {
+		s.failed(ctx, endpoint, err, func(string) observe.Event { return observe.Probe{Endpoint: endpoint, Err: err} })
+		return res, err
+	}
+	s.emit(ctx, observe.Probe{Endpoint: endpoint})
+	return res, nil
+}
+
+func (s *Service) probe(ctx context.Context, endpoint string) (ProbeResult, error) {
 	ep, err := s.endpointFor(ctx, "endpoint", endpoint) // policy applies (authz.go)
 	if err != nil {
 		return ProbeResult{}, err

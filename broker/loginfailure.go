@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/observe"
 )
 
 // ReportInterval is the least time between two re-reads of one endpoint's
@@ -61,8 +62,22 @@ func (g *reportGate) allow(name string, now time.Time) bool {
 // endpoint has nothing to re-read (Reread false). The caller must be
 // allowed the endpoint. Errors: *ArgError (bad name or errno),
 // *NotFoundError, *DeniedError, and the credential source's error (retry
-// later) when the re-read fails.
+// later) when the re-read fails. It emits observe.LoginFailureReported
+// (observe.Denied when the policy refuses it).
 func (s *Service) ReportLoginFailure(ctx context.Context, endpoint, driver string, mysqlErrno uint32) (LoginFailureReport, error) {
+	r, err := s.reportLoginFailure(ctx, endpoint, driver, mysqlErrno)
+	ev := func(user string) observe.Event {
+		return observe.LoginFailureReported{Endpoint: endpoint, DBUser: user, Driver: driver, Errno: mysqlErrno, Reread: r.Reread, Changed: r.Changed, Err: err}
+	}
+	if err != nil {
+		s.failed(ctx, endpoint, err, ev)
+	} else {
+		s.emit(ctx, ev(s.dbUser(endpoint)))
+	}
+	return r, err
+}
+
+func (s *Service) reportLoginFailure(ctx context.Context, endpoint, driver string, mysqlErrno uint32) (LoginFailureReport, error) {
 	if mysqlErrno != 1045 && mysqlErrno != 1698 {
 		return LoginFailureReport{}, &ArgError{Field: "mysql_errno", Problem: fmt.Sprintf("%d is not an access-denied error; report 1045 or 1698", mysqlErrno)}
 	}

@@ -21,17 +21,18 @@ import (
 // it; each caller still stops waiting at its own deadline. The shared
 // login is cancelled as soon as every caller waiting for it has gone, so
 // abandoned validations do not pile up.
-func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool) validate.Result {
+func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool) outcome {
 	// The endpoint pointer changes on every config reload, so a login
 	// started under an old configuration is never shared with a request
 	// made under a new one.
 	key := fmt.Sprintf("%p|%s|%t", ep, ep.Name, compare)
-	r, ok := s.inflight.do(ctx, key, func(sctx context.Context) validate.Result {
+	r, ok, first := s.inflight.do(ctx, key, func(sctx context.Context) outcome {
 		return s.validateOne(sctx, ep, timeout, compare, nil, time.Time{})
 	})
 	if !ok {
-		return validate.Result{Endpoint: ep.Name, Reason: "validation was abandoned: " + ctx.Err().Error()}
+		return outcome{res: validate.Result{Endpoint: ep.Name, Reason: "validation was abandoned: " + ctx.Err().Error()}, finding: "abandoned", shared: true}
 	}
+	r.shared = !first
 	return r
 }
 
@@ -44,17 +45,20 @@ type flights struct {
 }
 
 type flight struct {
-	done   chan struct{}
-	res    validate.Result
-	refs   int
-	cancel context.CancelFunc
+	done    chan struct{}
+	res     outcome
+	refs    int
+	claimed bool // a caller has received res (it reports the login)
+	cancel  context.CancelFunc
 }
 
 // do returns fn's result for key, starting fn unless a call for key is
 // running. ok is false when ctx ended first; the call is then cancelled if
-// no other caller waits for it. fn runs on a context that keeps ctx's
-// values but not its cancellation.
-func (g *flights) do(ctx context.Context, key string, fn func(context.Context) validate.Result) (res validate.Result, ok bool) {
+// no other caller waits for it. first is true for the one caller that
+// receives a run's result first (it reports the login; the others share
+// it). fn runs on a context that keeps ctx's values but not its
+// cancellation.
+func (g *flights) do(ctx context.Context, key string, fn func(context.Context) outcome) (res outcome, ok, first bool) {
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = map[string]*flight{}
@@ -81,8 +85,10 @@ func (g *flights) do(ctx context.Context, key string, fn func(context.Context) v
 	case <-f.done:
 		g.mu.Lock()
 		f.refs--
+		first = !f.claimed
+		f.claimed = true
 		g.mu.Unlock()
-		return f.res, true
+		return f.res, true, first
 	case <-ctx.Done():
 		g.mu.Lock()
 		if f.refs--; f.refs == 0 {
@@ -92,7 +98,7 @@ func (g *flights) do(ctx context.Context, key string, fn func(context.Context) v
 			}
 		}
 		g.mu.Unlock()
-		return validate.Result{}, false
+		return outcome{}, false, false
 	}
 }
 

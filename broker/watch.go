@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/connbroker/connbroker/broker/observe"
 )
 
 // WatchReason says why Watch sent params.
@@ -26,21 +29,23 @@ const DefaultWatchPoll = 5 * time.Second
 // reaches its RefreshAfter, and at once (within poll) when the secret
 // behind the endpoint changes. Each round is authorised again, so a reload
 // that removes the endpoint or the caller's permission ends the watch with
-// that error. Only the params sent count as issued credentials (the polls
-// in between do not). Watch returns ctx.Err() when ctx ends and send's error when
-// sending fails.
+// that error. Only the params sent are issued credentials (the polls in
+// between are not): each emits observe.CredentialIssued before it is sent,
+// and is not sent when a subscriber refuses it (that error is returned).
+// Watch returns ctx.Err() when ctx ends and send's error when sending
+// fails; a watch that ends with another error emits observe.Denied or
+// observe.IssueFailed.
 func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.Duration, send func(*Params, WatchReason) error) error {
 	if poll <= 0 {
 		poll = DefaultWatchPoll
 	}
 	p, err := s.params(ctx, endpoint, driver)
 	if err != nil {
+		return s.watchFailed(ctx, endpoint, err)
+	}
+	if err := s.watchSend(ctx, p, WatchInitial, send); err != nil {
 		return err
 	}
-	if err := send(p, WatchInitial); err != nil {
-		return err
-	}
-	s.rec.CredentialIssued(p.Endpoint, p.Credential.Kind.String())
 	// floor keeps a credential source that keeps failing (a stale token
 	// whose RefreshAfter has passed) from being asked in a tight loop.
 	floor := min(poll, time.Second)
@@ -59,7 +64,10 @@ func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.
 		}
 		np, err := s.params(ctx, endpoint, driver)
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return s.watchFailed(ctx, endpoint, err)
 		}
 		if np.Credential.Secret.Reveal() == p.Credential.Secret.Reveal() {
 			continue
@@ -68,10 +76,31 @@ func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.
 		if ra := p.Credential.RefreshAfter; !ra.IsZero() && !time.Now().Before(ra) {
 			reason = WatchRefresh
 		}
-		if err := send(np, reason); err != nil {
+		if err := s.watchSend(ctx, np, reason, send); err != nil {
 			return err
 		}
-		s.rec.CredentialIssued(np.Endpoint, np.Credential.Kind.String())
 		p = np
 	}
+}
+
+// watchSend emits p as issued and sends it; a send that fails emits
+// observe.IssueFailed.
+func (s *Service) watchSend(ctx context.Context, p *Params, reason WatchReason, send func(*Params, WatchReason) error) error {
+	if err := s.issued(ctx, p, true); err != nil {
+		return err
+	}
+	if err := send(p, reason); err != nil {
+		s.emit(ctx, observe.IssueFailed{Endpoint: p.Endpoint, DBUser: p.User, Err: fmt.Errorf("send: %w", err)})
+		return err
+	}
+	return nil
+}
+
+// watchFailed emits the event of a watch on endpoint ended by err and
+// returns err.
+func (s *Service) watchFailed(ctx context.Context, endpoint string, err error) error {
+	s.failed(ctx, endpoint, err, func(user string) observe.Event {
+		return observe.IssueFailed{Endpoint: endpoint, DBUser: user, Err: err}
+	})
+	return err
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the tests and `make run` need, if missing:
 # MariaDB server and client (mariadbd, mariadb-install-db, mariadb-admin)
-# and the PAM modules used by the local IAM account (pam_exec.so).
+# and the PAM modules used by the local IAM account (pam_exec.so), and
+# Chromium for the fleet page's browser test.
 #
 # Idempotent: does nothing when everything is present. Runs `apt-get
 # update` at most once. The tests start their own private MariaDB on a
@@ -36,6 +37,9 @@ have node || want[nodejs]=1
 have npm || want[npm]=1
 have java || want[default-jdk-headless]=1
 have mvn || want[maven]=1
+# The fleet page test (server/ui, cmd/connbrokerd) drives Debian's headless
+# Chromium through the DevTools protocol (chromedp).
+have chromium || want[chromium]=1
 
 if [[ ${#want[@]} -eq 0 ]]; then
   exit 0
@@ -82,7 +86,7 @@ if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}"; th
 fi
 
 missing=()
-for bin in mariadbd mariadb-install-db mariadb-admin mariadb node npm java mvn pkg-config gcc; do
+for bin in mariadbd mariadb-install-db mariadb-admin mariadb node npm java mvn pkg-config gcc chromium; do
   have "$bin" || missing+=("$bin")
 done
 if [[ ${#missing[@]} -ne 0 ]]; then

@@ -18,7 +18,8 @@ import (
 
 	"github.com/connbroker/connbroker/broker/caller"
 	"github.com/connbroker/connbroker/broker/config"
-	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/observe"
 )
 
 // Audit event names.
@@ -42,8 +43,8 @@ const (
 type AuditEvent struct {
 	// Time is when the call finished, UTC.
 	Time time.Time `json:"time"`
-	// Event is credential_issued, validation, probe, denied or
-	// issue_failed.
+	// Event is credential_issued, validation, probe, denied,
+	// issue_failed or login_failure_reported.
 	Event string `json:"event"`
 	// Caller is the caller identity; empty when the caller has none.
 	Caller string `json:"caller"`
@@ -69,8 +70,9 @@ type AuditEvent struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Auditor writes audit events as JSON lines. It is safe for concurrent use;
-// a nil *Auditor writes nothing.
+// Auditor writes audit events as JSON lines. It is an observe.Sink of the
+// broker's event stream (Extras.Audit subscribes it). It is safe for
+// concurrent use; a nil *Auditor writes nothing.
 type Auditor struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -216,25 +218,91 @@ func (a *Auditor) writeLine(line []byte) error {
 	return err
 }
 
-// issue writes the event of a credential about to be sent. It returns
-// errAuditFailed when the write fails and the auditor fails closed.
-func (a *Auditor) issue(e AuditEvent) error {
-	if err := a.Write(e); err != nil && a.deny {
+// Observe implements observe.Sink: it writes one line per event of a
+// call (credential issued, issue failed, validation, probe, denial, rate
+// limit, login-failure report) with the caller and peer the transport put
+// in ctx. It returns errAuditFailed only for a CredentialIssued it could
+// not write while failing closed (audit.on_error: deny): the domain then
+// does not hand the credential out.
+func (a *Auditor) Observe(ctx context.Context, ev observe.Event) error {
+	if a == nil {
+		return nil
+	}
+	e, ok := auditEvent(ctx, ev)
+	if !ok {
+		return nil
+	}
+	err := a.Write(e)
+	if _, issued := ev.(observe.CredentialIssued); issued && err != nil && a.deny {
 		return errAuditFailed
 	}
 	return nil
 }
 
-// baseEvent fills in who called, from where, and how the call ended.
-func baseEvent(ctx context.Context, method string, err error) AuditEvent {
-	e := AuditEvent{Method: method, CallerKind: "none", Outcome: OutcomeOK}
+// auditEvent turns a domain event into its audit line; ok is false for
+// events the audit trail does not record (metrics-only: token cache
+// activity, reloads).
+func auditEvent(ctx context.Context, ev observe.Event) (e AuditEvent, ok bool) {
+	e = AuditEvent{CallerKind: "none", Outcome: OutcomeOK, Code: codes.OK.String()}
 	if id, ok := caller.FromContext(ctx); ok {
 		e.Caller, e.CallerKind = id.Name, string(id.Kind)
 	}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		e.Peer = p.Addr.String()
+	if o, ok := observe.OriginFrom(ctx); ok {
+		e.Method, e.Peer = o.Method, o.PeerString()
 	}
-	st := status.Convert(err)
+	switch v := ev.(type) {
+	case observe.CredentialIssued:
+		e.Event, e.Endpoint, e.DBUser = AuditCredentialIssued, v.Endpoint, v.DBUser
+		switch v.Kind {
+		case credential.KindIAMToken.String():
+			e.CredentialKind = "iam_token"
+		case credential.KindPassword.String():
+			e.CredentialKind = "password"
+		}
+		if !v.ExpiresAt.IsZero() {
+			t := v.ExpiresAt.UTC()
+			e.ExpiresAt = &t
+		}
+	case observe.IssueFailed:
+		e.Event, e.Endpoint, e.DBUser = AuditIssueFailed, v.Endpoint, v.DBUser
+		failure(&e, v.Err)
+	case observe.Validation:
+		e.Event, e.Endpoint, e.DBUser = AuditValidation, v.Endpoint, v.DBUser
+		if !v.OK {
+			e.Outcome, e.Reason = OutcomeFailed, v.Reason
+		}
+	case observe.ValidationRefused:
+		e.Event, e.Endpoint = AuditValidation, v.Endpoint
+		failure(&e, v.Err)
+	case observe.Probe:
+		e.Event, e.Endpoint = AuditProbe, v.Endpoint
+		failure(&e, v.Err)
+	case observe.Denied:
+		e.Event, e.Endpoint, e.DBUser = AuditDenied, v.Endpoint, v.DBUser
+		failure(&e, v.Err)
+	case observe.RateLimited:
+		e.Event, e.Endpoint, e.DBUser = AuditDenied, v.Endpoint, v.DBUser
+		failure(&e, v.Err)
+	case observe.LoginFailureReported:
+		e.Event, e.Endpoint, e.DBUser = AuditLoginFailureReported, v.Endpoint, v.DBUser
+		if v.Err == nil {
+			e.Reason = fmt.Sprintf("mysql_errno %d from driver %q; reread=%t changed=%t", v.Errno, v.Driver, v.Reread, v.Changed)
+		}
+		failure(&e, v.Err)
+	default:
+		return AuditEvent{}, false
+	}
+	return e, true
+}
+
+// failure fills in the code, outcome and safe reason of err (nil: none),
+// as the caller sees them (toStatus); a denial or a rate limit is written
+// as a denied event whatever the call.
+func failure(e *AuditEvent, err error) {
+	if err == nil {
+		return
+	}
+	st := status.Convert(toStatus(err))
 	e.Code = st.Code().String()
 	switch st.Code() {
 	case codes.OK:
@@ -245,153 +313,35 @@ func baseEvent(ctx context.Context, method string, err error) AuditEvent {
 	default:
 		e.Outcome, e.Reason = OutcomeFailed, st.Message()
 	}
-	return e
 }
 
-// auditUnary writes one event per GetConnectionParams call and one per
-// endpoint of a ValidateConnection call (or one for its refusal).
-func auditUnary(a *Auditor, cfg func() *config.Config) grpc.UnaryServerInterceptor {
+// originUnary puts the call's origin (method, peer address) into the
+// context, for the events the domain emits (package observe).
+func originUnary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		markAudited(ctx)
-		resp, err := handler(ctx, req)
-		if a == nil {
-			return resp, err
-		}
-		switch r := req.(type) {
-		case *v1.GetConnectionParamsRequest:
-			e := baseEvent(ctx, info.FullMethod, err)
-			e.Endpoint = r.GetEndpoint()
-			if ep := cfg().Endpoints[e.Endpoint]; ep != nil {
-				e.DBUser = ep.User
-			}
-			if err == nil {
-				p := resp.(*v1.GetConnectionParamsResponse).GetParams()
-				e.Event, e.DBUser = AuditCredentialIssued, p.GetUser()
-				fillCredential(&e, p.GetCredential())
-				if aerr := a.issue(e); aerr != nil {
-					return nil, toStatus(aerr) // fail closed: the credential is not sent
-				}
-				return resp, nil
-			}
-			if e.Event == "" {
-				e.Event = AuditIssueFailed
-			}
-			a.Write(e)
-		case *v1.ValidateConnectionRequest:
-			auditValidation(ctx, a, cfg(), info.FullMethod, r, resp, err)
-		case *v1.ReportLoginFailureRequest:
-			auditLoginFailure(ctx, a, cfg(), info.FullMethod, r, resp, err)
-		case *v1.ProbeEndpointRequest:
-			e := baseEvent(ctx, info.FullMethod, err)
-			if e.Event == "" {
-				e.Event = AuditProbe
-			}
-			e.Endpoint = r.GetEndpoint()
-			a.Write(e)
-		}
-		return resp, err
+		return handler(withOrigin(ctx, info.FullMethod), req)
 	}
 }
 
-func fillCredential(e *AuditEvent, c *v1.Credential) {
-	switch c.GetKind() {
-	case v1.CredentialKind_CREDENTIAL_KIND_IAM_TOKEN:
-		e.CredentialKind = "iam_token"
-	case v1.CredentialKind_CREDENTIAL_KIND_PASSWORD:
-		e.CredentialKind = "password"
-	}
-	if c.GetExpiresAt() != nil {
-		t := c.GetExpiresAt().AsTime().UTC()
-		e.ExpiresAt = &t
+// originStream is originUnary for streams.
+func originStream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return handler(srv, &ctxStream{ServerStream: ss, ctx: withOrigin(ss.Context(), info.FullMethod)})
 	}
 }
 
-func auditValidation(ctx context.Context, a *Auditor, cfg *config.Config, method string, req *v1.ValidateConnectionRequest, resp any, err error) {
-	if err != nil {
-		e := baseEvent(ctx, method, err)
-		if e.Event == "" {
-			e.Event = AuditValidation
-		}
-		if st, ok := status.FromError(err); ok {
-			e.Endpoint = endpointOf(st)
-		}
-		a.Write(e)
-		return
+func withOrigin(ctx context.Context, method string) context.Context {
+	o := observe.Origin{Method: method}
+	if p, ok := peer.FromContext(ctx); ok {
+		o.Peer = p.Addr
 	}
-	for _, r := range resp.(*v1.ValidateConnectionResponse).GetResults() {
-		e := baseEvent(ctx, method, nil)
-		e.Event, e.Endpoint = AuditValidation, r.GetEndpoint()
-		if ep := cfg.Endpoints[e.Endpoint]; ep != nil {
-			e.DBUser = ep.User
-		}
-		if !r.GetOk() {
-			e.Outcome, e.Reason = OutcomeFailed, r.GetReason()
-		}
-		a.Write(e)
-	}
+	return observe.WithOrigin(ctx, o)
 }
 
-// endpointOf returns the endpoint named in a status's ErrorInfo.
-func endpointOf(st *status.Status) string {
-	for _, d := range st.Details() {
-		if info, ok := d.(interface{ GetMetadata() map[string]string }); ok {
-			if ep := info.GetMetadata()["endpoint"]; ep != "" {
-				return ep
-			}
-		}
+// endpointOfRequest is the endpoint a request names, "" if none.
+func endpointOfRequest(req any) string {
+	if r, ok := req.(interface{ GetEndpoint() string }); ok {
+		return r.GetEndpoint()
 	}
 	return ""
-}
-
-// auditedKey marks a context whose call reached auditUnary or auditStream.
-type auditedKey struct{}
-
-func markAudited(ctx context.Context) {
-	if p, ok := ctx.Value(auditedKey{}).(*bool); ok {
-		*p = true
-	}
-}
-
-// auditUnauthenticatedUnary runs before the caller is identified, so a
-// call refused there (a client certificate without a usable identity:
-// UNAUTHENTICATED) is audited as denied. Calls that reach auditUnary are
-// audited there, not twice.
-func auditUnauthenticatedUnary(a *Auditor) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if a == nil {
-			return handler(ctx, req)
-		}
-		audited := new(bool)
-		resp, err := handler(context.WithValue(ctx, auditedKey{}, audited), req)
-		if err != nil && !*audited {
-			e := baseEvent(ctx, info.FullMethod, err)
-			if e.Event == "" {
-				e.Event = AuditDenied
-			}
-			if r, ok := req.(interface{ GetEndpoint() string }); ok {
-				e.Endpoint = r.GetEndpoint()
-			}
-			a.Write(e)
-		}
-		return resp, err
-	}
-}
-
-// auditUnauthenticatedStream is auditUnauthenticatedUnary for streams.
-func auditUnauthenticatedStream(a *Auditor) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if a == nil {
-			return handler(srv, ss)
-		}
-		audited := new(bool)
-		err := handler(srv, &ctxStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), auditedKey{}, audited)})
-		if err != nil && !*audited {
-			e := baseEvent(ss.Context(), info.FullMethod, err)
-			if e.Event == "" {
-				e.Event = AuditDenied
-			}
-			a.Write(e)
-		}
-		return err
-	}
 }

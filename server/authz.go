@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 
+	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/caller"
 )
 
@@ -40,12 +41,14 @@ func subject(c *x509.Certificate) string { return "(subject " + c.Subject.String
 
 // identifyUnary puts the caller identity from the client certificate into
 // the context as a caller.Identity. A verified certificate without a usable
-// identity is refused with UNAUTHENTICATED. Authorisation itself happens in
+// identity is refused with UNAUTHENTICATED (and reported to svc's event
+// stream). Authorisation itself happens in
 // the domain (broker), against the policy of the current configuration.
-func identifyUnary() grpc.UnaryServerInterceptor {
+func identifyUnary(svc *broker.Service) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		id, ok, err := identityFromPeer(ctx)
 		if err != nil {
+			svc.Unidentified(ctx, endpointOfRequest(req), err)
 			return nil, toStatus(err)
 		}
 		if ok {
@@ -56,10 +59,11 @@ func identifyUnary() grpc.UnaryServerInterceptor {
 }
 
 // identifyStream is identifyUnary for streams.
-func identifyStream() grpc.StreamServerInterceptor {
+func identifyStream(svc *broker.Service) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		id, ok, err := identityFromPeer(ss.Context())
 		if err != nil {
+			svc.Unidentified(ss.Context(), "", err)
 			return toStatus(err)
 		}
 		if ok {

@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/connbroker/connbroker/broker/config"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -18,22 +16,4 @@ func (s *Server) ReportLoginFailure(ctx context.Context, req *v1.ReportLoginFail
 		return nil, s.fail(ctx, "ReportLoginFailure", err)
 	}
 	return &v1.ReportLoginFailureResponse{Reread: r.Reread, Changed: r.Changed}, nil
-}
-
-// auditLoginFailure writes one event per ReportLoginFailure call: who
-// reported which endpoint, the error number and what the broker did.
-func auditLoginFailure(ctx context.Context, a *Auditor, cfg *config.Config, method string, r *v1.ReportLoginFailureRequest, resp any, err error) {
-	e := baseEvent(ctx, method, err)
-	if e.Event == "" {
-		e.Event = AuditLoginFailureReported
-	}
-	e.Endpoint = r.GetEndpoint()
-	if ep := cfg.Endpoints[e.Endpoint]; ep != nil {
-		e.DBUser = ep.User
-	}
-	if err == nil {
-		out := resp.(*v1.ReportLoginFailureResponse)
-		e.Reason = fmt.Sprintf("mysql_errno %d from driver %q; reread=%t changed=%t", r.GetMysqlErrno(), r.GetDriver(), out.GetReread(), out.GetChanged())
-	}
-	a.Write(e)
 }

@@ -200,18 +200,22 @@ func validateCost(r *v1.ValidateConnectionRequest, configured int) int {
 
 // rateLimitUnary refuses, with RESOURCE_EXHAUSTED, GetConnectionParams
 // beyond limits.issue_rate, and ProbeEndpoint and ValidateConnection beyond
-// their per-caller rate or concurrency.
-func rateLimitUnary(l *callerLimiter) grpc.UnaryServerInterceptor {
+// their per-caller rate or concurrency; each refusal is reported to svc's
+// event stream.
+func rateLimitUnary(l *callerLimiter, svc *broker.Service) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		var (
-			release func()
-			err     error
+			release  func()
+			err      error
+			endpoint string
 		)
 		switch r := req.(type) {
 		case *v1.GetConnectionParamsRequest:
 			release, err = l.acquire(classIssue, callerKey(ctx), 1, errIssueRate, nil)
+			endpoint = r.GetEndpoint()
 		case *v1.ProbeEndpointRequest:
 			release, err = l.acquire(classProbe, callerKey(ctx), 1, errProbeRate, errProbeConc)
+			endpoint = r.GetEndpoint()
 		case *v1.ValidateConnectionRequest:
 			release, err = l.acquire(classValidate, callerKey(ctx), validateCost(r, l.endpoints()), errValidateRate, errValidateConc)
 		case *v1.PreflightRequest:
@@ -222,6 +226,7 @@ func rateLimitUnary(l *callerLimiter) grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 		if err != nil {
+			svc.RateLimited(ctx, endpoint, err)
 			return nil, toStatus(err)
 		}
 		defer release()
@@ -232,7 +237,7 @@ func rateLimitUnary(l *callerLimiter) grpc.UnaryServerInterceptor {
 // rateLimitStream counts each WatchConnectionParams stream opened against
 // the caller's issuance rate, so opening streams cannot bypass the limit,
 // and caps the streams one caller may have open at once.
-func rateLimitStream(l *callerLimiter) grpc.StreamServerInterceptor {
+func rateLimitStream(l *callerLimiter, svc *broker.Service) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if info.FullMethod != v1.BrokerService_WatchConnectionParams_FullMethodName {
 			return handler(srv, ss)
@@ -240,10 +245,12 @@ func rateLimitStream(l *callerLimiter) grpc.StreamServerInterceptor {
 		key := callerKey(ss.Context())
 		release, err := l.acquire(classWatch, key, 0, nil, errWatchStreams)
 		if err != nil {
+			svc.RateLimited(ss.Context(), "", err)
 			return toStatus(err)
 		}
 		defer release()
 		if _, err := l.acquire(classIssue, key, 1, errIssueRate, nil); err != nil {
+			svc.RateLimited(ss.Context(), "", err)
 			return toStatus(err)
 		}
 		return handler(srv, ss)

@@ -84,8 +84,9 @@ func NewGRPCServer(svc *broker.Service, log *slog.Logger, opts ...grpc.ServerOpt
 
 // Extras are the optional parts of a broker gRPC server.
 type Extras struct {
-	// Audit receives one event per credential issued, validation run and
-	// denial; nil writes none.
+	// Audit is subscribed to the service's event stream: it writes one
+	// line per credential issued, validation, probe, denial, rate limit and
+	// login-failure report; nil writes none.
 	Audit *Auditor
 	// Shutdown, when closed, ends every WatchConnectionParams stream with
 	// OK, so a graceful stop does not wait for them.
@@ -103,14 +104,20 @@ type Extras struct {
 func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	limits := newCallerLimiter(svc.Config)
 	srv := New(svc)
-	// auditUnauthenticated* run before identify* so callers refused as
-	// UNAUTHENTICATED are audited too; connectionOptions bound streams per
-	// connection and connection age.
+	if x.Audit != nil {
+		svc.Subscribe(x.Audit)
+	}
+	// The domain emits the events (credential issued, validation, denial
+	// ...); origin* add the method and peer to the context they are
+	// emitted with, identify* the caller. Refusals made here, before the
+	// domain (no identity, rate limits), are reported to the domain's
+	// stream. connectionOptions bound streams per connection and
+	// connection age.
 	opts = append(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.ForceServerCodecV2(newCachedCodec(&srv.wire)),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), auditUnauthenticatedUnary(x.Audit), identifyUnary(), logUnary(log), auditUnary(x.Audit, svc.Config), rateLimitUnary(limits)),
-		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), auditUnauthenticatedStream(x.Audit), identifyStream(), auditStream(x.Audit, svc.Config), rateLimitStream(limits)),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), originUnary(), identifyUnary(svc), logUnary(log), rateLimitUnary(limits, svc)),
+		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), originStream(), identifyStream(svc), rateLimitStream(limits, svc)),
 	}, connectionOptions(svc.Config().Limits)...), opts...)
 	gs := grpc.NewServer(opts...)
 	if log != nil {

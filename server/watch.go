@@ -7,7 +7,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/connbroker/connbroker/broker"
-	"github.com/connbroker/connbroker/broker/config"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -59,70 +58,4 @@ func watchReasonToProto(r broker.WatchReason) v1.WatchReason {
 		return v1.WatchReason_WATCH_REASON_ROTATED
 	}
 	return v1.WatchReason_WATCH_REASON_UNSPECIFIED
-}
-
-// auditStream writes one credential_issued event per params sent on a
-// watch, and a denied or issue_failed event when a watch ends with an
-// error.
-func auditStream(a *Auditor, cfg func() *config.Config) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if a == nil || info.FullMethod != v1.BrokerService_WatchConnectionParams_FullMethodName {
-			return handler(srv, ss)
-		}
-		markAudited(ss.Context())
-		as := &auditedStream{ServerStream: ss, a: a, method: info.FullMethod}
-		err := handler(srv, as)
-		if err != nil {
-			e := baseEvent(ss.Context(), info.FullMethod, err)
-			e.Endpoint = as.endpoint
-			if ep := cfg().Endpoints[e.Endpoint]; ep != nil {
-				e.DBUser = ep.User
-			}
-			if e.Event == "" {
-				e.Event = AuditIssueFailed
-			}
-			a.Write(e)
-		}
-		return err
-	}
-}
-
-// auditedStream records the request's endpoint and audits every send.
-type auditedStream struct {
-	grpc.ServerStream
-	a        *Auditor
-	method   string
-	endpoint string
-}
-
-func (s *auditedStream) RecvMsg(m any) error {
-	err := s.ServerStream.RecvMsg(m)
-	if r, ok := m.(*v1.WatchConnectionParamsRequest); ok && err == nil {
-		s.endpoint = r.GetEndpoint()
-	}
-	return err
-}
-
-// SendMsg audits each params message before it is sent: with
-// audit.on_error: deny, a credential whose event cannot be written is not
-// sent and the stream ends with UNAVAILABLE. A failed send is audited
-// again as issue_failed.
-func (s *auditedStream) SendMsg(m any) error {
-	r, ok := m.(*v1.WatchConnectionParamsResponse)
-	if !ok {
-		return s.ServerStream.SendMsg(m)
-	}
-	e := baseEvent(s.Context(), s.method, nil)
-	p := r.GetParams()
-	e.Event, e.Endpoint, e.DBUser = AuditCredentialIssued, p.GetEndpoint(), p.GetUser()
-	fillCredential(&e, p.GetCredential())
-	if err := s.a.issue(e); err != nil {
-		return toStatus(err)
-	}
-	err := s.ServerStream.SendMsg(m)
-	if err != nil {
-		e.Event, e.Outcome, e.Reason = AuditIssueFailed, OutcomeFailed, "send: "+err.Error()
-		s.a.Write(e)
-	}
-	return err
 }

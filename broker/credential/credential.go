@@ -89,6 +89,10 @@ type Credential struct {
 	// Stale is set when a cached credential is served because its source
 	// failed; the caller should warn.
 	Stale bool
+	// Cached is set when the issuer served it from its cache (a fresh IAM
+	// token, a secret within secret_ttl, an unchanged password file)
+	// without signing or reading the secret again.
+	Cached bool
 }
 
 // Issuer produces a credential for an endpoint.

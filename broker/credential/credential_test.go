@@ -101,6 +101,9 @@ func TestIAMCacheRefreshAndStale(t *testing.T) {
 	if hit.Secret.Reveal() != first.Secret.Reveal() || b.calls.Load() != 1 {
 		t.Fatalf("within refresh window: got a new token (calls=%d)", b.calls.Load())
 	}
+	if first.Cached || !hit.Cached {
+		t.Errorf("Cached: signed %v, cache hit %v; want false, true", first.Cached, hit.Cached)
+	}
 	other := *ep
 	other.User = "other"
 	if o, _ := i.Issue(ctx, &other); o.Secret.Reveal() == first.Secret.Reveal() || b.calls.Load() != 2 {
@@ -115,7 +118,7 @@ func TestIAMCacheRefreshAndStale(t *testing.T) {
 	b.fail.Store(true)
 	clk.Add(11 * time.Minute)
 	stale, err := i.Issue(ctx, ep)
-	if err != nil || !stale.Stale || stale.Secret.Reveal() != fresh.Secret.Reveal() {
+	if err != nil || !stale.Stale || !stale.Cached || stale.Secret.Reveal() != fresh.Secret.Reveal() {
 		t.Fatalf("stale serve: cred=%+v err=%v", stale, err)
 	}
 	if !strings.Contains(logs.String(), "serving cached IAM token") {
@@ -188,15 +191,18 @@ func TestPasswords(t *testing.T) {
 	ctx := context.Background()
 
 	c, err := p.Issue(ctx, fileEP)
-	if err != nil || c.Secret.Reveal() != "first-secret" || c.Kind != KindPassword || c.Source != "file:"+f {
+	if err != nil || c.Secret.Reveal() != "first-secret" || c.Kind != KindPassword || c.Source != "file:"+f || c.Cached {
 		t.Fatalf("file: %+v %v", c, err)
+	}
+	if c, err := p.Issue(ctx, fileEP); err != nil || c.Secret.Reveal() != "first-secret" || !c.Cached {
+		t.Errorf("unchanged file: %+v %v, want the cached password", c, err)
 	}
 	// Rotation: a new file content is picked up without a restart.
 	if err := os.WriteFile(f, []byte("second-secret-longer\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := p.Issue(ctx, fileEP); c.Secret.Reveal() != "second-secret-longer" {
-		t.Errorf("after rewrite got the old password")
+	if c, _ := p.Issue(ctx, fileEP); c.Secret.Reveal() != "second-secret-longer" || c.Cached {
+		t.Errorf("after rewrite got the old password, or a cached one")
 	}
 	// Atomic replace (rename), as Kubernetes does.
 	tmp := filepath.Join(dir, "pw.new")

@@ -49,7 +49,7 @@ type IAM struct {
 	now          func() time.Time
 	refreshAfter time.Duration
 	log          *slog.Logger
-	rec          observe.Recorder
+	events       observe.Sink // nil without WithSink
 	roles        func(roleARN string) aws.CredentialsProvider
 
 	mu    sync.RWMutex
@@ -86,9 +86,13 @@ func WithRoles(roles func(roleARN string) aws.CredentialsProvider) IAMOption {
 // WithLogger sets the logger for stale-token warnings.
 func WithLogger(l *slog.Logger) IAMOption { return func(i *IAM) { i.log = l } }
 
-// WithRecorder reports cache hits, misses, refresh errors and token
-// expiry to r.
-func WithRecorder(r observe.Recorder) IAMOption { return func(i *IAM) { i.rec = r } }
+// WithSink emits cache lookups (observe.TokenCache), signed tokens
+// (observe.TokenSigned) and failed signings (observe.TokenRefreshFailed)
+// to s.
+func WithSink(s observe.Sink) IAMOption { return func(i *IAM) { i.events = s } }
+
+// WithRecorder is WithSink(observe.FromRecorder(r)).
+func WithRecorder(r observe.Recorder) IAMOption { return WithSink(observe.FromRecorder(r)) }
 
 // NewIAM returns an issuer signing with creds (the AWS default chain in
 // production).
@@ -99,13 +103,26 @@ func NewIAM(creds aws.CredentialsProvider, opts ...IAMOption) *IAM {
 		now:          time.Now,
 		refreshAfter: DefaultRefreshAfter,
 		log:          slog.New(slog.DiscardHandler),
-		rec:          observe.Nop{},
 		cache:        make(map[tokenKey]Credential),
 	}
 	for _, o := range opts {
 		o(i)
 	}
 	return i
+}
+
+// cacheResult emits one cache lookup; without a sink it builds no event
+// (the cache-hit path stays free of allocations).
+func (i *IAM) cacheResult(ctx context.Context, endpoint, result string) {
+	if i.events != nil {
+		i.events.Observe(ctx, observe.TokenCache{Endpoint: endpoint, Result: result})
+	}
+}
+
+func (i *IAM) emit(ctx context.Context, e observe.Event) {
+	if i.events != nil {
+		i.events.Observe(ctx, e)
+	}
 }
 
 // Issue returns a cached token while it is fresh, else signs a new one.
@@ -116,10 +133,11 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 	c, ok := i.cache[k]
 	i.mu.RUnlock()
 	if ok && now.Before(c.RefreshAfter) {
-		i.rec.TokenCache(ep.Name, observe.CacheHit)
+		i.cacheResult(ctx, ep.Name, observe.CacheHit)
+		c.Cached = true
 		return c, nil
 	}
-	i.rec.TokenCache(ep.Name, observe.CacheMiss)
+	i.cacheResult(ctx, ep.Name, observe.CacheMiss)
 	ch := i.group.DoChan(fmt.Sprintf("%s\x00%d\x00%s\x00%s\x00%s", k.host, k.port, k.region, k.user, k.role), func() (any, error) {
 		// The refresh is shared by every waiter, so it must not die with the
 		// first caller's context.
@@ -144,14 +162,14 @@ func (i *IAM) Issue(ctx context.Context, ep *config.Endpoint) (Credential, error
 	}
 	if res.Err == nil {
 		nc := res.Val.(Credential)
-		i.rec.TokenExpiry(ep.Name, nc.ExpiresAt)
+		i.emit(ctx, observe.TokenSigned{Endpoint: ep.Name, ExpiresAt: nc.ExpiresAt})
 		return nc, nil
 	}
-	i.rec.TokenRefreshError(ep.Name)
+	i.emit(ctx, observe.TokenRefreshFailed{Endpoint: ep.Name})
 	if ok && now.Add(minRemaining).Before(c.ExpiresAt) {
 		i.log.WarnContext(ctx, "serving cached IAM token: signing failed", "endpoint", ep.Name, "expires_at", c.ExpiresAt, "err", res.Err)
-		c.Stale = true
-		i.rec.TokenCache(ep.Name, observe.CacheStale)
+		c.Stale, c.Cached = true, true
+		i.cacheResult(ctx, ep.Name, observe.CacheStale)
 		return c, nil
 	}
 	return Credential{}, &SourceError{Endpoint: ep.Name, Source: "iam", Err: res.Err}

@@ -57,11 +57,11 @@ func (p *Passwords) Issue(_ context.Context, ep *config.Endpoint) (Credential, e
 		}
 		return Credential{Kind: KindPassword, Secret: NewSecret(v), Source: "env:" + src.Env}, nil
 	}
-	s, err := p.readFile(src.File)
+	s, cached, err := p.readFile(src.File)
 	if err != nil {
 		return Credential{}, &SourceError{Endpoint: ep.Name, Source: "file:" + src.File, Err: err}
 	}
-	return Credential{Kind: KindPassword, Secret: s, Source: "file:" + src.File}, nil
+	return Credential{Kind: KindPassword, Secret: s, Source: "file:" + src.File, Cached: cached}, nil
 }
 
 // Invalidate forgets a cached file so the next Issue re-reads it (after a
@@ -75,30 +75,32 @@ func (p *Passwords) Invalidate(ep *config.Endpoint) {
 	p.mu.Unlock()
 }
 
-func (p *Passwords) readFile(path string) (Secret, error) {
+// readFile returns the password in path; cached is true when the file is
+// unchanged since it was last read (and so was not read again).
+func (p *Passwords) readFile(path string) (s Secret, cached bool, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return Secret{}, fmt.Errorf("stat password file: %w", err)
+		return Secret{}, false, fmt.Errorf("stat password file: %w", err)
 	}
 	st := stampOf(fi)
 	p.mu.Lock()
 	e, ok := p.files[path]
 	p.mu.Unlock()
 	if ok && e.stamp == st {
-		return e.secret, nil
+		return e.secret, true, nil
 	}
 	b, fi, err := safefile.Read(path, safefile.MaxSecret)
 	if err != nil {
-		return Secret{}, fmt.Errorf("read password file: %w", err)
+		return Secret{}, false, fmt.Errorf("read password file: %w", err)
 	}
 	st = stampOf(fi) // of the file read, in case it changed since the stat
 	v := strings.TrimRight(string(b), "\r\n")
 	if v == "" {
-		return Secret{}, errors.New("password file is empty")
+		return Secret{}, false, errors.New("password file is empty")
 	}
-	s := NewSecret(v)
+	s = NewSecret(v)
 	p.mu.Lock()
 	p.files[path] = fileEntry{stamp: st, secret: s}
 	p.mu.Unlock()
-	return s, nil
+	return s, false, nil
 }

@@ -74,7 +74,7 @@ func (s *Secrets) Issue(ctx context.Context, ep *config.Endpoint) (Credential, e
 	e, ok := s.cache[id]
 	s.mu.Unlock()
 	if ok && s.now().Sub(e.readAt) < ttl {
-		return Credential{Kind: KindPassword, Secret: e.secret, Source: src}, nil
+		return Credential{Kind: KindPassword, Secret: e.secret, Source: src, Cached: true}, nil
 	}
 	ch := s.group.DoChan(id, func() (any, error) { return s.read(context.WithoutCancel(ctx), id) })
 	select {

@@ -16,34 +16,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/connbroker/connbroker/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stderr)
 	stop()
-	os.Exit(exitCode(err, os.Stderr))
-}
-
-// exitCode maps run's error to the process exit status in one place.
-func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintln(stderr, "connbroker-pam-check:", err)
-		return 2
-	case errors.Is(err, errRejected):
-		return 1
-	default:
-		fmt.Fprintln(stderr, "connbroker-pam-check:", err)
-		return 1
-	}
+	os.Exit(cli.Exit("connbroker-pam-check", err, os.Stderr))
 }

@@ -4,19 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 
+	"github.com/spf13/cobra"
+
+	"github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/iamverify"
 )
 
 // maxSecret bounds what is read from stdin; real tokens are well below it.
 const maxSecret = 16 << 10
 
-// errRejected means the token was checked and refused (exit 1, no message).
+// errRejected means the token was checked and refused (exit 1, no
+// message: the verdict returns it in a quiet cli.Error).
 var errRejected = errors.New("rejected")
 
 // usageError is a bad command line (exit 2).
@@ -24,22 +27,37 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// ExitCode returns cli.Usage.
+func (e *usageError) ExitCode() int { return cli.Usage }
+
+const usageLine = "usage: connbroker-pam-check --policy FILE (secret on stdin, user in PAM_USER)"
+
 // run checks the secret on stdin for the user in PAM_USER against the
 // policy named by --policy. It returns nil to accept, an error wrapping
 // errRejected when the token is refused, and another error when it could
 // not decide (which also rejects).
-func run(_ context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
-	fs := flag.NewFlagSet("connbroker-pam-check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	policyPath := fs.String("policy", "", "JSON policy file (iamverify.PolicyFile), re-read on every call")
-	if err := fs.Parse(args); err != nil {
-		return &usageError{msg: err.Error()}
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
+	var policyPath string
+	cmd := &cobra.Command{
+		Use:   "connbroker-pam-check --policy FILE",
+		Short: "Verify an RDS IAM auth token for a MariaDB PAM login (secret on stdin, user in PAM_USER)",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, rest []string) error {
+			if policyPath == "" || len(rest) != 0 {
+				return &usageError{msg: usageLine}
+			}
+			return check(ctx, policyPath, getenv, stdin)
+		},
 	}
-	if *policyPath == "" || fs.NArg() != 0 {
-		return &usageError{msg: "usage: connbroker-pam-check --policy FILE (secret on stdin, user in PAM_USER)"}
-	}
+	cmd.Flags().StringVar(&policyPath, "policy", "", "JSON policy file (iamverify.PolicyFile), re-read on every call")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	return cli.Execute(cmd, cli.GoFlags(cmd.Flags(), args), stderr, stderr)
+}
 
-	pf, err := iamverify.LoadPolicyFile(*policyPath)
+// check is run after the flags: the verdict on the secret for PAM_USER.
+func check(_ context.Context, policyPath string, getenv func(string) string, stdin io.Reader) error {
+
+	pf, err := iamverify.LoadPolicyFile(policyPath)
 	if err != nil {
 		return fmt.Errorf("load policy: %w", err)
 	}
@@ -61,7 +79,7 @@ func run(_ context.Context, args []string, getenv func(string) string, stdin io.
 		}
 		// err comes from iamverify or from this function: safe to log.
 		log.Warn("pam check", "verdict", "reject", "reason", iamverify.Reason(err), "detail", err.Error())
-		return fmt.Errorf("%w: %w", errRejected, err)
+		return &cli.Error{Code: cli.Failed, Err: fmt.Errorf("%w: %w", errRejected, err), Quiet: true}
 	}
 
 	policy, err := pf.Policy()

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/rds/auth"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/iamverify"
 )
 
@@ -60,6 +61,9 @@ func TestRun(t *testing.T) {
 		{name: "bad clock offset", policy: func(p *iamverify.PolicyFile) { p.ClockOffset = "soon" },
 			user: "app_iam", stdin: token + "\x00", wantCode: 1, wantReason: "error"},
 		{name: "no policy flag", args: []string{}, user: "app_iam", stdin: token, wantCode: 2},
+		{name: "unknown flag", args: []string{"--bogus"}, user: "app_iam", stdin: token, wantCode: 2},
+		{name: "extra argument", args: []string{"--policy", filepath.Join(dir, "policy.json"), "x"}, user: "app_iam", stdin: token, wantCode: 2},
+		{name: "Go-style single-dash flag", args: []string{"-policy", filepath.Join(dir, "policy.json")}, user: "app_iam", stdin: token + "\x00", wantCode: 0, wantReason: "ok"},
 		{name: "missing policy file", args: []string{"--policy", filepath.Join(dir, "nope.json")}, user: "app_iam", stdin: token, wantCode: 1},
 	}
 	for _, tc := range tests {
@@ -80,11 +84,14 @@ func TestRun(t *testing.T) {
 			env := map[string]string{"PAM_USER": tc.user, "PAM_SERVICE": "connbroker-test", "PAM_TYPE": "auth"}
 			var stderr bytes.Buffer
 			err := run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(tc.stdin), &stderr)
-			if got := exitCode(err, &stderr); got != tc.wantCode {
+			if got := cli.Exit("connbroker-pam-check", err, &stderr); got != tc.wantCode {
 				t.Fatalf("exit code = %d, want %d (err %v)", got, tc.wantCode, err)
 			}
 			if tc.wantCode == 1 && !errors.Is(err, errRejected) && tc.wantReason != "" {
 				t.Errorf("err = %v, want errRejected", err)
+			}
+			if errors.Is(err, errRejected) && stderr.Len() != 0 {
+				t.Errorf("a rejection printed %q; it exits 1 silently", stderr.String())
 			}
 			for _, out := range []string{stderr.String(), readFile(t, logFile)} {
 				if strings.Contains(out, secret) || strings.Contains(out, token[len(token)-64:]) {

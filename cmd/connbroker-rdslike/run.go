@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,42 +10,58 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/testpeer/rdslike"
 )
 
-type listFlag []string
+// flags are connbroker-rdslike's command line.
+type flags struct {
+	addr, region, tokenHost, caOut, greeting string
+	skew                                     time.Duration
+	iamUsers, passwords                      []string
+}
 
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-// run parses flags, starts the endpoint, prints where it listens and
-// serves until ctx ends. The AWS key comes from the environment
-// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from flags.
+// run parses flags (Go-style single-dash flags are accepted too), starts
+// the endpoint, prints where it listens and serves until ctx ends. The
+// AWS key comes from the environment (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY), never from flags. Exit codes: cli.Exit (2 for
+// bad flags or a missing key, 1 when the endpoint cannot run).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("connbroker-rdslike", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("listen", "127.0.0.1:3307", "loopback address to listen on")
-	region := fs.String("region", "us-east-1", "region tokens must be signed for")
-	tokenHost := fs.String("token-host", "", "host name tokens must be signed for (default: the listening IP)")
-	caOut := fs.String("ca-out", "", "write the CA certificate (PEM) clients must trust to this file")
-	skew := fs.Duration("clock-offset", 0, "shift the verifier's clock, e.g. 20m makes fresh tokens look expired")
-	greeting := fs.String("greeting-plugin", "mysql_native_password", "plugin announced in the greeting (mysql_native_password as RDS Proxy, or caching_sha2_password as MySQL 8)")
-	var iamUsers, passwords listFlag
-	fs.Var(&iamUsers, "iam-user", "an account that logs in with an IAM token (repeatable)")
-	fs.Var(&passwords, "password-user", "USER:PASSWORD of a caching_sha2_password account (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var f flags
+	cmd := &cobra.Command{
+		Use:   "connbroker-rdslike [--listen 127.0.0.1:3307] [--iam-user U]... [--password-user U:P]...",
+		Short: "Run a local RDS-like MySQL 8 endpoint that verifies real SigV4 RDS IAM tokens",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  func(*cobra.Command, []string) error { return serve(ctx, f, getenv, stdout, stderr) },
 	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.addr, "listen", "127.0.0.1:3307", "loopback address to listen on")
+	fs.StringVar(&f.region, "region", "us-east-1", "region tokens must be signed for")
+	fs.StringVar(&f.tokenHost, "token-host", "", "host name tokens must be signed for (default: the listening IP)")
+	fs.StringVar(&f.caOut, "ca-out", "", "write the CA certificate (PEM) clients must trust to this file")
+	fs.DurationVar(&f.skew, "clock-offset", 0, "shift the verifier's clock, e.g. 20m makes fresh tokens look expired")
+	fs.StringVar(&f.greeting, "greeting-plugin", "mysql_native_password", "plugin announced in the greeting (mysql_native_password as RDS Proxy, or caching_sha2_password as MySQL 8)")
+	fs.StringArrayVar(&f.iamUsers, "iam-user", nil, "an account that logs in with an IAM token (repeatable)")
+	fs.StringArrayVar(&f.passwords, "password-user", nil, "USER:PASSWORD of a caching_sha2_password account (repeatable)")
+	return cli.Execute(cmd, cli.GoFlags(fs, args), stdout, stderr)
+}
+
+func serve(ctx context.Context, f flags, getenv func(string) string, stdout, stderr io.Writer) error {
+	addr, region, tokenHost, caOut, skew, greeting := &f.addr, &f.region, &f.tokenHost, &f.caOut, &f.skew, &f.greeting
+	iamUsers, passwords := f.iamUsers, f.passwords
 	key, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
 	if key == "" || secret == "" {
-		return errors.New("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: tokens must be signed with this key")
+		return cli.UsageError(errors.New("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: tokens must be signed with this key"))
 	}
 	pw := map[string]string{}
 	for _, p := range passwords {
 		u, s, ok := strings.Cut(p, ":")
 		if !ok || u == "" {
-			return fmt.Errorf("--password-user %q: want USER:PASSWORD", strings.SplitN(p, ":", 2)[0])
+			return cli.Usagef("--password-user %q: want USER:PASSWORD", strings.SplitN(p, ":", 2)[0])
 		}
 		pw[u] = s
 	}

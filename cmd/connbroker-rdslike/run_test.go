@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/connbroker/connbroker/broker/handshake"
+	"github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/testlog"
 )
 
@@ -22,17 +24,22 @@ func TestRun(t *testing.T) {
 		args []string
 		env  func(string) string
 		want string
+		code int
 	}{
-		{"no AWS key", nil, func(string) string { return "" }, "AWS_ACCESS_KEY_ID"},
-		{"bad password user", []string{"--password-user", "nocolon"}, getenv, "USER:PASSWORD"},
-		{"non-loopback listen", []string{"--listen", "0.0.0.0:0"}, getenv, "loopback"},
-		{"unknown flag", []string{"--nope"}, getenv, "not defined"},
+		{"no AWS key", nil, func(string) string { return "" }, "AWS_ACCESS_KEY_ID", cli.Usage},
+		{"bad password user", []string{"--password-user", "nocolon"}, getenv, "USER:PASSWORD", cli.Usage},
+		{"non-loopback listen", []string{"--listen", "0.0.0.0:0"}, getenv, "loopback", cli.Failed},
+		{"unknown flag", []string{"--nope"}, getenv, "unknown flag: --nope", cli.Usage},
+		{"Go-style single-dash flag", []string{"-listen", "0.0.0.0:0"}, getenv, "loopback", cli.Failed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb testlog.Buffer
 			err := run(t.Context(), tc.args, tc.env, &out, &errb)
 			if err == nil || !strings.Contains(err.Error()+errb.String(), tc.want) {
 				t.Fatalf("run = %v (stderr %q), want an error mentioning %q", err, errb.String(), tc.want)
+			}
+			if got := cli.Exit("connbroker-rdslike", err, io.Discard); got != tc.code {
+				t.Errorf("exit code %d, want %d", got, tc.code)
 			}
 		})
 	}

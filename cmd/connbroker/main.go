@@ -1,8 +1,9 @@
 // Command connbroker is the command line for people and pipelines: fetch
 // connection params, validate endpoints with real logins, list endpoints.
 //
-// Exit codes: 0 success; 1 a validation failed; 2 bad usage; 3 the broker
-// could not be reached or refused the request.
+// Exit codes (internal/cli, shared by every binary): 0 success; 1 a
+// validation failed; 2 bad usage; 3 the broker could not be reached or
+// refused the request; 127 connect/exec found no client.
 package main
 
 import (
@@ -10,10 +11,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(exitCode(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr), os.Stderr))
+	os.Exit(cmdline.Exit("connbroker", run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr), os.Stderr))
 }

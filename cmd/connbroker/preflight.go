@@ -12,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connbroker/connbroker/broker/preflight"
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
 // exitNotKnown: preflight could not say "nothing breaks" because no
 // application was seen on the endpoint or the inventory is incomplete.
-const exitNotKnown = 4
+const exitNotKnown = cmdline.NotKnown
 
 func preflightCmd(ctx context.Context, g *globals) *cobra.Command {
 	var changes []string

@@ -15,18 +15,20 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
-// Exit codes.
+// Exit codes: the ones every binary shares (internal/cli, imported as cmdline: the tests have a cli helper).
 const (
-	exitOK         = 0
-	exitFailed     = 1
-	exitUsage      = 2
-	exitBrokerDown = 3
+	exitOK         = cmdline.OK
+	exitFailed     = cmdline.Failed
+	exitUsage      = cmdline.Usage
+	exitBrokerDown = cmdline.BrokerUnreachable
 )
 
-// exitError carries an exit code; its message is printed unless empty.
+// exitError carries an exit code (cli.ExitCoder); its message is printed
+// unless empty.
 type exitError struct {
 	code int
 	err  error
@@ -40,28 +42,16 @@ func (e *exitError) Error() string {
 }
 func (e *exitError) Unwrap() error { return e.err }
 
+// ExitCode returns e.code.
+func (e *exitError) ExitCode() int { return e.code }
+
 func usage(format string, a ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
 }
 
-// exitCode maps run's error to the exit code, in one place.
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(stderr, "connbroker:", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "connbroker:", err)
-	if _, ok := status.FromError(err); ok {
-		return exitBrokerDown
-	}
-	return exitUsage
-}
+// exitCode maps run's error to the exit code: cmdline.Exit, the mapping every
+// binary shares.
+func exitCode(err error, stderr io.Writer) int { return cmdline.Exit("connbroker", err, stderr) }
 
 type globals struct {
 	out    io.Writer
@@ -98,9 +88,6 @@ request, 4 preflight saw no apps or an incomplete inventory.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage("%v", err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.broker, "broker", defAddr, "broker address host:port (env CONNBROKER_ADDR)")
@@ -110,7 +97,7 @@ request, 4 preflight saw no apps or an incomplete inventory.`,
 
 	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g),
 		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), preflightCmd(ctx, g))
-	return root.Execute()
+	return cmdline.Execute(root, args, stdout, stderr)
 }
 
 // check validates the global flags; extra names output formats the

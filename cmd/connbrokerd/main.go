@@ -22,10 +22,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/connbroker/connbroker/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(exitCode(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr), os.Stderr))
+	os.Exit(cli.Exit("connbrokerd", run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr), os.Stderr))
 }

@@ -15,11 +15,31 @@ import (
 
 // serveMetrics starts the /metrics listener when the config asks for one
 // and returns a function that shuts it down (a no-op stop when metrics are
-// off). With tls configured it serves HTTPS with the server certificate;
+// off). It serves m alone; serveMetricsWith serves any handler (run gives
+// it /metrics and the fleet page at /ui/). With tls configured it serves HTTPS with the server certificate;
 // with tls.client_ca (mTLS) it also requires a client certificate from that
 // CA, as the gRPC listener does: metrics name every endpoint, so a scraper
 // needs a certificate too.
 func serveMetrics(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	return serveMetricsWith(cfg, m.Handler(), log)
+}
+
+// metricsRoutes serves /metrics from m and, when fleet is not nil, the
+// fleet page at /ui/ (package server/ui: its own identity checks and
+// security headers).
+func metricsRoutes(m *metrics.Metrics, fleet http.Handler) http.Handler {
+	if fleet == nil {
+		return m.Handler()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	mux.Handle("/ui/", fleet)
+	mux.Handle("/ui", fleet)
+	return mux
+}
+
+// serveMetricsWith is serveMetrics serving h.
+func serveMetricsWith(cfg *config.Config, h http.Handler, log *slog.Logger) (stop func(), err error) {
 	if !cfg.Metrics.Enabled() {
 		return func() {}, nil
 	}
@@ -27,7 +47,7 @@ func serveMetrics(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (sto
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics.Listen, err)
 	}
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	useTLS := cfg.TLS.Enabled()
 	if useTLS {
 		tc, err := serverTLS(cfg.TLS)
@@ -37,7 +57,7 @@ func serveMetrics(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (sto
 		}
 		srv.TLSConfig = tc
 	}
-	log.Info("metrics serving", "addr", lis.Addr().String(), "path", "/metrics", "tls", useTLS, "client_cert_required", useTLS && cfg.TLS.ClientCA != "")
+	log.Info("metrics serving", "addr", lis.Addr().String(), "path", "/metrics", "fleet_page", "/ui/", "tls", useTLS, "client_cert_required", useTLS && cfg.TLS.ClientCA != "")
 	go func() {
 		var err error
 		if useTLS {

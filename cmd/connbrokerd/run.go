@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -28,30 +28,22 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
 	"github.com/connbroker/connbroker/server/metrics"
+	"github.com/connbroker/connbroker/server/ui"
 )
 
-// usageError means bad flags or config: exit code 2.
+// usageError means bad flags or config: exit code 2 (cli.Exit maps the
+// rest: 0 ok, 1 anything else).
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// exitCode maps run's error to the process exit code: 0 ok, 2 usage or
-// config, 1 anything else.
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	fmt.Fprintln(stderr, "connbrokerd:", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return 2
-	}
-	return 1
-}
+// ExitCode returns cli.Usage.
+func (e usageError) ExitCode() int { return cli.Usage }
 
 // shutdownGrace bounds draining in-flight calls at shutdown.
 const shutdownGrace = 10 * time.Second
@@ -126,25 +118,36 @@ func checkCallers(cfg *config.Config, dev bool) error {
 // devWarning is logged at every start with --dev and no identities.
 const devWarning = "DEVELOPMENT MODE (--dev): callers are NOT identified; every local process and user that can connect to the listener gets every credential. Never run this way in production: set tls.client_ca or unix.path and a policy"
 
+// flags are connbrokerd's command line.
+type flags struct {
+	config, listen   string
+	check, dev, refl bool
+}
+
+// run parses args (Go-style single-dash flags are accepted too) and
+// serves; cli.Exit maps its error to the exit code.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("connbrokerd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	var f flags
+	cmd := &cobra.Command{
+		Use:   "connbrokerd --config FILE [--check-config] [--listen HOST:PORT] [--dev] [--reflection]",
+		Short: "The connbroker daemon: issues database connection params for named endpoints and validates them",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return serve(ctx, f, lookupEnv, stdout, stderr)
+		},
+	}
 	defCfg, _ := lookupEnv("CONNBROKER_CONFIG")
-	cfgPath := fs.String("config", defCfg, "config file (env CONNBROKER_CONFIG)")
-	check := fs.Bool("check-config", false, "validate the config file and exit: 0 valid, 2 invalid")
-	listen := fs.String("listen", "", "override the config's listen address")
-	dev := fs.Bool("dev", false, "development mode: serve callers that are not identified (no tls.client_ca, no unix.path), on loopback only, with a warning at start")
-	reflect := fs.Bool("reflection", false, "serve gRPC server reflection (off by default: it lists every method to any caller)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: connbrokerd --config FILE [--check-config] [--listen HOST:PORT] [--dev] [--reflection]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.config, "config", defCfg, "config file (env CONNBROKER_CONFIG)")
+	fs.BoolVar(&f.check, "check-config", false, "validate the config file and exit: 0 valid, 2 invalid")
+	fs.StringVar(&f.listen, "listen", "", "override the config's listen address")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: serve callers that are not identified (no tls.client_ca, no unix.path), on loopback only, with a warning at start")
+	fs.BoolVar(&f.refl, "reflection", false, "serve gRPC server reflection (off by default: it lists every method to any caller)")
+	return cli.Execute(cmd, cli.GoFlags(fs, args), stdout, stderr)
+}
+
+func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	cfgPath, check, listen, dev, reflect := &f.config, &f.check, &f.listen, &f.dev, &f.refl
 	if *cfgPath == "" {
 		return usageError{errors.New("no config file: pass --config FILE or set CONNBROKER_CONFIG")}
 	}
@@ -199,12 +202,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	mx := metrics.New()
 	passwords := credential.NewPasswords(lookupEnv)
 	issuer := &credential.Router{
-		IAM:      credential.NewIAM(awsCfg.Credentials, append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log), credential.WithRecorder(mx), credential.WithRoles(roleProviders(awsCfg)))...),
+		IAM:      credential.NewIAM(awsCfg.Credentials, append(credential.IAMOptionsFromConfig(cfg), credential.WithLogger(log), credential.WithSink(mx), credential.WithRoles(roleProviders(awsCfg)))...),
 		Password: passwords,
 		Secrets:  credential.NewSecrets(secretsmanager.NewFromConfig(awsCfg)),
 	}
 	svc := broker.New(cfg, issuer, log)
-	svc.SetRecorder(mx)
+	svc.Subscribe(mx) // the metrics consume the event stream; server.Extras.Audit subscribes the audit log
+	// The fleet page (/ui/ on the metrics listener) keeps each endpoint's
+	// last validation from the same stream.
+	lastValidations := ui.NewValidations()
+	svc.Subscribe(lastValidations)
 	enableAWSAPI(ctx, svc, awsCfg, cfg, log)
 	conf := newConfigurator(svc, cfg, awsCfg, log) // discovery.go
 	confCtx, stopConf := context.WithCancel(ctx)
@@ -212,7 +219,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	go func() { defer close(confDone); conf.Run(confCtx) }()
 	defer func() { stopConf(); <-confDone }()
 
-	opts := mx.ServerOptions()
+	// The fleet page draws the last ValidateConnection answer too.
+	opts := append(mx.ServerOptions(), grpc.ChainUnaryInterceptor(ui.CaptureValidations(lastValidations)))
 	var tcpCreds credentials.TransportCredentials
 	if cfg.TLS.Enabled() {
 		tc, err := serverTLS(cfg.TLS)
@@ -242,7 +250,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		log.Info("gRPC server reflection on (--reflection)")
 	}
 	mx.GRPC.InitializeMetrics(gs)
-	stopMetrics, err := serveMetrics(cfg, mx, log)
+	fleet, err := ui.New(ui.Options{Fleet: svc, Validations: lastValidations, Log: log})
+	if err != nil {
+		return err
+	}
+	stopMetrics, err := serveMetricsWith(cfg, metricsRoutes(mx, fleet), log)
 	if err != nil {
 		return err
 	}
@@ -273,11 +285,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			}
 			if err != nil {
 				log.Error("config reload rejected; keeping the old config", "err", err)
-				mx.ConfigReload(false)
+				svc.RejectReload(ctx, err)
 				continue
 			}
+			before := svc.Config()
 			conf.SetBase(nc)
-			mx.ConfigReload(true)
+			svc.ReloadApplied(ctx, before)
 			log.Info("config reloaded", "endpoints", len(nc.Endpoints))
 		}
 	}()

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/connbroker/connbroker/internal/cli"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -34,7 +36,7 @@ const goodConfig = `endpoints:
 func daemon(ctx context.Context, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	env := func(string) (string, bool) { return "", false }
-	code := exitCode(run(ctx, args, env, &out, &errb), &errb)
+	code := cli.Exit("connbrokerd", run(ctx, args, env, &out, &errb), &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -53,7 +55,9 @@ func TestCheckConfig(t *testing.T) {
 		{"every problem at once", []string{"--config", invalid, "--check-config"}, 2, []string{"endpoints.orders.port", "endpoints.orders.user", "endpoints.orders.auth", "fix:"}},
 		{"missing file", []string{"--config", "/nonexistent.yaml", "--check-config"}, 2, []string{"no such file"}},
 		{"no config", []string{"--check-config"}, 2, []string{"--config"}},
-		{"bad flag", []string{"--bogus"}, 2, []string{"flag provided but not defined"}},
+		{"bad flag", []string{"--bogus"}, 2, []string{"unknown flag: --bogus"}},
+		{"Go-style single-dash flags", []string{"-config", good, "-check-config"}, 0, []string{"OK (1 endpoints)"}},
+		{"help", []string{"--help"}, 0, []string{"--check-config", "CONNBROKER_CONFIG"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,9 @@
 // Package metrics is the broker's Prometheus instrumentation: gRPC call
 // counts and latency histograms by method and code (go-grpc-middleware's
-// Prometheus provider), the domain counters behind [observe.Recorder], Go
-// and process collectors, and the HTTP handler for GET /metrics.
+// Prometheus provider), the domain counters fed by the broker's event
+// stream (Metrics is an [observe.Sink]: subscribe it with
+// broker.Service.Subscribe and credential.WithSink), Go and process
+// collectors, and the HTTP handler for GET /metrics.
 //
 // Every series is prefixed connbroker_ (domain) or grpc_server_ (RPCs).
 // Labels are endpoint names, methods, codes and fixed words: never a user
@@ -9,6 +11,7 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"time"
@@ -28,7 +31,8 @@ import (
 var LatencyBuckets = []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // Metrics holds the registry and every collector. It implements
-// observe.Recorder. Create it with New.
+// observe.Sink (and observe.Recorder, which its Observe feeds). Create it
+// with New.
 type Metrics struct {
 	// Registry holds every collector below plus the Go and process ones.
 	Registry *prometheus.Registry
@@ -45,9 +49,13 @@ type Metrics struct {
 	validations   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	expiry        *expiryCollector
+	events        observe.Sink // observe.FromRecorder(m)
 }
 
-var _ observe.Recorder = (*Metrics)(nil)
+var (
+	_ observe.Recorder = (*Metrics)(nil)
+	_ observe.Sink     = (*Metrics)(nil)
+)
 
 // New returns Metrics registered in a fresh registry.
 func New() *Metrics {
@@ -95,7 +103,15 @@ func New() *Metrics {
 	for _, r := range []string{"applied", "rejected"} {
 		m.reloads.WithLabelValues(r)
 	}
+	m.events = observe.FromRecorder(m)
 	return m
+}
+
+// Observe implements observe.Sink: it counts credentials issued, IAM
+// token cache activity, validations that ran a login and reloads. It
+// never refuses an event.
+func (m *Metrics) Observe(ctx context.Context, e observe.Event) error {
+	return m.events.Observe(ctx, e)
 }
 
 // ServerOptions returns the interceptors that count and time every RPC.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/rds/auth"
 	"github.com/go-sql-driver/mysql"
+	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -32,6 +32,7 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/loadgen"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
@@ -68,9 +69,16 @@ type row struct {
 func check(ok bool) *bool { return &ok }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o options
+	ran := false
+	cmd := &cobra.Command{
+		Use:   "bench -bin bin -python .venv/bin/python [-duration 3s]",
+		Short: "Run the measurements behind make bench and BENCHMARKS.md",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { ran = true; return nil },
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	fs := cmd.Flags()
 	fs.StringVar(&o.bin, "bin", "bin", "directory with connbrokerd (make build)")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "Python with connbroker and boto3 installed (make venv)")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per gRPC load run")
@@ -83,11 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.watchHold, "watch-hold", 15*time.Second, "how long the watch streams are held while RSS is sampled (the issue asks for a minute)")
 	fs.IntVar(&o.validateFleetN, "validate-fleet", 1000, "endpoints validated on one MariaDB (0 skips)")
 	fs.IntVar(&o.validateConc, "validate-concurrent", 4, "validation.max_concurrent of the validate-fleet daemon")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := cli.Execute(cmd, cli.GoFlags(fs, args), stderr, stderr); err != nil || !ran {
+		return err // nil after --help
 	}
 	for _, p := range []string{filepath.Join(o.bin, "connbrokerd"), o.python} {
 		if _, err := os.Stat(p); err != nil {

@@ -15,33 +15,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/connbroker/connbroker/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	os.Exit(exitCode(err, os.Stderr))
-}
-
-// exitCode maps run's error to the exit status in one place.
-func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintln(stderr, "devstack:", err)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "devstack:", err)
-		return 1
-	}
+	os.Exit(cli.Exit("devstack", err, os.Stderr))
 }

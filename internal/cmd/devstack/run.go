@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,8 +16,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/connbroker/connbroker/internal/cli"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	"github.com/connbroker/connbroker/internal/testpeer/rdslike"
 )
@@ -45,9 +46,13 @@ const (
 	EndpointRDSProxy = "local-rds-proxy"
 )
 
+// usageError is a bad command line (exit 2).
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+// ExitCode returns cli.Usage.
+func (e *usageError) ExitCode() int { return cli.Usage }
 
 type options struct {
 	dir            string
@@ -62,10 +67,21 @@ type options struct {
 	mariadbPort    int
 }
 
+// parseFlags parses the command line (Go-style single-dash flags, as the
+// Makefile and the Python tests write them, and --flags alike). A help
+// request returns pflag.ErrHelp.
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	var rest []string
+	ran := false
+	cmd := &cobra.Command{
+		Use:   "devstack -dir D -broker-bin PATH [-listen 127.0.0.1:7700] [-ready-file F] [-exit-on-stdin-eof] [-cli-bin PATH] [-no-broker]",
+		Short: "Run the local stack: a private MariaDB and connbrokerd configured for it",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  func(_ *cobra.Command, a []string) error { ran, rest = true, a; return nil },
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	fs := cmd.Flags()
 	fs.StringVar(&o.dir, "dir", "", "state directory (MariaDB data, secrets, broker config); required")
 	fs.StringVar(&o.brokerBin, "broker-bin", "", "connbrokerd binary to run; required unless -no-broker")
 	fs.StringVar(&o.cliBin, "cli-bin", "connbroker", "connbroker CLI, only used in the printed hints")
@@ -76,15 +92,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.dev, "dev", true, "run connbrokerd with --dev: the local stack identifies no callers (no client CA, no unix socket), which connbrokerd serves only in development mode, on loopback")
 	fs.StringVar(&o.pamCheckBin, "pam-check-bin", "", "prebuilt connbroker-pam-check (default: the one next to devstack, else go build it)")
 	fs.IntVar(&o.mariadbPort, "mariadb-port", 0, "MariaDB port on 127.0.0.1 (0 picks a free port)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, &usageError{msg: err.Error()}
+	if err := cli.Execute(cmd, cli.GoFlags(fs, args), stderr, stderr); err != nil {
+		return o, err
 	}
 	switch {
-	case fs.NArg() != 0:
-		return o, &usageError{msg: "unexpected arguments: " + strings.Join(fs.Args(), " ")}
+	case !ran:
+		return o, pflag.ErrHelp
+	case len(rest) != 0:
+		return o, &usageError{msg: "unexpected arguments: " + strings.Join(rest, " ")}
 	case o.dir == "":
 		return o, &usageError{msg: "-dir is required"}
 	case o.brokerBin == "" && !o.noBroker:

@@ -23,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	"github.com/connbroker/connbroker/internal/testtier"
@@ -304,7 +305,7 @@ func TestDevstackBrokerFails(t *testing.T) {
 			t.Errorf("MariaDB pid %d still runs after the failed start", n)
 		}
 	}
-	if got := exitCode(err, io.Discard); got != 1 {
+	if got := cli.Exit("devstack", err, io.Discard); got != 1 {
 		t.Errorf("exit code = %d, want 1", got)
 	}
 }
@@ -323,6 +324,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad listen", args: []string{"-dir", "d", "-no-broker", "-listen", "7700"}, want: "-listen"},
 		{name: "extra args", args: []string{"-dir", "d", "-no-broker", "x"}, want: "unexpected arguments"},
 		{name: "unknown flag", args: []string{"-bogus"}, want: "bogus"},
+		{name: "unknown long flag", args: []string{"--bogus"}, want: "bogus"},
+		{name: "bad port value", args: []string{"-dir", "d", "-no-broker", "-mariadb-port", "x"}, want: "mariadb-port"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -337,9 +340,21 @@ func TestParseFlags(t *testing.T) {
 			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("parseFlags() = %v, want usage error containing %q", err, tc.want)
 			}
-			if got := exitCode(err, io.Discard); got != 2 {
+			if got := cli.Exit("devstack", err, io.Discard); got != 2 {
 				t.Errorf("exit code = %d, want 2", got)
 			}
 		})
+	}
+}
+
+// -h, -help and --help print the usage and exit 0, as with the stdlib flag
+// package before.
+func TestParseFlagsHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		var stderr strings.Builder
+		_, err := parseFlags([]string{arg}, &stderr)
+		if got := cli.Exit("devstack", err, io.Discard); got != 0 || !strings.Contains(stderr.String(), "-broker-bin") {
+			t.Errorf("%s: exit %d (%v), usage %q", arg, got, err, stderr.String())
+		}
 	}
 }
