@@ -40,6 +40,10 @@ have mvn || want[maven]=1
 # The fleet page test (server/ui, cmd/connbrokerd) drives Debian's headless
 # Chromium through the DevTools protocol (chromedp).
 have chromium || want[chromium]=1
+# The docs/PROGRAMS.md recipes run the real programs (cmd/connbroker
+# programs_test.go): Debian's mysqld_exporter and mydumper, small packages.
+have prometheus-mysqld-exporter || want[prometheus-mysqld-exporter]=1
+have mydumper || want[mydumper]=1
 
 if [[ ${#want[@]} -eq 0 ]]; then
   exit 0
@@ -86,7 +90,7 @@ if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}"; th
 fi
 
 missing=()
-for bin in mariadbd mariadb-install-db mariadb-admin mariadb node npm java mvn pkg-config gcc chromium; do
+for bin in mariadbd mariadb-install-db mariadb-admin mariadb node npm java mvn pkg-config gcc chromium prometheus-mysqld-exporter mydumper; do
   have "$bin" || missing+=("$bin")
 done
 if [[ ${#missing[@]} -ne 0 ]]; then

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -17,7 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
 
+	"github.com/connbroker/connbroker/broker/safefile"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -71,12 +71,16 @@ could not be reached or refused; 127 no client installed.`,
 	return c
 }
 
-// fetchParams gets fresh params for endpoint with driver's hints.
+// fetchParams gets fresh params for endpoint with driver's hints; exit
+// code 1 when no credential can be had (as token).
 func (g *globals) fetchParams(ctx context.Context, endpoint, driverName string) (*v1.ConnectionParams, error) {
 	var p *v1.ConnectionParams
 	err := g.call(ctx, 0, func(ctx context.Context, cl v1.BrokerServiceClient) error {
 		resp, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: endpoint, Driver: driverName})
 		if err != nil {
+			if noCredential(err) {
+				return &exitError{code: exitFailed, err: fmt.Errorf("endpoint %s: no credential: %s", endpoint, status.Convert(err).Message())}
+			}
 			return err
 		}
 		p = resp.GetParams()
@@ -200,19 +204,27 @@ func (w *workDir) caFile(p *v1.ConnectionParams) (string, error) {
 	return path, nil
 }
 
-// cliFlags turns the CLI hints into long flags, sorted by name: --name=value,
-// a bare --name for true (false is left out); "{ca_file}" becomes caFile, and
-// an option that needs a CA file is left out when there is none.
-func cliFlags(h *v1.DriverHints, caFile string) []string {
-	var out []string
+// cliOption is one CLI hint option: --name=value, or a bare --name when
+// bare (a true flag).
+type cliOption struct {
+	name, value string
+	bare        bool
+}
+
+// cliOptions are the CLI hints' options in hint order (sorted by name):
+// true flags bare (false is left out); "{ca_file}" becomes caFile, and an
+// option that needs a CA file is left out when there is none. connect
+// passes them as flags; exec and render write them into option files.
+func cliOptions(h *v1.DriverHints, caFile string) []cliOption {
+	var out []cliOption
 	for _, o := range h.GetOptions() {
 		switch v := o.Any().(type) {
 		case bool:
 			if v {
-				out = append(out, "--"+o.GetName())
+				out = append(out, cliOption{name: o.GetName(), bare: true})
 			}
 		case int64:
-			out = append(out, "--"+o.GetName()+"="+strconv.FormatInt(v, 10))
+			out = append(out, cliOption{name: o.GetName(), value: strconv.FormatInt(v, 10)})
 		case string:
 			if strings.Contains(v, "{ca_file}") {
 				if caFile == "" {
@@ -220,10 +232,56 @@ func cliFlags(h *v1.DriverHints, caFile string) []string {
 				}
 				v = strings.ReplaceAll(v, "{ca_file}", caFile)
 			}
-			out = append(out, "--"+o.GetName()+"="+v)
+			out = append(out, cliOption{name: o.GetName(), value: v})
 		}
 	}
 	return out
+}
+
+// cliFlags are cliOptions as long flags.
+func cliFlags(h *v1.DriverHints, caFile string) []string {
+	var out []string
+	for _, o := range cliOptions(h, caFile) {
+		if o.bare {
+			out = append(out, "--"+o.name)
+		} else {
+			out = append(out, "--"+o.name+"="+o.value)
+		}
+	}
+	return out
+}
+
+// clientOptionFile is a [client] option file for the mariadb or mysql
+// client (and everything that reads one: libmysqlclient and Connector/C's
+// read_default_file, mysqld_exporter, mydumper): the header comment, the
+// CLI hints' options (the flags connect passes) and the secret. Values are
+// quoted only when they need it; the secret always is.
+func clientOptionFile(header string, h *v1.DriverHints, caFile, secret string) ([]byte, error) {
+	var b strings.Builder
+	b.WriteString("# " + header + "\n[client]\n")
+	for _, o := range cliOptions(h, caFile) {
+		if o.bare {
+			b.WriteString(o.name + "\n")
+			continue
+		}
+		v := o.value
+		if v == "" || strings.ContainsAny(v, " \t#;'\"\\") {
+			q, err := optionValue(v)
+			if err != nil {
+				return nil, fmt.Errorf("option %s: %w", o.name, err)
+			}
+			v = q
+		} else if strings.ContainsAny(v, "\n\r\x00") {
+			return nil, fmt.Errorf("option %s holds a line break", o.name)
+		}
+		b.WriteString(o.name + "=" + v + "\n")
+	}
+	v, err := optionValue(secret)
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString("password=" + v + "\n")
+	return []byte(b.String()), nil
 }
 
 // optionValue quotes s for a MySQL/MariaDB option file: in double quotes
@@ -342,7 +400,8 @@ func childEnv(base []string, h *v1.DriverHints, extra []string) []string {
 }
 
 // runChild starts cmd, forwards the signals in forward to it, catches and
-// drops those in drop, runs tick (when not nil) until it exits, and returns
+// drops those in drop, runs tick (when not nil) until it exits (and waits
+// for tick to return), and returns
 // its exit status as an exitError (128+N for a child killed by signal N).
 func runChild(cmd *exec.Cmd, forward, drop []os.Signal, tick func(stop <-chan struct{})) error {
 	sigs := make(chan os.Signal, 8)
@@ -354,10 +413,14 @@ func runChild(cmd *exec.Cmd, forward, drop []os.Signal, tick func(stop <-chan st
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	stop := make(chan struct{})
+	ticked := make(chan struct{})
 	if tick != nil {
-		go tick(stop)
+		go func() { defer close(ticked); tick(stop) }()
+	} else {
+		close(ticked)
 	}
-	defer close(stop)
+	// Stop tick and wait for it, so that it writes nothing after return.
+	defer func() { close(stop); <-ticked }()
 	for {
 		select {
 		case s := <-sigs:
@@ -385,41 +448,9 @@ func childExit(err error) error {
 	return &exitError{code: exitFailed, err: fmt.Errorf("wait for child: %w", err)}
 }
 
-// writeFileAtomic writes data to path with mode 0600 through a temporary
-// file in the same directory and a rename, so a reader sees the old or the
-// new content, never part of it; on error nothing is left behind.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	return nil
-}
+// writeFileAtomic writes data to path with mode 0600, atomically
+// (safefile.WriteAtomic).
+func writeFileAtomic(path string, data []byte) error { return safefile.WriteAtomic(path, data, 0o600) }
 
 // env returns the variable name of run's environment, "" when unset.
 func (g *globals) env(name string) string {

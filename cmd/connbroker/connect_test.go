@@ -23,6 +23,13 @@ import (
 // The no-secret endpoint reads the returned file, which the test may remove.
 func startIAMStack(t *testing.T) (*testbroker.Broker, *mariadbtest.Server, string) {
 	t.Helper()
+	return startIAMStackWith(t, "")
+}
+
+// startIAMStackWith is startIAMStack with head (top-level settings, e.g.
+// "iam: {refresh_after: 4s}\n") before the endpoints.
+func startIAMStackWith(t *testing.T, head string) (*testbroker.Broker, *mariadbtest.Server, string) {
+	t.Helper()
 	db := mariadbtest.StartForTest(t, mariadbtest.Options{IAM: &mariadbtest.IAMOptions{
 		AccessKeyID: testbroker.AccessKeyID, SecretAccessKey: testbroker.SecretAccessKey, Region: testbroker.Region}})
 	if !db.IAMEnabled {
@@ -32,7 +39,7 @@ func startIAMStack(t *testing.T) (*testbroker.Broker, *mariadbtest.Server, strin
 	os.WriteFile(pw, []byte(mariadbtest.NativePassword), 0o600)
 	pw2 := pw + "2"
 	os.WriteFile(pw2, []byte(mariadbtest.NativePassword), 0o600)
-	return testbroker.Start(t, fmt.Sprintf(`endpoints:
+	return testbroker.Start(t, head+fmt.Sprintf(`endpoints:
   local-iam:
     host: 127.0.0.1
     port: %[1]d

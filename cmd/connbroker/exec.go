@@ -31,7 +31,11 @@ func execCmd(ctx context.Context, g *globals) *cobra.Command {
 plus every environment variable the --driver's hints name. The secret is in
 no variable unless --password-env NAME asks for it (with a warning: child
 environments are readable in /proc by the same user). The files live in a
-private 0700 directory removed when CMD exits. Signals are forwarded to CMD;
+private 0700 directory removed when CMD exits. While CMD runs, the
+password, option and CA files are rewritten atomically (a temporary file
+renamed over the old one) with each fresh credential the broker sends: at
+the credential's refresh_after, before it expires, and at once on
+rotation; a long-running CMD re-reads them before each new connection. Signals are forwarded to CMD;
 the exit code is CMD's.`,
 		Example: `  connbroker exec orders -- sh -c 'mysqldump --defaults-extra-file="$MYSQL_DEFAULTS_FILE" orders'
   connbroker exec orders --driver mysqlclient -- python app.py`,
@@ -42,9 +46,19 @@ the exit code is CMD's.`,
 			return nil
 		},
 		RunE: func(_ *cobra.Command, args []string) error {
-			p, err := g.fetchParams(ctx, args[0], driver)
+			// The files carry the mariadb client's options; --driver only
+			// adds its hints' environment variables.
+			p, err := g.fetchParams(ctx, args[0], "mariadb-cli")
 			if err != nil {
 				return err
+			}
+			envHints := (*v1.DriverHints)(nil)
+			if driver != "" {
+				dp, err := g.fetchParams(ctx, args[0], driver)
+				if err != nil {
+					return err
+				}
+				envHints = dp.GetHints()
 			}
 			wd, err := newWorkDir()
 			if err != nil {
@@ -68,10 +82,22 @@ the exit code is CMD's.`,
 			}
 			cmd := exec.Command(bin, args[2:]...)
 			cmd.Args[0] = args[1]
-			cmd.Env = childEnv(os.Environ(), p.GetHints(), vars)
+			cmd.Env = childEnv(os.Environ(), envHints, vars)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, g.out, g.errOut
 			fwd := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
-			return runChild(cmd, fwd, nil, nil)
+			// While the child runs, rewrite the files (atomically) with each
+			// fresh credential the broker sends: at refresh_after, before
+			// the previous one expires, and at once on rotation.
+			refresh := func(stop <-chan struct{}) {
+				wctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				go func() { <-stop; cancel() }()
+				g.watchParams(wctx, args[0], "mariadb-cli", true, func(np *v1.ConnectionParams, _ v1.WatchReason) error {
+					_, err := wd.execFiles(np)
+					return err
+				})
+			}
+			return runChild(cmd, fwd, nil, refresh)
 		},
 	}
 	c.Flags().StringVar(&driver, "driver", "", "driver whose hints' environment variables to set (e.g. mysqlclient)")
@@ -91,40 +117,27 @@ func (w *workDir) execFiles(p *v1.ConnectionParams) ([]string, error) {
 	}
 	vars := []string{"MYSQL_HOST=" + host, "MYSQL_TCP_PORT=" + strconv.FormatInt(port, 10), "MYSQL_USER=" + p.GetUser(), "MYSQL_DATABASE=" + p.GetDatabase()}
 	secret := p.GetCredential().GetSecret()
+	ca := ""
+	if p.GetTls().GetMode() >= v1.TLSMode_TLS_MODE_VERIFY_CA {
+		var err error
+		if ca, err = w.caFile(p); err != nil {
+			return nil, err
+		}
+		if ca != "" {
+			vars = append(vars, "MYSQL_SSL_CA="+ca)
+		}
+	}
+	cnf, err := clientOptionFile("written by connbroker exec; removed when the command exits", p.GetHints(), ca, secret)
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: err}
+	}
 	pwFile := filepath.Join(w.path, "password")
 	if err := writeFileAtomic(pwFile, []byte(secret)); err != nil {
 		return nil, err
 	}
 	vars = append(vars, "MYSQL_PWD_FILE="+pwFile)
-	cnf := "# written by connbroker exec\n[client]\nhost=" + host + "\nport=" + strconv.FormatInt(port, 10) + "\nuser=" + p.GetUser() + "\n"
-	if p.GetDatabase() != "" {
-		cnf += "database=" + p.GetDatabase() + "\n"
-	}
-	if host == "localhost" {
-		cnf += "protocol=TCP\n"
-	}
-	mode := p.GetTls().GetMode()
-	if mode >= v1.TLSMode_TLS_MODE_REQUIRED {
-		cnf += "ssl\n"
-	}
-	if mode >= v1.TLSMode_TLS_MODE_VERIFY_CA {
-		ca, err := w.caFile(p)
-		if err != nil {
-			return nil, err
-		}
-		if ca != "" {
-			vars = append(vars, "MYSQL_SSL_CA="+ca)
-			cnf += "ssl-ca=" + ca + "\n"
-		}
-		cnf += "ssl-verify-server-cert\n"
-	}
-	v, err := optionValue(secret)
-	if err != nil {
-		return nil, &exitError{code: exitFailed, err: err}
-	}
-	cnf += "password=" + v + "\n"
 	cnfFile := filepath.Join(w.path, "client.cnf")
-	if err := writeFileAtomic(cnfFile, []byte(cnf)); err != nil {
+	if err := writeFileAtomic(cnfFile, cnf); err != nil {
 		return nil, err
 	}
 	u := url.URL{Scheme: "mysql+pymysql", User: url.User(p.GetUser()), Host: host + ":" + strconv.FormatInt(port, 10), Path: "/" + p.GetDatabase()}

@@ -96,7 +96,7 @@ request, 4 preflight saw no apps or an incomplete inventory.`,
 	g.tls.register(pf, lookupEnv)
 
 	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g),
-		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), preflightCmd(ctx, g))
+		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), renderCmd(ctx, g), preflightCmd(ctx, g))
 	return cmdline.Execute(root, args, stdout, stderr)
 }
 
@@ -117,16 +117,9 @@ func (g *globals) check(extra ...string) error {
 // client and a context bounded by deadline (g.timeout when zero). An RPC
 // error becomes an exitError with a plain message.
 func (g *globals) call(ctx context.Context, deadline time.Duration, fn func(context.Context, v1.BrokerServiceClient) error) error {
-	if err := g.check(g.extraFormats...); err != nil {
-		return err
-	}
-	creds, err := g.tls.credentials()
+	conn, err := g.dial()
 	if err != nil {
 		return err
-	}
-	conn, err := grpc.NewClient(g.broker, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		return usage("--broker %q: %v", g.broker, err)
 	}
 	defer conn.Close()
 	if deadline == 0 {
@@ -141,6 +134,22 @@ func (g *globals) call(ctx context.Context, deadline time.Duration, fn func(cont
 		return err
 	}
 	return nil
+}
+
+// dial checks the global flags and makes the broker's client connection.
+func (g *globals) dial() (*grpc.ClientConn, error) {
+	if err := g.check(g.extraFormats...); err != nil {
+		return nil, err
+	}
+	creds, err := g.tls.credentials()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(g.broker, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, usage("--broker %q: %v", g.broker, err)
+	}
+	return conn, nil
 }
 
 // rpcError turns a status error into an exitError with a plain message.

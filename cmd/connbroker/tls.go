@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"sync"
 
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/credentials"
@@ -49,7 +50,24 @@ func (f *tlsFlags) credentials() (credentials.TransportCredentials, error) {
 		if err != nil {
 			return nil, usage("--cert/--key: %v", err)
 		}
-		tc.Certificates = []tls.Certificate{c}
+		tc.GetClientCertificate = reloadingCert(f.cert, f.key, &c)
 	}
 	return credentials.NewTLS(tc), nil
+}
+
+// reloadingCert presents the key pair read from certFile and keyFile at
+// each handshake, so a long-running watcher (render --watch, exec) keeps
+// reconnecting after cert-manager or spiffe-helper renews the files; while
+// the files cannot be read (half-replaced), the last good pair is used.
+func reloadingCert(certFile, keyFile string, first *tls.Certificate) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	var mu sync.Mutex
+	last := first
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if c, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+			last = &c
+		}
+		return last, nil
+	}
 }

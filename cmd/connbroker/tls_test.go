@@ -97,3 +97,39 @@ policy:
 		t.Errorf("--show-secret did not print the secret")
 	}
 }
+
+// TestClientCertReload: the client certificate is re-read at each
+// handshake (a renewed pair is presented without a restart); a file that
+// cannot be read keeps the last good pair.
+func TestClientCertReload(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "reload CA")
+	a := ca.WriteFiles(t, dir, "a", testpki.Leaf{DNS: []string{"first.example"}})
+	b := ca.WriteFiles(t, t.TempDir(), "b", testpki.Leaf{DNS: []string{"renewed.example"}})
+	first, err := tls.LoadX509KeyPair(a.Cert, a.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := reloadingCert(a.Cert, a.Key, &first)
+	name := func() string {
+		c, err := get(nil)
+		if err != nil || c.Leaf == nil {
+			t.Fatalf("GetClientCertificate: %v", err)
+		}
+		return c.Leaf.DNSNames[0]
+	}
+	if n := name(); n != "first.example" {
+		t.Errorf("first: %s", n)
+	}
+	for _, p := range [][2]string{{b.Cert, a.Cert}, {b.Key, a.Key}} {
+		data, _ := os.ReadFile(p[0])
+		os.WriteFile(p[1], data, 0o600)
+	}
+	if n := name(); n != "renewed.example" {
+		t.Errorf("after renewal: %s", n)
+	}
+	os.WriteFile(a.Cert, []byte("half-written"), 0o600)
+	if n := name(); n != "renewed.example" {
+		t.Errorf("with a broken file: %s", n)
+	}
+}
