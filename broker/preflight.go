@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/connbroker/connbroker/broker/observe"
 	"github.com/connbroker/connbroker/broker/preflight"
 )
 
@@ -41,8 +42,28 @@ type PreflightRequest struct {
 // for a validation. Errors: *ArgError for a bad change (wrapping
 // preflight.ErrBadChange), *DeniedError, *NotFoundError,
 // preflight.ErrNoInventory when the broker keeps none, and the
-// inventory's own errors.
+// inventory's own errors. It emits observe.Preflight (observe.Denied when
+// the policy refuses it).
 func (s *Service) Preflight(ctx context.Context, req PreflightRequest) (*preflight.Report, error) {
+	rep, err := s.preflight(ctx, req)
+	if err != nil {
+		s.failed(ctx, req.Endpoint, err, func(string) observe.Event {
+			return observe.Preflight{Endpoint: req.Endpoint, Changes: req.Changes, Err: err}
+		})
+		return nil, err
+	}
+	e := observe.Preflight{Endpoint: rep.Endpoint, Status: string(rep.Status), AnyBreaks: rep.AnyBreaks}
+	for _, c := range rep.Changes {
+		e.Changes = append(e.Changes, c.String())
+	}
+	for _, g := range rep.Groups {
+		e.Apps += len(g.Apps)
+	}
+	s.emit(ctx, e)
+	return rep, nil
+}
+
+func (s *Service) preflight(ctx context.Context, req PreflightRequest) (*preflight.Report, error) {
 	ep, err := s.endpointFor(ctx, "endpoint", req.Endpoint)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -53,5 +54,17 @@ func TestPreflightIsAuthorised(t *testing.T) {
 	if err != nil || resp.GetStatus() != v1.PreflightStatus_PREFLIGHT_STATUS_OK || !resp.GetAnyBreaks() ||
 		resp.GetGroups()[0].GetApps()[0].GetFinding().GetCode() != diagnose.CodeServerRequiresTLS {
 		t.Errorf("preflight of reports: %v, %v; want OK, any_breaks, server-requires-tls", resp, err)
+	}
+	// Every call is in the audit trail: the refusal as denied, a preflight
+	// with what it found.
+	audit := f.audit.String()
+	for _, want := range []string{`"event":"denied","caller":"spiffe://prod/ns/orders/sa/api"`,
+		`"method":"/connbroker.v1.BrokerService/Preflight","endpoint":"reports","db_user":"reporter","outcome":"denied"`,
+		`"endpoint":"orders","outcome":"failed","code":"FailedPrecondition","reason":"inventory is off"`,
+		`"reason":"changes auth=iam: status no-apps-seen, 0 apps, any_breaks=false"`,
+		`"event":"preflight","caller":"spiffe://prod/ns/reports/sa/cron"`, `"reason":"changes require-tls: status ok, 1 apps, any_breaks=true"`} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit lacks %s:\n%s", want, audit)
+		}
 	}
 }
