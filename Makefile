@@ -18,6 +18,12 @@ GO_BINS     := connbrokerd connbroker connbroker-pam-check devstack
 
 export GOFLAGS := -buildvcs=false
 
+# Go modules: the server (.), the API stubs (proto) and the Go client
+# (clients/go), each with its own go.mod; `go ... ./...` at the root does
+# not enter the nested two, so each Go target runs once per module.
+GO_MODULES := . proto clients/go
+in_modules = for m in $(GO_MODULES); do (cd $$m && $(1)); done
+
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -107,6 +113,7 @@ build: ## Build the Go binaries into bin/
 	@go build -o $(BIN)/connbroker-pam-check ./cmd/connbroker-pam-check
 	@go build -o $(BIN)/connbroker-rdslike ./cmd/connbroker-rdslike
 	@go build -o $(BIN)/devstack ./internal/cmd/devstack
+	@$(call in_modules,go build ./...)
 
 .PHONY: generate
 generate: $(BUF) venv ## Regenerate Go and Python stubs from proto/ (offline, pinned) and docs/DRIVERS.md
@@ -138,7 +145,7 @@ lint: $(BUF) ## buf lint, buf breaking against main, gofmt, go vet
 	@$(BUF) lint
 	@echo "buf breaking against $(BUF_AGAINST)"; $(BUF) breaking --against '$(BUF_AGAINST)'
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	@go vet ./...
+	@$(call in_modules,go vet ./...)
 
 .PHONY: test
 test: deps build check-generated lint go-test py-test node-test java-unit-test ## Install what is needed and run every test (CI runs this)
@@ -150,11 +157,11 @@ java-unit-test: java-build ## clients/java's JUnit tests only (go-test runs its 
 .PHONY: go-test
 go-test: proof-deps ## Go tests with the race detector (real MariaDB and MySQL-8 peers, the preflight proof's apps)
 go-test: java-build ## Go tests with the race detector (real MariaDB and MySQL-8 peers; clients/java's need java-build)
-	go test -race -count=1 -timeout 20m ./...
+	$(call in_modules,go test -race -count=1 -timeout 20m ./...)
 
 .PHONY: test-short
 test-short: ## Fast tier: go test -short ./... (no database server, venv or node needed; integration tests skip)
-	go test -short -count=1 -timeout 10m ./...
+	$(call in_modules,go test -short -count=1 -timeout 10m ./...)
 
 .PHONY: py-test
 py-test: venv build ## Python client tests against the real broker and MariaDB

@@ -15,6 +15,8 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/connbroker/connbroker/clients/go v0.0.0
+	github.com/connbroker/connbroker/proto v0.0.0
 	github.com/go-mysql-org/go-mysql v1.16.0
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/google/go-cmp v0.7.0
@@ -89,4 +91,12 @@ require (
 tool (
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	google.golang.org/protobuf/cmd/protoc-gen-go
+)
+
+// The Go client and the API stubs are modules of their own (an app that
+// uses the client does not pull the server's dependencies); here they
+// are the local directories.
+replace (
+	github.com/connbroker/connbroker/clients/go => ./clients/go
+	github.com/connbroker/connbroker/proto => ./proto
 )

@@ -61,22 +61,9 @@ func (e *ArgError) Unwrap() []error { return []error{ErrInvalidArgument, e.Err} 
 // Method is an authentication method.
 type Method = config.AuthMethod
 
-// Evidence is one fact behind a resolution.
-type Evidence struct {
-	// Source is config, hostname, greeting, aws-api or account.
-	Source string
-	// Detail is the fact in plain words.
-	Detail string
-}
-
-// Resolution is the chosen method and plugin, with evidence.
-type Resolution struct {
-	Method   Method
-	Plugin   string
-	Evidence []Evidence
-	// TLSRequired says the login must use TLS.
-	TLSRequired bool
-}
+// Resolution is the chosen method and plugin, with evidence: broker/resolve's
+// one type for it.
+type Resolution = resolve.Result
 
 // TLS are the TLS settings a client must apply.
 type TLS struct {
@@ -179,9 +166,9 @@ func (s *Service) endpoint(field, name string) (*config.Endpoint, error) {
 func Resolve(ep *config.Endpoint) Resolution {
 	r, err := resolve.Decide(ep, resolve.Facts{})
 	if err != nil {
-		return Resolution{Method: ep.Auth, Plugin: ep.Plugin, Evidence: []Evidence{{Source: "config", Detail: err.Error()}}}
+		return Resolution{Method: ep.Auth, Plugin: ep.Plugin, Evidence: []validate.Evidence{{Source: "config", Detail: err.Error()}}}
 	}
-	return toResolution(r)
+	return r
 }
 
 // Params returns fresh connection parameters for endpoint, with hints for
@@ -399,16 +386,14 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	res := s.validator.Validate(cctx, target)
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
 	res.Method, res.Plugin = ep.Auth, ep.Plugin
-	for _, e := range resolution.Evidence {
-		res.Evidence = append(res.Evidence, validate.Evidence{Source: e.Source, Detail: e.Detail})
-	}
+	res.Evidence = append(res.Evidence, resolution.Evidence...)
 	// The prober replays the login only for a failure or when a transcript
 	// is asked for (diagnose: compare_drivers; doctor: an environment).
 	s.diagnoseLogin(cctx, ep, cred, &res, compare, !res.OK || compare || env != nil)
 	if env != nil {
 		res.Environment = s.predictEnvironment(cctx, ep, cred, *env, receivedAt)
 	}
-	if res.MySQLError != nil && res.MySQLError.Number == 1045 {
+	if res.MySQLError != nil && res.MySQLError.Code == 1045 {
 		res = s.afterAccessDenied(cctx, ep, target, res) // rotation.go
 	}
 	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "duration", time.Since(start))

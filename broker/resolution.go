@@ -119,12 +119,11 @@ func (s *Service) effective(ctx context.Context, ep *config.Endpoint) (*config.E
 	}
 	eff := *ep
 	eff.Auth, eff.Plugin = r.Method, r.Plugin
-	out := toResolution(r)
 	if s.cfg.Load().Endpoints[ep.Name] == ep { // not a request that raced a reload
-		s.res.put(ep, cachedResolution{ep: &eff, res: out, at: time.Now()})
+		s.res.put(ep, cachedResolution{ep: &eff, res: r, at: time.Now()})
 	}
 	s.log.InfoContext(ctx, "resolved auth", "endpoint", ep.Name, "method", r.Method, "plugin", r.Plugin, "evidence", len(r.Evidence))
-	return &eff, &out, nil
+	return &eff, &r, nil
 }
 
 // diagnosticSecret reads the password of ep's diagnostic account.
@@ -136,12 +135,4 @@ func (s *Service) diagnosticSecret(ctx context.Context, ep *config.Endpoint) (st
 		return "", fmt.Errorf("diagnostic account password: %w", err)
 	}
 	return cred.Secret.Reveal(), nil
-}
-
-func toResolution(r resolve.Result) Resolution {
-	out := Resolution{Method: r.Method, Plugin: r.Plugin, TLSRequired: r.TLSRequired}
-	for _, e := range r.Evidence {
-		out.Evidence = append(out.Evidence, Evidence{Source: e.Source, Detail: e.Detail})
-	}
-	return out
 }

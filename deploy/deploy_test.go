@@ -436,3 +436,49 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestDockerfileCopiesReplacedModules: the root go.mod replaces the API
+// stubs and the Go client with local directories, so `go mod download` in
+// the build stage needs their go.mod and go.sum copied before it runs.
+func TestDockerfileCopiesReplacedModules(t *testing.T) {
+	out, err := exec.Command("go", "mod", "edit", "-json", "../go.mod").Output()
+	if err != nil {
+		t.Fatalf("go mod edit -json: %v", err)
+	}
+	var mod struct {
+		Replace []struct{ New struct{ Path string } }
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		t.Fatal(err)
+	}
+	var local []string
+	for _, r := range mod.Replace {
+		if strings.HasPrefix(r.New.Path, "./") {
+			local = append(local, strings.TrimPrefix(r.New.Path, "./"))
+		}
+	}
+	if len(local) == 0 {
+		t.Fatal("go.mod replaces no module with a local directory (proto, clients/go)")
+	}
+	var copied []string
+	download := false
+	for _, l := range parseDockerfile(t)[0].Lines {
+		f := strings.Fields(l)
+		switch {
+		case strings.EqualFold(f[0], "COPY") && !download:
+			copied = append(copied, f[1:len(f)-1]...)
+		case strings.EqualFold(f[0], "RUN") && strings.Contains(l, "go mod download"):
+			download = true
+		}
+	}
+	if !download {
+		t.Fatal("build stage has no RUN go mod download")
+	}
+	for _, dir := range local {
+		for _, file := range []string{"go.mod", "go.sum"} {
+			if !slices.Contains(copied, dir+"/"+file) {
+				t.Errorf("build stage does not copy %s/%s before go mod download (copied: %v)", dir, file, copied)
+			}
+		}
+	}
+}

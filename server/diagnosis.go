@@ -35,7 +35,7 @@ func ProbeResultToProto(r broker.ProbeResult) *v1.ProbeResult {
 		if g.IsMariaDB() {
 			out.Flavor = v1.ServerFlavor_SERVER_FLAVOR_MARIADB
 		}
-		out.TlsOffered = g.Capabilities.Has(handshake.ClientSSL)
+		out.TlsOffered = g.OffersTLS()
 		if cs := g.Capabilities.String(); cs != "" {
 			out.Capabilities = strings.Split(cs, "|")
 		}

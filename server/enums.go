@@ -2,8 +2,10 @@ package server
 
 import (
 	"github.com/connbroker/connbroker/broker"
+	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/rdshost"
+	"github.com/connbroker/connbroker/broker/validate"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -87,6 +89,32 @@ var evidenceSources = map[string]v1.EvidenceSource{
 	"account":  v1.EvidenceSource_EVIDENCE_SOURCE_ACCOUNT,
 }
 
+var authMethods = map[config.AuthMethod]v1.AuthMethod{
+	config.AuthIAM:      v1.AuthMethod_AUTH_METHOD_IAM,
+	config.AuthPassword: v1.AuthMethod_AUTH_METHOD_PASSWORD,
+	config.AuthAuto:     v1.AuthMethod_AUTH_METHOD_AUTO,
+}
+
+var tlsModes = map[config.TLSMode]v1.TLSMode{
+	config.TLSDisabled:       v1.TLSMode_TLS_MODE_DISABLED,
+	config.TLSPreferred:      v1.TLSMode_TLS_MODE_PREFERRED,
+	config.TLSRequired:       v1.TLSMode_TLS_MODE_REQUIRED,
+	config.TLSVerifyCA:       v1.TLSMode_TLS_MODE_VERIFY_CA,
+	config.TLSVerifyIdentity: v1.TLSMode_TLS_MODE_VERIFY_IDENTITY,
+}
+
+var watchReasons = map[broker.WatchReason]v1.WatchReason{
+	broker.WatchInitial: v1.WatchReason_WATCH_REASON_INITIAL,
+	broker.WatchRefresh: v1.WatchReason_WATCH_REASON_REFRESH,
+	broker.WatchRotated: v1.WatchReason_WATCH_REASON_ROTATED,
+}
+
+func methodToProto(m config.AuthMethod) v1.AuthMethod { return authMethods[m] }
+
+func tlsModeToProto(m config.TLSMode) v1.TLSMode { return tlsModes[m] }
+
+func watchReasonToProto(r broker.WatchReason) v1.WatchReason { return watchReasons[r] }
+
 func handshakeResultToProto(r handshake.Result) v1.HandshakeResult { return handshakeResults[r] }
 
 func directionToProto(d handshake.Direction) v1.EventDirection { return eventDirections[d] }
@@ -106,7 +134,7 @@ func partitionToProto(p string) v1.AWSPartition { return partitions[p] }
 
 func stageNameToProto(n string) v1.StageName { return stageNames[n] }
 
-func evidenceToProto(es []broker.Evidence) []*v1.Evidence {
+func evidenceToProto(es []validate.Evidence) []*v1.Evidence {
 	out := make([]*v1.Evidence, 0, len(es))
 	for _, e := range es {
 		out = append(out, &v1.Evidence{Source: evidenceSources[e.Source], Detail: e.Detail})

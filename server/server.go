@@ -23,7 +23,6 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
-	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/validate"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
@@ -279,49 +278,17 @@ func resultToProto(r validate.Result, ep *config.Endpoint) *v1.EndpointValidatio
 		out.Tls = &v1.TLSInfo{Version: r.TLSVersion, Cipher: r.TLSCipher}
 	}
 	if e := r.MySQLError; e != nil {
-		out.Error = &v1.MySQLError{Number: uint32(e.Number), SqlState: e.SQLState, Message: e.Message}
+		out.Error = &v1.MySQLError{Number: uint32(e.Code), SqlState: e.SQLState, Message: e.Message}
 	}
 	switch {
 	case r.Method != "": // the method the login used (resolved, for auth: auto)
-		var ev []broker.Evidence
-		for _, e := range r.Evidence {
-			ev = append(ev, broker.Evidence{Source: e.Source, Detail: e.Detail})
-		}
 		// As broker/resolve decides it: IAM and clear-text plugins need TLS.
-		tlsRequired := r.Method == config.AuthIAM || r.Plugin == handshake.PluginClearPassword || (ep != nil && ep.TLS.Mode.Requires())
-		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: ev, TLSRequired: tlsRequired})
+		tlsRequired := config.ClearText(r.Method, r.Plugin) || (ep != nil && ep.TLS.Mode.Requires())
+		out.Resolution = resolutionToProto(broker.Resolution{Method: r.Method, Plugin: r.Plugin, Evidence: r.Evidence, TLSRequired: tlsRequired})
 	case ep != nil && ep.Auth != config.AuthAuto: // failed before the login: what the config says
 		out.Resolution = resolutionToProto(broker.Resolve(ep))
 	}
 	out.Transcript, out.Findings, out.Drivers = TranscriptToProto(r.Transcript), FindingsToProto(r.Findings), predictionsToProto(r.Drivers)
 	out.Environment = environmentToProto(r.Environment)
 	return out
-}
-
-func methodToProto(m config.AuthMethod) v1.AuthMethod {
-	switch m {
-	case config.AuthIAM:
-		return v1.AuthMethod_AUTH_METHOD_IAM
-	case config.AuthPassword:
-		return v1.AuthMethod_AUTH_METHOD_PASSWORD
-	case config.AuthAuto:
-		return v1.AuthMethod_AUTH_METHOD_AUTO
-	}
-	return v1.AuthMethod_AUTH_METHOD_UNSPECIFIED
-}
-
-func tlsModeToProto(m config.TLSMode) v1.TLSMode {
-	switch m {
-	case config.TLSDisabled:
-		return v1.TLSMode_TLS_MODE_DISABLED
-	case config.TLSPreferred:
-		return v1.TLSMode_TLS_MODE_PREFERRED
-	case config.TLSRequired:
-		return v1.TLSMode_TLS_MODE_REQUIRED
-	case config.TLSVerifyCA:
-		return v1.TLSMode_TLS_MODE_VERIFY_CA
-	case config.TLSVerifyIdentity:
-		return v1.TLSMode_TLS_MODE_VERIFY_IDENTITY
-	}
-	return v1.TLSMode_TLS_MODE_UNSPECIFIED
 }

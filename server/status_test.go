@@ -66,6 +66,9 @@ func TestEnumsCover(t *testing.T) {
 	cover("AWSPartition", numbers(partitions), v1.AWSPartition(0).Descriptor())
 	cover("StageName", numbers(stageNames), v1.StageName(0).Descriptor())
 	cover("EvidenceSource", numbers(evidenceSources), v1.EvidenceSource(0).Descriptor())
+	cover("AuthMethod", numbers(authMethods), v1.AuthMethod(0).Descriptor())
+	cover("TLSMode", numbers(tlsModes), v1.TLSMode(0).Descriptor())
+	cover("WatchReason", numbers(watchReasons), v1.WatchReason(0).Descriptor())
 }
 
 func numbers[K comparable, E interface {

@@ -47,15 +47,3 @@ func (s *Server) WatchConnectionParams(req *v1.WatchConnectionParamsRequest, str
 	}
 	return s.fail(ctx, "WatchConnectionParams", err)
 }
-
-func watchReasonToProto(r broker.WatchReason) v1.WatchReason {
-	switch r {
-	case broker.WatchInitial:
-		return v1.WatchReason_WATCH_REASON_INITIAL
-	case broker.WatchRefresh:
-		return v1.WatchReason_WATCH_REASON_REFRESH
-	case broker.WatchRotated:
-		return v1.WatchReason_WATCH_REASON_ROTATED
-	}
-	return v1.WatchReason_WATCH_REASON_UNSPECIFIED
-}

@@ -29,6 +29,8 @@ import (
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/connbroker/connbroker/broker/handshake"
 )
 
 // Defaults of Options.
@@ -169,9 +171,9 @@ type Target struct {
 func PluginFor(clientPasswordAuthType string) string {
 	switch clientPasswordAuthType {
 	case "MYSQL_NATIVE_PASSWORD":
-		return "mysql_native_password"
+		return handshake.PluginNative
 	case "MYSQL_CACHING_SHA2_PASSWORD":
-		return "caching_sha2_password"
+		return handshake.PluginCachingSHA2
 	}
 	return ""
 }

@@ -239,8 +239,14 @@ func (e *Endpoint) UsesAWSAPI() bool {
 // ClearText reports whether the endpoint's secret travels in clear text
 // (inside TLS): IAM tokens always do, and so does a password for a
 // mysql_clear_password account. Drivers must opt in to clear text for it.
-func (e *Endpoint) ClearText() bool {
-	return e.Auth == AuthIAM || e.Plugin == handshake.PluginClearPassword
+func (e *Endpoint) ClearText() bool { return ClearText(e.Auth, e.Plugin) }
+
+// ClearText reports whether a login with method and client plugin sends
+// the secret in clear text (inside TLS): the one test behind
+// Endpoint.ClearText, hints.Input.ClearText and a resolution's
+// TLSRequired.
+func ClearText(method AuthMethod, plugin string) bool {
+	return method == AuthIAM || plugin == handshake.PluginClearPassword
 }
 
 // Addr returns host:port: the database's own address (what IAM tokens

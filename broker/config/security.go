@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/connbroker/connbroker/broker/handshake"
 	"github.com/connbroker/connbroker/broker/policy"
 )
 
@@ -232,7 +233,7 @@ func (c *Config) SecurityWarnings() []SecurityWarning {
 			out = append(out, SecurityWarning{p + ".tls.mode", "required does not verify the certificate: an impostor with any certificate receives the password on caching_sha2_password full authentication, sha256_password or mysql_clear_password; the broker's validator refuses those steps (use verify-identity)"})
 		}
 		switch e.Plugin {
-		case "sha256_password", "caching_sha2_password", "mysql_clear_password":
+		case handshake.PluginSHA256, handshake.PluginCachingSHA2, handshake.PluginClearPassword:
 			out = append(out, SecurityWarning{p + ".plugin", e.Plugin + " without verified TLS: every full login sends the password in a form the server (whoever answers) can read, and the broker's validator does too because the plugin is configured (use tls.mode verify-identity)"})
 		}
 	}

@@ -67,12 +67,19 @@ func (p *Passwords) Issue(_ context.Context, ep *config.Endpoint) (Credential, e
 // Invalidate forgets a cached file so the next Issue re-reads it (after a
 // login failed with 1045, in case the secret rotated).
 func (p *Passwords) Invalidate(ep *config.Endpoint) {
-	if ep.Password == nil || ep.Password.File == "" {
+	if ep.Password != nil {
+		forget(&p.mu, p.files, ep.Password.File)
+	}
+}
+
+// forget deletes key from the cache m guarded by mu ("" is never cached).
+func forget[V any](mu *sync.Mutex, m map[string]V, key string) {
+	if key == "" {
 		return
 	}
-	p.mu.Lock()
-	delete(p.files, ep.Password.File)
-	p.mu.Unlock()
+	mu.Lock()
+	delete(m, key)
+	mu.Unlock()
 }
 
 // readFile returns the password in path; cached is true when the file is

@@ -135,12 +135,9 @@ func parseSecret(v string) (string, error) {
 // Invalidate drops the cached value of ep's secret, so the next Issue
 // reads AWSCURRENT again (after a login failed with 1045).
 func (s *Secrets) Invalidate(ep *config.Endpoint) {
-	if ep.Password == nil || ep.Password.SecretsManager == "" {
-		return
+	if ep.Password != nil {
+		forget(&s.mu, s.cache, ep.Password.SecretsManager)
 	}
-	s.mu.Lock()
-	delete(s.cache, ep.Password.SecretsManager)
-	s.mu.Unlock()
 }
 
 // Pending returns the AWSPENDING value of ep's secret when a rotation is

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/handshake"
 )
 
 // ErrNoCertificates means a CA bundle held no usable certificate.
@@ -56,15 +57,7 @@ func Config(mode config.TLSMode, caPEM []byte, serverName string) (*tls.Config, 
 }
 
 func verifyChain(cs tls.ConnectionState, roots *x509.CertPool) error {
-	if len(cs.PeerCertificates) == 0 {
-		return errors.New("server sent no certificate")
-	}
-	inter := x509.NewCertPool()
-	for _, c := range cs.PeerCertificates[1:] {
-		inter.AddCert(c)
-	}
-	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-	if err != nil {
+	if err := handshake.VerifyPeer(cs.PeerCertificates, x509.VerifyOptions{Roots: roots}); err != nil {
 		return fmt.Errorf("verify server certificate chain: %w", err)
 	}
 	return nil

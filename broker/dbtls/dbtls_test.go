@@ -36,8 +36,8 @@ func pki(t *testing.T) ([]byte, tls.Certificate) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// handshake runs a real TLS handshake over a loopback TCP connection.
-func handshake(t *testing.T, cert tls.Certificate, client *tls.Config) error {
+// tlsHandshake runs a real TLS handshake over a loopback TCP connection.
+func tlsHandshake(t *testing.T, cert tls.Certificate, client *tls.Config) error {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -87,7 +87,7 @@ func TestConfigModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = handshake(t, cert, c)
+			err = tlsHandshake(t, cert, c)
 			if (err == nil) != tt.ok {
 				t.Fatalf("handshake err = %v, want ok=%v", err, tt.ok)
 			}

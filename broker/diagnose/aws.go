@@ -38,7 +38,7 @@ func awsFindings(in Input, tr *handshake.Transcript, probed, failed bool, add fu
 				fmt.Sprintf("RDS Proxy %q requires IAM authentication (AWS API: Auth IAMAuth REQUIRED), and this endpoint sent a static password: the proxy refuses every password, even the database user's right one", a.ID),
 				"set auth: iam (or auth: auto) for this endpoint and give the caller's role rds-db:connect; or set the proxy's IAMAuth to DISABLED to log in with the secret's password")
 		}
-		if want := awsapi.PluginFor(p.ClientPasswordAuthType()); want != "" && in.Plugin != "" && !in.IAM && in.Plugin != want && in.Plugin != "mysql_clear_password" {
+		if want := awsapi.PluginFor(p.ClientPasswordAuthType()); want != "" && in.Plugin != "" && !in.IAM && in.Plugin != want && in.Plugin != handshake.PluginClearPassword {
 			add(CodeProxyClientAuthType, sev,
 				fmt.Sprintf("RDS Proxy %q asks clients for %s (AWS API: ClientPasswordAuthType %s), but this endpoint assumes %s", a.ID, want, p.ClientPasswordAuthType(), in.Plugin),
 				fmt.Sprintf("set plugin: %s for this endpoint (drivers then get the matching options), or change the proxy's ClientPasswordAuthType to match the clients", want))

@@ -437,7 +437,7 @@ func serverFinding(in Input, tr *handshake.Transcript, e *handshake.ServerError,
 		return
 	}
 	denied := fmt.Sprintf("the server answered 1045 (%s) %q", e.SQLState, e.Message)
-	iamAccount := in.AccountPlugin == "AWSAuthenticationPlugin" || in.AccountPlugin == "pam" || in.AccountPlugin == "mysql_clear_password"
+	iamAccount := handshake.ClearTextServerPlugin(in.AccountPlugin)
 	switch {
 	case tokenBad:
 		// the token findings say why
@@ -459,7 +459,7 @@ func serverFinding(in Input, tr *handshake.Transcript, e *handshake.ServerError,
 			"enable TLS with verification (tls.mode: verify-identity) for this endpoint")
 	case keyRefused(tr):
 		rsaFinding(tr, denied, add)
-	case !tr.Outcome.TLS && tr.Greeting != nil && tr.Greeting.Capabilities.Has(handshake.ClientSSL):
+	case !tr.Outcome.TLS && tr.Greeting != nil && tr.Greeting.OffersTLS():
 		// MariaDB and MySQL answer a REQUIRE SSL account on plain TCP with the
 		// same 1045 as a wrong password: the transcript shows only that the
 		// login went without TLS to a server that offers it.
@@ -482,15 +482,9 @@ func errFinding(in Input, tr *handshake.Transcript, err error, add func(code str
 	if errors.As(err, &se) {
 		stage = se.Stage
 	}
-	var dnsErr *net.DNSError
 	var tlsErr *handshake.TLSError
 	switch {
-	case errors.As(err, &dnsErr):
-		add(CodeDNSFailure, SeverityError, fmt.Sprintf("the host name %q does not resolve: %s", dnsErr.Name, dnsErr.Err),
-			"check the host name (a typo, a deleted instance, or a private zone not visible from here)")
-	case errors.Is(err, syscall.ECONNREFUSED):
-		add(CodeConnectionRefused, SeverityError, "the connection was refused: nothing listens on "+tr.Addr,
-			"check the port, and that the server or proxy is running")
+	case reachFinding(err, tr.Addr, add):
 	case stage == handshake.StageDial && se.Timeout():
 		add(CodeConnectTimeout, SeverityError, "the TCP connection to "+tr.Addr+" timed out",
 			"check security groups, network ACLs and routes between this host and the endpoint")
@@ -578,7 +572,7 @@ func rsaFinding(tr *handshake.Transcript, denied string, add func(code string, s
 	if e, ok := tr.Find(handshake.KindRSAKeyRequest); ok && e.Fields["plugin"] != "" {
 		plugin = e.Fields["plugin"]
 	}
-	if tr.Greeting != nil && tr.Greeting.Capabilities.Has(handshake.ClientSSL) {
+	if tr.Greeting != nil && tr.Greeting.OffersTLS() {
 		add(CodeCachingSHA2OnlyTLS, SeverityError,
 			fmt.Sprintf("%s: the server asked for %s full authentication, the client asked for the server's RSA public key on a connection without TLS, and the server answered with an error instead of the key; this server exchanges the password only over TLS (it has no RSA key, or is a proxy that supports %s only over TLS)", denied, plugin, plugin),
 			"connect with TLS (tls.mode: verify-identity): over TLS the password travels inside the TLS session and no RSA key is needed")
@@ -609,11 +603,27 @@ func clientFinding(in Input, c ClientError, add func(code string, sev Severity, 
 		"make the driver use TCP (protocol=tcp in its option file, --protocol=TCP for the CLIs), or point its socket option at the server's socket")
 }
 
+// reachFinding adds the finding for a host name that does not resolve or a
+// connection refused at addr, the prober's and the real driver's alike;
+// false (nothing added) for any other error.
+func reachFinding(err error, addr string, add func(code string, sev Severity, cause, fix string)) bool {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr):
+		add(CodeDNSFailure, SeverityError, fmt.Sprintf("the host name %q does not resolve: %s", dnsErr.Name, dnsErr.Err),
+			"check the host name (a typo, a deleted instance, or a private zone not visible from here)")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		add(CodeConnectionRefused, SeverityError, "the connection was refused: nothing listens on "+addr,
+			"check the port, and that the server or proxy is running")
+	default:
+		return false
+	}
+	return true
+}
+
 // loginFinding explains the real driver's error by its type.
 func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, tokenBad bool, add func(code string, sev Severity, cause, fix string)) {
 	err := l.Err
-	var me *mysql.MySQLError
-	var dnsErr *net.DNSError
 	var cve *tls.CertificateVerificationError
 	var withheld interface{ SecretWithheld() bool }
 	switch {
@@ -623,8 +633,8 @@ func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, token
 	case l.Stage == "query":
 		add(CodeServerError, SeverityError, "go-sql-driver logged in, but its first query failed: "+err.Error(),
 			"check the account's privileges and the server's state (the login itself works)")
-	case errors.As(err, &me):
-		serverFinding(in, tr, &handshake.ServerError{Code: me.Number, SQLState: sqlState(me.SQLState), Message: me.Message}, clearAsked, tokenBad, add)
+	case handshake.DriverServerError(err) != nil:
+		serverFinding(in, tr, handshake.DriverServerError(err), clearAsked, tokenBad, add)
 	case errors.Is(err, mysql.ErrCleartextPassword) && !in.IAM && in.Token == nil:
 		add(CodeStaticPasswordToIAM, SeverityError,
 			"the server switched go-sql-driver's login to mysql_clear_password (how RDS/RDS Proxy IAM and PAM accounts authenticate), and this endpoint sends a static password: the account most likely expects an IAM token",
@@ -638,12 +648,7 @@ func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, token
 	case errors.As(err, &cve) || isX509(err):
 		add(CodeCAMismatch, SeverityError, "go-sql-driver could not verify the server's certificate: "+err.Error(),
 			"trust the CA that issued the server's certificate (tls.ca) and check tls.server_name")
-	case errors.As(err, &dnsErr):
-		add(CodeDNSFailure, SeverityError, fmt.Sprintf("the host name %q does not resolve: %s", dnsErr.Name, dnsErr.Err),
-			"check the host name (a typo, a deleted instance, or a private zone not visible from here)")
-	case errors.Is(err, syscall.ECONNREFUSED):
-		add(CodeConnectionRefused, SeverityError, "the connection was refused: nothing listens on "+tr.Addr,
-			"check the port, and that the server or proxy is running")
+	case reachFinding(err, tr.Addr, add):
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		add(CodeConnectTimeout, SeverityError, "go-sql-driver timed out during the "+orDefault(l.Stage, "login")+" stage",
 			"check security groups, network ACLs and routes, and the server's load")
@@ -651,13 +656,6 @@ func loginFinding(in Input, tr *handshake.Transcript, l Login, clearAsked, token
 		add(CodeServerError, SeverityError, "go-sql-driver's login failed at the "+orDefault(l.Stage, "login")+" stage: "+err.Error(),
 			"see the transcript and the server's error log")
 	}
-}
-
-func sqlState(b [5]byte) string {
-	if b == [5]byte{} {
-		return ""
-	}
-	return string(b[:])
 }
 
 func isTimeout(err error) bool {

@@ -26,6 +26,47 @@ const (
 	PluginDialog        = "dialog"
 )
 
+// Server-side authentication plugin names, as mysql.user.plugin (MySQL) or
+// mysql.global_priv's plugin (MariaDB) spells them, where they differ from
+// the client plugin's name.
+const (
+	// ServerPluginEd25519 is MariaDB's ed25519 account plugin (the client
+	// plugin is PluginEd25519).
+	ServerPluginEd25519 = "ed25519"
+	// ServerPluginRDSIAM is the plugin of an RDS/Aurora IAM account.
+	ServerPluginRDSIAM = "AWSAuthenticationPlugin"
+	// ServerPluginPAM is MariaDB's PAM plugin.
+	ServerPluginPAM = "pam"
+	// ServerPluginAuthPAM is Percona Server's PAM plugin.
+	ServerPluginAuthPAM = "auth_pam"
+)
+
+// ClearTextServerPlugin reports whether an account with this server-side
+// plugin takes the secret in clear text (the client answers with
+// mysql_clear_password): RDS IAM accounts, PAM (MariaDB's pam, Percona's
+// auth_pam) and mysql_clear_password itself. The one classification of
+// account plugins: broker/resolve decides the method with it and
+// broker/diagnose explains a refusal with it.
+func ClearTextServerPlugin(server string) bool {
+	switch server {
+	case ServerPluginRDSIAM, PluginClearPassword, ServerPluginPAM, ServerPluginAuthPAM:
+		return true
+	}
+	return false
+}
+
+// ClientPluginFor maps a server-side account plugin to the client plugin
+// that logs in to it; "" for "".
+func ClientPluginFor(server string) string {
+	switch {
+	case server == ServerPluginEd25519:
+		return PluginEd25519
+	case ClearTextServerPlugin(server):
+		return PluginClearPassword
+	}
+	return server
+}
+
 // scramble20 returns the 20-byte nonce native and caching_sha2 use: MySQL
 // sends 20 bytes plus a NUL in an AuthSwitchRequest.
 func scramble20(data []byte) []byte {

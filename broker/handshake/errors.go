@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -116,6 +118,21 @@ type ServerError struct {
 	SQLState string
 	// Message is the server's human-readable message.
 	Message string
+}
+
+// DriverServerError returns the ERR packet go-sql-driver received, found
+// inside err (a *mysql.MySQLError), as this package's one type for it; nil
+// when err holds none. An SQLSTATE of zero bytes (no '#' marker) is "".
+func DriverServerError(err error) *ServerError {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return nil
+	}
+	e := &ServerError{Code: me.Number, SQLState: string(me.SQLState[:]), Message: me.Message}
+	if me.SQLState == [5]byte{} {
+		e.SQLState = ""
+	}
+	return e
 }
 
 // Error implements error.

@@ -105,6 +105,17 @@ type Greeting struct {
 	MariaDBCapabilities uint32
 }
 
+// Flavor is "MariaDB" or "MySQL", as IsMariaDB decides.
+func (g *Greeting) Flavor() string {
+	if g.IsMariaDB() {
+		return "MariaDB"
+	}
+	return "MySQL"
+}
+
+// OffersTLS reports whether the server offers TLS (CLIENT_SSL).
+func (g *Greeting) OffersTLS() bool { return g.Capabilities.Has(ClientSSL) }
+
 // IsMariaDB reports whether the greeting comes from MariaDB.
 func (g *Greeting) IsMariaDB() bool {
 	return strings.Contains(g.ServerVersion, "MariaDB") || !g.Capabilities.Has(ClientLongPassword)
@@ -218,7 +229,7 @@ func ParseAuthSwitchRequest(payload []byte) (*AuthSwitchRequest, error) {
 		return nil, r.err
 	}
 	if r.remaining() == 0 {
-		return &AuthSwitchRequest{PluginName: "mysql_old_password"}, nil
+		return &AuthSwitchRequest{PluginName: PluginOldPassword}, nil
 	}
 	// string<NUL> plugin name.
 	name := r.nulString("plugin name")

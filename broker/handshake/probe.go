@@ -262,17 +262,13 @@ func (s *session) readGreeting() error {
 		return s.fail(err)
 	}
 	s.greeting, s.tr.Greeting = g, g
-	flavor := "MySQL"
-	if g.IsMariaDB() {
-		flavor = "MariaDB"
-	}
-	s.tr.add(FromServer, KindGreeting, fmt.Sprintf("%s %s, plugin %s, TLS %s, connection id %d", flavor, g.ServerVersion,
-		orNone(g.AuthPluginName), yesNo(g.Capabilities.Has(ClientSSL), "offered", "not offered"), g.ConnectionID),
+	s.tr.add(FromServer, KindGreeting, fmt.Sprintf("%s %s, plugin %s, TLS %s, connection id %d", g.Flavor(), g.ServerVersion,
+		orNone(g.AuthPluginName), yesNo(g.OffersTLS(), "offered", "not offered"), g.ConnectionID),
 		map[string]string{
 			"version":       g.ServerVersion,
-			"flavor":        flavor,
+			"flavor":        g.Flavor(),
 			"plugin":        g.AuthPluginName,
-			"ssl":           strconv.FormatBool(g.Capabilities.Has(ClientSSL)),
+			"ssl":           strconv.FormatBool(g.OffersTLS()),
 			"capabilities":  g.Capabilities.String(),
 			"connection_id": strconv.FormatUint(uint64(g.ConnectionID), 10),
 			"charset":       strconv.Itoa(int(g.CharacterSet)),
@@ -291,14 +287,14 @@ func (s *session) readGreeting() error {
 }
 
 func (s *session) maybeTLS() error {
-	if s.t.TLS == nil && s.t.Profile.PrefersTLS && s.greeting.Capabilities.Has(ClientSSL) {
+	if s.t.TLS == nil && s.t.Profile.PrefersTLS && s.greeting.OffersTLS() {
 		s.tr.add(Local, KindTLSPreferred, s.t.Profile.Name+" upgrades to TLS by default when the server offers it, without verifying the certificate (PREFERRED)", map[string]string{"mode": "preferred"})
 		s.t.TLS = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // what the driver does by default
 	}
 	if s.t.TLS == nil {
 		return nil
 	}
-	if !s.greeting.Capabilities.Has(ClientSSL) {
+	if !s.greeting.OffersTLS() {
 		if s.t.Profile.InsistsOnTLS {
 			return s.stop(StopReason{Code: StopServerLacksTLS,
 				Detail: "TLS is configured but the server does not offer it; the driver refuses to go on"})
@@ -334,15 +330,7 @@ func (s *session) maybeTLS() error {
 		cfg.InsecureSkipVerify = true
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			peer = cs.PeerCertificates
-			if len(peer) == 0 {
-				verifyErr = errors.New("server sent no certificate")
-				return verifyErr
-			}
-			inter := x509.NewCertPool()
-			for _, c := range peer[1:] {
-				inter.AddCert(c)
-			}
-			_, verifyErr = peer[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: name, Intermediates: inter, CurrentTime: clock()})
+			verifyErr = VerifyPeer(peer, x509.VerifyOptions{Roots: roots, DNSName: name, CurrentTime: clock()})
 			return verifyErr
 		}
 	} else if verifies {

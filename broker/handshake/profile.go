@@ -193,17 +193,29 @@ func (p *Profile) TargetTLS(ep *tls.Config) (*tls.Config, error) {
 	roots := ep.RootCAs
 	c.InsecureSkipVerify = true //nolint:gosec // the chain is verified below, the name is not (verify-ca)
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("verify-ca: the server sent no certificate")
-		}
-		inter := x509.NewCertPool()
-		for _, ic := range cs.PeerCertificates[1:] {
-			inter.AddCert(ic)
-		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-		return err
+		return VerifyPeer(cs.PeerCertificates, x509.VerifyOptions{Roots: roots})
 	}
 	return c, nil
+}
+
+// ErrNoCertificate means the server sent no certificate in its TLS
+// handshake. Do not retry: the server's TLS setup is broken.
+var ErrNoCertificate = errors.New("server sent no certificate")
+
+// VerifyPeer verifies the certificate chain a server sent (leaf first, the
+// rest as intermediates) with opts: Roots nil means the system roots, an
+// empty DNSName skips the name check (verify-ca). It is the one chain check
+// of the prober, of a verify-ca Profile and of broker/dbtls.
+func VerifyPeer(certs []*x509.Certificate, opts x509.VerifyOptions) error {
+	if len(certs) == 0 {
+		return ErrNoCertificate
+	}
+	opts.Intermediates = x509.NewCertPool()
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	_, err := certs[0].Verify(opts)
+	return err
 }
 
 // Supports reports whether the driver can run plugin.

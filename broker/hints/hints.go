@@ -78,7 +78,13 @@ type Input struct {
 }
 
 // ClearText reports whether the secret travels in clear text inside TLS.
-func (in Input) ClearText() bool { return in.IAM || in.Plugin == handshake.PluginClearPassword }
+func (in Input) ClearText() bool {
+	method := config.AuthPassword
+	if in.IAM {
+		method = config.AuthIAM
+	}
+	return config.ClearText(method, in.Plugin)
+}
 
 // ConnectHost is the host drivers connect to: Dial's host when set, else
 // Host.

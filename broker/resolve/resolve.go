@@ -33,14 +33,6 @@ var ErrNoAccount = errors.New("no such account in mysql.user")
 // retry: set auth explicitly or configure a diagnostic account.
 var ErrUndecided = errors.New("auth method cannot be resolved from the evidence")
 
-// Evidence is one fact behind a resolution.
-type Evidence struct {
-	// Source is "config", "account", "hostname", "greeting".
-	Source string
-	// Detail states the fact in plain words.
-	Detail string
-}
-
 // Result is a resolved method with its evidence.
 type Result struct {
 	// Method is iam or password (never auto).
@@ -50,7 +42,7 @@ type Result struct {
 	// TLSRequired says the login must use TLS (IAM always does).
 	TLSRequired bool
 	// Evidence lists the facts, strongest first.
-	Evidence []Evidence
+	Evidence []validate.Evidence
 }
 
 // Facts are the gathered inputs of a resolution. Zero values mean unknown.
@@ -68,29 +60,11 @@ type Facts struct {
 	AWS *awsapi.Facts
 }
 
-// clearTextPlugins are server-side plugins that take the secret in clear
-// text: RDS IAM accounts (AWSAuthenticationPlugin), PAM.
-var clearTextPlugins = map[string]bool{"AWSAuthenticationPlugin": true, "mysql_clear_password": true, "pam": true, "auth_pam": true}
-
-// clientPlugin maps a server-side plugin to the client plugin.
-func clientPlugin(server string) string {
-	switch server {
-	case "ed25519":
-		return "client_ed25519"
-	case "":
-		return ""
-	}
-	if clearTextPlugins[server] {
-		return "mysql_clear_password"
-	}
-	return server
-}
-
 // Decide resolves ep's method from facts. It never does I/O.
 func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	var r Result
 	ev := func(src, format string, a ...any) {
-		r.Evidence = append(r.Evidence, Evidence{src, fmt.Sprintf(format, a...)})
+		r.Evidence = append(r.Evidence, validate.Evidence{Source: src, Detail: fmt.Sprintf(format, a...)})
 	}
 	host, isRDS := rdshost.Parse(ep.Host)
 	var proxy *awsapi.Proxy
@@ -104,7 +78,7 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	case config.AuthAuto:
 		ev("config", "auth: auto")
 		switch {
-		case f.AccountPlugin != "" && clearTextPlugins[f.AccountPlugin]:
+		case handshake.ClearTextServerPlugin(f.AccountPlugin):
 			r.Method = config.AuthIAM
 			ev("account", "%s uses the %s plugin, which takes an IAM token in clear text", ep.User, f.AccountPlugin)
 		case f.AccountPlugin != "":
@@ -128,9 +102,9 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 		if r.Method == config.AuthIAM && ep.Region == "" {
 			return r, fmt.Errorf("endpoint %s: %w: IAM needs a region (set region)", ep.Name, ErrUndecided)
 		}
-		r.Plugin = clientPlugin(f.AccountPlugin)
+		r.Plugin = handshake.ClientPluginFor(f.AccountPlugin)
 		if r.Method == config.AuthIAM {
-			r.Plugin = "mysql_clear_password"
+			r.Plugin = handshake.PluginClearPassword
 		}
 		if proxy != nil && r.Method == config.AuthPassword && f.AccountPlugin == "" {
 			if p := awsapi.PluginFor(proxy.ClientPasswordAuthType()); p != "" {
@@ -155,19 +129,15 @@ func Decide(ep *config.Endpoint, f Facts) (Result, error) {
 	}
 	awsTLS := awsEvidence(f.AWS, ev)
 	if g := f.Greeting; g != nil {
-		flavor := "MySQL"
-		if g.IsMariaDB() {
-			flavor = "MariaDB"
-		}
-		ev("greeting", "%s %s announces %s, TLS %s", flavor, g.ServerVersion, orNone(g.AuthPluginName),
-			map[bool]string{true: "offered", false: "not offered"}[g.Capabilities.Has(handshake.ClientSSL)])
+		ev("greeting", "%s %s announces %s, TLS %s", g.Flavor(), g.ServerVersion, orNone(g.AuthPluginName),
+			map[bool]string{true: "offered", false: "not offered"}[g.OffersTLS()])
 		if r.Plugin == "" {
 			r.Plugin = g.AuthPluginName
 		}
 	} else if f.GreetingErr != nil {
 		ev("greeting", "not read: %v", f.GreetingErr)
 	}
-	r.TLSRequired = r.Method == config.AuthIAM || ep.TLS.Mode.Requires() || r.Plugin == "mysql_clear_password" || awsTLS
+	r.TLSRequired = config.ClearText(r.Method, r.Plugin) || ep.TLS.Mode.Requires() || awsTLS
 	if r.Method == config.AuthIAM {
 		ev("config", "IAM tokens are only accepted over TLS")
 	}

@@ -11,19 +11,6 @@ import (
 // This file classifies the driver's errors by their types, never by their
 // text: the explanation in plain words is broker/diagnose's job.
 
-// mysqlError returns the server's error packet inside err, or nil.
-func mysqlError(err error) *MySQLError {
-	var me *mysql.MySQLError
-	if !errors.As(err, &me) {
-		return nil
-	}
-	e := &MySQLError{Number: me.Number, SQLState: string(me.SQLState[:]), Message: me.Message}
-	if e.SQLState == "\x00\x00\x00\x00\x00" {
-		e.SQLState = ""
-	}
-	return e
-}
-
 // IsTLSFailure reports whether err is a failed TLS upgrade: a certificate
 // that did not verify, a TLS alert or record error, or a server without
 // TLS when TLS was required.

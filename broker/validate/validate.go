@@ -74,13 +74,6 @@ type Stage struct {
 	Err error
 }
 
-// MySQLError is the server's error packet.
-type MySQLError struct {
-	Number   uint16
-	SQLState string
-	Message  string
-}
-
 // Result is the outcome of one attempt.
 type Result struct {
 	Endpoint      string
@@ -90,7 +83,8 @@ type Result struct {
 	CurrentUser   string
 	TLSVersion    string
 	TLSCipher     string
-	MySQLError    *MySQLError
+	// MySQLError is the server's ERR packet, if the login got one.
+	MySQLError *handshake.ServerError
 	// Reason is the verdict on a failure: broker.Service sets it to the
 	// primary finding's cause and fix (diagnose.Verdict); Validate alone
 	// sets the failed stage and its raw error.
@@ -130,9 +124,12 @@ func (r *Result) fail(st Stage, err error) Result {
 	return *r
 }
 
-// Evidence is one fact behind the auth method used.
+// Evidence is one fact behind an auth method: behind a resolution
+// (broker/resolve, broker.Resolution) and behind the method a validation's
+// login used (Result.Evidence). It lives here, the lowest package of the
+// three, so that all of them share this one type.
 type Evidence struct {
-	// Source is config, account, hostname or greeting.
+	// Source is config, account, hostname, greeting or aws-api.
 	Source string
 	// Detail is the fact in plain words.
 	Detail string
@@ -301,7 +298,7 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 			return res.fail(st, upTLSErr)
 		case connErr != nil && (t.TLSMode != config.TLSPreferred || IsTLSFailure(connErr)):
 			// The driver stopped before the TLS session was set up.
-			res.MySQLError = mysqlError(connErr)
+			res.MySQLError = handshake.DriverServerError(connErr)
 			return res.fail(st, connErr)
 		default:
 			st.OK = true // preferred mode fell back to plain text
@@ -317,7 +314,7 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 		return res.fail(auth, fmt.Errorf("%w%s", withheld, withheldFix(t)))
 	}
 	if connErr != nil {
-		res.MySQLError = mysqlError(connErr)
+		res.MySQLError = handshake.DriverServerError(connErr)
 		return res.fail(auth, connErr)
 	}
 	res.Stages = append(res.Stages, auth)
@@ -327,7 +324,7 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	err = queryInfo(ctx, dc, &res)
 	q.Duration = time.Since(qs)
 	if err != nil {
-		res.MySQLError = mysqlError(err)
+		res.MySQLError = handshake.DriverServerError(err)
 		return res.fail(q, err)
 	}
 	q.OK = true

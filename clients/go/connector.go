@@ -22,8 +22,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/connbroker/connbroker/broker/config"
-	"github.com/connbroker/connbroker/broker/dbtls"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -166,11 +164,8 @@ func ConfigFromParams(p *v1.ConnectionParams) (*mysql.Config, error) {
 	}
 	switch t := str("tls"); t {
 	case tlsCustom:
-		mode := config.TLSVerifyIdentity
-		if p.GetTls().GetMode() == v1.TLSMode_TLS_MODE_VERIFY_CA {
-			mode = config.TLSVerifyCA // chain only: go-sql-driver has no such mode
-		}
-		tc, err := dbtls.Config(mode, []byte(p.GetTls().GetCaPem()), p.GetTls().GetServerName())
+		chainOnly := p.GetTls().GetMode() == v1.TLSMode_TLS_MODE_VERIFY_CA // go-sql-driver has no such mode
+		tc, err := tlsConfig([]byte(p.GetTls().GetCaPem()), p.GetTls().GetServerName(), chainOnly)
 		if err != nil {
 			return nil, fmt.Errorf("endpoint %q: tls.ca_pem: %w: %w", p.GetEndpoint(), err, ErrHints)
 		}

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -36,15 +36,11 @@ ListDriversResponse, which the Python doctor and the matrix runners read.`,
 }
 
 func printDrivers(g *globals, r *v1.ListDriversResponse) error {
-	if g.output == "json" {
-		return printJSON(g, r)
-	}
-	w := tabwriter.NewWriter(outOf(g), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tALIASES\tDISPLAY NAME\tRUNTIME\tPACKAGE\tMIN VERSION\tENV VARS")
-	for _, d := range r.GetDrivers() {
-		e := d.GetEnvironment()
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.GetName(), dash(strings.Join(d.GetAliases(), ", ")), d.GetDisplayName(), d.GetRuntime(),
-			dash(e.GetPackage()), dash(e.GetMinVersion()), dash(strings.Join(e.GetEnvVars(), ", ")))
-	}
-	return w.Flush()
+	return printTable(g, r, "NAME\tALIASES\tDISPLAY NAME\tRUNTIME\tPACKAGE\tMIN VERSION\tENV VARS", func(w io.Writer) {
+		for _, d := range r.GetDrivers() {
+			e := d.GetEnvironment()
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.GetName(), dash(strings.Join(d.GetAliases(), ", ")), d.GetDisplayName(), d.GetRuntime(),
+				dash(e.GetPackage()), dash(e.GetMinVersion()), dash(strings.Join(e.GetEnvVars(), ", ")))
+		}
+	})
 }

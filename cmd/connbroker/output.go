@@ -81,12 +81,27 @@ func caSummary(pem string) string {
 	return fmt.Sprintf("%d certificate(s) in tls.ca_pem", strings.Count(pem, "BEGIN CERTIFICATE"))
 }
 
-func printValidation(g *globals, r *v1.ValidateConnectionResponse) error {
+// printTable prints r as JSON with -o json; otherwise a table on g's
+// output: the tab-separated header, then the rows fill writes, aligned.
+func printTable(g *globals, r proto.Message, header string, fill func(w io.Writer)) error {
 	if g.output == "json" {
 		return printJSON(g, r)
 	}
 	w := tabwriter.NewWriter(outOf(g), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ENDPOINT\tRESULT\tUSER\tTLS\tSTAGES\tREASON")
+	fmt.Fprintln(w, header)
+	fill(w)
+	return w.Flush()
+}
+
+func printValidation(g *globals, r *v1.ValidateConnectionResponse) error {
+	if err := printTable(g, r, "ENDPOINT\tRESULT\tUSER\tTLS\tSTAGES\tREASON", func(w io.Writer) { validationRows(w, r) }); err != nil || g.output == "json" {
+		return err
+	}
+	printValidationFindings(outOf(g), r)
+	return nil
+}
+
+func validationRows(w io.Writer, r *v1.ValidateConnectionResponse) {
 	for _, e := range r.GetResults() {
 		res := "OK"
 		if !e.GetOk() {
@@ -110,25 +125,16 @@ func printValidation(g *globals, r *v1.ValidateConnectionResponse) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.GetEndpoint(), res, dash(e.GetCurrentUser()), tlsInfo, strings.Join(st, ", "), reason)
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	printValidationFindings(outOf(g), r)
-	return nil
 }
 
 func printEndpoints(g *globals, r *v1.ListEndpointsResponse) error {
-	if g.output == "json" {
-		return printJSON(g, r)
-	}
-	w := tabwriter.NewWriter(outOf(g), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tADDRESS\tUSER\tDATABASE\tAUTH\tTLS\tSOURCE")
-	for _, e := range r.GetEndpoints() {
-		fmt.Fprintf(w, "%s\t%s:%d\t%s\t%s\t%s\t%s\t%s\n", e.GetName(), e.GetHost(), e.GetPort(), e.GetUser(), dash(e.GetDatabase()),
-			strings.ToLower(strings.TrimPrefix(e.GetAuthMethod().String(), "AUTH_METHOD_")),
-			strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(e.GetTlsMode().String(), "TLS_MODE_"), "_", "-")), dash(e.GetSource()))
-	}
-	return w.Flush()
+	return printTable(g, r, "NAME\tADDRESS\tUSER\tDATABASE\tAUTH\tTLS\tSOURCE", func(w io.Writer) {
+		for _, e := range r.GetEndpoints() {
+			fmt.Fprintf(w, "%s\t%s:%d\t%s\t%s\t%s\t%s\t%s\n", e.GetName(), e.GetHost(), e.GetPort(), e.GetUser(), dash(e.GetDatabase()),
+				strings.ToLower(strings.TrimPrefix(e.GetAuthMethod().String(), "AUTH_METHOD_")),
+				strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(e.GetTlsMode().String(), "TLS_MODE_"), "_", "-")), dash(e.GetSource()))
+		}
+	})
 }
 
 func dash(s string) string {

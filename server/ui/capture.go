@@ -54,7 +54,7 @@ func ResultFromProto(r *v1.EndpointValidation) validate.Result {
 		Transcript: TranscriptFromProto(r.GetTranscript()), Findings: findingsFromProto(r.GetFindings()),
 	}
 	if e := r.GetError(); e != nil {
-		out.MySQLError = &validate.MySQLError{Number: uint16(e.GetNumber()), SQLState: e.GetSqlState(), Message: e.GetMessage()}
+		out.MySQLError = &handshake.ServerError{Code: uint16(e.GetNumber()), SQLState: e.GetSqlState(), Message: e.GetMessage()}
 	}
 	for _, st := range r.GetStages() {
 		out.Stages = append(out.Stages, validate.Stage{Name: enumWord(st.GetName().String(), "STAGE_NAME_"), OK: st.GetOk(), Duration: st.GetDuration().AsDuration(), Error: st.GetError()})

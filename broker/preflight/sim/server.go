@@ -17,14 +17,18 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/connbroker/connbroker/broker/handshake"
 )
 
-// Plugin names accepted in Account.Plugin and Options.DefaultPlugin.
+// Plugin names accepted in Account.Plugin and Options.DefaultPlugin: the
+// broker's one set (broker/handshake), under the names the peer's callers
+// already use.
 const (
-	PluginNative        = "mysql_native_password"
-	PluginCachingSHA2   = "caching_sha2_password"
-	PluginSHA256        = "sha256_password"
-	PluginClearPassword = "mysql_clear_password"
+	PluginNative        = handshake.PluginNative
+	PluginCachingSHA2   = handshake.PluginCachingSHA2
+	PluginSHA256        = handshake.PluginSHA256
+	PluginClearPassword = handshake.PluginClearPassword
 )
 
 // DefaultVersion is the server version announced when Options.Version is empty.

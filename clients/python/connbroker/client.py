@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import threading
-from types import TracebackType
 from typing import Any, Callable, TypeVar
 from collections.abc import Iterator, Sequence
 
 import grpc
 from google.protobuf import duration_pb2
 
+from connbroker._closing import Closing
 from connbroker._compact import CAStore
 from connbroker.errors import (
     BrokerError,
@@ -61,7 +61,7 @@ _SERVER_VALIDATE_TIMEOUT = 10.0
 _T = TypeVar("_T")
 
 
-class Client:
+class Client(Closing):
     """A connection to one connbroker daemon.
 
     Args:
@@ -320,19 +320,6 @@ class Client:
     def close(self) -> None:
         """Close the channel. Calls made afterwards fail."""
         self._channel.close()
-
-    def __enter__(self) -> Client:
-        """Return the client itself."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the client."""
-        self.close()
 
 
 class _WatchIterator:

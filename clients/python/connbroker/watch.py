@@ -20,8 +20,8 @@ permission denied, invalid request) stop it; :meth:`params` then raises them.
 from __future__ import annotations
 
 import threading
-from types import TracebackType
 
+from connbroker._closing import Closing
 from connbroker.client import Client
 from connbroker.errors import BrokerError, EndpointNotFound, InvalidRequest, PermissionDenied
 from connbroker.v1 import broker_pb2
@@ -31,7 +31,7 @@ __all__ = ["ParamsWatcher"]
 _FATAL = (EndpointNotFound, PermissionDenied, InvalidRequest)
 
 
-class ParamsWatcher:
+class ParamsWatcher(Closing):
     """Background holder of the newest ``ConnectionParams`` for one endpoint.
 
     Args:
@@ -135,16 +135,3 @@ class ParamsWatcher:
         if callable(cancel):
             cancel()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> ParamsWatcher:
-        """Return the watcher itself."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop watching."""
-        self.close()

@@ -39,19 +39,12 @@ func configLoad(ctx context.Context, o options, dir string, n int) ([]row, error
 		return nil, err
 	}
 	t0 := time.Now()
-	d, err := startWithConfig(o, dir, "fleet", addr, fleetConfig(addr, n, ""))
+	d, conn, err := startReady(ctx, o, dir, "fleet", addr, fleetConfig(addr, n, ""))
 	if err != nil {
 		return nil, err
 	}
 	defer d.stop()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
-	}
 	defer conn.Close()
-	if err := d.waitReady(ctx, healthpb.NewHealthClient(conn)); err != nil {
-		return nil, err
-	}
 	start := time.Since(t0)
 	rssStart, err := rss(d.cmd.Process.Pid)
 	if err != nil {
@@ -169,19 +162,12 @@ func validateFleet(ctx context.Context, o options, dir string, db *mariadbtest.S
 		fmt.Fprintf(&b, "  v%04d:\n    host: 127.0.0.1\n    port: %d\n    user: %s\n    database: %s\n    auth: password\n    password: {file: %s}\n    tls: {mode: verify-identity, ca: %s}\n",
 			i, db.Port, mariadbtest.NativeUser, mariadbtest.Database, pw, db.CAFile)
 	}
-	d, err := startWithConfig(o, dir, "validate-fleet", addr, b.String())
+	d, conn, err := startReady(ctx, o, dir, "validate-fleet", addr, b.String())
 	if err != nil {
 		return nil, err
 	}
 	defer d.stop()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
-	}
 	defer conn.Close()
-	if err := d.waitReady(ctx, healthpb.NewHealthClient(conn)); err != nil {
-		return nil, err
-	}
 	cl := v1.NewBrokerServiceClient(conn)
 	t0 := time.Now()
 	for lo := 0; lo < n; lo += 250 {
@@ -287,4 +273,26 @@ func pythonHelper(ctx context.Context, o options, addr string, db *mariadbtest.S
 	r := h / b
 	return []row{{what: fmt.Sprintf("Python: connbroker.pymysql.connect() (TLS verify-identity), median of %d alternating", n), baseline: fmt.Sprintf("bare pymysql.connect(), same TLS options %.0f us", b*1e6),
 		measured: fmt.Sprintf("%.0f us (broker call + kwargs alone %.0f us)", h*1e6, k*1e6), ratioText: fmt.Sprintf("%.2fx", r), target: "<= 1.15x", ok: check(r <= 1.15)}}, nil
+}
+
+// startReady starts connbrokerd on cfg and returns it with a client
+// connection once its health check answers; on an error nothing is left
+// running.
+func startReady(ctx context.Context, o options, dir, name, addr, cfg string) (*daemon, *grpc.ClientConn, error) {
+	d, err := startWithConfig(o, dir, name, addr, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err == nil {
+		err = d.waitReady(ctx, healthpb.NewHealthClient(conn))
+		if err != nil {
+			conn.Close()
+		}
+	}
+	if err != nil {
+		d.stop()
+		return nil, nil, err
+	}
+	return d, conn, nil
 }

@@ -2,6 +2,7 @@ package connbrokerv1
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -62,16 +63,8 @@ func OptionsFromMap(opts map[string]any) ([]*HintOption, error) {
 			o.Value = &HintOption_StringValue{StringValue: v}
 		case bool:
 			o.Value = &HintOption_BoolValue{BoolValue: v}
-		case int:
-			o.Value = &HintOption_IntValue{IntValue: int64(v)}
-		case int32:
-			o.Value = &HintOption_IntValue{IntValue: int64(v)}
-		case int64:
-			o.Value = &HintOption_IntValue{IntValue: v}
-		case uint16:
-			o.Value = &HintOption_IntValue{IntValue: int64(v)}
-		case uint32:
-			o.Value = &HintOption_IntValue{IntValue: int64(v)}
+		case int, int32, int64, uint16, uint32:
+			o.Value = &HintOption_IntValue{IntValue: reflect.ValueOf(v).Convert(reflect.TypeFor[int64]()).Int()}
 		case map[string]any:
 			nested, err := OptionsFromMap(v)
 			if err != nil {

@@ -109,3 +109,20 @@ func BenchmarkOptions(b *testing.B) {
 		})
 	}
 }
+
+// TestOptionsFromMapIntegers: every integer type the domain uses becomes
+// an int64 option of the same value.
+func TestOptionsFromMapIntegers(t *testing.T) {
+	in := map[string]any{"int": 3306, "int32": int32(-7), "int64": int64(1) << 40, "uint16": uint16(65535), "uint32": uint32(4294967295)}
+	opts, err := OptionsFromMap(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"int": int64(3306), "int32": int64(-7), "int64": int64(1) << 40, "uint16": int64(65535), "uint32": int64(4294967295)}
+	if diff := cmp.Diff(want, OptionsMap(opts)); diff != "" {
+		t.Errorf("OptionsMap(OptionsFromMap(...)) (-want +got):\n%s", diff)
+	}
+	if _, err := OptionsFromMap(map[string]any{"f": 1.5}); err == nil {
+		t.Error("a float64 option: want an error")
+	}
+}

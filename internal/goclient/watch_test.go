@@ -1,8 +1,9 @@
-package connbroker
+package goclient_test
 
 import (
 	"context"
 	"fmt"
+	connbroker "github.com/connbroker/connbroker/clients/go"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,7 +40,7 @@ endpoints:
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	w := Watch(ctx, br.Client, "db", "go-sql-driver")
+	w := connbroker.Watch(ctx, br.Client, "db", "go-sql-driver")
 	p, err := w.Params(ctx)
 	if err != nil || p.GetCredential().GetSecret() != "watch-go-first" {
 		t.Fatalf("first params: %v", err)
@@ -62,7 +63,7 @@ endpoints:
 	}
 	w.Close()
 
-	bad := Watch(ctx, br.Client, "nope", "")
+	bad := connbroker.Watch(ctx, br.Client, "nope", "")
 	if _, err := bad.Params(ctx); status.Code(err) != codes.NotFound {
 		t.Errorf("unknown endpoint: %v, want NotFound", err)
 	}

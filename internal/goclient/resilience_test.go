@@ -1,10 +1,11 @@
-package connbroker
+package goclient_test
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	connbroker "github.com/connbroker/connbroker/clients/go"
 	"log/slog"
 	"net"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 )
 
@@ -56,21 +58,9 @@ type brokerProc struct {
 	listen     string
 	cmd        *exec.Cmd
 	exited     chan struct{}
-	logs       *lockedBuf
+	logs       *testlog.Buffer
 	startCount int
 }
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // stack starts MariaDB and writes a broker config with endpoint "plain"
 // (app_native, password file, TLS off).
@@ -102,7 +92,7 @@ endpoints:
 }
 
 func newBrokerProc(t *testing.T, bin, cfg, listen string) *brokerProc {
-	b := &brokerProc{t: t, bin: bin, cfg: cfg, listen: listen, logs: &lockedBuf{}}
+	b := &brokerProc{t: t, bin: bin, cfg: cfg, listen: listen, logs: &testlog.Buffer{}}
 	t.Cleanup(func() {
 		if b.running() {
 			b.kill()
@@ -165,9 +155,9 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func dial(t *testing.T, target string) *Client {
+func dial(t *testing.T, target string) *connbroker.Client {
 	t.Helper()
-	c, err := NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := connbroker.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +185,8 @@ func loginAs(ctx context.Context, db *sql.DB, account string) error {
 	return nil
 }
 
-func openDB(t *testing.T, c *Client, opts ...Option) *sql.DB {
-	db := sql.OpenDB(Connector(c, "plain", opts...))
+func openDB(t *testing.T, c *connbroker.Client, opts ...connbroker.Option) *sql.DB {
+	db := sql.OpenDB(connbroker.Connector(c, "plain", opts...))
 	db.SetMaxIdleConns(0) // every login is a new physical connection
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -206,10 +196,10 @@ func TestKeptParamsWhileBrokerKilled(t *testing.T) {
 	bin, cfg := stack(t)
 	b := newBrokerProc(t, bin, cfg, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	b.start()
-	logs := &lockedBuf{}
-	kept := NewKept(0, 0, slog.New(slog.NewTextHandler(logs, nil)))
+	logs := &testlog.Buffer{}
+	kept := connbroker.NewKept(0, 0, slog.New(slog.NewTextHandler(logs, nil)))
 	c := dial(t, b.listen)
-	db := openDB(t, c, WithKept(kept), WithCallTimeout(2*time.Second))
+	db := openDB(t, c, connbroker.WithKept(kept), connbroker.WithCallTimeout(2*time.Second))
 	ctx := t.Context()
 	if err := login(ctx, db); err != nil {
 		t.Fatalf("first login: %v", err)
@@ -221,7 +211,7 @@ func TestKeptParamsWhileBrokerKilled(t *testing.T) {
 		}
 	}
 	st := kept.Stats()
-	if st.StaleServes != 3 || st.StaleServesByEndpoint["plain/"+Driver] != 3 || st.Outages != 1 {
+	if st.StaleServes != 3 || st.StaleServesByEndpoint["plain/"+connbroker.Driver] != 3 || st.Outages != 1 {
 		t.Errorf("stats = %+v, want 3 stale serves in 1 outage", st)
 	}
 	if n := strings.Count(logs.String(), "serving kept params"); n != 1 {
@@ -248,17 +238,17 @@ func TestExpiredKeptParamsAreUnavailable(t *testing.T) {
 	bin, cfg := stack(t)
 	b := newBrokerProc(t, bin, cfg, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	b.start()
-	kept := NewKept(0, time.Second, slog.New(slog.DiscardHandler))
+	kept := connbroker.NewKept(0, time.Second, slog.New(slog.DiscardHandler))
 	c := dial(t, b.listen)
-	db := openDB(t, c, WithKept(kept), WithCallTimeout(2*time.Second))
+	db := openDB(t, c, connbroker.WithKept(kept), connbroker.WithCallTimeout(2*time.Second))
 	if err := login(t.Context(), db); err != nil {
 		t.Fatal(err)
 	}
 	b.kill()
 	time.Sleep(1500 * time.Millisecond)
 	err := login(t.Context(), db)
-	var ue *UnavailableError
-	if !errors.Is(err, ErrBrokerUnavailable) || !errors.As(err, &ue) || !ue.Expired {
+	var ue *connbroker.UnavailableError
+	if !errors.Is(err, connbroker.ErrBrokerUnavailable) || !errors.As(err, &ue) || !ue.Expired {
 		t.Fatalf("err = %v, want an expired UnavailableError", err)
 	}
 	var me *mysql.MySQLError
@@ -269,7 +259,7 @@ func TestExpiredKeptParamsAreUnavailable(t *testing.T) {
 		t.Errorf("message %q / ExpiredAgo %v: want the address and how long ago", msg, ue.ExpiredAgo)
 	}
 	// Without kept params at all: unavailable, not expired.
-	_, err = Connector(c, "plain", WithoutStale()).Connect(t.Context())
+	_, err = connbroker.Connector(c, "plain", connbroker.WithoutStale()).Connect(t.Context())
 	if err == nil || errors.As(err, &ue) && ue.Expired {
 		t.Errorf("WithoutStale connect with the broker down: %v", err)
 	}
@@ -282,8 +272,8 @@ func TestChaosPoolOpensConnectionsWhileBrokerDown(t *testing.T) {
 	bin, cfg := stack(t)
 	b := newBrokerProc(t, bin, cfg, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	b.start()
-	kept := NewKept(0, 0, slog.New(slog.DiscardHandler))
-	db := openDB(t, dial(t, b.listen), WithKept(kept), WithCallTimeout(2*time.Second))
+	kept := connbroker.NewKept(0, 0, slog.New(slog.DiscardHandler))
+	db := openDB(t, dial(t, b.listen), connbroker.WithKept(kept), connbroker.WithCallTimeout(2*time.Second))
 	var logins, failures atomic.Int64
 	var firstErr atomic.Value
 	stop := make(chan struct{})
@@ -340,8 +330,8 @@ func TestThreeReplicasKillOne(t *testing.T) {
 		p.start()
 		procs, addrs = append(procs, p), append(addrs, p.listen)
 	}
-	kept := NewKept(0, 0, slog.New(slog.DiscardHandler))
-	db := openDB(t, dial(t, strings.Join(addrs, ",")), WithKept(kept), WithCallTimeout(2*time.Second))
+	kept := connbroker.NewKept(0, 0, slog.New(slog.DiscardHandler))
+	db := openDB(t, dial(t, strings.Join(addrs, ",")), connbroker.WithKept(kept), connbroker.WithCallTimeout(2*time.Second))
 	var n int
 	var slowest time.Duration // the failover shows as the slowest login after the kill
 	deadline := time.Now().Add(4 * time.Second)
@@ -363,14 +353,4 @@ func TestThreeReplicasKillOne(t *testing.T) {
 		t.Errorf("%d stale serves: a live replica should have answered", s.StaleServes)
 	}
 	t.Logf("%d logins across the kill; slowest after it %v", n, slowest.Round(time.Millisecond))
-}
-
-func TestSplitAddresses(t *testing.T) {
-	got, err := splitAddresses("127.0.0.2:1, broker-b:2,")
-	if err != nil || len(got) != 2 || got[0].Addr != "127.0.0.2:1" || got[1].Addr != "broker-b:2" {
-		t.Errorf("got %v, %v", got, err)
-	}
-	if _, err := splitAddresses("a,b:1"); err == nil {
-		t.Error("want an error for an address without a port")
-	}
 }

@@ -1,9 +1,10 @@
-package connbroker
+package goclient_test
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	connbroker "github.com/connbroker/connbroker/clients/go"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 )
 
@@ -35,7 +37,7 @@ func startMoto(t *testing.T) string {
 	}
 	port := freePort(t)
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	logs := &lockedBuf{}
+	logs := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start moto_server: %v", err)
@@ -106,7 +108,7 @@ func TestRotationMidPool(t *testing.T) {
 	b.start()
 
 	c := dial(t, b.listen)
-	db := sql.OpenDB(Connector(c, "db", WithCallTimeout(2*time.Second)))
+	db := sql.OpenDB(connbroker.Connector(c, "db", connbroker.WithCallTimeout(2*time.Second)))
 	db.SetMaxIdleConns(0) // every login is a new physical connection
 	defer db.Close()
 	var logins, failures atomic.Int64

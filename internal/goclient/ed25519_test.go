@@ -1,9 +1,10 @@
-package connbroker
+package goclient_test
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
+	connbroker "github.com/connbroker/connbroker/clients/go"
 	"io"
 	"net"
 	"strconv"
@@ -120,7 +121,7 @@ func TestEd25519TrailingZeroNonceIsRetried(t *testing.T) {
 	p.Resolution = &v1.Resolution{Plugin: hints.PluginEd25519}
 
 	// The driver alone fails on the first connection.
-	cfg, err := ConfigFromParams(p)
+	cfg, err := connbroker.ConfigFromParams(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestEd25519TrailingZeroNonceIsRetried(t *testing.T) {
 	}
 
 	conns.Store(0) // the next connection is again "the first": its nonce ends in 0x00
-	conn, err := Connector(fakeBroker{params: p}, "e").Connect(context.Background())
+	conn, err := connbroker.Connector(fakeBroker{params: p}, "e").Connect(context.Background())
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}

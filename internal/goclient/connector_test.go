@@ -1,7 +1,8 @@
-package connbroker
+package goclient_test
 
 import (
 	"errors"
+	connbroker "github.com/connbroker/connbroker/clients/go"
 	"strings"
 	"testing"
 
@@ -19,7 +20,7 @@ const token = "127.0.0.1:3306/?Action=connect&DBUser=app&X-Amz-Algorithm=AWS4-HM
 
 func params(t *testing.T, in hints.Input, caPEM string) *v1.ConnectionParams {
 	t.Helper()
-	r, err := driver.For(Driver)
+	r, err := driver.For(connbroker.Driver)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func params(t *testing.T, in hints.Input, caPEM string) *v1.ConnectionParams {
 
 func TestConfigFromParams(t *testing.T) {
 	iam := hints.Input{Host: "127.0.0.1", Port: 3306, User: "app", Database: "d", IAM: true, Plugin: hints.PluginClearText, TLSMode: config.TLSVerifyIdentity, ServerName: "127.0.0.1"}
-	cfg, err := ConfigFromParams(params(t, iam, ""))
+	cfg, err := connbroker.ConfigFromParams(params(t, iam, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,18 +52,18 @@ func TestConfigFromParams(t *testing.T) {
 	}
 
 	plain := hints.Input{Host: "h", Port: 3306, User: "app", Plugin: hints.PluginCachingSHA2, TLSMode: config.TLSDisabled}
-	cfg, err = ConfigFromParams(params(t, plain, ""))
+	cfg, err = connbroker.ConfigFromParams(params(t, plain, ""))
 	if err != nil || cfg.TLS != nil || cfg.AllowCleartextPasswords {
 		t.Errorf("plain: cfg.TLS=%v clear=%v err=%v", cfg.TLS, cfg.AllowCleartextPasswords, err)
 	}
 
 	p := params(t, iam, "")
 	p.Hints.Driver = "pymysql"
-	if _, err := ConfigFromParams(p); !errors.Is(err, ErrHints) {
+	if _, err := connbroker.ConfigFromParams(p); !errors.Is(err, connbroker.ErrHints) {
 		t.Errorf("hints for another driver: err = %v, want ErrHints", err)
 	}
 	bad := params(t, hints.Input{Host: "h", Port: 3306, User: "app", TLSMode: config.TLSVerifyCA, HasCA: true}, "not a pem")
-	if _, err := ConfigFromParams(bad); !errors.Is(err, ErrHints) || strings.Contains(err.Error(), token) {
+	if _, err := connbroker.ConfigFromParams(bad); !errors.Is(err, connbroker.ErrHints) || strings.Contains(err.Error(), token) {
 		t.Errorf("bad CA: err = %v, want ErrHints without the secret", err)
 	}
 }

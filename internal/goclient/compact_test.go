@@ -1,13 +1,15 @@
-package connbroker
+package goclient_test
 
 import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	connbroker "github.com/connbroker/connbroker/clients/go"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -57,7 +59,7 @@ func TestConnectorCompactParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &wireClient{srv: server.New(broker.New(cfg, &credential.Router{Password: credential.NewPasswords(nil)}, nil))}
-	c := Connector(w, "local").(*connector)
+	c := connbroker.Connector(w, "local").(configSource)
 	ctx := context.Background()
 	first, err := c.Config(ctx)
 	if err != nil {
@@ -81,4 +83,11 @@ func TestConnectorCompactParams(t *testing.T) {
 		second.TLS == nil || second.TLS.RootCAs == nil || !second.TLS.RootCAs.Equal(first.TLS.RootCAs) || second.TLS.ServerName != first.TLS.ServerName {
 		t.Errorf("configs differ: first %+v, second %+v", first, second)
 	}
+}
+
+// configSource is the connector's Config method (exported on the value
+// connbroker.Connector returns): fetch params now, return the go-sql-driver
+// configuration.
+type configSource interface {
+	Config(ctx context.Context) (*mysql.Config, error)
 }
