@@ -155,8 +155,7 @@ java-unit-test: java-build ## clients/java's JUnit tests only (go-test runs its 
 	cd $(JAVA_CLIENT) && mvn -B -q -o surefire:test
 
 .PHONY: go-test
-go-test: proof-deps ## Go tests with the race detector (real MariaDB and MySQL-8 peers, the preflight proof's apps)
-go-test: java-build ## Go tests with the race detector (real MariaDB and MySQL-8 peers; clients/java's need java-build)
+go-test: java-build proof-deps ## Go tests with the race detector (real MariaDB and MySQL-8 peers; clients/java's need java-build, the preflight proof's apps proof-deps)
 	$(call in_modules,go test -race -count=1 -timeout 20m ./...)
 
 .PHONY: test-short
@@ -168,8 +167,8 @@ py-test: venv build ## Python client tests against the real broker and MariaDB
 	cd clients/python && CONNBROKER_BIN_DIR=$(BIN) $(PY) -m pytest -q
 
 .PHONY: node-test
-node-test: matrix-deps build ## Node client resilience tests against the real broker binary (its other tests run inside internal/matrix)
-	cd $(NODE_CLIENT) && CONNBROKER_BIN_DIR=$(BIN) node --test resilience-test/
+node-test: matrix-deps build ## Node client resilience and inventory-report tests against the real broker binary (its other tests run inside internal/matrix)
+	cd $(NODE_CLIENT) && CONNBROKER_BIN_DIR=$(BIN) node --test resilience-test/ inventory-test/
 
 .PHONY: bench
 bench: deps build ## Benchmarks against the targets, one run, printed as a table (see BENCHMARKS.md)

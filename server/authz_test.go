@@ -50,6 +50,12 @@ policy:
 // with server TLS, client_ca and the given extra YAML (policy, limits).
 func startMTLS(t *testing.T, extra string) mtlsFixture {
 	t.Helper()
+	return startMTLSWith(t, extra, Extras{})
+}
+
+// startMTLSWith is startMTLS with extras (the audit is the fixture's).
+func startMTLSWith(t *testing.T, extra string, x Extras) mtlsFixture {
+	t.Helper()
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, "clients and server CA")
 	srv := ca.WriteFiles(t, dir, "server", testpki.LoopbackServer())
@@ -88,7 +94,8 @@ endpoints:
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs, _ := NewGRPCServerWith(svc, log, Extras{Audit: NewAuditor(audit, log)}, grpc.Creds(grpccreds.NewTLS(&tls.Config{
+	x.Audit = NewAuditor(audit, log)
+	gs, _ := NewGRPCServerWith(svc, log, x, grpc.Creds(grpccreds.NewTLS(&tls.Config{
 		Certificates: []tls.Certificate{tc}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
 	})))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

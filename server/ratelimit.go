@@ -35,6 +35,8 @@ var (
 	errIssueRate     = &limitError{"too many credential requests from this caller; slow down (limits.issue_rate)"}
 	errProbeRate     = &limitError{"too many probes from this caller; slow down (limits.probe.rate)"}
 	errProbeConc     = &limitError{"too many probes from this caller are running; wait for them (limits.probe.concurrent)"}
+	errInventoryRate = &limitError{"too many inventory listings from this caller; slow down (they count as probes: limits.probe.rate)"}
+	errInventoryConc = &limitError{"too many inventory listings from this caller are running; wait for them (they count as probes: limits.probe.concurrent)"}
 	errValidateRate  = &limitError{"too many validations from this caller; slow down (limits.validate.rate, counted per endpoint)"}
 	errValidateConc  = &limitError{"too many validations from this caller are running; wait for them (limits.validate.concurrent)"}
 	errWatchStreams  = &limitError{"too many watch streams are open for this caller; close some (limits.watch_streams_per_caller)"}
@@ -200,8 +202,8 @@ func validateCost(r *v1.ValidateConnectionRequest, configured int) int {
 
 // rateLimitUnary refuses, with RESOURCE_EXHAUSTED, GetConnectionParams
 // beyond limits.issue_rate, and ProbeEndpoint and ValidateConnection beyond
-// their per-caller rate or concurrency; each refusal is reported to svc's
-// event stream.
+// their per-caller rate or concurrency (ListInventory counts as a probe);
+// each refusal is reported to svc's event stream.
 func rateLimitUnary(l *callerLimiter, svc *broker.Service) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		var (
@@ -216,6 +218,8 @@ func rateLimitUnary(l *callerLimiter, svc *broker.Service) grpc.UnaryServerInter
 		case *v1.ProbeEndpointRequest:
 			release, err = l.acquire(classProbe, callerKey(ctx), 1, errProbeRate, errProbeConc)
 			endpoint = r.GetEndpoint()
+		case *v1.ListInventoryRequest: // a database read: bounded as a probe
+			release, err = l.acquire(classProbe, callerKey(ctx), 1, errInventoryRate, errInventoryConc)
 		case *v1.ValidateConnectionRequest:
 			release, err = l.acquire(classValidate, callerKey(ctx), validateCost(r, l.endpoints()), errValidateRate, errValidateConc)
 		case *v1.PreflightRequest:

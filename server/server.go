@@ -44,6 +44,8 @@ type Server struct {
 	// log receives the full text of errors whose status carries only a
 	// safe message (credential sources, AWS).
 	log *slog.Logger
+	// inv records client environments (inventory.go); nil when off.
+	inv Inventory
 }
 
 // New returns the API adapter for svc.
@@ -93,6 +95,9 @@ type Extras struct {
 	// WatchPoll is how often a watch re-reads the credential source to
 	// notice a rotation; 0 means the configuration's watch.poll.
 	WatchPoll time.Duration
+	// Inventory records the client_environment of GetConnectionParams and
+	// serves ListInventory; nil keeps no inventory.
+	Inventory Inventory
 }
 
 // NewGRPCServerWith is NewGRPCServer with extras. Every server identifies
@@ -123,6 +128,7 @@ func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...
 		srv.log = log
 	}
 	srv.shutdown, srv.watchPoll = x.Shutdown, x.WatchPoll
+	srv.inv = x.Inventory
 	v1.RegisterBrokerServiceServer(gs, srv)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -141,6 +147,9 @@ func (s *Server) GetConnectionParams(ctx context.Context, req *v1.GetConnectionP
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// After the response is built (cached or not): the store aggregates
+	// repeats in memory and never blocks.
+	s.observe(ctx, p.Endpoint, req.GetClientEnvironment())
 	return resp, nil
 }
 

@@ -69,6 +69,9 @@ type Config struct {
 	// Discovery creates endpoints from tagged cloud resources (see
 	// discovery.go and docs/AWS.md).
 	Discovery Discovery `yaml:"discovery"`
+	// Inventory records which applications use which endpoint
+	// (inventory.go, docs/INVENTORY.md); off unless configured.
+	Inventory Inventory `yaml:"inventory"`
 }
 
 // IAMSettings tune IAM token signing.
@@ -392,6 +395,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applySecurityDefaults()
 	c.applyLimitDefaults() // limits.go
+	c.applyInventoryDefaults()
 	for name, e := range c.Endpoints {
 		e.applyDefaults(name)
 	}
@@ -489,6 +493,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateLimits()...)     // limits.go
 	errs = append(errs, c.Discovery.validate()...) // discovery.go
+	errs = append(errs, c.validateInventory()...)
 	if len(c.Endpoints) == 0 && c.Discovery.AWS == nil {
 		add("endpoints", "no endpoints are configured", "add at least one endpoint under endpoints:, or turn on discovery:")
 	}

@@ -243,11 +243,13 @@ func WithBrokerAddress(addr string) Option { return func(c *connector) { c.addre
 // params fetches the connector's params, through its Kept when it has one.
 func (c *connector) params(ctx context.Context) (*v1.ConnectionParams, error) {
 	if c.kept != nil {
-		return c.kept.GetRequest(ctx, c.client, c.address, c.cas.request(c.endpoint, Driver), c.timeout)
+		// reportingClient (report.go): the inventory report with the
+		// first request per process and endpoint.
+		return c.kept.GetRequest(ctx, reportingClient{c.client}, c.address, c.cas.request(c.endpoint, Driver), c.timeout)
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.client.GetConnectionParams(cctx, c.cas.request(c.endpoint, Driver))
+	resp, err := reportingClient{c.client}.GetConnectionParams(cctx, c.cas.request(c.endpoint, Driver))
 	if err != nil {
 		return nil, fmt.Errorf("get connection params for endpoint %q: %w", c.endpoint, FromError(err))
 	}

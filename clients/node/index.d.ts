@@ -90,6 +90,8 @@ export declare class Client {
     staleWithoutExpiryMs?: number;
     /** Receives one warning per outage (default console). */
     logger?: { warn(message: string): void };
+    /** Send this process's environment (mysql2 version, Node.js, SSL_CERT_*) with the first request per endpoint, for the broker's inventory (default true). */
+    reportEnvironment?: boolean;
   });
   readonly address: string;
   /** ConnectionParams as decoded by @grpc/proto-loader (camelCase fields). */
@@ -100,6 +102,8 @@ export declare class Client {
   resilienceStats(): ResilienceStats;
   /** The drivers the broker renders hints for (ListDrivers), sorted by name. */
   listDrivers(): Promise<DriverInfo[]>;
+  /** The broker's inventory (ListInventory) for the endpoints this caller may get. */
+  listInventory(endpoint?: string, limit?: number): Promise<any>;
   close(): void;
 }
 

@@ -15,6 +15,7 @@ const { CAStore } = require('./compact');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const resilience = require('./resilience');
+const inventoryReport = require('./report');
 
 /** The driver name asked of the broker. */
 const DRIVER = 'mysql2';
@@ -190,11 +191,13 @@ class Client {
    *   go round_robin; UNAVAILABLE is retried with backoff and jitter);
    *   CONNBROKER_ADDR or 127.0.0.1:7700 by default.
    * @param {{timeoutMs?: number, credentials?: grpc.ChannelCredentials, serveStale?: boolean,
-   *   staleMarginMs?: number, staleWithoutExpiryMs?: number, logger?: {warn: Function}}} [opts]
+   *   staleMarginMs?: number, staleWithoutExpiryMs?: number, logger?: {warn: Function}, reportEnvironment?: boolean}} [opts]
    *   serveStale (default true) keeps the last params per (endpoint, driver)
    *   and serves them while the broker is away, until the credential's
    *   expiresAt minus staleMarginMs (60 s); staleWithoutExpiryMs (15 min)
-   *   bounds params without expiresAt.
+   *   bounds params without expiresAt. reportEnvironment (default true)
+   *   sends this process's environment with the first request per
+   *   endpoint and driver, for the broker's inventory (report.js).
    */
   constructor(address, opts = {}) {
     this.address = address || process.env.CONNBROKER_ADDR || DEFAULT_ADDRESS;
@@ -205,6 +208,7 @@ class Client {
     this.stub = new Svc(resilience.channelTarget(this.address), opts.credentials || grpc.credentials.createInsecure(),
       resilience.channelOptions(this.address));
     this.cas = new CAStore(); // the CA bundles received (compact.js)
+    this.reportEnvironment = opts.reportEnvironment !== false;
   }
 
   /**
@@ -217,9 +221,14 @@ class Client {
     const key = `${endpoint}/${driver}`;
     const kept = this.kept;
     const timeout = kept ? kept.callTimeout(this.timeoutMs) : this.timeoutMs;
+    // The inventory report with the first request per process, endpoint and driver (report.js).
+    const rep = this.reportEnvironment ? inventoryReport.report(endpoint, driver) : { message: null };
+    const req = { endpoint, driver, ...this.cas.request(endpoint) };
+    if (rep.message) req.clientEnvironment = rep.message;
     return new Promise((resolve, reject) => {
-      this.stub.getConnectionParams({ endpoint, driver, ...this.cas.request(endpoint) }, { deadline: Date.now() + timeout }, (err, resp) => {
+      this.stub.getConnectionParams(req, { deadline: Date.now() + timeout }, (err, resp) => {
         if (!err) {
+          if (rep.message) inventoryReport.accepted(endpoint, driver, rep.key);
           const bad = this.cas.complete(endpoint, resp.params);
           if (bad) {
             reject(new BrokerError(`${op}: ${bad}`, grpc.status.INTERNAL, 'ERROR_REASON_UNSPECIFIED', {}));
@@ -282,6 +291,21 @@ class Client {
           return;
         }
         resolve((resp.drivers || []).map(driverInfo));
+      });
+    });
+  }
+
+  /**
+   * Resolves to the broker's inventory (ListInventory): {records: [{caller,
+   * endpoint, environment, firstSeen, lastSeen, count, digest}], store:
+   * {enabled, backend, records, capacity, full, dropped, ...}, truncated}.
+   * Only endpoints this caller may get are listed.
+   */
+  listInventory(endpoint = '', limit = 0) {
+    return new Promise((resolve, reject) => {
+      this.stub.listInventory({ endpoint, limit }, { deadline: Date.now() + this.timeoutMs }, (err, resp) => {
+        if (err) reject(fromRpcError(err, `ListInventory(endpoint=${endpoint}) at ${this.address}: ${err.details || err.message}`));
+        else resolve(resp);
       });
     });
   }

@@ -96,7 +96,7 @@ request, 4 preflight saw no apps or an incomplete inventory.`,
 	g.tls.register(pf, lookupEnv)
 
 	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g),
-		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), renderCmd(ctx, g), preflightCmd(ctx, g))
+		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), renderCmd(ctx, g), inventoryCmd(ctx, g), preflightCmd(ctx, g))
 	return cmdline.Execute(root, args, stdout, stderr)
 }
 

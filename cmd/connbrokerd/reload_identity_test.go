@@ -129,6 +129,8 @@ func TestRestartOnly(t *testing.T) {
 		{"discovery is reloadable", func(c *config.Config) {
 			c.Discovery.AWS = &config.AWSDiscovery{Regions: []string{"us-east-1"}, Tag: "connbroker"}
 		}, ""},
+		{"inventory on", func(c *config.Config) { c.Inventory.Path = "/var/lib/connbroker/inv.db" }, "inventory"},
+		{"inventory backend", func(c *config.Config) { c.Inventory.MySQL = &config.InventoryMySQL{Endpoint: "x"} }, "inventory"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			nc := base()

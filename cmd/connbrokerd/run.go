@@ -58,7 +58,8 @@ const drainDelay = 250 * time.Millisecond
 
 // restartOnly refuses a reload that changes what only a restart can apply:
 // the listeners (TCP and Unix), their TLS, whether callers are identified
-// (IdentitiesInUse: tls.client_ca, unix) and the audit output. Applying
+// (IdentitiesInUse: tls.client_ca, unix), the audit output and the
+// inventory store. Applying
 // the rest while these stay old could open access the operator meant to
 // close: a reload that dropped unix (or the client CA) would otherwise
 // turn identity enforcement off on the running TCP listener. Policy
@@ -86,6 +87,9 @@ func restartOnly(old, nc *config.Config) error {
 	}
 	if old.IAM != nc.IAM {
 		changed = append(changed, "iam")
+	}
+	if !old.Inventory.Equal(nc.Inventory) {
+		changed = append(changed, "inventory")
 	}
 	if len(changed) > 0 {
 		return fmt.Errorf("reload: %s changed; these take effect only on a restart (restart connbrokerd, or revert them)", strings.Join(changed, ", "))
@@ -242,9 +246,18 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 		return usageError{err}
 	}
 	defer closeAudit.Close()
-	audit.FailClosed(cfg.Audit.OnError == config.AuditDeny).CountErrors(mx.AuditWriteErrors)
 	drain := make(chan struct{}) // closed at shutdown: ends every stream
-	gs, hs := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit, Shutdown: drain}, opts...)
+	audit.FailClosed(cfg.Audit.OnError == config.AuditDeny).CountErrors(mx.AuditWriteErrors)
+	inv, err := openInventory(ctx, cfg, svc, mx, log)
+	if err != nil {
+		return err
+	}
+	extras := server.Extras{Audit: audit, Shutdown: drain}
+	if inv != nil {
+		defer inv.Close() // after the gRPC server stopped (deferred later, runs first): writes what is pending
+		extras.Inventory = inv
+	}
+	gs, hs := server.NewGRPCServerWith(svc, log, extras, opts...)
 	if *reflect {
 		reflection.Register(gs)
 		log.Info("gRPC server reflection on (--reflection)")

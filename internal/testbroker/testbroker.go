@@ -75,6 +75,9 @@ type Options struct {
 	// unix listener does); UnixClient then dials it. The configuration
 	// should have a unix: path so the policy applies.
 	UnixSocket string
+	// Inventory, when set, records client environments and serves
+	// ListInventory.
+	Inventory server.Inventory
 }
 
 // NewWith is New with options.
@@ -107,7 +110,7 @@ func NewWith(cfgYAML string, o Options) (b *Broker, stop func(), err error) {
 	if o.Audit != nil {
 		audit = server.NewAuditor(o.Audit, log)
 	}
-	gs, _ := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit}, sopts...)
+	gs, _ := server.NewGRPCServerWith(svc, log, server.Extras{Audit: audit, Inventory: o.Inventory}, sopts...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err

@@ -49,7 +49,8 @@ type Metrics struct {
 	validations   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	expiry        *expiryCollector
-	events        observe.Sink // observe.FromRecorder(m)
+	events        observe.Sink     // observe.FromRecorder(m)
+	inv           inventoryMetrics // inventory.go
 }
 
 var (

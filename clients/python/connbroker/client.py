@@ -18,6 +18,7 @@ from google.protobuf import duration_pb2
 
 from connbroker._closing import Closing
 from connbroker._compact import CAStore
+from connbroker._report import REPORTER
 from connbroker.errors import (
     BrokerError,
     BrokerUnavailable,
@@ -88,6 +89,11 @@ class Client(Closing):
             kept params stop being served (default 60).
         stale_without_expiry: seconds after fetching that kept params whose
             credential has no ``expires_at`` (a password) are served (default 900).
+        report_environment: send this process's environment (drivers,
+            versions, the variables the drivers read; see
+            :mod:`connbroker._report`) with the first
+            :meth:`get_connection_params` per endpoint and driver, and again
+            when it changes, for the broker's inventory.
 
     The client is thread-safe and cheap to keep for the life of the process;
     use it as a context manager or call :meth:`close` when done.
@@ -107,12 +113,14 @@ class Client(Closing):
         serve_stale: bool = True,
         stale_margin: float = DEFAULT_STALE_MARGIN,
         stale_without_expiry: float = DEFAULT_STALE_WITHOUT_EXPIRY,
+        report_environment: bool = True,
     ) -> None:
         """Open a (lazy) channel to the broker; no network traffic happens yet."""
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.address: str = address or os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS
         self.timeout: float = float(timeout)
+        self.report_environment: bool = report_environment
         self._kept: KeptParams | None = KeptParams(stale_margin, stale_without_expiry) if serve_stale else None
         target = channel_target(self.address)
         options = channel_options(target, self.address)
@@ -162,6 +170,9 @@ class Client(Closing):
             RateLimited: the caller asked too fast (kept params are not served).
         """
         req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver, **self._cas.request(endpoint))
+        report, report_key = (None, ()) if not self.report_environment else REPORTER.report(self, endpoint, driver)
+        if report is not None:  # the first request per process, endpoint and driver (_report.py)
+            req.client_environment.CopyFrom(report)
         op = f"GetConnectionParams(endpoint={endpoint!r}, driver={driver!r})"
         deadline = self._kept.call_timeout(self.timeout) if self._kept is not None else self.timeout
         try:
@@ -181,6 +192,8 @@ class Client(Closing):
                 f"{op} at broker {self.address}: response has no params", operation=op, address=self.address
             )
         self._cas.complete(endpoint, resp.params, operation=op, address=self.address)
+        if report is not None:
+            REPORTER.sent(endpoint, driver, report_key)
         if self._kept is not None:
             self._kept.keep(endpoint, driver, resp.params, self.address)
         return resp.params
@@ -303,16 +316,30 @@ class Client(Closing):
         )
         return list(resp.endpoints)
 
-    def list_drivers(self) -> list[broker_pb2.DriverInfo]:
+    def list_inventory(self, endpoint: str = "", limit: int = 0) -> broker_pb2.ListInventoryResponse:
+        """List the broker's inventory (``ListInventory``): the applications seen per endpoint.
+
+        Only endpoints this caller may get are listed; ``store`` says whether
+        the inventory is complete (``full``, ``dropped``) or kept at all
+        (``enabled``).
+        """
+        op = f"ListInventory(endpoint={endpoint!r})"
+        resp: broker_pb2.ListInventoryResponse = self._call(
+            op, self.timeout, lambda t: self._stub.ListInventory(broker_pb2.ListInventoryRequest(endpoint=endpoint, limit=limit), timeout=t)
+        )
+        return resp
+
+    def list_drivers(self, timeout: float | None = None) -> list[broker_pb2.DriverInfo]:
         """List the drivers the broker renders hints for, sorted by name.
 
         Each has its canonical name, aliases, display name and environment
         rules (package, import module, minimum version, optional packages,
-        environment variables): the one list every client reads.
+        environment variables): the one list every client reads. ``timeout``
+        overrides the client's deadline for this call.
         """
         resp: broker_pb2.ListDriversResponse = self._call(
             "ListDrivers()",
-            self.timeout,
+            self.timeout if timeout is None else min(timeout, self.timeout),
             lambda t: self._stub.ListDrivers(broker_pb2.ListDriversRequest(), timeout=t),
         )
         return list(resp.drivers)

@@ -1265,8 +1265,16 @@ type GetConnectionParamsRequest struct {
 	// adds them back from ConnectionParams (every connbroker client helper
 	// does). Without it, options are complete.
 	OmitParamOptions bool `protobuf:"varint,4,opt,name=omit_param_options,json=omitParamOptions,proto3" json:"omit_param_options,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// client_environment describes the calling application's process (its
+	// driver and version, the packages and environment variables that
+	// matter, the runtime), as ValidateConnectionRequest.client_environment.
+	// The broker records it in its inventory (ListInventory), keeping only
+	// allowlisted environment variables; helpers send it with their first
+	// request per process and endpoint and again when it changes. It never
+	// changes the response.
+	ClientEnvironment *ClientEnvironment `protobuf:"bytes,5,opt,name=client_environment,json=clientEnvironment,proto3" json:"client_environment,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetConnectionParamsRequest) Reset() {
@@ -1327,6 +1335,13 @@ func (x *GetConnectionParamsRequest) GetOmitParamOptions() bool {
 	return false
 }
 
+func (x *GetConnectionParamsRequest) GetClientEnvironment() *ClientEnvironment {
+	if x != nil {
+		return x.ClientEnvironment
+	}
+	return nil
+}
+
 // GetConnectionParamsResponse carries the parameters for one new connection.
 type GetConnectionParamsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1373,6 +1388,366 @@ func (x *GetConnectionParamsResponse) GetParams() *ConnectionParams {
 	return nil
 }
 
+// ListInventoryRequest selects inventory records.
+type ListInventoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint, when set, lists only that endpoint's records; empty lists
+	// every endpoint the caller may get.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// limit caps the records returned, most recently seen first; 0 means
+	// all (the store is bounded by inventory.max_records).
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInventoryRequest) Reset() {
+	*x = ListInventoryRequest{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInventoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInventoryRequest) ProtoMessage() {}
+
+func (x *ListInventoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInventoryRequest.ProtoReflect.Descriptor instead.
+func (*ListInventoryRequest) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListInventoryRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ListInventoryRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListInventoryResponse lists inventory records and the state of the store.
+type ListInventoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// records are sorted by endpoint, then caller, then last_seen (newest
+	// first).
+	Records []*InventoryRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// store says how complete the inventory is.
+	Store *InventoryStoreStatus `protobuf:"bytes,2,opt,name=store,proto3" json:"store,omitempty"`
+	// truncated is true when limit left records out.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInventoryResponse) Reset() {
+	*x = ListInventoryResponse{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInventoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInventoryResponse) ProtoMessage() {}
+
+func (x *ListInventoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInventoryResponse.ProtoReflect.Descriptor instead.
+func (*ListInventoryResponse) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListInventoryResponse) GetRecords() []*InventoryRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ListInventoryResponse) GetStore() *InventoryStoreStatus {
+	if x != nil {
+		return x.Store
+	}
+	return nil
+}
+
+func (x *ListInventoryResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// InventoryRecord is one application environment seen on one endpoint by
+// one caller.
+type InventoryRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// caller is the caller identity with its kind, e.g.
+	// "uri:spiffe://prod/ns/orders/sa/api", "dns:api.orders.svc",
+	// "uid:1000"; empty for an unidentified caller (--dev).
+	Caller string `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	// endpoint is the endpoint name.
+	Endpoint string `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// environment is the client environment as stored: allowlisted
+	// environment variables only, client_time cleared.
+	Environment *ClientEnvironment `protobuf:"bytes,3,opt,name=environment,proto3" json:"environment,omitempty"`
+	// first_seen is when this environment was first reported.
+	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	// last_seen is when it was last reported.
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// count is how many reports (GetConnectionParams calls carrying it)
+	// were recorded.
+	Count int64 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	// digest is the hex SHA-256 of the stored environment, the record's
+	// key together with caller and endpoint.
+	Digest        string `protobuf:"bytes,7,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryRecord) Reset() {
+	*x = InventoryRecord{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryRecord) ProtoMessage() {}
+
+func (x *InventoryRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryRecord.ProtoReflect.Descriptor instead.
+func (*InventoryRecord) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *InventoryRecord) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *InventoryRecord) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *InventoryRecord) GetEnvironment() *ClientEnvironment {
+	if x != nil {
+		return x.Environment
+	}
+	return nil
+}
+
+func (x *InventoryRecord) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *InventoryRecord) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *InventoryRecord) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *InventoryRecord) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+// InventoryStoreStatus says whether an inventory is complete.
+type InventoryStoreStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// backend is "sqlite" or "mysql".
+	Backend string `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
+	// records is how many records the store holds in all (every caller).
+	Records int64 `protobuf:"varint,2,opt,name=records,proto3" json:"records,omitempty"`
+	// capacity is inventory.max_records.
+	Capacity int64 `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// full is true when the store is at capacity: older records were or
+	// will be evicted, so the inventory may miss applications.
+	Full bool `protobuf:"varint,4,opt,name=full,proto3" json:"full,omitempty"`
+	// dropped counts reports dropped since the broker started (queue full
+	// or a failed write); above 0 the inventory may miss applications.
+	Dropped int64 `protobuf:"varint,5,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// evicted counts records removed since the broker started because the
+	// store was full.
+	Evicted int64 `protobuf:"varint,6,opt,name=evicted,proto3" json:"evicted,omitempty"`
+	// retention is how long a record is kept after it was last seen.
+	Retention *durationpb.Duration `protobuf:"bytes,7,opt,name=retention,proto3" json:"retention,omitempty"`
+	// last_error is the last write error, empty when none; never a secret.
+	LastError string `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// enabled is false when the broker keeps no inventory (no inventory:
+	// section): then nothing was recorded and nothing can be concluded.
+	Enabled bool `protobuf:"varint,9,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// expired counts records removed since the broker started because they
+	// were not seen within retention.
+	Expired       int64 `protobuf:"varint,10,opt,name=expired,proto3" json:"expired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryStoreStatus) Reset() {
+	*x = InventoryStoreStatus{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryStoreStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryStoreStatus) ProtoMessage() {}
+
+func (x *InventoryStoreStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryStoreStatus.ProtoReflect.Descriptor instead.
+func (*InventoryStoreStatus) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *InventoryStoreStatus) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *InventoryStoreStatus) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *InventoryStoreStatus) GetCapacity() int64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *InventoryStoreStatus) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *InventoryStoreStatus) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *InventoryStoreStatus) GetEvicted() int64 {
+	if x != nil {
+		return x.Evicted
+	}
+	return 0
+}
+
+func (x *InventoryStoreStatus) GetRetention() *durationpb.Duration {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
+}
+
+func (x *InventoryStoreStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *InventoryStoreStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *InventoryStoreStatus) GetExpired() int64 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
+}
+
 // ConnectionParams is everything a client needs to open one new connection.
 type ConnectionParams struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1402,7 +1777,7 @@ type ConnectionParams struct {
 
 func (x *ConnectionParams) Reset() {
 	*x = ConnectionParams{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1789,7 @@ func (x *ConnectionParams) String() string {
 func (*ConnectionParams) ProtoMessage() {}
 
 func (x *ConnectionParams) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[4]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1802,7 @@ func (x *ConnectionParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionParams.ProtoReflect.Descriptor instead.
 func (*ConnectionParams) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{4}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConnectionParams) GetEndpoint() string {
@@ -1516,7 +1891,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1903,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[5]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1916,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{5}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Credential) GetKind() CredentialKind {
@@ -1601,7 +1976,7 @@ type TLSSettings struct {
 
 func (x *TLSSettings) Reset() {
 	*x = TLSSettings{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1988,7 @@ func (x *TLSSettings) String() string {
 func (*TLSSettings) ProtoMessage() {}
 
 func (x *TLSSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[6]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +2001,7 @@ func (x *TLSSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSSettings.ProtoReflect.Descriptor instead.
 func (*TLSSettings) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{6}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TLSSettings) GetMode() TLSMode {
@@ -1672,7 +2047,7 @@ type EnvVar struct {
 
 func (x *EnvVar) Reset() {
 	*x = EnvVar{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +2059,7 @@ func (x *EnvVar) String() string {
 func (*EnvVar) ProtoMessage() {}
 
 func (x *EnvVar) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[7]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +2072,7 @@ func (x *EnvVar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvVar.ProtoReflect.Descriptor instead.
 func (*EnvVar) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{7}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EnvVar) GetName() string {
@@ -1762,7 +2137,7 @@ type DriverHints struct {
 
 func (x *DriverHints) Reset() {
 	*x = DriverHints{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +2149,7 @@ func (x *DriverHints) String() string {
 func (*DriverHints) ProtoMessage() {}
 
 func (x *DriverHints) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[8]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +2162,7 @@ func (x *DriverHints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverHints.ProtoReflect.Descriptor instead.
 func (*DriverHints) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{8}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DriverHints) GetDriver() string {
@@ -1872,7 +2247,7 @@ type ParamOptionNames struct {
 
 func (x *ParamOptionNames) Reset() {
 	*x = ParamOptionNames{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +2259,7 @@ func (x *ParamOptionNames) String() string {
 func (*ParamOptionNames) ProtoMessage() {}
 
 func (x *ParamOptionNames) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[9]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2272,7 @@ func (x *ParamOptionNames) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParamOptionNames.ProtoReflect.Descriptor instead.
 func (*ParamOptionNames) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{9}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ParamOptionNames) GetHost() string {
@@ -1951,7 +2326,7 @@ type HintOption struct {
 
 func (x *HintOption) Reset() {
 	*x = HintOption{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1963,7 +2338,7 @@ func (x *HintOption) String() string {
 func (*HintOption) ProtoMessage() {}
 
 func (x *HintOption) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[10]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1976,7 +2351,7 @@ func (x *HintOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintOption.ProtoReflect.Descriptor instead.
 func (*HintOption) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{10}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HintOption) GetName() string {
@@ -2074,7 +2449,7 @@ type HintOptions struct {
 
 func (x *HintOptions) Reset() {
 	*x = HintOptions{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2461,7 @@ func (x *HintOptions) String() string {
 func (*HintOptions) ProtoMessage() {}
 
 func (x *HintOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[11]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2474,7 @@ func (x *HintOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintOptions.ProtoReflect.Descriptor instead.
 func (*HintOptions) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{11}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HintOptions) GetOptions() []*HintOption {
@@ -2122,7 +2497,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2134,7 +2509,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[12]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2147,7 +2522,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Evidence) GetSource() EvidenceSource {
@@ -2182,7 +2557,7 @@ type Resolution struct {
 
 func (x *Resolution) Reset() {
 	*x = Resolution{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2569,7 @@ func (x *Resolution) String() string {
 func (*Resolution) ProtoMessage() {}
 
 func (x *Resolution) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[13]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2582,7 @@ func (x *Resolution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
 func (*Resolution) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Resolution) GetMethod() AuthMethod {
@@ -2268,7 +2643,7 @@ type ValidateConnectionRequest struct {
 
 func (x *ValidateConnectionRequest) Reset() {
 	*x = ValidateConnectionRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2655,7 @@ func (x *ValidateConnectionRequest) String() string {
 func (*ValidateConnectionRequest) ProtoMessage() {}
 
 func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[14]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2668,7 @@ func (x *ValidateConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ValidateConnectionRequest) GetEndpoints() []string {
@@ -2367,7 +2742,7 @@ type ClientEnvironment struct {
 
 func (x *ClientEnvironment) Reset() {
 	*x = ClientEnvironment{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2754,7 @@ func (x *ClientEnvironment) String() string {
 func (*ClientEnvironment) ProtoMessage() {}
 
 func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2767,7 @@ func (x *ClientEnvironment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientEnvironment.ProtoReflect.Descriptor instead.
 func (*ClientEnvironment) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClientEnvironment) GetDriver() string {
@@ -2464,7 +2839,7 @@ type ClientPackage struct {
 
 func (x *ClientPackage) Reset() {
 	*x = ClientPackage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2851,7 @@ func (x *ClientPackage) String() string {
 func (*ClientPackage) ProtoMessage() {}
 
 func (x *ClientPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2864,7 @@ func (x *ClientPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientPackage.ProtoReflect.Descriptor instead.
 func (*ClientPackage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClientPackage) GetName() string {
@@ -2553,7 +2928,7 @@ type EnvironmentReport struct {
 
 func (x *EnvironmentReport) Reset() {
 	*x = EnvironmentReport{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2565,7 +2940,7 @@ func (x *EnvironmentReport) String() string {
 func (*EnvironmentReport) ProtoMessage() {}
 
 func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2578,7 +2953,7 @@ func (x *EnvironmentReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvironmentReport.ProtoReflect.Descriptor instead.
 func (*EnvironmentReport) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EnvironmentReport) GetDrivers() []*DriverPrediction {
@@ -2623,7 +2998,7 @@ type ValidateConnectionResponse struct {
 
 func (x *ValidateConnectionResponse) Reset() {
 	*x = ValidateConnectionResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2635,7 +3010,7 @@ func (x *ValidateConnectionResponse) String() string {
 func (*ValidateConnectionResponse) ProtoMessage() {}
 
 func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2648,7 +3023,7 @@ func (x *ValidateConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConnectionResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ValidateConnectionResponse) GetOk() bool {
@@ -2706,7 +3081,7 @@ type EndpointValidation struct {
 
 func (x *EndpointValidation) Reset() {
 	*x = EndpointValidation{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2718,7 +3093,7 @@ func (x *EndpointValidation) String() string {
 func (*EndpointValidation) ProtoMessage() {}
 
 func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2731,7 +3106,7 @@ func (x *EndpointValidation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointValidation.ProtoReflect.Descriptor instead.
 func (*EndpointValidation) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EndpointValidation) GetEndpoint() string {
@@ -2850,7 +3225,7 @@ type Transcript struct {
 
 func (x *Transcript) Reset() {
 	*x = Transcript{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2862,7 +3237,7 @@ func (x *Transcript) String() string {
 func (*Transcript) ProtoMessage() {}
 
 func (x *Transcript) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2875,7 +3250,7 @@ func (x *Transcript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcript.ProtoReflect.Descriptor instead.
 func (*Transcript) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Transcript) GetAddr() string {
@@ -2947,7 +3322,7 @@ type TranscriptEvent struct {
 
 func (x *TranscriptEvent) Reset() {
 	*x = TranscriptEvent{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2959,7 +3334,7 @@ func (x *TranscriptEvent) String() string {
 func (*TranscriptEvent) ProtoMessage() {}
 
 func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2972,7 +3347,7 @@ func (x *TranscriptEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptEvent.ProtoReflect.Descriptor instead.
 func (*TranscriptEvent) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TranscriptEvent) GetAt() *durationpb.Duration {
@@ -3028,7 +3403,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3040,7 +3415,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3053,7 +3428,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Finding) GetCode() string {
@@ -3111,7 +3486,7 @@ type DriverPrediction struct {
 
 func (x *DriverPrediction) Reset() {
 	*x = DriverPrediction{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3498,7 @@ func (x *DriverPrediction) String() string {
 func (*DriverPrediction) ProtoMessage() {}
 
 func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3511,7 @@ func (x *DriverPrediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverPrediction.ProtoReflect.Descriptor instead.
 func (*DriverPrediction) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DriverPrediction) GetDriver() string {
@@ -3206,7 +3581,7 @@ type ProbeEndpointRequest struct {
 
 func (x *ProbeEndpointRequest) Reset() {
 	*x = ProbeEndpointRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3593,7 @@ func (x *ProbeEndpointRequest) String() string {
 func (*ProbeEndpointRequest) ProtoMessage() {}
 
 func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3606,7 @@ func (x *ProbeEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointRequest.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ProbeEndpointRequest) GetEndpoint() string {
@@ -3252,7 +3627,7 @@ type ProbeEndpointResponse struct {
 
 func (x *ProbeEndpointResponse) Reset() {
 	*x = ProbeEndpointResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3264,7 +3639,7 @@ func (x *ProbeEndpointResponse) String() string {
 func (*ProbeEndpointResponse) ProtoMessage() {}
 
 func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3277,7 +3652,7 @@ func (x *ProbeEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeEndpointResponse.ProtoReflect.Descriptor instead.
 func (*ProbeEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ProbeEndpointResponse) GetProbe() *ProbeResult {
@@ -3320,7 +3695,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3332,7 +3707,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3345,7 +3720,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProbeResult) GetAddr() string {
@@ -3442,7 +3817,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3829,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3842,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Stage) GetName() StageName {
@@ -3511,7 +3886,7 @@ type TLSInfo struct {
 
 func (x *TLSInfo) Reset() {
 	*x = TLSInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3523,7 +3898,7 @@ func (x *TLSInfo) String() string {
 func (*TLSInfo) ProtoMessage() {}
 
 func (x *TLSInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3536,7 +3911,7 @@ func (x *TLSInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSInfo.ProtoReflect.Descriptor instead.
 func (*TLSInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TLSInfo) GetVersion() string {
@@ -3568,7 +3943,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3580,7 +3955,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3593,7 +3968,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MySQLError) GetNumber() uint32 {
@@ -3626,7 +4001,7 @@ type ListEndpointsRequest struct {
 
 func (x *ListEndpointsRequest) Reset() {
 	*x = ListEndpointsRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3638,7 +4013,7 @@ func (x *ListEndpointsRequest) String() string {
 func (*ListEndpointsRequest) ProtoMessage() {}
 
 func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3651,7 +4026,7 @@ func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 // ListEndpointsResponse lists the configured endpoints.
@@ -3665,7 +4040,7 @@ type ListEndpointsResponse struct {
 
 func (x *ListEndpointsResponse) Reset() {
 	*x = ListEndpointsResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3677,7 +4052,7 @@ func (x *ListEndpointsResponse) String() string {
 func (*ListEndpointsResponse) ProtoMessage() {}
 
 func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3690,7 +4065,7 @@ func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListEndpointsResponse) GetEndpoints() []*EndpointSummary {
@@ -3726,7 +4101,7 @@ type EndpointSummary struct {
 
 func (x *EndpointSummary) Reset() {
 	*x = EndpointSummary{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3738,7 +4113,7 @@ func (x *EndpointSummary) String() string {
 func (*EndpointSummary) ProtoMessage() {}
 
 func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3751,7 +4126,7 @@ func (x *EndpointSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSummary.ProtoReflect.Descriptor instead.
 func (*EndpointSummary) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EndpointSummary) GetName() string {
@@ -3819,7 +4194,7 @@ type ListDriversRequest struct {
 
 func (x *ListDriversRequest) Reset() {
 	*x = ListDriversRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +4206,7 @@ func (x *ListDriversRequest) String() string {
 func (*ListDriversRequest) ProtoMessage() {}
 
 func (x *ListDriversRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +4219,7 @@ func (x *ListDriversRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDriversRequest.ProtoReflect.Descriptor instead.
 func (*ListDriversRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 // ListDriversResponse lists the drivers the broker renders hints for.
@@ -3858,7 +4233,7 @@ type ListDriversResponse struct {
 
 func (x *ListDriversResponse) Reset() {
 	*x = ListDriversResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3870,7 +4245,7 @@ func (x *ListDriversResponse) String() string {
 func (*ListDriversResponse) ProtoMessage() {}
 
 func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3883,7 +4258,7 @@ func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDriversResponse.ProtoReflect.Descriptor instead.
 func (*ListDriversResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListDriversResponse) GetDrivers() []*DriverInfo {
@@ -3919,7 +4294,7 @@ type DriverInfo struct {
 
 func (x *DriverInfo) Reset() {
 	*x = DriverInfo{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3931,7 +4306,7 @@ func (x *DriverInfo) String() string {
 func (*DriverInfo) ProtoMessage() {}
 
 func (x *DriverInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3944,7 +4319,7 @@ func (x *DriverInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverInfo.ProtoReflect.Descriptor instead.
 func (*DriverInfo) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DriverInfo) GetName() string {
@@ -4021,7 +4396,7 @@ type DriverEnvironment struct {
 
 func (x *DriverEnvironment) Reset() {
 	*x = DriverEnvironment{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4033,7 +4408,7 @@ func (x *DriverEnvironment) String() string {
 func (*DriverEnvironment) ProtoMessage() {}
 
 func (x *DriverEnvironment) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4046,7 +4421,7 @@ func (x *DriverEnvironment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverEnvironment.ProtoReflect.Descriptor instead.
 func (*DriverEnvironment) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DriverEnvironment) GetPackage() string {
@@ -4111,7 +4486,7 @@ type DriverVersionRule struct {
 
 func (x *DriverVersionRule) Reset() {
 	*x = DriverVersionRule{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4123,7 +4498,7 @@ func (x *DriverVersionRule) String() string {
 func (*DriverVersionRule) ProtoMessage() {}
 
 func (x *DriverVersionRule) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4136,7 +4511,7 @@ func (x *DriverVersionRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriverVersionRule.ProtoReflect.Descriptor instead.
 func (*DriverVersionRule) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DriverVersionRule) GetBelow() string {
@@ -4170,7 +4545,7 @@ type ReportLoginFailureRequest struct {
 
 func (x *ReportLoginFailureRequest) Reset() {
 	*x = ReportLoginFailureRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4182,7 +4557,7 @@ func (x *ReportLoginFailureRequest) String() string {
 func (*ReportLoginFailureRequest) ProtoMessage() {}
 
 func (x *ReportLoginFailureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4195,7 +4570,7 @@ func (x *ReportLoginFailureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLoginFailureRequest.ProtoReflect.Descriptor instead.
 func (*ReportLoginFailureRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReportLoginFailureRequest) GetEndpoint() string {
@@ -4236,7 +4611,7 @@ type ReportLoginFailureResponse struct {
 
 func (x *ReportLoginFailureResponse) Reset() {
 	*x = ReportLoginFailureResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4248,7 +4623,7 @@ func (x *ReportLoginFailureResponse) String() string {
 func (*ReportLoginFailureResponse) ProtoMessage() {}
 
 func (x *ReportLoginFailureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4261,7 +4636,7 @@ func (x *ReportLoginFailureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLoginFailureResponse.ProtoReflect.Descriptor instead.
 func (*ReportLoginFailureResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReportLoginFailureResponse) GetReread() bool {
@@ -4292,7 +4667,7 @@ type PreflightRequest struct {
 
 func (x *PreflightRequest) Reset() {
 	*x = PreflightRequest{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[40]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4304,7 +4679,7 @@ func (x *PreflightRequest) String() string {
 func (*PreflightRequest) ProtoMessage() {}
 
 func (x *PreflightRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[40]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4317,7 +4692,7 @@ func (x *PreflightRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreflightRequest.ProtoReflect.Descriptor instead.
 func (*PreflightRequest) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{40}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PreflightRequest) GetEndpoint() string {
@@ -4350,7 +4725,7 @@ type PreflightChange struct {
 
 func (x *PreflightChange) Reset() {
 	*x = PreflightChange{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[41]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4362,7 +4737,7 @@ func (x *PreflightChange) String() string {
 func (*PreflightChange) ProtoMessage() {}
 
 func (x *PreflightChange) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[41]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4375,7 +4750,7 @@ func (x *PreflightChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreflightChange.ProtoReflect.Descriptor instead.
 func (*PreflightChange) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{41}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PreflightChange) GetSpec() string {
@@ -4414,7 +4789,7 @@ type PreflightResponse struct {
 
 func (x *PreflightResponse) Reset() {
 	*x = PreflightResponse{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[42]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +4801,7 @@ func (x *PreflightResponse) String() string {
 func (*PreflightResponse) ProtoMessage() {}
 
 func (x *PreflightResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[42]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +4814,7 @@ func (x *PreflightResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreflightResponse.ProtoReflect.Descriptor instead.
 func (*PreflightResponse) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{42}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PreflightResponse) GetEndpoint() string {
@@ -4498,7 +4873,7 @@ type PreflightCallerGroup struct {
 
 func (x *PreflightCallerGroup) Reset() {
 	*x = PreflightCallerGroup{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[43]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4510,7 +4885,7 @@ func (x *PreflightCallerGroup) String() string {
 func (*PreflightCallerGroup) ProtoMessage() {}
 
 func (x *PreflightCallerGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[43]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4523,7 +4898,7 @@ func (x *PreflightCallerGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreflightCallerGroup.ProtoReflect.Descriptor instead.
 func (*PreflightCallerGroup) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{43}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PreflightCallerGroup) GetCaller() string {
@@ -4570,7 +4945,7 @@ type PreflightApp struct {
 
 func (x *PreflightApp) Reset() {
 	*x = PreflightApp{}
-	mi := &file_connbroker_v1_broker_proto_msgTypes[44]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4582,7 +4957,7 @@ func (x *PreflightApp) String() string {
 func (*PreflightApp) ProtoMessage() {}
 
 func (x *PreflightApp) ProtoReflect() protoreflect.Message {
-	mi := &file_connbroker_v1_broker_proto_msgTypes[44]
+	mi := &file_connbroker_v1_broker_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4595,7 +4970,7 @@ func (x *PreflightApp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreflightApp.ProtoReflect.Descriptor instead.
 func (*PreflightApp) Descriptor() ([]byte, []int) {
-	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{44}
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PreflightApp) GetDriver() string {
@@ -4678,14 +5053,44 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\"\x8c\x01\n" +
 	"\x1dWatchConnectionParamsResponse\x127\n" +
 	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\x122\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"\xa6\x01\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"\xf7\x01\n" +
 	"\x1aGetConnectionParamsRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12&\n" +
 	"\x0fknown_ca_sha256\x18\x03 \x01(\fR\rknownCaSha256\x12,\n" +
-	"\x12omit_param_options\x18\x04 \x01(\bR\x10omitParamOptions\"V\n" +
+	"\x12omit_param_options\x18\x04 \x01(\bR\x10omitParamOptions\x12O\n" +
+	"\x12client_environment\x18\x05 \x01(\v2 .connbroker.v1.ClientEnvironmentR\x11clientEnvironment\"V\n" +
 	"\x1bGetConnectionParamsResponse\x127\n" +
-	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\"\xef\x02\n" +
+	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\"H\n" +
+	"\x14ListInventoryRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"\xaa\x01\n" +
+	"\x15ListInventoryResponse\x128\n" +
+	"\arecords\x18\x01 \x03(\v2\x1e.connbroker.v1.InventoryRecordR\arecords\x129\n" +
+	"\x05store\x18\x02 \x01(\v2#.connbroker.v1.InventoryStoreStatusR\x05store\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xab\x02\n" +
+	"\x0fInventoryRecord\x12\x16\n" +
+	"\x06caller\x18\x01 \x01(\tR\x06caller\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12B\n" +
+	"\venvironment\x18\x03 \x01(\v2 .connbroker.v1.ClientEnvironmentR\venvironment\x129\n" +
+	"\n" +
+	"first_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x14\n" +
+	"\x05count\x18\x06 \x01(\x03R\x05count\x12\x16\n" +
+	"\x06digest\x18\a \x01(\tR\x06digest\"\xba\x02\n" +
+	"\x14InventoryStoreStatus\x12\x18\n" +
+	"\abackend\x18\x01 \x01(\tR\abackend\x12\x18\n" +
+	"\arecords\x18\x02 \x01(\x03R\arecords\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x01(\x03R\bcapacity\x12\x12\n" +
+	"\x04full\x18\x04 \x01(\bR\x04full\x12\x18\n" +
+	"\adropped\x18\x05 \x01(\x03R\adropped\x12\x18\n" +
+	"\aevicted\x18\x06 \x01(\x03R\aevicted\x127\n" +
+	"\tretention\x18\a \x01(\v2\x19.google.protobuf.DurationR\tretention\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12\x18\n" +
+	"\aenabled\x18\t \x01(\bR\aenabled\x12\x18\n" +
+	"\aexpired\x18\n" +
+	" \x01(\x03R\aexpired\"\xef\x02\n" +
 	"\x10ConnectionParams\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +
@@ -5073,9 +5478,10 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x1dPREFLIGHT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PREFLIGHT_OUTCOME_WORKS\x10\x01\x12\x1c\n" +
 	"\x18PREFLIGHT_OUTCOME_BREAKS\x10\x02\x12,\n" +
-	"(PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM\x10\x032\xa7\x06\n" +
+	"(PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM\x10\x032\x83\a\n" +
 	"\rBrokerService\x12l\n" +
-	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12i\n" +
+	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12Z\n" +
+	"\rListInventory\x12#.connbroker.v1.ListInventoryRequest\x1a$.connbroker.v1.ListInventoryResponse\x12i\n" +
 	"\x12ValidateConnection\x12(.connbroker.v1.ValidateConnectionRequest\x1a).connbroker.v1.ValidateConnectionResponse\x12Z\n" +
 	"\rListEndpoints\x12#.connbroker.v1.ListEndpointsRequest\x1a$.connbroker.v1.ListEndpointsResponse\x12Z\n" +
 	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponse\x12t\n" +
@@ -5097,7 +5503,7 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 16)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
@@ -5119,142 +5525,155 @@ var file_connbroker_v1_broker_proto_goTypes = []any{
 	(*WatchConnectionParamsResponse)(nil), // 17: connbroker.v1.WatchConnectionParamsResponse
 	(*GetConnectionParamsRequest)(nil),    // 18: connbroker.v1.GetConnectionParamsRequest
 	(*GetConnectionParamsResponse)(nil),   // 19: connbroker.v1.GetConnectionParamsResponse
-	(*ConnectionParams)(nil),              // 20: connbroker.v1.ConnectionParams
-	(*Credential)(nil),                    // 21: connbroker.v1.Credential
-	(*TLSSettings)(nil),                   // 22: connbroker.v1.TLSSettings
-	(*EnvVar)(nil),                        // 23: connbroker.v1.EnvVar
-	(*DriverHints)(nil),                   // 24: connbroker.v1.DriverHints
-	(*ParamOptionNames)(nil),              // 25: connbroker.v1.ParamOptionNames
-	(*HintOption)(nil),                    // 26: connbroker.v1.HintOption
-	(*HintOptions)(nil),                   // 27: connbroker.v1.HintOptions
-	(*Evidence)(nil),                      // 28: connbroker.v1.Evidence
-	(*Resolution)(nil),                    // 29: connbroker.v1.Resolution
-	(*ValidateConnectionRequest)(nil),     // 30: connbroker.v1.ValidateConnectionRequest
-	(*ClientEnvironment)(nil),             // 31: connbroker.v1.ClientEnvironment
-	(*ClientPackage)(nil),                 // 32: connbroker.v1.ClientPackage
-	(*EnvironmentReport)(nil),             // 33: connbroker.v1.EnvironmentReport
-	(*ValidateConnectionResponse)(nil),    // 34: connbroker.v1.ValidateConnectionResponse
-	(*EndpointValidation)(nil),            // 35: connbroker.v1.EndpointValidation
-	(*Transcript)(nil),                    // 36: connbroker.v1.Transcript
-	(*TranscriptEvent)(nil),               // 37: connbroker.v1.TranscriptEvent
-	(*Finding)(nil),                       // 38: connbroker.v1.Finding
-	(*DriverPrediction)(nil),              // 39: connbroker.v1.DriverPrediction
-	(*ProbeEndpointRequest)(nil),          // 40: connbroker.v1.ProbeEndpointRequest
-	(*ProbeEndpointResponse)(nil),         // 41: connbroker.v1.ProbeEndpointResponse
-	(*ProbeResult)(nil),                   // 42: connbroker.v1.ProbeResult
-	(*Stage)(nil),                         // 43: connbroker.v1.Stage
-	(*TLSInfo)(nil),                       // 44: connbroker.v1.TLSInfo
-	(*MySQLError)(nil),                    // 45: connbroker.v1.MySQLError
-	(*ListEndpointsRequest)(nil),          // 46: connbroker.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),         // 47: connbroker.v1.ListEndpointsResponse
-	(*EndpointSummary)(nil),               // 48: connbroker.v1.EndpointSummary
-	(*ListDriversRequest)(nil),            // 49: connbroker.v1.ListDriversRequest
-	(*ListDriversResponse)(nil),           // 50: connbroker.v1.ListDriversResponse
-	(*DriverInfo)(nil),                    // 51: connbroker.v1.DriverInfo
-	(*DriverEnvironment)(nil),             // 52: connbroker.v1.DriverEnvironment
-	(*DriverVersionRule)(nil),             // 53: connbroker.v1.DriverVersionRule
-	(*ReportLoginFailureRequest)(nil),     // 54: connbroker.v1.ReportLoginFailureRequest
-	(*ReportLoginFailureResponse)(nil),    // 55: connbroker.v1.ReportLoginFailureResponse
-	(*PreflightRequest)(nil),              // 56: connbroker.v1.PreflightRequest
-	(*PreflightChange)(nil),               // 57: connbroker.v1.PreflightChange
-	(*PreflightResponse)(nil),             // 58: connbroker.v1.PreflightResponse
-	(*PreflightCallerGroup)(nil),          // 59: connbroker.v1.PreflightCallerGroup
-	(*PreflightApp)(nil),                  // 60: connbroker.v1.PreflightApp
-	nil,                                   // 61: connbroker.v1.ClientEnvironment.EnvEntry
-	nil,                                   // 62: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 63: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 64: google.protobuf.Duration
+	(*ListInventoryRequest)(nil),          // 20: connbroker.v1.ListInventoryRequest
+	(*ListInventoryResponse)(nil),         // 21: connbroker.v1.ListInventoryResponse
+	(*InventoryRecord)(nil),               // 22: connbroker.v1.InventoryRecord
+	(*InventoryStoreStatus)(nil),          // 23: connbroker.v1.InventoryStoreStatus
+	(*ConnectionParams)(nil),              // 24: connbroker.v1.ConnectionParams
+	(*Credential)(nil),                    // 25: connbroker.v1.Credential
+	(*TLSSettings)(nil),                   // 26: connbroker.v1.TLSSettings
+	(*EnvVar)(nil),                        // 27: connbroker.v1.EnvVar
+	(*DriverHints)(nil),                   // 28: connbroker.v1.DriverHints
+	(*ParamOptionNames)(nil),              // 29: connbroker.v1.ParamOptionNames
+	(*HintOption)(nil),                    // 30: connbroker.v1.HintOption
+	(*HintOptions)(nil),                   // 31: connbroker.v1.HintOptions
+	(*Evidence)(nil),                      // 32: connbroker.v1.Evidence
+	(*Resolution)(nil),                    // 33: connbroker.v1.Resolution
+	(*ValidateConnectionRequest)(nil),     // 34: connbroker.v1.ValidateConnectionRequest
+	(*ClientEnvironment)(nil),             // 35: connbroker.v1.ClientEnvironment
+	(*ClientPackage)(nil),                 // 36: connbroker.v1.ClientPackage
+	(*EnvironmentReport)(nil),             // 37: connbroker.v1.EnvironmentReport
+	(*ValidateConnectionResponse)(nil),    // 38: connbroker.v1.ValidateConnectionResponse
+	(*EndpointValidation)(nil),            // 39: connbroker.v1.EndpointValidation
+	(*Transcript)(nil),                    // 40: connbroker.v1.Transcript
+	(*TranscriptEvent)(nil),               // 41: connbroker.v1.TranscriptEvent
+	(*Finding)(nil),                       // 42: connbroker.v1.Finding
+	(*DriverPrediction)(nil),              // 43: connbroker.v1.DriverPrediction
+	(*ProbeEndpointRequest)(nil),          // 44: connbroker.v1.ProbeEndpointRequest
+	(*ProbeEndpointResponse)(nil),         // 45: connbroker.v1.ProbeEndpointResponse
+	(*ProbeResult)(nil),                   // 46: connbroker.v1.ProbeResult
+	(*Stage)(nil),                         // 47: connbroker.v1.Stage
+	(*TLSInfo)(nil),                       // 48: connbroker.v1.TLSInfo
+	(*MySQLError)(nil),                    // 49: connbroker.v1.MySQLError
+	(*ListEndpointsRequest)(nil),          // 50: connbroker.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),         // 51: connbroker.v1.ListEndpointsResponse
+	(*EndpointSummary)(nil),               // 52: connbroker.v1.EndpointSummary
+	(*ListDriversRequest)(nil),            // 53: connbroker.v1.ListDriversRequest
+	(*ListDriversResponse)(nil),           // 54: connbroker.v1.ListDriversResponse
+	(*DriverInfo)(nil),                    // 55: connbroker.v1.DriverInfo
+	(*DriverEnvironment)(nil),             // 56: connbroker.v1.DriverEnvironment
+	(*DriverVersionRule)(nil),             // 57: connbroker.v1.DriverVersionRule
+	(*ReportLoginFailureRequest)(nil),     // 58: connbroker.v1.ReportLoginFailureRequest
+	(*ReportLoginFailureResponse)(nil),    // 59: connbroker.v1.ReportLoginFailureResponse
+	(*PreflightRequest)(nil),              // 60: connbroker.v1.PreflightRequest
+	(*PreflightChange)(nil),               // 61: connbroker.v1.PreflightChange
+	(*PreflightResponse)(nil),             // 62: connbroker.v1.PreflightResponse
+	(*PreflightCallerGroup)(nil),          // 63: connbroker.v1.PreflightCallerGroup
+	(*PreflightApp)(nil),                  // 64: connbroker.v1.PreflightApp
+	nil,                                   // 65: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 66: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 67: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 68: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
-	20, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	24, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
 	0,  // 1: connbroker.v1.WatchConnectionParamsResponse.reason:type_name -> connbroker.v1.WatchReason
-	20, // 2: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
-	21, // 3: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
-	22, // 4: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
-	24, // 5: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
-	29, // 6: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
-	1,  // 7: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	63, // 8: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	63, // 9: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
-	2,  // 10: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	26, // 11: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
-	23, // 12: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
-	25, // 13: connbroker.v1.DriverHints.param_options:type_name -> connbroker.v1.ParamOptionNames
-	27, // 14: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
-	26, // 15: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
-	4,  // 16: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
-	3,  // 17: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
-	28, // 18: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	64, // 19: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
-	31, // 20: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
-	32, // 21: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
-	61, // 22: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
-	63, // 23: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
-	39, // 24: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
-	64, // 25: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
-	38, // 26: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
-	35, // 27: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
-	43, // 28: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
-	44, // 29: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
-	45, // 30: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
-	36, // 31: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
-	38, // 32: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
-	39, // 33: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
-	29, // 34: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
-	33, // 35: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
-	37, // 36: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
-	5,  // 37: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
-	64, // 38: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
-	6,  // 39: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
-	7,  // 40: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
-	62, // 41: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
-	8,  // 42: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
-	5,  // 43: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
-	38, // 44: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
-	42, // 45: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
-	9,  // 46: connbroker.v1.ProbeResult.flavor:type_name -> connbroker.v1.ServerFlavor
-	10, // 47: connbroker.v1.ProbeResult.endpoint_kind:type_name -> connbroker.v1.EndpointKind
-	11, // 48: connbroker.v1.ProbeResult.partition:type_name -> connbroker.v1.AWSPartition
-	36, // 49: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
-	38, // 50: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
-	12, // 51: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
-	64, // 52: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	48, // 53: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
-	3,  // 54: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
-	2,  // 55: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	51, // 56: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
-	52, // 57: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
-	53, // 58: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
-	57, // 59: connbroker.v1.PreflightRequest.changes:type_name -> connbroker.v1.PreflightChange
-	14, // 60: connbroker.v1.PreflightResponse.status:type_name -> connbroker.v1.PreflightStatus
-	59, // 61: connbroker.v1.PreflightResponse.groups:type_name -> connbroker.v1.PreflightCallerGroup
-	60, // 62: connbroker.v1.PreflightCallerGroup.apps:type_name -> connbroker.v1.PreflightApp
-	15, // 63: connbroker.v1.PreflightApp.before:type_name -> connbroker.v1.PreflightOutcome
-	15, // 64: connbroker.v1.PreflightApp.after:type_name -> connbroker.v1.PreflightOutcome
-	38, // 65: connbroker.v1.PreflightApp.finding:type_name -> connbroker.v1.Finding
-	38, // 66: connbroker.v1.PreflightApp.before_finding:type_name -> connbroker.v1.Finding
-	63, // 67: connbroker.v1.PreflightApp.last_seen:type_name -> google.protobuf.Timestamp
-	18, // 68: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	30, // 69: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	46, // 70: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	40, // 71: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	16, // 72: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
-	49, // 73: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
-	54, // 74: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
-	56, // 75: connbroker.v1.BrokerService.Preflight:input_type -> connbroker.v1.PreflightRequest
-	19, // 76: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	34, // 77: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	47, // 78: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	41, // 79: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	17, // 80: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	50, // 81: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
-	55, // 82: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
-	58, // 83: connbroker.v1.BrokerService.Preflight:output_type -> connbroker.v1.PreflightResponse
-	76, // [76:84] is the sub-list for method output_type
-	68, // [68:76] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	35, // 2: connbroker.v1.GetConnectionParamsRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	24, // 3: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	22, // 4: connbroker.v1.ListInventoryResponse.records:type_name -> connbroker.v1.InventoryRecord
+	23, // 5: connbroker.v1.ListInventoryResponse.store:type_name -> connbroker.v1.InventoryStoreStatus
+	35, // 6: connbroker.v1.InventoryRecord.environment:type_name -> connbroker.v1.ClientEnvironment
+	67, // 7: connbroker.v1.InventoryRecord.first_seen:type_name -> google.protobuf.Timestamp
+	67, // 8: connbroker.v1.InventoryRecord.last_seen:type_name -> google.protobuf.Timestamp
+	68, // 9: connbroker.v1.InventoryStoreStatus.retention:type_name -> google.protobuf.Duration
+	25, // 10: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
+	26, // 11: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
+	28, // 12: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
+	33, // 13: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
+	1,  // 14: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
+	67, // 15: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	67, // 16: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	2,  // 17: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
+	30, // 18: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
+	27, // 19: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
+	29, // 20: connbroker.v1.DriverHints.param_options:type_name -> connbroker.v1.ParamOptionNames
+	31, // 21: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
+	30, // 22: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
+	4,  // 23: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
+	3,  // 24: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
+	32, // 25: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
+	68, // 26: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	35, // 27: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	36, // 28: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
+	65, // 29: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	67, // 30: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	43, // 31: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
+	68, // 32: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	42, // 33: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
+	39, // 34: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
+	47, // 35: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
+	48, // 36: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
+	49, // 37: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
+	40, // 38: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
+	42, // 39: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
+	43, // 40: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
+	33, // 41: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
+	37, // 42: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
+	41, // 43: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	5,  // 44: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
+	68, // 45: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	6,  // 46: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
+	7,  // 47: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
+	66, // 48: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	8,  // 49: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
+	5,  // 50: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
+	42, // 51: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	46, // 52: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	9,  // 53: connbroker.v1.ProbeResult.flavor:type_name -> connbroker.v1.ServerFlavor
+	10, // 54: connbroker.v1.ProbeResult.endpoint_kind:type_name -> connbroker.v1.EndpointKind
+	11, // 55: connbroker.v1.ProbeResult.partition:type_name -> connbroker.v1.AWSPartition
+	40, // 56: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	42, // 57: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	12, // 58: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
+	68, // 59: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	52, // 60: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	3,  // 61: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
+	2,  // 62: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
+	55, // 63: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
+	56, // 64: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
+	57, // 65: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
+	61, // 66: connbroker.v1.PreflightRequest.changes:type_name -> connbroker.v1.PreflightChange
+	14, // 67: connbroker.v1.PreflightResponse.status:type_name -> connbroker.v1.PreflightStatus
+	63, // 68: connbroker.v1.PreflightResponse.groups:type_name -> connbroker.v1.PreflightCallerGroup
+	64, // 69: connbroker.v1.PreflightCallerGroup.apps:type_name -> connbroker.v1.PreflightApp
+	15, // 70: connbroker.v1.PreflightApp.before:type_name -> connbroker.v1.PreflightOutcome
+	15, // 71: connbroker.v1.PreflightApp.after:type_name -> connbroker.v1.PreflightOutcome
+	42, // 72: connbroker.v1.PreflightApp.finding:type_name -> connbroker.v1.Finding
+	42, // 73: connbroker.v1.PreflightApp.before_finding:type_name -> connbroker.v1.Finding
+	67, // 74: connbroker.v1.PreflightApp.last_seen:type_name -> google.protobuf.Timestamp
+	18, // 75: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	20, // 76: connbroker.v1.BrokerService.ListInventory:input_type -> connbroker.v1.ListInventoryRequest
+	34, // 77: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	50, // 78: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	44, // 79: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	16, // 80: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
+	53, // 81: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
+	58, // 82: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
+	60, // 83: connbroker.v1.BrokerService.Preflight:input_type -> connbroker.v1.PreflightRequest
+	19, // 84: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	21, // 85: connbroker.v1.BrokerService.ListInventory:output_type -> connbroker.v1.ListInventoryResponse
+	38, // 86: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	51, // 87: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	45, // 88: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	17, // 89: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	54, // 90: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
+	59, // 91: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
+	62, // 92: connbroker.v1.BrokerService.Preflight:output_type -> connbroker.v1.PreflightResponse
+	84, // [84:93] is the sub-list for method output_type
+	75, // [75:84] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -5262,7 +5681,7 @@ func file_connbroker_v1_broker_proto_init() {
 	if File_connbroker_v1_broker_proto != nil {
 		return
 	}
-	file_connbroker_v1_broker_proto_msgTypes[10].OneofWrappers = []any{
+	file_connbroker_v1_broker_proto_msgTypes[14].OneofWrappers = []any{
 		(*HintOption_StringValue)(nil),
 		(*HintOption_IntValue)(nil),
 		(*HintOption_BoolValue)(nil),
@@ -5274,7 +5693,7 @@ func file_connbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      16,
-			NumMessages:   47,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	BrokerService_GetConnectionParams_FullMethodName   = "/connbroker.v1.BrokerService/GetConnectionParams"
+	BrokerService_ListInventory_FullMethodName         = "/connbroker.v1.BrokerService/ListInventory"
 	BrokerService_ValidateConnection_FullMethodName    = "/connbroker.v1.BrokerService/ValidateConnection"
 	BrokerService_ListEndpoints_FullMethodName         = "/connbroker.v1.BrokerService/ListEndpoints"
 	BrokerService_ProbeEndpoint_FullMethodName         = "/connbroker.v1.BrokerService/ProbeEndpoint"
@@ -47,6 +48,17 @@ type BrokerServiceClient interface {
 	// request (the field is named), UNAVAILABLE when no valid credential can be
 	// had.
 	GetConnectionParams(ctx context.Context, in *GetConnectionParamsRequest, opts ...grpc.CallOption) (*GetConnectionParamsResponse, error)
+	// ListInventory lists the applications the broker has seen: per caller
+	// identity, endpoint and client environment (the client_environment of
+	// GetConnectionParams), when it was first and last seen and how often.
+	// A caller sees only the endpoints it may get (the policy), and the
+	// response says whether the store is complete (store.full, store.dropped)
+	// so no reader mistakes a partial inventory for the whole fleet.
+	// Listings count against the caller's probe limits (limits.probe).
+	// With no inventory configured the response is empty with
+	// store.enabled false. Errors: NOT_FOUND, PERMISSION_DENIED and
+	// INVALID_ARGUMENT for the endpoint filter as GetConnectionParams.
+	ListInventory(ctx context.Context, in *ListInventoryRequest, opts ...grpc.CallOption) (*ListInventoryResponse, error)
 	// ValidateConnection logs in for real to one or more endpoints with exactly
 	// the params GetConnectionParams would issue, runs one query and reports
 	// per endpoint whether it worked, with stage timings and a reason on
@@ -108,6 +120,16 @@ func (c *brokerServiceClient) GetConnectionParams(ctx context.Context, in *GetCo
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetConnectionParamsResponse)
 	err := c.cc.Invoke(ctx, BrokerService_GetConnectionParams_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) ListInventory(ctx context.Context, in *ListInventoryRequest, opts ...grpc.CallOption) (*ListInventoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListInventoryResponse)
+	err := c.cc.Invoke(ctx, BrokerService_ListInventory_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +229,17 @@ type BrokerServiceServer interface {
 	// request (the field is named), UNAVAILABLE when no valid credential can be
 	// had.
 	GetConnectionParams(context.Context, *GetConnectionParamsRequest) (*GetConnectionParamsResponse, error)
+	// ListInventory lists the applications the broker has seen: per caller
+	// identity, endpoint and client environment (the client_environment of
+	// GetConnectionParams), when it was first and last seen and how often.
+	// A caller sees only the endpoints it may get (the policy), and the
+	// response says whether the store is complete (store.full, store.dropped)
+	// so no reader mistakes a partial inventory for the whole fleet.
+	// Listings count against the caller's probe limits (limits.probe).
+	// With no inventory configured the response is empty with
+	// store.enabled false. Errors: NOT_FOUND, PERMISSION_DENIED and
+	// INVALID_ARGUMENT for the endpoint filter as GetConnectionParams.
+	ListInventory(context.Context, *ListInventoryRequest) (*ListInventoryResponse, error)
 	// ValidateConnection logs in for real to one or more endpoints with exactly
 	// the params GetConnectionParams would issue, runs one query and reports
 	// per endpoint whether it worked, with stage timings and a reason on
@@ -267,6 +300,9 @@ type UnimplementedBrokerServiceServer struct{}
 func (UnimplementedBrokerServiceServer) GetConnectionParams(context.Context, *GetConnectionParamsRequest) (*GetConnectionParamsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetConnectionParams not implemented")
 }
+func (UnimplementedBrokerServiceServer) ListInventory(context.Context, *ListInventoryRequest) (*ListInventoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListInventory not implemented")
+}
 func (UnimplementedBrokerServiceServer) ValidateConnection(context.Context, *ValidateConnectionRequest) (*ValidateConnectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateConnection not implemented")
 }
@@ -323,6 +359,24 @@ func _BrokerService_GetConnectionParams_Handler(srv interface{}, ctx context.Con
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(BrokerServiceServer).GetConnectionParams(ctx, req.(*GetConnectionParamsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_ListInventory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListInventoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).ListInventory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_ListInventory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).ListInventory(ctx, req.(*ListInventoryRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -456,6 +510,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetConnectionParams",
 			Handler:    _BrokerService_GetConnectionParams_Handler,
+		},
+		{
+			MethodName: "ListInventory",
+			Handler:    _BrokerService_ListInventory_Handler,
 		},
 		{
 			MethodName: "ValidateConnection",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, Callable
 
 from google.protobuf import timestamp_pb2
 
@@ -182,12 +182,23 @@ def _ca_bundle() -> str:
     return ""
 
 
-def collect(registry: Registry) -> Environment:
+def collect(
+    registry: Registry,
+    *,
+    cext: Callable[[], bool] | None = None,
+    native: Callable[[Package], None] | None = None,
+) -> Environment:
     """Collect this process's drivers, optional packages, environment and CA bundle.
 
     What to look for (packages, environment variables) is the broker's
-    driver list, ``registry``.
+    driver list, ``registry``. ``cext`` says whether mysql-connector-python's
+    C extension loads (default: in a fresh interpreter, see
+    ``_connector_cext``; the inventory report asks this process instead);
+    ``native`` fills in mysqlclient's client library (default: by importing
+    ``MySQLdb._mysql``, see ``_mysqlclient_library``).
     """
+    cext = cext or _connector_cext
+    native = native or _mysqlclient_library
     env = Environment(runtime=f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})")
     for name in registry.checked_packages():
         v = _version(name)
@@ -195,9 +206,9 @@ def collect(registry: Registry) -> Environment:
             continue
         p = Package(name=name, version=v)
         if name == "mysqlclient":
-            _mysqlclient_library(p)
+            native(p)
         elif name == "mysql-connector-python":
-            p.c_extension = _connector_cext()
+            p.c_extension = cext()
         env.packages.append(p)
     env.env = {k: os.environ[k] for k in registry.env_vars() if k in os.environ}
     env.ca_bundle = _ca_bundle()

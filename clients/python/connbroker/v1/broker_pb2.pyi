@@ -280,22 +280,84 @@ class WatchConnectionParamsResponse(_message.Message):
     def __init__(self, params: _Optional[_Union[ConnectionParams, _Mapping]] = ..., reason: _Optional[_Union[WatchReason, str]] = ...) -> None: ...
 
 class GetConnectionParamsRequest(_message.Message):
-    __slots__ = ("endpoint", "driver", "known_ca_sha256", "omit_param_options")
+    __slots__ = ("endpoint", "driver", "known_ca_sha256", "omit_param_options", "client_environment")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     KNOWN_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
     OMIT_PARAM_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     driver: str
     known_ca_sha256: bytes
     omit_param_options: bool
-    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ..., known_ca_sha256: _Optional[bytes] = ..., omit_param_options: _Optional[bool] = ...) -> None: ...
+    client_environment: ClientEnvironment
+    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ..., known_ca_sha256: _Optional[bytes] = ..., omit_param_options: _Optional[bool] = ..., client_environment: _Optional[_Union[ClientEnvironment, _Mapping]] = ...) -> None: ...
 
 class GetConnectionParamsResponse(_message.Message):
     __slots__ = ("params",)
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     params: ConnectionParams
     def __init__(self, params: _Optional[_Union[ConnectionParams, _Mapping]] = ...) -> None: ...
+
+class ListInventoryRequest(_message.Message):
+    __slots__ = ("endpoint", "limit")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    limit: int
+    def __init__(self, endpoint: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListInventoryResponse(_message.Message):
+    __slots__ = ("records", "store", "truncated")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[InventoryRecord]
+    store: InventoryStoreStatus
+    truncated: bool
+    def __init__(self, records: _Optional[_Iterable[_Union[InventoryRecord, _Mapping]]] = ..., store: _Optional[_Union[InventoryStoreStatus, _Mapping]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class InventoryRecord(_message.Message):
+    __slots__ = ("caller", "endpoint", "environment", "first_seen", "last_seen", "count", "digest")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    caller: str
+    endpoint: str
+    environment: ClientEnvironment
+    first_seen: _timestamp_pb2.Timestamp
+    last_seen: _timestamp_pb2.Timestamp
+    count: int
+    digest: str
+    def __init__(self, caller: _Optional[str] = ..., endpoint: _Optional[str] = ..., environment: _Optional[_Union[ClientEnvironment, _Mapping]] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class InventoryStoreStatus(_message.Message):
+    __slots__ = ("backend", "records", "capacity", "full", "dropped", "evicted", "retention", "last_error", "enabled", "expired")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    EVICTED_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    records: int
+    capacity: int
+    full: bool
+    dropped: int
+    evicted: int
+    retention: _duration_pb2.Duration
+    last_error: str
+    enabled: bool
+    expired: int
+    def __init__(self, backend: _Optional[str] = ..., records: _Optional[int] = ..., capacity: _Optional[int] = ..., full: _Optional[bool] = ..., dropped: _Optional[int] = ..., evicted: _Optional[int] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_error: _Optional[str] = ..., enabled: _Optional[bool] = ..., expired: _Optional[int] = ...) -> None: ...
 
 class ConnectionParams(_message.Message):
     __slots__ = ("endpoint", "host", "port", "user", "database", "credential", "tls", "hints", "resolution")

@@ -41,6 +41,11 @@ class BrokerServiceStub:
                 request_serializer=connbroker_dot_v1_dot_broker__pb2.GetConnectionParamsRequest.SerializeToString,
                 response_deserializer=connbroker_dot_v1_dot_broker__pb2.GetConnectionParamsResponse.FromString,
                 _registered_method=True)
+        self.ListInventory = channel.unary_unary(
+                '/connbroker.v1.BrokerService/ListInventory',
+                request_serializer=connbroker_dot_v1_dot_broker__pb2.ListInventoryRequest.SerializeToString,
+                response_deserializer=connbroker_dot_v1_dot_broker__pb2.ListInventoryResponse.FromString,
+                _registered_method=True)
         self.ValidateConnection = channel.unary_unary(
                 '/connbroker.v1.BrokerService/ValidateConnection',
                 request_serializer=connbroker_dot_v1_dot_broker__pb2.ValidateConnectionRequest.SerializeToString,
@@ -90,6 +95,22 @@ class BrokerServiceServicer:
         Errors: NOT_FOUND for an unknown endpoint, INVALID_ARGUMENT for a bad
         request (the field is named), UNAVAILABLE when no valid credential can be
         had.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInventory(self, request, context):
+        """ListInventory lists the applications the broker has seen: per caller
+        identity, endpoint and client environment (the client_environment of
+        GetConnectionParams), when it was first and last seen and how often.
+        A caller sees only the endpoints it may get (the policy), and the
+        response says whether the store is complete (store.full, store.dropped)
+        so no reader mistakes a partial inventory for the whole fleet.
+        Listings count against the caller's probe limits (limits.probe).
+        With no inventory configured the response is empty with
+        store.enabled false. Errors: NOT_FOUND, PERMISSION_DENIED and
+        INVALID_ARGUMENT for the endpoint filter as GetConnectionParams.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -185,6 +206,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     request_deserializer=connbroker_dot_v1_dot_broker__pb2.GetConnectionParamsRequest.FromString,
                     response_serializer=connbroker_dot_v1_dot_broker__pb2.GetConnectionParamsResponse.SerializeToString,
             ),
+            'ListInventory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInventory,
+                    request_deserializer=connbroker_dot_v1_dot_broker__pb2.ListInventoryRequest.FromString,
+                    response_serializer=connbroker_dot_v1_dot_broker__pb2.ListInventoryResponse.SerializeToString,
+            ),
             'ValidateConnection': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateConnection,
                     request_deserializer=connbroker_dot_v1_dot_broker__pb2.ValidateConnectionRequest.FromString,
@@ -250,6 +276,33 @@ class BrokerService:
             '/connbroker.v1.BrokerService/GetConnectionParams',
             connbroker_dot_v1_dot_broker__pb2.GetConnectionParamsRequest.SerializeToString,
             connbroker_dot_v1_dot_broker__pb2.GetConnectionParamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInventory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connbroker.v1.BrokerService/ListInventory',
+            connbroker_dot_v1_dot_broker__pb2.ListInventoryRequest.SerializeToString,
+            connbroker_dot_v1_dot_broker__pb2.ListInventoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

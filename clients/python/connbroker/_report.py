@@ -1,0 +1,131 @@
+"""The environment report for the broker's inventory.
+
+The client sends this process's environment (what ``python -m connbroker
+doctor`` collects: drivers and their versions, optional packages, the
+environment variables the broker's drivers read, the CA bundle, the
+runtime) with its first ``GetConnectionParams`` per process, endpoint and
+driver, and again only when it changes (an environment variable the
+drivers read is set or changed). The broker records it (``ListInventory``,
+``connbroker inventory``) so preflight can say which applications a change
+would break. Only the variables the broker's drivers name are read, so
+nothing else about the process leaves it; the broker keeps only allowlisted
+ones (docs/INVENTORY.md).
+
+A report that cannot be built (the broker's driver list unavailable) is
+left out: it never fails a request, and slows one by at most one
+``ListDrivers`` (deadline :data:`REGISTRY_TIMEOUT`) per :data:`RETRY_AFTER`
+while the broker is away.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from connbroker.v1 import broker_pb2
+
+if TYPE_CHECKING:
+    from connbroker.client import Client
+    from connbroker.doctor import Environment, Package, Registry
+
+__all__ = ["REPORTER", "RETRY_AFTER", "Reporter"]
+
+#: Seconds without a report after the broker's driver list could not be read.
+RETRY_AFTER = 60.0
+#: Deadline of the one ``ListDrivers`` call the report needs per process.
+REGISTRY_TIMEOUT = 1.0
+#: Variables never sent, whatever a driver reads: they hold a password.
+_SECRET_VARS = frozenset({"MYSQL_PWD"})
+
+
+def _cext_in_process() -> bool:
+    """Whether mysql-connector-python's C extension is what this process uses.
+
+    The application's own state, not a fresh interpreter's (the doctor's
+    question): loaded already, its ``HAVE_CEXT``; else whether it can be
+    found at all.
+    """
+    mod = sys.modules.get("mysql.connector")
+    if mod is not None:
+        return bool(getattr(mod, "HAVE_CEXT", False))
+    try:
+        return importlib.util.find_spec("_mysql_connector") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _native_if_loaded(p: Package) -> None:
+    """mysqlclient's client library, only when the application loaded it:
+    the report never imports a driver into the application's process."""
+    if "MySQLdb" in sys.modules:
+        from connbroker.doctor.collect import _mysqlclient_library
+
+        _mysqlclient_library(p)
+
+
+class Reporter:
+    """Decides when a request carries the report; one per process (:data:`REPORTER`)."""
+
+    def __init__(self) -> None:
+        """Start with nothing collected and nothing sent."""
+        self._lock = threading.Lock()
+        self._registry: Registry | None = None
+        self._env: Environment | None = None
+        self._sent: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        self._retry_at = 0.0
+
+    def _collect(self, client: Client) -> tuple[Registry, Environment] | None:
+        from connbroker import doctor  # doctor imports client: import late
+        from connbroker.errors import BrokerError
+
+        with self._lock:
+            if self._registry is not None and self._env is not None:
+                return self._registry, self._env
+            if time.monotonic() < self._retry_at:
+                return None
+        try:
+            # A short deadline: while the broker is away this must not hold
+            # up the request it rides on (retried after RETRY_AFTER).
+            registry = doctor.Registry(client.list_drivers(timeout=REGISTRY_TIMEOUT))
+        except BrokerError:
+            with self._lock:
+                self._retry_at = time.monotonic() + RETRY_AFTER
+            return None
+        env = doctor.collect(registry, cext=_cext_in_process, native=_native_if_loaded)
+        with self._lock:
+            self._registry, self._env = registry, env
+        return registry, env
+
+    def report(self, client: Client, endpoint: str, driver: str) -> tuple[broker_pb2.ClientEnvironment | None, tuple[tuple[str, str], ...]]:
+        """Return the report to send with this request (None when not due) and its key."""
+        got = self._collect(client)
+        if got is None:
+            return None, ()
+        registry, env = got
+        current = tuple(sorted((k, os.environ[k]) for k in registry.env_vars() if k in os.environ and k not in _SECRET_VARS))
+        with self._lock:
+            if self._sent.get((endpoint, driver)) == current:
+                return None, current
+        msg = env.to_proto(registry.resolve(driver) or driver)
+        msg.ClearField("client_time")  # the inventory does not keep it
+        msg.env.clear()
+        msg.env.update(dict(current))
+        return msg, current
+
+    def sent(self, endpoint: str, driver: str, key: tuple[tuple[str, str], ...]) -> None:
+        """Record that the broker accepted the report with ``key``."""
+        with self._lock:
+            self._sent[(endpoint, driver)] = key
+
+    def reset(self) -> None:
+        """Forget what was sent and collected (tests; after a fork that changes the environment)."""
+        with self._lock:
+            self._registry, self._env, self._sent, self._retry_at = None, None, {}, 0.0
+
+
+#: The process's reporter, shared by every :class:`connbroker.Client`.
+REPORTER = Reporter()
