@@ -265,7 +265,11 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 		log.Info("gRPC server reflection on (--reflection)")
 	}
 	mx.GRPC.InitializeMetrics(gs)
-	fleet, err := ui.New(ui.Options{Fleet: svc, Validations: lastValidations, Log: log})
+	uiOpts := ui.Options{Fleet: svc, Validations: lastValidations, Log: log}
+	if inv != nil {
+		uiOpts.Preflight = uiPreflight{svc: svc}
+	}
+	fleet, err := ui.New(uiOpts)
 	if err != nil {
 		return err
 	}
