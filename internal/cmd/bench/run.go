@@ -55,6 +55,7 @@ type options struct {
 	fleetN, watchN, validateFleetN, validateConc int
 	watchHold                                    time.Duration
 	pythonHelperN                                int
+	recoveryN                                    int
 }
 
 // row is one line of the results table.
@@ -91,6 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.watchHold, "watch-hold", 15*time.Second, "how long the watch streams are held while RSS is sampled (the issue asks for a minute)")
 	fs.IntVar(&o.validateFleetN, "validate-fleet", 1000, "endpoints validated on one MariaDB (0 skips)")
 	fs.IntVar(&o.validateConc, "validate-concurrent", 4, "validation.max_concurrent of the validate-fleet daemon")
+	fs.IntVar(&o.recoveryN, "recovery-n", 3, "broker restarts to time, and a replica failover (0 skips both)")
 	if err := cli.Execute(cmd, cli.GoFlags(fs, args), stderr, stderr); err != nil || !ran {
 		return err // nil after --help
 	}
@@ -237,6 +239,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		rows = append(rows, vf...)
+	}
+
+	// Outages: a restart and a replica failover, as a helper sees them.
+	if o.recoveryN > 0 {
+		log("broker restart recovery (%d) and replica failover", o.recoveryN)
+		rr, err := restartRecovery(ctx, o, dir, db, o.recoveryN)
+		if err != nil {
+			return err
+		}
+		fr, err := replicaFailover(ctx, o, dir, db)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, rr, fr)
 	}
 
 	// 4. Python startup.
