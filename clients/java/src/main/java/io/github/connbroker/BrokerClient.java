@@ -157,8 +157,10 @@ public final class BrokerClient implements AutoCloseable {
             req.setClientEnvironment(report.environment());
         }
         ConnectionParams p;
+        boolean answered = false;
         try {
             p = stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).getConnectionParams(req.build()).getParams();
+            answered = true;
         } catch (StatusRuntimeException e) {
             Status.Code code = e.getStatus().getCode();
             if (code == Status.Code.UNKNOWN && e.getStatus().getCause() instanceof java.io.IOException) {
@@ -179,9 +181,10 @@ public final class BrokerClient implements AutoCloseable {
                 }
                 default -> throw new BrokerException(what + ": " + describe(e.getStatus()), endpoint, code, e);
             }
-        }
-        if (report != null) {
-            reporter.sent(endpoint, driver, report.key()); // the broker answered: the report is in its inventory
+        } finally {
+            if (report != null) {
+                reporter.done(endpoint, driver, report.key(), answered); // answered: the report is in the broker's inventory
+            }
         }
         try {
             p = cas.complete(endpoint, p);

@@ -42,19 +42,24 @@ final class EnvironmentReporter {
     record Due(ClientEnvironment environment, String key) {}
 
     private final Map<String, String> sent = new HashMap<>(); // endpoint/driver -> key reported
+    private final Map<String, String> pending = new HashMap<>(); // endpoint/driver -> key of a request in flight
     private String key;
     private ClientEnvironment env;
 
     /**
      * Returns the report to send with a request for endpoint and driver, or
-     * null when the same one was sent already.
+     * null when the same one was sent already or rides on a request still in
+     * flight (so a pool opening several connections at once reports once).
+     * A non-null result must be followed by {@link #done}.
      */
     Due due(String endpoint, String driver) {
         String k = currentKey();
+        String at = KeptParams.key(endpoint, driver);
         synchronized (this) {
-            if (k.equals(sent.get(KeptParams.key(endpoint, driver)))) {
+            if (k.equals(sent.get(at)) || k.equals(pending.get(at))) {
                 return null;
             }
+            pending.put(at, k);
             if (env == null || !k.equals(key)) {
                 env = collect();
                 key = k;
@@ -63,14 +68,24 @@ final class EnvironmentReporter {
         }
     }
 
-    /** Records that the broker answered a request carrying the report with {@code key}. */
-    synchronized void sent(String endpoint, String driver, String key) {
-        sent.put(KeptParams.key(endpoint, driver), key);
+    /**
+     * Records the end of a request carrying the report with {@code key}:
+     * sent when the broker answered, else due again with the next request.
+     */
+    synchronized void done(String endpoint, String driver, String key, boolean answered) {
+        String at = KeptParams.key(endpoint, driver);
+        if (key.equals(pending.get(at))) {
+            pending.remove(at);
+        }
+        if (answered) {
+            sent.put(at, key);
+        }
     }
 
     /** Forgets what was sent and collected (tests). */
     synchronized void reset() {
         sent.clear();
+        pending.clear();
         env = null;
         key = null;
     }

@@ -239,6 +239,19 @@ class CompactAndReportTest {
     }
 
     @Test
+    void concurrentRequestsCarryOneReport() {
+        EnvironmentReporter rep = new EnvironmentReporter();
+        EnvironmentReporter.Due first = rep.due("orders", "connector-j");
+        assertNotNull(first);
+        assertEquals(null, rep.due("orders", "connector-j"), "a report is in flight");
+        rep.done("orders", "connector-j", first.key(), false);
+        EnvironmentReporter.Due again = rep.due("orders", "connector-j");
+        assertNotNull(again, "the one in flight was not answered: due again");
+        rep.done("orders", "connector-j", again.key(), true);
+        assertEquals(null, rep.due("orders", "connector-j"));
+    }
+
+    @Test
     void reportCanBeTurnedOff() throws Exception {
         try (BrokerClient quiet = BrokerClient.newBuilder("in-process").channel(channel).reporter(new EnvironmentReporter()).reportEnvironment(false).build()) {
             quiet.connectionParams("orders", "connector-j");
