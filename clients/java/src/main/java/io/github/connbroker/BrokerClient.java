@@ -232,6 +232,11 @@ public final class BrokerClient implements AutoCloseable {
         }
     }
 
+    /** Returns whether GetConnectionParams carries the environment report (tests). */
+    boolean reportsEnvironment() {
+        return reporter != null;
+    }
+
     /** Returns a snapshot of the kept-params counters, for export as metrics. */
     public ResilienceStats resilienceStats() {
         return kept.stats();

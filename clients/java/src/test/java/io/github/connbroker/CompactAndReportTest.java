@@ -257,6 +257,16 @@ class CompactAndReportTest {
             quiet.connectionParams("orders", "connector-j");
         }
         assertFalse(broker.requests.get(0).hasClientEnvironment());
+
+        // The same as a HikariCP property (dataSource.reportEnvironment=false).
+        ConnbrokerDataSource ds = new ConnbrokerDataSource();
+        ds.setBrokerAddress("127.0.0.1:1");
+        assertTrue(ds.isReportEnvironment());
+        ds.setReportEnvironment(false);
+        try (BrokerClient c = ds.client()) {
+            assertFalse(c.reportsEnvironment());
+            assertThrows(IllegalStateException.class, () -> ds.setReportEnvironment(true));
+        }
     }
 
     static void restore(String key, String value) {
