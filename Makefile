@@ -29,7 +29,7 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: system-deps venv matrix-deps java-deps ## Install everything the tests and `make run` need
+deps: system-deps venv matrix-deps java-deps proof-deps ## Install everything the tests and `make run` need
 
 .PHONY: system-deps
 system-deps: ## Install MariaDB from Debian's packages if missing
@@ -49,6 +49,20 @@ $(NODE_CLIENT)/node_modules/.stamp: $(NODE_CLIENT)/package-lock.json
 $(BIN)/mysql-connector-j-$(CONNECTOR_J).jar:
 	@mkdir -p $(BIN)
 	@mvn -B -q dependency:copy -Dartifact=com.mysql:mysql-connector-j:$(CONNECTOR_J) -DoutputDirectory=$(BIN)
+
+# The preflight proof's (internal/doctortest) and the doctor's driver versions
+# that .venv does not pin: installed from PyPI once into .cache/doctor, where
+# the tests link them into each app's own virtualenv.
+PROOF_PYPI := PyMySQL==1.0.2
+PROOF_DIR  := $(CURDIR)/.cache/doctor
+
+.PHONY: proof-deps
+proof-deps: venv $(NODE_CLIENT)/node_modules/.stamp $(foreach r,$(PROOF_PYPI),$(PROOF_DIR)/$(subst ==,-,$(r))/.complete) ## Install the pinned driver versions of the preflight proof (PyPI, cached)
+
+$(PROOF_DIR)/%/.complete:
+	@rm -rf $(PROOF_DIR)/$*
+	@$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --target $(PROOF_DIR)/$* "$(subst -,==,$*)"
+	@touch $@
 
 # The Java helper (clients/java): Maven resolves the pinned artifacts
 # (grpc-java, protobuf-java, protoc and protoc-gen-grpc-java, Connector/J,
@@ -141,7 +155,7 @@ java-unit-test: java-build ## clients/java's JUnit tests only (go-test runs its 
 	cd $(JAVA_CLIENT) && mvn -B -q -o surefire:test
 
 .PHONY: go-test
-go-test: java-build ## Go tests with the race detector (real MariaDB and MySQL-8 peers; clients/java's need java-build)
+go-test: java-build proof-deps ## Go tests with the race detector (real MariaDB and MySQL-8 peers; clients/java's need java-build, the preflight proof's apps proof-deps)
 	$(call in_modules,go test -race -count=1 -timeout 20m ./...)
 
 .PHONY: test-short

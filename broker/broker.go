@@ -102,6 +102,7 @@ type Service struct {
 	slots     endpointSlots                 // logins and probes running per endpoint (singleflight.go)
 	reports   reportGate                    // re-reads after ReportLoginFailure per endpoint (loginfailure.go)
 	aws       atomic.Pointer[awsapi.Source] // AWS API evidence (aws.go); nil when off
+	inventory inventoryHolder               // applications seen, for Preflight (preflight.go); nil when off
 }
 
 // New returns a Service over cfg issuing with issuer.

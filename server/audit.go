@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ const (
 	AuditDenied           = "denied"
 	AuditIssueFailed      = "issue_failed"
 	AuditProbe            = "probe"
+	AuditPreflight        = "preflight"
 )
 
 // Audit outcomes.
@@ -276,6 +278,12 @@ func auditEvent(ctx context.Context, ev observe.Event) (e AuditEvent, ok bool) {
 		failure(&e, v.Err)
 	case observe.Probe:
 		e.Event, e.Endpoint = AuditProbe, v.Endpoint
+		failure(&e, v.Err)
+	case observe.Preflight:
+		e.Event, e.Endpoint = AuditPreflight, v.Endpoint
+		if v.Err == nil {
+			e.Reason = fmt.Sprintf("changes %s: status %s, %d apps, any_breaks=%t", strings.Join(v.Changes, ", "), v.Status, v.Apps, v.AnyBreaks)
+		}
 		failure(&e, v.Err)
 	case observe.Denied:
 		e.Event, e.Endpoint, e.DBUser = AuditDenied, v.Endpoint, v.DBUser

@@ -222,6 +222,10 @@ func rateLimitUnary(l *callerLimiter, svc *broker.Service) grpc.UnaryServerInter
 			release, err = l.acquire(classProbe, callerKey(ctx), 1, errInventoryRate, errInventoryConc)
 		case *v1.ValidateConnectionRequest:
 			release, err = l.acquire(classValidate, callerKey(ctx), validateCost(r, l.endpoints()), errValidateRate, errValidateConc)
+		case *v1.PreflightRequest:
+			// It plays every app's driver against in-process servers:
+			// bounded as one validation.
+			release, err = l.acquire(classValidate, callerKey(ctx), 1, errValidateRate, errValidateConc)
 		default:
 			return handler(ctx, req)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/caller"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/preflight"
 	"github.com/connbroker/connbroker/broker/resolve"
 )
 
@@ -30,6 +31,7 @@ const (
 	ReasonRateLimited           = "ERROR_REASON_RATE_LIMITED"
 	ReasonUnauthenticated       = "ERROR_REASON_UNAUTHENTICATED"
 	ReasonAuditUnavailable      = "ERROR_REASON_AUDIT_UNAVAILABLE"
+	ReasonInventoryOff          = "ERROR_REASON_INVENTORY_OFF"
 )
 
 // toStatus maps a domain error to a gRPC status error: the one place where
@@ -74,6 +76,8 @@ func toStatus(err error) error {
 		code, reason, msg = codes.Unavailable, ReasonCredentialUnavailable, credential.SafeMessage(err)
 	case errors.Is(err, resolve.ErrUndecided):
 		code, reason = codes.FailedPrecondition, ReasonAuthUndecided
+	case errors.Is(err, preflight.ErrNoInventory):
+		code, reason = codes.FailedPrecondition, ReasonInventoryOff
 	default:
 		code, reason, msg = codes.Internal, ReasonInternal, "internal error"
 	}

@@ -21,7 +21,7 @@ import (
 // UNSPECIFIED is sent for some error, so clients can map all of them.
 func TestReasonsAreEnumNames(t *testing.T) {
 	reasons := []string{ReasonEndpointNotFound, ReasonInvalidArgument, ReasonCredentialUnavailable, ReasonInternal,
-		ReasonAuthUndecided, ReasonPermissionDenied, ReasonRateLimited, ReasonUnauthenticated, ReasonAuditUnavailable}
+		ReasonAuthUndecided, ReasonPermissionDenied, ReasonRateLimited, ReasonUnauthenticated, ReasonAuditUnavailable, ReasonInventoryOff}
 	seen := map[string]bool{}
 	for _, r := range reasons {
 		if _, ok := v1.ErrorReason_value[r]; !ok {

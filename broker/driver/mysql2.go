@@ -22,7 +22,7 @@ func init() {
 			"https://github.com/sidorares/node-mysql2/blob/master/lib/connection_config.js",
 			"https://github.com/sidorares/node-mysql2/blob/master/lib/auth_plugins/mysql_clear_password.js",
 		},
-		Env:     EnvRules{Package: "mysql2", Module: "mysql2"},
+		Env:     EnvRules{Package: "mysql2", Module: "mysql2", GuessOrder: 6}, // a Node process reports the package "mysql2"
 		render:  renderMySQL2,
 		profile: profileMySQL2,
 	})

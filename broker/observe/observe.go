@@ -168,6 +168,23 @@ type Probe struct {
 	Err error
 }
 
+// Preflight is one Preflight call: what a change would do to the apps
+// seen on Endpoint. Err is nil when it ran.
+type Preflight struct {
+	// Endpoint is the endpoint preflighted; Changes the changes played
+	// (KIND=VALUE).
+	Endpoint string
+	Changes  []string
+	// Status is the report's status ("ok", "no-apps-seen",
+	// "inventory-incomplete"); Apps how many apps were played; AnyBreaks
+	// whether any would break.
+	Status    string
+	Apps      int
+	AnyBreaks bool
+	// Err is the domain error, nil on success.
+	Err error
+}
+
 // Denied is a call refused by the policy (a *broker.DeniedError) or
 // because the caller presented no usable identity.
 type Denied struct {
@@ -246,6 +263,9 @@ func (ValidationRefused) Name() string { return "validation_refused" }
 
 // Name returns "probe".
 func (Probe) Name() string { return "probe" }
+
+// Name returns "preflight".
+func (Preflight) Name() string { return "preflight" }
 
 // Name returns "denied".
 func (Denied) Name() string { return "denied" }

@@ -29,6 +29,9 @@ var (
 	// ErrAuthUndecided: an "auth: auto" endpoint could not be resolved. Do
 	// not retry: set the endpoint's auth.
 	ErrAuthUndecided = errors.New("auth method undecided")
+	// ErrInventoryOff: the broker keeps no inventory, so it cannot
+	// preflight. Do not retry.
+	ErrInventoryOff = errors.New("inventory is off")
 	// ErrPermissionDenied: the policy refuses this caller the endpoint. Do
 	// not retry.
 	ErrPermissionDenied = errors.New("permission denied")
@@ -54,6 +57,7 @@ var reasonErrors = map[v1.ErrorReason]error{
 	v1.ErrorReason_ERROR_REASON_RATE_LIMITED:           ErrRateLimited,
 	v1.ErrorReason_ERROR_REASON_UNAUTHENTICATED:        ErrUnauthenticated,
 	v1.ErrorReason_ERROR_REASON_AUDIT_UNAVAILABLE:      ErrBrokerUnavailable,
+	v1.ErrorReason_ERROR_REASON_INVENTORY_OFF:          ErrInventoryOff,
 }
 
 // codeErrors classify errors without a connbroker ErrorInfo (a broker that

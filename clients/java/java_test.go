@@ -17,13 +17,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/connbroker/connbroker/broker/inventory"
 
 	"github.com/connbroker/connbroker/internal/iamverify"
 	"github.com/connbroker/connbroker/internal/testbroker"
@@ -166,7 +174,14 @@ type scenario struct {
 
 func (r *rig) start(t *testing.T, args ...string) *scenario {
 	t.Helper()
-	cmd := exec.Command("java", append([]string{"-cp", r.classpath, "io.github.connbroker.it.Scenario"}, args...)...)
+	return r.startJVM(t, nil, args...)
+}
+
+// startJVM runs Scenario.java with the JVM options jvm (-Dkey=value...).
+func (r *rig) startJVM(t *testing.T, jvm []string, args ...string) *scenario {
+	t.Helper()
+	argv := append(append(slices.Clone(jvm), "-cp", r.classpath, "io.github.connbroker.it.Scenario"), args...)
+	cmd := exec.Command("java", argv...)
 	s := &scenario{cmd: cmd, lines: make(chan string, 100), stderr: &testlog.Buffer{}, out: map[string][]string{}}
 	cmd.Stderr = s.stderr
 	var err error
@@ -472,55 +487,9 @@ func TestReplicasOneStopped(t *testing.T) {
 // seconds (the reconnect backoff is reset during an outage).
 func TestBrokerKilledAndRestarted(t *testing.T) {
 	r := newRig(t, tokenLifetime)
-	bin := os.Getenv("CONNBROKER_BIN_DIR")
-	if bin == "" {
-		bin = filepath.Join("..", "..", "bin")
-	}
-	daemon, err := filepath.Abs(filepath.Join(bin, "connbrokerd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(daemon); err != nil {
-		t.Fatalf("%v: run `make build` or set CONNBROKER_BIN_DIR", err)
-	}
-	cfgFile := filepath.Join(t.TempDir(), "connbroker.yaml")
-	if err := os.WriteFile(cfgFile, []byte(r.cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	logs := &testlog.Buffer{}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "AWS_ACCESS_KEY_ID="+testbroker.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+testbroker.SecretAccessKey, "AWS_REGION="+testbroker.Region,
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	startBroker := func() *exec.Cmd {
-		cmd := exec.Command(daemon, "--config", cfgFile, "--listen", addr, "--dev")
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				return cmd
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("connbrokerd did not listen on %s within 30s:\n%s", addr, logs)
-			}
-		}
-	}
-	broker := startBroker()
-	s := r.start(t, "restart", addr, "iam")
+	d := newDaemon(t, r.cfg)
+	broker := d.start()
+	s := r.start(t, "restart", d.addr, "iam")
 	s.until(t, "ready", time.Minute)
 	if err := broker.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -530,7 +499,7 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 	if down := s.until(t, "down", time.Minute); down != "3" {
 		t.Errorf("stale serves while the broker was down = %s, want 3", down)
 	}
-	startBroker()
+	d.start()
 	io.WriteString(s.stdin, "restarted\n")
 	s.wait(t)
 	if errs := s.out["error"]; len(errs) != 0 {
@@ -544,4 +513,202 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 	if n := s.int(t, "outages"); n != 1 {
 		t.Errorf("outages = %d, want 1", n)
 	}
+}
+
+// daemon is connbrokerd, the real binary (from `make build`), with a
+// configuration file, on a fixed loopback address (so it can be restarted
+// on it), with --dev and the test's AWS credentials.
+type daemon struct {
+	t                  *testing.T
+	bin, cfgFile, addr string
+	env                []string
+	logs               *testlog.Buffer
+}
+
+func newDaemon(t *testing.T, cfg string) *daemon {
+	t.Helper()
+	bin := os.Getenv("CONNBROKER_BIN_DIR")
+	if bin == "" {
+		bin = filepath.Join("..", "..", "bin")
+	}
+	path, err := filepath.Abs(filepath.Join(bin, "connbrokerd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("%v: run `make build` or set CONNBROKER_BIN_DIR", err)
+	}
+	d := &daemon{t: t, bin: path, cfgFile: filepath.Join(t.TempDir(), "connbroker.yaml"), logs: &testlog.Buffer{}}
+	if err := os.WriteFile(d.cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.addr = lis.Addr().String()
+	lis.Close()
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			d.env = append(d.env, kv)
+		}
+	}
+	d.env = append(d.env, "AWS_ACCESS_KEY_ID="+testbroker.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+testbroker.SecretAccessKey, "AWS_REGION="+testbroker.Region,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	return d
+}
+
+// start runs connbrokerd and waits until it listens.
+func (d *daemon) start() *exec.Cmd {
+	t := d.t
+	cmd := exec.Command(d.bin, "--config", d.cfgFile, "--listen", d.addr, "--dev")
+	cmd.Env, cmd.Stdout, cmd.Stderr = d.env, d.logs, d.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", d.addr); err == nil {
+			c.Close()
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connbrokerd did not listen on %s within 30s:\n%s", d.addr, d.logs)
+		}
+	}
+}
+
+// TestInventoryOneRecordAcrossPooledConnections: connbrokerd (the real
+// binary) with its inventory in SQLite (`inventory: {path: ...}`); a
+// HikariCP pool in a JVM started with javax.net.ssl.trustStore and a trust
+// store password opens four physical connections (two at once). The
+// broker's ListInventory shows one connector-j record: Connector/J and
+// HikariCP at the versions of the jars on the class path, the JVM, the
+// trust store as ca_bundle. After a graceful stop (the last write) the
+// store counts it once, and the password is in no response, file or log.
+func TestInventoryOneRecordAcrossPooledConnections(t *testing.T) {
+	r := newRig(t, tokenLifetime)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "inventory.db")
+	d := newDaemon(t, r.cfg+fmt.Sprintf("inventory: {path: %s}\n", db))
+	daemon := d.start()
+	trustStore := filepath.Join(dir, "truststore.jks")
+	if err := os.WriteFile(trustStore, javaCACerts(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const pw = "truststore-pw-not-for-the-inventory"
+	s := r.startJVM(t, []string{"-Djavax.net.ssl.trustStore=" + trustStore, "-Djavax.net.ssl.trustStorePassword=" + pw},
+		"windows", d.addr, "iam", "2", "200")
+	s.wait(t)
+	if errs := s.out["error"]; len(errs) != 0 {
+		t.Fatalf("pool errors: %v", errs)
+	}
+	if ok, p := s.int(t, "ok"), s.int(t, "physical"); ok != 4 || p < 4 {
+		t.Fatalf("ok=%d physical=%d, want 4 and >= 4", ok, p)
+	}
+
+	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := v1.NewBrokerServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var resp *v1.ListInventoryResponse
+	for { // a new record is written at once, by the store's own goroutine
+		resp, err = client.ListInventory(ctx, &v1.ListInventoryRequest{Endpoint: "iam"})
+		if err != nil {
+			t.Fatalf("ListInventory: %v\n%s", err, d.logs)
+		}
+		if len(resp.GetRecords()) > 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(resp.GetRecords()); n != 1 {
+		t.Fatalf("ListInventory: %d records, want 1 (one JVM, one environment): %v", n, resp.GetRecords())
+	}
+	env := resp.GetRecords()[0].GetEnvironment()
+	t.Logf("inventory record: %v", env)
+	if env.GetDriver() != "connector-j" {
+		t.Errorf("driver %q, want connector-j", env.GetDriver())
+	}
+	if env.GetCaBundle() != trustStore {
+		t.Errorf("ca_bundle %q, want the javax.net.ssl.trustStore %s", env.GetCaBundle(), trustStore)
+	}
+	if !regexp.MustCompile(`^\S.* \d+(\.\d+)*$`).MatchString(env.GetRuntime()) || strings.Contains(env.GetRuntime(), "Runtime Environment") {
+		t.Errorf("runtime %q, want the JVM and its version, e.g. OpenJDK 17.0.13", env.GetRuntime())
+	}
+	got := map[string]string{}
+	for _, p := range env.GetPackages() {
+		got[p.GetName()] = p.GetVersion()
+	}
+	want := map[string]string{"com.mysql:mysql-connector-j": jarVersion(t, r.classpath, "mysql-connector-j"), "com.zaxxer:HikariCP": jarVersion(t, r.classpath, "HikariCP")}
+	for name, v := range want {
+		if got[name] != v {
+			t.Errorf("package %s version %q, want %q (the jar on the class path); packages %v", name, got[name], v, got)
+		}
+	}
+	if raw, _ := proto.Marshal(resp); strings.Contains(string(raw), pw) {
+		t.Errorf("ListInventory holds the trust store password")
+	}
+
+	if err := daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Wait(); err != nil {
+		t.Fatalf("connbrokerd after SIGTERM: %v\n%s", err, d.logs)
+	}
+	store, err := inventory.OpenSQLite(context.Background(), db, inventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := store.List(context.Background(), "iam")
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Count != 1 {
+		t.Errorf("stored records %+v, want one counted once (physical connections: %d)", recs, s.int(t, "physical"))
+	}
+	files, _ := filepath.Glob(db + "*")
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), pw) {
+			t.Errorf("%s holds the trust store password", f)
+		}
+	}
+	if strings.Contains(d.logs.String(), pw) {
+		t.Errorf("connbrokerd's log holds the trust store password")
+	}
+}
+
+// javaCACerts returns the JVM's own trust store (java.home/lib/security/cacerts).
+func javaCACerts(t *testing.T) []byte {
+	t.Helper()
+	java, err := exec.LookPath("java")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if java, err = filepath.EvalSymlinks(java); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(java)), "lib", "security", "cacerts"))
+	if err != nil {
+		t.Fatalf("the JVM's cacerts: %v", err)
+	}
+	return b
+}
+
+// jarVersion returns the version in the file name of artifact's jar on the class path.
+func jarVersion(t *testing.T, classpath, artifact string) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?:^|/)` + regexp.QuoteMeta(artifact) + `-(\d[^/]*)\.jar$`)
+	for _, e := range filepath.SplitList(classpath) {
+		if m := re.FindStringSubmatch(e); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("no %s jar on the class path %s", artifact, classpath)
+	return ""
 }

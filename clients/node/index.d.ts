@@ -50,6 +50,8 @@ export declare class BrokerUnavailable extends BrokerError {}
 export declare class CredentialUnavailable extends BrokerUnavailable {}
 /** An auth: auto endpoint could not be resolved. Fix the broker's configuration. */
 export declare class AuthUndecided extends BrokerError {}
+/** The broker keeps no inventory, so it cannot preflight (ERROR_REASON_INVENTORY_OFF). Do not retry. */
+export declare class InventoryOff extends BrokerError {}
 /** A broker bug; its log has the details. */
 export declare class BrokerInternalError extends BrokerError {}
 

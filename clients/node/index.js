@@ -74,6 +74,8 @@ class BrokerUnavailable extends BrokerError {
 class CredentialUnavailable extends BrokerUnavailable {}
 /** An auth: auto endpoint could not be resolved (ERROR_REASON_AUTH_UNDECIDED). Fix the broker's configuration. */
 class AuthUndecided extends BrokerError {}
+/** The broker keeps no inventory, so it cannot preflight (ERROR_REASON_INVENTORY_OFF). Do not retry. */
+class InventoryOff extends BrokerError {}
 /** A broker bug (ERROR_REASON_INTERNAL); its log has the details. */
 class BrokerInternalError extends BrokerError {}
 
@@ -87,6 +89,7 @@ const REASON_CLASSES = {
   ERROR_REASON_RATE_LIMITED: RateLimited,
   ERROR_REASON_UNAUTHENTICATED: Unauthenticated,
   ERROR_REASON_AUDIT_UNAVAILABLE: BrokerUnavailable,
+  ERROR_REASON_INVENTORY_OFF: InventoryOff,
 };
 
 // For errors without a connbroker ErrorInfo (a broker that cannot be reached).
@@ -420,7 +423,7 @@ async function connect(endpoint, opts = {}) {
 }
 
 module.exports = {
-  AuthUndecided, BrokerError, BrokerInternalError, BrokerUnavailable, Client, CredentialUnavailable, DEFAULT_ADDRESS, DRIVER,
+  AuthUndecided, InventoryOff, BrokerError, BrokerInternalError, BrokerUnavailable, Client, CredentialUnavailable, DEFAULT_ADDRESS, DRIVER,
   EndpointNotFound, ERROR_DOMAIN, InvalidRequest, PermissionDenied, RateLimited, Unauthenticated,
   connect, errorInfo, fromRpcError, mysql2Options, optionsToObject,
 };

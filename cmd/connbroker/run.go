@@ -82,8 +82,9 @@ It prints the connection params an application would get for an endpoint and
 driver, and validates endpoints with real logins so a deploy pipeline can gate
 on the exit code.
 
-Exit codes: 0 success, 1 a validation failed, 2 bad usage, 3 the broker could
-not be reached or refused the request.`,
+Exit codes: 0 success, 1 a validation failed (preflight: an app would
+break), 2 bad usage, 3 the broker could not be reached or refused the
+request, 4 preflight saw no apps or an incomplete inventory.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -95,7 +96,7 @@ not be reached or refused the request.`,
 	g.tls.register(pf, lookupEnv)
 
 	root.AddCommand(paramsCmd(ctx, g), validateCmd(ctx, g), endpointsCmd(ctx, g), probeCmd(ctx, g), diagnoseCmd(ctx, g), driversCmd(ctx, g),
-		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), renderCmd(ctx, g), inventoryCmd(ctx, g))
+		connectCmd(ctx, g), tokenCmd(ctx, g), execCmd(ctx, g), renderCmd(ctx, g), inventoryCmd(ctx, g), preflightCmd(ctx, g))
 	return cmdline.Execute(root, args, stdout, stderr)
 }
 

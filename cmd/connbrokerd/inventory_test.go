@@ -18,7 +18,7 @@ import (
 
 // TestInventoryServedAndClosed runs the daemon with an SQLite inventory:
 // a GetConnectionParams with a client environment is listed, and what is
-// pending at shutdown is in the file afterwards.
+// pending at shutdown is in the file afterwards; Preflight plays it.
 func TestInventoryServedAndClosed(t *testing.T) {
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := lis.Addr().String()
@@ -66,6 +66,24 @@ func TestInventoryServedAndClosed(t *testing.T) {
 		if _, err := c.GetConnectionParams(context.Background(), &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "go-sql-driver", ClientEnvironment: env}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Preflight plays what the daemon's inventory recorded (new records
+	// are written at once; poll until the writer ran).
+	for {
+		resp, err := c.Preflight(context.Background(), &v1.PreflightRequest{Endpoint: "orders", Changes: []*v1.PreflightChange{{Spec: "require-tls"}}})
+		if err != nil {
+			t.Fatalf("Preflight: %v", err)
+		}
+		if resp.GetStatus() == v1.PreflightStatus_PREFLIGHT_STATUS_OK {
+			if !resp.GetAnyBreaks() || resp.GetGroups()[0].GetApps()[0].GetDriver() != "go-sql-driver" {
+				t.Errorf("preflight = %v, want the go-sql-driver app breaking on require-tls (the endpoint has tls disabled)", resp)
+			}
+			break
+		}
+		if resp.GetStatus() != v1.PreflightStatus_PREFLIGHT_STATUS_NO_APPS_SEEN || time.Now().After(deadline) {
+			t.Fatalf("preflight status %s, want OK once the record is written", resp.GetStatus())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	cancel() // the writer may not have run yet: Close writes it
 	select {

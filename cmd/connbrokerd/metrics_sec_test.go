@@ -118,7 +118,12 @@ endpoints:
 	if got := issued(); got != 1 {
 		t.Errorf("after the first message and ~15 polls: issued %v, want 1", got)
 	}
-	if err := os.WriteFile(pw, []byte("watch-rotated"), 0o600); err != nil {
+	// Rotate as a secret volume does (write aside, rename over): a poll
+	// never reads a half-written file.
+	if err := os.WriteFile(pw+".new", []byte("watch-rotated"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(pw+".new", pw); err != nil {
 		t.Fatal(err)
 	}
 	m, err := w.Recv()

@@ -28,6 +28,7 @@ import (
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/preflight"
 	"github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
@@ -256,6 +257,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	if inv != nil {
 		defer inv.Close() // after the gRPC server stopped (deferred later, runs first): writes what is pending
 		extras.Inventory = inv
+		svc.SetInventory(preflight.FromInventory(inv)) // Preflight plays the apps it recorded
 	}
 	gs, hs := server.NewGRPCServerWith(svc, log, extras, opts...)
 	if *reflect {
@@ -263,7 +265,11 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 		log.Info("gRPC server reflection on (--reflection)")
 	}
 	mx.GRPC.InitializeMetrics(gs)
-	fleet, err := ui.New(ui.Options{Fleet: svc, Validations: lastValidations, Log: log})
+	uiOpts := ui.Options{Fleet: svc, Validations: lastValidations, Log: log}
+	if inv != nil {
+		uiOpts.Preflight = uiPreflight{svc: svc}
+	}
+	fleet, err := ui.New(uiOpts)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ const (
 	Usage = 2
 	// BrokerUnreachable means the broker could not be reached or refused.
 	BrokerUnreachable = 3
+	// NotKnown means the answer cannot be trusted as an all-clear: preflight
+	// saw no applications on the endpoint, or its inventory is incomplete.
+	NotKnown = 4
 	// NoClient means no client program was found (as a shell's 127).
 	NoClient = 127
 )

@@ -340,7 +340,7 @@ func (h *Handler) endpoint(w http.ResponseWriter, r *http.Request) {
 			}
 			p.Preflight = rows
 			for _, row := range rows {
-				if row.After == "breaks" {
+				if row.After != "works" { // works only while the cache is warm breaks at the next restart
 					p.Breaks++
 				}
 			}

@@ -56,6 +56,7 @@ from connbroker.client import (
 )
 from connbroker.errors import (
     AuthUndecided,
+    InventoryOff,
     BrokerError,
     BrokerInternalError,
     BrokerUnavailable,
@@ -86,6 +87,7 @@ __all__ = [
     "DEFAULT_ADDRESS",
     "ENV_ADDRESS",
     "AuthUndecided",
+    "InventoryOff",
     "BrokerError",
     "BrokerInternalError",
     "BrokerUnavailable",

@@ -135,6 +135,11 @@ class RateLimited(BrokerError):
     Retry after a short back-off, or reuse connections."""
 
 
+class InventoryOff(BrokerError):
+    """The broker keeps no inventory of applications, so it cannot preflight
+    (ERROR_REASON_INVENTORY_OFF). Do not retry: turn the inventory on."""
+
+
 class AuthUndecided(BrokerError):
     """An ``auth: auto`` endpoint could not be resolved to IAM or a password
     from the evidence (ERROR_REASON_AUTH_UNDECIDED). Do not retry: set the
@@ -169,6 +174,7 @@ _REASON_TO_CLASS: dict[int, type[BrokerError]] = {
     broker_pb2.ERROR_REASON_RATE_LIMITED: RateLimited,
     broker_pb2.ERROR_REASON_UNAUTHENTICATED: Unauthenticated,
     broker_pb2.ERROR_REASON_AUDIT_UNAVAILABLE: BrokerUnavailable,
+    broker_pb2.ERROR_REASON_INVENTORY_OFF: InventoryOff,
 }
 
 # For errors without a connbroker ErrorInfo (transport failures, a proxy).

@@ -1,5 +1,8 @@
 // Package mysql8test runs a real MySQL-8-protocol server for tests, built on
-// github.com/go-mysql-org/go-mysql/server (v1.16.0).
+// github.com/go-mysql-org/go-mysql/server (v1.16.0). The server itself lives
+// in broker/preflight/sim (preflight runs it in process, and product code
+// does not import test peers); this package keeps its names and adds
+// StartForTest.
 //
 // It covers the server side of every MySQL authentication path connbroker
 // cares about except MariaDB's client_ed25519 (use a MariaDB peer for that):

@@ -13,6 +13,7 @@ package rdslike
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -58,6 +59,11 @@ type Options struct {
 	AllowPlainText bool
 	// Logger receives the reason of each refused login; nil discards.
 	Logger *slog.Logger
+	// TLS and CAPEM, when TLS is set, are the server's certificate and its
+	// CA (mysql8test.GenerateTLS); nil generates a pair (an endpoint moved
+	// to IAM keeps its certificate this way).
+	TLS   *tls.Config
+	CAPEM []byte
 }
 
 // Endpoint is a running RDS-like endpoint.
@@ -86,9 +92,12 @@ func Start(ctx context.Context, o Options) (*Endpoint, error) {
 	if o.AccessKeyID == "" || o.SecretAccessKey == "" {
 		return nil, fmt.Errorf("rdslike: access key id and secret access key are required (the key tokens must be signed with)")
 	}
-	tlsCfg, caPEM, err := mysql8test.GenerateTLS()
-	if err != nil {
-		return nil, fmt.Errorf("rdslike: generate tls: %w", err)
+	tlsCfg, caPEM := o.TLS, o.CAPEM
+	if tlsCfg == nil {
+		var err error
+		if tlsCfg, caPEM, err = mysql8test.GenerateTLS(); err != nil {
+			return nil, fmt.Errorf("rdslike: generate tls: %w", err)
+		}
 	}
 	e := &Endpoint{last: map[string]string{}}
 	var accounts []mysql8test.Account

@@ -952,21 +952,26 @@ const (
 	// credential was not sent. Retry with backoff; the broker's operators must
 	// fix the audit output.
 	ErrorReason_ERROR_REASON_AUDIT_UNAVAILABLE ErrorReason = 9
+	// ERROR_REASON_INVENTORY_OFF (FAILED_PRECONDITION): the broker keeps no
+	// inventory of applications, so Preflight has nothing to play. Do not
+	// retry; turn the inventory on.
+	ErrorReason_ERROR_REASON_INVENTORY_OFF ErrorReason = 10
 )
 
 // Enum value maps for ErrorReason.
 var (
 	ErrorReason_name = map[int32]string{
-		0: "ERROR_REASON_UNSPECIFIED",
-		1: "ERROR_REASON_ENDPOINT_NOT_FOUND",
-		2: "ERROR_REASON_INVALID_ARGUMENT",
-		3: "ERROR_REASON_CREDENTIAL_UNAVAILABLE",
-		4: "ERROR_REASON_INTERNAL",
-		5: "ERROR_REASON_AUTH_UNDECIDED",
-		6: "ERROR_REASON_PERMISSION_DENIED",
-		7: "ERROR_REASON_RATE_LIMITED",
-		8: "ERROR_REASON_UNAUTHENTICATED",
-		9: "ERROR_REASON_AUDIT_UNAVAILABLE",
+		0:  "ERROR_REASON_UNSPECIFIED",
+		1:  "ERROR_REASON_ENDPOINT_NOT_FOUND",
+		2:  "ERROR_REASON_INVALID_ARGUMENT",
+		3:  "ERROR_REASON_CREDENTIAL_UNAVAILABLE",
+		4:  "ERROR_REASON_INTERNAL",
+		5:  "ERROR_REASON_AUTH_UNDECIDED",
+		6:  "ERROR_REASON_PERMISSION_DENIED",
+		7:  "ERROR_REASON_RATE_LIMITED",
+		8:  "ERROR_REASON_UNAUTHENTICATED",
+		9:  "ERROR_REASON_AUDIT_UNAVAILABLE",
+		10: "ERROR_REASON_INVENTORY_OFF",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":            0,
@@ -979,6 +984,7 @@ var (
 		"ERROR_REASON_RATE_LIMITED":           7,
 		"ERROR_REASON_UNAUTHENTICATED":        8,
 		"ERROR_REASON_AUDIT_UNAVAILABLE":      9,
+		"ERROR_REASON_INVENTORY_OFF":          10,
 	}
 )
 
@@ -1007,6 +1013,124 @@ func (x ErrorReason) Number() protoreflect.EnumNumber {
 // Deprecated: Use ErrorReason.Descriptor instead.
 func (ErrorReason) EnumDescriptor() ([]byte, []int) {
 	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{13}
+}
+
+// PreflightStatus says whether the inventory backs the answer.
+type PreflightStatus int32
+
+const (
+	// PREFLIGHT_STATUS_UNSPECIFIED is never sent.
+	PreflightStatus_PREFLIGHT_STATUS_UNSPECIFIED PreflightStatus = 0
+	// PREFLIGHT_STATUS_OK: the inventory is complete and has applications.
+	PreflightStatus_PREFLIGHT_STATUS_OK PreflightStatus = 1
+	// PREFLIGHT_STATUS_NO_APPS_SEEN: no application has asked for this
+	// endpoint: not "nothing breaks", nobody is known.
+	PreflightStatus_PREFLIGHT_STATUS_NO_APPS_SEEN PreflightStatus = 2
+	// PREFLIGHT_STATUS_INVENTORY_INCOMPLETE: the inventory dropped records or
+	// is full; the applications listed were played, others may exist.
+	PreflightStatus_PREFLIGHT_STATUS_INVENTORY_INCOMPLETE PreflightStatus = 3
+)
+
+// Enum value maps for PreflightStatus.
+var (
+	PreflightStatus_name = map[int32]string{
+		0: "PREFLIGHT_STATUS_UNSPECIFIED",
+		1: "PREFLIGHT_STATUS_OK",
+		2: "PREFLIGHT_STATUS_NO_APPS_SEEN",
+		3: "PREFLIGHT_STATUS_INVENTORY_INCOMPLETE",
+	}
+	PreflightStatus_value = map[string]int32{
+		"PREFLIGHT_STATUS_UNSPECIFIED":          0,
+		"PREFLIGHT_STATUS_OK":                   1,
+		"PREFLIGHT_STATUS_NO_APPS_SEEN":         2,
+		"PREFLIGHT_STATUS_INVENTORY_INCOMPLETE": 3,
+	}
+)
+
+func (x PreflightStatus) Enum() *PreflightStatus {
+	p := new(PreflightStatus)
+	*p = x
+	return p
+}
+
+func (x PreflightStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PreflightStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[14].Descriptor()
+}
+
+func (PreflightStatus) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[14]
+}
+
+func (x PreflightStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PreflightStatus.Descriptor instead.
+func (PreflightStatus) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{14}
+}
+
+// PreflightOutcome is how one application fares.
+type PreflightOutcome int32
+
+const (
+	// PREFLIGHT_OUTCOME_UNSPECIFIED is never sent.
+	PreflightOutcome_PREFLIGHT_OUTCOME_UNSPECIFIED PreflightOutcome = 0
+	// PREFLIGHT_OUTCOME_WORKS: every login works.
+	PreflightOutcome_PREFLIGHT_OUTCOME_WORKS PreflightOutcome = 1
+	// PREFLIGHT_OUTCOME_BREAKS: logins fail.
+	PreflightOutcome_PREFLIGHT_OUTCOME_BREAKS PreflightOutcome = 2
+	// PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM: logins work only while the
+	// server's caching_sha2_password cache holds the account; the first login
+	// after a restart, FLUSH PRIVILEGES or a password change fails.
+	PreflightOutcome_PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM PreflightOutcome = 3
+)
+
+// Enum value maps for PreflightOutcome.
+var (
+	PreflightOutcome_name = map[int32]string{
+		0: "PREFLIGHT_OUTCOME_UNSPECIFIED",
+		1: "PREFLIGHT_OUTCOME_WORKS",
+		2: "PREFLIGHT_OUTCOME_BREAKS",
+		3: "PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM",
+	}
+	PreflightOutcome_value = map[string]int32{
+		"PREFLIGHT_OUTCOME_UNSPECIFIED":            0,
+		"PREFLIGHT_OUTCOME_WORKS":                  1,
+		"PREFLIGHT_OUTCOME_BREAKS":                 2,
+		"PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM": 3,
+	}
+)
+
+func (x PreflightOutcome) Enum() *PreflightOutcome {
+	p := new(PreflightOutcome)
+	*p = x
+	return p
+}
+
+func (x PreflightOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PreflightOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_connbroker_v1_broker_proto_enumTypes[15].Descriptor()
+}
+
+func (PreflightOutcome) Type() protoreflect.EnumType {
+	return &file_connbroker_v1_broker_proto_enumTypes[15]
+}
+
+func (x PreflightOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PreflightOutcome.Descriptor instead.
+func (PreflightOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 // WatchConnectionParamsRequest names the endpoint and client library to
@@ -4529,6 +4653,396 @@ func (x *ReportLoginFailureResponse) GetChanged() bool {
 	return false
 }
 
+// PreflightRequest names an endpoint and the changes to predict, played
+// together.
+type PreflightRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint is the configured endpoint name. Required.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// changes are the proposed changes; at least one.
+	Changes       []*PreflightChange `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreflightRequest) Reset() {
+	*x = PreflightRequest{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreflightRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreflightRequest) ProtoMessage() {}
+
+func (x *PreflightRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreflightRequest.ProtoReflect.Descriptor instead.
+func (*PreflightRequest) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PreflightRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *PreflightRequest) GetChanges() []*PreflightChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// PreflightChange is one proposed change.
+type PreflightChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// spec is KIND=VALUE: plugin=caching_sha2_password|mysql_native_password|
+	// sha256_password|client_ed25519, auth=iam, require-tls,
+	// proxy-iam=required, ca=FILE, driver=NAME@VERSION.
+	Spec string `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	// ca_pem is the content of FILE for ca=FILE (the client reads the file;
+	// the broker never opens a path from a request).
+	CaPem         []byte `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreflightChange) Reset() {
+	*x = PreflightChange{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreflightChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreflightChange) ProtoMessage() {}
+
+func (x *PreflightChange) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreflightChange.ProtoReflect.Descriptor instead.
+func (*PreflightChange) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *PreflightChange) GetSpec() string {
+	if x != nil {
+		return x.Spec
+	}
+	return ""
+}
+
+func (x *PreflightChange) GetCaPem() []byte {
+	if x != nil {
+		return x.CaPem
+	}
+	return nil
+}
+
+// PreflightResponse is the prediction.
+type PreflightResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint is the endpoint's name.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// status says whether the inventory backs the answer; only
+	// PREFLIGHT_STATUS_OK with any_breaks false is an all-clear.
+	Status PreflightStatus `protobuf:"varint,2,opt,name=status,proto3,enum=connbroker.v1.PreflightStatus" json:"status,omitempty"`
+	// any_breaks is true when any application's after outcome is not works.
+	AnyBreaks bool `protobuf:"varint,3,opt,name=any_breaks,json=anyBreaks,proto3" json:"any_breaks,omitempty"`
+	// groups are the applications by caller, sorted by caller.
+	Groups []*PreflightCallerGroup `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	// assumptions are what the prediction assumed about the server.
+	Assumptions []string `protobuf:"bytes,5,rep,name=assumptions,proto3" json:"assumptions,omitempty"`
+	// changes are the changes played, normalised (KIND=VALUE).
+	Changes       []string `protobuf:"bytes,6,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreflightResponse) Reset() {
+	*x = PreflightResponse{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreflightResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreflightResponse) ProtoMessage() {}
+
+func (x *PreflightResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreflightResponse.ProtoReflect.Descriptor instead.
+func (*PreflightResponse) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *PreflightResponse) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *PreflightResponse) GetStatus() PreflightStatus {
+	if x != nil {
+		return x.Status
+	}
+	return PreflightStatus_PREFLIGHT_STATUS_UNSPECIFIED
+}
+
+func (x *PreflightResponse) GetAnyBreaks() bool {
+	if x != nil {
+		return x.AnyBreaks
+	}
+	return false
+}
+
+func (x *PreflightResponse) GetGroups() []*PreflightCallerGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *PreflightResponse) GetAssumptions() []string {
+	if x != nil {
+		return x.Assumptions
+	}
+	return nil
+}
+
+func (x *PreflightResponse) GetChanges() []string {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// PreflightCallerGroup is the applications of one caller identity.
+type PreflightCallerGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// caller is the identity, e.g. a SPIFFE ID; empty when callers are not
+	// identified.
+	Caller string `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	// apps are the caller's environments.
+	Apps          []*PreflightApp `protobuf:"bytes,2,rep,name=apps,proto3" json:"apps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreflightCallerGroup) Reset() {
+	*x = PreflightCallerGroup{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreflightCallerGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreflightCallerGroup) ProtoMessage() {}
+
+func (x *PreflightCallerGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreflightCallerGroup.ProtoReflect.Descriptor instead.
+func (*PreflightCallerGroup) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *PreflightCallerGroup) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *PreflightCallerGroup) GetApps() []*PreflightApp {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+// PreflightApp is one application environment's prediction.
+type PreflightApp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// driver is the application's driver (canonical name).
+	Driver string `protobuf:"bytes,1,opt,name=driver,proto3" json:"driver,omitempty"`
+	// version is its version.
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// setup is how it is set up, e.g. "without cryptography".
+	Setup string `protobuf:"bytes,3,opt,name=setup,proto3" json:"setup,omitempty"`
+	// runtime is the language runtime the application reported.
+	Runtime string `protobuf:"bytes,4,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// before is the outcome now.
+	Before PreflightOutcome `protobuf:"varint,5,opt,name=before,proto3,enum=connbroker.v1.PreflightOutcome" json:"before,omitempty"`
+	// after is the outcome after the changes.
+	After PreflightOutcome `protobuf:"varint,6,opt,name=after,proto3,enum=connbroker.v1.PreflightOutcome" json:"after,omitempty"`
+	// finding explains after (for works-while-cache-warm, the full
+	// authentication that fails) with its fix; unset when it works.
+	Finding *Finding `protobuf:"bytes,7,opt,name=finding,proto3" json:"finding,omitempty"`
+	// before_finding explains before when it is not works.
+	BeforeFinding *Finding `protobuf:"bytes,8,opt,name=before_finding,json=beforeFinding,proto3" json:"before_finding,omitempty"`
+	// last_seen is when the application last asked for the endpoint.
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// count is how many reports the inventory merged into this record.
+	Count         int64 `protobuf:"varint,10,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreflightApp) Reset() {
+	*x = PreflightApp{}
+	mi := &file_connbroker_v1_broker_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreflightApp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreflightApp) ProtoMessage() {}
+
+func (x *PreflightApp) ProtoReflect() protoreflect.Message {
+	mi := &file_connbroker_v1_broker_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreflightApp.ProtoReflect.Descriptor instead.
+func (*PreflightApp) Descriptor() ([]byte, []int) {
+	return file_connbroker_v1_broker_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *PreflightApp) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *PreflightApp) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *PreflightApp) GetSetup() string {
+	if x != nil {
+		return x.Setup
+	}
+	return ""
+}
+
+func (x *PreflightApp) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+func (x *PreflightApp) GetBefore() PreflightOutcome {
+	if x != nil {
+		return x.Before
+	}
+	return PreflightOutcome_PREFLIGHT_OUTCOME_UNSPECIFIED
+}
+
+func (x *PreflightApp) GetAfter() PreflightOutcome {
+	if x != nil {
+		return x.After
+	}
+	return PreflightOutcome_PREFLIGHT_OUTCOME_UNSPECIFIED
+}
+
+func (x *PreflightApp) GetFinding() *Finding {
+	if x != nil {
+		return x.Finding
+	}
+	return nil
+}
+
+func (x *PreflightApp) GetBeforeFinding() *Finding {
+	if x != nil {
+		return x.BeforeFinding
+	}
+	return nil
+}
+
+func (x *PreflightApp) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *PreflightApp) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 var File_connbroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_connbroker_v1_broker_proto_rawDesc = "" +
@@ -4814,7 +5328,36 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"mysqlErrno\"N\n" +
 	"\x1aReportLoginFailureResponse\x12\x16\n" +
 	"\x06reread\x18\x01 \x01(\bR\x06reread\x12\x18\n" +
-	"\achanged\x18\x02 \x01(\bR\achanged*y\n" +
+	"\achanged\x18\x02 \x01(\bR\achanged\"h\n" +
+	"\x10PreflightRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x128\n" +
+	"\achanges\x18\x02 \x03(\v2\x1e.connbroker.v1.PreflightChangeR\achanges\"<\n" +
+	"\x0fPreflightChange\x12\x12\n" +
+	"\x04spec\x18\x01 \x01(\tR\x04spec\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\"\xff\x01\n" +
+	"\x11PreflightResponse\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x126\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1e.connbroker.v1.PreflightStatusR\x06status\x12\x1d\n" +
+	"\n" +
+	"any_breaks\x18\x03 \x01(\bR\tanyBreaks\x12;\n" +
+	"\x06groups\x18\x04 \x03(\v2#.connbroker.v1.PreflightCallerGroupR\x06groups\x12 \n" +
+	"\vassumptions\x18\x05 \x03(\tR\vassumptions\x12\x18\n" +
+	"\achanges\x18\x06 \x03(\tR\achanges\"_\n" +
+	"\x14PreflightCallerGroup\x12\x16\n" +
+	"\x06caller\x18\x01 \x01(\tR\x06caller\x12/\n" +
+	"\x04apps\x18\x02 \x03(\v2\x1b.connbroker.v1.PreflightAppR\x04apps\"\xa0\x03\n" +
+	"\fPreflightApp\x12\x16\n" +
+	"\x06driver\x18\x01 \x01(\tR\x06driver\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
+	"\x05setup\x18\x03 \x01(\tR\x05setup\x12\x18\n" +
+	"\aruntime\x18\x04 \x01(\tR\aruntime\x127\n" +
+	"\x06before\x18\x05 \x01(\x0e2\x1f.connbroker.v1.PreflightOutcomeR\x06before\x125\n" +
+	"\x05after\x18\x06 \x01(\x0e2\x1f.connbroker.v1.PreflightOutcomeR\x05after\x120\n" +
+	"\afinding\x18\a \x01(\v2\x16.connbroker.v1.FindingR\afinding\x12=\n" +
+	"\x0ebefore_finding\x18\b \x01(\v2\x16.connbroker.v1.FindingR\rbeforeFinding\x127\n" +
+	"\tlast_seen\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x14\n" +
+	"\x05count\x18\n" +
+	" \x01(\x03R\x05count*y\n" +
 	"\vWatchReason\x12\x1c\n" +
 	"\x18WATCH_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14WATCH_REASON_INITIAL\x10\x01\x12\x18\n" +
@@ -4912,7 +5455,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x0fSTAGE_NAME_AUTH\x10\x05\x12\x14\n" +
 	"\x10STAGE_NAME_QUERY\x10\x06\x12\x14\n" +
 	"\x10STAGE_NAME_QUEUE\x10\a\x12\x15\n" +
-	"\x11STAGE_NAME_CONFIG\x10\b*\xe1\x02\n" +
+	"\x11STAGE_NAME_CONFIG\x10\b*\x81\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fERROR_REASON_ENDPOINT_NOT_FOUND\x10\x01\x12!\n" +
@@ -4923,7 +5466,19 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x1eERROR_REASON_PERMISSION_DENIED\x10\x06\x12\x1d\n" +
 	"\x19ERROR_REASON_RATE_LIMITED\x10\a\x12 \n" +
 	"\x1cERROR_REASON_UNAUTHENTICATED\x10\b\x12\"\n" +
-	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t2\xb3\x06\n" +
+	"\x1eERROR_REASON_AUDIT_UNAVAILABLE\x10\t\x12\x1e\n" +
+	"\x1aERROR_REASON_INVENTORY_OFF\x10\n" +
+	"*\x9a\x01\n" +
+	"\x0fPreflightStatus\x12 \n" +
+	"\x1cPREFLIGHT_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13PREFLIGHT_STATUS_OK\x10\x01\x12!\n" +
+	"\x1dPREFLIGHT_STATUS_NO_APPS_SEEN\x10\x02\x12)\n" +
+	"%PREFLIGHT_STATUS_INVENTORY_INCOMPLETE\x10\x03*\x9e\x01\n" +
+	"\x10PreflightOutcome\x12!\n" +
+	"\x1dPREFLIGHT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17PREFLIGHT_OUTCOME_WORKS\x10\x01\x12\x1c\n" +
+	"\x18PREFLIGHT_OUTCOME_BREAKS\x10\x02\x12,\n" +
+	"(PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM\x10\x032\x83\a\n" +
 	"\rBrokerService\x12l\n" +
 	"\x13GetConnectionParams\x12).connbroker.v1.GetConnectionParamsRequest\x1a*.connbroker.v1.GetConnectionParamsResponse\x12Z\n" +
 	"\rListInventory\x12#.connbroker.v1.ListInventoryRequest\x1a$.connbroker.v1.ListInventoryResponse\x12i\n" +
@@ -4932,7 +5487,8 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\rProbeEndpoint\x12#.connbroker.v1.ProbeEndpointRequest\x1a$.connbroker.v1.ProbeEndpointResponse\x12t\n" +
 	"\x15WatchConnectionParams\x12+.connbroker.v1.WatchConnectionParamsRequest\x1a,.connbroker.v1.WatchConnectionParamsResponse0\x01\x12T\n" +
 	"\vListDrivers\x12!.connbroker.v1.ListDriversRequest\x1a\".connbroker.v1.ListDriversResponse\x12i\n" +
-	"\x12ReportLoginFailure\x12(.connbroker.v1.ReportLoginFailureRequest\x1a).connbroker.v1.ReportLoginFailureResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
+	"\x12ReportLoginFailure\x12(.connbroker.v1.ReportLoginFailureRequest\x1a).connbroker.v1.ReportLoginFailureResponse\x12N\n" +
+	"\tPreflight\x12\x1f.connbroker.v1.PreflightRequest\x1a .connbroker.v1.PreflightResponseBCZAgithub.com/connbroker/connbroker/proto/connbroker/v1;connbrokerv1b\x06proto3"
 
 var (
 	file_connbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -4946,8 +5502,8 @@ func file_connbroker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_connbroker_v1_broker_proto_rawDescData
 }
 
-var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
-var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_connbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 16)
+var file_connbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_connbroker_v1_broker_proto_goTypes = []any{
 	(WatchReason)(0),                      // 0: connbroker.v1.WatchReason
 	(CredentialKind)(0),                   // 1: connbroker.v1.CredentialKind
@@ -4963,143 +5519,161 @@ var file_connbroker_v1_broker_proto_goTypes = []any{
 	(AWSPartition)(0),                     // 11: connbroker.v1.AWSPartition
 	(StageName)(0),                        // 12: connbroker.v1.StageName
 	(ErrorReason)(0),                      // 13: connbroker.v1.ErrorReason
-	(*WatchConnectionParamsRequest)(nil),  // 14: connbroker.v1.WatchConnectionParamsRequest
-	(*WatchConnectionParamsResponse)(nil), // 15: connbroker.v1.WatchConnectionParamsResponse
-	(*GetConnectionParamsRequest)(nil),    // 16: connbroker.v1.GetConnectionParamsRequest
-	(*GetConnectionParamsResponse)(nil),   // 17: connbroker.v1.GetConnectionParamsResponse
-	(*ListInventoryRequest)(nil),          // 18: connbroker.v1.ListInventoryRequest
-	(*ListInventoryResponse)(nil),         // 19: connbroker.v1.ListInventoryResponse
-	(*InventoryRecord)(nil),               // 20: connbroker.v1.InventoryRecord
-	(*InventoryStoreStatus)(nil),          // 21: connbroker.v1.InventoryStoreStatus
-	(*ConnectionParams)(nil),              // 22: connbroker.v1.ConnectionParams
-	(*Credential)(nil),                    // 23: connbroker.v1.Credential
-	(*TLSSettings)(nil),                   // 24: connbroker.v1.TLSSettings
-	(*EnvVar)(nil),                        // 25: connbroker.v1.EnvVar
-	(*DriverHints)(nil),                   // 26: connbroker.v1.DriverHints
-	(*ParamOptionNames)(nil),              // 27: connbroker.v1.ParamOptionNames
-	(*HintOption)(nil),                    // 28: connbroker.v1.HintOption
-	(*HintOptions)(nil),                   // 29: connbroker.v1.HintOptions
-	(*Evidence)(nil),                      // 30: connbroker.v1.Evidence
-	(*Resolution)(nil),                    // 31: connbroker.v1.Resolution
-	(*ValidateConnectionRequest)(nil),     // 32: connbroker.v1.ValidateConnectionRequest
-	(*ClientEnvironment)(nil),             // 33: connbroker.v1.ClientEnvironment
-	(*ClientPackage)(nil),                 // 34: connbroker.v1.ClientPackage
-	(*EnvironmentReport)(nil),             // 35: connbroker.v1.EnvironmentReport
-	(*ValidateConnectionResponse)(nil),    // 36: connbroker.v1.ValidateConnectionResponse
-	(*EndpointValidation)(nil),            // 37: connbroker.v1.EndpointValidation
-	(*Transcript)(nil),                    // 38: connbroker.v1.Transcript
-	(*TranscriptEvent)(nil),               // 39: connbroker.v1.TranscriptEvent
-	(*Finding)(nil),                       // 40: connbroker.v1.Finding
-	(*DriverPrediction)(nil),              // 41: connbroker.v1.DriverPrediction
-	(*ProbeEndpointRequest)(nil),          // 42: connbroker.v1.ProbeEndpointRequest
-	(*ProbeEndpointResponse)(nil),         // 43: connbroker.v1.ProbeEndpointResponse
-	(*ProbeResult)(nil),                   // 44: connbroker.v1.ProbeResult
-	(*Stage)(nil),                         // 45: connbroker.v1.Stage
-	(*TLSInfo)(nil),                       // 46: connbroker.v1.TLSInfo
-	(*MySQLError)(nil),                    // 47: connbroker.v1.MySQLError
-	(*ListEndpointsRequest)(nil),          // 48: connbroker.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil),         // 49: connbroker.v1.ListEndpointsResponse
-	(*EndpointSummary)(nil),               // 50: connbroker.v1.EndpointSummary
-	(*ListDriversRequest)(nil),            // 51: connbroker.v1.ListDriversRequest
-	(*ListDriversResponse)(nil),           // 52: connbroker.v1.ListDriversResponse
-	(*DriverInfo)(nil),                    // 53: connbroker.v1.DriverInfo
-	(*DriverEnvironment)(nil),             // 54: connbroker.v1.DriverEnvironment
-	(*DriverVersionRule)(nil),             // 55: connbroker.v1.DriverVersionRule
-	(*ReportLoginFailureRequest)(nil),     // 56: connbroker.v1.ReportLoginFailureRequest
-	(*ReportLoginFailureResponse)(nil),    // 57: connbroker.v1.ReportLoginFailureResponse
-	nil,                                   // 58: connbroker.v1.ClientEnvironment.EnvEntry
-	nil,                                   // 59: connbroker.v1.TranscriptEvent.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 60: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 61: google.protobuf.Duration
+	(PreflightStatus)(0),                  // 14: connbroker.v1.PreflightStatus
+	(PreflightOutcome)(0),                 // 15: connbroker.v1.PreflightOutcome
+	(*WatchConnectionParamsRequest)(nil),  // 16: connbroker.v1.WatchConnectionParamsRequest
+	(*WatchConnectionParamsResponse)(nil), // 17: connbroker.v1.WatchConnectionParamsResponse
+	(*GetConnectionParamsRequest)(nil),    // 18: connbroker.v1.GetConnectionParamsRequest
+	(*GetConnectionParamsResponse)(nil),   // 19: connbroker.v1.GetConnectionParamsResponse
+	(*ListInventoryRequest)(nil),          // 20: connbroker.v1.ListInventoryRequest
+	(*ListInventoryResponse)(nil),         // 21: connbroker.v1.ListInventoryResponse
+	(*InventoryRecord)(nil),               // 22: connbroker.v1.InventoryRecord
+	(*InventoryStoreStatus)(nil),          // 23: connbroker.v1.InventoryStoreStatus
+	(*ConnectionParams)(nil),              // 24: connbroker.v1.ConnectionParams
+	(*Credential)(nil),                    // 25: connbroker.v1.Credential
+	(*TLSSettings)(nil),                   // 26: connbroker.v1.TLSSettings
+	(*EnvVar)(nil),                        // 27: connbroker.v1.EnvVar
+	(*DriverHints)(nil),                   // 28: connbroker.v1.DriverHints
+	(*ParamOptionNames)(nil),              // 29: connbroker.v1.ParamOptionNames
+	(*HintOption)(nil),                    // 30: connbroker.v1.HintOption
+	(*HintOptions)(nil),                   // 31: connbroker.v1.HintOptions
+	(*Evidence)(nil),                      // 32: connbroker.v1.Evidence
+	(*Resolution)(nil),                    // 33: connbroker.v1.Resolution
+	(*ValidateConnectionRequest)(nil),     // 34: connbroker.v1.ValidateConnectionRequest
+	(*ClientEnvironment)(nil),             // 35: connbroker.v1.ClientEnvironment
+	(*ClientPackage)(nil),                 // 36: connbroker.v1.ClientPackage
+	(*EnvironmentReport)(nil),             // 37: connbroker.v1.EnvironmentReport
+	(*ValidateConnectionResponse)(nil),    // 38: connbroker.v1.ValidateConnectionResponse
+	(*EndpointValidation)(nil),            // 39: connbroker.v1.EndpointValidation
+	(*Transcript)(nil),                    // 40: connbroker.v1.Transcript
+	(*TranscriptEvent)(nil),               // 41: connbroker.v1.TranscriptEvent
+	(*Finding)(nil),                       // 42: connbroker.v1.Finding
+	(*DriverPrediction)(nil),              // 43: connbroker.v1.DriverPrediction
+	(*ProbeEndpointRequest)(nil),          // 44: connbroker.v1.ProbeEndpointRequest
+	(*ProbeEndpointResponse)(nil),         // 45: connbroker.v1.ProbeEndpointResponse
+	(*ProbeResult)(nil),                   // 46: connbroker.v1.ProbeResult
+	(*Stage)(nil),                         // 47: connbroker.v1.Stage
+	(*TLSInfo)(nil),                       // 48: connbroker.v1.TLSInfo
+	(*MySQLError)(nil),                    // 49: connbroker.v1.MySQLError
+	(*ListEndpointsRequest)(nil),          // 50: connbroker.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),         // 51: connbroker.v1.ListEndpointsResponse
+	(*EndpointSummary)(nil),               // 52: connbroker.v1.EndpointSummary
+	(*ListDriversRequest)(nil),            // 53: connbroker.v1.ListDriversRequest
+	(*ListDriversResponse)(nil),           // 54: connbroker.v1.ListDriversResponse
+	(*DriverInfo)(nil),                    // 55: connbroker.v1.DriverInfo
+	(*DriverEnvironment)(nil),             // 56: connbroker.v1.DriverEnvironment
+	(*DriverVersionRule)(nil),             // 57: connbroker.v1.DriverVersionRule
+	(*ReportLoginFailureRequest)(nil),     // 58: connbroker.v1.ReportLoginFailureRequest
+	(*ReportLoginFailureResponse)(nil),    // 59: connbroker.v1.ReportLoginFailureResponse
+	(*PreflightRequest)(nil),              // 60: connbroker.v1.PreflightRequest
+	(*PreflightChange)(nil),               // 61: connbroker.v1.PreflightChange
+	(*PreflightResponse)(nil),             // 62: connbroker.v1.PreflightResponse
+	(*PreflightCallerGroup)(nil),          // 63: connbroker.v1.PreflightCallerGroup
+	(*PreflightApp)(nil),                  // 64: connbroker.v1.PreflightApp
+	nil,                                   // 65: connbroker.v1.ClientEnvironment.EnvEntry
+	nil,                                   // 66: connbroker.v1.TranscriptEvent.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 67: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 68: google.protobuf.Duration
 }
 var file_connbroker_v1_broker_proto_depIdxs = []int32{
-	22, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	24, // 0: connbroker.v1.WatchConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
 	0,  // 1: connbroker.v1.WatchConnectionParamsResponse.reason:type_name -> connbroker.v1.WatchReason
-	33, // 2: connbroker.v1.GetConnectionParamsRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
-	22, // 3: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
-	20, // 4: connbroker.v1.ListInventoryResponse.records:type_name -> connbroker.v1.InventoryRecord
-	21, // 5: connbroker.v1.ListInventoryResponse.store:type_name -> connbroker.v1.InventoryStoreStatus
-	33, // 6: connbroker.v1.InventoryRecord.environment:type_name -> connbroker.v1.ClientEnvironment
-	60, // 7: connbroker.v1.InventoryRecord.first_seen:type_name -> google.protobuf.Timestamp
-	60, // 8: connbroker.v1.InventoryRecord.last_seen:type_name -> google.protobuf.Timestamp
-	61, // 9: connbroker.v1.InventoryStoreStatus.retention:type_name -> google.protobuf.Duration
-	23, // 10: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
-	24, // 11: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
-	26, // 12: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
-	31, // 13: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
+	35, // 2: connbroker.v1.GetConnectionParamsRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	24, // 3: connbroker.v1.GetConnectionParamsResponse.params:type_name -> connbroker.v1.ConnectionParams
+	22, // 4: connbroker.v1.ListInventoryResponse.records:type_name -> connbroker.v1.InventoryRecord
+	23, // 5: connbroker.v1.ListInventoryResponse.store:type_name -> connbroker.v1.InventoryStoreStatus
+	35, // 6: connbroker.v1.InventoryRecord.environment:type_name -> connbroker.v1.ClientEnvironment
+	67, // 7: connbroker.v1.InventoryRecord.first_seen:type_name -> google.protobuf.Timestamp
+	67, // 8: connbroker.v1.InventoryRecord.last_seen:type_name -> google.protobuf.Timestamp
+	68, // 9: connbroker.v1.InventoryStoreStatus.retention:type_name -> google.protobuf.Duration
+	25, // 10: connbroker.v1.ConnectionParams.credential:type_name -> connbroker.v1.Credential
+	26, // 11: connbroker.v1.ConnectionParams.tls:type_name -> connbroker.v1.TLSSettings
+	28, // 12: connbroker.v1.ConnectionParams.hints:type_name -> connbroker.v1.DriverHints
+	33, // 13: connbroker.v1.ConnectionParams.resolution:type_name -> connbroker.v1.Resolution
 	1,  // 14: connbroker.v1.Credential.kind:type_name -> connbroker.v1.CredentialKind
-	60, // 15: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
-	60, // 16: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
+	67, // 15: connbroker.v1.Credential.expires_at:type_name -> google.protobuf.Timestamp
+	67, // 16: connbroker.v1.Credential.refresh_after:type_name -> google.protobuf.Timestamp
 	2,  // 17: connbroker.v1.TLSSettings.mode:type_name -> connbroker.v1.TLSMode
-	28, // 18: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
-	25, // 19: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
-	27, // 20: connbroker.v1.DriverHints.param_options:type_name -> connbroker.v1.ParamOptionNames
-	29, // 21: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
-	28, // 22: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
+	30, // 18: connbroker.v1.DriverHints.options:type_name -> connbroker.v1.HintOption
+	27, // 19: connbroker.v1.DriverHints.env:type_name -> connbroker.v1.EnvVar
+	29, // 20: connbroker.v1.DriverHints.param_options:type_name -> connbroker.v1.ParamOptionNames
+	31, // 21: connbroker.v1.HintOption.options_value:type_name -> connbroker.v1.HintOptions
+	30, // 22: connbroker.v1.HintOptions.options:type_name -> connbroker.v1.HintOption
 	4,  // 23: connbroker.v1.Evidence.source:type_name -> connbroker.v1.EvidenceSource
 	3,  // 24: connbroker.v1.Resolution.method:type_name -> connbroker.v1.AuthMethod
-	30, // 25: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
-	61, // 26: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
-	33, // 27: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
-	34, // 28: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
-	58, // 29: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
-	60, // 30: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
-	41, // 31: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
-	61, // 32: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
-	40, // 33: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
-	37, // 34: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
-	45, // 35: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
-	46, // 36: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
-	47, // 37: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
-	38, // 38: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
-	40, // 39: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
-	41, // 40: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
-	31, // 41: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
-	35, // 42: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
-	39, // 43: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
+	32, // 25: connbroker.v1.Resolution.evidence:type_name -> connbroker.v1.Evidence
+	68, // 26: connbroker.v1.ValidateConnectionRequest.timeout:type_name -> google.protobuf.Duration
+	35, // 27: connbroker.v1.ValidateConnectionRequest.client_environment:type_name -> connbroker.v1.ClientEnvironment
+	36, // 28: connbroker.v1.ClientEnvironment.packages:type_name -> connbroker.v1.ClientPackage
+	65, // 29: connbroker.v1.ClientEnvironment.env:type_name -> connbroker.v1.ClientEnvironment.EnvEntry
+	67, // 30: connbroker.v1.ClientEnvironment.client_time:type_name -> google.protobuf.Timestamp
+	43, // 31: connbroker.v1.EnvironmentReport.drivers:type_name -> connbroker.v1.DriverPrediction
+	68, // 32: connbroker.v1.EnvironmentReport.clock_offset:type_name -> google.protobuf.Duration
+	42, // 33: connbroker.v1.EnvironmentReport.findings:type_name -> connbroker.v1.Finding
+	39, // 34: connbroker.v1.ValidateConnectionResponse.results:type_name -> connbroker.v1.EndpointValidation
+	47, // 35: connbroker.v1.EndpointValidation.stages:type_name -> connbroker.v1.Stage
+	48, // 36: connbroker.v1.EndpointValidation.tls:type_name -> connbroker.v1.TLSInfo
+	49, // 37: connbroker.v1.EndpointValidation.error:type_name -> connbroker.v1.MySQLError
+	40, // 38: connbroker.v1.EndpointValidation.transcript:type_name -> connbroker.v1.Transcript
+	42, // 39: connbroker.v1.EndpointValidation.findings:type_name -> connbroker.v1.Finding
+	43, // 40: connbroker.v1.EndpointValidation.drivers:type_name -> connbroker.v1.DriverPrediction
+	33, // 41: connbroker.v1.EndpointValidation.resolution:type_name -> connbroker.v1.Resolution
+	37, // 42: connbroker.v1.EndpointValidation.environment:type_name -> connbroker.v1.EnvironmentReport
+	41, // 43: connbroker.v1.Transcript.events:type_name -> connbroker.v1.TranscriptEvent
 	5,  // 44: connbroker.v1.Transcript.result:type_name -> connbroker.v1.HandshakeResult
-	61, // 45: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
+	68, // 45: connbroker.v1.TranscriptEvent.at:type_name -> google.protobuf.Duration
 	6,  // 46: connbroker.v1.TranscriptEvent.direction:type_name -> connbroker.v1.EventDirection
 	7,  // 47: connbroker.v1.TranscriptEvent.kind:type_name -> connbroker.v1.EventKind
-	59, // 48: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
+	66, // 48: connbroker.v1.TranscriptEvent.fields:type_name -> connbroker.v1.TranscriptEvent.FieldsEntry
 	8,  // 49: connbroker.v1.Finding.severity:type_name -> connbroker.v1.FindingSeverity
 	5,  // 50: connbroker.v1.DriverPrediction.result:type_name -> connbroker.v1.HandshakeResult
-	40, // 51: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
-	44, // 52: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
+	42, // 51: connbroker.v1.DriverPrediction.finding:type_name -> connbroker.v1.Finding
+	46, // 52: connbroker.v1.ProbeEndpointResponse.probe:type_name -> connbroker.v1.ProbeResult
 	9,  // 53: connbroker.v1.ProbeResult.flavor:type_name -> connbroker.v1.ServerFlavor
 	10, // 54: connbroker.v1.ProbeResult.endpoint_kind:type_name -> connbroker.v1.EndpointKind
 	11, // 55: connbroker.v1.ProbeResult.partition:type_name -> connbroker.v1.AWSPartition
-	38, // 56: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
-	40, // 57: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
+	40, // 56: connbroker.v1.ProbeResult.transcript:type_name -> connbroker.v1.Transcript
+	42, // 57: connbroker.v1.ProbeResult.findings:type_name -> connbroker.v1.Finding
 	12, // 58: connbroker.v1.Stage.name:type_name -> connbroker.v1.StageName
-	61, // 59: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
-	50, // 60: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
+	68, // 59: connbroker.v1.Stage.duration:type_name -> google.protobuf.Duration
+	52, // 60: connbroker.v1.ListEndpointsResponse.endpoints:type_name -> connbroker.v1.EndpointSummary
 	3,  // 61: connbroker.v1.EndpointSummary.auth_method:type_name -> connbroker.v1.AuthMethod
 	2,  // 62: connbroker.v1.EndpointSummary.tls_mode:type_name -> connbroker.v1.TLSMode
-	53, // 63: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
-	54, // 64: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
-	55, // 65: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
-	16, // 66: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
-	18, // 67: connbroker.v1.BrokerService.ListInventory:input_type -> connbroker.v1.ListInventoryRequest
-	32, // 68: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
-	48, // 69: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
-	42, // 70: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
-	14, // 71: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
-	51, // 72: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
-	56, // 73: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
-	17, // 74: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
-	19, // 75: connbroker.v1.BrokerService.ListInventory:output_type -> connbroker.v1.ListInventoryResponse
-	36, // 76: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
-	49, // 77: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
-	43, // 78: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
-	15, // 79: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
-	52, // 80: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
-	57, // 81: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
-	74, // [74:82] is the sub-list for method output_type
-	66, // [66:74] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	55, // 63: connbroker.v1.ListDriversResponse.drivers:type_name -> connbroker.v1.DriverInfo
+	56, // 64: connbroker.v1.DriverInfo.environment:type_name -> connbroker.v1.DriverEnvironment
+	57, // 65: connbroker.v1.DriverEnvironment.version_rules:type_name -> connbroker.v1.DriverVersionRule
+	61, // 66: connbroker.v1.PreflightRequest.changes:type_name -> connbroker.v1.PreflightChange
+	14, // 67: connbroker.v1.PreflightResponse.status:type_name -> connbroker.v1.PreflightStatus
+	63, // 68: connbroker.v1.PreflightResponse.groups:type_name -> connbroker.v1.PreflightCallerGroup
+	64, // 69: connbroker.v1.PreflightCallerGroup.apps:type_name -> connbroker.v1.PreflightApp
+	15, // 70: connbroker.v1.PreflightApp.before:type_name -> connbroker.v1.PreflightOutcome
+	15, // 71: connbroker.v1.PreflightApp.after:type_name -> connbroker.v1.PreflightOutcome
+	42, // 72: connbroker.v1.PreflightApp.finding:type_name -> connbroker.v1.Finding
+	42, // 73: connbroker.v1.PreflightApp.before_finding:type_name -> connbroker.v1.Finding
+	67, // 74: connbroker.v1.PreflightApp.last_seen:type_name -> google.protobuf.Timestamp
+	18, // 75: connbroker.v1.BrokerService.GetConnectionParams:input_type -> connbroker.v1.GetConnectionParamsRequest
+	20, // 76: connbroker.v1.BrokerService.ListInventory:input_type -> connbroker.v1.ListInventoryRequest
+	34, // 77: connbroker.v1.BrokerService.ValidateConnection:input_type -> connbroker.v1.ValidateConnectionRequest
+	50, // 78: connbroker.v1.BrokerService.ListEndpoints:input_type -> connbroker.v1.ListEndpointsRequest
+	44, // 79: connbroker.v1.BrokerService.ProbeEndpoint:input_type -> connbroker.v1.ProbeEndpointRequest
+	16, // 80: connbroker.v1.BrokerService.WatchConnectionParams:input_type -> connbroker.v1.WatchConnectionParamsRequest
+	53, // 81: connbroker.v1.BrokerService.ListDrivers:input_type -> connbroker.v1.ListDriversRequest
+	58, // 82: connbroker.v1.BrokerService.ReportLoginFailure:input_type -> connbroker.v1.ReportLoginFailureRequest
+	60, // 83: connbroker.v1.BrokerService.Preflight:input_type -> connbroker.v1.PreflightRequest
+	19, // 84: connbroker.v1.BrokerService.GetConnectionParams:output_type -> connbroker.v1.GetConnectionParamsResponse
+	21, // 85: connbroker.v1.BrokerService.ListInventory:output_type -> connbroker.v1.ListInventoryResponse
+	38, // 86: connbroker.v1.BrokerService.ValidateConnection:output_type -> connbroker.v1.ValidateConnectionResponse
+	51, // 87: connbroker.v1.BrokerService.ListEndpoints:output_type -> connbroker.v1.ListEndpointsResponse
+	45, // 88: connbroker.v1.BrokerService.ProbeEndpoint:output_type -> connbroker.v1.ProbeEndpointResponse
+	17, // 89: connbroker.v1.BrokerService.WatchConnectionParams:output_type -> connbroker.v1.WatchConnectionParamsResponse
+	54, // 90: connbroker.v1.BrokerService.ListDrivers:output_type -> connbroker.v1.ListDriversResponse
+	59, // 91: connbroker.v1.BrokerService.ReportLoginFailure:output_type -> connbroker.v1.ReportLoginFailureResponse
+	62, // 92: connbroker.v1.BrokerService.Preflight:output_type -> connbroker.v1.PreflightResponse
+	84, // [84:93] is the sub-list for method output_type
+	75, // [75:84] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_connbroker_v1_broker_proto_init() }
@@ -5118,8 +5692,8 @@ func file_connbroker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connbroker_v1_broker_proto_rawDesc), len(file_connbroker_v1_broker_proto_rawDesc)),
-			NumEnums:      14,
-			NumMessages:   46,
+			NumEnums:      16,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

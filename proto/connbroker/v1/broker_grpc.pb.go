@@ -31,6 +31,7 @@ const (
 	BrokerService_WatchConnectionParams_FullMethodName = "/connbroker.v1.BrokerService/WatchConnectionParams"
 	BrokerService_ListDrivers_FullMethodName           = "/connbroker.v1.BrokerService/ListDrivers"
 	BrokerService_ReportLoginFailure_FullMethodName    = "/connbroker.v1.BrokerService/ReportLoginFailure"
+	BrokerService_Preflight_FullMethodName             = "/connbroker.v1.BrokerService/Preflight"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -94,6 +95,17 @@ type BrokerServiceClient interface {
 	// GetConnectionParams (NOT_FOUND, PERMISSION_DENIED for an endpoint the
 	// caller may not get), INVALID_ARGUMENT for another mysql_errno.
 	ReportLoginFailure(ctx context.Context, in *ReportLoginFailureRequest, opts ...grpc.CallOption) (*ReportLoginFailureResponse, error)
+	// Preflight predicts, for every application environment the broker's
+	// inventory has seen on an endpoint, whether it works, breaks, or works
+	// only while the server's caching_sha2_password cache is warm after the
+	// given changes (an account's plugin, IAM, require_secure_transport, an
+	// IAM-required proxy, a CA rotation, a driver upgrade): each application's
+	// driver is played against an in-process server set up as proposed.
+	// A caller may preflight only endpoints it may validate. Errors:
+	// INVALID_ARGUMENT for a bad change (the valid ones are listed),
+	// NOT_FOUND / PERMISSION_DENIED as ValidateConnection, FAILED_PRECONDITION
+	// (ERROR_REASON_INVENTORY_OFF) when the broker keeps no inventory.
+	Preflight(ctx context.Context, in *PreflightRequest, opts ...grpc.CallOption) (*PreflightResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -193,6 +205,16 @@ func (c *brokerServiceClient) ReportLoginFailure(ctx context.Context, in *Report
 	return out, nil
 }
 
+func (c *brokerServiceClient) Preflight(ctx context.Context, in *PreflightRequest, opts ...grpc.CallOption) (*PreflightResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreflightResponse)
+	err := c.cc.Invoke(ctx, BrokerService_Preflight_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -254,6 +276,17 @@ type BrokerServiceServer interface {
 	// GetConnectionParams (NOT_FOUND, PERMISSION_DENIED for an endpoint the
 	// caller may not get), INVALID_ARGUMENT for another mysql_errno.
 	ReportLoginFailure(context.Context, *ReportLoginFailureRequest) (*ReportLoginFailureResponse, error)
+	// Preflight predicts, for every application environment the broker's
+	// inventory has seen on an endpoint, whether it works, breaks, or works
+	// only while the server's caching_sha2_password cache is warm after the
+	// given changes (an account's plugin, IAM, require_secure_transport, an
+	// IAM-required proxy, a CA rotation, a driver upgrade): each application's
+	// driver is played against an in-process server set up as proposed.
+	// A caller may preflight only endpoints it may validate. Errors:
+	// INVALID_ARGUMENT for a bad change (the valid ones are listed),
+	// NOT_FOUND / PERMISSION_DENIED as ValidateConnection, FAILED_PRECONDITION
+	// (ERROR_REASON_INVENTORY_OFF) when the broker keeps no inventory.
+	Preflight(context.Context, *PreflightRequest) (*PreflightResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -287,6 +320,9 @@ func (UnimplementedBrokerServiceServer) ListDrivers(context.Context, *ListDriver
 }
 func (UnimplementedBrokerServiceServer) ReportLoginFailure(context.Context, *ReportLoginFailureRequest) (*ReportLoginFailureResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportLoginFailure not implemented")
+}
+func (UnimplementedBrokerServiceServer) Preflight(context.Context, *PreflightRequest) (*PreflightResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Preflight not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -446,6 +482,24 @@ func _BrokerService_ReportLoginFailure_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_Preflight_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreflightRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).Preflight(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_Preflight_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).Preflight(ctx, req.(*PreflightRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -480,6 +534,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportLoginFailure",
 			Handler:    _BrokerService_ReportLoginFailure_Handler,
+		},
+		{
+			MethodName: "Preflight",
+			Handler:    _BrokerService_Preflight_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -145,6 +145,21 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_RATE_LIMITED: _ClassVar[ErrorReason]
     ERROR_REASON_UNAUTHENTICATED: _ClassVar[ErrorReason]
     ERROR_REASON_AUDIT_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_INVENTORY_OFF: _ClassVar[ErrorReason]
+
+class PreflightStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PREFLIGHT_STATUS_UNSPECIFIED: _ClassVar[PreflightStatus]
+    PREFLIGHT_STATUS_OK: _ClassVar[PreflightStatus]
+    PREFLIGHT_STATUS_NO_APPS_SEEN: _ClassVar[PreflightStatus]
+    PREFLIGHT_STATUS_INVENTORY_INCOMPLETE: _ClassVar[PreflightStatus]
+
+class PreflightOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PREFLIGHT_OUTCOME_UNSPECIFIED: _ClassVar[PreflightOutcome]
+    PREFLIGHT_OUTCOME_WORKS: _ClassVar[PreflightOutcome]
+    PREFLIGHT_OUTCOME_BREAKS: _ClassVar[PreflightOutcome]
+    PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM: _ClassVar[PreflightOutcome]
 WATCH_REASON_UNSPECIFIED: WatchReason
 WATCH_REASON_INITIAL: WatchReason
 WATCH_REASON_REFRESH: WatchReason
@@ -238,6 +253,15 @@ ERROR_REASON_PERMISSION_DENIED: ErrorReason
 ERROR_REASON_RATE_LIMITED: ErrorReason
 ERROR_REASON_UNAUTHENTICATED: ErrorReason
 ERROR_REASON_AUDIT_UNAVAILABLE: ErrorReason
+ERROR_REASON_INVENTORY_OFF: ErrorReason
+PREFLIGHT_STATUS_UNSPECIFIED: PreflightStatus
+PREFLIGHT_STATUS_OK: PreflightStatus
+PREFLIGHT_STATUS_NO_APPS_SEEN: PreflightStatus
+PREFLIGHT_STATUS_INVENTORY_INCOMPLETE: PreflightStatus
+PREFLIGHT_OUTCOME_UNSPECIFIED: PreflightOutcome
+PREFLIGHT_OUTCOME_WORKS: PreflightOutcome
+PREFLIGHT_OUTCOME_BREAKS: PreflightOutcome
+PREFLIGHT_OUTCOME_WORKS_WHILE_CACHE_WARM: PreflightOutcome
 
 class WatchConnectionParamsRequest(_message.Message):
     __slots__ = ("endpoint", "driver")
@@ -812,3 +836,67 @@ class ReportLoginFailureResponse(_message.Message):
     reread: bool
     changed: bool
     def __init__(self, reread: _Optional[bool] = ..., changed: _Optional[bool] = ...) -> None: ...
+
+class PreflightRequest(_message.Message):
+    __slots__ = ("endpoint", "changes")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    changes: _containers.RepeatedCompositeFieldContainer[PreflightChange]
+    def __init__(self, endpoint: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[PreflightChange, _Mapping]]] = ...) -> None: ...
+
+class PreflightChange(_message.Message):
+    __slots__ = ("spec", "ca_pem")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    spec: str
+    ca_pem: bytes
+    def __init__(self, spec: _Optional[str] = ..., ca_pem: _Optional[bytes] = ...) -> None: ...
+
+class PreflightResponse(_message.Message):
+    __slots__ = ("endpoint", "status", "any_breaks", "groups", "assumptions", "changes")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ANY_BREAKS_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    ASSUMPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    status: PreflightStatus
+    any_breaks: bool
+    groups: _containers.RepeatedCompositeFieldContainer[PreflightCallerGroup]
+    assumptions: _containers.RepeatedScalarFieldContainer[str]
+    changes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, endpoint: _Optional[str] = ..., status: _Optional[_Union[PreflightStatus, str]] = ..., any_breaks: _Optional[bool] = ..., groups: _Optional[_Iterable[_Union[PreflightCallerGroup, _Mapping]]] = ..., assumptions: _Optional[_Iterable[str]] = ..., changes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PreflightCallerGroup(_message.Message):
+    __slots__ = ("caller", "apps")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    caller: str
+    apps: _containers.RepeatedCompositeFieldContainer[PreflightApp]
+    def __init__(self, caller: _Optional[str] = ..., apps: _Optional[_Iterable[_Union[PreflightApp, _Mapping]]] = ...) -> None: ...
+
+class PreflightApp(_message.Message):
+    __slots__ = ("driver", "version", "setup", "runtime", "before", "after", "finding", "before_finding", "last_seen", "count")
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SETUP_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    FINDING_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FINDING_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    driver: str
+    version: str
+    setup: str
+    runtime: str
+    before: PreflightOutcome
+    after: PreflightOutcome
+    finding: Finding
+    before_finding: Finding
+    last_seen: _timestamp_pb2.Timestamp
+    count: int
+    def __init__(self, driver: _Optional[str] = ..., version: _Optional[str] = ..., setup: _Optional[str] = ..., runtime: _Optional[str] = ..., before: _Optional[_Union[PreflightOutcome, str]] = ..., after: _Optional[_Union[PreflightOutcome, str]] = ..., finding: _Optional[_Union[Finding, _Mapping]] = ..., before_finding: _Optional[_Union[Finding, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ...) -> None: ...

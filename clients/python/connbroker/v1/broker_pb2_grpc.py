@@ -76,6 +76,11 @@ class BrokerServiceStub:
                 request_serializer=connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureRequest.SerializeToString,
                 response_deserializer=connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureResponse.FromString,
                 _registered_method=True)
+        self.Preflight = channel.unary_unary(
+                '/connbroker.v1.BrokerService/Preflight',
+                request_serializer=connbroker_dot_v1_dot_broker__pb2.PreflightRequest.SerializeToString,
+                response_deserializer=connbroker_dot_v1_dot_broker__pb2.PreflightResponse.FromString,
+                _registered_method=True)
 
 
 class BrokerServiceServicer:
@@ -177,6 +182,22 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Preflight(self, request, context):
+        """Preflight predicts, for every application environment the broker's
+        inventory has seen on an endpoint, whether it works, breaks, or works
+        only while the server's caching_sha2_password cache is warm after the
+        given changes (an account's plugin, IAM, require_secure_transport, an
+        IAM-required proxy, a CA rotation, a driver upgrade): each application's
+        driver is played against an in-process server set up as proposed.
+        A caller may preflight only endpoints it may validate. Errors:
+        INVALID_ARGUMENT for a bad change (the valid ones are listed),
+        NOT_FOUND / PERMISSION_DENIED as ValidateConnection, FAILED_PRECONDITION
+        (ERROR_REASON_INVENTORY_OFF) when the broker keeps no inventory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BrokerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -219,6 +240,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.ReportLoginFailure,
                     request_deserializer=connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureRequest.FromString,
                     response_serializer=connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureResponse.SerializeToString,
+            ),
+            'Preflight': grpc.unary_unary_rpc_method_handler(
+                    servicer.Preflight,
+                    request_deserializer=connbroker_dot_v1_dot_broker__pb2.PreflightRequest.FromString,
+                    response_serializer=connbroker_dot_v1_dot_broker__pb2.PreflightResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +465,33 @@ class BrokerService:
             '/connbroker.v1.BrokerService/ReportLoginFailure',
             connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureRequest.SerializeToString,
             connbroker_dot_v1_dot_broker__pb2.ReportLoginFailureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Preflight(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/connbroker.v1.BrokerService/Preflight',
+            connbroker_dot_v1_dot_broker__pb2.PreflightRequest.SerializeToString,
+            connbroker_dot_v1_dot_broker__pb2.PreflightResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,7 +37,15 @@ import java.util.concurrent.TimeUnit;
  *       ({@link #resilienceStats()});
  *   <li>kept params are dropped, and never served again, once the broker
  *       says NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED or
- *       INVALID_ARGUMENT for them.
+ *       INVALID_ARGUMENT for them;
+ *   <li>compact requests (docs/API.md): known_ca_sha256 names the CA bundle
+ *       already held for the endpoint, so the broker leaves the PEM out, and
+ *       omit_param_options leaves out options repeating host, port, user and
+ *       database; both are put back before params are returned or kept;
+ *   <li>the environment report for the broker's inventory
+ *       (docs/INVENTORY.md, {@link Builder#reportEnvironment}) rides on the
+ *       first GetConnectionParams per process and endpoint, and again when
+ *       it changes; it counts as sent once the broker answered.
  * </ul>
  *
  * <p>Thread-safe; share one per process. Close it when done.
@@ -81,11 +89,14 @@ public final class BrokerClient implements AutoCloseable {
     private final BrokerServiceGrpc.BrokerServiceBlockingStub stub;
     private final Duration timeout;
     private final KeptParams kept;
+    private final CaStore cas = new CaStore();
+    private final EnvironmentReporter reporter;
 
     private BrokerClient(Builder b) {
         this.address = b.address;
         this.timeout = b.timeout;
         this.kept = new KeptParams(b.clock, b.staleMargin, b.staleWithoutExpiry);
+        this.reporter = b.reportEnvironment ? b.reporter : null;
         ManagedChannel ch = b.channel;
         if (ch == null) {
             ManagedChannelBuilder<?> cb;
@@ -140,11 +151,16 @@ public final class BrokerClient implements AutoCloseable {
         if (outage) {
             channel.resetConnectBackoff(); // find a restarted broker at once, not after gRPC's reconnect backoff
         }
-        GetConnectionParamsRequest req = GetConnectionParamsRequest.newBuilder().setEndpoint(endpoint).setDriver(driver).build();
+        GetConnectionParamsRequest.Builder req = cas.compact(GetConnectionParamsRequest.newBuilder().setEndpoint(endpoint).setDriver(driver));
+        EnvironmentReporter.Due report = reporter != null ? reporter.due(endpoint, driver) : null;
+        if (report != null) {
+            req.setClientEnvironment(report.environment());
+        }
+        ConnectionParams p;
+        boolean answered = false;
         try {
-            ConnectionParams p = stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).getConnectionParams(req).getParams();
-            kept.keep(endpoint, driver, p, address);
-            return p;
+            p = stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).getConnectionParams(req.build()).getParams();
+            answered = true;
         } catch (StatusRuntimeException e) {
             Status.Code code = e.getStatus().getCode();
             if (code == Status.Code.UNKNOWN && e.getStatus().getCause() instanceof java.io.IOException) {
@@ -165,7 +181,19 @@ public final class BrokerClient implements AutoCloseable {
                 }
                 default -> throw new BrokerException(what + ": " + describe(e.getStatus()), endpoint, code, e);
             }
+        } finally {
+            if (report != null) {
+                reporter.done(endpoint, driver, report.key(), answered); // answered: the report is in the broker's inventory
+            }
         }
+        try {
+            p = cas.complete(endpoint, p);
+        } catch (CaStore.IncompleteException e) {
+            throw new BrokerException("get connection params for endpoint \"" + endpoint + "\" at broker " + address + ": " + e.getMessage(),
+                    endpoint, Status.Code.INTERNAL, e);
+        }
+        kept.keep(endpoint, driver, p, address);
+        return p;
     }
 
     /** Returns "CODE: description (cause)" without the cause's stack trace. */
@@ -204,6 +232,11 @@ public final class BrokerClient implements AutoCloseable {
         }
     }
 
+    /** Returns whether GetConnectionParams carries the environment report (tests). */
+    boolean reportsEnvironment() {
+        return reporter != null;
+    }
+
     /** Returns a snapshot of the kept-params counters, for export as metrics. */
     public ResilienceStats resilienceStats() {
         return kept.stats();
@@ -232,6 +265,8 @@ public final class BrokerClient implements AutoCloseable {
         private Duration staleWithoutExpiry = DEFAULT_STALE_WITHOUT_EXPIRY;
         private Clock clock = Clock.systemUTC();
         private ManagedChannel channel;
+        private boolean reportEnvironment = true;
+        private EnvironmentReporter reporter = EnvironmentReporter.PROCESS;
 
         private Builder(String address) {
             this.address = Objects.requireNonNull(address, "address").strip();
@@ -268,6 +303,23 @@ public final class BrokerClient implements AutoCloseable {
         /** Sets how long kept params without expires_at are served after the fetch (default 15 min). */
         public Builder staleWithoutExpiry(Duration d) {
             this.staleWithoutExpiry = Objects.requireNonNull(d, "staleWithoutExpiry");
+            return this;
+        }
+
+        /**
+         * Sets whether GetConnectionParams carries this process's environment
+         * report for the broker's inventory (default true; docs/INVENTORY.md):
+         * Connector/J's and HikariCP's versions, the JVM and the default trust
+         * store, with the first request per endpoint and again when it changes.
+         */
+        public Builder reportEnvironment(boolean report) {
+            this.reportEnvironment = report;
+            return this;
+        }
+
+        /** Uses its own reporter instead of the process's (tests). */
+        Builder reporter(EnvironmentReporter reporter) {
+            this.reporter = Objects.requireNonNull(reporter, "reporter");
             return this;
         }
 

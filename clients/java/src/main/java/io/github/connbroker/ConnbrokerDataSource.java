@@ -47,6 +47,7 @@ public class ConnbrokerDataSource implements DataSource, AutoCloseable {
     private volatile String brokerAddress;
     private volatile String endpoint;
     private volatile long timeoutMillis = BrokerClient.DEFAULT_TIMEOUT.toMillis();
+    private volatile boolean reportEnvironment = true;
     private volatile PrintWriter logWriter;
     private volatile int loginTimeout;
 
@@ -114,6 +115,24 @@ public class ConnbrokerDataSource implements DataSource, AutoCloseable {
         return timeoutMillis;
     }
 
+    /**
+     * Sets whether the client this DataSource makes from brokerAddress sends
+     * the environment report for the broker's inventory (default true; see
+     * {@link BrokerClient.Builder#reportEnvironment}); before the first
+     * connection only.
+     */
+    public void setReportEnvironment(boolean reportEnvironment) {
+        if (client != null) {
+            throw new IllegalStateException("reportEnvironment is fixed once the DataSource has a client");
+        }
+        this.reportEnvironment = reportEnvironment;
+    }
+
+    /** Returns whether the client made from brokerAddress sends the environment report. */
+    public boolean isReportEnvironment() {
+        return reportEnvironment;
+    }
+
     /** Returns the client, making one from brokerAddress on first use. */
     public BrokerClient client() {
         BrokerClient c = client;
@@ -125,7 +144,8 @@ public class ConnbrokerDataSource implements DataSource, AutoCloseable {
                 if (brokerAddress == null || brokerAddress.isBlank()) {
                     throw new IllegalStateException("ConnbrokerDataSource has no brokerAddress (set dataSource.brokerAddress)");
                 }
-                client = BrokerClient.newBuilder(brokerAddress).timeout(java.time.Duration.ofMillis(timeoutMillis)).build();
+                client = BrokerClient.newBuilder(brokerAddress).timeout(java.time.Duration.ofMillis(timeoutMillis))
+                        .reportEnvironment(reportEnvironment).build();
                 ownsClient = true;
             }
             return client;

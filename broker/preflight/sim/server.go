@@ -1,4 +1,4 @@
-package mysql8test
+package sim
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -238,22 +237,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// StartForTest starts a server whose Close is registered with t.Cleanup. It
-// stops the test with a clear message when the server cannot start.
-func StartForTest(t testing.TB, opts Options) *Server {
-	t.Helper()
-	s, err := Start(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("mysql8test: start MySQL 8 protocol peer: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("mysql8test: close peer %s: %v", s.Addr, err)
-		}
-	})
-	return s
-}
-
 // Close stops the listener, closes every connection and waits for all
 // goroutines. It is safe to call more than once.
 func (s *Server) Close() error {
@@ -322,7 +305,7 @@ func (s *Server) serve(raw net.Conn) {
 	sc := &sniffConn{Conn: raw}
 	conn, err := s.srv.NewCustomizedConn(sc, &connAuth{Server: s, sniff: sc}, h)
 	if err != nil {
-		s.log.Info("mysql8test: connection phase failed", "remote", raw.RemoteAddr().String(), "err", err)
+		s.log.Info("sim: connection phase failed", "remote", raw.RemoteAddr().String(), "err", err)
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
@@ -385,12 +368,12 @@ func (s *Server) OnAuthSuccess(c *server.Conn) error {
 	}
 	_, tlsOK := isTLS(c)
 	if a.RequireTLS && !tlsOK {
-		s.log.Info("mysql8test: account requires TLS", "user", a.User)
+		s.log.Info("sim: account requires TLS", "user", a.User)
 		s.finishLogin(c, false, "account requires TLS")
 		return accessDenied(c)
 	}
 	if s.opts.RequireSecureTransport && !tlsOK {
-		s.log.Info("mysql8test: require_secure_transport refuses plain TCP", "user", a.User)
+		s.log.Info("sim: require_secure_transport refuses plain TCP", "user", a.User)
 		s.finishLogin(c, false, "require_secure_transport")
 		return mysql.NewError(ErrSecureTransportRequired, MsgSecureTransportRequired)
 	}
@@ -413,7 +396,7 @@ type connAuth struct {
 // proxy that requires TLS; go-mysql writes the *mysql.MyError as it is.
 func (a *connAuth) GetCredential(user string) (server.Credential, bool, error) {
 	if a.opts.ProxyRequiresTLS && !a.sniff.tlsRequested() {
-		a.log.Info("mysql8test: proxy requires TLS", "user", user)
+		a.log.Info("sim: proxy requires TLS", "user", user)
 		return server.Credential{}, false, mysql.NewError(ErrProxyInsecure, MsgProxyInsecure)
 	}
 	return a.Server.GetCredential(user)
@@ -450,7 +433,7 @@ func (c *sniffConn) tlsRequested() bool {
 
 // OnAuthFailure implements server.AuthenticationHandler.
 func (s *Server) OnAuthFailure(c *server.Conn, err error) {
-	s.log.Info("mysql8test: authentication failed", "user", c.GetUser(), "err", err)
+	s.log.Info("sim: authentication failed", "user", c.GetUser(), "err", err)
 	s.finishLogin(c, false, err.Error())
 }
 
@@ -479,7 +462,7 @@ func (p *authProvider) Authenticate(c *server.Conn, plugin string, data []byte) 
 		// keys MySQL returns CR_ERROR before looking at it, which the client
 		// sees as 1045 for 'user'@'host' (a *mysql.MyError is sent as is).
 		if plugin == PluginCachingSHA2 && calls >= 2 || plugin == PluginSHA256 {
-			p.s.log.Info("mysql8test: full authentication over plain TCP without an RSA key", "user", c.GetUser(), "plugin", plugin)
+			p.s.log.Info("sim: full authentication over plain TCP without an RSA key", "user", c.GetUser(), "plugin", plugin)
 			return accessDenied(c)
 		}
 	}
@@ -515,7 +498,7 @@ func (p *authProvider) Authenticate(c *server.Conn, plugin string, data []byte) 
 
 // String describes the server for test logs.
 func (s *Server) String() string {
-	return "mysql8test " + s.opts.Version + " at " + net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+	return "sim " + s.opts.Version + " at " + net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 }
 
 // Login is what the server saw of one connection phase, for tests that must

@@ -1,4 +1,4 @@
-package mysql8test
+package sim
 
 import (
 	"crypto/ecdsa"
