@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -51,13 +52,15 @@ func settleGoroutines(want int) int {
 // with it).
 func TestHundredSIGHUPsStayFlat(t *testing.T) {
 	m := mototest.Start(t) // before counting: its front server's goroutines are the test's
-	r := rds.NewFromConfig(aws.Config{Region: mototest.Region, Credentials: mototest.Credentials(), BaseEndpoint: aws.String(m.URL)})
+	tr := &http.Transport{}
+	r := rds.NewFromConfig(aws.Config{Region: mototest.Region, Credentials: mototest.Credentials(), BaseEndpoint: aws.String(m.URL), HTTPClient: &http.Client{Transport: tr}})
 	if _, err := r.CreateDBInstance(context.Background(), &rds.CreateDBInstanceInput{DBInstanceIdentifier: aws.String("found-db"), DBInstanceClass: aws.String("db.t3.micro"),
 		Engine: aws.String("mysql"), MasterUsername: aws.String("admin"), MasterUserPassword: aws.String("not-used-1234"), AllocatedStorage: aws.Int32(20),
 		EnableIAMDatabaseAuthentication: aws.Bool(true),
 		Tags:                            []rdstypes.Tag{{Key: aws.String("connbroker"), Value: aws.String("found")}, {Key: aws.String("connbroker:user"), Value: aws.String("app")}}}); err != nil {
 		t.Fatalf("create instance: %v", err)
 	}
+	tr.CloseIdleConnections() // the test's own connection is not counted
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pw, []byte("reload-pw\n"), 0o600); err != nil {

@@ -195,9 +195,15 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	// A credential endpoint that hangs must not wedge the SDK's credential
 	// cache (it retrieves on a context that is never cancelled): bound each
 	// request so the source is retried, and recovery is automatic.
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithEndpointCredentialOptions(func(o *endpointcreds.Options) {
-		o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(awsCredentialTimeout)
-	}))
+	// Every connection the AWS clients dial is tracked, so that idle
+	// keep-alive ones (and their goroutines) end with run, not 90 s later.
+	conns := &awsConns{m: map[*trackedConn]struct{}{}}
+	defer conns.Close()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(conns.track)),
+		awsconfig.WithEndpointCredentialOptions(func(o *endpointcreds.Options) {
+			o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(awsCredentialTimeout).WithTransportOptions(conns.track)
+		}))
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
