@@ -15,6 +15,8 @@ import (
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 )
 
 // startIAMStack starts a real MariaDB with the PAM IAM account (needs
@@ -190,15 +192,15 @@ func TestConnectErrors(t *testing.T) {
 		t.Errorf("failing query: exit %d, want the client's 1\n%s", code, errOut)
 	}
 	code, _, errOut = cliEnv(map[string]string{"PATH": t.TempDir()}, b, "connect", "local-native")
-	if code != exitNoClient || !strings.Contains(errOut, "mariadb-client") || !strings.Contains(errOut, "default-mysql-client") {
+	if code != cmdline.NoClient || !strings.Contains(errOut, "mariadb-client") || !strings.Contains(errOut, "default-mysql-client") {
 		t.Errorf("no client: exit %d\n%s", code, errOut)
 	}
 	code, _, errOut = cliEnv(path, b, "connect", "nope")
-	if code != exitUsage || !strings.Contains(errOut, `endpoint "nope" is not configured`) {
+	if code != cmdline.Usage || !strings.Contains(errOut, `endpoint "nope" is not configured`) {
 		t.Errorf("unknown endpoint: exit %d\n%s", code, errOut)
 	}
 	code, _, errOut = cliEnv(path, b, "connect", "a", "b")
-	if code != exitUsage {
+	if code != cmdline.Usage {
 		t.Errorf("two endpoints: exit %d\n%s", code, errOut)
 	}
 }

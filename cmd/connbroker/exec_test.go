@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 )
 
 const pymysqlProgram = `
@@ -46,7 +48,7 @@ func TestExec(t *testing.T) {
 	if code != 0 || out != secret || !strings.Contains(errOut, "warning: --password-env") {
 		t.Errorf("--password-env: exit %d, secret printed %v, stderr %s", code, out == secret, errOut)
 	}
-	if code, _, _ := cliEnv(env, b, "exec", "local-native"); code != exitUsage {
+	if code, _, _ := cliEnv(env, b, "exec", "local-native"); code != cmdline.Usage {
 		t.Errorf("no command: exit %d", code)
 	}
 }

@@ -67,29 +67,22 @@ const drainDelay = 250 * time.Millisecond
 // every caller, it never opens anything.
 func restartOnly(old, nc *config.Config) error {
 	var changed []string
-	if old.Listen != nc.Listen {
-		changed = append(changed, "listen")
-	}
-	if old.TLS != nc.TLS {
-		changed = append(changed, "tls")
-	}
-	if old.Unix != nc.Unix {
-		changed = append(changed, "unix")
-	}
-	if old.IdentitiesInUse() != nc.IdentitiesInUse() {
-		changed = append(changed, "caller identities (tls.client_ca, unix)")
-	}
-	if old.Audit != nc.Audit {
-		changed = append(changed, "audit")
-	}
-	if old.AWS != nc.AWS {
-		changed = append(changed, "aws")
-	}
-	if old.IAM != nc.IAM {
-		changed = append(changed, "iam")
-	}
-	if !old.Inventory.Equal(nc.Inventory) {
-		changed = append(changed, "inventory")
+	for _, part := range []struct {
+		name    string
+		differs bool
+	}{
+		{"listen", old.Listen != nc.Listen},
+		{"tls", old.TLS != nc.TLS},
+		{"unix", old.Unix != nc.Unix},
+		{"caller identities (tls.client_ca, unix)", old.IdentitiesInUse() != nc.IdentitiesInUse()},
+		{"audit", old.Audit != nc.Audit},
+		{"aws", old.AWS != nc.AWS},
+		{"iam", old.IAM != nc.IAM},
+		{"inventory", !old.Inventory.Equal(nc.Inventory)},
+	} {
+		if part.differs {
+			changed = append(changed, part.name)
+		}
 	}
 	if len(changed) > 0 {
 		return fmt.Errorf("reload: %s changed; these take effect only on a restart (restart connbrokerd, or revert them)", strings.Join(changed, ", "))
