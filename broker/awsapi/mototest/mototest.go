@@ -37,6 +37,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // Test credentials: moto accepts any; the front verifies these.
@@ -88,11 +90,12 @@ const (
 )
 
 // Start runs moto_server on a free loopback port and the front before
-// it. It fails the test, never skips, when moto is missing: set
-// CONNBROKER_MOTO_SERVER or run `make venv` (requirements-dev.txt pins
-// moto[server]).
+// it. It skips under -short (internal/testtier) and otherwise fails the
+// test, never skips, when moto is missing: set CONNBROKER_MOTO_SERVER or
+// run `make venv` (requirements-dev.txt pins moto[server]).
 func Start(t *testing.T) *Server {
 	t.Helper()
+	testtier.Integration(t, "moto_server from the venv")
 	bin := os.Getenv("CONNBROKER_MOTO_SERVER")
 	if bin == "" {
 		bin = filepath.Join(moduleRoot(t), ".venv", "bin", "moto_server")
