@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
-
-	cmdline "github.com/connbroker/connbroker/internal/cli"
 )
 
 // startIAMStack starts a real MariaDB with the PAM IAM account (needs
@@ -208,6 +208,7 @@ func TestConnectErrors(t *testing.T) {
 // TestConnectOptionValue: secrets with '#', spaces, quotes and backslashes
 // reach the real client intact through the option file.
 func TestConnectOptionValue(t *testing.T) {
+	testtier.Integration(t, "the mariadb client")
 	for _, s := range []string{`a#b c`, `q"uote\back`, `it's`, "X-Amz-Signature=ab%2F&x=1"} {
 		dir := t.TempDir()
 		body, err := passwordOptionFile(s)

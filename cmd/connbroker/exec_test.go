@@ -5,9 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
-
 	cmdline "github.com/connbroker/connbroker/internal/cli"
+	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 )
 
 const pymysqlProgram = `

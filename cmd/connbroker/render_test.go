@@ -15,14 +15,13 @@ import (
 	"testing"
 	"time"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/testbroker"
 	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"sigs.k8s.io/yaml"
-
-	cmdline "github.com/connbroker/connbroker/internal/cli"
 )
 
 // refreshHead makes IAM tokens refresh every 4 s.

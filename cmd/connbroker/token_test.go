@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
-
 	cmdline "github.com/connbroker/connbroker/internal/cli"
+	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 )
 
 func execOutput(name string, args ...string) (string, error) {
