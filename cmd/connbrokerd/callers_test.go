@@ -157,20 +157,7 @@ func TestOtherUIDCannotReadCredentials(t *testing.T) {
 	dir := sharedDir(t)
 	asNobody := otherUID(t, dir)
 	pw, secret := rootOnlySecret(t, dir)
-	endpoints := fmt.Sprintf(`endpoints:
-  mine:
-    host: 127.0.0.1
-    user: app
-    auth: password
-    password: {file: %s}
-    tls: {mode: disabled}
-  theirs:
-    host: 127.0.0.1
-    user: other
-    auth: password
-    password: {file: %s}
-    tls: {mode: disabled}
-`, pw, pw)
+	endpoints := mineAndTheirs(pw)
 
 	t.Run("plaintext loopback without --dev", func(t *testing.T) {
 		addr := freeTCP(t)
@@ -249,4 +236,23 @@ func TestOtherUIDCannotReadCredentials(t *testing.T) {
 			t.Errorf("uid %s over unidentified TCP got the credential: %v\n%s", nobody, err, out)
 		}
 	})
+}
+
+// mineAndTheirs is the endpoints section of the caller tests: two
+// password endpoints, "mine" and "theirs", with the password in pwFile.
+func mineAndTheirs(pwFile string) string {
+	return fmt.Sprintf(`endpoints:
+  mine:
+    host: 127.0.0.1
+    user: app
+    auth: password
+    password: {file: %s}
+    tls: {mode: disabled}
+  theirs:
+    host: 127.0.0.1
+    user: other
+    auth: password
+    password: {file: %s}
+    tls: {mode: disabled}
+`, pwFile, pwFile)
 }
