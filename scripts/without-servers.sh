@@ -48,10 +48,16 @@ for n in "${names[@]}"; do
   # Every other copy on PATH (a venv's moto_server, an nvm node).
   while read -r p; do hide "$p"; done < <(type -ap "$n" 2>/dev/null || true)
 done
-# The repository's venv (moto_server, python drivers): CONNBROKER_MOTO_SERVER
+# The repository's venv (moto_server, the Python drivers, PyMySQL's
+# interpreter): an empty directory in its place. CONNBROKER_MOTO_SERVER
 # and .venv/bin/moto_server are where mototest looks.
-hide "${CONNBROKER_MOTO_SERVER:-/nonexistent}" "$(pwd)/.venv/bin/moto_server"
+hide "${CONNBROKER_MOTO_SERVER:-/nonexistent}"
 unset CONNBROKER_MOTO_SERVER
+if [[ -d .venv ]]; then
+  venv=$(realpath .venv)
+  mount -t tmpfs -o size=1m,mode=0755 none "$venv"
+  hidden+=("$venv/")
+fi
 
 for n in "${names[@]}"; do
   if command -v "$n" >/dev/null 2>&1 && [[ -x "$(command -v "$n")" && -f "$(command -v "$n")" ]]; then
