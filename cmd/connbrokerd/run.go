@@ -35,16 +35,6 @@ import (
 	"github.com/connbroker/connbroker/server/ui"
 )
 
-// usageError means bad flags or config: exit code 2 (cli.Exit maps the
-// rest: 0 ok, 1 anything else).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// ExitCode returns cli.Usage.
-func (e usageError) ExitCode() int { return cli.Usage }
-
 // shutdownGrace bounds draining in-flight calls at shutdown.
 const shutdownGrace = 10 * time.Second
 
@@ -146,7 +136,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	cfgPath, check, listen, dev, reflect := &f.config, &f.check, &f.listen, &f.dev, &f.refl
 	if *cfgPath == "" {
-		return usageError{errors.New("no config file: pass --config FILE or set CONNBROKER_CONFIG")}
+		return cli.Usagef("no config file: pass --config FILE or set CONNBROKER_CONFIG")
 	}
 	load := func() (*config.Config, error) {
 		c, err := config.Load(*cfgPath)
@@ -158,7 +148,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	}
 	cfg, err := load()
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError(err)
 	}
 	callersErr := checkCallers(cfg, *dev)
 	if *check {
@@ -173,7 +163,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 		return nil
 	}
 	if callersErr != nil {
-		return usageError{callersErr}
+		return cli.UsageError(callersErr)
 	}
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range cfg.FileWarnings() {
@@ -222,7 +212,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	if cfg.TLS.Enabled() {
 		tc, err := serverTLS(cfg.TLS)
 		if err != nil {
-			return usageError{err}
+			return cli.UsageError(err)
 		}
 		tcpCreds = credentials.NewTLS(tc)
 	}
@@ -236,7 +226,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	}
 	audit, closeAudit, err := server.OpenAudit(cfg.Audit, stdout, log)
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError(err)
 	}
 	defer closeAudit.Close()
 	drain := make(chan struct{}) // closed at shutdown: ends every stream

@@ -31,9 +31,3 @@ import (
 func main() {
 	cli.Main("bench", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) })
 }
-
-// usageError is a bad command line or a missing binary (exit 2).
-type usageError struct{ error }
-
-// ExitCode returns cli.Usage.
-func (usageError) ExitCode() int { return cli.Usage }
