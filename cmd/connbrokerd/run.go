@@ -35,16 +35,17 @@ import (
 	"github.com/connbroker/connbroker/server/ui"
 )
 
-// shutdownGrace bounds draining in-flight calls at shutdown.
-const shutdownGrace = 10 * time.Second
-
-// awsCredentialTimeout bounds one request to a container/pod credential
-// endpoint.
-const awsCredentialTimeout = 4 * time.Second
-
-// drainDelay is how long health reports NOT_SERVING before streams are
-// ended and the listener closes.
-const drainDelay = 250 * time.Millisecond
+// The daemon's timing.
+const (
+	// shutdownGrace bounds draining in-flight calls at shutdown.
+	shutdownGrace = 10 * time.Second
+	// awsCredentialTimeout bounds one request to a container/pod
+	// credential endpoint.
+	awsCredentialTimeout = 4 * time.Second
+	// drainDelay is how long health reports NOT_SERVING before streams
+	// are ended and the listener closes.
+	drainDelay = 250 * time.Millisecond
+)
 
 // restartOnly refuses a reload that changes what only a restart can apply:
 // the listeners (TCP and Unix), their TLS, whether callers are identified
