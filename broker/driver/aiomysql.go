@@ -41,7 +41,6 @@ func init() {
 
 func renderAIOMySQL(in hints.Input) hints.Hints {
 	h := hints.Hints{
-		Driver:       "aiomysql",
 		SecretOption: "password",
 		MinVersion:   "0.2.0",
 		Packages:     []string{"aiomysql>=0.2.0"},

@@ -33,7 +33,6 @@ func init() {
 
 func renderConnectorJ(in hints.Input) hints.Hints {
 	h := hints.Hints{
-		Driver:       "connector-j",
 		SecretOption: "password",
 		MinVersion:   "8.0.13",
 		Packages:     []string{"com.mysql:mysql-connector-j:26.10.0"},

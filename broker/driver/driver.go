@@ -138,8 +138,12 @@ type Facts struct {
 	CExtension bool
 }
 
-// Render returns the hints for in.
-func (d *Descriptor) Render(in hints.Input) hints.Hints { return d.render(in) }
+// Render returns the hints for in, with Driver set to the canonical name.
+func (d *Descriptor) Render(in hints.Input) hints.Hints {
+	h := d.render(in)
+	h.Driver = d.Name
+	return h
+}
 
 // Profile is the handshake profile of the driver set up by h (rendered by
 // this descriptor) in an environment with f.

@@ -49,7 +49,6 @@ const goVerifyCANote = "tls mode verify-ca: the registered tls.Config must verif
 func renderGoSQLDriver(in hints.Input) hints.Hints {
 	addr := in.ConnectAddr()
 	h := hints.Hints{
-		Driver:       "go-sql-driver",
 		SecretOption: "passwd",
 		MinVersion:   "1.8.0",
 		Packages:     []string{"github.com/go-sql-driver/mysql@v1.8.0"},

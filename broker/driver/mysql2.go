@@ -30,7 +30,6 @@ func init() {
 
 func renderMySQL2(in hints.Input) hints.Hints {
 	h := hints.Hints{
-		Driver:       "mysql2",
 		SecretOption: "password",
 		MinVersion:   "3.0.0",
 		Packages:     []string{"mysql2@>=3.0.0"},

@@ -61,7 +61,6 @@ func init() {
 
 func renderMysqlclient(in hints.Input) hints.Hints {
 	h := hints.Hints{
-		Driver:       "mysqlclient",
 		SecretOption: "password",
 		MinVersion:   "2.2.4",
 		Packages:     []string{"mysqlclient>=2.2.4"},

@@ -51,7 +51,6 @@ func init() {
 
 func renderPyMySQL(in hints.Input) hints.Hints {
 	h := hints.Hints{
-		Driver:       "pymysql",
 		SecretOption: "password",
 		MinVersion:   "1.1.2",
 		Packages:     []string{"PyMySQL>=1.1.2"},

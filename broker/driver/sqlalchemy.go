@@ -39,7 +39,6 @@ func init() {
 			render: func(in hints.Input) hints.Hints {
 				base, _ := For(s.base)
 				h := base.Render(in)
-				h.Driver = s.name
 				h.DSN = sqlalchemyURL(s.dialect, in)
 				h.Packages = append([]string{"SQLAlchemy>=1.4.0"}, h.Packages...)
 				h.Warnings = append(h.Warnings, "pass options as connect_args and set the secret per physical connection in a do_connect event (connbroker.sqlalchemy.create_engine does this); a password in the URL is read once per engine")

@@ -127,17 +127,12 @@ func NewKept(margin, withoutExpiry time.Duration, log *slog.Logger) *Kept {
 		entries: map[keptKey]keptEntry{}, served: map[keptKey]uint64{}}
 }
 
-// Get asks client for params (bounded by timeout) and keeps them; when the
-// broker does not answer it serves the kept ones while usable. address
-// names the broker in logs and errors. The secret is in the result: never
-// log it.
-func (k *Kept) Get(ctx context.Context, client v1.BrokerServiceClient, address, endpoint, driver string, timeout time.Duration) (*v1.ConnectionParams, error) {
-	return k.GetRequest(ctx, client, address, &v1.GetConnectionParamsRequest{Endpoint: endpoint, Driver: driver}, timeout)
-}
-
-// GetRequest is Get for a whole request (e.g. one that carries the digest
-// of the CA the caller holds, so the broker can leave the PEM out).
-func (k *Kept) GetRequest(ctx context.Context, client v1.BrokerServiceClient, address string, req *v1.GetConnectionParamsRequest, timeout time.Duration) (*v1.ConnectionParams, error) {
+// Get asks client for params with req (bounded by timeout) and keeps them
+// per endpoint and driver; when the broker does not answer it serves the
+// kept ones while usable. req may carry the digest of the CA the caller
+// holds, so the broker can leave the PEM out. address names the broker in
+// logs and errors. The secret is in the result: never log it.
+func (k *Kept) Get(ctx context.Context, client v1.BrokerServiceClient, address string, req *v1.GetConnectionParamsRequest, timeout time.Duration) (*v1.ConnectionParams, error) {
 	endpoint, driver := req.GetEndpoint(), req.GetDriver()
 	k.mu.Lock()
 	if !k.outageSince.IsZero() && timeout > OutageCallTimeout {
@@ -245,7 +240,7 @@ func (c *connector) params(ctx context.Context) (*v1.ConnectionParams, error) {
 	if c.kept != nil {
 		// reportingClient (report.go): the inventory report with the
 		// first request per process and endpoint.
-		return c.kept.GetRequest(ctx, reportingClient{c.client}, c.address, c.cas.request(c.endpoint, Driver), c.timeout)
+		return c.kept.Get(ctx, reportingClient{c.client}, c.address, c.cas.request(c.endpoint, Driver), c.timeout)
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

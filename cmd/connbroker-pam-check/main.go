@@ -17,15 +17,10 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/connbroker/connbroker/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stderr)
-	stop()
-	os.Exit(cli.Exit("connbroker-pam-check", err, os.Stderr))
+	cli.Main("connbroker-pam-check", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stderr) })
 }

@@ -22,14 +22,6 @@ const maxSecret = 16 << 10
 // message: the verdict returns it in a quiet cli.Error).
 var errRejected = errors.New("rejected")
 
-// usageError is a bad command line (exit 2).
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-// ExitCode returns cli.Usage.
-func (e *usageError) ExitCode() int { return cli.Usage }
-
 const usageLine = "usage: connbroker-pam-check --policy FILE (secret on stdin, user in PAM_USER)"
 
 // run checks the secret on stdin for the user in PAM_USER against the
@@ -44,13 +36,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(_ *cobra.Command, rest []string) error {
 			if policyPath == "" || len(rest) != 0 {
-				return &usageError{msg: usageLine}
+				return cli.Usagef("%s", usageLine)
 			}
 			return check(ctx, policyPath, getenv, stdin)
 		},
 	}
 	cmd.Flags().StringVar(&policyPath, "policy", "", "JSON policy file (iamverify.PolicyFile), re-read on every call")
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError(err) })
 	return cli.Execute(cmd, cli.GoFlags(cmd.Flags(), args), stderr, stderr)
 }
 

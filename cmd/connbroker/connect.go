@@ -18,12 +18,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/connbroker/connbroker/broker/safefile"
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
-
-// exitNoClient is connect's exit code when no mysql or mariadb client is
-// installed: the shells' "command not found".
-const exitNoClient = 127
 
 // clientNames are the CLI programs connect looks for, in this order.
 var clientNames = []string{"mariadb", "mysql"}
@@ -79,7 +76,7 @@ func (g *globals) fetchParams(ctx context.Context, endpoint, driverName string) 
 		resp, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: endpoint, Driver: driverName})
 		if err != nil {
 			if noCredential(err) {
-				return &exitError{code: exitFailed, err: fmt.Errorf("endpoint %s: no credential: %s", endpoint, status.Convert(err).Message())}
+				return &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("endpoint %s: no credential: %s", endpoint, status.Convert(err).Message())}
 			}
 			return err
 		}
@@ -90,7 +87,7 @@ func (g *globals) fetchParams(ctx context.Context, endpoint, driverName string) 
 		return nil, err
 	}
 	if p.GetCredential().GetSecret() == "" {
-		return nil, &exitError{code: exitFailed, err: fmt.Errorf("endpoint %s: the broker sent no credential", endpoint)}
+		return nil, &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("endpoint %s: the broker sent no credential", endpoint)}
 	}
 	return p, nil
 }
@@ -112,17 +109,17 @@ func findClient(want, pathEnv string) (bin, driverName string, err error) {
 		if want != "" {
 			what = fmt.Sprintf("--client %s: not found or not executable", want)
 		}
-		return "", "", &exitError{code: exitNoClient, err: errors.New(what + ": install the Debian package mariadb-client (or default-mysql-client; Oracle's mysql-client elsewhere), or pass --client PATH")}
+		return "", "", &cmdline.Error{Code: cmdline.NoClient, Err: errors.New(what + ": install the Debian package mariadb-client (or default-mysql-client; Oracle's mysql-client elsewhere), or pass --client PATH")}
 	}
 	vctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "--version").Output()
 	if err != nil {
-		return "", "", &exitError{code: exitNoClient, err: fmt.Errorf("%s --version: %w", bin, err)}
+		return "", "", &cmdline.Error{Code: cmdline.NoClient, Err: fmt.Errorf("%s --version: %w", bin, err)}
 	}
 	driverName, err = clientDriver(string(out))
 	if err != nil {
-		return "", "", &exitError{code: exitNoClient, err: fmt.Errorf("%s: %w", bin, err)}
+		return "", "", &cmdline.Error{Code: cmdline.NoClient, Err: fmt.Errorf("%s: %w", bin, err)}
 	}
 	return bin, driverName, nil
 }
@@ -353,7 +350,7 @@ func (f *secretFIFO) Close() {
 }
 
 // connect runs the client bin with the hints' flags and the secret in a
-// FIFO option file, and returns its exit code as an exitError.
+// FIFO option file, and returns its exit code as a cmdline.Error.
 func connect(g *globals, bin string, p *v1.ConnectionParams, clientArgs []string) error {
 	wd, err := newWorkDir()
 	if err != nil {
@@ -366,7 +363,7 @@ func connect(g *globals, bin string, p *v1.ConnectionParams, clientArgs []string
 	}
 	content, err := passwordOptionFile(p.GetCredential().GetSecret())
 	if err != nil {
-		return &exitError{code: exitFailed, err: err}
+		return &cmdline.Error{Code: cmdline.Failed, Err: err}
 	}
 	fifo, err := newSecretFIFO(filepath.Join(wd.path, "client.cnf"), content)
 	if err != nil {
@@ -402,13 +399,13 @@ func childEnv(base []string, h *v1.DriverHints, extra []string) []string {
 // runChild starts cmd, forwards the signals in forward to it, catches and
 // drops those in drop, runs tick (when not nil) until it exits (and waits
 // for tick to return), and returns
-// its exit status as an exitError (128+N for a child killed by signal N).
+// its exit status as a cmdline.Error (128+N for a child killed by signal N).
 func runChild(cmd *exec.Cmd, forward, drop []os.Signal, tick func(stop <-chan struct{})) error {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, append(slices.Clone(forward), drop...)...)
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
-		return &exitError{code: exitNoClient, err: fmt.Errorf("start %s: %w", cmd.Path, err)}
+		return &cmdline.Error{Code: cmdline.NoClient, Err: fmt.Errorf("start %s: %w", cmd.Path, err)}
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
@@ -433,7 +430,7 @@ func runChild(cmd *exec.Cmd, forward, drop []os.Signal, tick func(stop <-chan st
 	}
 }
 
-// childExit maps a child's Wait error to an exitError with its code.
+// childExit maps a child's Wait error to a cmdline.Error with its code.
 func childExit(err error) error {
 	if err == nil {
 		return nil
@@ -441,11 +438,11 @@ func childExit(err error) error {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return &exitError{code: 128 + int(ws.Signal())}
+			return &cmdline.Error{Code: 128 + int(ws.Signal())}
 		}
-		return &exitError{code: ee.ExitCode()}
+		return &cmdline.Error{Code: ee.ExitCode()}
 	}
-	return &exitError{code: exitFailed, err: fmt.Errorf("wait for child: %w", err)}
+	return &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("wait for child: %w", err)}
 }
 
 // writeFileAtomic writes data to path with mode 0600, atomically

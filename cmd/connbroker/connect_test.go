@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/testbroker"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
+	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -190,15 +192,15 @@ func TestConnectErrors(t *testing.T) {
 		t.Errorf("failing query: exit %d, want the client's 1\n%s", code, errOut)
 	}
 	code, _, errOut = cliEnv(map[string]string{"PATH": t.TempDir()}, b, "connect", "local-native")
-	if code != exitNoClient || !strings.Contains(errOut, "mariadb-client") || !strings.Contains(errOut, "default-mysql-client") {
+	if code != cmdline.NoClient || !strings.Contains(errOut, "mariadb-client") || !strings.Contains(errOut, "default-mysql-client") {
 		t.Errorf("no client: exit %d\n%s", code, errOut)
 	}
 	code, _, errOut = cliEnv(path, b, "connect", "nope")
-	if code != exitUsage || !strings.Contains(errOut, `endpoint "nope" is not configured`) {
+	if code != cmdline.Usage || !strings.Contains(errOut, `endpoint "nope" is not configured`) {
 		t.Errorf("unknown endpoint: exit %d\n%s", code, errOut)
 	}
 	code, _, errOut = cliEnv(path, b, "connect", "a", "b")
-	if code != exitUsage {
+	if code != cmdline.Usage {
 		t.Errorf("two endpoints: exit %d\n%s", code, errOut)
 	}
 }
@@ -206,6 +208,7 @@ func TestConnectErrors(t *testing.T) {
 // TestConnectOptionValue: secrets with '#', spaces, quotes and backslashes
 // reach the real client intact through the option file.
 func TestConnectOptionValue(t *testing.T) {
+	testtier.Integration(t, "the mariadb client")
 	for _, s := range []string{`a#b c`, `q"uote\back`, `it's`, "X-Amz-Signature=ab%2F&x=1"} {
 		dir := t.TempDir()
 		body, err := passwordOptionFile(s)

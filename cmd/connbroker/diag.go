@@ -22,6 +22,7 @@ import (
 	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/handshake"
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 	"github.com/connbroker/connbroker/server"
 )
@@ -110,7 +111,7 @@ usage, 3 the broker could not be reached.`,
 				return err
 			}
 			if res.GetTranscript().GetResult() != v1.HandshakeResult_HANDSHAKE_RESULT_GREETED {
-				return &exitError{code: exitFailed}
+				return &cmdline.Error{Code: cmdline.Failed}
 			}
 			return nil
 		},
@@ -299,7 +300,7 @@ to work with at least one of the option sets shown), 1 it does not, 2 bad usage,
 				}
 			}
 			if !ok {
-				return &exitError{code: exitFailed}
+				return &cmdline.Error{Code: cmdline.Failed}
 			}
 			return nil
 		},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -78,7 +79,7 @@ the exit code is CMD's.`,
 				bin, err = p, nil
 			}
 			if err != nil {
-				return &exitError{code: exitNoClient, err: fmt.Errorf("%s: not found on PATH", args[1])}
+				return &cmdline.Error{Code: cmdline.NoClient, Err: fmt.Errorf("%s: not found on PATH", args[1])}
 			}
 			cmd := exec.Command(bin, args[2:]...)
 			cmd.Args[0] = args[1]
@@ -129,7 +130,7 @@ func (w *workDir) execFiles(p *v1.ConnectionParams) ([]string, error) {
 	}
 	cnf, err := clientOptionFile("written by connbroker exec; removed when the command exits", p.GetHints(), ca, secret)
 	if err != nil {
-		return nil, &exitError{code: exitFailed, err: err}
+		return nil, &cmdline.Error{Code: cmdline.Failed, Err: err}
 	}
 	pwFile := filepath.Join(w.path, "password")
 	if err := writeFileAtomic(pwFile, []byte(secret)); err != nil {

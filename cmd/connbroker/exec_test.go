@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 )
 
@@ -46,7 +47,7 @@ func TestExec(t *testing.T) {
 	if code != 0 || out != secret || !strings.Contains(errOut, "warning: --password-env") {
 		t.Errorf("--password-env: exit %d, secret printed %v, stderr %s", code, out == secret, errOut)
 	}
-	if code, _, _ := cliEnv(env, b, "exec", "local-native"); code != exitUsage {
+	if code, _, _ := cliEnv(env, b, "exec", "local-native"); code != cmdline.Usage {
 		t.Errorf("no command: exit %d", code)
 	}
 }

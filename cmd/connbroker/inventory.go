@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connbroker/connbroker/broker/driver"
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -56,7 +57,7 @@ inventory. See docs/INVENTORY.md.`,
 					return err
 				}
 				if !resp.GetStore().GetEnabled() {
-					return &exitError{code: exitFailed, err: errInventoryOff}
+					return &cmdline.Error{Code: cmdline.Failed, Err: errInventoryOff}
 				}
 				return printInventory(g, endpoint, resp)
 			})

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 )
 
 // TestValidateJUnit runs the deploy gate against a real MariaDB through a
@@ -13,8 +15,8 @@ import (
 func TestValidateJUnit(t *testing.T) {
 	br, _ := startStack(t)
 	code, out, errOut := cli("--broker="+br.Addr, "validate", "--all", "-o", "junit")
-	if code != exitFailed {
-		t.Fatalf("exit %d, want %d: %s", code, exitFailed, errOut)
+	if code != cmdline.Failed {
+		t.Fatalf("exit %d, want %d: %s", code, cmdline.Failed, errOut)
 	}
 	if !strings.HasPrefix(out, xml.Header) {
 		t.Errorf("no XML header:\n%s", out)
@@ -66,11 +68,11 @@ func TestValidateJUnit(t *testing.T) {
 	}
 
 	code, _, errOut = cli("--broker="+br.Addr, "validate", "local-native", "-o", "junit")
-	if code != exitOK {
+	if code != cmdline.OK {
 		t.Errorf("one good endpoint: exit %d: %s", code, errOut)
 	}
 	code, _, errOut = cli("--broker="+br.Addr, "params", "local-native", "-o", "junit")
-	if code != exitUsage || !strings.Contains(errOut, "use table or json") {
+	if code != cmdline.Usage || !strings.Contains(errOut, "use table or json") {
 		t.Errorf("params -o junit: exit %d, stderr %q; want usage error", code, errOut)
 	}
 }

@@ -9,14 +9,10 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	cmdline "github.com/connbroker/connbroker/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(cmdline.Exit("connbroker", run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr), os.Stderr))
+	cmdline.Main("connbroker", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr) })
 }

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/connbroker/connbroker/broker/safefile"
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -189,7 +190,7 @@ func (r *renderer) apply(p *v1.ConnectionParams) error {
 	r.cur, r.hints, r.usedCA = p, map[string]*v1.DriverHints{}, false
 	var buf bytes.Buffer
 	if err := r.tmpl.Execute(&buf, p); err != nil {
-		var ee *exitError
+		var ee *cmdline.Error
 		if errors.As(err, &ee) {
 			return err
 		}
@@ -199,12 +200,12 @@ func (r *renderer) apply(p *v1.ConnectionParams) error {
 	if pem := p.GetTls().GetCaPem(); r.usedCA && pem != "" {
 		var err error
 		if caChanged, err = writeIfChanged(r.o.caOut, []byte(pem)); err != nil {
-			return &exitError{code: exitFailed, err: err}
+			return &cmdline.Error{Code: cmdline.Failed, Err: err}
 		}
 	}
 	changed, err := writeIfChanged(r.o.out, buf.Bytes())
 	if err != nil {
-		return &exitError{code: exitFailed, err: err}
+		return &cmdline.Error{Code: cmdline.Failed, Err: err}
 	}
 	if !changed && !caChanged {
 		return nil
@@ -229,11 +230,11 @@ func (r *renderer) notify() error {
 		cmd.Env = childEnv(os.Environ(), nil, nil)
 		cmd.Stdout, cmd.Stderr = r.g.out, r.g.errOut
 		if err := cmd.Run(); err != nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("--exec %q: %w", r.o.exec, err)}
+			return &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("--exec %q: %w", r.o.exec, err)}
 		}
 	case r.sig != 0:
 		if err := syscall.Kill(r.o.pid, r.sig); err != nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("send %s to pid %d: %w", r.o.signal, r.o.pid, err)}
+			return &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("send %s to pid %d: %w", r.o.signal, r.o.pid, err)}
 		}
 	}
 	return nil
@@ -294,7 +295,7 @@ func (r *renderer) mycnf(client ...string) (string, error) {
 	}
 	b, err := clientOptionFile("written by connbroker render for endpoint "+r.endpoint, h, ca, r.cur.GetCredential().GetSecret())
 	if err != nil {
-		return "", &exitError{code: exitFailed, err: err}
+		return "", &cmdline.Error{Code: cmdline.Failed, Err: err}
 	}
 	return string(b), nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/testbroker"
 	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
@@ -302,21 +303,21 @@ func TestRenderBadInput(t *testing.T) {
 		code     int
 		want     string
 	}{
-		{"unknown endpoint", []string{"nope"}, "", "", exitUsage, `endpoint "nope" is not configured`},
-		{"parse error", []string{"local-native"}, "line one\n[client]\nuser={{.User}} pw={{.Credential.Secret | nosuch}}\n", "", exitUsage, "tmpl:3:19: function \"nosuch\" not defined"},
-		{"unclosed", []string{"local-native"}, "a\n  {{if .User}}x\n", "", exitUsage, "tmpl:3:"},
-		{"exec error", []string{"local-native"}, "ok\n {{.Nope}}\n", "", exitUsage, "tmpl:2:3: executing"},
-		{"dsn without a form", []string{"local-native"}, `{{dsn "pymysql"}}`, "", exitUsage, `dsn "pymysql": the broker renders no DSN`},
-		{"unknown driver", []string{"local-native"}, `{{dsn "nodriver"}}`, "", exitUsage, "nodriver"},
-		{"missing dir", []string{"local-native"}, "", filepath.Join(tmplDir, "missing", "my.cnf"), exitUsage, "cannot write"},
-		{"dir is a file", []string{"local-native"}, "", filepath.Join(aFile, "my.cnf"), exitUsage, "not a directory"},
-		{"exec and signal", []string{"local-native", "--exec", "true", "--signal", "HUP", "--pid", "1"}, "", "", exitUsage, "exclude"},
-		{"signal without pid", []string{"local-native", "--signal", "HUP"}, "", "", exitUsage, "go together"},
-		{"bad signal", []string{"local-native", "--signal", "KILLME", "--pid", "1"}, "", "", exitUsage, "--signal"},
-		{"no credential", []string{"no-secret"}, "", "", exitFailed, "no-secret"},
-		{"watch: no credential", []string{"no-secret", "--watch"}, "", "", exitFailed, "no-secret"},
-		{"watch: unknown endpoint", []string{"nope", "--watch"}, "", "", exitUsage, `endpoint "nope" is not configured`},
-		{"exec fails", []string{"local-native", "--exec", "exit 4"}, "", "", exitFailed, "--exec"},
+		{"unknown endpoint", []string{"nope"}, "", "", cmdline.Usage, `endpoint "nope" is not configured`},
+		{"parse error", []string{"local-native"}, "line one\n[client]\nuser={{.User}} pw={{.Credential.Secret | nosuch}}\n", "", cmdline.Usage, "tmpl:3:19: function \"nosuch\" not defined"},
+		{"unclosed", []string{"local-native"}, "a\n  {{if .User}}x\n", "", cmdline.Usage, "tmpl:3:"},
+		{"exec error", []string{"local-native"}, "ok\n {{.Nope}}\n", "", cmdline.Usage, "tmpl:2:3: executing"},
+		{"dsn without a form", []string{"local-native"}, `{{dsn "pymysql"}}`, "", cmdline.Usage, `dsn "pymysql": the broker renders no DSN`},
+		{"unknown driver", []string{"local-native"}, `{{dsn "nodriver"}}`, "", cmdline.Usage, "nodriver"},
+		{"missing dir", []string{"local-native"}, "", filepath.Join(tmplDir, "missing", "my.cnf"), cmdline.Usage, "cannot write"},
+		{"dir is a file", []string{"local-native"}, "", filepath.Join(aFile, "my.cnf"), cmdline.Usage, "not a directory"},
+		{"exec and signal", []string{"local-native", "--exec", "true", "--signal", "HUP", "--pid", "1"}, "", "", cmdline.Usage, "exclude"},
+		{"signal without pid", []string{"local-native", "--signal", "HUP"}, "", "", cmdline.Usage, "go together"},
+		{"bad signal", []string{"local-native", "--signal", "KILLME", "--pid", "1"}, "", "", cmdline.Usage, "--signal"},
+		{"no credential", []string{"no-secret"}, "", "", cmdline.Failed, "no-secret"},
+		{"watch: no credential", []string{"no-secret", "--watch"}, "", "", cmdline.Failed, "no-secret"},
+		{"watch: unknown endpoint", []string{"nope", "--watch"}, "", "", cmdline.Usage, `endpoint "nope" is not configured`},
+		{"exec fails", []string{"local-native", "--exec", "exit 4"}, "", "", cmdline.Failed, "--exec"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -342,7 +343,7 @@ func TestRenderBadInput(t *testing.T) {
 	for _, watch := range []string{"--watch=false", "--watch"} {
 		outDir := t.TempDir()
 		code, _, errOut := cliEnv(env, "--broker=127.0.0.1:1", "render", "local-native", watch, "--template", good, "--out", filepath.Join(outDir, "x"))
-		if code != exitBrokerDown || !strings.Contains(errOut, "not reachable") {
+		if code != cmdline.BrokerUnreachable || !strings.Contains(errOut, "not reachable") {
 			t.Errorf("broker unreachable %s: exit %d: %s", watch, code, errOut)
 		}
 		if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
@@ -350,11 +351,11 @@ func TestRenderBadInput(t *testing.T) {
 		}
 	}
 	code, _, errOut := cliEnv(env, "--broker="+br.Addr, "render", "local-native", "--template", filepath.Join(tmplDir, "missing.tmpl"), "--out", filepath.Join(t.TempDir(), "x"))
-	if code != exitUsage || !strings.Contains(errOut, "missing.tmpl") {
+	if code != cmdline.Usage || !strings.Contains(errOut, "missing.tmpl") {
 		t.Errorf("missing template: exit %d: %s", code, errOut)
 	}
 	code, _, errOut = cliEnv(env, "--broker="+br.Addr, "render", "local-native", "--out", filepath.Join(t.TempDir(), "x"))
-	if code != exitUsage || !strings.Contains(errOut, "--template") {
+	if code != cmdline.Usage || !strings.Contains(errOut, "--template") {
 		t.Errorf("no --template: exit %d: %s", code, errOut)
 	}
 }

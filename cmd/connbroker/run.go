@@ -19,35 +19,8 @@ import (
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
-// Exit codes: the ones every binary shares (internal/cli, imported as cmdline: the tests have a cli helper).
-const (
-	exitOK         = cmdline.OK
-	exitFailed     = cmdline.Failed
-	exitUsage      = cmdline.Usage
-	exitBrokerDown = cmdline.BrokerUnreachable
-)
-
-// exitError carries an exit code (cli.ExitCoder); its message is printed
-// unless empty.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return ""
-	}
-	return e.err.Error()
-}
-func (e *exitError) Unwrap() error { return e.err }
-
-// ExitCode returns e.code.
-func (e *exitError) ExitCode() int { return e.code }
-
-func usage(format string, a ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
-}
+// usage is a usage error (exit code 2): cmdline.Usagef.
+func usage(format string, a ...any) error { return cmdline.Usagef(format, a...) }
 
 // exitCode maps run's error to the exit code: cmdline.Exit, the mapping every
 // binary shares.
@@ -115,7 +88,7 @@ func (g *globals) check(extra ...string) error {
 
 // call checks the global flags, connects to the broker and runs fn with a
 // client and a context bounded by deadline (g.timeout when zero). An RPC
-// error becomes an exitError with a plain message.
+// error becomes a cmdline.Error with a plain message.
 func (g *globals) call(ctx context.Context, deadline time.Duration, fn func(context.Context, v1.BrokerServiceClient) error) error {
 	conn, err := g.dial()
 	if err != nil {
@@ -152,23 +125,23 @@ func (g *globals) dial() (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// rpcError turns a status error into an exitError with a plain message.
+// rpcError turns a status error into a cmdline.Error with a plain message.
 func (g *globals) rpcError(err error) error {
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.Unavailable:
 		if strings.Contains(st.Message(), "credential") {
-			return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s could not get a credential: %s", g.broker, st.Message())}
+			return &cmdline.Error{Code: cmdline.BrokerUnreachable, Err: fmt.Errorf("broker at %s could not get a credential: %s", g.broker, st.Message())}
 		}
-		return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s is not reachable (is connbrokerd running? set --broker or CONNBROKER_ADDR): %s", g.broker, st.Message())}
+		return &cmdline.Error{Code: cmdline.BrokerUnreachable, Err: fmt.Errorf("broker at %s is not reachable (is connbrokerd running? set --broker or CONNBROKER_ADDR): %s", g.broker, st.Message())}
 	case codes.DeadlineExceeded:
-		return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s did not answer within %s", g.broker, g.timeout)}
+		return &cmdline.Error{Code: cmdline.BrokerUnreachable, Err: fmt.Errorf("broker at %s did not answer within %s", g.broker, g.timeout)}
 	case codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted:
-		return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s refused: %s", g.broker, st.Message())}
+		return &cmdline.Error{Code: cmdline.BrokerUnreachable, Err: fmt.Errorf("broker at %s refused: %s", g.broker, st.Message())}
 	case codes.NotFound, codes.InvalidArgument:
-		return &exitError{code: exitUsage, err: errors.New(st.Message())}
+		return &cmdline.Error{Code: cmdline.Usage, Err: errors.New(st.Message())}
 	}
-	return &exitError{code: exitBrokerDown, err: fmt.Errorf("broker at %s: %s: %s", g.broker, st.Code(), st.Message())}
+	return &cmdline.Error{Code: cmdline.BrokerUnreachable, Err: fmt.Errorf("broker at %s: %s: %s", g.broker, st.Code(), st.Message())}
 }
 
 func paramsCmd(ctx context.Context, g *globals) *cobra.Command {
@@ -239,7 +212,7 @@ reached or refused the request.`,
 					return err
 				}
 				if !resp.GetOk() {
-					return &exitError{code: exitFailed}
+					return &cmdline.Error{Code: cmdline.Failed}
 				}
 				return nil
 			})

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -34,13 +35,13 @@ unknown endpoint; 3 the broker could not be reached or refused the request.`,
 				resp, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: args[0], Driver: driver})
 				if err != nil {
 					if noCredential(err) {
-						return &exitError{code: exitFailed, err: fmt.Errorf("endpoint %s: no credential: %s", args[0], status.Convert(err).Message())}
+						return &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("endpoint %s: no credential: %s", args[0], status.Convert(err).Message())}
 					}
 					return err
 				}
 				secret := resp.GetParams().GetCredential().GetSecret()
 				if secret == "" {
-					return &exitError{code: exitFailed, err: fmt.Errorf("endpoint %s: the broker sent no credential", args[0])}
+					return &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("endpoint %s: the broker sent no credential", args[0])}
 				}
 				if !noNewline {
 					secret += "\n"

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 )
 
@@ -35,10 +36,10 @@ func TestToken(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{b, "token", "no-secret"}, exitFailed, "no credential"},
-		{[]string{b, "token", "nope"}, exitUsage, `endpoint "nope" is not configured`},
-		{[]string{b, "token"}, exitUsage, "1 argument"},
-		{[]string{"--broker=127.0.0.1:1", "token", "local-native"}, exitBrokerDown, "not reachable"},
+		{[]string{b, "token", "no-secret"}, cmdline.Failed, "no credential"},
+		{[]string{b, "token", "nope"}, cmdline.Usage, `endpoint "nope" is not configured`},
+		{[]string{b, "token"}, cmdline.Usage, "1 argument"},
+		{[]string{"--broker=127.0.0.1:1", "token", "local-native"}, cmdline.BrokerUnreachable, "not reachable"},
 	} {
 		code, out, errOut := cli(tt.args...)
 		if code != tt.code || out != "" || !strings.Contains(errOut, tt.msg) {

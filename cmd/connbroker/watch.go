@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
@@ -60,12 +61,12 @@ func (g *globals) watchParams(ctx context.Context, endpoint, driverName string, 
 			return nil
 		}
 		if !started {
-			var ee *exitError
+			var ee *cmdline.Error
 			if errors.As(err, &ee) {
 				return err
 			}
 			if noCredential(err) {
-				return &exitError{code: exitFailed, err: fmt.Errorf("endpoint %s: no credential: %s", endpoint, status.Convert(err).Message())}
+				return &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("endpoint %s: no credential: %s", endpoint, status.Convert(err).Message())}
 			}
 			if _, ok := status.FromError(err); ok && err != nil {
 				return g.rpcError(err)
@@ -126,7 +127,7 @@ func (g *globals) watchOnce(ctx context.Context, cl v1.BrokerServiceClient, endp
 		got = true
 		p := resp.GetParams()
 		if p.GetCredential().GetSecret() == "" {
-			err = &exitError{code: exitFailed, err: fmt.Errorf("endpoint %s: the broker sent no credential", endpoint)}
+			err = &cmdline.Error{Code: cmdline.Failed, Err: fmt.Errorf("endpoint %s: the broker sent no credential", endpoint)}
 		} else {
 			err = fn(p, resp.GetReason())
 		}

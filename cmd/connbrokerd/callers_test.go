@@ -33,9 +33,10 @@ func sharedDir(t *testing.T) string {
 	return dir
 }
 
-// otherUID puts the connbroker CLI into dir (made traversable by anyone)
-// and returns a function that runs it as uid 65534 (setpriv, no
-// supplementary groups) and returns its output.
+// otherUID builds the connbroker CLI (buildBin: into a directory anyone
+// may traverse), makes dir traversable by anyone and returns a function
+// that runs the CLI as uid 65534 (setpriv, no supplementary groups) and
+// returns its output.
 func otherUID(t *testing.T, dir string) func(broker string, args ...string) (string, error) {
 	t.Helper()
 	if os.Getuid() != 0 {
@@ -45,10 +46,7 @@ func otherUID(t *testing.T, dir string) func(broker string, args ...string) (str
 	if err != nil {
 		t.Fatal("setpriv not found (util-linux): it runs the attacker as another uid")
 	}
-	cli := filepath.Join(dir, "connbroker")
-	if out, err := exec.Command("go", "build", "-o", cli, "../connbroker").CombinedOutput(); err != nil {
-		t.Fatalf("go build connbroker: %v\n%s", err, out)
-	}
+	cli := buildBin(t, "../connbroker", "connbroker")
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -159,20 +157,7 @@ func TestOtherUIDCannotReadCredentials(t *testing.T) {
 	dir := sharedDir(t)
 	asNobody := otherUID(t, dir)
 	pw, secret := rootOnlySecret(t, dir)
-	endpoints := fmt.Sprintf(`endpoints:
-  mine:
-    host: 127.0.0.1
-    user: app
-    auth: password
-    password: {file: %s}
-    tls: {mode: disabled}
-  theirs:
-    host: 127.0.0.1
-    user: other
-    auth: password
-    password: {file: %s}
-    tls: {mode: disabled}
-`, pw, pw)
+	endpoints := mineAndTheirs(pw)
 
 	t.Run("plaintext loopback without --dev", func(t *testing.T) {
 		addr := freeTCP(t)
@@ -251,4 +236,23 @@ func TestOtherUIDCannotReadCredentials(t *testing.T) {
 			t.Errorf("uid %s over unidentified TCP got the credential: %v\n%s", nobody, err, out)
 		}
 	})
+}
+
+// mineAndTheirs is the endpoints section of the caller tests: two
+// password endpoints, "mine" and "theirs", with the password in pwFile.
+func mineAndTheirs(pwFile string) string {
+	return fmt.Sprintf(`endpoints:
+  mine:
+    host: 127.0.0.1
+    user: app
+    auth: password
+    password: {file: %s}
+    tls: {mode: disabled}
+  theirs:
+    host: 127.0.0.1
+    user: other
+    auth: password
+    password: {file: %s}
+    tls: {mode: disabled}
+`, pwFile, pwFile)
 }

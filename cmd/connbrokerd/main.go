@@ -20,14 +20,10 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/connbroker/connbroker/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(cli.Exit("connbrokerd", run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr), os.Stderr))
+	cli.Main("connbrokerd", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr) })
 }

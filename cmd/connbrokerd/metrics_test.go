@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,9 +15,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
@@ -100,37 +96,8 @@ endpoints:
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDMETRICSTEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "metrics-test-secret")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var errOut string
-	go func() {
-		code, _, e := daemon(ctx, "--dev", "--config", cfg, "--listen", addr)
-		errOut = e
-		done <- code
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not serving: %v\n%s", err, errOut)
-		}
-	}
+	conn := serveDev(t, cfg, addr)
+	ctx := t.Context()
 	url := "http://" + maddr + "/metrics"
 	before := scrape(t, url)
 	// Series that must exist before any traffic (pre-initialised).

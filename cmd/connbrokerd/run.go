@@ -36,26 +36,17 @@ import (
 	"github.com/connbroker/connbroker/server/ui"
 )
 
-// usageError means bad flags or config: exit code 2 (cli.Exit maps the
-// rest: 0 ok, 1 anything else).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// ExitCode returns cli.Usage.
-func (e usageError) ExitCode() int { return cli.Usage }
-
-// shutdownGrace bounds draining in-flight calls at shutdown.
-const shutdownGrace = 10 * time.Second
-
-// awsCredentialTimeout bounds one request to a container/pod credential
-// endpoint.
-const awsCredentialTimeout = 4 * time.Second
-
-// drainDelay is how long health reports NOT_SERVING before streams are
-// ended and the listener closes.
-const drainDelay = 250 * time.Millisecond
+// The daemon's timing.
+const (
+	// shutdownGrace bounds draining in-flight calls at shutdown.
+	shutdownGrace = 10 * time.Second
+	// awsCredentialTimeout bounds one request to a container/pod
+	// credential endpoint.
+	awsCredentialTimeout = 4 * time.Second
+	// drainDelay is how long health reports NOT_SERVING before streams
+	// are ended and the listener closes.
+	drainDelay = 250 * time.Millisecond
+)
 
 // restartOnly refuses a reload that changes what only a restart can apply:
 // the listeners (TCP and Unix), their TLS, whether callers are identified
@@ -68,29 +59,22 @@ const drainDelay = 250 * time.Millisecond
 // every caller, it never opens anything.
 func restartOnly(old, nc *config.Config) error {
 	var changed []string
-	if old.Listen != nc.Listen {
-		changed = append(changed, "listen")
-	}
-	if old.TLS != nc.TLS {
-		changed = append(changed, "tls")
-	}
-	if old.Unix != nc.Unix {
-		changed = append(changed, "unix")
-	}
-	if old.IdentitiesInUse() != nc.IdentitiesInUse() {
-		changed = append(changed, "caller identities (tls.client_ca, unix)")
-	}
-	if old.Audit != nc.Audit {
-		changed = append(changed, "audit")
-	}
-	if old.AWS != nc.AWS {
-		changed = append(changed, "aws")
-	}
-	if old.IAM != nc.IAM {
-		changed = append(changed, "iam")
-	}
-	if !old.Inventory.Equal(nc.Inventory) {
-		changed = append(changed, "inventory")
+	for _, part := range []struct {
+		name    string
+		differs bool
+	}{
+		{"listen", old.Listen != nc.Listen},
+		{"tls", old.TLS != nc.TLS},
+		{"unix", old.Unix != nc.Unix},
+		{"caller identities (tls.client_ca, unix)", old.IdentitiesInUse() != nc.IdentitiesInUse()},
+		{"audit", old.Audit != nc.Audit},
+		{"aws", old.AWS != nc.AWS},
+		{"iam", old.IAM != nc.IAM},
+		{"inventory", !old.Inventory.Equal(nc.Inventory)},
+	} {
+		if part.differs {
+			changed = append(changed, part.name)
+		}
 	}
 	if len(changed) > 0 {
 		return fmt.Errorf("reload: %s changed; these take effect only on a restart (restart connbrokerd, or revert them)", strings.Join(changed, ", "))
@@ -154,7 +138,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	cfgPath, check, listen, dev, reflect := &f.config, &f.check, &f.listen, &f.dev, &f.refl
 	if *cfgPath == "" {
-		return usageError{errors.New("no config file: pass --config FILE or set CONNBROKER_CONFIG")}
+		return cli.Usagef("no config file: pass --config FILE or set CONNBROKER_CONFIG")
 	}
 	load := func() (*config.Config, error) {
 		c, err := config.Load(*cfgPath)
@@ -166,7 +150,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	}
 	cfg, err := load()
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError(err)
 	}
 	callersErr := checkCallers(cfg, *dev)
 	if *check {
@@ -181,7 +165,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 		return nil
 	}
 	if callersErr != nil {
-		return usageError{callersErr}
+		return cli.UsageError(callersErr)
 	}
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range cfg.FileWarnings() {
@@ -236,7 +220,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	if cfg.TLS.Enabled() {
 		tc, err := serverTLS(cfg.TLS)
 		if err != nil {
-			return usageError{err}
+			return cli.UsageError(err)
 		}
 		tcpCreds = credentials.NewTLS(tc)
 	}
@@ -250,7 +234,7 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	}
 	audit, closeAudit, err := server.OpenAudit(cfg.Audit, stdout, log)
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError(err)
 	}
 	defer closeAudit.Close()
 	drain := make(chan struct{}) // closed at shutdown: ends every stream

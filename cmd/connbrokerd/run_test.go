@@ -40,6 +40,46 @@ func daemon(ctx context.Context, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// serveDev runs the daemon in process (--dev, cfg, --listen addr) until
+// the test ends and returns a connection to it once it is SERVING.
+func serveDev(t *testing.T, cfg, addr string) *grpc.ClientConn {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan string, 1)
+	go func() {
+		_, _, errOut := daemon(ctx, "--dev", "--config", cfg, "--listen", addr)
+		done <- errOut
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("daemon did not stop")
+		}
+	})
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	hc := healthpb.NewHealthClient(conn)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return conn
+		}
+		select {
+		case errOut := <-done:
+			t.Fatalf("daemon exited before serving: %v\n%s", err, errOut)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon not serving within 10s: %v", err)
+		}
+	}
+}
+
 func TestCheckConfig(t *testing.T) {
 	good := writeConfig(t, goodConfig)
 	bad := writeConfig(t, "endpoints:\n  orders:\n    host: h\n    port: 0\n    auth: iam\n    colour: blue\n")

@@ -7,10 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,45 +21,16 @@ import (
 	grpcinsecure "google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/connbroker/connbroker/broker/awsapi/mototest"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
-	"github.com/connbroker/connbroker/internal/testtier"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
-// startMoto runs moto's AWS API server (Secrets Manager here) on loopback
-// and returns its URL. It fails, never skips, when moto is missing.
+// startMoto runs moto's AWS API server on loopback (mototest.Start: it
+// skips under -short, fails when moto is missing) and returns its URL.
 func startMoto(t *testing.T) string {
 	t.Helper()
-	testtier.Integration(t, "moto_server from the venv")
-	bin := os.Getenv("CONNBROKER_MOTO_SERVER")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../.venv/bin/moto_server")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("moto_server not found at %s: run `make venv` (requirements-dev.txt pins moto[server]) or set CONNBROKER_MOTO_SERVER", bin)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := lis.Addr().(*net.TCPAddr).Port
-	lis.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, "moto_server to answer", 30*time.Second, func() bool {
-		r, err := http.Get(url + "/moto-api/")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil
-	})
-	return url
+	return mototest.Start(t).MotoURL
 }
 
 // brokerConnector opens each new physical connection with params fetched

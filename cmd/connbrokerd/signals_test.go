@@ -28,17 +28,53 @@ import (
 // lockedBuffer is the shared goroutine-safe log buffer.
 type lockedBuffer = testlog.Buffer
 
-// buildDaemon builds connbrokerd into a temp dir (a warm build takes a few
-// seconds).
-func buildDaemon(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "connbrokerd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build connbrokerd: %v\n%s", err, out)
+// builtBins holds the binaries the tests build, once per test binary, in
+// one directory anyone may traverse (a test runs the CLI as uid 65534);
+// TestMain removes it.
+var builtBins struct {
+	mu   sync.Mutex
+	dir  string
+	bins map[string]string
+}
+
+// TestMain removes the binaries the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBins.dir != "" {
+		os.RemoveAll(builtBins.dir)
 	}
+	os.Exit(code)
+}
+
+// buildBin builds the command in pkg (relative to this package) as name,
+// once for every test that asks (a warm build takes a few seconds).
+func buildBin(t *testing.T, pkg, name string) string {
+	t.Helper()
+	builtBins.mu.Lock()
+	defer builtBins.mu.Unlock()
+	if bin, ok := builtBins.bins[name]; ok {
+		return bin
+	}
+	if builtBins.dir == "" {
+		dir, err := os.MkdirTemp("", "connbrokerd-test-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		builtBins.dir, builtBins.bins = dir, map[string]string{}
+	}
+	bin := filepath.Join(builtBins.dir, name)
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
+	}
+	builtBins.bins[name] = bin
 	return bin
 }
+
+// buildDaemon builds connbrokerd (once per test binary).
+func buildDaemon(t *testing.T) string { return buildBin(t, ".", "connbrokerd") }
 
 // blackholeDB accepts TCP connections and never greets.
 func blackholeDB(t *testing.T) int {

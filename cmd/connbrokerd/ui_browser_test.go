@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/connbroker/connbroker/internal/testbrowser"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
@@ -71,37 +67,8 @@ endpoints:
 		db.Port, mariadbtest.NativeUser, file("legacy", wrong)))
 	secrets := []string{mariadbtest.NativePassword, mariadbtest.Ed25519Password, wrong}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var errOut string
-	go func() {
-		code, _, e := daemon(ctx, "--dev", "--config", cfg, "--listen", addr)
-		errOut = e
-		done <- code
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not serving: %v\n%s", err, errOut)
-		}
-	}
+	conn := serveDev(t, cfg, addr)
+	ctx := t.Context()
 	cl := v1.NewBrokerServiceClient(conn)
 	// Credentials are issued (the page must never show them) ...
 	for _, ep := range []string{"shop", "ledger", "legacy"} {

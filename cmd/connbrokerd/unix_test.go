@@ -33,25 +33,8 @@ func TestUnixSocketPeerCred(t *testing.T) {
 	addr := lis.Addr().String()
 	lis.Close()
 	me := fmt.Sprintf("uid:%d", os.Getuid())
-	cfg := writeConfig(t, fmt.Sprintf(`listen: %s
-unix: {path: %s}
-endpoints:
-  mine:
-    host: 127.0.0.1
-    user: app
-    auth: password
-    password: {file: %s}
-    tls: {mode: disabled}
-  theirs:
-    host: 127.0.0.1
-    user: other
-    auth: password
-    password: {file: %s}
-    tls: {mode: disabled}
-policy:
-  - caller: %q
-    endpoints: [mine]
-`, addr, sock, pw, pw, me))
+	cfg := writeConfig(t, fmt.Sprintf("listen: %s\nunix: {path: %s}\n", addr, sock)+mineAndTheirs(pw)+
+		fmt.Sprintf("policy:\n  - caller: %q\n    endpoints: [mine]\n", me))
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan string, 1)

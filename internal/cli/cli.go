@@ -18,11 +18,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -114,6 +118,20 @@ func Exit(name string, err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, name+":", msg)
 	}
 	return code
+}
+
+// Main is the whole main function of a binary: it runs run with a context
+// cancelled by SIGINT or SIGTERM and exits the process with the code Exit
+// maps run's error to, printing it as "name: message". It does not return.
+func Main(name string, run func(ctx context.Context) error) {
+	os.Exit(runMain(name, run, os.Stderr))
+}
+
+// runMain is Main without the exit, for tests.
+func runMain(name string, run func(ctx context.Context) error, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Exit(name, run(ctx), stderr)
 }
 
 func isStatus(err error) bool {

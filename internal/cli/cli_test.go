@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -102,5 +103,33 @@ func TestGoFlags(t *testing.T) {
 	want := []string{"--dir", "d", "--no-broker=true", "--dir=e", "-o", "json", "-bogus", "--help", "pos", "--", "-dir"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("GoFlags (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunMain(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		code    int
+		printed string
+	}{
+		{"ok", nil, OK, ""},
+		{"usage", Usagef("no endpoint"), Usage, "tool: no endpoint\n"},
+		{"failed", errors.New("boom"), Failed, "tool: boom\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			ran := false
+			code := runMain("tool", func(ctx context.Context) error {
+				ran = true
+				if ctx.Err() != nil {
+					t.Errorf("context cancelled before run: %v", ctx.Err())
+				}
+				return tc.err
+			}, &stderr)
+			if !ran || code != tc.code || stderr.String() != tc.printed {
+				t.Errorf("runMain: ran %v, code %d, printed %q; want code %d, printed %q", ran, code, stderr.String(), tc.code, tc.printed)
+			}
+		})
 	}
 }

@@ -4,11 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/connbroker/connbroker/broker/awsapi/mototest"
 	connbroker "github.com/connbroker/connbroker/clients/go"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,40 +19,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/connbroker/connbroker/internal/testlog"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
 )
 
-// startMoto runs moto_server ($CONNBROKER_MOTO_SERVER, else the repo's
-// .venv) on a loopback port and returns its URL.
+// startMoto runs moto's AWS API server on loopback (mototest.Start: it
+// skips under -short, fails when moto is missing) and returns its URL.
 func startMoto(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("CONNBROKER_MOTO_SERVER")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../.venv/bin/moto_server")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("moto_server not found at %s: run `make venv` or set CONNBROKER_MOTO_SERVER", bin)
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	logs := &testlog.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		r, err := http.Get(url + "/moto-api/")
-		if err == nil {
-			r.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer: %v\n%s", err, logs.String())
-		}
-	}
+	return mototest.Start(t).MotoURL
 }
 
 // TestRotationMidPool: a database/sql pool opens a new connection every

@@ -37,6 +37,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/connbroker/connbroker/internal/testlog"
+	"github.com/connbroker/connbroker/internal/testtier"
 )
 
 // Test credentials: moto accepts any; the front verifies these.
@@ -88,11 +91,12 @@ const (
 )
 
 // Start runs moto_server on a free loopback port and the front before
-// it. It fails the test, never skips, when moto is missing: set
-// CONNBROKER_MOTO_SERVER or run `make venv` (requirements-dev.txt pins
-// moto[server]).
+// it. It skips under -short (internal/testtier) and otherwise fails the
+// test, never skips, when moto is missing: set CONNBROKER_MOTO_SERVER or
+// run `make venv` (requirements-dev.txt pins moto[server]).
 func Start(t *testing.T) *Server {
 	t.Helper()
+	testtier.Integration(t, "moto_server from the venv")
 	bin := os.Getenv("CONNBROKER_MOTO_SERVER")
 	if bin == "" {
 		bin = filepath.Join(moduleRoot(t), ".venv", "bin", "moto_server")
@@ -107,9 +111,8 @@ func Start(t *testing.T) *Server {
 	port := lis.Addr().(*net.TCPAddr).Port
 	lis.Close()
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	cmd.Stdout, cmd.Stderr = lockedWriter{&logMu, &logs}, lockedWriter{&logMu, &logs}
+	logs := &testlog.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start moto_server: %v", err)
 	}
@@ -123,8 +126,6 @@ func Start(t *testing.T) *Server {
 			break
 		}
 		if time.Now().After(deadline) {
-			logMu.Lock()
-			defer logMu.Unlock()
 			t.Fatalf("moto_server did not answer within 30s: %v\n%s", err, logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -134,17 +135,6 @@ func Start(t *testing.T) *Server {
 	t.Cleanup(front.Close)
 	s.URL = front.URL
 	return s
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func moduleRoot(t *testing.T) string {

@@ -10,7 +10,7 @@ const fs = require('fs');
 const net = require('net');
 const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 
 const BIN = process.env.CONNBROKER_BIN_DIR || path.join(__dirname, '..', '..', '..', 'bin');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -102,4 +102,47 @@ async function startStack(prefix) {
   return { dir, ready, broker, stop };
 }
 
-module.exports = { BIN, sleep, freePort, waitListen, startStack };
+/**
+ * brokerBinary returns connbrokerd from CONNBROKER_BIN_DIR, or builds it
+ * into dir with `go build` when that is unset.
+ */
+function brokerBinary(dir) {
+  if (process.env.CONNBROKER_BIN_DIR) {
+    const bin = path.join(process.env.CONNBROKER_BIN_DIR, 'connbrokerd');
+    fs.accessSync(bin, fs.constants.X_OK);
+    return bin;
+  }
+  const bin = path.join(dir, 'connbrokerd');
+  execFileSync('go', ['build', '-o', bin, './cmd/connbrokerd'], { cwd: path.join(__dirname, '..', '..', '..'), stdio: 'inherit', timeout: 900000 });
+  return bin;
+}
+
+/**
+ * startUnixBroker runs connbrokerd in a new temp directory (prefix) with
+ * the config config(dir, sock) returns, which must listen on the Unix
+ * socket sock (where the broker identifies this process as uid:N), and
+ * resolves to its address once it serves. The test's after hook stops it
+ * and removes the directory.
+ */
+async function startUnixBroker(t, prefix, config) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const sock = path.join(dir, 'b.sock');
+  fs.writeFileSync(path.join(dir, 'config.yaml'), config(dir, sock));
+  const log = [];
+  const proc = spawn(brokerBinary(dir), ['--config', path.join(dir, 'config.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', AWS_EC2_METADATA_DISABLED: 'true' },
+  });
+  proc.stdout.on('data', (b) => log.push(b));
+  proc.stderr.on('data', (b) => log.push(b));
+  t.after(() => { proc.kill('SIGTERM'); fs.rmSync(dir, { recursive: true, force: true }); });
+  const deadline = Date.now() + 30000;
+  while (!(Buffer.concat(log).includes('connbrokerd serving') && fs.existsSync(sock))) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      assert.fail(`connbrokerd did not start (exit ${proc.exitCode}):\n${Buffer.concat(log)}`);
+    }
+    await sleep(50);
+  }
+  return `unix://${sock}`;
+}
+
+module.exports = { BIN, sleep, freePort, waitListen, startStack, startUnixBroker };

@@ -6,30 +6,15 @@
 
 const test = require('node:test');
 const assert = require('node:assert');
-const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const connbroker = require('..');
+const { startUnixBroker } = require('../test-support/stack');
 
-const repo = path.join(__dirname, '..', '..', '..');
-
-function brokerBinary(dir) {
-  if (process.env.CONNBROKER_BIN_DIR) {
-    const bin = path.join(process.env.CONNBROKER_BIN_DIR, 'connbrokerd');
-    fs.accessSync(bin, fs.constants.X_OK);
-    return bin;
-  }
-  const bin = path.join(dir, 'connbrokerd');
-  execFileSync('go', ['build', '-o', bin, './cmd/connbrokerd'], { cwd: repo, stdio: 'inherit', timeout: 900000 });
-  return bin;
-}
-
-async function startBroker(t) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-node-drivers-'));
-  const sock = path.join(dir, 'b.sock');
-  fs.writeFileSync(path.join(dir, 'pw'), 'node-drivers-pw', { mode: 0o600 });
-  fs.writeFileSync(path.join(dir, 'config.yaml'), `listen: 127.0.0.1:0
+function startBroker(t) {
+  return startUnixBroker(t, 'cb-node-drivers-', (dir, sock) => {
+    fs.writeFileSync(path.join(dir, 'pw'), 'node-drivers-pw', { mode: 0o600 });
+    return `listen: 127.0.0.1:0
 unix: {path: ${sock}}
 policy:
   - caller: 'uid:${process.getuid()}'
@@ -41,22 +26,8 @@ endpoints:
     auth: password
     password: {file: ${path.join(dir, 'pw')}}
     tls: {mode: disabled}
-`);
-  const log = [];
-  const proc = spawn(brokerBinary(dir), ['--config', path.join(dir, 'config.yaml')], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', AWS_EC2_METADATA_DISABLED: 'true' },
+`;
   });
-  proc.stdout.on('data', (b) => log.push(b));
-  proc.stderr.on('data', (b) => log.push(b));
-  t.after(() => { proc.kill('SIGTERM'); fs.rmSync(dir, { recursive: true, force: true }); });
-  const deadline = Date.now() + 30000;
-  while (!(Buffer.concat(log).includes('connbrokerd serving') && fs.existsSync(sock))) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      assert.fail(`connbrokerd did not start (exit ${proc.exitCode}):\n${Buffer.concat(log)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return `unix://${sock}`;
 }
 
 test('listDrivers returns the broker\'s drivers, each name and alias accepted for it', async (t) => {

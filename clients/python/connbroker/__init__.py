@@ -45,7 +45,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from connbroker import hints
+from connbroker import errors, hints
 from connbroker.client import (
     DEFAULT_ADDRESS,
     ENV_ADDRESS,
@@ -55,6 +55,7 @@ from connbroker.client import (
     set_default_client,
 )
 from connbroker.errors import (
+    ERROR_DOMAIN,
     AuthUndecided,
     InventoryOff,
     BrokerError,
@@ -68,6 +69,8 @@ from connbroker.errors import (
     PermissionDenied,
     RateLimited,
     Unauthenticated,
+    error_info,
+    from_rpc_error,
 )
 from connbroker.hints import driver_kwargs
 from connbroker.redact import redacted
@@ -86,20 +89,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_ADDRESS",
     "ENV_ADDRESS",
-    "AuthUndecided",
-    "InventoryOff",
-    "BrokerError",
-    "BrokerInternalError",
-    "BrokerUnavailable",
     "Client",
-    "CredentialUnavailable",
-    "EndpointNotFound",
-    "HintsError",
-    "InsecureTLSError",
-    "InvalidRequest",
-    "PermissionDenied",
-    "RateLimited",
-    "Unauthenticated",
     "ResilienceStats",
     "aiomysql",
     "broker_pb2",
@@ -114,6 +104,8 @@ __all__ = [
     "set_default_client",
     "sqlalchemy",
 ]
+# Every exception class (and error_info, from_rpc_error), listed once in errors.
+__all__ += errors.__all__
 
 # Submodules that pull in a driver; imported on first attribute access.
 _LAZY_SUBMODULES = frozenset({"aiomysql", "mysql_connector", "mysqlclient", "pymysql", "sqlalchemy"})

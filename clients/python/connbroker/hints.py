@@ -37,6 +37,7 @@ __all__ = [
     "CA_FILE_PLACEHOLDER",
     "TCP_OPTION_FILE_PLACEHOLDER",
     "ca_file_for",
+    "default_ca_file",
     "driver_kwargs",
     "options_dict",
     "system_ca_file",
@@ -222,26 +223,27 @@ def tcp_option_file() -> str:
     return ca_file_for(f"[client]\nprotocol={value}\n")
 
 
-def system_ca_file() -> str:
-    """Return the path of the system CA bundle.
-
-    Uses OpenSSL's default ``cafile`` when it exists, else ``certifi`` if it is
-    installed.
-
-    Raises:
-        HintsError: no bundle file can be found.
-    """
+def default_ca_file() -> str:
+    """Return OpenSSL's default ``cafile`` when it exists, else ``certifi``'s if installed, else ""."""
     cafile = ssl.get_default_verify_paths().cafile
     if cafile and os.path.isfile(cafile):
         return cafile
     try:
         import certifi  # optional dependency
     except ImportError:
-        certifi = None
-    if certifi is not None:
-        where: str = certifi.where()
-        if os.path.isfile(where):
-            return where
+        return ""
+    where: str = certifi.where()
+    return where if os.path.isfile(where) else ""
+
+
+def system_ca_file() -> str:
+    """Return the path of the system CA bundle (:func:`default_ca_file`).
+
+    Raises:
+        HintsError: no bundle file can be found.
+    """
+    if cafile := default_ca_file():
+        return cafile
     raise HintsError(
         "the broker asked for the system CA bundle ({ca_file} with an empty tls.ca_pem), "
         "but OpenSSL has no default CA file and certifi is not installed; "

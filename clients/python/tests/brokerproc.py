@@ -3,6 +3,7 @@
 :func:`no_broker_stack` runs devstack with ``-no-broker`` (MariaDB and the
 config only); :class:`BrokerProc` then runs the real ``connbrokerd`` binary
 on an address of the test's choosing. Every process is stopped by its PID.
+:func:`serving` runs one ``connbrokerd`` on a config the test wrote.
 A stack or broker that cannot start fails the test (never skips).
 """
 
@@ -113,3 +114,34 @@ class BrokerProc:
         """Stop the broker if running (SIGTERM, then SIGKILL)."""
         if self.proc is not None:
             _stop(self.proc)
+
+
+@contextmanager
+def serving(
+    binary: Path, config: Path, *, args: tuple[str, ...] = (), env: dict[str, str] | None = None, sock: Path | None = None
+) -> Iterator[None]:
+    """Run ``connbrokerd --config config *args`` until the block ends.
+
+    It waits for the broker to log that it serves (and, when ``sock`` is
+    given, for that Unix socket to exist); its log is ``broker.log`` next to
+    the config. ``env`` (default: PATH and no EC2 metadata) is its whole
+    environment.
+    """
+    log = config.parent / "broker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(binary), "--config", str(config), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env if env is not None else {"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"},
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while b"connbrokerd serving" not in log.read_bytes() or (sock is not None and not sock.exists()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"connbrokerd did not start (exit {proc.poll()}):\n{_tail(log)}", pytrace=False)
+            time.sleep(0.05)
+        yield
+    finally:
+        _stop(proc)

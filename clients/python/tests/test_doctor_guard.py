@@ -34,7 +34,8 @@ from cryptography.x509.oid import NameOID
 
 import connbroker
 
-from .conftest import Devstack, _binaries, _free_port, _stop, _tail
+from .brokerproc import serving
+from .conftest import Devstack, _binaries, _free_port, _stop
 
 PASSWORD = "doctor-attack-pw-4f2a9c81d7"
 #: Every SigV4 IAM token carries this; a token reaching the server shows it.
@@ -213,7 +214,6 @@ def _broker(broker_bin: Path, tmp: Path, endpoints: str, aws: dict[str, str]) ->
     addr = f"127.0.0.1:{_free_port()}"
     cfg = tmp / "config.yaml"
     cfg.write_text(f"listen: {addr}\nendpoints:\n" + endpoints)
-    log = tmp / "broker.log"
     env = {
         "PATH": "/usr/bin:/bin",
         "AWS_EC2_METADATA_DISABLED": "true",
@@ -221,23 +221,8 @@ def _broker(broker_bin: Path, tmp: Path, endpoints: str, aws: dict[str, str]) ->
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         **aws,
     }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(broker_bin), "--config", str(cfg), "--dev"],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while b"connbrokerd serving" not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"connbrokerd did not start (exit {proc.poll()}):\n{_tail(log)}", pytrace=False)
-            time.sleep(0.05)
+    with serving(broker_bin, cfg, args=("--dev",), env=env):
         yield addr
-    finally:
-        _stop(proc)
 
 
 class StrippingMITM:

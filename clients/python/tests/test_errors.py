@@ -9,8 +9,6 @@ of its ``ErrorReason``, carrying the reason and the ErrorInfo metadata.
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,8 @@ import connbroker
 from connbroker import errors
 from connbroker.v1 import broker_pb2
 
-from .conftest import _binaries, _free_port, _stop, _tail
+from .brokerproc import serving
+from .conftest import _binaries, _free_port
 
 BURST = 3
 
@@ -58,24 +57,8 @@ endpoints:
     tls: {{mode: disabled}}
 """
     )
-    log = tmp / "broker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(broker_bin), "--config", str(cfg)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"},
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while b"connbrokerd serving" not in log.read_bytes() or not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"connbrokerd did not start (exit {proc.poll()}):\n{_tail(log)}", pytrace=False)
-            time.sleep(0.05)
+    with serving(broker_bin, cfg, sock=sock):
         yield f"unix://{sock}"
-    finally:
-        _stop(proc)
 
 
 def test_each_refusal_raises_the_class_of_its_reason(unix_broker: str) -> None:

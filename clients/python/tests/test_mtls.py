@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,8 @@ from connbroker.errors import BrokerUnavailable, PermissionDenied
 from connbroker.v1 import broker_pb2
 from connbroker.watch import ParamsWatcher
 
-from .conftest import _binaries, _free_port, _stop, _tail
+from .brokerproc import serving
+from .conftest import _binaries, _free_port
 
 SECRET = "python-mtls-password-2c4d"
 APP_ID = "spiffe://prod/ns/app/sa/api"
@@ -137,25 +136,9 @@ policy:
     endpoints: [app-db, watch-db]
 """
     )
-    log = tmp / "broker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(broker_bin), "--config", str(cfg)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"},
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while b"connbrokerd serving" not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"connbrokerd did not start (exit {proc.poll()}):\n{_tail(log)}", pytrace=False)
-            time.sleep(0.05)
+    with serving(broker_bin, cfg):
         yield _Broker(addr, ca, tmp / "watch-pw")
-    finally:
-        _stop(proc)
-    assert SECRET not in log.read_text(errors="replace"), "the secret appears in the broker's log"
+    assert SECRET not in (tmp / "broker.log").read_text(errors="replace"), "the secret appears in the broker's log"
 
 
 def _client(b: _Broker, spiffe_id: str | None, ca: _CA | None = None) -> connbroker.Client:

@@ -24,21 +24,10 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/connbroker/connbroker/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(cli.Exit("bench", err, os.Stderr))
+	cli.Main("bench", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) })
 }
-
-// usageError is a bad command line or a missing binary (exit 2).
-type usageError struct{ error }
-
-// ExitCode returns cli.Usage.
-func (usageError) ExitCode() int { return cli.Usage }

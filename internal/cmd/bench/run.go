@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { ran = true; return nil },
 	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError(err) })
 	fs := cmd.Flags()
 	fs.StringVar(&o.bin, "bin", "bin", "directory with connbrokerd (make build)")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "Python with connbroker and boto3 installed (make venv)")
@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for _, p := range []string{filepath.Join(o.bin, "connbrokerd"), o.python} {
 		if _, err := os.Stat(p); err != nil {
-			return usageError{fmt.Errorf("%s: %w (run make build venv, or make bench)", p, err)}
+			return cli.Usagef("%s: %w (run make build venv, or make bench)", p, err)
 		}
 	}
 	testing.Init()

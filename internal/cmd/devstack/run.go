@@ -46,14 +46,6 @@ const (
 	EndpointRDSProxy = "local-rds-proxy"
 )
 
-// usageError is a bad command line (exit 2).
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-// ExitCode returns cli.Usage.
-func (e *usageError) ExitCode() int { return cli.Usage }
-
 type options struct {
 	dir            string
 	brokerBin      string
@@ -80,7 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  func(_ *cobra.Command, a []string) error { ran, rest = true, a; return nil },
 	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError(err) })
 	fs := cmd.Flags()
 	fs.StringVar(&o.dir, "dir", "", "state directory (MariaDB data, secrets, broker config); required")
 	fs.StringVar(&o.brokerBin, "broker-bin", "", "connbrokerd binary to run; required unless -no-broker")
@@ -99,21 +91,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case !ran:
 		return o, pflag.ErrHelp
 	case len(rest) != 0:
-		return o, &usageError{msg: "unexpected arguments: " + strings.Join(rest, " ")}
+		return o, cli.Usagef("unexpected arguments: %s", strings.Join(rest, " "))
 	case o.dir == "":
-		return o, &usageError{msg: "-dir is required"}
+		return o, cli.Usagef("-dir is required")
 	case o.brokerBin == "" && !o.noBroker:
-		return o, &usageError{msg: "-broker-bin is required (or -no-broker)"}
+		return o, cli.Usagef("-broker-bin is required (or -no-broker)")
 	}
 	host, port, err := net.SplitHostPort(o.listen)
 	if err != nil {
-		return o, &usageError{msg: fmt.Sprintf("-listen %q: %v", o.listen, err)}
+		return o, cli.Usagef("-listen %q: %v", o.listen, err)
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return o, &usageError{msg: fmt.Sprintf("-listen %q: the local stack listens on a loopback IP only", o.listen)}
+		return o, cli.Usagef("-listen %q: the local stack listens on a loopback IP only", o.listen)
 	}
 	if _, err := strconv.Atoi(port); err != nil {
-		return o, &usageError{msg: fmt.Sprintf("-listen %q: bad port", o.listen)}
+		return o, cli.Usagef("-listen %q: bad port", o.listen)
 	}
 	return o, nil
 }

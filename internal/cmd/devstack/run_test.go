@@ -336,8 +336,8 @@ func TestParseFlags(t *testing.T) {
 				}
 				return
 			}
-			var ue *usageError
-			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			var ue *cli.Error
+			if !errors.As(err, &ue) || ue.Code != cli.Usage || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("parseFlags() = %v, want usage error containing %q", err, tc.want)
 			}
 			if got := cli.Exit("devstack", err, io.Discard); got != 2 {

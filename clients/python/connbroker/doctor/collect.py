@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from google.protobuf import timestamp_pb2
 
+from connbroker import hints
 from connbroker.doctor.registry import Registry
 from connbroker.v1 import broker_pb2
 
@@ -36,11 +37,6 @@ class Package:
     plugin_dir: str = ""
     #: The plugins found in :attr:`plugin_dir`.
     client_plugins: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Package:
-        """Read one package of a JSON report."""
-        return cls(**d)
 
 
 @dataclass
@@ -68,7 +64,7 @@ class Environment:
         """Read the environment of a JSON report."""
         return cls(
             runtime=d["runtime"],
-            packages=[Package.from_dict(p) for p in d["packages"]],
+            packages=[Package(**p) for p in d["packages"]],
             env=dict(d["env"]),
             ca_bundle=d["ca_bundle"],
         )
@@ -165,17 +161,9 @@ def _ca_bundle() -> str:
     v = os.environ.get("SSL_CERT_FILE", "")
     if v and os.path.isfile(v):
         return v
+    if cafile := hints.default_ca_file():
+        return cafile
     paths = ssl.get_default_verify_paths()
-    if paths.cafile and os.path.isfile(paths.cafile):
-        return paths.cafile
-    try:
-        import certifi
-    except ImportError:
-        certifi = None
-    if certifi is not None:
-        where: str = certifi.where()
-        if os.path.isfile(where):
-            return where
     # No bundle file: OpenSSL may still verify from a hashed directory.
     if paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath):
         return paths.capath

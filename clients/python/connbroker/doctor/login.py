@@ -40,11 +40,6 @@ class RealLogin:
     #: Why the guard stopped the login before the secret left, or "".
     withheld: str = ""
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RealLogin:
-        """Read a login of a JSON report (or of the login child's output)."""
-        return cls(**d)
-
 
 def real_login_in_child(address: str, timeout: float, endpoint: str, driver: str, modules: list[str]) -> RealLogin:
     """Run :func:`real_login` in a fresh interpreter of this environment.
@@ -78,7 +73,7 @@ def real_login_in_child(address: str, timeout: float, endpoint: str, driver: str
     except json.JSONDecodeError:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return RealLogin(driver=driver, ok=False, error=f"the login process failed (exit {proc.returncode}): {tail[0]}")
-    return RealLogin.from_dict(data)
+    return RealLogin(**data)
 
 
 def _login_child(argv: list[str]) -> int:
@@ -146,16 +141,11 @@ def real_login(client: Client, endpoint: str, driver: str) -> RealLogin:
         try:
             cur = conn.cursor()
             cur.execute("SELECT CURRENT_USER()")
-            row = cur.fetchone()
-            out.current_user = str(row[0]) if row else ""
-            out.ok = True
+            out.current_user, out.ok = _first_column(cur.fetchone()), True
         finally:
             conn.close()
     except Exception as e:  # noqa: BLE001 - any driver error is the finding
-        out.error = f"{type(e).__module__}.{type(e).__name__}: {e}"
-        secret = params.credential.secret
-        if secret and secret in out.error:
-            out.error = out.error.replace(secret, "<redacted>")
+        out.error = _driver_error(e, params.credential.secret)
     finally:
         if guard is not None:
             guard.close()
@@ -235,16 +225,22 @@ async def _aiomysql_login(endpoint: str, client: Client, out: RealLogin) -> None
         try:
             async with conn.cursor() as cur:
                 await cur.execute("SELECT CURRENT_USER()")
-                row = await cur.fetchone()
-                out.current_user = str(row[0]) if row else ""
-                out.ok = True
+                out.current_user, out.ok = _first_column(await cur.fetchone()), True
         finally:
             conn.close()
     except Exception as e:  # noqa: BLE001 - any driver error is the finding
-        out.error = f"{type(e).__module__}.{type(e).__name__}: {e}"
-        secret = params.credential.secret
-        if secret and secret in out.error:
-            out.error = out.error.replace(secret, "<redacted>")
+        out.error = _driver_error(e, params.credential.secret)
     finally:
         await asyncio.to_thread(guard.close)
         out.withheld = guard.withheld
+
+
+def _driver_error(e: Exception, secret: str) -> str:
+    """The finding for a driver's exception: its qualified type and message, the secret redacted."""
+    text = f"{type(e).__module__}.{type(e).__name__}: {e}"
+    return text.replace(secret, "<redacted>") if secret else text
+
+
+def _first_column(row: Any) -> str:
+    """The first column of a fetched row as text ("" for no row)."""
+    return str(row[0]) if row else ""

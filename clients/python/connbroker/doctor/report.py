@@ -38,11 +38,6 @@ class Finding:
         """Convert a broker finding."""
         return cls(code=f.code, severity=broker_pb2.FindingSeverity.Name(f.severity), cause=f.cause, fix=f.fix)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Finding:
-        """Read a finding of a JSON report."""
-        return cls(**d)
-
 
 @dataclass
 class DriverPrediction:
@@ -83,7 +78,7 @@ class DriverPrediction:
     def from_dict(cls, d: dict[str, Any]) -> DriverPrediction:
         """Read one driver of a JSON report."""
         f = d.get("finding")
-        return cls(**{**d, "finding": Finding.from_dict(f) if f is not None else None})
+        return cls(**{**d, "finding": Finding(**f) if f is not None else None})
 
 
 @dataclass
@@ -161,9 +156,9 @@ class Report:
             checked_env_vars=list(d["checked_env_vars"]),
             broker_validation=BrokerValidation(**d["broker_validation"]),
             clock_offset_seconds=float(d["clock_offset_seconds"]),
-            environment_findings=[Finding.from_dict(f) for f in d["environment_findings"]],
+            environment_findings=[Finding(**f) for f in d["environment_findings"]],
             drivers=[DriverPrediction.from_dict(x) for x in d["drivers"]],
-            real_login=RealLogin.from_dict(d["real_login"]),
+            real_login=RealLogin(**d["real_login"]),
             predicted_works=d["predicted_works"],
             agrees=d["agrees"],
             note=d["note"],
