@@ -16,10 +16,6 @@ import (
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
 )
 
-// exitNotKnown: preflight could not say "nothing breaks" because no
-// application was seen on the endpoint or the inventory is incomplete.
-const exitNotKnown = cmdline.NotKnown
-
 func preflightCmd(ctx context.Context, g *globals) *cobra.Command {
 	var changes []string
 	c := &cobra.Command{
@@ -98,9 +94,9 @@ func preflightRequest(endpoint string, specs []string) (*v1.PreflightRequest, er
 func preflightExit(r *v1.PreflightResponse) error {
 	switch {
 	case r.GetAnyBreaks():
-		return &exitError{code: exitFailed}
+		return &cmdline.Error{Code: cmdline.Failed}
 	case r.GetStatus() != v1.PreflightStatus_PREFLIGHT_STATUS_OK:
-		return &exitError{code: exitNotKnown}
+		return &cmdline.Error{Code: cmdline.NotKnown}
 	}
 	return nil
 }

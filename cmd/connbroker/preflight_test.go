@@ -8,6 +8,7 @@ import (
 
 	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/preflight"
+	cmdline "github.com/connbroker/connbroker/internal/cli"
 	"github.com/connbroker/connbroker/internal/testbroker"
 )
 
@@ -46,7 +47,7 @@ func TestPreflightCLI(t *testing.T) {
 		{Caller: "spiffe://example.org/web", Env: diagnose.ClientEnvironment{Driver: "mysql2", Packages: []diagnose.ClientPackage{{Name: "mysql2", Version: "3.15.0"}}}},
 	}
 	code, _, stderr := cli("preflight", "orders", "--change", "plugin=caching_sha2_password", b)
-	if code != exitBrokerDown || !strings.Contains(stderr, "inventory is off") {
+	if code != cmdline.BrokerUnreachable || !strings.Contains(stderr, "inventory is off") {
 		t.Errorf("without an inventory: exit %d, stderr %q; want 3 and \"inventory is off\"", code, stderr)
 	}
 	br.Service.SetInventory(preflight.Static{List: map[string][]preflight.App{"orders": apps}})
@@ -57,19 +58,19 @@ func TestPreflightCLI(t *testing.T) {
 		want   []string
 		stderr string
 	}{
-		{name: "a break", args: []string{"preflight", "orders", "--change", "plugin=caching_sha2_password"}, code: exitFailed,
+		{name: "a break", args: []string{"preflight", "orders", "--change", "plugin=caching_sha2_password"}, code: cmdline.Failed,
 			want: []string{"spiffe://example.org/billing  pymysql", "works   BREAKS", "pymysql-authswitch-fast-auth-bug", `fix: pip install "PyMySQL[rsa]>=1.1.2"`, "spiffe://example.org/web", "RESULT: apps would break."}},
-		{name: "nothing breaks", args: []string{"preflight", "orders", "--change", "plugin=mysql_native_password"}, code: exitOK,
+		{name: "nothing breaks", args: []string{"preflight", "orders", "--change", "plugin=mysql_native_password"}, code: cmdline.OK,
 			want: []string{"RESULT: no app seen on this endpoint would break."}},
-		{name: "json", args: []string{"preflight", "orders", "--change", "require-tls", "-o", "json"}, code: exitFailed,
+		{name: "json", args: []string{"preflight", "orders", "--change", "require-tls", "-o", "json"}, code: cmdline.Failed,
 			want: []string{`"status": "PREFLIGHT_STATUS_OK"`, `"any_breaks": true`, `"after": "PREFLIGHT_OUTCOME_BREAKS"`, `"code": "server-requires-tls"`}},
-		{name: "no apps seen", args: []string{"preflight", "reports", "--change", "require-tls"}, code: exitNotKnown,
+		{name: "no apps seen", args: []string{"preflight", "reports", "--change", "require-tls"}, code: cmdline.NotKnown,
 			want: []string{"No apps seen on this endpoint"}},
-		{name: "unknown kind", args: []string{"preflight", "orders", "--change", "tls=on"}, code: exitUsage,
+		{name: "unknown kind", args: []string{"preflight", "orders", "--change", "tls=on"}, code: cmdline.Usage,
 			stderr: `unknown kind "tls"; valid changes: plugin=caching_sha2_password|mysql_native_password|sha256_password|client_ed25519, auth=iam, require-tls`},
-		{name: "no change", args: []string{"preflight", "orders"}, code: exitUsage, stderr: "no change given"},
-		{name: "missing CA file", args: []string{"preflight", "orders", "--change", "ca=" + filepath.Join(dir, "none.pem")}, code: exitUsage, stderr: "none.pem"},
-		{name: "unknown endpoint", args: []string{"preflight", "nope", "--change", "require-tls"}, code: exitUsage, stderr: `endpoint "nope" is not configured`},
+		{name: "no change", args: []string{"preflight", "orders"}, code: cmdline.Usage, stderr: "no change given"},
+		{name: "missing CA file", args: []string{"preflight", "orders", "--change", "ca=" + filepath.Join(dir, "none.pem")}, code: cmdline.Usage, stderr: "none.pem"},
+		{name: "unknown endpoint", args: []string{"preflight", "nope", "--change", "require-tls"}, code: cmdline.Usage, stderr: `endpoint "nope" is not configured`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, stderr := cli(append(tc.args, b)...)
@@ -89,7 +90,7 @@ func TestPreflightCLI(t *testing.T) {
 	}
 	br.Service.SetInventory(preflight.Static{Incomplete: true, List: map[string][]preflight.App{"orders": apps[1:]}})
 	code, out, _ := cli("preflight", "orders", "--change", "plugin=mysql_native_password", b)
-	if code != exitNotKnown || !strings.Contains(out, "INVENTORY INCOMPLETE") || strings.Contains(out, "would break") {
+	if code != cmdline.NotKnown || !strings.Contains(out, "INVENTORY INCOMPLETE") || strings.Contains(out, "would break") {
 		t.Errorf("incomplete inventory: exit %d, stdout:\n%s\nwant 4, INVENTORY INCOMPLETE and no all-clear", code, out)
 	}
 }
