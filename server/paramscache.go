@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
@@ -106,7 +104,7 @@ func (s *Server) paramsResponse(p *broker.Params, req *v1.GetConnectionParamsReq
 		return last.resp, nil
 	}
 	resp := &v1.GetConnectionParamsResponse{Params: baseParamsToProto(p, pv.res, pv.hints[vr.omit], pv.tls[vr.caKnown])}
-	wire, err := proto.Marshal(resp)
+	wire, err := resp.MarshalVT()
 	if err != nil {
 		return nil, err
 	}
