@@ -13,6 +13,7 @@ import (
 	durationpb1 "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb1 "google.golang.org/protobuf/types/known/timestamppb"
 	io "io"
+	sync "sync"
 	unsafe "unsafe"
 )
 
@@ -3078,6 +3079,66 @@ func (m *ReportLoginFailureResponse) MarshalToSizedBufferVT(dAtA []byte) (int, e
 	return len(dAtA) - i, nil
 }
 
+var vtprotoPool_DriverHints = sync.Pool{
+	New: func() interface{} {
+		return &DriverHints{}
+	},
+}
+
+func (m *DriverHints) ResetVT() {
+	if m != nil {
+		for _, mm := range m.Options {
+			mm.Reset()
+		}
+		f0 := m.Options[:0]
+		for _, mm := range m.Env {
+			mm.Reset()
+		}
+		f1 := m.Env[:0]
+		f2 := m.Packages[:0]
+		f3 := m.Warnings[:0]
+		m.Reset()
+		m.Options = f0
+		m.Env = f1
+		m.Packages = f2
+		m.Warnings = f3
+	}
+}
+func (m *DriverHints) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_DriverHints.Put(m)
+	}
+}
+func DriverHintsFromVTPool() *DriverHints {
+	return vtprotoPool_DriverHints.Get().(*DriverHints)
+}
+
+var vtprotoPool_Resolution = sync.Pool{
+	New: func() interface{} {
+		return &Resolution{}
+	},
+}
+
+func (m *Resolution) ResetVT() {
+	if m != nil {
+		for _, mm := range m.Evidence {
+			mm.Reset()
+		}
+		f0 := m.Evidence[:0]
+		m.Reset()
+		m.Evidence = f0
+	}
+}
+func (m *Resolution) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_Resolution.Put(m)
+	}
+}
+func ResolutionFromVTPool() *Resolution {
+	return vtprotoPool_Resolution.Get().(*Resolution)
+}
 func (m *WatchConnectionParamsRequest) SizeVT() (n int) {
 	if m == nil {
 		return 0
@@ -6599,7 +6660,14 @@ func (m *DriverHints) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Options = append(m.Options, &HintOption{})
+			if len(m.Options) == cap(m.Options) {
+				m.Options = append(m.Options, &HintOption{})
+			} else {
+				m.Options = m.Options[:len(m.Options)+1]
+				if m.Options[len(m.Options)-1] == nil {
+					m.Options[len(m.Options)-1] = &HintOption{}
+				}
+			}
 			if err := m.Options[len(m.Options)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -6697,7 +6765,14 @@ func (m *DriverHints) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Env = append(m.Env, &EnvVar{})
+			if len(m.Env) == cap(m.Env) {
+				m.Env = append(m.Env, &EnvVar{})
+			} else {
+				m.Env = m.Env[:len(m.Env)+1]
+				if m.Env[len(m.Env)-1] == nil {
+					m.Env[len(m.Env)-1] = &EnvVar{}
+				}
+			}
 			if err := m.Env[len(m.Env)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7528,7 +7603,14 @@ func (m *Resolution) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Evidence = append(m.Evidence, &Evidence{})
+			if len(m.Evidence) == cap(m.Evidence) {
+				m.Evidence = append(m.Evidence, &Evidence{})
+			} else {
+				m.Evidence = m.Evidence[:len(m.Evidence)+1]
+				if m.Evidence[len(m.Evidence)-1] == nil {
+					m.Evidence[len(m.Evidence)-1] = &Evidence{}
+				}
+			}
 			if err := m.Evidence[len(m.Evidence)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -14835,7 +14917,14 @@ func (m *DriverHints) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Options = append(m.Options, &HintOption{})
+			if len(m.Options) == cap(m.Options) {
+				m.Options = append(m.Options, &HintOption{})
+			} else {
+				m.Options = m.Options[:len(m.Options)+1]
+				if m.Options[len(m.Options)-1] == nil {
+					m.Options[len(m.Options)-1] = &HintOption{}
+				}
+			}
 			if err := m.Options[len(m.Options)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -14941,7 +15030,14 @@ func (m *DriverHints) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Env = append(m.Env, &EnvVar{})
+			if len(m.Env) == cap(m.Env) {
+				m.Env = append(m.Env, &EnvVar{})
+			} else {
+				m.Env = m.Env[:len(m.Env)+1]
+				if m.Env[len(m.Env)-1] == nil {
+					m.Env[len(m.Env)-1] = &EnvVar{}
+				}
+			}
 			if err := m.Env[len(m.Env)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -15816,7 +15912,14 @@ func (m *Resolution) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Evidence = append(m.Evidence, &Evidence{})
+			if len(m.Evidence) == cap(m.Evidence) {
+				m.Evidence = append(m.Evidence, &Evidence{})
+			} else {
+				m.Evidence = m.Evidence[:len(m.Evidence)+1]
+				if m.Evidence[len(m.Evidence)-1] == nil {
+					m.Evidence[len(m.Evidence)-1] = &Evidence{}
+				}
+			}
 			if err := m.Evidence[len(m.Evidence)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -69,5 +69,9 @@ func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 		return stdCodec.Unmarshal(data, v)
 	}
 	m.Reset()
-	return m.UnmarshalVTUnsafe(data.Materialize())
+	b := data.Materialize()
+	if r, ok := v.(*GetConnectionParamsResponse); ok {
+		layOut(r, b) // its messages in one allocation (arena.go)
+	}
+	return m.UnmarshalVTUnsafe(b)
 }

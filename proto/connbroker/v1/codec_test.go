@@ -1,6 +1,7 @@
 package connbrokerv1
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,8 +26,9 @@ func sampleResponse(t *testing.T) *GetConnectionParamsResponse {
 		Endpoint: "orders", Host: "orders.internal", Port: 3306, User: "app_orders", Database: "orders",
 		Credential: &Credential{Kind: CredentialKind_CREDENTIAL_KIND_IAM_TOKEN, Secret: "token-secret",
 			ExpiresAt: timestamppb.New(time.Unix(1_800_000_000, 5).UTC())},
-		Tls:        &TLSSettings{CaSha256: []byte{1, 2, 3, 4}},
-		Hints:      &DriverHints{Driver: "pymysql", Options: opts, Warnings: []string{"w1", "w2"}, ParamOptions: &ParamOptionNames{Host: "host"}},
+		Tls: &TLSSettings{CaSha256: []byte{1, 2, 3, 4}},
+		Hints: &DriverHints{Driver: "pymysql", Options: opts, Packages: []string{"PyMySQL>=1.1.2"}, Warnings: []string{"w1", "w2"},
+			ParamOptions: &ParamOptionNames{Host: "host"}},
 		Resolution: &Resolution{Method: AuthMethod_AUTH_METHOD_IAM, Plugin: "mysql_clear_password", Evidence: []*Evidence{{Detail: "a"}, {Detail: "b"}}},
 	}}
 }
@@ -66,6 +68,97 @@ func TestCodecSameWireAsProto(t *testing.T) {
 			t.Errorf("%s: decoded (-want +got):\n%s", name, diff)
 		}
 	}
+}
+
+// TestCodecArenaShapes checks the one-allocation layout (arena.go) keeps
+// presence and falls back for responses larger than its arrays: every
+// response reads back equal to what proto.Unmarshal reads.
+func TestCodecArenaShapes(t *testing.T) {
+	many := make(map[string]any)
+	for i := range arenaOptions + 3 {
+		many[fmt.Sprintf("opt%02d", i)] = i
+	}
+	manyOpts, err := OptionsFromMap(many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manyEvidence := make([]*Evidence, arenaEvidence+1)
+	for i := range manyEvidence {
+		manyEvidence[i] = &Evidence{Detail: fmt.Sprint(i)}
+	}
+	full := sampleResponse(t)
+	for name, in := range map[string]*GetConnectionParamsResponse{
+		"full":           full,
+		"empty":          {},
+		"empty params":   {Params: &ConnectionParams{}},
+		"no hints":       {Params: &ConnectionParams{Endpoint: "e", Resolution: &Resolution{}}},
+		"empty hints":    {Params: &ConnectionParams{Hints: &DriverHints{}, Credential: &Credential{Secret: "s"}}},
+		"many options":   {Params: &ConnectionParams{Hints: &DriverHints{Options: manyOpts, Packages: []string{"a", "b", "c"}, Warnings: []string{"1", "2", "3", "4"}}}},
+		"many evidence":  {Params: &ConnectionParams{Resolution: &Resolution{Evidence: manyEvidence}}},
+		"empty evidence": {Params: &ConnectionParams{Resolution: &Resolution{Evidence: []*Evidence{{}}}}},
+		"refresh only":   {Params: &ConnectionParams{Credential: &Credential{RefreshAfter: timestamppb.New(time.Unix(5, 0))}}},
+	} {
+		b, err := proto.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c Codec
+		got := new(GetConnectionParamsResponse)
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := new(GetConnectionParamsResponse)
+		if err := proto.Unmarshal(b, want); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+			t.Errorf("%s: (-proto.Unmarshal +v1.Codec):\n%s", name, diff)
+		}
+		if !proto.Equal(want, got) { // presence too
+			t.Errorf("%s: not proto.Equal", name)
+		}
+	}
+	var c Codec
+	b, _ := proto.Marshal(full)
+	for _, cut := range []int{1, 5, len(b) / 2, len(b) - 1} {
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b[:cut])}, new(GetConnectionParamsResponse)); err == nil {
+			t.Errorf("a response cut at %d of %d bytes decoded without error", cut, len(b))
+		}
+	}
+}
+
+// TestCodecAllocations pins the allocations of a client's decode of a
+// repeat PyMySQL response (the shape BENCHMARKS.md measures): the new
+// response, the buffer copy, one arena, and the wrapper of each scalar
+// oneof hint option the compiler does not fold (the string one).
+func TestCodecAllocations(t *testing.T) {
+	opts, err := OptionsFromMap(map[string]any{"ssl_ca": "{ca_file}", "ssl_verify_cert": true, "ssl_verify_identity": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &GetConnectionParamsResponse{Params: &ConnectionParams{
+		Endpoint: "local", Host: "db.internal.example", Port: 3307, User: "app_orders", Database: "orders",
+		Credential: &Credential{Kind: CredentialKind_CREDENTIAL_KIND_PASSWORD, Secret: "Repeat-Pass-1234", Source: "file"},
+		Tls:        &TLSSettings{Mode: TLSMode_TLS_MODE_VERIFY_IDENTITY, ServerName: "db.internal.example", CaSha256: make([]byte, 32)},
+		Hints: &DriverHints{Driver: "pymysql", Options: opts, SecretOption: "password", Packages: []string{"PyMySQL>=1.1.2"}, MinVersion: "1.1.2",
+			ParamOptions: &ParamOptionNames{Host: "host", Port: "port", User: "user", Database: "database"}},
+		Resolution: &Resolution{Method: AuthMethod_AUTH_METHOD_PASSWORD, Evidence: []*Evidence{{Source: EvidenceSource_EVIDENCE_SOURCE_CONFIG, Detail: "auth: password"}}, TlsRequired: true},
+	}}
+	var c Codec
+	out, err := c.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := out.Len()
+	allocs := testing.AllocsPerRun(200, func() {
+		if err := c.Unmarshal(out, new(GetConnectionParamsResponse)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 6 {
+		t.Errorf("unmarshal made %.0f allocations, want <= 6", allocs)
+	}
+	t.Logf("unmarshal of %d bytes: %.0f allocations", size, allocs)
 }
 
 // TestCodecOtherMessages checks messages of other packages go through
