@@ -161,7 +161,7 @@ bench: deps build ## Benchmarks against the targets, one run, printed as a table
 	go run ./internal/cmd/bench -bin $(BIN) -python $(PY)
 
 .PHONY: bench-go
-bench-go: ## Go micro-benchmarks (gRPC health vs params, BuildAuthToken vs cache hit)
+bench-go: ## Go micro-benchmarks (gRPC health vs params, standard vs vtprotobuf codec, BuildAuthToken vs cache hit)
 	go test -run '^$$' -bench . -benchmem -count 3 ./server/ ./broker/credential/
 
 .PHONY: image
