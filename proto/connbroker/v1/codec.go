@@ -73,5 +73,34 @@ func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if r, ok := v.(*GetConnectionParamsResponse); ok {
 		layOut(r, b) // its messages in one allocation (arena.go)
 	}
-	return m.UnmarshalVTUnsafe(b)
+	if err := m.UnmarshalVTUnsafe(b); err != nil {
+		return err
+	}
+	clipBytes(v)
+	return nil
 }
+
+// clipBytes caps the bytes fields of a decoded message at their length.
+// They view the codec's copy of the buffer, as its strings do, and without
+// the cap an append to one would write over the bytes that the next
+// fields' strings view. These are every bytes field of the API and every
+// message that reaches one (TestCodecBytesFieldsClipped keeps the list
+// whole).
+func clipBytes(v any) {
+	switch m := v.(type) {
+	case *GetConnectionParamsRequest:
+		m.KnownCaSha256 = clip(m.KnownCaSha256)
+	case *GetConnectionParamsResponse:
+		clipParams(m.Params)
+	case *WatchConnectionParamsResponse:
+		clipParams(m.Params)
+	}
+}
+
+func clipParams(p *ConnectionParams) {
+	if p != nil && p.Tls != nil {
+		p.Tls.CaSha256 = clip(p.Tls.CaSha256)
+	}
+}
+
+func clip(b []byte) []byte { return b[:len(b):len(b)] }
