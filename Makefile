@@ -124,7 +124,7 @@ generate: $(BUF) venv ## Regenerate Go and Python stubs from proto/ (offline, pi
 check-generated: $(BUF) venv ## Fail when the committed stubs differ from a fresh generation
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	scripts/generate.sh $(BUF) $(PY) $$tmp; \
-	for f in proto/connbroker/v1/broker.pb.go proto/connbroker/v1/broker_grpc.pb.go \
+	for f in proto/connbroker/v1/broker.pb.go proto/connbroker/v1/broker_grpc.pb.go proto/connbroker/v1/broker_vtproto.pb.go \
 	         clients/python/connbroker/v1/broker_pb2.py clients/python/connbroker/v1/broker_pb2.pyi \
 	         clients/python/connbroker/v1/broker_pb2_grpc.py; do \
 	  diff -u $$f $$tmp/$$f > /dev/null || { echo "stale generated file: $$f (run make generate)"; diff -u $$f $$tmp/$$f | head -20; exit 1; }; \
@@ -175,7 +175,7 @@ bench: deps build ## Benchmarks against the targets, one run, printed as a table
 	go run ./internal/cmd/bench -bin $(BIN) -python $(PY)
 
 .PHONY: bench-go
-bench-go: ## Go micro-benchmarks (gRPC health vs params, BuildAuthToken vs cache hit)
+bench-go: ## Go micro-benchmarks (gRPC health vs params, standard vs vtprotobuf codec, BuildAuthToken vs cache hit)
 	go test -run '^$$' -bench . -benchmem -count 3 ./server/ ./broker/credential/
 
 .PHONY: image

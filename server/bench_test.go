@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
@@ -48,6 +50,51 @@ func BenchmarkRPC(b *testing.B) {
 						}
 					}
 				})
+			})
+		}
+	}
+}
+
+// BenchmarkCodec compares, side by side, gRPC's standard proto codec with
+// the API's codec (v1.Codec: vtprotobuf's generated code) on the repeat
+// GetConnectionParams response: marshal (the server's work when the
+// response is not cached) and unmarshal (every client's work), with the
+// health response as the baseline.
+func BenchmarkCodec(b *testing.B) {
+	conn, _ := startSocket(b)
+	cl := v1.NewBrokerServiceClient(conn)
+	req := &v1.GetConnectionParamsRequest{Endpoint: "orders", Driver: "pymysql", OmitParamOptions: true}
+	resp, err := cl.GetConnectionParams(context.Background(), req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	health := &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}
+	codecs := []struct {
+		name  string
+		codec encoding.CodecV2
+	}{{"std", encoding.GetCodecV2(grpcproto.Name)}, {"vt", v1.Codec{}}}
+	msgs := []struct {
+		name  string
+		msg   any
+		fresh func() any
+	}{
+		{"health", health, func() any { return new(healthpb.HealthCheckResponse) }},
+		{"params", resp, func() any { return new(v1.GetConnectionParamsResponse) }},
+	}
+	for _, m := range msgs {
+		for _, c := range codecs {
+			b.Run(m.name+"/"+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					buf, err := c.codec.Marshal(m.msg)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := c.codec.Unmarshal(buf, m.fresh()); err != nil {
+						b.Fatal(err)
+					}
+					buf.Free()
+				}
 			})
 		}
 	}

@@ -3,8 +3,6 @@ package server
 import (
 	"sync"
 
-	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
@@ -17,15 +15,16 @@ import (
 // changes; a response without an entry is marshalled as usual.
 type wireCache struct{ m sync.Map } // *v1.GetConnectionParamsResponse -> []byte
 
-// cachedCodec is gRPC's proto codec that sends the wireCache's bytes for
-// the responses it holds.
+// cachedCodec is the API's codec (v1.Codec: vtprotobuf's generated
+// marshal/unmarshal for the broker's messages, gRPC's proto codec for the
+// others) that sends the wireCache's bytes for the responses it holds.
 type cachedCodec struct {
-	encoding.CodecV2
+	v1.Codec
 	wire *wireCache
 }
 
 func newCachedCodec(w *wireCache) cachedCodec {
-	return cachedCodec{CodecV2: encoding.GetCodecV2(proto.Name), wire: w}
+	return cachedCodec{wire: w}
 }
 
 // Marshal returns the cached bytes of a cached response, or marshals v.
@@ -35,5 +34,5 @@ func (c cachedCodec) Marshal(v any) (mem.BufferSlice, error) {
 			return mem.BufferSlice{mem.SliceBuffer(b.([]byte))}, nil
 		}
 	}
-	return c.CodecV2.Marshal(v)
+	return c.Codec.Marshal(v)
 }

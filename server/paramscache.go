@@ -6,8 +6,6 @@ import (
 	"sync"
 	"weak"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/connbroker/connbroker/broker"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
@@ -109,7 +107,7 @@ func (s *Server) paramsResponse(p *broker.Params, req *v1.GetConnectionParamsReq
 		return last.resp, nil
 	}
 	resp := &v1.GetConnectionParamsResponse{Params: baseParamsToProto(p, pv.res, pv.hints[vr.omit], pv.tls[vr.caKnown])}
-	wire, err := proto.Marshal(resp)
+	wire, err := resp.MarshalVT()
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,10 @@ func startSocket(tb testing.TB) (*grpc.ClientConn, *syncBuffer) {
 	gs, _ := NewGRPCServer(svc, slog.New(slog.NewJSONHandler(logs, nil)))
 	go gs.Serve(lis)
 	tb.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The API's codec, as the Go client dials (the bufconn tests use
+	// gRPC's standard one: both read the same wire).
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(v1.Codec{})))
 	if err != nil {
 		tb.Fatal(err)
 	}

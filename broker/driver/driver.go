@@ -178,6 +178,20 @@ func (d *Descriptor) Variants() []Variant {
 // Names are the canonical name and the aliases.
 func (d *Descriptor) Names() []string { return append([]string{d.Name}, d.Aliases...) }
 
+// named reports whether n is d's name or an alias (any case), without the
+// slice Names allocates: For runs on every GetConnectionParams.
+func (d *Descriptor) named(n string) bool {
+	if strings.EqualFold(d.Name, n) {
+		return true
+	}
+	for _, a := range d.Aliases {
+		if strings.EqualFold(a, n) {
+			return true
+		}
+	}
+	return false
+}
+
 var registry []*Descriptor
 
 // register adds d; it panics on a name or alias already taken, so a
@@ -236,10 +250,8 @@ func (e *UnknownDriverError) Unwrap() error { return ErrUnknownDriver }
 func For(name string) (*Descriptor, error) {
 	n := strings.TrimSpace(name)
 	for _, d := range registry {
-		for _, a := range d.Names() {
-			if strings.EqualFold(a, n) {
-				return d, nil
-			}
+		if d.named(n) {
+			return d, nil
 		}
 	}
 	return nil, &UnknownDriverError{Driver: name}

@@ -61,6 +61,9 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 	dialTarget := strings.TrimSpace(target)
 	all := []grpc.DialOption{
 		grpc.WithDefaultServiceConfig(ServiceConfig),
+		// The broker's messages are (un)marshalled by the generated
+		// vtprotobuf code, the others by gRPC's proto codec (v1.Codec).
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(v1.Codec{})),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 			MinConnectTimeout: 5 * time.Second,

@@ -72,21 +72,16 @@ def complete_options(params: broker_pb2.ConnectionParams) -> None:
     """Add back the hint options named by ``hints.param_options``, sorted, and clear it."""
     if not params.hints.HasField("param_options"):
         return
-    names = params.hints.param_options
-    opts = []
-    for o in params.hints.options:
-        c = broker_pb2.HintOption()
-        c.CopyFrom(o)
-        opts.append(c)
+    hints = params.hints
+    names = hints.param_options
+    opts = hints.options
     if names.host:
-        opts.append(broker_pb2.HintOption(name=names.host, string_value=params.host))
+        opts.add(name=names.host, string_value=params.host)
     if names.port:
-        opts.append(broker_pb2.HintOption(name=names.port, int_value=params.port))
+        opts.add(name=names.port, int_value=params.port)
     if names.user:
-        opts.append(broker_pb2.HintOption(name=names.user, string_value=params.user))
+        opts.add(name=names.user, string_value=params.user)
     if names.database:
-        opts.append(broker_pb2.HintOption(name=names.database, string_value=params.database))
+        opts.add(name=names.database, string_value=params.database)
     opts.sort(key=lambda o: o.name)
-    del params.hints.options[:]
-    params.hints.options.extend(opts)
-    params.hints.ClearField("param_options")
+    hints.ClearField("param_options")

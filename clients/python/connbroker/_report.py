@@ -75,6 +75,8 @@ class Reporter:
         self._lock = threading.Lock()
         self._registry: Registry | None = None
         self._env: Environment | None = None
+        # The variables the report carries, sorted (read once per registry).
+        self._vars: tuple[str, ...] = ()
         self._sent: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         self._retry_at = 0.0
 
@@ -96,8 +98,9 @@ class Reporter:
                 self._retry_at = time.monotonic() + RETRY_AFTER
             return None
         env = doctor.collect(registry, cext=_cext_in_process, native=_native_if_loaded)
+        names = tuple(sorted(k for k in registry.env_vars() if k not in _SECRET_VARS))
         with self._lock:
-            self._registry, self._env = registry, env
+            self._registry, self._env, self._vars = registry, env, names
         return registry, env
 
     def report(self, client: Client, endpoint: str, driver: str) -> tuple[broker_pb2.ClientEnvironment | None, tuple[tuple[str, str], ...]]:
@@ -106,7 +109,8 @@ class Reporter:
         if got is None:
             return None, ()
         registry, env = got
-        current = tuple(sorted((k, os.environ[k]) for k in registry.env_vars() if k in os.environ and k not in _SECRET_VARS))
+        environ = os.environ
+        current = tuple((k, environ[k]) for k in self._vars if k in environ)  # sorted: _vars is
         with self._lock:
             if self._sent.get((endpoint, driver)) == current:
                 return None, current
@@ -124,7 +128,7 @@ class Reporter:
     def reset(self) -> None:
         """Forget what was sent and collected (tests; after a fork that changes the environment)."""
         with self._lock:
-            self._registry, self._env, self._sent, self._retry_at = None, None, {}, 0.0
+            self._registry, self._env, self._vars, self._sent, self._retry_at = None, None, (), {}, 0.0
 
 
 #: The process's reporter, shared by every :class:`connbroker.Client`.
