@@ -94,6 +94,14 @@ func clipBytes(v any) {
 		clipParams(m.Params)
 	case *WatchConnectionParamsResponse:
 		clipParams(m.Params)
+	case *PreflightRequest:
+		for _, c := range m.Changes {
+			clipBytes(c)
+		}
+	case *PreflightChange:
+		if m != nil {
+			m.CaPem = clip(m.CaPem)
+		}
 	}
 }
 

@@ -218,6 +218,7 @@ func TestCodecBytesFieldsClipped(t *testing.T) {
 	want := map[protoreflect.FullName]bool{
 		"connbroker.v1.GetConnectionParamsRequest": true, "connbroker.v1.TLSSettings": true, "connbroker.v1.ConnectionParams": true,
 		"connbroker.v1.GetConnectionParamsResponse": true, "connbroker.v1.WatchConnectionParamsResponse": true,
+		"connbroker.v1.PreflightRequest": true, "connbroker.v1.PreflightChange": true,
 	}
 	if diff := cmp.Diff(want, holds); diff != "" {
 		t.Errorf("messages reaching a bytes field changed: update clipBytes in codec.go (-known +now):\n%s", diff)
