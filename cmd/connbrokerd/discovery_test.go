@@ -15,9 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
-	"google.golang.org/grpc"
-	grpcinsecure "google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/connbroker/connbroker/broker/awsapi/mototest"
 	"github.com/connbroker/connbroker/internal/testpeer/rdslike"
@@ -114,28 +111,8 @@ endpoints:
     tls: {mode: disabled}
 `, addr, m.URL, mototest.Region, ca, ordersHost, peer.Port))
 	t.Setenv("LEGACY_PW", "legacy-pw")
-	dctx, cancel := context.WithCancel(ctx)
-	done := make(chan string, 1)
-	go func() { _, _, errOut := daemon(dctx, "--dev", "--config", cfg); done <- errOut }()
-	var logs string
-	stopped := false
-	stop := func() {
-		if !stopped {
-			cancel()
-			logs, stopped = <-done, true
-		}
-	}
-	defer stop()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpcinsecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, stop := serveDevLogged(t, cfg, addr)
 	cl := v1.NewBrokerServiceClient(conn)
-	waitFor(t, "daemon SERVING", 15*time.Second, func() bool {
-		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
-	})
 	list := func() map[string]*v1.EndpointSummary {
 		out := map[string]*v1.EndpointSummary{}
 		r, err := cl.ListEndpoints(ctx, &v1.ListEndpointsRequest{})
@@ -188,7 +165,7 @@ endpoints:
 	}
 	waitFor(t, "the instance tagged after start, after SIGHUP", 20*time.Second, func() bool { _, ok := list()["late"]; return ok })
 
-	stop()
+	logs := stop()
 	for _, want := range []string{"nouser-db", "no connbroker:user tag", "has the name of a configured endpoint"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the daemon's log does not report %q", want)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,20 +45,37 @@ func daemon(ctx context.Context, args ...string) (int, string, string) {
 // the test ends and returns a connection to it once it is SERVING.
 func serveDev(t *testing.T, cfg, addr string) *grpc.ClientConn {
 	t.Helper()
+	conn, _ := serveDevLogged(t, cfg, addr)
+	return conn
+}
+
+// serveDevLogged is serveDev that also returns stop: it stops the daemon
+// (once; cleanup does it otherwise) and returns its stderr, for tests that
+// check what the daemon logged.
+func serveDevLogged(t *testing.T, cfg, addr string) (*grpc.ClientConn, func() string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan string, 1)
 	go func() {
 		_, _, errOut := daemon(ctx, "--dev", "--config", cfg, "--listen", addr)
 		done <- errOut
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
+	var (
+		once sync.Once
+		logs string
+	)
+	stop := func() string {
+		once.Do(func() {
+			cancel()
+			select {
+			case logs = <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("daemon did not stop")
+			}
+		})
+		return logs
+	}
+	t.Cleanup(func() { stop() })
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +85,7 @@ func serveDev(t *testing.T, cfg, addr string) *grpc.ClientConn {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
 		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return conn
+			return conn, stop
 		}
 		select {
 		case errOut := <-done:

@@ -17,9 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/go-sql-driver/mysql"
-	"google.golang.org/grpc"
-	grpcinsecure "google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/connbroker/connbroker/broker/awsapi/mototest"
 	mariadbtest "github.com/connbroker/connbroker/internal/testpeer/mariadb"
@@ -58,6 +55,32 @@ func (c brokerConnector) Connect(ctx context.Context) (driver.Conn, error) {
 
 func (brokerConnector) Driver() driver.Driver { return mysql.MySQLDriver{} }
 
+// motoEnv points the daemon's AWS SDK (Secrets Manager, STS) at moto with
+// its fake key and no shared files or instance metadata.
+func motoEnv(t *testing.T, motoURL string) {
+	t.Helper()
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": motoURL, "AWS_ENDPOINT_URL_STS": motoURL, "AWS_ACCESS_KEY_ID": "AKIDMOTO", "AWS_SECRET_ACCESS_KEY": "moto-secret",
+		"AWS_REGION": "us-west-2", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+// noSecretsLogged stops the daemon (stop from serveDevLogged) and fails
+// the test when one of secrets appears in its logs.
+func noSecretsLogged(t *testing.T, stop func() string, secrets ...string) {
+	t.Helper()
+	logs := stop()
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("a secret appears in the daemon's logs")
+		}
+	}
+}
+
 // TestSecretsManagerRotation (and STS): the daemon reads an RDS-style secret from
 // Secrets Manager (moto), a pool connects with it, the secret rotates
 // (database first, then AWSCURRENT, as the rotation function does): the
@@ -79,14 +102,7 @@ func TestSecretsManagerRotation(t *testing.T) {
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(secretName), SecretString: rdsJSON(mariadbtest.NativePassword)}); err != nil {
 		t.Fatalf("create secret in moto: %v", err)
 	}
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": motoURL, "AWS_ENDPOINT_URL_STS": motoURL, "AWS_ACCESS_KEY_ID": "AKIDMOTO", "AWS_SECRET_ACCESS_KEY": "moto-secret",
-		"AWS_REGION": "us-west-2", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
-	} {
-		t.Setenv(k, v)
-	}
+	motoEnv(t, motoURL)
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := lis.Addr().String()
 	lis.Close()
@@ -105,28 +121,9 @@ endpoints:
     auth: iam
     role_arn: arn:aws:iam::123456789012:role/connbroker-orders
 `, addr, db.Port, mariadbtest.NativeUser, secretName, db.CAFile))
-	dctx, cancel := context.WithCancel(ctx)
-	done := make(chan string, 1)
-	go func() { _, _, errOut := daemon(dctx, "--dev", "--config", cfg); done <- errOut }()
-	defer func() {
-		cancel()
-		logs := <-done
-		for _, s := range []string{mariadbtest.NativePassword, "rotated-pw-9a1f", "moto-secret"} {
-			if strings.Contains(logs, s) {
-				t.Errorf("a secret appears in the daemon's logs")
-			}
-		}
-	}()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpcinsecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, stop := serveDevLogged(t, cfg, addr)
+	defer noSecretsLogged(t, stop, mariadbtest.NativePassword, "rotated-pw-9a1f", "moto-secret")
 	cl := v1.NewBrokerServiceClient(conn)
-	waitFor(t, "daemon SERVING", 15*time.Second, func() bool {
-		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
-	})
 	p, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "db"})
 	if err != nil {
 		t.Fatal(err)
@@ -225,14 +222,7 @@ func TestSecretsManagerPendingBridge(t *testing.T) {
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(secretName), SecretString: rdsJSON(mariadbtest.NativePassword)}); err != nil {
 		t.Fatalf("create secret in moto: %v", err)
 	}
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": motoURL, "AWS_ACCESS_KEY_ID": "AKIDMOTO", "AWS_SECRET_ACCESS_KEY": "moto-secret",
-		"AWS_REGION": "us-west-2", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
-	} {
-		t.Setenv(k, v)
-	}
+	motoEnv(t, motoURL)
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := lis.Addr().String()
 	lis.Close()
@@ -246,29 +236,10 @@ endpoints:
     password: {secretsmanager: %q, secret_ttl: 1h}
     tls: {mode: verify-identity, ca: %s}
 `, addr, db.Port, mariadbtest.NativeUser, secretName, db.CAFile))
-	dctx, cancel := context.WithCancel(ctx)
-	done := make(chan string, 1)
-	go func() { _, _, errOut := daemon(dctx, "--dev", "--config", cfg); done <- errOut }()
 	const pending, bogus = "pending-pw-77c2", "never-set-pw-0d1e"
-	defer func() {
-		cancel()
-		logs := <-done
-		for _, s := range []string{mariadbtest.NativePassword, pending, bogus} {
-			if strings.Contains(logs, s) {
-				t.Errorf("a secret appears in the daemon's logs")
-			}
-		}
-	}()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(grpcinsecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, stop := serveDevLogged(t, cfg, addr)
+	defer noSecretsLogged(t, stop, mariadbtest.NativePassword, pending, bogus)
 	cl := v1.NewBrokerServiceClient(conn)
-	waitFor(t, "daemon SERVING", 15*time.Second, func() bool {
-		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
-	})
 	secret := func() string {
 		t.Helper()
 		p, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "db"})
