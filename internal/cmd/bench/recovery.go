@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -105,23 +104,16 @@ func restartRecovery(ctx context.Context, o options, dir string, db *mariadbtest
 		var servingAt time.Duration
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() { // the daemon's own readiness, on a fresh connection
+		go func(d *daemon) { // the daemon's own readiness, on a fresh connection
 			defer wg.Done()
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				return
 			}
 			defer conn.Close()
-			hc := healthpb.NewHealthClient(conn)
-			_ = waitOK(ctx, 15*time.Second, func() error {
-				r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
-				if err == nil && r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-					err = errors.New("not serving")
-				}
-				return err
-			})
+			_ = d.waitReady(ctx, healthpb.NewHealthClient(conn))
 			servingAt = time.Since(start)
-		}()
+		}(d)
 		if err := waitOK(ctx, 30*time.Second, get); err != nil {
 			d.stop()
 			return row{}, fmt.Errorf("recovery: params after the restart: %w", err)
