@@ -56,7 +56,15 @@ type options struct {
 	watchHold                                    time.Duration
 	pythonHelperN                                int
 	recoveryN                                    int
+	// only, when not empty, names the sections to run (see sections).
+	only []string
 }
+
+// sections are the parts of a run -only can pick; memory needs load.
+var sections = []string{"load", "inprocess", "validate", "config", "watch", "validate-fleet", "recovery", "python-startup", "python-helper", "memory"}
+
+// want reports whether section s runs.
+func (o options) want(s string) bool { return len(o.only) == 0 || slices.Contains(o.only, s) }
 
 // row is one line of the results table.
 type row struct {
@@ -93,8 +101,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.validateFleetN, "validate-fleet", 1000, "endpoints validated on one MariaDB (0 skips)")
 	fs.IntVar(&o.validateConc, "validate-concurrent", 4, "validation.max_concurrent of the validate-fleet daemon")
 	fs.IntVar(&o.recoveryN, "recovery-n", 3, "broker restarts to time, and a replica failover (0 skips both)")
+	fs.StringSliceVar(&o.only, "only", nil, "run only these sections, comma-separated: "+strings.Join(sections, ", ")+" (profiling one part; BENCHMARKS.md is a full run)")
 	if err := cli.Execute(cmd, cli.GoFlags(fs, args), stderr, stderr); err != nil || !ran {
 		return err // nil after --help
+	}
+	for _, s := range o.only {
+		if !slices.Contains(sections, s) {
+			return cli.Usagef("-only %s: no such section (one of %s)", s, strings.Join(sections, ", "))
+		}
+	}
+	if o.want("memory") && !o.want("load") {
+		return cli.Usagef("-only memory needs load: the growth check compares two load runs")
 	}
 	for _, p := range []string{filepath.Join(o.bin, "connbrokerd"), o.python} {
 		if _, err := os.Stat(p); err != nil {
@@ -156,7 +173,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := cl.GetConnectionParams(ctx, paramsReq)
 		return err
 	}
+	var rssLoad, rssLoad2 int64
 	for _, c := range []int{1, 32, 256} {
+		if !o.want("load") {
+			break
+		}
 		lo := loadgen.Options{Concurrency: c, Duration: o.duration, Warmup: o.warmup, MaxCalls: 2_000_000}
 		log("gRPC load, concurrency %d", c)
 		h, err := loadgen.Run(ctx, lo, health)
@@ -174,51 +195,50 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log("  params: %s", p)
 		tr := p.Throughput() / h.Throughput()
 		pr := float64(p.P99) / float64(h.P99)
+		minTr := 0.8 // the issue: >= 0.9x at concurrency 1, >= 0.8x at 32 and 256
+		if c == 1 {
+			minTr = 0.9
+		}
 		rows = append(rows,
-			row{what: fmt.Sprintf("GetConnectionParams throughput, conc %d", c), baseline: fmt.Sprintf("health %.0f/s", h.Throughput()), measured: fmt.Sprintf("%.0f/s", p.Throughput()), ratio: tr, ratioText: fmt.Sprintf("%.2fx", tr), target: ">= 0.9x", ok: check(tr >= 0.9)},
+			row{what: fmt.Sprintf("GetConnectionParams throughput, conc %d", c), baseline: fmt.Sprintf("health %.0f/s", h.Throughput()), measured: fmt.Sprintf("%.0f/s", p.Throughput()), ratio: tr, ratioText: fmt.Sprintf("%.2fx", tr), target: fmt.Sprintf(">= %.1fx", minTr), ok: check(tr >= minTr)},
 			row{what: fmt.Sprintf("GetConnectionParams p99, conc %d", c), baseline: "health " + us(h.P99), measured: us(p.P99) + " (p50 " + us(p.P50) + ")", ratio: pr, ratioText: fmt.Sprintf("%.2fx", pr), target: "<= 1.2x", ok: check(pr <= 1.2)},
 		)
 	}
-	rssLoad, err := rss(d.cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-	log("second load run (conc 256, params) for the growth check")
-	if _, err := loadgen.Run(ctx, loadgen.Options{Concurrency: 256, Duration: o.duration, MaxCalls: 2_000_000}, params); err != nil {
-		return err
-	}
-	rssLoad2, err := rss(d.cmd.Process.Pid)
-	if err != nil {
-		return err
+	if o.want("memory") {
+		if rssLoad, err = rss(d.cmd.Process.Pid); err != nil {
+			return err
+		}
+		log("second load run (conc 256, params) for the growth check")
+		if _, err := loadgen.Run(ctx, loadgen.Options{Concurrency: 256, Duration: o.duration, MaxCalls: 2_000_000}, params); err != nil {
+			return err
+		}
+		if rssLoad2, err = rss(d.cmd.Process.Pid); err != nil {
+			return err
+		}
 	}
 
 	// 2. In process: cache hit vs BuildAuthToken; the response's encoding cost.
-	log("in-process cache hit vs auth.BuildAuthToken")
-	rows = append(rows, inProcess(ctx)...)
-	// The repeat response of a password endpoint with a CA and PyMySQL
-	// hints, as a client holding the CA asks for it.
-	first, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", OmitParamOptions: true})
-	if err != nil {
-		return err
+	if o.want("inprocess") {
+		r, err := inProcessRows(ctx, cl)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
 	}
-	resp, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", OmitParamOptions: true, KnownCaSha256: first.GetParams().GetTls().GetCaSha256()})
-	if err != nil {
-		return err
-	}
-	rows = append(rows, row{what: "repeat response size (password endpoint, CA held, PyMySQL hints)", baseline: fmt.Sprintf("first response %d bytes", proto.Size(first)),
-		measured: fmt.Sprintf("%d bytes", proto.Size(resp)), ratioText: "-", target: "<= 400 bytes", ok: check(proto.Size(resp) <= 400)})
-	rows = append(rows, codecCost(resp))
 
 	// 3. ValidateConnection vs bare go-sql-driver.
-	log("ValidateConnection vs bare go-sql-driver connect + query (%d each)", o.validateN)
-	vr, bareConnect, err := validateVsBare(ctx, cl, db, o.validateN, d.cfgPath)
-	if err != nil {
-		return err
+	bareConnect := time.Duration(0)
+	if o.want("validate") {
+		log("ValidateConnection vs bare go-sql-driver connect + query (%d each)", o.validateN)
+		vr, bc, err := validateVsBare(ctx, cl, db, o.validateN, d.cfgPath)
+		if err != nil {
+			return err
+		}
+		rows, bareConnect = append(rows, vr...), bc
 	}
-	rows = append(rows, vr...)
 
 	// Fleet scale.
-	if o.fleetN > 0 {
+	if o.fleetN > 0 && o.want("config") {
 		log("config of %d endpoints: start and SIGHUP", o.fleetN)
 		fr, err := configLoad(ctx, o, dir, o.fleetN)
 		if err != nil {
@@ -226,7 +246,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rows = append(rows, fr...)
 	}
-	if o.watchN > 0 {
+	if o.watchN > 0 && o.want("watch") {
 		log("%d watch streams held %s", o.watchN, o.watchHold)
 		wr, err := watchStreams(ctx, d, o.watchN, o.watchHold)
 		if err != nil {
@@ -234,7 +254,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rows = append(rows, wr...)
 	}
-	if o.validateFleetN > 0 {
+	if o.validateFleetN > 0 && o.want("validate-fleet") {
+		if bareConnect == 0 { // -only without validate: time the bare login here
+			if bareConnect, err = bareMedian(ctx, db, o.validateN); err != nil {
+				return err
+			}
+		}
 		log("validate %d endpoints on one MariaDB", o.validateFleetN)
 		vf, err := validateFleet(ctx, o, dir, db, o.validateFleetN, o.validateConc, bareConnect, func() error { return bareConnectQuery(ctx, db) })
 		if err != nil {
@@ -244,7 +269,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Outages: a restart and a replica failover, as a helper sees them.
-	if o.recoveryN > 0 {
+	if o.recoveryN > 0 && o.want("recovery") {
 		log("broker restart recovery (%d) and replica failover", o.recoveryN)
 		rr, err := restartRecovery(ctx, o, dir, db, o.recoveryN)
 		if err != nil {
@@ -258,13 +283,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// 4. Python startup.
-	log("Python fresh processes (%d each)", o.pythonN)
-	pr, err := pythonStartup(ctx, o, d.addr)
-	if err != nil {
-		return err
+	if o.want("python-startup") {
+		log("Python fresh processes (%d each)", o.pythonN)
+		pr, err := pythonStartup(ctx, o, d.addr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, pr...)
 	}
-	rows = append(rows, pr...)
-	if o.pythonHelperN > 0 {
+	if o.pythonHelperN > 0 && o.want("python-helper") {
 		log("Python helper vs bare PyMySQL (%d each, alternating)", o.pythonHelperN)
 		ph, err := pythonHelper(ctx, o, d.addr, db, o.pythonHelperN)
 		if err != nil {
@@ -274,15 +301,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// 5. Memory.
-	rssEnd, err := rss(d.cmd.Process.Pid)
-	if err != nil {
-		return err
+	if o.want("memory") {
+		rssEnd, err := rss(d.cmd.Process.Pid)
+		if err != nil {
+			return err
+		}
+		growth := float64(rssLoad2-rssLoad) / float64(rssLoad)
+		rows = append(rows,
+			row{what: "connbrokerd RSS idle", baseline: "-", measured: mb(rssIdle), ratioText: "-", target: "<= 40 MB", ok: check(rssIdle <= 40<<20)},
+			row{what: "connbrokerd RSS after load / after 2nd load / at end", baseline: mb(rssLoad), measured: mb(rssLoad2) + " / " + mb(rssEnd), ratioText: fmt.Sprintf("%+.1f%%", growth*100), target: "no growth (< 10%)", ok: check(growth < 0.10)},
+		)
 	}
-	growth := float64(rssLoad2-rssLoad) / float64(rssLoad)
-	rows = append(rows,
-		row{what: "connbrokerd RSS idle", baseline: "-", measured: mb(rssIdle), ratioText: "-", target: "<= 40 MB", ok: check(rssIdle <= 40<<20)},
-		row{what: "connbrokerd RSS after load / after 2nd load / at end", baseline: mb(rssLoad), measured: mb(rssLoad2) + " / " + mb(rssEnd), ratioText: fmt.Sprintf("%+.1f%%", growth*100), target: "no growth (< 10%)", ok: check(growth < 0.10)},
-	)
 
 	fmt.Fprintf(stdout, "## Results (one run; load runs %s each after %s warm-up)\n\n", o.duration, o.warmup)
 	fmt.Fprintln(stdout, "| what | baseline | measured | ratio | target | met |")
@@ -534,6 +563,39 @@ func codecCost(resp *v1.GetConnectionParamsResponse) row {
 	return row{what: fmt.Sprintf("repeat response marshal + unmarshal (%d bytes, v1.Codec)", proto.Size(resp)),
 		baseline: fmt.Sprintf("health response %d ns, %d allocs", h.NsPerOp(), h.AllocsPerOp()),
 		measured: fmt.Sprintf("%d ns, %d allocs", p.NsPerOp(), p.AllocsPerOp()), ratioText: fmt.Sprintf("%.1fx", r), target: "<= 10x, <= 10 allocs", ok: check(r <= 10 && p.AllocsPerOp() <= 10)}
+}
+
+// inProcessRows: the cache hit against BuildAuthToken, and the size and
+// codec cost of the repeat response of a password endpoint with a CA and
+// PyMySQL hints, as a client holding the CA asks for it.
+func inProcessRows(ctx context.Context, cl v1.BrokerServiceClient) ([]row, error) {
+	rows := inProcess(ctx)
+	first, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", OmitParamOptions: true})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.GetConnectionParams(ctx, &v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", OmitParamOptions: true, KnownCaSha256: first.GetParams().GetTls().GetCaSha256()})
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{what: "repeat response size (password endpoint, CA held, PyMySQL hints)", baseline: fmt.Sprintf("first response %d bytes", proto.Size(first)),
+		measured: fmt.Sprintf("%d bytes", proto.Size(resp)), ratioText: "-", target: "<= 400 bytes", ok: check(proto.Size(resp) <= 400)})
+	return append(rows, codecCost(resp)), nil
+}
+
+// bareMedian is the median of n bare logins (after 3 to warm up).
+func bareMedian(ctx context.Context, db *mariadbtest.Server, n int) (time.Duration, error) {
+	var ds []time.Duration
+	for i := range n + 3 {
+		t0 := time.Now()
+		if err := bareConnectQuery(ctx, db); err != nil {
+			return 0, err
+		}
+		if i >= 3 {
+			ds = append(ds, time.Since(t0))
+		}
+	}
+	return median(ds), nil
 }
 
 func median(ds []time.Duration) time.Duration {
