@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,10 +59,21 @@ type options struct {
 	recoveryN                                    int
 	// only, when not empty, names the sections to run (see sections).
 	only []string
+	// profileDir, when set, receives a CPU profile of this process (the
+	// load client) per measured load run.
+	profileDir string
 }
 
 // sections are the parts of a run -only can pick; memory needs load.
 var sections = []string{"load", "inprocess", "validate", "config", "watch", "validate-fleet", "recovery", "python-startup", "python-helper", "memory"}
+
+// profile is the client profile's path for one load run ("" without -profile-dir).
+func (o options) profile(call string, conc int) string {
+	if o.profileDir == "" {
+		return ""
+	}
+	return filepath.Join(o.profileDir, fmt.Sprintf("client-%s-%d.pprof", call, conc))
+}
 
 // want reports whether section s runs.
 func (o options) want(s string) bool { return len(o.only) == 0 || slices.Contains(o.only, s) }
@@ -101,6 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.validateFleetN, "validate-fleet", 1000, "endpoints validated on one MariaDB (0 skips)")
 	fs.IntVar(&o.validateConc, "validate-concurrent", 4, "validation.max_concurrent of the validate-fleet daemon")
 	fs.IntVar(&o.recoveryN, "recovery-n", 3, "broker restarts to time, and a replica failover (0 skips both)")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "write the load client's CPU profile of each measured load run here (client-<call>-<concurrency>.pprof)")
 	fs.StringSliceVar(&o.only, "only", nil, "run only these sections, comma-separated: "+strings.Join(sections, ", ")+" (profiling one part; BENCHMARKS.md is a full run)")
 	if err := cli.Execute(cmd, cli.GoFlags(fs, args), stderr, stderr); err != nil || !ran {
 		return err // nil after --help
@@ -180,19 +193,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		lo := loadgen.Options{Concurrency: c, Duration: o.duration, Warmup: o.warmup, MaxCalls: 2_000_000}
 		log("gRPC load, concurrency %d", c)
-		h, err := loadgen.Run(ctx, lo, health)
+		h, hcpu, err := loadWithCPU(ctx, lo, health, d.cmd.Process.Pid, o.profile("health", c))
 		if err != nil {
 			return err
 		}
-		p, err := loadgen.Run(ctx, lo, params)
+		p, pcpu, err := loadWithCPU(ctx, lo, params, d.cmd.Process.Pid, o.profile("params", c))
 		if err != nil {
 			return err
 		}
 		if h.Errors+p.Errors > 0 {
 			return fmt.Errorf("load at concurrency %d: health errors %d (%v), params errors %d (%v)", c, h.Errors, h.FirstError, p.Errors, p.FirstError)
 		}
-		log("  health: %s", h)
-		log("  params: %s", p)
+		log("  health: %s; CPU per call: %s", h, hcpu.per(h.Calls))
+		log("  params: %s; CPU per call: %s", p, pcpu.per(p.Calls))
 		tr := p.Throughput() / h.Throughput()
 		pr := float64(p.P99) / float64(h.P99)
 		minTr := 0.8 // the issue: >= 0.9x at concurrency 1, >= 0.8x at 32 and 256
@@ -362,6 +375,82 @@ func machine() string {
 	}
 	return fmt.Sprintf("%d cores (%s), GOMAXPROCS %d, Linux %s, %s; load average at start %s. Client, daemon and MariaDB share the machine (loopback).",
 		runtime.NumCPU(), model, runtime.GOMAXPROCS(0), kernel, runtime.Version(), load)
+}
+
+// cpuUse is the CPU time a load run cost the daemon and this process
+// (the load client), measured apart from the wall-clock figures: on a
+// shared machine it shows which side a ratio's gap is on.
+type cpuUse struct{ daemon, client time.Duration }
+
+func (c cpuUse) per(calls int64) string {
+	if calls == 0 {
+		return "-"
+	}
+	n := time.Duration(calls)
+	return fmt.Sprintf("daemon %.1f us, client %.1f us", float64(c.daemon/n)/1e3, float64(c.client/n)/1e3)
+}
+
+// loadWithCPU runs the warm-up, then the measured run alone, reading the
+// CPU time of both processes around the measured part.
+func loadWithCPU(ctx context.Context, lo loadgen.Options, call func(context.Context) error, pid int, profile string) (loadgen.Result, cpuUse, error) {
+	if lo.Warmup > 0 {
+		if _, err := loadgen.Run(ctx, loadgen.Options{Concurrency: lo.Concurrency, Duration: lo.Warmup, MaxCalls: lo.MaxCalls}, call); err != nil {
+			return loadgen.Result{}, cpuUse{}, err
+		}
+		lo.Warmup = 0
+	}
+	d0, err := procCPU(pid)
+	if err != nil {
+		return loadgen.Result{}, cpuUse{}, err
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return loadgen.Result{}, cpuUse{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return loadgen.Result{}, cpuUse{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	c0 := selfCPU()
+	r, err := loadgen.Run(ctx, lo, call)
+	if err != nil {
+		return r, cpuUse{}, err
+	}
+	d1, err := procCPU(pid)
+	if err != nil {
+		return r, cpuUse{}, err
+	}
+	return r, cpuUse{daemon: d1 - d0, client: selfCPU() - c0}, nil
+}
+
+// procCPU is a process's user + system CPU time (/proc/PID/stat, clock
+// ticks of 10 ms).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read cpu: %w", err)
+	}
+	_, rest, ok := strings.Cut(string(b), ") ") // the command name may hold spaces
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("read cpu: short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("read cpu: %w", err)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// selfCPU is this process's user + system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rss reads a process's resident set size from /proc.
