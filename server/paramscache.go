@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"weak"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
 	v1 "github.com/connbroker/connbroker/proto/connbroker/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // protoCache keeps the converted parts of each shared domain view (keyed by
@@ -38,9 +40,16 @@ type protoView struct {
 	// tls[0] carries ca_pem; tls[1] only its digest.
 	tls   [2]*v1.TLSSettings
 	caSum []byte
-	// last[omit][caKnown] is the last response built from this view.
-	mu   sync.Mutex
-	last [2][2]*lastResponse
+	// addr is the view's endpoint, host, port, user and database, and
+	// viewSum the digest of the complete view (viewDigest): a request that
+	// names it gets only the credential.
+	addr    *v1.ConnectionParams
+	viewSum []byte
+	// last[omit][caKnown] is the last response built from this view;
+	// lastOmitted the last one with the view left out.
+	mu          sync.Mutex
+	last        [2][2]*lastResponse
+	lastOmitted *lastResponse
 }
 
 // lastResponse is a response and the credential it carries.
@@ -99,24 +108,45 @@ func (s *Server) paramsResponse(p *broker.Params, req *v1.GetConnectionParamsReq
 		v, _ := pc.m.LoadOrStore(p.Hints, pv)
 		pv = v.(*protoView)
 	}
+	if !sameAddress(pv.addr, p) { // not this view's address: nothing shared
+		pp, err := paramsToProto(p, req)
+		if err != nil {
+			return nil, err
+		}
+		return &v1.GetConnectionParamsResponse{Params: pp}, nil
+	}
 	vr := variant{omit: b2i(req.GetOmitParamOptions()), caKnown: b2i(pv.caSum != nil && bytes.Equal(req.GetKnownCaSha256(), pv.caSum))}
+	viewKnown := bytes.Equal(req.GetKnownViewSha256(), pv.viewSum)
+	slot := func() **lastResponse {
+		if viewKnown {
+			return &pv.lastOmitted
+		}
+		return &pv.last[vr.omit][vr.caKnown]
+	}
 	pv.mu.Lock()
-	last := pv.last[vr.omit][vr.caKnown]
+	last := *slot()
 	pv.mu.Unlock()
-	if last != nil && sameCredential(last.cred, p.Credential) && sameAddress(last.resp.GetParams(), p) {
+	if last != nil && sameCredential(last.cred, p.Credential) {
 		return last.resp, nil
 	}
-	resp := &v1.GetConnectionParamsResponse{Params: baseParamsToProto(p, pv.res, pv.hints[vr.omit], pv.tls[vr.caKnown])}
+	var cp *v1.ConnectionParams
+	if viewKnown {
+		cp = &v1.ConnectionParams{Endpoint: p.Endpoint, Credential: credentialToProto(p.Credential), ViewSha256: pv.viewSum, ViewOmitted: true}
+	} else {
+		cp = baseParamsToProto(p, pv.res, pv.hints[vr.omit], pv.tls[vr.caKnown])
+		cp.ViewSha256 = pv.viewSum
+	}
+	resp := &v1.GetConnectionParamsResponse{Params: cp}
 	wire, err := resp.MarshalVT()
 	if err != nil {
 		return nil, err
 	}
 	// Under the lock, so each slot has exactly one marshalled entry.
 	pv.mu.Lock()
-	if old := pv.last[vr.omit][vr.caKnown]; old != nil {
+	if old := *slot(); old != nil {
 		s.wire.m.Delete(old.resp)
 	}
-	pv.last[vr.omit][vr.caKnown] = &lastResponse{cred: p.Credential, resp: resp}
+	*slot() = &lastResponse{cred: p.Credential, resp: resp}
 	s.wire.m.Store(resp, wire)
 	pv.mu.Unlock()
 	return resp, nil
@@ -146,12 +176,32 @@ func newProtoView(p *broker.Params) (*protoView, error) {
 		return nil, err
 	}
 	sum := caSHA256(p.TLS.CAPEM)
-	return &protoView{
+	pv := &protoView{
 		res:   resolutionToProto(p.Resolution),
 		hints: [2]*v1.DriverHints{full, omitted},
 		tls:   [2]*v1.TLSSettings{tlsToProto(p, sum, false), tlsToProto(p, sum, true)},
 		caSum: sum,
-	}, nil
+		addr:  &v1.ConnectionParams{Endpoint: p.Endpoint, Host: p.Host, Port: uint32(p.Port), User: p.User, Database: p.Database},
+	}
+	if pv.viewSum, err = viewDigest(pv); err != nil {
+		return nil, err
+	}
+	return pv, nil
+}
+
+// viewDigest is the SHA-256 of the complete view (every ConnectionParams
+// field but endpoint and credential, with all hint options and the CA
+// PEM) in deterministic wire form: equal views, equal digests, within one
+// broker version.
+func viewDigest(pv *protoView) ([]byte, error) {
+	v := &v1.ConnectionParams{Host: pv.addr.Host, Port: pv.addr.Port, User: pv.addr.User, Database: pv.addr.Database,
+		Tls: pv.tls[0], Hints: pv.hints[0], Resolution: pv.res}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("view digest: %w", err)
+	}
+	s := sha256.Sum256(b)
+	return s[:], nil
 }
 
 // tlsToProto converts p's TLS settings; with omitPEM the CA bundle is

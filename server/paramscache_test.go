@@ -82,7 +82,8 @@ func TestParamsCache(t *testing.T) {
 	if a.GetHints() != b.GetHints() || a.GetResolution() != b.GetResolution() {
 		t.Error("second call rebuilt hints/resolution instead of sharing them")
 	}
-	if diff := cmp.Diff(uncached(), b, protocmp.Transform()); diff != "" {
+	noView := protocmp.IgnoreFields(&v1.ConnectionParams{}, "view_sha256") // only the cached path has a view
+	if diff := cmp.Diff(uncached(), b, protocmp.Transform(), noView); diff != "" {
 		t.Errorf("cached response differs from a fresh conversion (-fresh +cached):\n%s", diff)
 	}
 
@@ -91,7 +92,7 @@ func TestParamsCache(t *testing.T) {
 	if c.GetUser() != "app_b" || c.GetHints() == a.GetHints() {
 		t.Errorf("after SetConfig: user %q, hints shared with the old config: %v", c.GetUser(), c.GetHints() == a.GetHints())
 	}
-	if diff := cmp.Diff(uncached(), c, protocmp.Transform()); diff != "" {
+	if diff := cmp.Diff(uncached(), c, protocmp.Transform(), noView); diff != "" {
 		t.Errorf("after SetConfig (-fresh +cached):\n%s", diff)
 	}
 
@@ -196,6 +197,92 @@ endpoints:
 		t.Errorf("repeat response is %d bytes, want <= 400", n)
 	}
 	t.Logf("first response %d bytes, repeat %d bytes:\n%s", proto.Size(first), proto.Size(repeat), prototext.Format(repeat))
+}
+
+// TestViewOmitted checks the repeat response of a client that holds the
+// view: every full response names its view's digest, which is the same for
+// each request variant (CA held or not, options left out or not); a
+// request naming it gets only endpoint, credential and the digest, with a
+// fresh credential each time the credential changes; a wrong or old
+// digest gets the whole response; a config change that alters the view
+// changes the digest.
+func TestViewOmitted(t *testing.T) {
+	dir := t.TempDir()
+	caFile := testpki.NewCA(t, "database CA").WriteCA(t, dir, "db")
+	pw := filepath.Join(dir, "pw")
+	write := func(p string) {
+		if err := os.WriteFile(pw, []byte(p+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("View-Pass-0001")
+	parse := func(db string) *config.Config {
+		cfg, err := config.Parse("test", []byte(fmt.Sprintf(`
+endpoints:
+  local:
+    host: db.internal.example
+    port: 3307
+    user: app_orders
+    database: %s
+    auth: password
+    password: {file: %s}
+    tls: {mode: verify-identity, ca: %s}
+`, db, pw, caFile)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	passwords := credential.NewPasswords(nil)
+	svc := broker.New(parse("orders"), &credential.Router{Password: passwords}, nil)
+	s := New(svc)
+	ctx := context.Background()
+	get := func(req *v1.GetConnectionParamsRequest) *v1.ConnectionParams {
+		t.Helper()
+		r, err := s.GetConnectionParams(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetParams()
+	}
+	full := get(&v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql"})
+	view := full.GetViewSha256()
+	if len(view) != sha256.Size || full.GetViewOmitted() {
+		t.Fatalf("full response: view_sha256 %x, view_omitted %v", view, full.GetViewOmitted())
+	}
+	compact := get(&v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", OmitParamOptions: true, KnownCaSha256: full.GetTls().GetCaSha256()})
+	if !bytes.Equal(compact.GetViewSha256(), view) || compact.GetHints() == nil {
+		t.Errorf("compact variant: view_sha256 %x (want %x), hints %v", compact.GetViewSha256(), view, compact.GetHints())
+	}
+	req := &v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", OmitParamOptions: true, KnownViewSha256: view}
+	rep := get(req)
+	want := &v1.ConnectionParams{Endpoint: "local", Credential: full.GetCredential(), ViewSha256: view, ViewOmitted: true}
+	if diff := cmp.Diff(want, rep, protocmp.Transform()); diff != "" {
+		t.Errorf("view held: (-want +got):\n%s", diff)
+	}
+	if again := get(req); again != rep {
+		t.Error("a repeat call with the same credential rebuilt the view-omitted response")
+	}
+	if n := proto.Size(&v1.GetConnectionParamsResponse{Params: rep}); n > 100 {
+		t.Errorf("view-omitted response is %d bytes, want <= 100", n)
+	}
+
+	// A rotated password: still only the credential, the new one.
+	write("View-Pass-0002")
+	passwords.Invalidate(svc.Config().Endpoints["local"])
+	if got := get(req); got.GetCredential().GetSecret() != "View-Pass-0002" || !got.GetViewOmitted() {
+		t.Errorf("after rotation: secret %q, view_omitted %v", got.GetCredential().GetSecret(), got.GetViewOmitted())
+	}
+	// A digest the broker did not send: the whole response.
+	if got := get(&v1.GetConnectionParamsRequest{Endpoint: "local", Driver: "pymysql", KnownViewSha256: make([]byte, 32)}); got.GetViewOmitted() || got.GetHost() == "" || got.GetHints() == nil {
+		t.Errorf("unknown digest: view_omitted %v, host %q", got.GetViewOmitted(), got.GetHost())
+	}
+	// Another view (a config change): another digest, and the old one gets everything.
+	svc.SetConfig(parse("billing"))
+	got := get(req)
+	if got.GetViewOmitted() || got.GetDatabase() != "billing" || bytes.Equal(got.GetViewSha256(), view) || len(got.GetViewSha256()) != sha256.Size {
+		t.Errorf("after a config change: view_omitted %v, database %q, view_sha256 %x (old %x)", got.GetViewOmitted(), got.GetDatabase(), got.GetViewSha256(), view)
+	}
 }
 
 // TestCachedCodec checks that the server sends the bytes marshalled once

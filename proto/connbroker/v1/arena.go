@@ -42,6 +42,15 @@ type paramsArena struct {
 	strs     [arenaStrings]string
 }
 
+// credArena is the arena of a response that carries no view (view_omitted:
+// endpoint and credential only), a fraction of a paramsArena's size.
+type credArena struct {
+	params  ConnectionParams
+	cred    Credential
+	expires timestamppb.Timestamp
+	refresh timestamppb.Timestamp
+}
+
 // paramsShape is what scanParams saw of a response.
 type paramsShape struct {
 	params, cred, expires, refresh, tls, hints, names, res bool
@@ -158,17 +167,15 @@ func layOut(m *GetConnectionParamsResponse, b []byte) {
 	if !ok {
 		return
 	}
+	if !s.tls && !s.hints && !s.res {
+		a := new(credArena)
+		m.Params = &a.params
+		layOutCred(s, &a.params, &a.cred, &a.expires, &a.refresh)
+		return
+	}
 	a := new(paramsArena)
 	m.Params = &a.params
-	if s.cred {
-		a.params.Credential = &a.cred
-		if s.expires {
-			a.cred.ExpiresAt = &a.expires
-		}
-		if s.refresh {
-			a.cred.RefreshAfter = &a.refresh
-		}
-	}
+	layOutCred(s, &a.params, &a.cred, &a.expires, &a.refresh)
 	if s.tls {
 		a.params.Tls = &a.tls
 	}
@@ -197,5 +204,20 @@ func layOut(m *GetConnectionParamsResponse, b []byte) {
 			}
 			a.res.Evidence = a.evPtrs[:0:s.evidence]
 		}
+	}
+}
+
+// layOutCred points p's credential (and its timestamps) into an arena's
+// messages, as s saw them on the wire.
+func layOutCred(s paramsShape, p *ConnectionParams, cred *Credential, expires, refresh *timestamppb.Timestamp) {
+	if !s.cred {
+		return
+	}
+	p.Credential = cred
+	if s.expires {
+		cred.ExpiresAt = expires
+	}
+	if s.refresh {
+		cred.RefreshAfter = refresh
 	}
 }

@@ -1273,8 +1273,15 @@ type GetConnectionParamsRequest struct {
 	// request per process and endpoint and again when it changes. It never
 	// changes the response.
 	ClientEnvironment *ClientEnvironment `protobuf:"bytes,5,opt,name=client_environment,json=clientEnvironment,proto3" json:"client_environment,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// known_view_sha256 is the view_sha256 of the last complete params the
+	// client holds for this endpoint and driver. When it matches the
+	// endpoint's current view, the broker sends only endpoint, credential,
+	// view_sha256 and view_omitted = true, and the client restores every other
+	// field from the params it holds (every connbroker client helper does).
+	// Anything else gets the whole response.
+	KnownViewSha256 []byte `protobuf:"bytes,6,opt,name=known_view_sha256,json=knownViewSha256,proto3" json:"known_view_sha256,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetConnectionParamsRequest) Reset() {
@@ -1338,6 +1345,13 @@ func (x *GetConnectionParamsRequest) GetOmitParamOptions() bool {
 func (x *GetConnectionParamsRequest) GetClientEnvironment() *ClientEnvironment {
 	if x != nil {
 		return x.ClientEnvironment
+	}
+	return nil
+}
+
+func (x *GetConnectionParamsRequest) GetKnownViewSha256() []byte {
+	if x != nil {
+		return x.KnownViewSha256
 	}
 	return nil
 }
@@ -1770,7 +1784,18 @@ type ConnectionParams struct {
 	// resolution is the authentication method and plugin the client will end
 	// up using (e.g. "mysql_clear_password" for IAM tokens), whether the login
 	// must use TLS, and why.
-	Resolution    *Resolution `protobuf:"bytes,10,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	Resolution *Resolution `protobuf:"bytes,10,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// view_sha256 is the SHA-256 digest (32 raw bytes) of these params' view:
+	// every field but endpoint and credential, complete (all hint options,
+	// tls.ca_pem). It changes when any of them does (a config reload, a new
+	// resolution, a rotated CA). Unset when the response cannot be repeated
+	// by digest (no driver asked for, a stale credential).
+	ViewSha256 []byte `protobuf:"bytes,11,opt,name=view_sha256,json=viewSha256,proto3" json:"view_sha256,omitempty"`
+	// view_omitted means the broker left out host, port, user, database, tls,
+	// hints and resolution because the request's known_view_sha256 matched
+	// view_sha256: the client puts back those of the params it holds under
+	// that digest. Never set for a client that did not send one.
+	ViewOmitted   bool `protobuf:"varint,12,opt,name=view_omitted,json=viewOmitted,proto3" json:"view_omitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1866,6 +1891,20 @@ func (x *ConnectionParams) GetResolution() *Resolution {
 		return x.Resolution
 	}
 	return nil
+}
+
+func (x *ConnectionParams) GetViewSha256() []byte {
+	if x != nil {
+		return x.ViewSha256
+	}
+	return nil
+}
+
+func (x *ConnectionParams) GetViewOmitted() bool {
+	if x != nil {
+		return x.ViewOmitted
+	}
+	return false
 }
 
 // Credential is a secret to log in with, and how long it may be used.
@@ -5053,13 +5092,14 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\"\x8c\x01\n" +
 	"\x1dWatchConnectionParamsResponse\x127\n" +
 	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\x122\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"\xf7\x01\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.connbroker.v1.WatchReasonR\x06reason\"\xa3\x02\n" +
 	"\x1aGetConnectionParamsRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12&\n" +
 	"\x0fknown_ca_sha256\x18\x03 \x01(\fR\rknownCaSha256\x12,\n" +
 	"\x12omit_param_options\x18\x04 \x01(\bR\x10omitParamOptions\x12O\n" +
-	"\x12client_environment\x18\x05 \x01(\v2 .connbroker.v1.ClientEnvironmentR\x11clientEnvironment\"V\n" +
+	"\x12client_environment\x18\x05 \x01(\v2 .connbroker.v1.ClientEnvironmentR\x11clientEnvironment\x12*\n" +
+	"\x11known_view_sha256\x18\x06 \x01(\fR\x0fknownViewSha256\"V\n" +
 	"\x1bGetConnectionParamsResponse\x127\n" +
 	"\x06params\x18\x01 \x01(\v2\x1f.connbroker.v1.ConnectionParamsR\x06params\"H\n" +
 	"\x14ListInventoryRequest\x12\x1a\n" +
@@ -5090,7 +5130,7 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"last_error\x18\b \x01(\tR\tlastError\x12\x18\n" +
 	"\aenabled\x18\t \x01(\bR\aenabled\x12\x18\n" +
 	"\aexpired\x18\n" +
-	" \x01(\x03R\aexpired\"\xef\x02\n" +
+	" \x01(\x03R\aexpired\"\xb3\x03\n" +
 	"\x10ConnectionParams\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +
@@ -5105,7 +5145,10 @@ const file_connbroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
 	"resolution\x18\n" +
 	" \x01(\v2\x19.connbroker.v1.ResolutionR\n" +
-	"resolutionJ\x04\b\a\x10\bR\vauth_plugin\"\xf0\x01\n" +
+	"resolution\x12\x1f\n" +
+	"\vview_sha256\x18\v \x01(\fR\n" +
+	"viewSha256\x12!\n" +
+	"\fview_omitted\x18\f \x01(\bR\vviewOmittedJ\x04\b\a\x10\bR\vauth_plugin\"\xf0\x01\n" +
 	"\n" +
 	"Credential\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.connbroker.v1.CredentialKindR\x04kind\x12\x1b\n" +

@@ -90,6 +90,7 @@ func clipBytes(v any) {
 	switch m := v.(type) {
 	case *GetConnectionParamsRequest:
 		m.KnownCaSha256 = clip(m.KnownCaSha256)
+		m.KnownViewSha256 = clip(m.KnownViewSha256)
 	case *GetConnectionParamsResponse:
 		clipParams(m.Params)
 	case *WatchConnectionParamsResponse:
@@ -106,6 +107,9 @@ func clipBytes(v any) {
 }
 
 func clipParams(p *ConnectionParams) {
+	if p != nil {
+		p.ViewSha256 = clip(p.ViewSha256)
+	}
 	if p != nil && p.Tls != nil {
 		p.Tls.CaSha256 = clip(p.Tls.CaSha256)
 	}

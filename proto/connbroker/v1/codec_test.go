@@ -98,6 +98,8 @@ func TestCodecArenaShapes(t *testing.T) {
 		"many evidence":  {Params: &ConnectionParams{Resolution: &Resolution{Evidence: manyEvidence}}},
 		"empty evidence": {Params: &ConnectionParams{Resolution: &Resolution{Evidence: []*Evidence{{}}}}},
 		"refresh only":   {Params: &ConnectionParams{Credential: &Credential{RefreshAfter: timestamppb.New(time.Unix(5, 0))}}},
+		"view omitted": {Params: &ConnectionParams{Endpoint: "e", ViewSha256: []byte{9, 8, 7}, ViewOmitted: true,
+			Credential: &Credential{Secret: "s", ExpiresAt: timestamppb.New(time.Unix(7, 0)), RefreshAfter: timestamppb.New(time.Unix(5, 0))}}},
 	} {
 		b, err := proto.Marshal(in)
 		if err != nil {
@@ -162,6 +164,29 @@ func TestCodecAllocations(t *testing.T) {
 	t.Logf("unmarshal of %d bytes: %.0f allocations", size, allocs)
 }
 
+// TestCodecViewOmittedAllocations pins the decode of a repeat response
+// whose view the client holds (endpoint, credential, view digest): the new
+// response, the buffer copy and one small arena.
+func TestCodecViewOmittedAllocations(t *testing.T) {
+	in := &GetConnectionParamsResponse{Params: &ConnectionParams{Endpoint: "orders", ViewSha256: make([]byte, 32), ViewOmitted: true,
+		Credential: &Credential{Kind: CredentialKind_CREDENTIAL_KIND_IAM_TOKEN, Secret: "token", Source: "iam",
+			ExpiresAt: timestamppb.New(time.Unix(1_800_000_900, 0)), RefreshAfter: timestamppb.New(time.Unix(1_800_000_600, 0))}}}
+	var c Codec
+	out, err := c.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		got := new(GetConnectionParamsResponse)
+		if err := c.Unmarshal(out, got); err != nil || !got.GetParams().GetViewOmitted() {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 3 {
+		t.Errorf("unmarshal made %.0f allocations, want <= 3", allocs)
+	}
+}
+
 // TestCodecBytesFieldsClipped checks a decoded bytes field can be
 // appended to without changing the strings that view the same buffer, and
 // that clipBytes knows every bytes field of the API and every message that
@@ -182,7 +207,7 @@ func TestCodecBytesFieldsClipped(t *testing.T) {
 		(*f)[0] = 0xee
 		want := proto.Clone(in)
 		if diff := cmp.Diff(want, out, protocmp.Transform(), protocmp.IgnoreFields(&TLSSettings{}, "ca_sha256"),
-			protocmp.IgnoreFields(&GetConnectionParamsRequest{}, "known_ca_sha256")); diff != "" {
+			protocmp.IgnoreFields(&GetConnectionParamsRequest{}, "known_ca_sha256", "known_view_sha256"), protocmp.IgnoreFields(&ConnectionParams{}, "view_sha256")); diff != "" {
 			t.Errorf("%s: appending to a bytes field changed the message (-want +got):\n%s", name, diff)
 		}
 	}
@@ -193,6 +218,9 @@ func TestCodecBytesFieldsClipped(t *testing.T) {
 	check("GetConnectionParamsResponse", &GetConnectionParamsResponse{Params: params()}, resp, func() *[]byte { return &resp.Params.Tls.CaSha256 })
 	check("WatchConnectionParamsResponse", &WatchConnectionParamsResponse{Params: params()}, watch, func() *[]byte { return &watch.Params.Tls.CaSha256 })
 	check("GetConnectionParamsRequest", &GetConnectionParamsRequest{KnownCaSha256: []byte{1, 2}, Driver: "after", Endpoint: "e"}, req, func() *[]byte { return &req.KnownCaSha256 })
+	req2, resp2 := &GetConnectionParamsRequest{}, &GetConnectionParamsResponse{}
+	check("GetConnectionParamsRequest.known_view_sha256", &GetConnectionParamsRequest{KnownViewSha256: []byte{1, 2}, Driver: "after", Endpoint: "e"}, req2, func() *[]byte { return &req2.KnownViewSha256 })
+	check("ConnectionParams.view_sha256", &GetConnectionParamsResponse{Params: &ConnectionParams{ViewSha256: []byte{1, 2}, Credential: &Credential{Secret: "after"}}}, resp2, func() *[]byte { return &resp2.Params.ViewSha256 })
 
 	// Every message with a bytes field, and every message that holds one of
 	// those, directly or not: the top-level ones are clipBytes's cases.

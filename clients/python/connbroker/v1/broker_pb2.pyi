@@ -280,18 +280,20 @@ class WatchConnectionParamsResponse(_message.Message):
     def __init__(self, params: _Optional[_Union[ConnectionParams, _Mapping]] = ..., reason: _Optional[_Union[WatchReason, str]] = ...) -> None: ...
 
 class GetConnectionParamsRequest(_message.Message):
-    __slots__ = ("endpoint", "driver", "known_ca_sha256", "omit_param_options", "client_environment")
+    __slots__ = ("endpoint", "driver", "known_ca_sha256", "omit_param_options", "client_environment", "known_view_sha256")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     KNOWN_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
     OMIT_PARAM_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_VIEW_SHA256_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     driver: str
     known_ca_sha256: bytes
     omit_param_options: bool
     client_environment: ClientEnvironment
-    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ..., known_ca_sha256: _Optional[bytes] = ..., omit_param_options: _Optional[bool] = ..., client_environment: _Optional[_Union[ClientEnvironment, _Mapping]] = ...) -> None: ...
+    known_view_sha256: bytes
+    def __init__(self, endpoint: _Optional[str] = ..., driver: _Optional[str] = ..., known_ca_sha256: _Optional[bytes] = ..., omit_param_options: _Optional[bool] = ..., client_environment: _Optional[_Union[ClientEnvironment, _Mapping]] = ..., known_view_sha256: _Optional[bytes] = ...) -> None: ...
 
 class GetConnectionParamsResponse(_message.Message):
     __slots__ = ("params",)
@@ -360,7 +362,7 @@ class InventoryStoreStatus(_message.Message):
     def __init__(self, backend: _Optional[str] = ..., records: _Optional[int] = ..., capacity: _Optional[int] = ..., full: _Optional[bool] = ..., dropped: _Optional[int] = ..., evicted: _Optional[int] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_error: _Optional[str] = ..., enabled: _Optional[bool] = ..., expired: _Optional[int] = ...) -> None: ...
 
 class ConnectionParams(_message.Message):
-    __slots__ = ("endpoint", "host", "port", "user", "database", "credential", "tls", "hints", "resolution")
+    __slots__ = ("endpoint", "host", "port", "user", "database", "credential", "tls", "hints", "resolution", "view_sha256", "view_omitted")
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
@@ -370,6 +372,8 @@ class ConnectionParams(_message.Message):
     TLS_FIELD_NUMBER: _ClassVar[int]
     HINTS_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    VIEW_SHA256_FIELD_NUMBER: _ClassVar[int]
+    VIEW_OMITTED_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     host: str
     port: int
@@ -379,7 +383,9 @@ class ConnectionParams(_message.Message):
     tls: TLSSettings
     hints: DriverHints
     resolution: Resolution
-    def __init__(self, endpoint: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ..., tls: _Optional[_Union[TLSSettings, _Mapping]] = ..., hints: _Optional[_Union[DriverHints, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ...) -> None: ...
+    view_sha256: bytes
+    view_omitted: bool
+    def __init__(self, endpoint: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., user: _Optional[str] = ..., database: _Optional[str] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ..., tls: _Optional[_Union[TLSSettings, _Mapping]] = ..., hints: _Optional[_Union[DriverHints, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, _Mapping]] = ..., view_sha256: _Optional[bytes] = ..., view_omitted: _Optional[bool] = ...) -> None: ...
 
 class Credential(_message.Message):
     __slots__ = ("kind", "secret", "expires_at", "refresh_after", "source")
