@@ -133,7 +133,15 @@ func (c *connector) fetch(ctx context.Context) (*mysql.Config, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if err := c.cas.complete(c.endpoint, p); err != nil {
+	err = c.cas.complete(c.endpoint, Driver, p)
+	if errors.Is(err, errViewUnknown) { // once: the whole params
+		c.cas.forgetView(c.endpoint, Driver)
+		if p, err = c.params(ctx); err != nil {
+			return nil, "", err
+		}
+		err = c.cas.complete(c.endpoint, Driver, p)
+	}
+	if err != nil {
 		return nil, "", err
 	}
 	cfg, err := ConfigFromParams(p)

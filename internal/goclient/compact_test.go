@@ -28,6 +28,9 @@ type wireClient struct {
 	srv   *server.Server
 	reqs  []*v1.GetConnectionParamsRequest
 	resps []*v1.GetConnectionParamsResponse
+	// lie, when set, turns the next response into a view-omitted one for a
+	// view the client never got (as after a broker restart, another one).
+	lie bool
 }
 
 func (w *wireClient) GetConnectionParams(ctx context.Context, in *v1.GetConnectionParamsRequest, _ ...grpc.CallOption) (*v1.GetConnectionParamsResponse, error) {
@@ -35,14 +38,22 @@ func (w *wireClient) GetConnectionParams(ctx context.Context, in *v1.GetConnecti
 	if err != nil {
 		return nil, err
 	}
+	if w.lie {
+		w.lie = false
+		p := r.GetParams()
+		r = &v1.GetConnectionParamsResponse{Params: &v1.ConnectionParams{Endpoint: p.GetEndpoint(), Credential: p.GetCredential(), ViewSha256: make([]byte, sha256.Size), ViewOmitted: true}}
+	}
 	w.reqs = append(w.reqs, proto.Clone(in).(*v1.GetConnectionParamsRequest))
 	w.resps = append(w.resps, proto.Clone(r).(*v1.GetConnectionParamsResponse))
 	return proto.Clone(r).(*v1.GetConnectionParamsResponse), nil
 }
 
 // TestConnectorCompactParams checks that the connector sends the digest of
-// the CA bundle it holds and asks for no repeated options, and that the
-// configuration from the compact repeat response equals the first one.
+// the CA bundle it holds and asks for no repeated options, then the digest
+// of the view it holds and gets only the credential; that the
+// configuration from each compact repeat response equals the first one;
+// and that a response leaving out a view it does not hold makes it ask
+// once more for the whole params.
 func TestConnectorCompactParams(t *testing.T) {
 	dir := t.TempDir()
 	caFile := testpki.NewCA(t, "database CA").WriteCA(t, dir, "db")
@@ -76,12 +87,37 @@ func TestConnectorCompactParams(t *testing.T) {
 	if w.resps[0].GetParams().GetTls().GetCaPem() == "" || w.resps[1].GetParams().GetTls().GetCaPem() != "" {
 		t.Errorf("the CA PEM was not sent exactly once")
 	}
-	if w.resps[1].GetParams().GetHints().GetParamOptions().GetUser() != "user" {
-		t.Errorf("second response repeats user: %v", w.resps[1].GetParams().GetHints())
+	view := w.resps[0].GetParams().GetViewSha256()
+	if len(view) != sha256.Size || string(w.reqs[1].GetKnownViewSha256()) != string(view) {
+		t.Errorf("the second request does not name the view of the first response: %x / %x", w.reqs[1].GetKnownViewSha256(), view)
 	}
-	if first.User != "app" || second.User != first.User || second.DBName != "orders" || second.Addr != first.Addr || second.Passwd != first.Passwd ||
-		second.TLS == nil || second.TLS.RootCAs == nil || !second.TLS.RootCAs.Equal(first.TLS.RootCAs) || second.TLS.ServerName != first.TLS.ServerName {
-		t.Errorf("configs differ: first %+v, second %+v", first, second)
+	if rp := w.resps[1].GetParams(); !rp.GetViewOmitted() || rp.GetHints() != nil || rp.GetTls() != nil || rp.GetHost() != "" || rp.GetCredential().GetSecret() == "" {
+		t.Errorf("second response is not credential-only: %v", rp)
+	}
+	same := func(name string, got *mysql.Config) {
+		t.Helper()
+		if first.User != "app" || got.User != first.User || got.DBName != "orders" || got.Addr != first.Addr || got.Passwd != first.Passwd ||
+			got.TLS == nil || got.TLS.RootCAs == nil || !got.TLS.RootCAs.Equal(first.TLS.RootCAs) || got.TLS.ServerName != first.TLS.ServerName ||
+			got.AllowCleartextPasswords != first.AllowCleartextPasswords {
+			t.Errorf("%s config differs: first %+v, got %+v", name, first, got)
+		}
+	}
+	same("second", second)
+	third, err := c.Config(ctx) // the same view-omitted response again
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("third", third)
+
+	w.lie = true
+	n := len(w.reqs)
+	fourth, err := c.Config(ctx)
+	if err != nil {
+		t.Fatalf("after a response for an unknown view: %v", err)
+	}
+	same("after an unknown view", fourth)
+	if len(w.reqs) != n+2 || len(w.reqs[n+1].GetKnownViewSha256()) != 0 || w.resps[n+1].GetParams().GetViewOmitted() {
+		t.Errorf("an unknown view was not followed by one request for the whole params: %d requests, last %v", len(w.reqs)-n, w.reqs[len(w.reqs)-1])
 	}
 }
 
