@@ -43,8 +43,8 @@ type Metrics struct {
 	// (connbroker_audit_write_errors_total); give it to the Auditor.
 	AuditWriteErrors prometheus.Counter
 
-	credentials   *prometheus.CounterVec
-	tokenCache    *prometheus.CounterVec
+	credentials   pairCounters
+	tokenCache    pairCounters
 	refreshErrors *prometheus.CounterVec
 	validations   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
@@ -64,14 +64,14 @@ func New() *Metrics {
 		Registry: prometheus.NewRegistry(),
 		GRPC: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 			grpcprom.WithHistogramBuckets(LatencyBuckets))),
-		credentials: prometheus.NewCounterVec(prometheus.CounterOpts{
+		credentials: pairCounters{vec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "connbroker_credentials_issued_total",
 			Help: "Credentials handed out by GetConnectionParams, by endpoint and kind (iam-token, password).",
-		}, []string{"endpoint", "kind"}),
-		tokenCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"endpoint", "kind"})},
+		tokenCache: pairCounters{vec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "connbroker_token_cache_requests_total",
 			Help: "IAM token cache lookups by endpoint and result: hit (fresh token served), miss (signed a new one), stale (signing failed, a still valid cached token was served).",
-		}, []string{"endpoint", "result"}),
+		}, []string{"endpoint", "result"})},
 		refreshErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "connbroker_token_refresh_errors_total",
 			Help: "Failed IAM token signings (the AWS credential source failed), by endpoint.",
@@ -99,7 +99,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.GRPC, m.credentials, m.tokenCache, m.refreshErrors, m.validations, m.reloads, m.expiry, m.AuditWriteErrors,
+		m.GRPC, m.credentials.vec, m.tokenCache.vec, m.refreshErrors, m.validations, m.reloads, m.expiry, m.AuditWriteErrors,
 	)
 	for _, r := range []string{"applied", "rejected"} {
 		m.reloads.WithLabelValues(r)
@@ -134,12 +134,12 @@ func (m *Metrics) Handler() http.Handler {
 
 // CredentialIssued implements observe.Recorder.
 func (m *Metrics) CredentialIssued(endpoint, kind string) {
-	m.credentials.WithLabelValues(endpoint, kind).Inc()
+	m.credentials.inc(endpoint, kind)
 }
 
 // TokenCache implements observe.Recorder.
 func (m *Metrics) TokenCache(endpoint, result string) {
-	m.tokenCache.WithLabelValues(endpoint, result).Inc()
+	m.tokenCache.inc(endpoint, result)
 }
 
 // TokenRefreshError implements observe.Recorder.
@@ -200,4 +200,24 @@ func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
 	for ep, t := range c.at {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, t.Sub(now).Seconds(), ep)
 	}
+}
+
+// pairCounters is a CounterVec with two labels whose children are looked up
+// once per label pair and then kept: the two counters every
+// GetConnectionParams increments cost a map read instead of hashing the
+// labels under the vector's lock (BENCHMARKS.md). Children are never
+// deleted from these vectors, so a kept one is always the registered one.
+type pairCounters struct {
+	vec *prometheus.CounterVec
+	m   sync.Map // [2]string -> prometheus.Counter
+}
+
+func (p *pairCounters) inc(a, b string) {
+	k := [2]string{a, b}
+	if c, ok := p.m.Load(k); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c, _ := p.m.LoadOrStore(k, p.vec.WithLabelValues(a, b))
+	c.(prometheus.Counter).Inc()
 }
