@@ -3,7 +3,10 @@
 // client last received for the endpoint) and omitParamOptions; the broker
 // then leaves tls.caPem out when the digest matches and leaves out the hint
 // options that only repeat host, port, user and database (named in
-// hints.paramOptions). complete() puts both back, so every helper reads
+// hints.paramOptions). It also holds the last complete view per endpoint and
+// driver (every field but endpoint and credential) under its viewSha256 and
+// names it in knownViewSha256: the broker then sends only the credential
+// (viewOmitted). complete() puts everything back, so every helper reads
 // complete params.
 'use strict';
 
@@ -14,19 +17,53 @@ class CAStore {
   constructor() {
     this.pems = new Map(); // hex digest -> PEM
     this.endpoints = new Map(); // endpoint -> Buffer digest
+    this.views = new Map(); // `${endpoint}/${driver}` -> { sum: Buffer, view }
   }
 
-  /** The compact request fields for endpoint. */
-  request(endpoint) {
-    return { knownCaSha256: this.endpoints.get(endpoint) || Buffer.alloc(0), omitParamOptions: true };
+  /** The compact request fields for endpoint and driver. */
+  request(endpoint, driver) {
+    const held = this.views.get(`${endpoint}/${driver}`);
+    return {
+      knownCaSha256: this.endpoints.get(endpoint) || Buffer.alloc(0), omitParamOptions: true,
+      knownViewSha256: held ? held.sum : Buffer.alloc(0),
+    };
+  }
+
+  /** forgetView drops the view held for endpoint and driver: the next request asks for everything. */
+  forgetView(endpoint, driver) {
+    this.views.delete(`${endpoint}/${driver}`);
   }
 
   /**
-   * complete makes a compact response whole, in place; it returns an error
-   * message when the PEM sent does not match its digest or was left out for
-   * a digest this client does not hold, else null.
+   * complete makes a compact response whole, in place; it returns VIEW_UNKNOWN
+   * when the view was left out for a digest this client does not hold (ask
+   * again without one), an error message when the PEM sent does not match
+   * its digest or was left out for a digest this client does not hold, else
+   * null. Restored parts are copies: a caller may change what it gets.
    */
-  complete(endpoint, params) {
+  complete(endpoint, driver, params) {
+    const key = `${endpoint}/${driver}`;
+    const sum = params.viewSha256 && params.viewSha256.length ? Buffer.from(params.viewSha256) : null;
+    if (params.viewOmitted) {
+      const held = this.views.get(key);
+      if (!held || !sum || !held.sum.equals(sum)) return VIEW_UNKNOWN;
+      Object.assign(params, structuredClone(held.view));
+      params.viewOmitted = false;
+      return null;
+    }
+    const bad = this.completeCA(endpoint, params);
+    if (bad) return bad;
+    if (sum && sum.length === 32) {
+      const { host, port, user, database, tls, hints, resolution } = params;
+      this.views.set(key, { sum, view: structuredClone({ host, port, user, database, tls, hints, resolution }) });
+    } else {
+      this.views.delete(key);
+    }
+    return null;
+  }
+
+  /** completeCA puts back tls.caPem and the options named by hints.paramOptions. */
+  completeCA(endpoint, params) {
     const tls = params.tls || (params.tls = {});
     const sum = tls.caSha256 && tls.caSha256.length ? Buffer.from(tls.caSha256) : null;
     if (tls.caPem) {
@@ -60,4 +97,7 @@ function completeOptions(params) {
   h.paramOptions = null;
 }
 
-module.exports = { CAStore, completeOptions };
+/** VIEW_UNKNOWN is complete()'s answer to params left out for a view this client does not hold. */
+const VIEW_UNKNOWN = 'params sent for a view this client does not hold';
+
+module.exports = { CAStore, completeOptions, VIEW_UNKNOWN };

@@ -11,7 +11,7 @@
 'use strict';
 
 const path = require('path');
-const { CAStore } = require('./compact');
+const { CAStore, VIEW_UNKNOWN } = require('./compact');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const resilience = require('./resilience');
@@ -223,13 +223,18 @@ class Client {
     const timeout = kept ? kept.callTimeout(this.timeoutMs) : this.timeoutMs;
     // The inventory report with the first request per process, endpoint and driver (report.js).
     const rep = this.reportEnvironment ? inventoryReport.report(endpoint, driver) : { message: null };
-    const req = { endpoint, driver, ...this.cas.request(endpoint) };
+    const req = { endpoint, driver, ...this.cas.request(endpoint, driver) };
     if (rep.message) req.clientEnvironment = rep.message;
     return new Promise((resolve, reject) => {
       this.stub.getConnectionParams(req, { deadline: Date.now() + timeout }, (err, resp) => {
         if (!err) {
           if (rep.message) inventoryReport.accepted(endpoint, driver, rep.key);
-          const bad = this.cas.complete(endpoint, resp.params);
+          const bad = this.cas.complete(endpoint, driver, resp.params);
+          if (bad === VIEW_UNKNOWN && req.knownViewSha256.length) { // once: everything
+            this.cas.forgetView(endpoint, driver);
+            resolve(this.getConnectionParams(endpoint, driver));
+            return;
+          }
           if (bad) {
             reject(new BrokerError(`${op}: ${bad}`, grpc.status.INTERNAL, 'ERROR_REASON_UNSPECIFIED', {}));
             return;

@@ -71,14 +71,32 @@ test('repeat params are compact on the wire and complete for the caller', async 
       const c = new connbroker.Client();
       try {
         const first = await c.getConnectionParams(endpoint);
-        const wire = await new Promise((resolve, reject) => c.stub.getConnectionParams({ endpoint, driver: connbroker.DRIVER, ...c.cas.request(endpoint) },
+        const raw = (req) => new Promise((resolve, reject) => c.stub.getConnectionParams({ endpoint, driver: connbroker.DRIVER, ...req },
           { deadline: Date.now() + 10000 }, (err, resp) => (err ? reject(err) : resolve(resp.params))));
+        const compact = c.cas.request(endpoint, connbroker.DRIVER);
+        assert.strictEqual(compact.knownViewSha256.length, 32, 'the request does not name the view held');
+        const wire = await raw({ ...compact, knownViewSha256: Buffer.alloc(0) }); // the CA and options alone
         assert.strictEqual(wire.tls.caPem, '', 'the CA PEM was sent again');
         assert.ok(!wire.hints.options.some((o) => ['host', 'port', 'user', 'database'].includes(o.name)), 'options repeat params');
+        const bare = await raw(compact); // the view held too: the credential alone
+        assert.ok(bare.viewOmitted && !bare.hints && !bare.host && bare.credential.secret, 'the view was sent again');
+        const check = (got) => {
+          assert.strictEqual(got.tls.caPem, first.tls.caPem);
+          assert.strictEqual(got.host, first.host);
+          assert.strictEqual(got.credential.secret, first.credential.secret);
+          assert.deepStrictEqual(connbroker.optionsToObject(got.hints.options), connbroker.optionsToObject(first.hints.options));
+          assert.deepStrictEqual(got.resolution, first.resolution);
+        };
         const second = await c.getConnectionParams(endpoint);
-        assert.strictEqual(second.tls.caPem, first.tls.caPem);
-        assert.deepStrictEqual(connbroker.optionsToObject(second.hints.options), connbroker.optionsToObject(first.hints.options));
+        check(second);
+        second.hints.options.length = 0; // a caller's change does not reach the view held
+        check(await c.getConnectionParams(endpoint));
         assert.strictEqual(connbroker.optionsToObject(first.hints.options).host, first.host);
+        // The view dropped after the request named it: asked again, whole.
+        const request = c.cas.request.bind(c.cas);
+        c.cas.request = (e, d) => { const r = request(e, d); c.cas.forgetView(e, d); return r; };
+        check(await c.getConnectionParams(endpoint));
+        c.cas.request = request;
         const conn = await connbroker.connect(endpoint, { client: c });
         try {
           const [rows] = await conn.query({ sql: 'SELECT CURRENT_USER()', rowsAsArray: true });
