@@ -68,15 +68,78 @@ func Run(ctx context.Context, o Options, call func(context.Context) error) (Resu
 	if o.Warmup > 0 {
 		runWorkers(ctx, time.Now().Add(o.Warmup), o.Concurrency, 0, call, false)
 	}
-	start := time.Now()
-	lat, nerr, first := runWorkers(ctx, start.Add(o.Duration), o.Concurrency, o.MaxCalls, call, true)
-	res := Result{Elapsed: time.Since(start), Errors: nerr, FirstError: first, Calls: int64(len(lat))}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		res.P50, res.P90, res.P99 = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99)
-		res.Max = lat[len(lat)-1]
+	var acc accumulator
+	acc.measure(ctx, o.Duration, o.Concurrency, o.MaxCalls, call)
+	return acc.result(), nil
+}
+
+// Alternate measures several calls side by side: after a warm-up of each
+// (o.Warmup), it runs calls[0], calls[1], ... in turn, rounds times, each
+// turn for o.Duration/rounds, and returns one Result per call over all its
+// turns (o.MaxCalls bounds each call's total). On a machine shared with
+// other work, a burst of that work then falls on every call alike rather
+// than on whichever ran during it. around, when not nil, is called before
+// each turn with the call's index and returns what to call after it (the
+// bench reads CPU time there).
+func Alternate(ctx context.Context, o Options, rounds int, around func(i int) (after func()), calls ...func(context.Context) error) ([]Result, error) {
+	if o.Concurrency < 1 {
+		return nil, errors.New("concurrency must be at least 1")
 	}
-	return res, nil
+	if rounds < 1 || o.Duration < time.Duration(rounds) {
+		return nil, errors.New("rounds must be at least 1 and duration at least rounds nanoseconds")
+	}
+	for _, call := range calls {
+		if o.Warmup > 0 {
+			runWorkers(ctx, time.Now().Add(o.Warmup), o.Concurrency, 0, call, false)
+		}
+	}
+	accs := make([]accumulator, len(calls))
+	for range rounds {
+		for i, call := range calls {
+			var after func()
+			if around != nil {
+				after = around(i)
+			}
+			accs[i].measure(ctx, o.Duration/time.Duration(rounds), o.Concurrency, o.MaxCalls/int64(rounds), call)
+			if after != nil {
+				after()
+			}
+		}
+	}
+	out := make([]Result, len(calls))
+	for i := range accs {
+		out[i] = accs[i].result()
+	}
+	return out, ctx.Err()
+}
+
+// accumulator sums measured turns of one call.
+type accumulator struct {
+	lat     []time.Duration
+	elapsed time.Duration
+	errs    int64
+	first   error
+}
+
+func (a *accumulator) measure(ctx context.Context, d time.Duration, n int, maxCalls int64, call func(context.Context) error) {
+	start := time.Now()
+	lat, nerr, first := runWorkers(ctx, start.Add(d), n, maxCalls, call, true)
+	a.elapsed += time.Since(start)
+	a.lat = append(a.lat, lat...)
+	a.errs += nerr
+	if a.first == nil {
+		a.first = first
+	}
+}
+
+func (a *accumulator) result() Result {
+	res := Result{Elapsed: a.elapsed, Errors: a.errs, FirstError: a.first, Calls: int64(len(a.lat))}
+	if len(a.lat) > 0 {
+		slices.Sort(a.lat)
+		res.P50, res.P90, res.P99 = Percentile(a.lat, 50), Percentile(a.lat, 90), Percentile(a.lat, 99)
+		res.Max = a.lat[len(a.lat)-1]
+	}
+	return res
 }
 
 // runWorkers starts no call after end; calls in flight at end finish and

@@ -67,3 +67,34 @@ func TestRunBoundsAndCounts(t *testing.T) {
 		t.Error("concurrency 0 accepted")
 	}
 }
+
+// TestAlternate checks that every call gets its share of turns in order,
+// that the results count each call's calls over all its turns, and that
+// around brackets every turn.
+func TestAlternate(t *testing.T) {
+	var order []int
+	var a, b atomic.Int64
+	slow := func(n *atomic.Int64, d time.Duration) func(context.Context) error {
+		return func(context.Context) error { n.Add(1); time.Sleep(d); return nil }
+	}
+	res, err := Alternate(context.Background(), Options{Concurrency: 2, Duration: 300 * time.Millisecond}, 3,
+		func(i int) func() { order = append(order, i); return func() { order = append(order, -1) } },
+		slow(&a, time.Millisecond), slow(&b, 4*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1}, order); diff != "" {
+		t.Errorf("turns (-want +got):\n%s", diff)
+	}
+	if res[0].Calls != a.Load() || res[1].Calls != b.Load() || res[0].Calls < 2*res[1].Calls {
+		t.Errorf("calls: %d (of %d) and %d (of %d); the 1 ms call should make about 4x the 4 ms one's", res[0].Calls, a.Load(), res[1].Calls, b.Load())
+	}
+	for i, r := range res {
+		if r.Elapsed < 270*time.Millisecond || r.Elapsed > 600*time.Millisecond || r.P50 <= 0 {
+			t.Errorf("call %d: %+v, want about 300 ms over its turns", i, r)
+		}
+	}
+	if _, err := Alternate(context.Background(), Options{Concurrency: 1, Duration: time.Second}, 0, nil); err == nil {
+		t.Error("0 rounds accepted")
+	}
+}

@@ -62,17 +62,18 @@ type options struct {
 	// profileDir, when set, receives a CPU profile of this process (the
 	// load client) per measured load run.
 	profileDir string
+	rounds     int
 }
 
 // sections are the parts of a run -only can pick; memory needs load.
 var sections = []string{"load", "inprocess", "validate", "config", "watch", "validate-fleet", "recovery", "python-startup", "python-helper", "memory"}
 
-// profile is the client profile's path for one load run ("" without -profile-dir).
-func (o options) profile(call string, conc int) string {
+// profile is the client profile's path for one concurrency's load ("" without -profile-dir).
+func (o options) profile(conc int) string {
 	if o.profileDir == "" {
 		return ""
 	}
-	return filepath.Join(o.profileDir, fmt.Sprintf("client-%s-%d.pprof", call, conc))
+	return filepath.Join(o.profileDir, fmt.Sprintf("client-%d.pprof", conc))
 }
 
 // want reports whether section s runs.
@@ -113,7 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.validateFleetN, "validate-fleet", 1000, "endpoints validated on one MariaDB (0 skips)")
 	fs.IntVar(&o.validateConc, "validate-concurrent", 4, "validation.max_concurrent of the validate-fleet daemon")
 	fs.IntVar(&o.recoveryN, "recovery-n", 3, "broker restarts to time, and a replica failover (0 skips both)")
-	fs.StringVar(&o.profileDir, "profile-dir", "", "write the load client's CPU profile of each measured load run here (client-<call>-<concurrency>.pprof)")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "write the load client's CPU profile of each concurrency's load here (client-<concurrency>.pprof)")
+	fs.IntVar(&o.rounds, "rounds", 6, "turns per call in each load measurement: health and params alternate, duration/rounds each")
 	fs.StringSliceVar(&o.only, "only", nil, "run only these sections, comma-separated: "+strings.Join(sections, ", ")+" (profiling one part; BENCHMARKS.md is a full run)")
 	if err := cli.Execute(cmd, cli.GoFlags(fs, args), stderr, stderr); err != nil || !ran {
 		return err // nil after --help
@@ -201,14 +203,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		lo := loadgen.Options{Concurrency: c, Duration: o.duration, Warmup: o.warmup, MaxCalls: 2_000_000}
 		log("gRPC load, concurrency %d", c)
-		h, hcpu, err := loadWithCPU(ctx, lo, health, d.cmd.Process.Pid, o.profile("health", c))
+		rs, cpu, err := alternateWithCPU(ctx, lo, o.rounds, d.cmd.Process.Pid, o.profile(c), health, params)
 		if err != nil {
 			return err
 		}
-		p, pcpu, err := loadWithCPU(ctx, lo, params, d.cmd.Process.Pid, o.profile("params", c))
-		if err != nil {
-			return err
-		}
+		h, hcpu, p, pcpu := rs[0], cpu[0], rs[1], cpu[1]
 		if h.Errors+p.Errors > 0 {
 			return fmt.Errorf("load at concurrency %d: health errors %d (%v), params errors %d (%v)", c, h.Errors, h.FirstError, p.Errors, p.FirstError)
 		}
@@ -398,40 +397,37 @@ func (c cpuUse) per(calls int64) string {
 	return fmt.Sprintf("daemon %.1f us, client %.1f us", float64(c.daemon/n)/1e3, float64(c.client/n)/1e3)
 }
 
-// loadWithCPU runs the warm-up, then the measured run alone, reading the
-// CPU time of both processes around the measured part.
-func loadWithCPU(ctx context.Context, lo loadgen.Options, call func(context.Context) error, pid int, profile string) (loadgen.Result, cpuUse, error) {
-	if lo.Warmup > 0 {
-		if _, err := loadgen.Run(ctx, loadgen.Options{Concurrency: lo.Concurrency, Duration: lo.Warmup, MaxCalls: lo.MaxCalls}, call); err != nil {
-			return loadgen.Result{}, cpuUse{}, err
-		}
-		lo.Warmup = 0
-	}
-	d0, err := procCPU(pid)
-	if err != nil {
-		return loadgen.Result{}, cpuUse{}, err
-	}
+// alternateWithCPU measures calls side by side (loadgen.Alternate: turns
+// in alternation, rounds of them), reading the CPU time of the daemon and of
+// this process around each turn; with profile set it writes this process's
+// CPU profile of the whole measurement there.
+func alternateWithCPU(ctx context.Context, lo loadgen.Options, rounds, pid int, profile string, calls ...func(context.Context) error) ([]loadgen.Result, []cpuUse, error) {
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
-			return loadgen.Result{}, cpuUse{}, err
+			return nil, nil, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return loadgen.Result{}, cpuUse{}, err
+			return nil, nil, err
 		}
 		defer pprof.StopCPUProfile()
 	}
-	c0 := selfCPU()
-	r, err := loadgen.Run(ctx, lo, call)
-	if err != nil {
-		return r, cpuUse{}, err
+	cpu := make([]cpuUse, len(calls))
+	var readErr error
+	around := func(i int) func() {
+		d0, err := procCPU(pid)
+		readErr = errors.Join(readErr, err)
+		c0 := selfCPU()
+		return func() {
+			d1, err := procCPU(pid)
+			readErr = errors.Join(readErr, err)
+			cpu[i].daemon += d1 - d0
+			cpu[i].client += selfCPU() - c0
+		}
 	}
-	d1, err := procCPU(pid)
-	if err != nil {
-		return r, cpuUse{}, err
-	}
-	return r, cpuUse{daemon: d1 - d0, client: selfCPU() - c0}, nil
+	rs, err := loadgen.Alternate(ctx, lo, rounds, around, calls...)
+	return rs, cpu, errors.Join(err, readErr)
 }
 
 // procCPU is a process's user + system CPU time (/proc/PID/stat, clock
