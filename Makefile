@@ -175,8 +175,8 @@ bench: deps build ## Benchmarks against the targets, one run, printed as a table
 	go run ./internal/cmd/bench -bin $(BIN) -python $(PY)
 
 .PHONY: bench-go
-bench-go: ## Go micro-benchmarks (gRPC health vs params, standard vs vtprotobuf codec, BuildAuthToken vs cache hit)
-	go test -run '^$$' -bench . -benchmem -count 3 ./server/ ./broker/credential/
+bench-go: ## Go micro-benchmarks (gRPC health vs params, standard vs vtprotobuf codec, BuildAuthToken vs cache hit, 10,000-endpoint config parse and daemon start)
+	go test -run '^$$' -bench . -benchmem -count 3 ./server/ ./broker/credential/ ./broker/config/ ./broker/rdshost/ ./cmd/connbrokerd/
 
 .PHONY: image
 image: ## Build the container image (buildah, deploy/Dockerfile) and smoke-run it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -196,5 +197,49 @@ func TestReloadEvents(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, first.take(), errComparer); diff != "" {
 		t.Errorf("reloads (-want +got):\n%s", diff)
+	}
+}
+
+// TestChangedEndpointsByValue: a reload names exactly the endpoints whose
+// value changed, by the same test as their fingerprints (every field, the
+// CA bundle's bytes included), not by pointer.
+func TestChangedEndpointsByValue(t *testing.T) {
+	const text = "endpoints:\n  a: {host: a.internal, user: u, auth: password, password: {env: PW}}\n  b: {host: b.internal, user: u, auth: password, password: {env: PW}}\n"
+	parse := func() *config.Config {
+		c, err := config.Parse("changed", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	yes := true
+	for _, tc := range []struct {
+		name   string
+		change func(*config.Endpoint)
+	}{
+		{"unchanged", func(*config.Endpoint) {}},
+		{"port", func(e *config.Endpoint) { e.Port = 3307 }},
+		{"password source", func(e *config.Endpoint) { e.Password = &config.PasswordSource{File: "/pw"} }},
+		{"CA bytes", func(e *config.Endpoint) { e.TLS.CAPEM = []byte("-----BEGIN CERTIFICATE-----") }},
+		{"aws_api set", func(e *config.Endpoint) { e.AWSAPI = &yes }},
+		{"diagnostic", func(e *config.Endpoint) { e.Diagnostic = &config.DiagnosticAccount{User: "d"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old, nc := parse(), parse()
+			tc.change(nc.Endpoints["b"])
+			got := changedEndpoints(old, nc)
+			var want []string
+			for _, n := range []string{"a", "b"} {
+				if fingerprint(old.Endpoints[n]) != fingerprint(nc.Endpoints[n]) {
+					want = append(want, n)
+				}
+			}
+			if tc.name == "unchanged" && len(want) != 0 || tc.name != "unchanged" && !slices.Equal(want, []string{"b"}) {
+				t.Fatalf("fingerprints changed for %v (fix the case)", want)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("changed %v, fingerprints say %v", got, want)
+			}
+		})
 	}
 }

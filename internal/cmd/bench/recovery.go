@@ -106,7 +106,7 @@ func restartRecovery(ctx context.Context, o options, dir string, db *mariadbtest
 		wg.Add(1)
 		go func(d *daemon) { // the daemon's own readiness, on a fresh connection
 			defer wg.Done()
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := readinessClient(addr)
 			if err != nil {
 				return
 			}
