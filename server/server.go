@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,17 @@ func (s *Server) fail(ctx context.Context, method string, err error) error {
 	return toStatus(err)
 }
 
+// streamWorkers is how many goroutines serve incoming streams, kept
+// between calls. gRPC otherwise starts one goroutine per call, whose stack
+// begins at the process's average (small: most goroutines idle) and is
+// copied as it grows through the interceptors, the codec and the domain:
+// 9-20% of the daemon's CPU under load, and more for GetConnectionParams
+// than for a health check (BENCHMARKS.md). A worker keeps its grown stack.
+// A stream that arrives when every worker is busy, and a long one such as
+// WatchConnectionParams that holds its worker, gets its own goroutine as
+// before, so workers never queue a call.
+func streamWorkers() uint32 { return uint32(16 * runtime.GOMAXPROCS(0)) }
+
 // NewGRPCServer returns a grpc.Server with the broker and health services
 // (no reflection: the caller registers it when it wants it) and the logging and recovery interceptors. The health
 // server is returned so the caller can flip it to NOT_SERVING on shutdown.
@@ -122,6 +134,7 @@ func NewGRPCServerWith(svc *broker.Service, log *slog.Logger, x Extras, opts ...
 		grpc.ForceServerCodecV2(newCachedCodec(&srv.wire)),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), originUnary(), identifyUnary(svc), logUnary(log), rateLimitUnary(limits, svc)),
 		grpc.ChainStreamInterceptor(recoverStream(log), endStreamsOn(x.Shutdown), originStream(), identifyStream(svc), rateLimitStream(limits, svc)),
+		grpc.NumStreamWorkers(streamWorkers()),
 	}, connectionOptions(svc.Config().Limits)...), opts...)
 	gs := grpc.NewServer(opts...)
 	if log != nil {

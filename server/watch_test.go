@@ -254,3 +254,29 @@ func TestReloadRevokingAccessEndsWatch(t *testing.T) {
 		t.Errorf("revocation took %v to end the watch", d)
 	}
 }
+
+// TestUnaryCallsWhileWatchesHoldEveryWorker checks that long-lived watch
+// streams holding every stream worker (streamWorkers) do not hold up unary
+// calls: a stream that finds no idle worker gets its own goroutine.
+func TestUnaryCallsWhileWatchesHoldEveryWorker(t *testing.T) {
+	conn, _ := startSocket(t)
+	cl := v1.NewBrokerServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n := int(streamWorkers()) + 8
+	for range n {
+		s, err := cl.WatchConnectionParams(ctx, &v1.WatchConnectionParamsRequest{Endpoint: "reports"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recvWithin(t, s, 5*time.Second) // the stream's handler is running
+	}
+	for range 20 {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := cl.GetConnectionParams(cctx, &v1.GetConnectionParamsRequest{Endpoint: "reports", Driver: "pymysql"})
+		ccancel()
+		if err != nil {
+			t.Fatalf("with %d watches open (%d workers): %v", n, streamWorkers(), err)
+		}
+	}
+}
