@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -261,7 +262,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		log("validate %d endpoints on one MariaDB", o.validateFleetN)
-		vf, err := validateFleet(ctx, o, dir, db, o.validateFleetN, o.validateConc, bareConnect, func() error { return bareConnectQuery(ctx, db) })
+		sessions := tls.NewLRUClientSessionCache(4)
+		vf, err := validateFleet(ctx, o, dir, db, o.validateFleetN, o.validateConc, bareConnect, func() error { return bareConnectQuery(ctx, db) },
+			func() error { return bareConnectQueryWith(ctx, db, sessions) })
 		if err != nil {
 			return err
 		}
@@ -737,7 +740,15 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 // bareConnectQuery is the baseline login: go-sql-driver connects over
 // TLS (verify-identity with the peer's CA) and runs the validation's query.
 func bareConnectQuery(ctx context.Context, db *mariadbtest.Server) error {
-	c, err := mysql.NewConnector(db.Config(mariadbtest.NativeUser, mariadbtest.NativePassword, true))
+	return bareConnectQueryWith(ctx, db, nil)
+}
+
+// bareConnectQueryWith is bareConnectQuery with sessions as the TLS
+// session cache (nil: a full handshake every time).
+func bareConnectQueryWith(ctx context.Context, db *mariadbtest.Server, sessions tls.ClientSessionCache) error {
+	cfg := db.Config(mariadbtest.NativeUser, mariadbtest.NativePassword, true)
+	cfg.TLS.ClientSessionCache = sessions
+	c, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return err
 	}
