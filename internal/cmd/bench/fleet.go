@@ -171,6 +171,7 @@ func validateFleet(ctx context.Context, o options, dir string, db *mariadbtest.S
 	defer d.stop()
 	defer conn.Close()
 	cl := v1.NewBrokerServiceClient(conn)
+	wait := d.cpuProfile("daemon-validate-fleet", 3)
 	t0 := time.Now()
 	for lo := 0; lo < n; lo += 250 {
 		var names []string
@@ -190,6 +191,9 @@ func validateFleet(ctx context.Context, o options, dir string, db *mariadbtest.S
 		}
 	}
 	took := time.Since(t0)
+	if err := wait(); err != nil {
+		return nil, err
+	}
 	ideal := time.Duration(int64(bare) * int64(n) / int64(conc))
 	r := float64(took) / float64(ideal)
 	par, err := bareParallel(n, conc, bareFn)
