@@ -23,9 +23,9 @@ import (
 // it; each caller still stops waiting at its own deadline. The login
 // resumes TLS sessions from the starting request's sessions only (the key
 // names the endpoint's TLS settings, so a joining caller gets a login
-// verified under the same ones). The shared
-// login is cancelled as soon as every caller waiting for it has gone, so
-// abandoned validations do not pile up.
+// verified under the same ones). The shared login is cancelled as soon as
+// every caller waiting for it has gone, so abandoned validations do not
+// pile up.
 func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool, sessions *dbtls.Sessions) outcome {
 	key := flightKey(ep, compare)
 	r, ok, first := s.inflight.do(ctx, key, func(sctx context.Context) outcome {
