@@ -19,6 +19,7 @@ import (
 	"github.com/connbroker/connbroker/broker/awsapi"
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/diagnose"
 	"github.com/connbroker/connbroker/broker/driver"
 	"github.com/connbroker/connbroker/broker/hints"
@@ -333,6 +334,10 @@ func (s *Service) validate(ctx context.Context, req ValidateRequest) ([]validate
 		timeout = cfg.Validation.Timeout
 	}
 	out := make([]validate.Result, len(eps))
+	// The request's logins to one server with the same TLS settings
+	// resume the session of the first (dbtls.Sessions): scoped to this
+	// request, never shared with another.
+	sessions := dbtls.NewSessions()
 	var wg sync.WaitGroup
 	for i, ep := range eps {
 		wg.Add(1)
@@ -342,9 +347,9 @@ func (s *Service) validate(ctx context.Context, req ValidateRequest) ([]validate
 			var o outcome
 			if req.Environment != nil {
 				// One caller's own process: never shared with other requests.
-				o = s.validateOne(ctx, ep, timeout, req.CompareDrivers, req.Environment, receivedAt)
+				o = s.validateOne(ctx, ep, timeout, req.CompareDrivers, req.Environment, receivedAt, sessions)
 			} else {
-				o = s.validateShared(ctx, ep, timeout, req.CompareDrivers)
+				o = s.validateShared(ctx, ep, timeout, req.CompareDrivers, sessions)
 			}
 			out[i] = o.res
 			s.emit(ctx, observe.Validation{
@@ -357,8 +362,10 @@ func (s *Service) validate(ctx context.Context, req ValidateRequest) ([]validate
 	return out, nil
 }
 
-// validateOne runs one login to ep and returns its result and finding.
-func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool, env *diagnose.ClientEnvironment, receivedAt time.Time) outcome {
+// validateOne runs one login to ep and returns its result and finding. The
+// login resumes TLS sessions from sessions, the request's store (nil: a
+// full handshake).
+func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool, env *diagnose.ClientEnvironment, receivedAt time.Time, sessions *dbtls.Sessions) outcome {
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -387,6 +394,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 		return outcome{res: validate.Result{Endpoint: ep.Name, Stages: []validate.Stage{credStage}, Reason: credStage.Error}, finding: credStage.Name}
 	}
 	target := targetFor(ep, cred)
+	target.Sessions = sessions
 	res := s.validator.Validate(cctx, target)
 	res.Stages = append([]validate.Stage{credStage}, res.Stages...)
 	res.Method, res.Plugin = ep.Auth, ep.Plugin
@@ -400,7 +408,7 @@ func (s *Service) validateOne(ctx context.Context, ep *config.Endpoint, timeout 
 	if res.MySQLError != nil && res.MySQLError.Code == 1045 {
 		res = s.afterAccessDenied(cctx, ep, target, res) // rotation.go
 	}
-	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "duration", time.Since(start))
+	s.log.InfoContext(ctx, "validated endpoint", "endpoint", ep.Name, "ok", res.OK, "tls_resumed", res.TLSResumed, "duration", time.Since(start))
 	return outcome{res: res, finding: failedStage(res)}
 }
 

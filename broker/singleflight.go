@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/connbroker/connbroker/broker/config"
+	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/validate"
 )
 
@@ -19,13 +20,16 @@ import (
 //
 // The key leaves out the timeout: callers asking with different timeouts
 // share the login, which runs with the timeout of the caller that started
-// it; each caller still stops waiting at its own deadline. The shared
-// login is cancelled as soon as every caller waiting for it has gone, so
-// abandoned validations do not pile up.
-func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool) outcome {
+// it; each caller still stops waiting at its own deadline. The login
+// resumes TLS sessions from the starting request's sessions only (the key
+// names the endpoint's TLS settings, so a joining caller gets a login
+// verified under the same ones). The shared login is cancelled as soon as
+// every caller waiting for it has gone, so abandoned validations do not
+// pile up.
+func (s *Service) validateShared(ctx context.Context, ep *config.Endpoint, timeout time.Duration, compare bool, sessions *dbtls.Sessions) outcome {
 	key := flightKey(ep, compare)
 	r, ok, first := s.inflight.do(ctx, key, func(sctx context.Context) outcome {
-		return s.validateOne(sctx, ep, timeout, compare, nil, time.Time{})
+		return s.validateOne(sctx, ep, timeout, compare, nil, time.Time{}, sessions)
 	})
 	if !ok {
 		return outcome{res: validate.Result{Endpoint: ep.Name, Reason: "validation was abandoned: " + ctx.Err().Error()}, finding: "abandoned", shared: true}

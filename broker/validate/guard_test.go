@@ -8,6 +8,7 @@ import (
 
 	"github.com/connbroker/connbroker/broker/config"
 	"github.com/connbroker/connbroker/broker/credential"
+	"github.com/connbroker/connbroker/broker/dbtls"
 	"github.com/connbroker/connbroker/broker/validate"
 	mysql8test "github.com/connbroker/connbroker/internal/testpeer/mysql8"
 )
@@ -64,6 +65,21 @@ func TestGuardKeepsHonestLogins(t *testing.T) {
 			}
 			if tc.ok && tc.mode != config.TLSDisabled && res.TLSVersion == "" {
 				t.Errorf("no TLS version reported: %+v", res)
+			}
+			// The same login twice with one request's sessions: the second
+			// resumes the first's TLS session, and the guard (or the
+			// verify-identity login) decides as on a full handshake: the
+			// withheld secret stays withheld.
+			sessions := dbtls.NewSessions()
+			for i := range 2 {
+				r := v.Validate(ctx, validate.Target{Endpoint: "db", Addr: srv.Addr, User: tc.user, Secret: credential.NewSecret(tc.pw),
+					TLSMode: tc.mode, CAPEM: caPEM, ServerName: "localhost", Plugin: tc.plugin, Timeout: 5 * time.Second, Sessions: sessions})
+				if r.OK != tc.ok || (!tc.ok && !strings.Contains(r.Reason, "did not send the secret")) {
+					t.Fatalf("with sessions, login %d: ok = %t, reason %q; want ok %t as without", i, r.OK, r.Reason, tc.ok)
+				}
+				if want := i == 1 && tc.mode != config.TLSDisabled; r.TLSResumed != want {
+					t.Errorf("with sessions, login %d: resumed %t, want %t", i, r.TLSResumed, want)
+				}
 			}
 		})
 	}

@@ -56,6 +56,11 @@ type Target struct {
 	Plugin string
 	// Timeout bounds the whole attempt.
 	Timeout time.Duration
+	// Sessions, when set, is the request's TLS session store: the login
+	// resumes a session of an earlier login of the same request with the
+	// same address and TLS settings, and leaves its own for the later ones
+	// (dbtls.Sessions). Nil: a full handshake.
+	Sessions *dbtls.Sessions
 }
 
 // Stage is one step of the attempt.
@@ -83,6 +88,11 @@ type Result struct {
 	CurrentUser   string
 	TLSVersion    string
 	TLSCipher     string
+	// TLSResumed is true when the login resumed a TLS session of an
+	// earlier login of the same request (Target.Sessions) instead of a
+	// full handshake; its certificate checks ran on the earlier login and
+	// VerifyConnection's ran again on this one.
+	TLSResumed bool
 	// MySQLError is the server's ERR packet, if the login got one.
 	MySQLError *handshake.ServerError
 	// Reason is the verdict on a failure: broker.Service sets it to the
@@ -177,6 +187,9 @@ func GoConfig(t Target) (*mysql.Config, error) {
 	tc, err := dbtls.Config(t.TLSMode, t.CAPEM, t.ServerName)
 	if err != nil {
 		return nil, fmt.Errorf("tls config: %w", err)
+	}
+	if tc != nil {
+		tc.ClientSessionCache = t.Sessions.For(t.Addr, t.TLSMode, t.CAPEM, t.ServerName)
 	}
 	cfg.TLS = tc
 	cfg.AllowFallbackToPlaintext = t.TLSMode == config.TLSPreferred
@@ -291,6 +304,7 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 			st.OK = true
 			res.TLSVersion = dbtls.VersionName(ts.Version)
 			res.TLSCipher = tls.CipherSuiteName(ts.CipherSuite)
+			res.TLSResumed = ts.DidResume
 		case tErr != nil:
 			return res.fail(st, fmt.Errorf("verify the server's certificate: %w", tErr))
 		case upTLSErr != nil:

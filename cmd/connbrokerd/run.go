@@ -109,8 +109,8 @@ const devWarning = "DEVELOPMENT MODE (--dev): callers are NOT identified; every 
 
 // flags are connbrokerd's command line.
 type flags struct {
-	config, listen   string
-	check, dev, refl bool
+	config, listen, pprof string
+	check, dev, refl      bool
 }
 
 // run parses args (Go-style single-dash flags are accepted too) and
@@ -118,7 +118,7 @@ type flags struct {
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	var f flags
 	cmd := &cobra.Command{
-		Use:   "connbrokerd --config FILE [--check-config] [--listen HOST:PORT] [--dev] [--reflection]",
+		Use:   "connbrokerd --config FILE [--check-config] [--listen HOST:PORT] [--dev] [--reflection] [--pprof 127.0.0.1:PORT]",
 		Short: "The connbroker daemon: issues database connection params for named endpoints and validates them",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -132,6 +132,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	fs.StringVar(&f.listen, "listen", "", "override the config's listen address")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: serve callers that are not identified (no tls.client_ca, no unix.path), on loopback only, with a warning at start")
 	fs.BoolVar(&f.refl, "reflection", false, "serve gRPC server reflection (off by default: it lists every method to any caller)")
+	fs.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback IP address, e.g. 127.0.0.1:6060 (off by default; refused off loopback: profiles are served to any local process)")
 	return cli.Execute(cmd, cli.GoFlags(fs, args), stdout, stderr)
 }
 
@@ -166,6 +167,9 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 	}
 	if callersErr != nil {
 		return cli.UsageError(callersErr)
+	}
+	if err := checkPprofAddr(f.pprof); err != nil {
+		return cli.UsageError(err)
 	}
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range cfg.FileWarnings() {
@@ -268,6 +272,11 @@ func serve(ctx context.Context, f flags, lookupEnv func(string) (string, bool), 
 		return err
 	}
 	defer stopMetrics()
+	_, stopPprof, err := servePprof(f.pprof, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +65,8 @@ type options struct {
 	// load client) per measured load run.
 	profileDir string
 	rounds     int
+	// pprofDir, when set, receives CPU profiles of the daemon (-pprof-dir).
+	pprofDir string
 }
 
 // sections are the parts of a run -only can pick; memory needs load.
@@ -116,6 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.recoveryN, "recovery-n", 3, "broker restarts to time, and a replica failover (0 skips both)")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "write the load client's CPU profile of each concurrency's load here (client-<concurrency>.pprof)")
 	fs.IntVar(&o.rounds, "rounds", 6, "turns per call in each load measurement: health and params alternate, duration/rounds each")
+	fs.StringVar(&o.pprofDir, "pprof-dir", "", "run the daemons with --pprof and write a CPU profile of the daemon during the validate and validate-fleet sections to this directory")
 	fs.StringSliceVar(&o.only, "only", nil, "run only these sections, comma-separated: "+strings.Join(sections, ", ")+" (profiling one part; BENCHMARKS.md is a full run)")
 	if err := cli.Execute(cmd, cli.GoFlags(fs, args), stderr, stderr); err != nil || !ran {
 		return err // nil after --help
@@ -250,7 +255,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bareConnect := time.Duration(0)
 	if o.want("validate") {
 		log("ValidateConnection vs bare go-sql-driver connect + query (%d each)", o.validateN)
+		wait := d.cpuProfile("daemon-validate", 2) // -validate-n 400 fills it
 		vr, bc, err := validateVsBare(ctx, cl, db, o.validateN, d.cfgPath)
+		if err == nil {
+			err = wait()
+		}
 		if err != nil {
 			return err
 		}
@@ -281,7 +290,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		log("validate %d endpoints on one MariaDB", o.validateFleetN)
-		vf, err := validateFleet(ctx, o, dir, db, o.validateFleetN, o.validateConc, bareConnect, func() error { return bareConnectQuery(ctx, db) })
+		sessions := tls.NewLRUClientSessionCache(4)
+		vf, err := validateFleet(ctx, o, dir, db, o.validateFleetN, o.validateConc, bareConnect, func() error { return bareConnectQuery(ctx, db) },
+			func() error { return bareConnectQueryWith(ctx, db, sessions) })
 		if err != nil {
 			return err
 		}
@@ -480,6 +491,40 @@ type daemon struct {
 	cfgPath string
 	logPath string
 	done    chan error
+	// pprof is the daemon's --pprof address (-pprof-dir), or empty.
+	pprof   string
+	profDir string
+}
+
+// cpuProfile starts fetching a CPU profile of seconds from the daemon's
+// --pprof listener into profDir/name.pprof and returns a function that
+// waits for it; a no-op without -pprof-dir.
+func (d *daemon) cpuProfile(name string, seconds int) (wait func() error) {
+	if d.pprof == "" {
+		return func() error { return nil }
+	}
+	errc := make(chan error, 1)
+	go func() {
+		cl := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
+		resp, err := cl.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", d.pprof, seconds))
+		if err != nil {
+			errc <- fmt.Errorf("profile %s: %w", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(d.profDir, name+".pprof"), b, 0o600)
+		}
+		if err != nil {
+			err = fmt.Errorf("profile %s: %w", name, err)
+		}
+		errc <- err
+	}()
+	return func() error { return <-errc }
 }
 
 func freePort() (string, error) {
@@ -539,7 +584,16 @@ func startWithConfig(o options, dir, name, addr, cfg string) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(o.bin, "connbrokerd"), "--dev", "--config", cfgPath) // a loopback bench without caller identities
+	args := []string{"--dev", "--config", cfgPath} // a loopback bench without caller identities
+	var pprofAddr string
+	if o.pprofDir != "" {
+		if pprofAddr, err = freePort(); err != nil {
+			logf.Close()
+			return nil, err
+		}
+		args = append(args, "--pprof", pprofAddr)
+	}
+	cmd := exec.Command(filepath.Join(o.bin, "connbrokerd"), args...)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+awsKeyID, "AWS_SECRET_ACCESS_KEY="+awsSecret, "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -547,7 +601,7 @@ func startWithConfig(o options, dir, name, addr, cfg string) (*daemon, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start connbrokerd: %w", err)
 	}
-	d := &daemon{cmd: cmd, addr: addr, cfgPath: cfgPath, logPath: logPath, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, addr: addr, cfgPath: cfgPath, logPath: logPath, done: make(chan error, 1), pprof: pprofAddr, profDir: o.pprofDir}
 	go func() { d.done <- cmd.Wait(); logf.Close() }()
 	return d, nil
 }
@@ -844,7 +898,15 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 // bareConnectQuery is the baseline login: go-sql-driver connects over
 // TLS (verify-identity with the peer's CA) and runs the validation's query.
 func bareConnectQuery(ctx context.Context, db *mariadbtest.Server) error {
-	c, err := mysql.NewConnector(db.Config(mariadbtest.NativeUser, mariadbtest.NativePassword, true))
+	return bareConnectQueryWith(ctx, db, nil)
+}
+
+// bareConnectQueryWith is bareConnectQuery with sessions as the TLS
+// session cache (nil: a full handshake every time).
+func bareConnectQueryWith(ctx context.Context, db *mariadbtest.Server, sessions tls.ClientSessionCache) error {
+	cfg := db.Config(mariadbtest.NativeUser, mariadbtest.NativePassword, true)
+	cfg.TLS.ClientSessionCache = sessions
+	c, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return err
 	}
