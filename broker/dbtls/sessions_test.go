@@ -145,3 +145,54 @@ func TestResumptionChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupsLearned checks that a request's later logins offer only the key
+// exchange group its earlier one negotiated, still log in with it, and that
+// a server that picks ML-KEM keeps being offered it.
+func TestGroupsLearned(t *testing.T) {
+	caPEM, cert := pki(t)
+	for _, tt := range []struct {
+		name   string
+		server []tls.CurveID // the server's groups, as a MySQL server on OpenSSL 3.0 (no ML-KEM) or one that has it
+		want   tls.CurveID
+	}{
+		{"classical server", []tls.CurveID{tls.X25519, tls.CurveP256}, tls.X25519},
+		{"post-quantum server", []tls.CurveID{tls.X25519MLKEM768, tls.X25519}, tls.X25519MLKEM768},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			server := &tls.Config{Certificates: []tls.Certificate{cert}, CurvePreferences: tt.server}
+			s := NewSessions()
+			if g := s.Groups("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal"); g != nil {
+				t.Fatalf("groups before any login: %v", g)
+			}
+			cs, _, _, err := login(t, server, config.TLSVerifyIdentity, caPEM, "db.internal", s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal"))
+			if err != nil || cs.CurveID != tt.want {
+				t.Fatalf("first login: group %v, err %v; want %v", cs.CurveID, err, tt.want)
+			}
+			s.Learn("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal", cs)
+			g := s.Groups("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal")
+			if len(g) != 1 || g[0] != tt.want {
+				t.Fatalf("groups after the first login: %v, want [%v]", g, tt.want)
+			}
+			if other := s.Groups("db:3306", config.TLSVerifyCA, caPEM, "db.internal"); other != nil {
+				t.Errorf("another key's logins were given the group: %v", other)
+			}
+			c, err := Config(config.TLSVerifyIdentity, caPEM, "db.internal")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.CurvePreferences = g
+			offered := make(chan []tls.CurveID, 1)
+			srv := server.Clone()
+			srv.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) { offered <- h.SupportedCurves; return nil, nil }
+			c.ClientSessionCache = s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal")
+			cs2, err := resumingHandshake(t, srv, c)
+			if err != nil || cs2.CurveID != tt.want {
+				t.Fatalf("second login: group %v, err %v", cs2.CurveID, err)
+			}
+			if got := <-offered; len(got) != 1 || got[0] != tt.want {
+				t.Errorf("second login offered %v, want only %v", got, tt.want)
+			}
+		})
+	}
+}

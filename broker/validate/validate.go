@@ -190,6 +190,7 @@ func GoConfig(t Target) (*mysql.Config, error) {
 	}
 	if tc != nil {
 		tc.ClientSessionCache = t.Sessions.For(t.Addr, t.TLSMode, t.CAPEM, t.ServerName)
+		tc.CurvePreferences = t.Sessions.Groups(t.Addr, t.TLSMode, t.CAPEM, t.ServerName)
 	}
 	cfg.TLS = tc
 	cfg.AllowFallbackToPlaintext = t.TLSMode == config.TLSPreferred
@@ -305,6 +306,7 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 			res.TLSVersion = dbtls.VersionName(ts.Version)
 			res.TLSCipher = tls.CipherSuiteName(ts.CipherSuite)
 			res.TLSResumed = ts.DidResume
+			t.Sessions.Learn(t.Addr, t.TLSMode, t.CAPEM, t.ServerName, *ts)
 		case tErr != nil:
 			return res.fail(st, fmt.Errorf("verify the server's certificate: %w", tErr))
 		case upTLSErr != nil:
