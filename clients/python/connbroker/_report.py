@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 from connbroker.v1 import broker_pb2
 
 if TYPE_CHECKING:
+    from connbroker._environment import Environment, Package, Registry
     from connbroker.client import Client
-    from connbroker.doctor import Environment, Package, Registry
 
 __all__ = ["REPORTER", "RETRY_AFTER", "Reporter"]
 
@@ -62,7 +62,7 @@ def _native_if_loaded(p: Package) -> None:
     """mysqlclient's client library, only when the application loaded it:
     the report never imports a driver into the application's process."""
     if "MySQLdb" in sys.modules:
-        from connbroker.doctor.collect import _mysqlclient_library
+        from connbroker._environment import _mysqlclient_library
 
         _mysqlclient_library(p)
 
@@ -81,7 +81,9 @@ class Reporter:
         self._retry_at = 0.0
 
     def _collect(self, client: Client) -> tuple[Registry, Environment] | None:
-        from connbroker import doctor  # doctor imports client: import late
+        # What the doctor collects, from the module it shares with the doctor
+        # (light: not the doctor's command line, login or rendering).
+        from connbroker import _environment
         from connbroker.errors import BrokerError
 
         with self._lock:
@@ -92,12 +94,12 @@ class Reporter:
         try:
             # A short deadline: while the broker is away this must not hold
             # up the request it rides on (retried after RETRY_AFTER).
-            registry = doctor.Registry(client.list_drivers(timeout=REGISTRY_TIMEOUT))
+            registry = _environment.Registry(client.list_drivers(timeout=REGISTRY_TIMEOUT))
         except BrokerError:
             with self._lock:
                 self._retry_at = time.monotonic() + RETRY_AFTER
             return None
-        env = doctor.collect(registry, cext=_cext_in_process, native=_native_if_loaded)
+        env = _environment.collect(registry, cext=_cext_in_process, native=_native_if_loaded)
         names = tuple(sorted(k for k in registry.env_vars() if k not in _SECRET_VARS))
         with self._lock:
             self._registry, self._env, self._vars = registry, env, names
