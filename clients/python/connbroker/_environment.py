@@ -66,7 +66,9 @@ class Registry:
 
     def known(self) -> str:
         """The names and aliases, for an error message."""
-        return ", ".join(f"{d.name} (aliases {', '.join(d.aliases)})" if d.aliases else d.name for d in self.drivers.values())
+        return ", ".join(
+            f"{d.name} (aliases {', '.join(d.aliases)})" if d.aliases else d.name for d in self.drivers.values()
+        )
 
     def base(self, name: str) -> broker_pb2.DriverInfo:
         """The driver whose connection ``name`` makes (a SQLAlchemy dialect's DBAPI driver)."""
@@ -220,10 +222,7 @@ def _normalize(name: str) -> str:
 def _metadata_version(info: str) -> str | None:
     """The ``Version:`` header of a ``*.dist-info``/``*.egg-info`` directory (or
     PKG-INFO file), as ``importlib.metadata`` reads it; None when it has none."""
-    if os.path.isdir(info):
-        paths = [os.path.join(info, "METADATA"), os.path.join(info, "PKG-INFO")]
-    else:
-        paths = [info]
+    paths = [os.path.join(info, "METADATA"), os.path.join(info, "PKG-INFO")] if os.path.isdir(info) else [info]
     for path in paths:
         try:
             with open(path, encoding="utf-8", errors="replace") as f:

@@ -57,7 +57,9 @@ def _records(c: connbroker.Client, endpoint: str, want: int) -> list[object]:
         time.sleep(0.1)
 
 
-def test_first_request_reports_then_only_changes(broker: tuple[BrokerProc, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_request_reports_then_only_changes(
+    broker: tuple[BrokerProc, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     b, db = broker
     REPORTER.reset()
     monkeypatch.delenv("LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN", raising=False)
