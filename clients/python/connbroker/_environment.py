@@ -207,16 +207,16 @@ def runtime() -> str:
     return f"{_IMPLEMENTATIONS.get(name, name)} {sys.version.split()[0]} ({sys.executable})"
 
 
+_SEPARATORS = str.maketrans("-.", "__")
+
+
 def _normalize(name: str) -> str:
     """A distribution name as ``importlib.metadata`` compares it: lower case,
     each run of ``-``, ``_`` and ``.`` one ``_`` (PEP 503)."""
-    out: list[str] = []
-    for ch in name.lower():
-        if ch not in "-_.":
-            out.append(ch)
-        elif not out or out[-1] != "_":  # every "_" in out stands for a run
-            out.append("_")
-    return "".join(out)
+    n = name.lower().translate(_SEPARATORS)
+    while "__" in n:
+        n = n.replace("__", "_")
+    return n
 
 
 def _metadata_version(info: str) -> str | None:

@@ -111,20 +111,24 @@ class Reporter:
         self._retry_at = 0.0
 
     def _collect(self, client: Client) -> tuple[Registry, Environment] | None:
-        # What the doctor collects, from the module it shares with the doctor
-        # (light: not the doctor's command line, login or rendering).
-        from connbroker import _environment
-        from connbroker.errors import BrokerError
-
         with self._lock:
             if self._registry is not None and self._env is not None:
                 return self._registry, self._env
             if time.monotonic() < self._retry_at:
                 return None
+        from connbroker.errors import BrokerError
+
         try:
             # A short deadline: while the broker is away this must not hold
-            # up the request it rides on (retried after RETRY_AFTER).
-            registry = _environment.Registry(client.list_drivers(timeout=REGISTRY_TIMEOUT))
+            # up the request it rides on (retried after RETRY_AFTER). Started
+            # first: in a new process this call opens the channel, and the
+            # import below runs meanwhile.
+            drivers = client._list_drivers_started(REGISTRY_TIMEOUT)
+            # What the doctor collects, from the module it shares with the
+            # doctor (light: not the doctor's command line, login or rendering).
+            from connbroker import _environment
+
+            registry = _environment.Registry(drivers())
         except BrokerError:
             with self._lock:
                 self._retry_at = time.monotonic() + RETRY_AFTER
