@@ -11,6 +11,7 @@ helper reads complete params.
 from __future__ import annotations
 
 import threading
+from operator import attrgetter
 from typing import Any
 
 from connbroker.errors import BrokerError
@@ -60,12 +61,16 @@ class CAStore:
                 pem = self._pems.get(digest)
                 if pem is None:
                     raise BrokerError(
-                        f"{operation} at broker {address}: tls.ca_pem left out for a CA bundle this client does not hold",
+                        f"{operation} at broker {address}: "
+                        "tls.ca_pem left out for a CA bundle this client does not hold",
                         operation=operation,
                         address=address,
                     )
                 tls.ca_pem = pem
         complete_options(params)
+
+
+_by_name = attrgetter("name")
 
 
 def complete_options(params: broker_pb2.ConnectionParams) -> None:
@@ -83,5 +88,5 @@ def complete_options(params: broker_pb2.ConnectionParams) -> None:
         opts.add(name=names.user, string_value=params.user)
     if names.database:
         opts.add(name=names.database, string_value=params.database)
-    opts.sort(key=lambda o: o.name)
+    opts.sort(key=_by_name)
     hints.ClearField("param_options")

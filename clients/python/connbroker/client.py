@@ -344,6 +344,26 @@ class Client(Closing):
         )
         return list(resp.drivers)
 
+    def _list_drivers_started(self, timeout: float) -> Callable[[], list[broker_pb2.DriverInfo]]:
+        """Start :meth:`list_drivers` (deadline ``timeout``, at most the client's)
+        and return a function that waits for its answer, raising as it does.
+
+        The environment report (``_report.py``) starts it before it imports
+        what it collects with, so a new process's first round trip (which
+        opens the channel) and that import overlap.
+        """
+        deadline = min(timeout, self.timeout)
+        try:
+            fut = self._stub.ListDrivers.future(broker_pb2.ListDriversRequest(), timeout=deadline)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, operation="ListDrivers()", address=self.address, timeout=deadline) from None
+
+        def wait() -> list[broker_pb2.DriverInfo]:
+            resp: broker_pb2.ListDriversResponse = self._call("ListDrivers()", deadline, lambda t: fut.result())
+            return list(resp.drivers)
+
+        return wait
+
     def close(self) -> None:
         """Close the channel. Calls made afterwards fail."""
         self._channel.close()

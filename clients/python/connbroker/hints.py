@@ -22,10 +22,8 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
-import shutil
 import ssl
 import stat
-import tempfile
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -177,6 +175,11 @@ def ca_file_for(ca_pem: str) -> str:
     global _ca_dir, _ca_dir_id
     with _ca_lock:
         if _ca_dir is None or not _private(_ca_dir, _ca_dir_id, is_dir=True):
+            # Imported here, once per directory: tempfile and shutil (random,
+            # bz2, lzma) would be a tenth of `import connbroker`.
+            import shutil
+            import tempfile
+
             _ca_files.clear()
             _ca_file_ids.clear()
             _ca_dir = tempfile.mkdtemp(prefix="connbroker-ca-")  # new, unpredictable, mode 0700

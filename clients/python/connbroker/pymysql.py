@@ -16,7 +16,7 @@ Importing this module imports PyMySQL (``pip install 'connbroker[pymysql]'``).
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Any, Callable
 from collections.abc import Mapping
 
 import pymysql as _pymysql
@@ -108,7 +108,6 @@ def check_tls(params: broker_pb2.ConnectionParams, kwargs: Mapping[str, Any]) ->
     if not (need_tls or need_verify):
         return
     required, verify, identity, why = _pymysql_tls(kwargs)
-    mode_name = broker_pb2.TLSMode.Name(mode) if mode in broker_pb2.TLSMode.values() else str(mode)
     problem = ""
     if not required:
         problem = "TLS would not be required"
@@ -117,10 +116,11 @@ def check_tls(params: broker_pb2.ConnectionParams, kwargs: Mapping[str, Any]) ->
     elif need_identity and not identity:
         problem = "the server host name would not be verified"
     if problem:
+        mode_name = broker_pb2.TLSMode.Name(mode) if mode in broker_pb2.TLSMode.values() else str(mode)
         reason = " (clear-text credential)" if clear_text else ""
         raise InsecureTLSError(
             f"refusing to connect to endpoint {params.endpoint!r}: it needs TLS mode {mode_name}{reason} "
-            f"but with these PyMySQL arguments {problem}: {why}",
+            f"but with these PyMySQL arguments {problem}: {why()}",
             operation="pymysql.connect",
         )
 
@@ -130,10 +130,13 @@ def _truthy(v: Any) -> bool:
     return bool(v)
 
 
-def _pymysql_tls(kwargs: Mapping[str, Any]) -> tuple[bool, bool, bool, str]:
-    """Return (TLS required, cert verified, host name verified, explanation)."""
+def _pymysql_tls(kwargs: Mapping[str, Any]) -> tuple[bool, bool, bool, Callable[[], str]]:
+    """Return (TLS required, cert verified, host name verified, explanation).
+
+    The explanation is a function: it is only formatted for an error.
+    """
     if _truthy(kwargs.get("ssl_disabled")):
-        return False, False, False, "ssl_disabled is set"
+        return False, False, False, lambda: "ssl_disabled is set"
     if any(_truthy(kwargs.get(k)) for k in ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity")):
         has_ca = kwargs.get("ssl_ca") is not None
         verify_cert = _truthy(kwargs.get("ssl_verify_cert"))
@@ -142,11 +145,15 @@ def _pymysql_tls(kwargs: Mapping[str, Any]) -> tuple[bool, bool, bool, str]:
         # ValueError in older releases: require both, as documented.
         verify = verify_cert
         identity = verify_cert and verify_identity and has_ca
-        why = (
-            f"ssl_ca {'set' if has_ca else 'missing'}, ssl_verify_cert={bool(verify_cert)}, "
-            f"ssl_verify_identity={bool(verify_identity)}"
+        return (
+            True,
+            verify,
+            identity,
+            lambda: (
+                f"ssl_ca {'set' if has_ca else 'missing'}, ssl_verify_cert={bool(verify_cert)}, "
+                f"ssl_verify_identity={bool(verify_identity)}"
+            ),
         )
-        return True, verify, identity, why
     ctx = kwargs.get("ssl")
     if isinstance(ctx, ssl.SSLContext):
         verify = ctx.verify_mode == ssl.CERT_REQUIRED
@@ -155,7 +162,7 @@ def _pymysql_tls(kwargs: Mapping[str, Any]) -> tuple[bool, bool, bool, str]:
             True,
             verify,
             identity,
-            f"ssl context verify_mode={ctx.verify_mode.name}, check_hostname={ctx.check_hostname}",
+            lambda: f"ssl context verify_mode={ctx.verify_mode.name}, check_hostname={ctx.check_hostname}",
         )
     if isinstance(ctx, dict) and ctx:
         has_ca = ctx.get("ca") is not None or ctx.get("capath") is not None
@@ -169,5 +176,5 @@ def _pymysql_tls(kwargs: Mapping[str, Any]) -> tuple[bool, bool, bool, str]:
                 str(vm).lower() not in ("none", "0", "false", "no", "optional") and has_ca
             )
         identity = verify and has_ca and bool(ctx.get("check_hostname", True))
-        return True, verify, identity, f"ssl dict with keys {sorted(ctx)}"
-    return False, False, False, "no ssl option is set, so PyMySQL would fall back to plain text"
+        return True, verify, identity, lambda: f"ssl dict with keys {sorted(ctx)}"
+    return False, False, False, lambda: "no ssl option is set, so PyMySQL would fall back to plain text"

@@ -10,6 +10,10 @@ of the process is never sent (nor stored).
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import platform
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +21,11 @@ from pathlib import Path
 import pytest
 
 import connbroker
+from connbroker import _environment, doctor
 from connbroker._report import REPORTER
 
 from .brokerproc import BrokerProc, no_broker_stack
-from .conftest import _free_port
+from .conftest import REPO_ROOT, _free_port
 
 PLAIN = "local-plain"
 
@@ -52,7 +57,9 @@ def _records(c: connbroker.Client, endpoint: str, want: int) -> list[object]:
         time.sleep(0.1)
 
 
-def test_first_request_reports_then_only_changes(broker: tuple[BrokerProc, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_request_reports_then_only_changes(
+    broker: tuple[BrokerProc, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     b, db = broker
     REPORTER.reset()
     monkeypatch.delenv("LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN", raising=False)
@@ -108,3 +115,54 @@ def test_report_never_fails_a_request_while_the_broker_is_away() -> None:
     assert first < 2.0 + 1.0 + 1.0, first  # the call's deadline + ListDrivers' + slack
     assert again < 2.0 + 1.0, again  # no second ListDrivers within RETRY_AFTER
     REPORTER.reset()
+
+
+_FRESH = """
+import json, sys
+import connbroker
+with connbroker.Client(sys.argv[1], timeout=5.0) as c:
+    c.get_connection_params(sys.argv[2], "pymysql")
+heavy = ("connbroker.doctor", "importlib.metadata", "email", "zipfile", "csv", "platform", "argparse")
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+def test_report_costs_no_doctor_import(broker: tuple[BrokerProc, Path]) -> None:
+    """A fresh process's first request carries the report (recorded by the
+    broker) without importing the doctor or importlib.metadata: the report is
+    built by the module the doctor shares (``connbroker._environment``), and
+    what it says is what the doctor and importlib.metadata say."""
+    b, _ = broker
+    with connbroker.Client(b.listen, timeout=5.0) as c:
+        before = {r.digest: r.count for r in c.list_inventory(PLAIN).records}
+        out = subprocess.run(
+            [sys.executable, "-c", _FRESH, b.listen, PLAIN],
+            cwd=REPO_ROOT / "clients" / "python",  # this checkout's connbroker first on sys.path
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == [], "the first request imported the doctor's heavy modules"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            after = {r.digest: r.count for r in c.list_inventory(PLAIN).records}
+            if after != before:
+                break
+            time.sleep(0.1)
+        assert after != before, "the fresh process's first request carried no report"
+
+        # The same code as the doctor's, and the same answers as the stdlib's.
+        assert doctor.collect is _environment.collect and doctor.Registry is _environment.Registry
+        registry = _environment.Registry(c.list_drivers())
+        env = _environment.collect(registry, cext=lambda: False, native=lambda p: None)
+        assert env.runtime == f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"
+        checked = registry.checked_packages()
+        assert "PyMySQL" in checked and "certifi" in checked, checked
+        for name in [*checked, "grpcio", "protobuf", "no-such-dist-connbroker"]:
+            try:
+                want: str | None = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                want = None
+            assert _environment.version(name) == want, name
+        assert {p.name: p.version for p in env.packages} == {
+            n: importlib.metadata.version(n) for n in checked if _environment.version(n) is not None
+        }
