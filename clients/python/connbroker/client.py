@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import duration_pb2
 
 from connbroker._closing import Closing
-from connbroker._compact import CAStore
+from connbroker._compact import CAStore, ViewUnknown
 from connbroker._report import REPORTER
 from connbroker.errors import (
     BrokerError,
@@ -169,7 +169,7 @@ class Client(Closing):
             BrokerError: anything else.
             RateLimited: the caller asked too fast (kept params are not served).
         """
-        req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver, **self._cas.request(endpoint))
+        req = broker_pb2.GetConnectionParamsRequest(endpoint=endpoint, driver=driver, **self._cas.request(endpoint, driver))
         report, report_key = (None, ()) if not self.report_environment else REPORTER.report(self, endpoint, driver)
         if report is not None:  # the first request per process, endpoint and driver (_report.py)
             req.client_environment.CopyFrom(report)
@@ -191,7 +191,17 @@ class Client(Closing):
             raise BrokerError(
                 f"{op} at broker {self.address}: response has no params", operation=op, address=self.address
             )
-        self._cas.complete(endpoint, resp.params, operation=op, address=self.address)
+        try:
+            self._cas.complete(endpoint, driver, resp.params, operation=op, address=self.address)
+        except ViewUnknown:
+            if not req.known_view_sha256:
+                raise BrokerError(
+                    f"{op} at broker {self.address}: params left out for a view this client never named",
+                    operation=op,
+                    address=self.address,
+                ) from None
+            self._cas.forget_view(endpoint, driver)  # once: the whole params
+            return self.get_connection_params(endpoint, driver)
         if report is not None:
             REPORTER.sent(endpoint, driver, report_key)
         if self._kept is not None:

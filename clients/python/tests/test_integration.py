@@ -353,19 +353,43 @@ def test_compact_repeat_params(devstack: Devstack) -> None:
         ).params
         assert plain.tls.ca_pem and len(plain.tls.ca_sha256) == 32
         first = c.get_connection_params("local-tls", driver="pymysql")
-        wire = c._stub.GetConnectionParams(
-            broker_pb2.GetConnectionParamsRequest(endpoint="local-tls", driver="pymysql", **c._cas.request("local-tls")),
+        compact = c._cas.request("local-tls", "pymysql")
+        assert compact["known_view_sha256"] == plain.view_sha256 and len(plain.view_sha256) == 32
+        wire = c._stub.GetConnectionParams(  # the CA and the options alone
+            broker_pb2.GetConnectionParamsRequest(
+                endpoint="local-tls", driver="pymysql", **{**compact, "known_view_sha256": b""}
+            ),
             timeout=10,
+        ).params
+        bare = c._stub.GetConnectionParams(  # the view held too: the credential alone
+            broker_pb2.GetConnectionParamsRequest(endpoint="local-tls", driver="pymysql", **compact), timeout=10
         ).params
         second = c.get_connection_params("local-tls", driver="pymysql")
         assert wire.tls.ca_pem == "" and wire.tls.ca_sha256 == plain.tls.ca_sha256
         assert wire.hints.HasField("param_options")
         names = {o.name for o in wire.hints.options}
         assert not names & {"host", "port", "user", "database"}, names
-        for got in (first, second):
+        assert bare.view_omitted and not bare.HasField("hints") and not bare.host and bare.credential.secret
+        assert bare.ByteSize() < 100, bare.ByteSize()
+        second.hints.ClearField("options")  # a caller's change does not reach the view held
+        third = c.get_connection_params("local-tls", driver="pymysql")
+        # The view dropped after the request named it: asked again, whole.
+        request = c._cas.request
+
+        def forgetting(endpoint: str, driver: str) -> dict[str, object]:
+            fields = request(endpoint, driver)
+            c._cas.forget_view(endpoint, driver)
+            return fields
+
+        c._cas.request = forgetting  # type: ignore[method-assign]
+        fourth = c.get_connection_params("local-tls", driver="pymysql")
+        c._cas.request = request  # type: ignore[method-assign]
+        for got in (first, third, fourth):
             assert got.tls.ca_pem == plain.tls.ca_pem
             assert not got.hints.HasField("param_options")
             assert list(got.hints.options) == list(plain.hints.options)
+            assert got.resolution == plain.resolution and got.host == plain.host and not got.view_omitted
+            assert got.credential.secret == plain.credential.secret
         assert wire.ByteSize() < plain.ByteSize() - len(plain.tls.ca_pem)
         conn = connbroker.pymysql.connect("local-tls", client=c)
         try:
