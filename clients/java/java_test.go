@@ -7,6 +7,7 @@ package javahelper_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -64,6 +65,7 @@ type rig struct {
 
 	window   time.Duration // the peer refuses tokens older than this
 	mu       sync.Mutex
+	calls    []paramsCall         // GetConnectionParams from Java clients, as the broker answered them
 	tokens   map[string]time.Time // token -> first login with it
 	refuse   int                  // refuse this many more logins with 1045
 	refused  int
@@ -120,7 +122,7 @@ func newRig(t *testing.T, window time.Duration) *rig {
 	cfg := fmt.Sprintf("iam: {refresh_after: 1s}\nendpoints:\n  iam:\n    host: 127.0.0.1\n    port: %d\n    user: iam\n    database: app\n    auth: iam\n    region: %s\n    tls: {mode: verify-identity, ca: %s}\n",
 		r.peer.Port, testbroker.Region, ca)
 	r.cfg = cfg
-	r.broker, r.stop, err = testbroker.NewWith(cfg, testbroker.Options{Audit: r.audit})
+	r.broker, r.stop, err = testbroker.NewWith(cfg, testbroker.Options{Audit: r.audit, Unary: r.record})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +131,83 @@ func newRig(t *testing.T, window time.Duration) *rig {
 	r.stop = func() { once.Do(stop) }
 	t.Cleanup(r.stop)
 	return r
+}
+
+// paramsCall is one GetConnectionParams of a Java client and the broker's
+// answer as it went on the wire.
+type paramsCall struct {
+	req  *v1.GetConnectionParamsRequest
+	resp *v1.ConnectionParams
+	size int // bytes of the GetConnectionParamsResponse
+}
+
+// javaDriver is the driver the Java helper asks for (ConnectorJ.DRIVER).
+const javaDriver = "connector-j"
+
+// record is the broker's interceptor: it keeps every answered
+// GetConnectionParams for the Java helper's driver.
+func (r *rig) record(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	in, ok := req.(*v1.GetConnectionParamsRequest)
+	if !ok || in.GetDriver() != javaDriver {
+		return handler(ctx, req)
+	}
+	in = proto.Clone(in).(*v1.GetConnectionParamsRequest) // before the call: the codec may reuse what it decoded into
+	resp, err := handler(ctx, req)
+	if out, ok := resp.(*v1.GetConnectionParamsResponse); ok && err == nil {
+		r.mu.Lock()
+		r.calls = append(r.calls, paramsCall{req: in, resp: proto.Clone(out.GetParams()).(*v1.ConnectionParams), size: proto.Size(out)})
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+// checkCompact checks the Java client's GetConnectionParams against the
+// broker's answers (docs/API.md, "Repeat calls are compact"): a request
+// naming no view gets the whole params; one naming a view names the
+// endpoint's (unchanged) view and gets the credential alone, at least
+// minOmitted times. The logins the scenario made with those params show
+// that the client restored the rest (host, TLS with the CA, hints).
+func (r *rig) checkCompact(t *testing.T, minOmitted int) {
+	t.Helper()
+	r.mu.Lock()
+	calls := slices.Clone(r.calls)
+	r.mu.Unlock()
+	var view []byte
+	omitted, whole, omittedSize := 0, 0, 0
+	for i, c := range calls {
+		p := c.resp
+		if len(p.GetViewSha256()) != 32 {
+			t.Errorf("call %d: response names no view (view_sha256 %x)", i, p.GetViewSha256())
+			continue
+		}
+		if view == nil {
+			view = p.GetViewSha256()
+		} else if !bytes.Equal(view, p.GetViewSha256()) {
+			t.Errorf("call %d: the view changed (%x, was %x) with an unchanged config", i, p.GetViewSha256(), view)
+		}
+		known := c.req.GetKnownViewSha256()
+		switch {
+		case len(known) == 0:
+			if p.GetViewOmitted() || p.GetHost() == "" || p.GetHints() == nil || p.GetTls() == nil {
+				t.Errorf("call %d: a request naming no view got %v", i, p)
+			}
+			if !c.req.GetOmitParamOptions() {
+				t.Errorf("call %d: the request does not ask for omit_param_options", i)
+			}
+			whole = c.size
+		case !bytes.Equal(known, view):
+			t.Errorf("call %d: the request names view %x, the broker sent %x", i, known, view)
+		case !p.GetViewOmitted() || p.GetHost() != "" || p.GetHints() != nil || p.GetTls() != nil || p.GetResolution() != nil || p.GetCredential().GetSecret() == "":
+			t.Errorf("call %d: a request naming the view got more (or less) than the credential: %v", i, p)
+		default:
+			omitted++
+			omittedSize = c.size
+		}
+	}
+	if omitted < minOmitted {
+		t.Errorf("%d of %d GetConnectionParams named the view held and got the credential alone, want >= %d", omitted, len(calls), minOmitted)
+	}
+	t.Logf("Java client: %d GetConnectionParams, %d view-omitted; response %d bytes whole (last), %d view-omitted", len(calls), omitted, whole, omittedSize)
 }
 
 // tokenSigned returns when an IAM token was signed (X-Amz-Date).
@@ -278,6 +357,8 @@ func TestHikariAcrossRefreshWindows(t *testing.T) {
 	if p := s.int(t, "physical"); p < 2*windows {
 		t.Errorf("the DataSource opened %d physical connections, want >= %d", p, 2*windows)
 	}
+	// Every window after the first: both connections from compact repeat calls.
+	r.checkCompact(t, 2*(windows-1))
 	for _, u := range s.out["user"] {
 		if u != "iam@%" {
 			t.Errorf("CURRENT_USER() = %q, want iam@%%", u)

@@ -78,6 +78,9 @@ type Options struct {
 	// Inventory, when set, records client environments and serves
 	// ListInventory.
 	Inventory server.Inventory
+	// Unary, when set, sees every unary call inside the broker's own
+	// interceptors (tests record requests and responses with it).
+	Unary grpc.UnaryServerInterceptor
 }
 
 // NewWith is New with options.
@@ -105,6 +108,9 @@ func NewWith(cfgYAML string, o Options) (b *Broker, stop func(), err error) {
 	}
 	if serverCreds != nil {
 		sopts = append(sopts, grpc.Creds(serverCreds))
+	}
+	if o.Unary != nil {
+		sopts = append(sopts, grpc.ChainUnaryInterceptor(o.Unary))
 	}
 	var audit *server.Auditor
 	if o.Audit != nil {

@@ -39,9 +39,12 @@ import java.util.concurrent.TimeUnit;
  *       says NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED or
  *       INVALID_ARGUMENT for them;
  *   <li>compact requests (docs/API.md): known_ca_sha256 names the CA bundle
- *       already held for the endpoint, so the broker leaves the PEM out, and
+ *       already held for the endpoint, so the broker leaves the PEM out,
  *       omit_param_options leaves out options repeating host, port, user and
- *       database; both are put back before params are returned or kept;
+ *       database, and known_view_sha256 names the last complete view held
+ *       for the endpoint and driver, so the broker sends only the
+ *       credential; all are put back before params are returned or kept (a
+ *       view left out that is not held is asked for again, once, whole);
  *   <li>the environment report for the broker's inventory
  *       (docs/INVENTORY.md, {@link Builder#reportEnvironment}) rides on the
  *       first GetConnectionParams per process and endpoint, and again when
@@ -158,9 +161,20 @@ public final class BrokerClient implements AutoCloseable {
         }
         ConnectionParams p;
         boolean answered = false;
+        String what = "get connection params for endpoint \"" + endpoint + "\" (driver \"" + driver + "\") at broker " + address;
         try {
-            p = stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).getConnectionParams(req.build()).getParams();
+            p = ask(req.build(), deadline);
             answered = true;
+            try {
+                p = cas.complete(endpoint, driver, p);
+            } catch (CaStore.ViewUnknownException e) {
+                if (req.getKnownViewSha256().isEmpty()) {
+                    throw e; // a view left out that was never named: asking again would not help
+                }
+                // The view named is no longer held (dropped or replaced meanwhile): once more, whole.
+                cas.forgetView(endpoint, driver);
+                p = cas.complete(endpoint, driver, ask(cas.compact(GetConnectionParamsRequest.newBuilder().setEndpoint(endpoint).setDriver(driver)).build(), deadline));
+            }
         } catch (StatusRuntimeException e) {
             Status.Code code = e.getStatus().getCode();
             if (code == Status.Code.UNKNOWN && e.getStatus().getCause() instanceof java.io.IOException) {
@@ -169,7 +183,6 @@ public final class BrokerClient implements AutoCloseable {
                 // and a ClosedChannelException: the broker was not reached.
                 code = Status.Code.UNAVAILABLE;
             }
-            String what = "get connection params for endpoint \"" + endpoint + "\" (driver \"" + driver + "\") at broker " + address;
             switch (code) {
                 case UNAVAILABLE, DEADLINE_EXCEEDED -> {
                     return kept.serve(endpoint, driver, new BrokerUnavailableException(
@@ -181,19 +194,20 @@ public final class BrokerClient implements AutoCloseable {
                 }
                 default -> throw new BrokerException(what + ": " + describe(e.getStatus()), endpoint, code, e);
             }
+        } catch (CaStore.IncompleteException e) {
+            throw new BrokerException(what + ": " + e.getMessage(), endpoint, Status.Code.INTERNAL, e);
         } finally {
             if (report != null) {
                 reporter.done(endpoint, driver, report.key(), answered); // answered: the report is in the broker's inventory
             }
         }
-        try {
-            p = cas.complete(endpoint, p);
-        } catch (CaStore.IncompleteException e) {
-            throw new BrokerException("get connection params for endpoint \"" + endpoint + "\" at broker " + address + ": " + e.getMessage(),
-                    endpoint, Status.Code.INTERNAL, e);
-        }
         kept.keep(endpoint, driver, p, address);
         return p;
+    }
+
+    /** Calls GetConnectionParams with req within deadline and returns the params as sent (compact). */
+    private ConnectionParams ask(GetConnectionParamsRequest req, Duration deadline) {
+        return stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).getConnectionParams(req).getParams();
     }
 
     /** Returns "CODE: description (cause)" without the cause's stack trace. */
@@ -230,6 +244,11 @@ public final class BrokerClient implements AutoCloseable {
             LOG.log(Level.WARNING, "connbroker: report login failure for endpoint {0} to broker {1}: {2}", endpoint, address, describe(e.getStatus()));
             return false;
         }
+    }
+
+    /** Returns the store that makes requests compact (tests). */
+    CaStore compactStore() {
+        return cas;
     }
 
     /** Returns whether GetConnectionParams carries the environment report (tests). */
