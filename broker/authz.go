@@ -86,11 +86,13 @@ func (s *Service) endpointFor(ctx context.Context, field, name string) (*config.
 // endpointIn is endpointFor that also returns the config snapshot the
 // endpoint belongs to.
 func (s *Service) endpointIn(ctx context.Context, field, name string) (*config.Config, *config.Endpoint, error) {
-	if err := checkName(field, name); err != nil {
-		return nil, nil, err
-	}
 	cfg := s.cfg.Load()
 	ep := cfg.Endpoints[name]
+	if ep == nil { // a configured name is valid (config.Validate): check only the others
+		if err := checkName(field, name); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := authorize(ctx, cfg, name, ep); err != nil {
 		return nil, nil, err
 	}
