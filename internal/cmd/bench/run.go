@@ -735,13 +735,15 @@ func inProcessRows(ctx context.Context, cl v1.BrokerServiceClient) ([]row, error
 	if !held.GetParams().GetViewOmitted() {
 		return nil, errors.New("a request naming the view held got the whole params")
 	}
-	rows = append(rows, row{what: "repeat response size (password endpoint, CA held, PyMySQL hints)", baseline: fmt.Sprintf("first response %d bytes", proto.Size(first)),
-		measured: fmt.Sprintf("%d bytes", proto.Size(resp)), ratioText: "-", target: "<= 400 bytes", ok: check(proto.Size(resp) <= 400)})
-	rows = append(rows, row{what: "same, view held too (known_view_sha256, as the Go client asks)", baseline: fmt.Sprintf("first response %d bytes", proto.Size(first)),
-		measured: fmt.Sprintf("%d bytes", proto.Size(held)), ratioText: "-", target: "-"})
-	c, v := codecCost(resp), codecCost(held)
-	v.what, v.target, v.ok = strings.Replace(v.what, "repeat response", "view-held repeat response", 1), "-", nil
-	return append(rows, c, v), nil
+	// The repeat as every client helper asks it (CA and view held) is the
+	// target; the CA alone is what a client without the view digest gets.
+	rows = append(rows, row{what: "repeat response size (password endpoint, PyMySQL hints; CA and view held, as the clients ask)", baseline: fmt.Sprintf("first response %d bytes", proto.Size(first)),
+		measured: fmt.Sprintf("%d bytes", proto.Size(held)), ratioText: "-", target: "<= 400 bytes", ok: check(proto.Size(held) <= 400)})
+	rows = append(rows, row{what: "same, CA held only (a client that does not name the view)", baseline: fmt.Sprintf("first response %d bytes", proto.Size(first)),
+		measured: fmt.Sprintf("%d bytes", proto.Size(resp)), ratioText: "-", target: "-"})
+	v, c := codecCost(held), codecCost(resp)
+	c.what, c.target, c.ok = strings.Replace(c.what, "repeat response", "CA-held-only repeat response", 1), "-", nil
+	return append(rows, v, c), nil
 }
 
 // bareMedian is the median of n bare logins (after 3 to warm up).
