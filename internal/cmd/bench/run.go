@@ -344,7 +344,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		)
 	}
 
-	fmt.Fprintf(stdout, "## Results (one run; load runs %s each after %s warm-up)\n\n", o.duration, o.warmup)
+	fmt.Fprintf(stdout, "## Results (one run; load: %s per call in %d alternating turns after a %s warm-up)\n\n", o.duration, o.rounds, o.warmup)
 	fmt.Fprintln(stdout, "| what | baseline | measured | ratio | target | met |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|")
 	missed := 0
