@@ -133,21 +133,7 @@ func TestRepeatResponse(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("Repeat-Pass-1234\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse("test", []byte(fmt.Sprintf(`
-endpoints:
-  local:
-    host: db.internal.example
-    port: 3307
-    user: app_orders
-    database: orders
-    auth: password
-    password: {file: %s}
-    tls: {mode: verify-identity, ca: %s}
-`, pw, caFile)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(broker.New(cfg, &credential.Router{Password: credential.NewPasswords(nil)}, nil))
+	s := New(broker.New(localPasswordConfig(t, pw, caFile, "orders"), &credential.Router{Password: credential.NewPasswords(nil)}, nil))
 	ctx := context.Background()
 	get := func(req *v1.GetConnectionParamsRequest) *v1.GetConnectionParamsResponse {
 		t.Helper()
@@ -199,6 +185,28 @@ endpoints:
 	t.Logf("first response %d bytes, repeat %d bytes:\n%s", proto.Size(first), proto.Size(repeat), prototext.Format(repeat))
 }
 
+// localPasswordConfig is a config with one password endpoint "local"
+// (verify-identity with caFile, the password in the file pw) whose default
+// schema is db.
+func localPasswordConfig(t *testing.T, pw, caFile, db string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test", []byte(fmt.Sprintf(`
+endpoints:
+  local:
+    host: db.internal.example
+    port: 3307
+    user: app_orders
+    database: %s
+    auth: password
+    password: {file: %s}
+    tls: {mode: verify-identity, ca: %s}
+`, db, pw, caFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // TestViewOmitted checks the repeat response of a client that holds the
 // view: every full response names its view's digest, which is the same for
 // each request variant (CA held or not, options left out or not); a
@@ -216,23 +224,7 @@ func TestViewOmitted(t *testing.T) {
 		}
 	}
 	write("View-Pass-0001")
-	parse := func(db string) *config.Config {
-		cfg, err := config.Parse("test", []byte(fmt.Sprintf(`
-endpoints:
-  local:
-    host: db.internal.example
-    port: 3307
-    user: app_orders
-    database: %s
-    auth: password
-    password: {file: %s}
-    tls: {mode: verify-identity, ca: %s}
-`, db, pw, caFile)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	parse := func(db string) *config.Config { return localPasswordConfig(t, pw, caFile, db) }
 	passwords := credential.NewPasswords(nil)
 	svc := broker.New(parse("orders"), &credential.Router{Password: passwords}, nil)
 	s := New(svc)

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"net"
 	"testing"
 	"time"
 
@@ -36,30 +35,12 @@ func pki(t *testing.T) ([]byte, tls.Certificate) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// tlsHandshake runs a real TLS handshake over a loopback TCP connection.
+// tlsHandshake runs a real TLS handshake over a loopback TCP connection
+// (resumingHandshake, sessions_test.go, with a server holding cert).
 func tlsHandshake(t *testing.T, cert tls.Certificate, client *tls.Config) error {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	go func() {
-		c, err := lis.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		s := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
-		_ = s.Handshake()
-	}()
-	c, err := net.Dial("tcp", lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	return tls.Client(c, client).Handshake()
+	_, err := resumingHandshake(t, &tls.Config{Certificates: []tls.Certificate{cert}}, client)
+	return err
 }
 
 func TestConfigModes(t *testing.T) {
