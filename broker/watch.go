@@ -32,6 +32,7 @@ const DefaultWatchPoll = 5 * time.Second
 // that error. Only the params sent are issued credentials (the polls in
 // between are not): each emits observe.CredentialIssued before it is sent,
 // and is not sent when a subscriber refuses it (that error is returned).
+// send must not keep p once it returns: Watch reuses it for a later poll.
 // Watch returns ctx.Err() when ctx ends and send's error when sending
 // fails; a watch that ends with another error emits observe.Denied or
 // observe.IssueFailed.
@@ -39,8 +40,11 @@ func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.
 	if poll <= 0 {
 		poll = DefaultWatchPoll
 	}
-	p, err := s.params(ctx, endpoint, driver)
-	if err != nil {
+	// p is the last params sent, np the poll's: two buffers, swapped when
+	// np is sent (send copies what it needs before it returns).
+	var bufs [2]Params
+	p, np := &bufs[0], &bufs[1]
+	if err := s.paramsInto(ctx, endpoint, driver, p); err != nil {
 		return s.watchFailed(ctx, endpoint, err)
 	}
 	if err := s.watchSend(ctx, p, WatchInitial, send); err != nil {
@@ -62,8 +66,7 @@ func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.
 			return ctx.Err()
 		case <-timer.C:
 		}
-		np, err := s.params(ctx, endpoint, driver)
-		if err != nil {
+		if err := s.paramsInto(ctx, endpoint, driver, np); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -79,7 +82,7 @@ func (s *Service) Watch(ctx context.Context, endpoint, driver string, poll time.
 		if err := s.watchSend(ctx, np, reason, send); err != nil {
 			return err
 		}
-		p = np
+		p, np = np, p
 	}
 }
 

@@ -132,13 +132,16 @@ func watchStreams(ctx context.Context, d *daemon, n int, hold time.Duration) ([]
 		return nil, err
 	}
 	peak, last := opened, opened
+	var series []string
 	for t := time.Now(); time.Since(t) < hold; {
 		time.Sleep(min(time.Second, hold))
 		if last, err = rss(d.cmd.Process.Pid); err != nil {
 			return nil, err
 		}
 		peak = max(peak, last)
+		series = append(series, fmt.Sprintf("%.0f", float64(last)/(1<<20)))
 	}
+	fmt.Fprintf(os.Stderr, "bench:   watch RSS each second (MB): %s\n", strings.Join(series, " "))
 	growth := float64(last-opened) / float64(opened)
 	return []row{
 		{what: fmt.Sprintf("%d concurrent WatchConnectionParams streams: daemon RSS before / open / after %s held (peak)", n, hold), baseline: mb(before),

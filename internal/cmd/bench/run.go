@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.pythonHelperN, "python-helper-n", 40, "connbroker.pymysql.connect() and bare pymysql.connect() calls to time (0 skips)")
 	fs.IntVar(&o.fleetN, "fleet-endpoints", 10000, "endpoints in the config-load measurement (0 skips it)")
 	fs.IntVar(&o.watchN, "watch-streams", 5000, "concurrent WatchConnectionParams streams (0 skips)")
-	fs.DurationVar(&o.watchHold, "watch-hold", 15*time.Second, "how long the watch streams are held while RSS is sampled (the issue asks for a minute)")
+	fs.DurationVar(&o.watchHold, "watch-hold", time.Minute, "how long the watch streams are held while RSS is sampled each second (the issue: no growth over a minute)")
 	fs.IntVar(&o.validateFleetN, "validate-fleet", 1000, "endpoints validated on one MariaDB (0 skips)")
 	fs.IntVar(&o.validateConc, "validate-concurrent", 4, "validation.max_concurrent of the validate-fleet daemon")
 	fs.IntVar(&o.recoveryN, "recovery-n", 3, "broker restarts to time, and a replica failover (0 skips both)")
