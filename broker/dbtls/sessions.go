@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"sync"
+	"sync/atomic"
 
 	"github.com/connbroker/connbroker/broker/config"
 )
@@ -49,13 +50,16 @@ import (
 // does choose ML-KEM keeps being offered it.
 type Sessions struct {
 	mu sync.Mutex
-	m  map[sessionKey]*keyState
+	m  map[sessionKey]*Session
 }
 
-// keyState is what one key's logins share.
-type keyState struct {
+// Session is what the logins of one request under one key (address, TLS
+// mode, CA bundle, server name) share: their session cache and the group
+// they negotiated. A login looks it up once (Sessions.For). The methods of
+// a nil *Session are those of no resumption.
+type Session struct {
 	cache tls.ClientSessionCache
-	group tls.CurveID // 0 until a login's handshake verified
+	group atomic.Uint32 // a tls.CurveID; 0 until a login's handshake verified
 }
 
 // sessionKey names the trust settings a session was verified under.
@@ -70,12 +74,13 @@ const sessionsPerKey = 2
 
 // NewSessions returns an empty per-request session store.
 func NewSessions() *Sessions {
-	return &Sessions{m: map[sessionKey]*keyState{}}
+	return &Sessions{m: map[sessionKey]*Session{}}
 }
 
-// state returns the state of one key (created on first use); nil for no
-// resumption.
-func (s *Sessions) state(addr string, mode config.TLSMode, caPEM []byte, serverName string) *keyState {
+// For returns what logins to addr under mode, caPEM and serverName share
+// (created on first use); nil (no resumption) when s is nil or mode is
+// disabled.
+func (s *Sessions) For(addr string, mode config.TLSMode, caPEM []byte, serverName string) *Session {
 	if s == nil || mode == config.TLSDisabled {
 		return nil
 	}
@@ -84,47 +89,38 @@ func (s *Sessions) state(addr string, mode config.TLSMode, caPEM []byte, serverN
 	defer s.mu.Unlock()
 	st, ok := s.m[k]
 	if !ok {
-		st = &keyState{cache: tls.NewLRUClientSessionCache(sessionsPerKey)}
+		st = &Session{cache: tls.NewLRUClientSessionCache(sessionsPerKey)}
 		s.m[k] = st
 	}
 	return st
 }
 
-// Groups returns the key exchange groups a login under these settings
-// offers: the one an earlier login of the request negotiated (Learn), or
-// nil (crypto/tls's defaults) before any did.
-func (s *Sessions) Groups(addr string, mode config.TLSMode, caPEM []byte, serverName string) []tls.CurveID {
-	st := s.state(addr, mode, caPEM, serverName)
-	if st == nil {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st.group == 0 {
-		return nil
-	}
-	return []tls.CurveID{st.group}
-}
-
-// Learn records the group of a login's handshake, once it has passed the
-// login's own certificate checks (the caller's to ensure).
-func (s *Sessions) Learn(addr string, mode config.TLSMode, caPEM []byte, serverName string, cs tls.ConnectionState) {
-	st := s.state(addr, mode, caPEM, serverName)
-	if st == nil || cs.CurveID == 0 {
-		return
-	}
-	s.mu.Lock()
-	st.group = cs.CurveID
-	s.mu.Unlock()
-}
-
-// For returns the session cache for logins to addr under mode, caPEM and
-// serverName, to set as the login's tls.Config.ClientSessionCache. It
-// returns nil (no resumption) when s is nil or mode is disabled.
-func (s *Sessions) For(addr string, mode config.TLSMode, caPEM []byte, serverName string) tls.ClientSessionCache {
-	st := s.state(addr, mode, caPEM, serverName)
+// Cache is the session cache to set as the login's
+// tls.Config.ClientSessionCache; nil for no resumption.
+func (st *Session) Cache() tls.ClientSessionCache {
 	if st == nil {
 		return nil
 	}
 	return st.cache
+}
+
+// Groups returns the key exchange groups a login offers: the one an
+// earlier login under the same key negotiated (Learn), or nil (crypto/tls's
+// defaults) before any did.
+func (st *Session) Groups() []tls.CurveID {
+	if st == nil {
+		return nil
+	}
+	if g := tls.CurveID(st.group.Load()); g != 0 {
+		return []tls.CurveID{g}
+	}
+	return nil
+}
+
+// Learn records the group of a login's handshake, once it has passed the
+// login's own certificate checks (the caller's to ensure).
+func (st *Session) Learn(cs tls.ConnectionState) {
+	if st != nil && cs.CurveID != 0 {
+		st.group.Store(uint32(cs.CurveID))
+	}
 }

@@ -79,27 +79,27 @@ func TestSessionsKeyedByTrust(t *testing.T) {
 	otherPEM, _ := pki(t)
 	server := &tls.Config{Certificates: []tls.Certificate{cert}}
 	s := NewSessions()
-	base := s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal")
-	if s.For("db:3306", config.TLSVerifyIdentity, append([]byte{}, caPEM...), "db.internal") != base {
+	base := s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal").Cache()
+	if s.For("db:3306", config.TLSVerifyIdentity, append([]byte{}, caPEM...), "db.internal").Cache() != base {
 		t.Error("the same settings got another cache")
 	}
 	for name, c := range map[string]tls.ClientSessionCache{
-		"another address":     s.For("db:3307", config.TLSVerifyIdentity, caPEM, "db.internal"),
-		"another mode":        s.For("db:3306", config.TLSVerifyCA, caPEM, "db.internal"),
-		"another CA":          s.For("db:3306", config.TLSVerifyIdentity, otherPEM, "db.internal"),
-		"system roots":        s.For("db:3306", config.TLSVerifyIdentity, nil, "db.internal"),
-		"another server name": s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db2.internal"),
-		"another request":     NewSessions().For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal"),
+		"another address":     s.For("db:3307", config.TLSVerifyIdentity, caPEM, "db.internal").Cache(),
+		"another mode":        s.For("db:3306", config.TLSVerifyCA, caPEM, "db.internal").Cache(),
+		"another CA":          s.For("db:3306", config.TLSVerifyIdentity, otherPEM, "db.internal").Cache(),
+		"system roots":        s.For("db:3306", config.TLSVerifyIdentity, nil, "db.internal").Cache(),
+		"another server name": s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db2.internal").Cache(),
+		"another request":     NewSessions().For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal").Cache(),
 	} {
 		if c == base {
 			t.Errorf("%s shares the cache", name)
 		}
 	}
-	if (*Sessions)(nil).For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal") != nil || s.For("db:3306", config.TLSDisabled, nil, "") != nil {
+	if (*Sessions)(nil).For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal").Cache() != nil || s.For("db:3306", config.TLSDisabled, nil, "").Cache() != nil {
 		t.Error("a nil Sessions or tls disabled returned a cache")
 	}
 	for _, mode := range []config.TLSMode{config.TLSVerifyIdentity, config.TLSVerifyCA} {
-		cache := s.For("db:3306", mode, caPEM, "db.internal")
+		cache := s.For("db:3306", mode, caPEM, "db.internal").Cache()
 		for i, want := range []bool{false, true, true} {
 			cs, verified, _, err := login(t, server, mode, caPEM, "db.internal", cache)
 			if err != nil {
@@ -162,19 +162,19 @@ func TestGroupsLearned(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			server := &tls.Config{Certificates: []tls.Certificate{cert}, CurvePreferences: tt.server}
 			s := NewSessions()
-			if g := s.Groups("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal"); g != nil {
+			if g := s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal").Groups(); g != nil {
 				t.Fatalf("groups before any login: %v", g)
 			}
-			cs, _, _, err := login(t, server, config.TLSVerifyIdentity, caPEM, "db.internal", s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal"))
+			cs, _, _, err := login(t, server, config.TLSVerifyIdentity, caPEM, "db.internal", s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal").Cache())
 			if err != nil || cs.CurveID != tt.want {
 				t.Fatalf("first login: group %v, err %v; want %v", cs.CurveID, err, tt.want)
 			}
-			s.Learn("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal", cs)
-			g := s.Groups("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal")
+			s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal").Learn(cs)
+			g := s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal").Groups()
 			if len(g) != 1 || g[0] != tt.want {
 				t.Fatalf("groups after the first login: %v, want [%v]", g, tt.want)
 			}
-			if other := s.Groups("db:3306", config.TLSVerifyCA, caPEM, "db.internal"); other != nil {
+			if other := s.For("db:3306", config.TLSVerifyCA, caPEM, "db.internal").Groups(); other != nil {
 				t.Errorf("another key's logins were given the group: %v", other)
 			}
 			c, err := Config(config.TLSVerifyIdentity, caPEM, "db.internal")
@@ -185,7 +185,7 @@ func TestGroupsLearned(t *testing.T) {
 			offered := make(chan []tls.CurveID, 1)
 			srv := server.Clone()
 			srv.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) { offered <- h.SupportedCurves; return nil, nil }
-			c.ClientSessionCache = s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal")
+			c.ClientSessionCache = s.For("db:3306", config.TLSVerifyIdentity, caPEM, "db.internal").Cache()
 			cs2, err := resumingHandshake(t, srv, c)
 			if err != nil || cs2.CurveID != tt.want {
 				t.Fatalf("second login: group %v, err %v", cs2.CurveID, err)

@@ -177,6 +177,11 @@ func (v *Validator) Acquire(ctx context.Context) (release func(), err error) {
 // GoConfig returns the go-sql-driver configuration for t: the same
 // settings the go-sql-driver hints describe, with the TLS config inline.
 func GoConfig(t Target) (*mysql.Config, error) {
+	return goConfig(t, t.Sessions.For(t.Addr, t.TLSMode, t.CAPEM, t.ServerName))
+}
+
+// goConfig is GoConfig with the login's share of t.Sessions looked up.
+func goConfig(t Target, sess *dbtls.Session) (*mysql.Config, error) {
 	cfg := mysql.NewConfig()
 	cfg.Net = "tcp"
 	cfg.Addr = t.Addr
@@ -189,8 +194,7 @@ func GoConfig(t Target) (*mysql.Config, error) {
 		return nil, fmt.Errorf("tls config: %w", err)
 	}
 	if tc != nil {
-		tc.ClientSessionCache = t.Sessions.For(t.Addr, t.TLSMode, t.CAPEM, t.ServerName)
-		tc.CurvePreferences = t.Sessions.Groups(t.Addr, t.TLSMode, t.CAPEM, t.ServerName)
+		tc.ClientSessionCache, tc.CurvePreferences = sess.Cache(), sess.Groups()
 	}
 	cfg.TLS = tc
 	cfg.AllowFallbackToPlaintext = t.TLSMode == config.TLSPreferred
@@ -212,7 +216,8 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 	case <-ctx.Done():
 		return res.fail(Stage{Name: "queue"}, fmt.Errorf("wait for a validation slot (too many validations are running): %w", ctx.Err()))
 	}
-	cfg, err := GoConfig(t)
+	sess := t.Sessions.For(t.Addr, t.TLSMode, t.CAPEM, t.ServerName)
+	cfg, err := goConfig(t, sess)
 	if err != nil {
 		return res.fail(Stage{Name: "config"}, err)
 	}
@@ -306,7 +311,7 @@ func (v *Validator) Validate(ctx context.Context, t Target) Result {
 			res.TLSVersion = dbtls.VersionName(ts.Version)
 			res.TLSCipher = tls.CipherSuiteName(ts.CipherSuite)
 			res.TLSResumed = ts.DidResume
-			t.Sessions.Learn(t.Addr, t.TLSMode, t.CAPEM, t.ServerName, *ts)
+			sess.Learn(*ts)
 		case tErr != nil:
 			return res.fail(st, fmt.Errorf("verify the server's certificate: %w", tErr))
 		case upTLSErr != nil:
