@@ -191,6 +191,8 @@ class Client(Closing):
             raise BrokerError(
                 f"{op} at broker {self.address}: response has no params", operation=op, address=self.address
             )
+        if report is not None:  # the broker answered: its inventory has the report
+            REPORTER.sent(endpoint, driver, report_key)
         try:
             self._cas.complete(endpoint, driver, resp.params, operation=op, address=self.address)
         except ViewUnknown:
@@ -202,8 +204,6 @@ class Client(Closing):
                 ) from None
             self._cas.forget_view(endpoint, driver)  # once: the whole params
             return self.get_connection_params(endpoint, driver)
-        if report is not None:
-            REPORTER.sent(endpoint, driver, report_key)
         if self._kept is not None:
             self._kept.keep(endpoint, driver, resp.params, self.address)
         return resp.params
